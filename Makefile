@@ -1,0 +1,44 @@
+# leadcrm: `make run` to try it, `make test` to test it.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+export DEBUG ?= true
+
+.PHONY: run test lint format bench faults clean
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found; set PYTHON=...)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "Installing leadcrm and its dependencies into $(VENV) (log: $(VENV)/install.log)..."
+	@$(PY) -m pip install --upgrade pip > $(VENV)/install.log 2>&1 \
+	  && $(PY) -m pip install -e ".[dev]" >> $(VENV)/install.log 2>&1 \
+	  || { tail -n 30 $(VENV)/install.log; echo "pip install failed: see $(VENV)/install.log"; exit 1; }
+	touch $@
+
+run: $(VENV)/.installed
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	PORT=$(PORT) $(PY) manage.py serve
+
+test: $(VENV)/.installed
+	DEBUG=false $(PY) -m pytest
+
+# The fault and abuse suite in full (make test runs a short form of it).
+faults: $(VENV)/.installed
+	DEBUG=false FAULTS_FULL=1 $(PY) -m pytest tests/faults -m faults
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf $(VENV) db.sqlite3 db.sqlite3-* .pytest_cache .ruff_cache staticfiles
+
+bench: $(VENV)/.installed
+	@command -v wrk >/dev/null 2>&1 || apt-get install -y wrk >/dev/null 2>&1 || { echo "make bench needs wrk (apt-get install -y wrk)"; exit 1; }
+	$(PY) bench/run.py

@@ -1,0 +1,78 @@
+"""Fill the database up to N leads in bulk SQL (PostgreSQL), for the flat-cost benchmark.
+
+Usage: fill_leads.py N [OWNER_ID]
+"""
+
+import os
+import sys
+import time
+
+import django
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadcrm.settings")
+django.setup()
+
+from django.db import connection, models  # noqa: E402
+
+from capture.models import Lead  # noqa: E402
+
+BATCH = 100_000
+STATUSES = ["new", "contacted", "qualified", "won", "lost", "nurture", "disqualified"]
+
+
+def expression(field, owner_id: int | None) -> str:
+    """SQL for one column of generated row number g."""
+    special = {
+        # One lead in 50 belongs to the benchmark's rep, so the queue page has a real queue.
+        "owner": f"CASE WHEN mod(g, 50) = 0 THEN {int(owner_id)} END" if owner_id else "NULL",
+        "respond_by": "now() + (mod(g, 7200) - 3600 || ' seconds')::interval",
+        "first_name": "'Fill'",
+        "last_name": "'Lead ' || g",
+        "email": "'fill' || g || '@fill.example'",
+        "email_key": "'fill' || g || '@fill.example'",
+        "company": "'Company ' || mod(g, 5000)",
+        "channel": "(ARRAY['web_form','email','call','api','sms'])[1 + mod(g, 5)]",
+        "status": "(ARRAY[{}])[1 + mod(g, 7)]".format(",".join(f"'{s}'" for s in STATUSES)),
+        "message": "'Generated for the flat-cost benchmark'",
+    }
+    if field.name in special:
+        return special[field.name]
+    if isinstance(field, models.DateTimeField):
+        return "NULL" if field.null else "now() - (g || ' seconds')::interval"
+    if field.null:
+        return "NULL"
+    if isinstance(field, models.JSONField):
+        return "'[]'::jsonb"
+    if isinstance(field, models.BooleanField):
+        return "false"
+    if isinstance(field, models.IntegerField):
+        return "0"
+    return "''"
+
+
+def main() -> None:
+    target = int(sys.argv[1])
+    owner_id = int(sys.argv[2]) if len(sys.argv) > 2 else None
+    if connection.vendor != "postgresql":
+        sys.exit("fill_leads.py needs PostgreSQL")
+    fields = [f for f in Lead._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    values = ", ".join(expression(f, owner_id) for f in fields)
+    start = time.perf_counter()
+    have = Lead.objects.count()
+    with connection.cursor() as cursor:
+        while have < target:
+            upto = min(target, have + BATCH)
+            cursor.execute(
+                f"INSERT INTO {Lead._meta.db_table} ({columns}) "  # noqa: S608 - our own SQL
+                f"SELECT {values} FROM generate_series(%s, %s) AS g",
+                [have + 1, upto],
+            )
+            have = upto
+        cursor.execute(f"ANALYZE {Lead._meta.db_table}")
+    print(f"{have:,} leads in the database ({time.perf_counter() - start:.1f}s to fill)")
+
+
+if __name__ == "__main__":
+    main()

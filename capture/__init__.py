@@ -1,0 +1,1 @@
+"""capture: every inbound sign of interest becomes one clean lead."""

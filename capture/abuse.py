@@ -1,0 +1,80 @@
+"""Spam and abuse checks for public submissions: rate limit, honeypot, fill time, blocklists."""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest
+
+from capture.forms import HONEYPOT, STARTED, seconds_since_started
+from capture.identity import email_domain
+from capture.memo import ProcessMemo
+from capture.models import BlockRule, IntakeForm
+
+FRIENDLY = {
+    "rate": "Too many submissions from your network. Please try again in a minute.",
+    "spam": "We could not accept this submission. If you are a person, please wait a few "
+    "seconds and submit again, or write to us directly.",
+}
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    if settings.USE_X_FORWARDED_FOR:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip() or None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def is_rate_limited(request: HttpRequest, scope: str, limit: int) -> bool:
+    """A fixed one-minute window per IP in Django's cache (per process without Redis)."""
+    if limit <= 0:
+        return False
+    window = int(time.time() // 60)
+    key = f"rl:{scope}:{client_ip(request)}:{window}"
+    if cache.add(key, 1, timeout=90):
+        return False
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add() and incr()
+        cache.add(key, 1, timeout=90)
+        return False
+    return count > limit
+
+
+block_rules_memo: ProcessMemo[list[tuple[str, str]]] = ProcessMemo(ttl=30.0)
+
+
+def active_block_rules() -> list[tuple[str, str]]:
+    """The active blocklist, read at most every 30 s per process (not on every submission)."""
+    return block_rules_memo.get("active", lambda: list(
+        BlockRule.objects.filter(is_active=True).values_list("kind", "value")))
+
+
+def spam_reason(
+    intake_form: IntakeForm, cleaned: dict, raw: dict, *, cross_origin: bool
+) -> str | None:
+    """Why this submission is spam, for the rejected InboundEvent; None when it looks human."""
+    if (raw.get(HONEYPOT) or "").strip():
+        return "honeypot field filled"
+    if not cross_origin:  # a site's own HTML form cannot carry our signed start time
+        elapsed = seconds_since_started(raw.get(STARTED, ""), intake_form.id)
+        if elapsed is None:
+            return "form start token missing or forged"
+        if elapsed < intake_form.min_fill_seconds:
+            return f"submitted {elapsed:.1f}s after the page loaded (minimum "\
+                f"{intake_form.min_fill_seconds}s)"
+    rules = active_block_rules()
+    domain = email_domain(cleaned.get("email", ""))
+    for kind, value in rules:
+        if kind == BlockRule.Kind.EMAIL_DOMAIN and domain and (
+            domain == value or domain.endswith("." + value)
+        ):
+            return f"blocked email domain {value}"
+    text = " ".join(str(v) for v in cleaned.values() if isinstance(v, str)).casefold()
+    for kind, value in rules:
+        if kind == BlockRule.Kind.PHRASE and value and value in text:
+            return f"blocked phrase “{value}”"
+    return None

@@ -1,0 +1,361 @@
+"""The back office for capture: leads with their timeline, intake forms, raw events, blocklists."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.db.models import Count, Q
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
+from django.utils.html import format_html
+
+from capture.channels.base import reprocess
+from capture.forms import IntakeFormAdminForm
+from capture.models import (
+    ApiKey,
+    BlockRule,
+    ChannelSettings,
+    InboundEvent,
+    IntakeForm,
+    Interaction,
+    Lead,
+    WebhookSource,
+)
+from capture.services import record_staff_edit
+
+
+class InteractionInline(admin.TabularInline):
+    model = Interaction
+    fk_name = "lead"
+    extra = 0
+    fields = ("occurred_at", "direction", "kind", "channel", "summary", "body", "actor")
+    readonly_fields = fields
+    ordering = ("-occurred_at", "-id")
+    can_delete = False
+    show_change_link = False
+    verbose_name_plural = "Timeline (newest first)"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class InboundEventInline(admin.TabularInline):
+    model = InboundEvent
+    fk_name = "lead"
+    extra = 0
+    fields = ("received_at", "channel", "external_id", "status", "reason")
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+    verbose_name_plural = "Raw inbound events"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Lead)
+class LeadAdmin(admin.ModelAdmin):
+    change_list_template = "capture/admin/lead_change_list.html"
+    list_display = ("display_name", "email", "phone", "company", "status", "channel", "form",
+                    "owner", "score", "created_at")
+    list_filter = ("status", "channel", "form", "owner", "needs_callback",
+                   ("created_at", admin.DateFieldListFilter))
+    search_fields = ("first_name", "last_name", "email", "email_key", "phone", "company")
+    date_hierarchy = "created_at"
+    list_select_related = ("form", "owner")
+    list_per_page = 50
+    show_full_result_count = False  # no COUNT(*) over millions of leads on every page
+    autocomplete_fields = ("owner",)
+    raw_id_fields = ("previous_lead",)
+    readonly_fields = ("email_key", "created_at", "updated_at", "last_activity_at",
+                       "first_response_at", "respond_by", "score", "tier", "previous_lead",
+                       "consent_at", "consent_ip", "consent_text", "has_consent")
+    inlines = (InteractionInline, InboundEventInline)
+    fieldsets = (
+        ("Contact", {"fields": (("first_name", "last_name"), ("email", "email_key"), "phone",
+                                ("company", "job_title"))}),
+        ("Qualification", {"fields": (("company_size", "industry", "country"),
+                                      ("budget", "urgency", "service"), "message")}),
+        ("Work", {"fields": (("status", "owner"), ("score", "tier"),
+                             ("created_at", "respond_by", "first_response_at"),
+                             ("last_activity_at", "updated_at"), "previous_lead",
+                             ("needs_callback", "do_not_text"))}),
+        ("Consent", {"fields": (("has_consent", "consent_at", "consent_ip"), "consent_text")}),
+        ("Attribution", {"classes": ("collapse",), "fields": (
+            ("channel", "form", "source"), ("utm_source", "utm_medium", "utm_campaign"),
+            ("utm_term", "utm_content"), ("gclid", "fbclid"), "referrer", "landing_page")}),
+    )
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        if change and form.changed_data:
+            record_staff_edit(lead=obj, changed_fields=form.changed_data, user=request.user)
+
+    def get_urls(self):
+        extra = [path("import/", self.admin_site.admin_view(self.import_view),
+                      name="capture_lead_import")]
+        return extra + super().get_urls()
+
+    def import_view(self, request):
+        if not self.has_add_permission(request):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        return import_leads_view(request)
+
+
+@admin.register(IntakeForm)
+class IntakeFormAdmin(admin.ModelAdmin):
+    form = IntakeFormAdminForm
+    list_display = ("title", "slug", "is_active", "leads_last_30_days", "public_link")
+    list_filter = ("is_active",)
+    search_fields = ("title", "slug")
+    prepopulated_fields = {"slug": ("title",)}
+    readonly_fields = ("embed_snippets", "created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("title", "slug", "is_active", "intro", "submit_label")}),
+        ("Fields", {"fields": ("fields", "required_fields", "default_region")}),
+        ("Answers to choose from", {"fields": ("company_size_choices", "budget_choices",
+                                               "urgency_choices", "service_choices",
+                                               "industry_choices")}),
+        ("Consent", {"fields": ("consent_text", "consent_required")}),
+        ("After submitting", {"fields": ("thank_you_text", "redirect_url", "response_promise",
+                                         "ack_subject", "ack_body")}),
+        ("Spam and embedding", {"fields": ("min_fill_seconds", "allowed_origins",
+                                           "embed_snippets")}),
+        (None, {"fields": ("created_at", "updated_at")}),
+    )
+
+    def get_queryset(self, request):
+        since = timezone.now() - timedelta(days=30)
+        return super().get_queryset(request).annotate(
+            recent_leads=Count("leads", filter=Q(leads__created_at__gte=since))
+        )
+
+    @admin.display(description="Leads (30 days)", ordering="recent_leads")
+    def leads_last_30_days(self, obj) -> int:
+        return obj.recent_leads
+
+    @admin.display(description="Public page")
+    def public_link(self, obj) -> str:
+        return format_html('<a href="{}" target="_blank">/q/{}/</a>', obj.get_absolute_url(),
+                           obj.slug)
+
+    @admin.display(description="Embed on your site")
+    def embed_snippets(self, obj) -> str:
+        if not obj.pk:
+            return "Save the form to get its embed snippets."
+        url = f"{settings.SITE_URL.rstrip('/')}{obj.get_absolute_url()}"
+        iframe = (f'<iframe src="{url}" title="{obj.title}" style="width:100%;min-height:720px;'
+                  'border:0" loading="lazy"></iframe>')
+        return format_html(
+            "<p>An iframe:</p><pre>{}</pre><p>Or your own HTML form posting here (add your "
+            "site to “allowed origins”; see the README for the full snippet):</p>"
+            '<pre>&lt;form method="post" action="{}"&gt; … &lt;/form&gt;</pre>',
+            iframe, url,
+        )
+
+
+@admin.register(InboundEvent)
+class InboundEventAdmin(admin.ModelAdmin):
+    list_display = ("received_at", "channel", "external_id", "status", "attempts", "lead",
+                    "created_lead", "short_reason")
+    list_filter = ("status", "channel", ("received_at", admin.DateFieldListFilter))
+    search_fields = ("external_id", "reason")
+    list_select_related = ("lead",)
+    show_full_result_count = False
+    actions = ("reprocess",)
+    readonly_fields = ("channel", "external_id", "form", "status", "reason", "attempts", "lead",
+                       "created_lead", "received_at", "processed_at", "remote_ip", "headers",
+                       "payload", "raw_body")
+    exclude = ("body",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Reason or error")
+    def short_reason(self, obj) -> str:
+        return obj.reason[:120]
+
+    @admin.display(description="Raw body")
+    def raw_body(self, obj) -> str:
+        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", obj.body_text[:20000])
+
+    @admin.action(description="Reprocess the selected failed or received events",
+                  permissions=["view"])
+    def reprocess(self, request, queryset) -> None:
+        retryable = queryset.filter(
+            status__in=[InboundEvent.Status.FAILED, InboundEvent.Status.RECEIVED])
+        done = sum(1 for event_id in retryable.values_list("id", flat=True)
+                   if reprocess(event_id))
+        skipped = queryset.count() - retryable.count()
+        level = messages.SUCCESS if done else messages.WARNING
+        self.message_user(request, f"Reprocessed {done} event(s); {skipped} skipped (already "
+                          "processed, rejected or ignored).", level)
+
+
+@admin.register(BlockRule)
+class BlockRuleAdmin(admin.ModelAdmin):
+    list_display = ("kind", "value", "is_active", "note", "created_at")
+    list_filter = ("kind", "is_active")
+    search_fields = ("value", "note")
+
+
+@admin.register(Interaction)
+class InteractionAdmin(admin.ModelAdmin):
+    list_display = ("occurred_at", "lead", "direction", "kind", "channel", "summary")
+    list_filter = ("direction", "kind", "channel")
+    search_fields = ("summary", "lead__email", "lead__last_name")
+    list_select_related = ("lead",)
+    raw_id_fields = ("lead", "inbound_event", "actor")
+    show_full_result_count = False
+
+
+# --- channels ---------------------------------------------------------------------------------
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("name", "source", "prefix", "is_active", "accepts_form_posts",
+                    "rate_limit_per_minute", "last_used_at", "created_at")
+    list_filter = ("is_active", "accepts_form_posts")
+    search_fields = ("name", "source", "prefix")
+    readonly_fields = ("prefix", "last_used_at", "created_at")
+    fields = ("name", "source", "is_active", "field_mapping", "accepts_form_posts",
+              "return_origins", "default_region", "rate_limit_per_minute", "prefix",
+              "last_used_at", "created_at")
+
+    def save_model(self, request, obj, form, change) -> None:
+        key = "" if change else obj.set_new_key()
+        super().save_model(request, obj, form, change)
+        if key:
+            self.message_user(request, format_html(
+                "The key for {} is <code>{}</code>. Copy it now: it is stored hashed and "
+                "never shown again.", obj.name, key), messages.WARNING)
+
+
+@admin.register(WebhookSource)
+class WebhookSourceAdmin(admin.ModelAdmin):
+    """The signing secret is a secret: only superusers see it (to hand it to the sender)."""
+
+    list_display = ("name", "slug", "is_active", "endpoint", "created_at")
+    list_filter = ("is_active",)
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+    actions = ("new_secret",)
+
+    def get_fields(self, request, obj=None):
+        secret = ("secret",) if request.user.is_superuser else ("secret_hint",)
+        return ("name", "slug", "is_active", *secret, "field_mapping", "default_region",
+                "endpoint")
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("secret_hint", "endpoint")
+
+    @admin.display(description="Secret")
+    def secret_hint(self, obj) -> str:
+        if not obj or not obj.pk:
+            return "Generated when you save; a superuser hands it to the sender."
+        return f"…{obj.secret[-4:]} (shown to superusers only)"
+
+    @admin.display(description="Endpoint")
+    def endpoint(self, obj) -> str:
+        if not obj or not obj.slug:
+            return ""
+        return f"{settings.SITE_URL.rstrip('/')}/inbound/webhook/{obj.slug}/"
+
+    @admin.action(description="Give the selected sources a new secret (the old one stops working)")
+    def new_secret(self, request, queryset) -> None:
+        from capture.channel_models import new_webhook_secret
+
+        if not request.user.is_superuser:
+            self.message_user(request, "Only superusers can change secrets.", messages.ERROR)
+            return
+        for source in queryset:
+            WebhookSource.objects.filter(pk=source.pk).update(secret=new_webhook_secret())
+        self.message_user(request, f"New secrets for {queryset.count()} source(s); give them "
+                          "to the senders.", messages.WARNING)
+
+
+def channel_stats(since) -> list[dict]:
+    """Per adapter, since `since`: events received, leads created/matched, rejected, ..."""
+    status = InboundEvent.Status
+    rows = (
+        InboundEvent.objects.filter(received_at__gte=since)
+        .values("channel")
+        .annotate(
+            received=Count("id"),
+            created=Count("id", filter=Q(status=status.PROCESSED, created_lead=True)),
+            matched=Count("id", filter=Q(status=status.PROCESSED) & ~Q(created_lead=True)),
+            rejected=Count("id", filter=Q(status=status.REJECTED)),
+            ignored=Count("id", filter=Q(status=status.IGNORED)),
+            failed=Count("id", filter=Q(status=status.FAILED)),
+            waiting=Count("id", filter=Q(status=status.RECEIVED)),
+        )
+        .order_by("channel")
+    )
+    return list(rows)
+
+
+@admin.register(ChannelSettings)
+class ChannelSettingsAdmin(admin.ModelAdmin):
+    """Each channel's non-secret settings, with the last 24 hours of every adapter above them."""
+
+    change_list_template = "capture/admin/channel_settings_change_list.html"
+    list_display = ("channel", "is_active", "source", "default_region", "forward_to",
+                    "updated_at")
+    fieldsets = (
+        (None, {"fields": ("channel", "is_active", "source", "default_region")}),
+        ("Twilio calls and SMS", {"fields": ("forward_to", "greeting", "reply_text")}),
+        ("Email", {"fields": ("own_addresses",)}),
+        ("Meta Lead Ads", {"fields": ("field_mapping",)}),
+    )
+
+    def changelist_view(self, request, extra_context=None):
+        since = timezone.now() - timedelta(hours=24)
+        extra_context = {**(extra_context or {}), "channel_stats": channel_stats(since),
+                         "stats_since": since}
+        return super().changelist_view(request, extra_context=extra_context)
+
+
+class ImportLeadsForm(forms.Form):
+    file = forms.FileField(help_text="A .csv or .xlsx file; the first row names the columns "
+                           "(first_name, last_name, email, phone, company, ...).")
+    source = forms.CharField(max_length=100, required=False,
+                             help_text="Recorded as the leads' source (default: the file name).")
+    region = forms.CharField(max_length=2, required=False,
+                             help_text="Region for phone numbers without +country code, e.g. GB.")
+    dry_run = forms.BooleanField(required=False, initial=True,
+                                 help_text="Check every row and preview; write nothing.")
+
+
+def import_leads_view(request):
+    """Admin page: upload, preview (dry run) with per-row errors, then import."""
+    from capture.channels.imports import ImportFileError, import_rows, options_for, read_table
+
+    report = None
+    form = ImportLeadsForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        name = upload.name
+        options = options_for(form.cleaned_data["source"] or name.rsplit(".", 1)[0],
+                              form.cleaned_data["region"])
+        try:
+            report = import_rows(read_table(upload.read(), name), options,
+                                 dry_run=form.cleaned_data["dry_run"])
+        except ImportFileError as exc:
+            form.add_error("file", str(exc))
+        else:
+            if not form.cleaned_data["dry_run"]:
+                messages.success(request, f"Imported {name}: {report.summary()}.")
+    context = {**admin.site.each_context(request), "title": "Import leads", "form": form,
+               "report": report, "dry_run": form.data.get("dry_run") if form.is_bound else True,
+               "opts": Lead._meta}
+    return TemplateResponse(request, "capture/admin/import_leads.html", context,
+                            status=400 if form.is_bound and form.errors else 200)

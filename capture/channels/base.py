@@ -1,0 +1,344 @@
+"""What every channel shares: the Channel triple, the one receive() view, errors as JSON 4xx,
+and reading a flat record (API body, webhook JSON, CSV row) as lead fields."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, ValidationError
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from capture import abuse
+from capture.fields import LEAD_FIELDS, MAX_LENGTHS
+from capture.identity import InvalidPhone, normalise_phone, parse_email
+from capture.intake import (
+    IntakeInput,
+    process_inbound_event,
+    receive_event,
+    register_normaliser,
+)
+from capture.models import ChannelSettings, InboundEvent
+from capture.queue import queue_task_with_data
+
+logger = logging.getLogger(__name__)
+
+STORED_HEADERS = (
+    "User-Agent", "Content-Type", "X-Twilio-Signature", "X-Hub-Signature-256",
+    "Calendly-Webhook-Signature", "Idempotency-Key", "X-Leadcrm-Timestamp",
+    "X-Leadcrm-Signature", "X-Leadcrm-Event-Id",
+)
+
+
+class ChannelError(Exception):
+    """A request we refuse: answered with `status` and {"error": message}, nothing stored."""
+
+    status = 400
+
+    def __init__(self, message: str, status: int | None = None, **extra):
+        super().__init__(message)
+        self.message = message
+        self.extra = extra
+        if status is not None:
+            self.status = status
+
+    def response(self) -> JsonResponse:
+        return JsonResponse({"error": self.message, **self.extra}, status=self.status)
+
+
+class BadSignature(ChannelError):
+    status = 403
+
+
+class Malformed(ChannelError):
+    status = 400
+
+
+class NotFound(ChannelError):
+    status = 404
+
+
+@dataclass(frozen=True)
+class RawEvent:
+    """One event found in a request: the provider's id and the part of the payload it is."""
+
+    external_id: str
+    payload: object
+    status: str = InboundEvent.Status.RECEIVED
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Channel:
+    name: str  # the InboundEvent.channel value: "twilio-sms", "meta", "calendly", ...
+    verify: Callable[[HttpRequest], None]  # raises ChannelError
+    events: Callable[[HttpRequest], Iterable[RawEvent]]  # raises Malformed
+    normalise: Callable[[InboundEvent], IntakeInput]  # may raise Rejected / Ignored
+    reply: Callable[[HttpRequest, list[InboundEvent]], HttpResponse] | None = None
+    settings_name: str = ""  # the ChannelSettings row that can switch it off
+    max_body: int = 256 * 1024
+    # The django-q2 task that processes an event (after commit) instead of the request; "" = now.
+    task: Callable[[RawEvent | InboundEvent], str] | None = None
+
+    def __post_init__(self) -> None:
+        register_normaliser(self.name)(self.normalise)
+
+
+def post_only(view):
+    """Like require_POST, with the JSON 405 every channel answers bad requests with."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        if request.method != "POST":
+            response = JsonResponse({"error": "Use POST."}, status=405)
+            response["Allow"] = "POST"
+            return response
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def request_headers(request: HttpRequest) -> dict[str, str]:
+    return {name: request.headers[name][:500] for name in STORED_HEADERS
+            if name in request.headers}
+
+
+MAX_JSON_DEPTH = 32  # deeper payloads are refused: no provider nests this deep
+
+
+def too_deep(value: object, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether parsed JSON nests deeper than `limit` (checked without recursion: flattening,
+    storing or reading a 900-level payload would raise RecursionError, a 500)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def unreadable_json(value: object, limit: int = MAX_JSON_DEPTH) -> str:
+    """Why parsed JSON cannot be stored, or "": nested deeper than `limit`, or text that is
+    not valid Unicode (JSON may escape a lone surrogate, "\\ud800", no database stores)."""
+    if too_deep(value, limit):
+        return "The JSON is nested too deeply."
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "The JSON has text that is not valid Unicode (a lone surrogate)."
+        elif isinstance(item, float) and not math.isfinite(item):
+            return "The JSON has NaN or Infinity, which JSON does not allow."
+    return ""
+
+
+def read_body(request: HttpRequest, limit: int) -> bytes:
+    """The raw body, refused with 413 before it is read when it is larger than `limit`."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise Malformed("Content-Length is not a number.") from None
+    if length > limit:
+        raise ChannelError(f"The body is larger than {limit} bytes.", status=413)
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        raise ChannelError(f"The body is larger than {limit} bytes.", status=413) from None
+    if len(body) > limit:
+        raise ChannelError(f"The body is larger than {limit} bytes.", status=413)
+    return body
+
+
+def store_and_process(
+    channel: Channel, request: HttpRequest, raws: Iterable[RawEvent]
+) -> list[InboundEvent]:
+    stored = []
+    for raw in raws:
+        # A channel that processes in a task (Meta lead ads fetch their answers) stores only.
+        task = (channel.task(raw) if channel.task else "")
+        with transaction.atomic():  # the task row commits with its event
+            event, created, _ = receive_event(
+                channel=channel.name, external_id=raw.external_id, body=request.body,
+                payload=raw.payload, headers=request_headers(request),
+                remote_ip=abuse.client_ip(request), status=raw.status, reason=raw.reason,
+                process=not task,
+            )
+            if created and task and event.status == InboundEvent.Status.RECEIVED:
+                queue_task_with_data(task, event.id)
+        stored.append(event)
+    return stored
+
+
+class _Preparers(dict):
+    """Channels whose reprocessing needs a step first (Meta lead ads fetch their answers)."""
+
+    def register(self, channel_name: str):
+        def decorator(func):
+            self[channel_name] = func
+            return func
+
+        return decorator
+
+
+PREPARERS: _Preparers = _Preparers()
+
+
+def reprocess(event_id: int) -> bool:
+    """The admin's reprocess: the channel's own step when it has one, else the intake's."""
+    event = InboundEvent.objects.filter(id=event_id).first()
+    if event is None:
+        return False
+    if prepare := PREPARERS.get(event.channel):
+        return bool(prepare(event))
+    return process_inbound_event(event_id) is not None
+
+
+def receive(request: HttpRequest, channel: Channel) -> HttpResponse:
+    """Authenticate, store every event first, process it, answer the provider."""
+    try:
+        if channel.settings_name and not ChannelSettings.for_channel(
+            channel.settings_name
+        ).is_active:
+            raise NotFound("This channel is switched off.")
+        read_body(request, channel.max_body)
+        channel.verify(request)
+        raws = list(channel.events(request))
+    except ChannelError as exc:
+        return exc.response()
+    stored = store_and_process(channel, request, raws)
+    if channel.reply:
+        return channel.reply(request, stored)
+    return JsonResponse({"received": len(stored)})
+
+
+def channel_region(settings_name: str) -> str:
+    return ChannelSettings.for_channel(settings_name).default_region or ""
+
+
+# --- reading flat records (API, webhooks, imports) -------------------------------------------
+
+TRUE_WORDS = {"1", "true", "yes", "y", "on", "x"}
+
+
+@dataclass(frozen=True)
+class ReadRecord:
+    fields: dict[str, str]
+    consent: bool
+    extra: dict[str, str]  # unmapped keys (kept for the timeline where the channel allows it)
+    errors: dict[str, list[str]]
+
+
+def read_record(
+    record: Mapping[str, object],
+    *,
+    mapping: Mapping[str, str] | None = None,
+    region: str = "",
+    unknown: str = "error",  # "error" (API), "keep" (webhooks, imports: into extra)
+    require_contact: bool = True,
+) -> ReadRecord:
+    """Map their names to lead fields and check values the way the public form does."""
+    mapping = mapping or {}
+    fields: dict[str, str] = {}
+    extra: dict[str, str] = {}
+    errors: dict[str, list[str]] = {}
+    consent = False
+    for key, value in record.items():
+        name = mapping.get(key, key)
+        if name == "":
+            continue
+        if name == "consent":
+            consent = _truthy(value)
+            continue
+        if name not in LEAD_FIELDS:
+            if unknown == "error":
+                errors.setdefault(key, []).append(
+                    "Unknown field. Use the lead field names (see the docs) or ask for a "
+                    "field mapping."
+                )
+            elif value not in (None, ""):
+                extra[key] = _as_text(value)
+            continue
+        if value is None:
+            continue
+        if isinstance(value, dict | list):
+            errors.setdefault(key, []).append("Expected text, got a JSON object or list.")
+            continue
+        text = _as_text(value).replace("\x00", "").strip()
+        if not text:
+            continue
+        if len(text) > MAX_LENGTHS[name]:
+            errors.setdefault(key, []).append(
+                f"At most {MAX_LENGTHS[name]} characters (got {len(text)})."
+            )
+            continue
+        if name in fields and fields[name] and text != fields[name]:
+            fields[name] = f"{fields[name]} {text}" if name == "message" else fields[name]
+            continue
+        fields[name] = text
+
+    if fields.get("email"):
+        try:
+            display, fields["email"] = parse_email(fields["email"])
+        except ValidationError as exc:
+            errors.setdefault(_key_for("email", mapping, record), []).extend(exc.messages)
+            fields.pop("email")
+        else:
+            if display and not fields.get("first_name"):
+                first, _, last = display.partition(" ")
+                fields["first_name"] = first[: MAX_LENGTHS["first_name"]]
+                if last and not fields.get("last_name"):
+                    fields["last_name"] = last[: MAX_LENGTHS["last_name"]]
+    if fields.get("phone"):
+        try:
+            fields["phone"] = normalise_phone(
+                fields["phone"], region or settings.PHONE_DEFAULT_REGION
+            )
+        except InvalidPhone as exc:
+            errors.setdefault(_key_for("phone", mapping, record), []).append(str(exc))
+            fields.pop("phone")
+    if require_contact and not errors and not (fields.get("email") or fields.get("phone")):
+        errors.setdefault("email", []).append(
+            "Give an email address or a phone number so the lead can be reached."
+        )
+    return ReadRecord(fields=fields, consent=consent, extra=extra, errors=errors)
+
+
+def _key_for(name: str, mapping: Mapping[str, str], record: Mapping[str, object]) -> str:
+    """Report an error under the name the sender used."""
+    for key in record:
+        if mapping.get(key, key) == name:
+            return key
+    return name
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _truthy(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value or "").strip().casefold() in TRUE_WORDS
+
+
+def body_with_extra(message: str, extra: Mapping[str, str]) -> str:
+    lines = [f"{key}: {value}" for key, value in extra.items()]
+    return "\n".join([message, "", *lines]).strip() if lines else message

@@ -1,0 +1,308 @@
+"""Email to lead: django-anymail's inbound webhooks, the IMAP poller and `ingest_email` all end
+in receive_email(): the Message-ID is the key; auto-replies, bounces, lists and our own mail
+are stored as ignored events with the reason; a reply to our mail joins that lead."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import functools
+import hashlib
+import imaplib
+import logging
+import re
+from email.message import EmailMessage
+from email.utils import getaddresses, parseaddr, parsedate_to_datetime
+
+import html2text
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import (
+    ImproperlyConfigured,
+    RequestDataTooBig,
+    SuspiciousOperation,
+)
+from django.dispatch import receiver
+from django.http import JsonResponse
+from mailparser_reply import EmailReplyParser
+
+from capture.channels.base import PREPARERS
+from capture.identity import email_key, parse_email
+from capture.intake import (
+    IntakeInput,
+    Rejected,
+    process_inbound_event,
+    receive_event,
+    register_normaliser,
+)
+from capture.models import Channel as LeadChannel
+from capture.models import ChannelSettings, InboundEvent, Interaction
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "email"
+SETTINGS = ChannelSettings.Name.EMAIL
+MAX_EMAIL_BYTES = 10 * 1024 * 1024  # stored raw up to the intake's limit; parsed in full
+REPLY_SALT = "capture.email-reply"
+PLUS_RE = re.compile(r"\+lead-([A-Za-z0-9_:-]+)@")
+
+
+def reply_address(lead_id: int, mailbox: str | None = None) -> str:
+    """A signed plus-address for Reply-To: sales+lead-<signed id>@example.com."""
+    mailbox = mailbox or parse_email(settings.DEFAULT_FROM_EMAIL)[1]
+    local, _, domain = mailbox.partition("@")
+    token = signing.Signer(salt=REPLY_SALT).sign(str(lead_id)).replace(":", "-")
+    return f"{local}+lead-{token}@{domain}"
+
+
+def _lead_from_plus_address(addresses: list[str]) -> int | None:
+    for address in addresses:
+        if match := PLUS_RE.search(address):
+            token = match.group(1)
+            value, _, signature = token.partition("-")  # the id is digits; the rest is signed
+            try:
+                return int(signing.Signer(salt=REPLY_SALT).unsign(f"{value}:{signature}"))
+            except (signing.BadSignature, ValueError):
+                continue
+    return None
+
+
+def parse(raw: bytes) -> EmailMessage:
+    return email.message_from_bytes(raw, policy=email.policy.default)
+
+
+def message_id(message: EmailMessage, raw: bytes) -> str:
+    value = str(message.get("Message-ID", "") or "").strip().strip("<>").strip()
+    return value or "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def own_addresses() -> list[str]:
+    """Our addresses ("sales@x.com") and domains ("@x.com"), case-folded."""
+    found = [*settings.EMAIL_OWN_ADDRESSES, *ChannelSettings.for_channel(SETTINGS).own_address_list]
+    for sender in (settings.DEFAULT_FROM_EMAIL, settings.SERVER_EMAIL, settings.IMAP_USER):
+        address = parseaddr(sender or "")[1]
+        if "@" in address:
+            found.append(address)
+    return [a.strip().casefold() for a in found if a.strip()]
+
+
+def ignore_reason(message: EmailMessage) -> str:
+    """Why this message is not a person writing to us (RFC 3834, RFC 2369, RFC 3464), or ""."""
+    auto = str(message.get("Auto-Submitted", "")).strip().lower()
+    if auto and auto != "no":
+        return f"auto-reply (Auto-Submitted: {auto})"
+    if message.get("X-Autoreply") or message.get("X-Autorespond"):
+        return "auto-reply (X-Autoreply)"
+    if message.get("List-Id") or message.get("List-Unsubscribe"):
+        return f"mailing list ({message.get('List-Id') or 'List-Unsubscribe'})"
+    precedence = str(message.get("Precedence", "")).strip().lower()
+    if precedence in ("bulk", "junk", "list", "auto_reply"):
+        return f"bulk or auto-reply (Precedence: {precedence})"
+    if message.get_content_type() == "multipart/report" or str(
+        message.get("Return-Path", "")
+    ).strip() == "<>":
+        return "bounce or delivery report"
+    sender = parse_email_safe(str(message.get("From", "")))
+    local = sender.partition("@")[0].lower()
+    if local in ("mailer-daemon", "postmaster", "noreply", "no-reply", "donotreply"):
+        return f"automatic sender {sender}"
+    if not sender:
+        return "no sender address"
+    key = email_key(sender)
+    for own in own_addresses():
+        if key.endswith(own) if own.startswith("@") else key == email_key(own):
+            return f"our own address {sender}"
+    return ""
+
+
+def parse_email_safe(raw: str) -> str:
+    try:
+        return parse_email(raw)[1]
+    except Exception:
+        return ""
+
+
+def text_of(message: EmailMessage) -> str:
+    """The plain-text body (HTML converted), with quoted replies and signatures trimmed."""
+    part = message.get_body(preferencelist=("plain", "html"))
+    if part is None:
+        return ""
+    try:
+        content = part.get_content()
+    except (LookupError, UnicodeError):
+        content = part.get_payload(decode=True).decode("utf-8", errors="replace")
+    if part.get_content_type() == "text/html":
+        converter = html2text.HTML2Text()
+        converter.body_width = 0
+        converter.ignore_images = True
+        content = converter.handle(content)
+    try:
+        latest = EmailReplyParser(languages=["en", "de", "fr", "es", "nl"]).parse_reply(content)
+    except Exception:  # the trimming is a nicety; never lose the mail over it
+        latest = None
+    return _without_signature(latest or content).strip()
+
+
+def _without_signature(text: str) -> str:
+    """Cut at the signature delimiter ("-- " by RFC 3676; many clients send "--")."""
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        if line.rstrip() == "--" and index > 0:
+            return "\n".join(lines[:index])
+    return text
+
+
+def receive_email(raw: bytes, *, via: str) -> tuple[InboundEvent, bool]:
+    """Store one raw RFC 5322 message first, then process it (or keep it as ignored)."""
+    message = parse(raw)
+    try:
+        reason = ignore_reason(message)
+        key = message_id(message, raw)
+        summary = {"subject": str(message.get("Subject", ""))[:500],
+                   "from": str(message.get("From", ""))[:500]}
+    except Exception:  # a broken header: keep the message, let processing record the error
+        logger.warning("Could not read the headers of an inbound email", exc_info=True)
+        reason, key, summary = "", "sha256:" + hashlib.sha256(raw).hexdigest(), {}
+    event, created, _ = receive_event(
+        channel=CHANNEL, external_id=key, body=raw, payload={"via": via, **summary},
+        headers={"Message-ID": str(summary and message.get("Message-ID", ""))[:500]},
+        status=InboundEvent.Status.IGNORED if reason else InboundEvent.Status.RECEIVED,
+        reason=reason,
+    )
+    return event, created
+
+
+@register_normaliser(CHANNEL)
+def normalise(event: InboundEvent) -> IntakeInput:
+    message = parse(bytes(event.body))
+    try:
+        name, address = parse_email(str(message.get("From", "")))
+    except Exception:
+        raise Rejected(f"The sender {message.get('From')!r} is not an email address.") from None
+    first, _, last = name.partition(" ")
+    subject = " ".join(str(message.get("Subject", "")).split())
+    text = text_of(message)
+    referenced = [r.strip("<>") for r in " ".join(
+        [str(message.get("In-Reply-To", "")), str(message.get("References", ""))]).split()
+        if r.strip("<>")]
+    thread = (Interaction.objects.filter(message_id__in=referenced).exclude(
+        lead__isnull=True).order_by("-occurred_at").first() if referenced else None)
+    recipients = [a for _, a in getaddresses(
+        [str(message.get(h, "")) for h in ("To", "Cc", "Delivered-To")])]
+    lead_id = thread.lead_id if thread else _lead_from_plus_address(recipients)
+    try:
+        sent_at = parsedate_to_datetime(str(message.get("Date", "")))
+    except (TypeError, ValueError):
+        sent_at = None
+    if sent_at is not None and sent_at.tzinfo is None:
+        sent_at = None
+    is_reply = bool(lead_id)
+    return IntakeInput(
+        channel=LeadChannel.EMAIL,
+        fields={"email": address, "first_name": first, "last_name": last,
+                **({} if is_reply else {"message": text})},
+        summary=(f"Replied: {subject}" if is_reply else f"Email: {subject}")[:255]
+        if subject else "Email",
+        body=text,
+        occurred_at=sent_at or event.received_at,
+        source=ChannelSettings.for_channel(SETTINGS).source or "email",
+        kind=Interaction.Kind.EMAIL,
+        notify_prospect=False,
+        lead_id=lead_id,
+        message_id=message_id(message, bytes(event.body)),
+    )
+
+
+PREPARERS.register(CHANNEL)(lambda event: process_inbound_event(event.id) is not None)
+
+
+# --- django-anymail inbound webhooks (Mailgun, SendGrid, Postmark, SES, ...) -------------
+
+try:
+    from anymail.signals import inbound as anymail_inbound
+except ImportError:  # pragma: no cover - anymail is a dependency
+    anymail_inbound = None
+
+if anymail_inbound is not None:
+
+    @receiver(anymail_inbound, dispatch_uid="capture.email.anymail_inbound")
+    def anymail_message(sender, event, esp_name: str, **kwargs) -> None:
+        raw = event.message.as_bytes()  # an unreadable message is the ESP's payload error
+        try:
+            receive_email(raw, via=f"anymail:{esp_name}")
+        except Exception as exc:  # ours: a 500, so the ESP retries
+            raise IntakeFailed(str(exc)) from exc
+
+
+class IntakeFailed(Exception):
+    """Storing an inbound email failed on our side (not a payload the ESP library refused)."""
+
+
+# What django-anymail raises on a payload it cannot read (bad JSON, missing keys, non-ASCII
+# signature fields, deep nesting): the sender's error, a 400, never a 500.
+UNREADABLE_PAYLOAD = (ValueError, LookupError, TypeError, AttributeError, RecursionError)
+
+
+def anymail_urls() -> tuple[list, str]:
+    """django-anymail's webhook URLs (inbound mail here; tracking events for followup's
+    bounce handling), answering refusals as JSON like every other channel."""
+    from anymail import urls
+    from django.urls import URLPattern
+
+    patterns = [URLPattern(p.pattern, _json_refusals(p.callback), p.default_args, p.name)
+                for p in urls.urlpatterns]
+    return patterns, "anymail"
+
+
+def _json_refusals(view):
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not getattr(settings, "ANYMAIL", {}).get("WEBHOOK_SECRET"):
+            # Without basic auth anyone could post mail as leads: refuse, as the other
+            # channels refuse without their provider secret.
+            return JsonResponse({"error": "Inbound email is not configured on this server "
+                                 "(ANYMAIL_WEBHOOK_SECRET)."}, status=403)
+        try:
+            return view(request, *args, **kwargs)
+        except RequestDataTooBig:
+            return JsonResponse({"error": "The message is larger than this server accepts "
+                                 "(DATA_UPLOAD_MAX_MEMORY_SIZE)."}, status=413)
+        except SuspiciousOperation as exc:  # anymail: bad basic auth or ESP signature
+            return JsonResponse({"error": str(exc) or "Refused."}, status=400)
+        except ImproperlyConfigured:  # e.g. MAILGUN_WEBHOOK_SIGNING_KEY not set
+            return JsonResponse({"error": "Inbound email from this provider is not "
+                                 "configured on this server."}, status=403)
+        except IntakeFailed:
+            raise
+        except UNREADABLE_PAYLOAD as exc:
+            logger.warning("Unreadable inbound email payload from the ESP: %r", exc)
+            return JsonResponse({"error": "The ESP's payload could not be read."}, status=400)
+
+    return wrapper
+
+
+# --- IMAP poller (a django-q2 schedule) ------------------------------------------------------
+
+def poll_imap(limit: int = 200) -> int:
+    """Fetch unseen messages; each is marked seen only after it is stored. Returns how many."""
+    if not settings.IMAP_HOST:
+        return 0
+    cls = imaplib.IMAP4_SSL if settings.IMAP_SSL else imaplib.IMAP4
+    stored = 0
+    with cls(settings.IMAP_HOST, settings.IMAP_PORT, timeout=30) as imap:
+        imap.login(settings.IMAP_USER, settings.IMAP_PASSWORD)
+        status, _ = imap.select(settings.IMAP_FOLDER)
+        if status != "OK":
+            raise RuntimeError(f"IMAP folder {settings.IMAP_FOLDER!r} cannot be opened.")
+        status, data = imap.uid("SEARCH", None, "UNSEEN")
+        uids = (data[0] or b"").split()[:limit] if status == "OK" else []
+        for uid in uids:
+            status, parts = imap.uid("FETCH", uid, "(BODY.PEEK[])")
+            raw = next((p[1] for p in parts or [] if isinstance(p, tuple)), None)
+            if status != "OK" or raw is None:
+                logger.warning("IMAP message %s could not be fetched", uid)
+                continue
+            receive_email(raw, via="imap")
+            imap.uid("STORE", uid, "+FLAGS", "(\\Seen)")
+            stored += 1
+    return stored

@@ -1,0 +1,291 @@
+"""CSV and Excel imports: every row is an InboundEvent keyed by a hash of its content, so a
+rerun of the same file creates nothing new, and each row goes through the same intake."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from capture.channels.base import body_with_extra, read_record
+from capture.identity import email_key
+from capture.intake import (
+    Consent,
+    IntakeInput,
+    Rejected,
+    receive_event,
+    register_normaliser,
+)
+from capture.models import OPEN_STATUSES, ChannelSettings, InboundEvent, Lead
+from capture.models import Channel as LeadChannel
+
+CHANNEL = "import"
+BATCH_SIZE = 500  # rows checked and looked up together
+# Rows per transaction: fewer commits, yet short enough that an import never holds SQLite's
+# write lock long enough to make a web request wait (busy_timeout is 20 s).
+COMMIT_EVERY = 25
+PREVIEW_ROWS = 50
+
+
+class ImportFileError(ValueError):
+    """The file cannot be read as a table of leads (a message for a person in args[0])."""
+
+
+def _header(name: object) -> str:
+    return "_".join(str(name or "").strip().lower().replace("-", " ").split())
+
+
+def read_table(data: bytes, filename: str) -> Iterator[dict[str, str]]:
+    """Rows of a .csv (any common delimiter, UTF-8 or Latin-1) or .xlsx file as dicts."""
+    suffix = Path(filename).suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        yield from _read_xlsx(data)
+    elif suffix in (".csv", ".txt", ""):
+        yield from _read_csv(data)
+    else:
+        raise ImportFileError(f"{filename}: use a .csv or .xlsx file (old .xls: save as .xlsx).")
+
+
+def _read_csv(data: bytes) -> Iterator[dict[str, str]]:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    header = next(reader, None)
+    if not header:
+        raise ImportFileError("The file is empty: the first row must name the columns.")
+    names = [_header(h) for h in header]
+    for row in reader:
+        if any(cell.strip() for cell in row):
+            yield {name: cell for name, cell in zip(names, row, strict=False) if name}
+
+
+def _read_xlsx(data: bytes) -> Iterator[dict[str, str]]:
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:
+        raise ImportFileError(f"This is not a readable Excel file ({exc}).") from None
+    try:
+        rows = workbook.worksheets[0].iter_rows(values_only=True)
+        header = next(rows, None)
+        if not header:
+            raise ImportFileError("The sheet is empty: the first row must name the columns.")
+        names = [_header(h) for h in header]
+        for row in rows:
+            values = ["" if v is None else str(v).strip() for v in row]
+            if any(values):
+                yield {name: value for name, value in zip(names, values, strict=False) if name}
+    finally:
+        workbook.close()
+
+
+def row_key(row: dict[str, str]) -> str:
+    """The row's idempotency key: the same content is the same row, in any file."""
+    canonical = json.dumps(sorted((k, v.strip()) for k, v in row.items() if v.strip()))
+    return "row:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    created: int = 0
+    matched: int = 0
+    already_imported: int = 0
+    invalid: int = 0
+    failed: int = 0
+    errors: list[tuple[int, dict[str, list[str]]]] = field(default_factory=list)
+    preview: list[dict] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"{self.rows} rows: {self.created} new leads, {self.matched} added to existing "
+                f"leads, {self.already_imported} already imported, {self.invalid} with errors, "
+                f"{self.failed} failed")
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    source: str = "import"
+    region: str = ""
+    mapping: dict[str, str] = field(default_factory=dict)
+
+
+def options_for(source: str = "", region: str = "") -> ImportOptions:
+    config = ChannelSettings.for_channel(ChannelSettings.Name.IMPORT)
+    return ImportOptions(
+        source=source or config.source or "import",
+        region=(region or config.default_region or "").upper(),
+        mapping={_header(k): v for k, v in (config.field_mapping or {}).items()},
+    )
+
+
+def import_rows(
+    rows: Iterable[dict[str, str]],
+    options: ImportOptions,
+    *,
+    dry_run: bool = False,
+    batch_size: int = BATCH_SIZE,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    report = ImportReport()
+    batch: list[tuple[int, dict[str, str]]] = []
+    for number, row in enumerate(rows, start=2):  # row 1 is the header
+        batch.append((number, row))
+        if len(batch) >= batch_size:
+            _import_batch(batch, options, report, dry_run)
+            if progress:
+                progress(len(batch))
+            batch = []
+    if batch:
+        _import_batch(batch, options, report, dry_run)
+        if progress:
+            progress(len(batch))
+    return report
+
+
+# Column names spreadsheets commonly use, read as lead fields (the admin mapping comes first).
+ALIASES = {
+    "firstname": "first_name", "given_name": "first_name", "lastname": "last_name",
+    "surname": "last_name", "family_name": "last_name", "e_mail": "email",
+    "email_address": "email", "phone_number": "phone", "mobile": "phone", "telephone": "phone",
+    "tel": "phone", "company_name": "company", "organization": "company",
+    "organisation": "company", "title": "job_title", "notes": "message",
+}
+
+
+def _mapped(row: dict[str, str], options: ImportOptions) -> dict[str, str]:
+    mapped: dict[str, str] = {}
+    for key, value in row.items():
+        name = options.mapping.get(key) if key in options.mapping else ALIASES.get(key, key)
+        if name in ("name", "full_name") and "first_name" not in row:
+            first, _, last = value.strip().partition(" ")
+            mapped.setdefault("first_name", first)
+            mapped.setdefault("last_name", last)
+        elif name and not (name in mapped and not value.strip()):
+            mapped[name] = value
+    return mapped
+
+
+def _import_batch(batch, options: ImportOptions, report: ImportReport, dry_run: bool) -> None:
+    checked = []
+    for number, row in batch:
+        report.rows += 1
+        mapped = _mapped(row, options)
+        result = read_record(mapped, region=options.region, unknown="keep")
+        if result.errors:
+            report.invalid += 1
+            if len(report.errors) < 1000:
+                report.errors.append((number, result.errors))
+        checked.append((number, mapped, result, row_key(row)))
+    keys = [key for *_, key in checked]
+    existing = set(InboundEvent.objects.filter(channel=CHANNEL, external_id__in=keys)
+                   .values_list("external_id", flat=True))
+    if dry_run:
+        _preview(checked, existing, report)
+        return
+    todo = []
+    for item in checked:
+        if item[3] in existing:
+            report.already_imported += 1
+        else:
+            todo.append(item)
+    for start in range(0, len(todo), COMMIT_EVERY):
+        with transaction.atomic():  # a few rows per commit, not a long lock (SQLite)
+            for number, mapped, result, key in todo[start:start + COMMIT_EVERY]:
+                _import_row(number, mapped, result, key, options, report)
+
+
+def _import_row(number: int, mapped: dict, result, key: str, options: ImportOptions,
+                report: ImportReport) -> None:
+    payload = {"row": mapped, "line": number, "source": options.source, "region": options.region}
+    if result.errors:
+        receive_event(channel=CHANNEL, external_id=key, payload=payload,
+                      status=InboundEvent.Status.REJECTED,
+                      reason=f"Row {number}: {json.dumps(result.errors)}")
+        return
+    _, created, outcome = receive_event(channel=CHANNEL, external_id=key, payload=payload,
+                                        data=_input(result, options.source, timezone.now()))
+    if not created:
+        report.already_imported += 1
+    elif outcome is None:
+        report.failed += 1
+    elif outcome.created:
+        report.created += 1
+    else:
+        report.matched += 1
+
+
+def _preview(checked, existing: set[str], report: ImportReport) -> None:
+    """What the import would do, without writing: new lead, match, already imported, error."""
+    valid = [(n, m, r, k) for n, m, r, k in checked if not r.errors and k not in existing]
+    emails = {email_key(r.fields.get("email", "")) for *_, r, _ in valid} - {""}
+    phones = {r.fields.get("phone", "") for *_, r, _ in valid} - {""}
+    known = {}
+    if emails or phones:
+        for lead_id, key, phone in Lead.objects.filter(
+            Q(email_key__in=emails) | Q(phone__in=phones), status__in=OPEN_STATUSES
+        ).values_list("id", "email_key", "phone"):
+            known.setdefault(key, lead_id)
+            known.setdefault(phone, lead_id)
+    seen: set[str] = set()
+    for number, _mapped_row, result, key in checked:
+        if key in existing:
+            report.already_imported += 1
+            outcome = "already imported"
+        elif result.errors:
+            outcome = "; ".join(f"{k}: {' '.join(v)}" for k, v in result.errors.items())
+        else:
+            ids = (email_key(result.fields.get("email", "")), result.fields.get("phone", ""))
+            match = next((known[i] for i in ids if i and i in known), None)
+            if match:
+                report.matched += 1
+                outcome = f"adds to lead #{match}"
+            elif any(i and i in seen for i in ids):
+                report.matched += 1
+                outcome = "adds to a lead made by an earlier row"
+            else:
+                report.created += 1
+                outcome = "new lead"
+            seen.update(i for i in ids if i)
+        if len(report.preview) < PREVIEW_ROWS:
+            report.preview.append({"line": number, "fields": result.fields, "outcome": outcome,
+                                   "error": bool(result.errors)})
+
+
+@register_normaliser(CHANNEL)
+def normalise(event: InboundEvent) -> IntakeInput:
+    """For reprocessing a stored row (the import itself passes the input it checked)."""
+    payload = event.payload
+    result = read_record(payload.get("row") or {}, region=payload.get("region", ""),
+                         unknown="keep")
+    if result.errors:
+        raise Rejected(f"Row {payload.get('line')}: {json.dumps(result.errors)}")
+    return _input(result, payload.get("source") or "import", event.received_at)
+
+
+def _input(result, source: str, at) -> IntakeInput:
+    return IntakeInput(
+        channel=LeadChannel.IMPORT,
+        fields=result.fields,
+        summary=f"Imported from {source}"[:255],
+        body=body_with_extra(result.fields.get("message", ""), result.extra),
+        occurred_at=at,
+        source=source,
+        consent=Consent(text=f"Consent recorded in the import {source}", given_at=at)
+        if result.consent else None,
+        notify_prospect=False,  # an import never emails the people in it
+    )

@@ -1,0 +1,338 @@
+"""Meta: WhatsApp Cloud API and Messenger messages, and Lead Ads, at /inbound/meta/.
+
+GET answers the hub.challenge handshake with META_VERIFY_TOKEN; every POST carries
+X-Hub-Signature-256 (HMAC-SHA256 of the raw body with META_APP_SECRET). A `leadgen` change
+has no answers in it: a django-q2 task fetches them from the Graph API (META_GRAPH_URL).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from datetime import UTC, datetime
+
+import requests
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.crypto import constant_time_compare
+from django.views.decorators.csrf import csrf_exempt
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from capture.channels.base import (
+    PREPARERS,
+    BadSignature,
+    Channel,
+    Malformed,
+    RawEvent,
+    receive,
+    unreadable_json,
+)
+from capture.identity import InvalidPhone, normalise_phone, parse_email
+from capture.intake import IntakeInput, Rejected, process_inbound_event
+from capture.models import Channel as LeadChannel
+from capture.models import ChannelSettings, InboundEvent, Interaction
+
+logger = logging.getLogger(__name__)
+
+SETTINGS = ChannelSettings.Name.META
+WHATSAPP = "meta-whatsapp"
+MESSENGER = "meta-messenger"
+LEADGEN = "meta-leadgen"
+# Lead Ads' standard question keys -> lead fields (custom questions come from the admin).
+LEAD_AD_FIELDS = {
+    "email": "email", "phone_number": "phone", "first_name": "first_name",
+    "last_name": "last_name", "company_name": "company", "job_title": "job_title",
+    "country": "country", "work_email": "email", "work_phone_number": "phone",
+}
+
+
+def verify(request: HttpRequest) -> None:
+    secret = settings.META_APP_SECRET
+    if not secret:
+        raise BadSignature("META_APP_SECRET is not set on this server.")
+    header = request.headers.get("X-Hub-Signature-256", "")
+    if not header.startswith("sha256="):
+        raise BadSignature("X-Hub-Signature-256 is missing.")
+    expected = hmac.new(secret.encode(), request.body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, header.removeprefix("sha256=").lower()):
+        raise BadSignature("X-Hub-Signature-256 does not match the body.")
+
+
+def _json(request: HttpRequest) -> dict:
+    try:
+        payload = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise Malformed("The body is not valid JSON.") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("entry"), list):
+        raise Malformed("Expected a Meta webhook object with an 'entry' list.")
+    if problem := unreadable_json(payload):
+        raise Malformed(problem)
+    return payload
+
+
+def events(request: HttpRequest) -> list[RawEvent]:
+    """One RawEvent per message or lead, each with the part of the payload it is."""
+    payload = _json(request)
+    found: list[RawEvent] = []
+    try:
+        for entry in payload["entry"]:
+            for change in entry.get("changes", []):
+                value = change.get("value") or {}
+                if change.get("field") == "messages":  # WhatsApp Cloud API
+                    contacts = {c.get("wa_id"): c for c in value.get("contacts", [])}
+                    for message in value.get("messages", []):
+                        found.append(RawEvent(
+                            external_id=f"wa:{message['id']}",
+                            payload={"kind": "whatsapp", "message": message,
+                                     "contact": contacts.get(message.get("from"), {}),
+                                     "metadata": value.get("metadata", {})}))
+                elif change.get("field") == "leadgen":
+                    found.append(RawEvent(external_id=f"leadgen:{value['leadgen_id']}",
+                                          payload={"kind": "leadgen", "change": value}))
+            for item in entry.get("messaging", []):  # Messenger (and Instagram messaging)
+                message = item.get("message")
+                if not message:
+                    continue  # deliveries, reads, postbacks: nothing a person wrote
+                raw = RawEvent(external_id=f"mid:{message['mid']}",
+                               payload={"kind": "messenger", "object": payload.get("object"),
+                                        "messaging": item})
+                if message.get("is_echo"):
+                    raw = RawEvent(raw.external_id, raw.payload, InboundEvent.Status.IGNORED,
+                                   "Our own page's message (echo).")
+                found.append(raw)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise Malformed(f"A Meta event is missing a field: {exc}.") from None
+    return found
+
+
+def _when(seconds: object) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(int(str(seconds)), tz=UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+def _text(message: dict) -> str:
+    kind = message.get("type", "text")
+    if kind == "text":
+        return (message.get("text") or {}).get("body", "")
+    if kind in ("image", "video", "audio", "document", "sticker"):
+        caption = (message.get(kind) or {}).get("caption", "")
+        return f"[{kind}] {caption}".strip()
+    if kind == "button":
+        return (message.get("button") or {}).get("text", "")
+    if kind == "interactive":
+        reply = message.get("interactive") or {}
+        chosen = reply.get("button_reply") or reply.get("list_reply") or {}
+        return chosen.get("title", "")
+    return f"[{kind}]"
+
+
+def normalise(event: InboundEvent) -> IntakeInput:
+    try:
+        return _normalise(event)
+    except (TypeError, AttributeError, LookupError, ValueError) as exc:
+        # A signed payload with a field of the wrong type (an object for a message's text):
+        # no retry can read it, so it is rejected with the reason instead of failing forever.
+        raise Rejected(f"Malformed Meta payload: {type(exc).__name__}: {exc}") from None
+
+
+def _normalise(event: InboundEvent) -> IntakeInput:
+    kind = event.payload.get("kind")
+    if kind == "whatsapp":
+        return _whatsapp(event)
+    if kind == "messenger":
+        return _messenger(event)
+    if kind == "leadgen":
+        return _leadgen(event)
+    raise Rejected(f"Unknown Meta event kind {kind!r}.")
+
+
+def _whatsapp(event: InboundEvent) -> IntakeInput:
+    message = event.payload["message"]
+    profile = (event.payload.get("contact") or {}).get("profile") or {}
+    try:
+        phone = normalise_phone("+" + str(message.get("from", "")).lstrip("+"))
+    except InvalidPhone:
+        raise Rejected(f"WhatsApp sender {message.get('from')!r} is not a phone number.") \
+            from None
+    first, _, last = (profile.get("name") or "").partition(" ")
+    text = _text(message)
+    return IntakeInput(
+        channel=LeadChannel.CHAT, fields={"phone": phone, "first_name": first,
+                                          "last_name": last, "message": text},
+        summary=f"WhatsApp: {text[:80]}", body=text,
+        occurred_at=_when(message.get("timestamp")) or event.received_at,
+        source=ChannelSettings.for_channel(SETTINGS).source or "whatsapp",
+        kind=Interaction.Kind.MESSAGE, notify_prospect=False,
+    )
+
+
+def _messenger(event: InboundEvent) -> IntakeInput:
+    item = event.payload["messaging"]
+    sender = str((item.get("sender") or {}).get("id", ""))
+    text = (item.get("message") or {}).get("text", "") or "[attachment]"
+    # Messenger gives a page-scoped id, no email or phone: the earlier conversation's lead.
+    earlier = (InboundEvent.objects.filter(
+        channel="meta", payload__kind="messenger", payload__messaging__sender__id=sender,
+        lead__isnull=False).exclude(pk=event.pk).order_by("-received_at").first())
+    network = "Instagram" if event.payload.get("object") == "instagram" else "Messenger"
+    return IntakeInput(
+        channel=LeadChannel.SOCIAL, fields={"message": text},
+        summary=f"{network}: {text[:80]}", body=f"{text}\n\n({network} sender id {sender})",
+        occurred_at=_when((item.get("timestamp") or 0) // 1000) or event.received_at,
+        source=ChannelSettings.for_channel(SETTINGS).source or network.lower(),
+        kind=Interaction.Kind.MESSAGE, notify_prospect=False,
+        lead_id=earlier.lead_id if earlier else None,
+    )
+
+
+def _leadgen(event: InboundEvent) -> IntakeInput:
+    lead = event.payload.get("lead")
+    if not lead:
+        raise RuntimeError("The lead ad's answers are not fetched yet (task fetch_leadgen).")
+    config = ChannelSettings.for_channel(SETTINGS)
+    mapping = {**LEAD_AD_FIELDS, **(config.field_mapping or {})}
+    fields: dict[str, str] = {}
+    other: list[str] = []
+    for answer in lead.get("field_data", []):
+        name = str(answer.get("name", ""))
+        value = ", ".join(str(v) for v in answer.get("values") or [])
+        target = mapping.get(name)
+        if name == "full_name" and value:
+            first, _, last = value.partition(" ")
+            fields.setdefault("first_name", first)
+            fields.setdefault("last_name", last)
+        elif target and value:
+            fields.setdefault(target, value)
+        elif target != "" and value:
+            other.append(f"{name.replace('_', ' ')}: {value}")
+    if fields.get("email"):
+        try:
+            fields["email"] = parse_email(fields["email"])[1]
+        except Exception:
+            fields.pop("email")
+            other.append(f"email (not valid): {fields.get('email', '')}")
+    if fields.get("phone"):
+        try:
+            fields["phone"] = normalise_phone(fields["phone"], config.default_region or None)
+        except InvalidPhone:
+            other.append(f"phone (not valid): {fields.pop('phone')}")
+    if not (fields.get("email") or fields.get("phone")):
+        raise Rejected("The lead ad form has no valid email or phone.")
+    form_id = lead.get("form_id") or event.payload["change"].get("form_id", "")
+    return IntakeInput(
+        channel=LeadChannel.SOCIAL, fields=fields,
+        summary=f"Facebook lead ad (form {form_id})", body="\n".join(other),
+        occurred_at=_when(event.payload["change"].get("created_time")) or event.received_at,
+        source=config.source or "facebook-lead-ads",
+    )
+
+
+def reply(request: HttpRequest, stored: list[InboundEvent]) -> HttpResponse:
+    return JsonResponse({"received": len(stored)})
+
+
+def task_for(event: InboundEvent) -> str:
+    return "capture.channels.meta.fetch_leadgen" if event.payload.get("kind") == "leadgen" else ""
+
+
+channel = Channel(name="meta", verify=verify, events=events, normalise=normalise, reply=reply,
+                  settings_name=SETTINGS, max_body=1024 * 1024, task=task_for)
+
+
+# --- Lead Ads: the answers come from the Graph API -----------------------------------------
+
+class GraphClient:
+    """A small Graph API client: base URL from META_GRAPH_URL, retries on 429 and 5xx."""
+
+    def __init__(self, base_url: str | None = None, token: str | None = None):
+        self.base_url = (base_url or settings.META_GRAPH_URL).rstrip("/")
+        self.token = token if token is not None else settings.META_PAGE_ACCESS_TOKEN
+        self.session = requests.Session()
+        retry = Retry(total=3, backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504),
+                      allowed_methods=("GET",))
+        self.session.mount("http://", HTTPAdapter(max_retries=retry))
+        self.session.mount("https://", HTTPAdapter(max_retries=retry))
+
+    def lead(self, leadgen_id: str) -> dict:
+        response = self.session.get(
+            f"{self.base_url}/{leadgen_id}",
+            params={"access_token": self.token,
+                    "fields": "created_time,id,ad_id,form_id,field_data"},
+            timeout=10,
+        )
+        response.raise_for_status()
+        return response.json()
+
+
+def fetch_leadgen(event_id: int) -> bool:
+    """django-q2 task: fetch a lead ad's answers (outside any transaction), then process.
+
+    Raises when the Graph API fails, so the queue retries; the event stays stored either way.
+    """
+    event = InboundEvent.objects.filter(
+        id=event_id, status__in=[InboundEvent.Status.RECEIVED, InboundEvent.Status.FAILED]
+    ).first()
+    if event is None:
+        return False
+    if not event.payload.get("lead"):
+        leadgen_id = event.payload["change"]["leadgen_id"]
+        fetches = int(event.payload.get("fetch_attempts", 0)) + 1
+        try:
+            lead = GraphClient().lead(leadgen_id)
+        except (requests.RequestException, ValueError) as exc:
+            # Counted apart from the intake's attempts: the one-minute sweeper cannot fetch,
+            # so its tries must not use up the fetches this channel's schedule makes.
+            InboundEvent.objects.filter(id=event.id).update(
+                status=InboundEvent.Status.FAILED,
+                payload={**event.payload, "fetch_attempts": fetches},
+                reason=f"Fetching lead {leadgen_id} from the Graph API failed ({fetches} "
+                f"tries): {exc}"[:2000])
+            raise
+        InboundEvent.objects.filter(id=event.id).update(payload={**event.payload, "lead": lead})
+    return process_inbound_event(event.id) is not None
+
+
+@PREPARERS.register("meta")
+def prepare(event: InboundEvent) -> bool:
+    """The admin's reprocess fetches first when a lead ad's answers are missing."""
+    if event.payload.get("kind") == "leadgen" and not event.payload.get("lead"):
+        return fetch_leadgen(event.id)
+    return process_inbound_event(event.id) is not None
+
+
+MAX_FETCHES = 12  # every five minutes: an hour of Graph API outage
+
+
+def retry_leadgen_fetches(limit: int = 50) -> int:
+    """Schedule: lead ads whose answers could not be fetched yet are tried again."""
+    waiting = InboundEvent.objects.filter(
+        channel="meta", payload__kind="leadgen",
+        status__in=[InboundEvent.Status.RECEIVED, InboundEvent.Status.FAILED],
+    ).order_by("received_at").values_list("id", "payload")[: limit * 4]
+    ids = [event_id for event_id, payload in waiting
+           if not payload.get("lead") and payload.get("fetch_attempts", 0) < MAX_FETCHES]
+    done = 0
+    for event_id in ids[:limit]:
+        try:
+            done += fetch_leadgen(event_id)
+        except requests.RequestException:
+            logger.warning("Lead ad event %s: Graph API still failing", event_id)
+    return done
+
+
+@csrf_exempt
+def meta_view(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        if (request.GET.get("hub.mode") == "subscribe" and settings.META_VERIFY_TOKEN
+                and constant_time_compare(request.GET.get("hub.verify_token", ""),
+                                          settings.META_VERIFY_TOKEN)):
+            return HttpResponse(request.GET.get("hub.challenge", ""), content_type="text/plain")
+        return JsonResponse({"error": "The verify token does not match."}, status=403)
+    if request.method != "POST":
+        return JsonResponse({"error": "Use GET (verification) or POST."}, status=405)
+    return receive(request, channel)

@@ -1,0 +1,218 @@
+"""Twilio calls and SMS: /inbound/twilio/voice/, /sms/ and /status/, signed with the auth token.
+
+A caller or texter is matched by their E.164 number (so a call from someone who filled in the
+web form lands on their lead); CallSid / MessageSid are the idempotency keys. A call that is
+not answered flags the lead for a priority call-back; STOP-style words mark it not-to-text.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from twilio.request_validator import RequestValidator, get_signature_algorithm
+from twilio.twiml.messaging_response import MessagingResponse
+from twilio.twiml.voice_response import VoiceResponse
+
+from capture.channels.base import BadSignature, Channel, Malformed, RawEvent, post_only, receive
+from capture.identity import InvalidPhone, normalise_phone
+from capture.intake import Ignored, IntakeInput, Rejected
+from capture.models import Channel as LeadChannel
+from capture.models import ChannelSettings, InboundEvent, Interaction
+
+SETTINGS = ChannelSettings.Name.TWILIO
+# Twilio's own opt-out and opt-in keywords (Messaging Services "Advanced Opt-Out" defaults).
+STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE",
+              "STOP ALL"}
+START_WORDS = {"START", "UNSTOP", "YES", "OPTIN"}
+MISSED = {"no-answer", "busy", "failed", "canceled"}
+
+
+def verify(request: HttpRequest) -> None:
+    token = settings.TWILIO_AUTH_TOKEN
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not token:
+        raise BadSignature("TWILIO_AUTH_TOKEN is not set on this server.", status=403)
+    if not signature:
+        raise BadSignature("X-Twilio-Signature is missing.")
+    url = request.build_absolute_uri()
+    if settings.TWILIO_WEBHOOK_BASE_URL:  # behind a proxy that rewrites the host or scheme
+        url = settings.TWILIO_WEBHOOK_BASE_URL.rstrip("/") + request.get_full_path()
+    algorithm = get_signature_algorithm(
+        request.headers.get("X-Twilio-Webhooks-Signature-Settings", "")
+    )
+    if not RequestValidator(token).validate(url, request.POST, signature, algorithm):
+        raise BadSignature("The X-Twilio-Signature does not match this request.")
+
+
+def _post(request: HttpRequest, *required: str) -> dict[str, str]:
+    data = {key: request.POST.get(key, "") for key in request.POST}
+    if missing := [name for name in required if not data.get(name)]:
+        raise Malformed(f"Missing Twilio parameters: {', '.join(missing)}.")
+    return data
+
+
+def voice_events(request: HttpRequest) -> list[RawEvent]:
+    data = _post(request, "CallSid", "From")
+    return [RawEvent(external_id=data["CallSid"], payload=data)]
+
+
+def sms_events(request: HttpRequest) -> list[RawEvent]:
+    data = _post(request, "MessageSid", "From")
+    return [RawEvent(external_id=data["MessageSid"], payload=data)]
+
+
+def status_events(request: HttpRequest) -> list[RawEvent]:
+    data = _post(request, "CallSid")
+    status = data.get("DialCallStatus") or data.get("CallStatus")
+    if not status:
+        raise Malformed("Missing Twilio parameters: CallStatus or DialCallStatus.")
+    return [RawEvent(external_id=f"{data['CallSid']}:{status}", payload=data)]
+
+
+def _caller(payload: dict) -> str:
+    region = ChannelSettings.for_channel(SETTINGS).default_region or None
+    try:
+        return normalise_phone(payload.get("From", ""), region)
+    except InvalidPhone:
+        raise Rejected(f"The caller's number {payload.get('From')!r} is withheld or not a "
+                       "phone number.") from None
+
+
+def _where(payload: dict) -> str:
+    place = ", ".join(p for p in (payload.get("FromCity"), payload.get("FromState"),
+                                  payload.get("FromCountry")) if p)
+    return f" from {place}" if place else ""
+
+
+def normalise_voice(event: InboundEvent) -> IntakeInput:
+    payload = event.payload
+    if payload.get("Direction", "inbound").startswith("outbound"):
+        raise Ignored("An outbound call we made.")
+    phone = _caller(payload)
+    config = ChannelSettings.for_channel(SETTINGS)
+    forwarded = bool(config.forward_to)
+    caller_name = payload.get("CallerName", "")
+    return IntakeInput(
+        channel=LeadChannel.CALL,
+        fields={"phone": phone},
+        summary=f"Incoming call{_where(payload)}"
+        + ("" if forwarded else " (no one to forward to: call back)"),
+        body=f"Caller ID name: {caller_name}" if caller_name else "",
+        occurred_at=event.received_at,
+        source=config.source or "twilio",
+        kind=Interaction.Kind.CALL,
+        notify_prospect=False,
+        flags={} if forwarded else {"needs_callback": True},
+    )
+
+
+def normalise_sms(event: InboundEvent) -> IntakeInput:
+    payload = event.payload
+    phone = _caller(payload)
+    text = payload.get("Body", "").strip()
+    word = " ".join(text.upper().split())
+    flags = {}
+    if word in STOP_WORDS:
+        flags = {"do_not_text": True}
+    elif word in START_WORDS:
+        flags = {"do_not_text": False}
+    count = str(payload.get("NumMedia") or "0").strip()
+    media = int(count) if count.isascii() and count.isdigit() else 0
+    return IntakeInput(
+        channel=LeadChannel.SMS,
+        fields={"phone": phone, **({"message": text} if text and not flags else {})},
+        summary=("Texted STOP: do not text" if flags.get("do_not_text") else
+                 "Texted START again" if flags else f"SMS: {text[:80]}" if text else "SMS"),
+        body=text + (f"\n({media} attachment(s))" if media else ""),
+        occurred_at=event.received_at,
+        source=ChannelSettings.for_channel(SETTINGS).source or "twilio",
+        kind=Interaction.Kind.SMS,
+        notify_prospect=False,
+        flags=flags,
+    )
+
+
+def normalise_status(event: InboundEvent) -> IntakeInput:
+    payload = event.payload
+    if payload.get("Direction", "inbound").startswith("outbound"):
+        raise Ignored("A status of an outbound call we made.")
+    status = payload.get("DialCallStatus") or payload.get("CallStatus")
+    if status not in MISSED and status != "completed":
+        raise Ignored(f"Call status {status!r}: nothing to record.")
+    phone = _caller(payload)
+    missed = status in MISSED or (
+        "DialCallStatus" not in payload
+        and not ChannelSettings.for_channel(SETTINGS).forward_to
+    )
+    seconds = payload.get("DialCallDuration") or payload.get("CallDuration") or "0"
+    if status in MISSED:
+        summary = f"Missed call ({status}): call back"
+    elif missed:
+        summary = f"Call ended after the greeting ({seconds} s), nobody to answer: call back"
+    else:
+        summary = f"Answered call, {seconds} s"
+    return IntakeInput(
+        channel=LeadChannel.CALL,
+        fields={"phone": phone},
+        summary=summary,
+        occurred_at=event.received_at,
+        source=ChannelSettings.for_channel(SETTINGS).source or "twilio",
+        kind=Interaction.Kind.CALL,
+        notify_prospect=False,
+        flags={"needs_callback": True} if missed else {},
+    )
+
+
+def voice_reply(request: HttpRequest, events: list[InboundEvent]) -> HttpResponse:
+    config = ChannelSettings.for_channel(SETTINGS)
+    response = VoiceResponse()
+    if config.greeting:
+        response.say(config.greeting)
+    if config.forward_to:
+        # The dial's outcome comes back to /status/: unanswered means a call-back.
+        response.dial(config.forward_to, action=reverse("capture:twilio-status"),
+                      method="POST", timeout=20)
+    else:
+        response.hangup()
+    return HttpResponse(str(response), content_type="text/xml")
+
+
+def sms_reply(request: HttpRequest, events: list[InboundEvent]) -> HttpResponse:
+    response = MessagingResponse()
+    config = ChannelSettings.for_channel(SETTINGS)
+    text = " ".join(request.POST.get("Body", "").upper().split())
+    if config.reply_text and text not in STOP_WORDS and any(e.lead_id for e in events):
+        response.message(config.reply_text)
+    return HttpResponse(str(response), content_type="text/xml")
+
+
+def status_reply(request: HttpRequest, events: list[InboundEvent]) -> HttpResponse:
+    return HttpResponse(str(VoiceResponse()), content_type="text/xml")
+
+
+voice = Channel(name="twilio-voice", verify=verify, events=voice_events,
+                normalise=normalise_voice, reply=voice_reply, settings_name=SETTINGS)
+sms = Channel(name="twilio-sms", verify=verify, events=sms_events, normalise=normalise_sms,
+              reply=sms_reply, settings_name=SETTINGS)
+status = Channel(name="twilio-status", verify=verify, events=status_events,
+                 normalise=normalise_status, reply=status_reply, settings_name=SETTINGS)
+
+
+@csrf_exempt
+@post_only
+def voice_view(request: HttpRequest) -> HttpResponse:
+    return receive(request, voice)
+
+
+@csrf_exempt
+@post_only
+def sms_view(request: HttpRequest) -> HttpResponse:
+    return receive(request, sms)
+
+
+@csrf_exempt
+@post_only
+def status_view(request: HttpRequest) -> HttpResponse:
+    return receive(request, status)

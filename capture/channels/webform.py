@@ -1,0 +1,59 @@
+"""The public web form: its stored POST, read again through the same form, is the input."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.http import QueryDict
+from django.utils import timezone
+
+from capture.fields import FORM_FIELDS, LEAD_FIELDS
+from capture.intake import Consent, IntakeInput, Rejected, register_normaliser
+from capture.models import Channel, InboundEvent, IntakeForm
+
+CHANNEL = "web_form"
+
+
+def payload_from_post(post: QueryDict) -> dict[str, str]:
+    """The visitor's POST as a flat dict (the last value of each key), for InboundEvent.payload."""
+    return {key: post.get(key, "") for key in post}
+
+
+@register_normaliser(CHANNEL)
+def normalise(event: InboundEvent) -> IntakeInput:
+    """The reprocess path: the stored POST read again through the same form."""
+    from capture.forms import build_public_form  # forms import models; keep import order simple
+
+    intake_form = event.form
+    if intake_form is None:
+        raise Rejected("The form this submission was made on no longer exists.")
+    form = build_public_form(intake_form, data=event.payload)
+    if not form.is_valid():
+        raise Rejected(f"Invalid submission: {form.errors.as_json()}")
+    return input_from_form(intake_form, form.cleaned_data, received_at=event.received_at,
+                           remote_ip=event.remote_ip)
+
+
+def input_from_form(
+    intake_form: IntakeForm, data: dict, *, received_at: datetime | None, remote_ip: str | None
+) -> IntakeInput:
+    """A validated public form as the intake's input (the live path and reprocessing)."""
+    received_at = received_at or timezone.now()
+    fields = {name: data.get(name) or "" for name in LEAD_FIELDS if data.get(name)}
+    consent = None
+    if data.get("consent"):
+        consent = Consent(text=intake_form.consent_text, given_at=received_at, ip=remote_ip)
+    answered = [f"{name.replace('_', ' ').capitalize()}: {data[name]}"
+                for name in FORM_FIELDS if data.get(name) and name != "message"]
+    body = "\n".join([*answered, "", data.get("message", "")]).strip()
+    return IntakeInput(
+        channel=Channel.WEB_FORM,
+        fields=fields,
+        summary=f"Submitted the form “{intake_form.title}”",
+        body=body,
+        occurred_at=received_at,
+        form_id=intake_form.id,
+        form=intake_form,
+        source=intake_form.slug,
+        consent=consent,
+    )

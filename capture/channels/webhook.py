@@ -1,0 +1,121 @@
+"""Generic signed JSON webhooks: /inbound/webhook/<source>/ for Zapier-style tools and widgets.
+
+The sender signs b"<X-Leadcrm-Timestamp>." + raw body with the source's secret (HMAC-SHA256,
+hex, in X-Leadcrm-Signature as "sha256=<hex>"); requests older than five minutes are refused.
+The source's field mapping (admin) reads their keys as lead fields.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from capture.channels import hmac_timestamped
+from capture.channels.base import (
+    Channel,
+    Malformed,
+    NotFound,
+    RawEvent,
+    body_with_extra,
+    post_only,
+    read_record,
+    receive,
+    unreadable_json,
+)
+from capture.intake import Consent, IntakeInput, Rejected
+from capture.models import Channel as LeadChannel
+from capture.models import InboundEvent, WebhookSource
+
+CHANNEL = "webhook"
+
+
+def _source(request: HttpRequest) -> WebhookSource:
+    slug = request.resolver_match.kwargs["source"]
+    source = WebhookSource.objects.filter(slug=slug, is_active=True).first()
+    if source is None:
+        raise NotFound(f"No webhook source {slug!r}.")
+    return source
+
+
+def verify(request: HttpRequest) -> None:
+    source = _source(request)
+    if request.content_type != "application/json":
+        raise Malformed("Send JSON with 'Content-Type: application/json'.", status=415)
+    signature = request.headers.get("X-Leadcrm-Signature", "").removeprefix("sha256=")
+    hmac_timestamped.verify(source.secret, request.headers.get("X-Leadcrm-Timestamp", ""),
+                            request.body, signature)
+
+
+def flatten(value: object, prefix: str = "") -> dict[str, object]:
+    """{"contact": {"email": "x"}} -> {"contact.email": "x"}; lists keep their index."""
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = ((str(i), v) for i, v in enumerate(value))
+    else:
+        return {prefix: value}
+    flat: dict[str, object] = {}
+    for key, item in items:
+        flat.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def events(request: HttpRequest) -> list[RawEvent]:
+    source = _source(request)
+    try:
+        payload = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise Malformed("The body is not valid JSON.") from None
+    if not isinstance(payload, dict):
+        raise Malformed("Send one JSON object per request.")
+    if problem := unreadable_json(payload):
+        raise Malformed(problem)
+    event_id = (request.headers.get("X-Leadcrm-Event-Id") or str(payload.get("id") or "")
+                or hashlib.sha256(request.body).hexdigest())
+    checked = read_record(flatten(payload), mapping=source.field_mapping,
+                          region=source.default_region, unknown="keep")
+    if checked.errors:
+        raise Malformed("Some fields are not valid.", fields=checked.errors)
+    return [RawEvent(external_id=f"{source.slug}:{event_id}",
+                     payload={"source": source.slug, "data": payload})]
+
+
+def normalise(event: InboundEvent) -> IntakeInput:
+    source = WebhookSource.objects.filter(slug=event.payload.get("source")).first()
+    if source is None:
+        raise Rejected("The webhook source of this event was deleted.")
+    checked = read_record(flatten(event.payload.get("data") or {}),
+                          mapping=source.field_mapping, region=source.default_region,
+                          unknown="keep")
+    if checked.errors:
+        raise Rejected(f"Invalid fields: {json.dumps(checked.errors)}")
+    return IntakeInput(
+        channel=LeadChannel.API,
+        fields=checked.fields,
+        summary=f"Sent by {source.name}",
+        body=body_with_extra(checked.fields.get("message", ""), checked.extra),
+        occurred_at=event.received_at,
+        source=source.slug,
+        consent=Consent(text=f"Consent given through {source.name}",
+                        given_at=event.received_at) if checked.consent else None,
+    )
+
+
+def reply(request: HttpRequest, stored: list[InboundEvent]) -> HttpResponse:
+    from django.http import JsonResponse
+
+    event = stored[0]
+    return JsonResponse({"event_id": event.pk, "status": event.status,
+                         "lead_id": event.lead_id})
+
+
+channel = Channel(name=CHANNEL, verify=verify, events=events, normalise=normalise, reply=reply)
+
+
+@csrf_exempt
+@post_only
+def webhook_view(request: HttpRequest, source: str) -> HttpResponse:
+    return receive(request, channel)

@@ -1,0 +1,83 @@
+"""The lead field names: one list shared by the public form, the JSON API, imports and webhooks."""
+
+from django.db import models
+
+CONTACT_FIELDS = ("first_name", "last_name", "email", "phone", "company", "job_title")
+QUALIFICATION_FIELDS = (
+    "company_size",
+    "industry",
+    "country",
+    "budget",
+    "urgency",
+    "service",
+    "message",
+)
+ATTRIBUTION_FIELDS = (
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "gclid",
+    "fbclid",
+    "referrer",
+    "landing_page",
+)
+# Fields a visitor types; attribution is captured without the visitor seeing it.
+FORM_FIELDS = CONTACT_FIELDS + QUALIFICATION_FIELDS
+LEAD_FIELDS = FORM_FIELDS + ATTRIBUTION_FIELDS
+
+# Fields whose answers come from a list the form owner edits (one choice per line).
+CHOICE_FIELDS = ("company_size", "budget", "urgency", "service", "industry")
+
+DEFAULT_CHOICES = {
+    "company_size": ["1-10", "11-50", "51-200", "201-1000", "1001-5000", "5000+"],
+    "budget": ["Under $10k", "$10k-$50k", "$50k-$200k", "$200k+", "Not sure yet"],
+    "urgency": ["This week", "This month", "This quarter", "Just researching"],
+    "service": [],
+    "industry": [],
+}
+
+
+class LeadField(models.TextChoices):
+    """The form-selectable lead fields with their labels (admin checkboxes, rules later)."""
+
+    FIRST_NAME = "first_name", "First name"
+    LAST_NAME = "last_name", "Last name"
+    EMAIL = "email", "Email"
+    PHONE = "phone", "Phone"
+    COMPANY = "company", "Company"
+    JOB_TITLE = "job_title", "Job title"
+    COMPANY_SIZE = "company_size", "Company size"
+    INDUSTRY = "industry", "Industry"
+    COUNTRY = "country", "Country"
+    BUDGET = "budget", "Budget range"
+    URGENCY = "urgency", "When do you need it?"
+    SERVICE = "service", "Service you are interested in"
+    MESSAGE = "message", "Message"
+
+
+MAX_LENGTHS = {
+    "first_name": 100,
+    "last_name": 100,
+    "email": 254,
+    "phone": 32,
+    "company": 200,
+    "job_title": 150,
+    "company_size": 64,
+    "industry": 100,
+    "country": 64,
+    "budget": 64,
+    "urgency": 64,
+    "service": 150,
+    "message": 5000,
+    "utm_source": 200,
+    "utm_medium": 200,
+    "utm_campaign": 200,
+    "utm_term": 200,
+    "utm_content": 200,
+    "gclid": 255,
+    "fbclid": 255,
+    "referrer": 2000,
+    "landing_page": 2000,
+}

@@ -1,0 +1,239 @@
+"""The public quote-request form, built from an IntakeForm row, and the admin's form for it."""
+
+from __future__ import annotations
+
+import functools
+import time
+import uuid
+
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Div, Field, Layout, Submit
+from django import forms
+from django.conf import settings
+from django.core import signing
+
+from capture.fields import ATTRIBUTION_FIELDS, CHOICE_FIELDS, FORM_FIELDS, MAX_LENGTHS, LeadField
+from capture.identity import InvalidPhone, normalise_phone, parse_email
+from capture.models import IntakeForm
+
+HONEYPOT = "website"  # a field people never see; bots fill it
+STARTED = "started"  # signed time the page was served: the minimum fill time
+SUBMISSION_ID = "submission_id"  # one id per rendered page: a double click is one submission
+
+_STARTED_SALT = "capture.form-started"
+
+
+def sign_started(form_id: int) -> str:
+    return signing.dumps({"form": form_id, "at": time.time()}, salt=_STARTED_SALT)
+
+
+def seconds_since_started(token: str, form_id: int) -> float | None:
+    """Seconds since the page was served, or None when the token is missing or forged."""
+    try:
+        value = signing.loads(token or "", salt=_STARTED_SALT)
+    except signing.BadSignature:
+        return None
+    if not isinstance(value, dict) or value.get("form") != form_id:
+        return None
+    return time.time() - float(value.get("at", 0))
+
+
+class TrimmedCharField(forms.CharField):
+    """Hidden attribution: cut to the column's length, never an error the visitor cannot fix."""
+
+    def __init__(self, *, limit: int, **kwargs):
+        self.limit = limit
+        super().__init__(required=False, widget=forms.HiddenInput, **kwargs)
+
+    def clean(self, value):
+        return (super().clean(value) or "").replace("\x00", "")[: self.limit]
+
+
+class PublicLeadForm(forms.Form):
+    """Fields are added per IntakeForm in build_public_form()."""
+
+    intake_form: IntakeForm
+
+    def clean_email(self) -> str:
+        raw = self.cleaned_data.get("email", "")
+        name, address = parse_email(raw)
+        self._email_display_name = name
+        return address
+
+    def clean_phone(self) -> str:
+        region = self.intake_form.default_region or settings.PHONE_DEFAULT_REGION
+        try:
+            return normalise_phone(self.cleaned_data.get("phone", ""), region)
+        except InvalidPhone as exc:
+            raise forms.ValidationError(str(exc), code="invalid_phone") from None
+
+    def clean(self):
+        data = super().clean()
+        shown = set(self.intake_form.fields)
+        no_contact = not (data.get("email") or data.get("phone"))
+        typo = self.errors.get("email") or self.errors.get("phone")
+        if {"email", "phone"} & shown and no_contact and not typo:
+            raise forms.ValidationError(
+                    "Leave an email address or a phone number so we can get back to you.",
+                    code="no_contact",
+                )
+        # '"Ada Lovelace" <ada@x.co>' in the email box fills an empty name.
+        display = getattr(self, "_email_display_name", "")
+        if display and "first_name" in shown and not data.get("first_name"):
+            first, _, last = display.partition(" ")
+            data["first_name"] = first[: MAX_LENGTHS["first_name"]]
+            if "last_name" in shown and not data.get("last_name"):
+                data["last_name"] = last[: MAX_LENGTHS["last_name"]]
+        return data
+
+
+def build_public_form(
+    intake_form: IntakeForm, data=None, initial=None, *, for_display: bool = False
+) -> PublicLeadForm:
+    """The visitor's form for this IntakeForm; `for_display` adds the crispy layout."""
+    form = _form_class(_config_key(intake_form))(data=data, initial=initial)
+    form.intake_form = intake_form
+    if for_display:
+        form.helper = form_helper(intake_form, form)
+    return form
+
+
+def _config_key(intake_form: IntakeForm) -> tuple:
+    """Everything the form class depends on: a new key builds a new class."""
+    return (
+        intake_form.slug, tuple(intake_form.fields or ()),
+        tuple(intake_form.required_fields or ()), intake_form.consent_text,
+        intake_form.consent_required, intake_form.default_region,
+        *(tuple(intake_form.choices_for(name))
+          for name in CHOICE_FIELDS),
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _form_class(key: tuple) -> type[PublicLeadForm]:
+    """Built once per form configuration, not on every request."""
+    slug, shown, required, consent_text, consent_required, region, *choices = key
+    config = IntakeForm(slug=slug, fields=list(shown), required_fields=list(required),
+                        consent_text=consent_text, consent_required=consent_required,
+                        default_region=region)
+    for name, answers in zip(CHOICE_FIELDS, choices, strict=True):
+        setattr(config, f"{name}_choices", "\n".join(answers or ()))
+    fields: dict[str, forms.Field] = {}
+    for name in shown:
+        if name in FORM_FIELDS:
+            fields[name] = _field_for(config, name, required=name in required)
+    if consent_text.strip():
+        fields["consent"] = forms.BooleanField(
+            required=consent_required,
+            initial=False,  # never pre-ticked
+            label=consent_text,
+            error_messages={"required": "Please tick the box to agree before submitting."},
+        )
+    for name in ATTRIBUTION_FIELDS:
+        fields[name] = TrimmedCharField(limit=MAX_LENGTHS[name])
+    fields[STARTED] = forms.CharField(required=False, widget=forms.HiddenInput)
+    fields[SUBMISSION_ID] = forms.CharField(required=False, widget=forms.HiddenInput,
+                                            max_length=64)
+    fields[HONEYPOT] = forms.CharField(
+        required=False,
+        label="Leave this field empty",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "tabindex": "-1"}),
+    )
+    return type("IntakeFormFor_" + slug.replace("-", "_"), (PublicLeadForm,), fields)
+
+
+def _field_for(intake_form: IntakeForm, name: str, *, required: bool) -> forms.Field:
+    label = LeadField(name).label
+    limit = MAX_LENGTHS[name]
+    messages = {"required": f"Please fill in your {label.lower()}."}
+    if name == "email":
+        return forms.CharField(
+            label=label, required=required, max_length=limit, error_messages=messages,
+            widget=forms.EmailInput(attrs={"autocomplete": "email", "inputmode": "email"}),
+        )
+    if name == "phone":
+        return forms.CharField(
+            label=label, required=required, max_length=limit, error_messages=messages,
+            help_text="With country code if you are outside "
+            f"{intake_form.default_region or settings.PHONE_DEFAULT_REGION}.",
+            widget=forms.TextInput(attrs={"autocomplete": "tel", "type": "tel"}),
+        )
+    if name == "message":
+        return forms.CharField(
+            label="How can we help?", required=required, max_length=limit,
+            error_messages=messages, widget=forms.Textarea(attrs={"rows": 4}),
+        )
+    if name in CHOICE_FIELDS and (choices := intake_form.choices_for(name)):
+        return forms.ChoiceField(
+            label=label, required=required, error_messages={
+                **messages, "invalid_choice": "Please pick one of the listed answers."},
+            choices=[("", "Choose…"), *[(c, c) for c in choices]],
+        )
+    autocomplete = {"first_name": "given-name", "last_name": "family-name",
+                    "company": "organization", "job_title": "organization-title",
+                    "country": "country-name"}.get(name, "off")
+    return forms.CharField(label=label, required=required, max_length=limit,
+                           error_messages=messages,
+                           widget=forms.TextInput(attrs={"autocomplete": autocomplete}))
+
+
+def form_helper(intake_form: IntakeForm, form: forms.Form) -> FormHelper:
+    helper = FormHelper()
+    helper.form_method = "post"
+    helper.form_action = intake_form.get_absolute_url()
+    helper.attrs = {"novalidate": ""}  # server-side messages, the same for every client
+    visible = [n for n in form.fields if n in FORM_FIELDS]
+    hidden = [Field(n) for n in (*ATTRIBUTION_FIELDS, STARTED, SUBMISSION_ID)]
+    helper.layout = Layout(
+        *visible,
+        *(["consent"] if "consent" in form.fields else []),
+        Div(HONEYPOT, css_class="hp-field", aria_hidden="true"),
+        *hidden,
+        Submit("submit", intake_form.submit_label, css_class="btn-primary btn-lg w-100"),
+    )
+    return helper
+
+
+def initial_for_page(intake_form: IntakeForm, request) -> dict[str, str]:
+    """Hidden values captured when the page is served: UTM, click ids, referrer, landing page."""
+    initial = {name: request.GET.get(name, "")[: MAX_LENGTHS[name]]
+               for name in ATTRIBUTION_FIELDS if name in request.GET}
+    initial.setdefault("referrer", request.META.get("HTTP_REFERER", "")[:2000])
+    initial.setdefault("landing_page", request.build_absolute_uri()[:2000])
+    initial[STARTED] = sign_started(intake_form.id)
+    initial[SUBMISSION_ID] = uuid.uuid4().hex
+    return initial
+
+
+class IntakeFormAdminForm(forms.ModelForm):
+    """Checkboxes for the fields a form shows and requires, instead of raw JSON."""
+
+    fields = forms.MultipleChoiceField(
+        choices=LeadField.choices, widget=forms.CheckboxSelectMultiple,
+        help_text="Fields the form shows, in the order listed here.",
+    )
+    required_fields = forms.MultipleChoiceField(
+        choices=LeadField.choices, widget=forms.CheckboxSelectMultiple, required=False,
+        help_text="Fields the visitor must fill (they must be shown too).",
+    )
+    redirect_url = forms.URLField(
+        required=False, assume_scheme="https",
+        help_text="Send visitors here after submitting instead of the thank-you page.",
+    )
+
+    class Meta:
+        model = IntakeForm
+        fields = (
+            "title", "slug", "is_active", "intro", "submit_label", "fields", "required_fields",
+            "default_region", "company_size_choices", "budget_choices", "urgency_choices",
+            "service_choices", "industry_choices", "consent_text", "consent_required",
+            "thank_you_text", "redirect_url", "response_promise", "ack_subject", "ack_body",
+            "min_fill_seconds", "allowed_origins",
+        )
+
+    def clean_fields(self) -> list[str]:
+        chosen = set(self.cleaned_data["fields"])
+        return [name for name in FORM_FIELDS if name in chosen]
+
+    def clean_required_fields(self) -> list[str]:
+        return list(self.cleaned_data.get("required_fields") or [])

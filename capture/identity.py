@@ -1,0 +1,79 @@
+"""Identity keys: how an email address and a phone number are read, so one person is one lead."""
+
+from __future__ import annotations
+
+import contextlib
+from email.utils import parseaddr
+
+import phonenumbers
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+
+class InvalidPhone(ValueError):
+    """The text cannot be read as a phone number (a human message in args[0])."""
+
+
+def parse_email(raw: str) -> tuple[str, str]:
+    """Split '"John Smith" <John@Example.COM>' into ('John Smith', 'John@Example.COM').
+
+    Raises ValidationError with a human message when no valid address is found.
+    """
+    raw = (raw or "").strip()
+    if not raw:
+        return "", ""
+    name, address = parseaddr(raw)
+    if not address and "<" not in raw:
+        address = raw
+    address = address.strip()
+    try:
+        validate_email(address)
+    except ValidationError:
+        raise ValidationError(
+            "Enter a valid email address, like name@company.com.", code="invalid"
+        ) from None
+    return name.strip(), address
+
+
+def email_key(address: str) -> str:
+    """The match key: the case-folded local part @ the IDNA (punycode) domain.
+
+    Gmail dots and +tags are kept: folding them would merge different people on other domains.
+    """
+    address = (address or "").strip()
+    if "@" not in address:
+        return ""
+    local, _, domain = address.rpartition("@")
+    domain = domain.strip().rstrip(".").casefold()
+    with contextlib.suppress(UnicodeError):  # else keep the case-folded form
+        domain = domain.encode("idna").decode("ascii")
+    return f"{local.casefold()}@{domain}"
+
+
+def email_domain(address: str) -> str:
+    key = email_key(address)
+    return key.rpartition("@")[2] if key else ""
+
+
+def normalise_phone(raw: str, region: str | None = None) -> str:
+    """Return the number in E.164 ('+14155552671') or raise InvalidPhone.
+
+    A number without +country code is read with `region` (the form's or the source's), then
+    PHONE_DEFAULT_REGION; with no region at all it is an error, never a guess.
+    """
+    raw = (raw or "").strip()
+    if not raw:
+        return ""
+    region = (region or settings.PHONE_DEFAULT_REGION or "").upper() or None
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException as exc:
+        if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
+            raise InvalidPhone(
+                "Add the country code, for example +44 20 7946 0958."
+            ) from None
+        raise InvalidPhone("This does not look like a phone number.") from None
+    if not phonenumbers.is_possible_number(number) or not phonenumbers.is_valid_number(number):
+        raise InvalidPhone("This does not look like a phone number.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

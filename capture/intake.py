@@ -1,0 +1,409 @@
+"""The intake pipeline every channel calls: store the raw event, normalise, resolve, write.
+
+    store_inbound_event()  -> committed InboundEvent (unique per channel + provider id)
+    process_inbound_event() -> normalise (the channel's function) -> receive_lead()
+    receive_lead()          -> match or create the Lead, add an Interaction, send lead_received
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Case, F, Q, When
+from django.utils import timezone
+
+from capture.fields import LEAD_FIELDS, MAX_LENGTHS
+from capture.identity import email_key
+from capture.models import (
+    OPEN_STATUSES,
+    InboundEvent,
+    IntakeForm,
+    Interaction,
+    Lead,
+    LeadStatus,
+)
+from capture.signals import lead_received
+
+logger = logging.getLogger(__name__)
+
+MAX_RAW_BODY = 1024 * 1024  # bytes of a raw payload we keep; larger requests are refused earlier
+MAX_PROCESS_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Consent:
+    text: str
+    given_at: datetime
+    ip: str | None = None
+
+
+@dataclass(frozen=True)
+class IntakeInput:
+    """One sign of interest, normalised: what every channel turns its payload into."""
+
+    channel: str  # a Lead.Channel value
+    fields: Mapping[str, str]  # lead field name -> value; email as typed, phone in E.164
+    summary: str
+    body: str = ""
+    occurred_at: datetime | None = None
+    form_id: int | None = None
+    source: str = ""
+    consent: Consent | None = None
+    notify_prospect: bool = True  # False for imports and demo data: no acknowledgement email
+    kind: str = Interaction.Kind.SUBMISSION
+    # Optional, for channels: attach to this lead instead of matching (a reply to our email,
+    # a Messenger sender we know), the message id recorded on the Interaction for threading,
+    # and lead flags a channel may set ("do_not_text", "needs_callback").
+    lead_id: int | None = None
+    message_id: str = ""
+    # The IntakeForm row itself when the channel has it loaded (saves the listeners a query).
+    form: IntakeForm | None = field(default=None, compare=False, repr=False)
+    flags: Mapping[str, bool] = field(default_factory=dict)
+
+
+class Rejected(Exception):
+    """The payload is authentic but not a lead (spam, no way to reach the person, ...)."""
+
+
+class Ignored(Rejected):
+    """Authentic and expected, but nothing to act on (an auto-reply, a delivery receipt)."""
+
+
+LEAD_FLAGS = ("do_not_text", "needs_callback")
+
+
+@dataclass
+class IntakeResult:
+    lead: Lead
+    created: bool
+    interaction: Interaction
+    filled: list[str] = field(default_factory=list)
+
+
+def clean_text(value: object) -> str:
+    """Text safe for every database: NUL characters removed (PostgreSQL refuses them)."""
+    return str(value).replace("\x00", "").strip() if value is not None else ""
+
+
+def clean_payload(value: object) -> object:
+    """A JSON-able copy of a parsed payload with NUL characters removed from keys and values."""
+    if isinstance(value, Mapping):
+        return {clean_text(k): clean_payload(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean_payload(v) for v in value]
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    return value
+
+
+def _event_row(
+    *,
+    channel: str,
+    external_id: str,
+    body: bytes = b"",
+    payload: object = None,
+    headers: Mapping[str, str] | None = None,
+    remote_ip: str | None = None,
+    form: IntakeForm | None = None,
+    status: str = InboundEvent.Status.RECEIVED,
+    reason: str = "",
+    attempts: int = 0,
+) -> InboundEvent:
+    return InboundEvent(
+        channel=channel,
+        external_id=clean_text(external_id)[:255],
+        body=bytes(body[:MAX_RAW_BODY]),
+        payload=clean_payload(payload or {}),
+        headers=clean_payload(dict(headers or {})),
+        remote_ip=remote_ip,
+        form=form,
+        status=status,
+        reason=reason,
+        attempts=attempts,
+    )
+
+
+def store_inbound_event(**fields) -> tuple[InboundEvent, bool]:
+    """Commit a raw event on its own; a retry of the same provider id finds the stored one.
+
+    For events processed later (a task, a rejected submission kept with its reason);
+    receive_event() stores and processes in one go.
+    """
+    event = _event_row(**fields)
+    try:
+        with transaction.atomic():  # a savepoint inside a caller's transaction
+            event.save()
+    except IntegrityError:  # a retry, or the same event arriving concurrently
+        return InboundEvent.objects.get(channel=event.channel,
+                                        external_id=event.external_id), False
+    return event, True
+
+
+def receive_event(
+    *,
+    channel: str,
+    external_id: str,
+    data: IntakeInput | None = None,
+    process: bool = True,
+    **stored,
+) -> tuple[InboundEvent, bool, IntakeResult | None]:
+    """Store an inbound event and take it in: what every channel calls.
+
+    The event row is written first and everything it causes (lead, interaction, scoring,
+    routing, outbox rows, their tasks) commits with it in one transaction. A retried provider
+    id or a double-clicked submit finds its event and creates nothing. If taking it in fails,
+    the transaction rolls back and the event is stored on its own as *failed* (or rejected,
+    or ignored) with the reason, so whatever the provider is answered 2xx for is kept, and
+    the sweeper and the admin's reprocess run it again. A concurrent twin (the same event, or
+    the same person through another request) surfaces as an IntegrityError: the transaction
+    is rolled back and tried again, and the second try finds what the twin committed.
+
+    `data` is the input when the channel already normalised it (the web form validated it);
+    else the channel's registered normaliser reads the stored event. `process=False` only
+    stores (a task processes it later).
+    """
+    external_id = clean_text(external_id)[:255]
+    processing = process and stored.get("status", InboundEvent.Status.RECEIVED) == (
+        InboundEvent.Status.RECEIVED)
+    failure: Exception | None = None
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                existing = InboundEvent.objects.filter(
+                    channel=channel, external_id=external_id).first()
+                if existing is not None:
+                    return existing, False, None
+                event = _event_row(channel=channel, external_id=external_id,
+                                   attempts=1 if processing else 0, **stored)
+                event.save()
+                return event, True, _take_in(event, data) if processing else None
+        except IntegrityError as exc:
+            failure = exc
+            logger.info("Concurrent intake of %s %s; trying again (%s)", channel, external_id,
+                        attempt)
+        except Exception as exc:
+            failure = exc
+            break
+    outcome = _outcome_of(failure, f"{channel} {external_id}")
+    stored = {**stored, **outcome}
+    event, created = store_inbound_event(channel=channel, external_id=external_id, attempts=1,
+                                         **stored)
+    return event, created, None
+
+
+# channel adapter name -> function(event) -> IntakeInput (filled by capture.channels)
+NORMALISERS: dict[str, Callable[[InboundEvent], IntakeInput]] = {}
+
+
+def register_normaliser(channel: str):
+    def decorator(func):
+        NORMALISERS[channel] = func
+        return func
+
+    return decorator
+
+
+def process_inbound_event(event_id: int) -> IntakeResult | None:
+    """Take in an event stored earlier (a task, the sweeper, the admin's reprocess).
+
+    Safe to call again: an event that is already processed or rejected is left alone.
+    """
+    event = InboundEvent.objects.filter(
+        id=event_id, status__in=[InboundEvent.Status.RECEIVED, InboundEvent.Status.FAILED]
+    ).first()
+    if event is None:
+        return None
+    # The claim: only the caller whose conditional UPDATE moves `attempts` on goes ahead.
+    claimed = InboundEvent.objects.filter(
+        id=event.id, status=event.status, attempts=event.attempts
+    ).update(attempts=F("attempts") + 1)
+    if not claimed:
+        return None
+    event.attempts += 1
+    try:
+        with transaction.atomic():
+            return _take_in(event)
+    except Exception as exc:
+        outcome = _outcome_of(exc, f"event {event.id}")
+        InboundEvent.objects.filter(id=event.id).update(processed_at=timezone.now(), **outcome)
+        for name, value in outcome.items():
+            setattr(event, name, value)
+        return None
+
+
+def _take_in(event: InboundEvent, data: IntakeInput | None = None) -> IntakeResult:
+    """Normalise (unless given) and receive one event; mark it processed. Raises on failure."""
+    if data is None:
+        data = NORMALISERS[event.channel](event)
+    result = receive_lead(data, event=event)
+    outcome = {"status": InboundEvent.Status.PROCESSED, "reason": "", "lead": result.lead,
+               "created_lead": result.created, "processed_at": timezone.now()}
+    InboundEvent.objects.filter(id=event.id).update(**outcome)
+    for name, value in outcome.items():
+        setattr(event, name, value)
+    return result
+
+
+def _outcome_of(exc: Exception | None, what: str) -> dict[str, str]:
+    """How a failed intake is recorded on its event."""
+    if isinstance(exc, Ignored):
+        return {"status": InboundEvent.Status.IGNORED, "reason": str(exc)}
+    if isinstance(exc, Rejected):
+        return {"status": InboundEvent.Status.REJECTED, "reason": str(exc)}
+    logger.error("Taking in %s failed", what, exc_info=exc)
+    return {"status": InboundEvent.Status.FAILED, "reason": f"{type(exc).__name__}: {exc}"[:2000]}
+
+
+def retry_failed_events(limit: int = 100) -> int:
+    """The sweeper: reprocess events that failed (or were stored and never processed)."""
+    stale = timezone.now() - timedelta(minutes=1)
+    ids = list(
+        InboundEvent.objects.filter(
+            Q(status=InboundEvent.Status.FAILED, attempts__lt=MAX_PROCESS_ATTEMPTS)
+            | Q(status=InboundEvent.Status.RECEIVED, received_at__lt=stale)
+        ).order_by("received_at").values_list("id", flat=True)[:limit]
+    )
+    return sum(1 for event_id in ids if process_inbound_event(event_id))
+
+
+@transaction.atomic(savepoint=False)  # the caller's transaction, if there is one
+def receive_lead(data: IntakeInput, *, event: InboundEvent | None = None) -> IntakeResult:
+    """The one place a lead is created or matched. Every channel ends here.
+
+    "A new lead unless it is already in the database": an open lead with the same email key
+    or E.164 phone gets an Interaction and its empty fields filled; a closed one is linked to
+    a new lead (or reopened, by CLOSED_LEAD_MATCH). Concurrent duplicates collide on the
+    partial unique constraints; receive_event() retries the loser, which then matches.
+    """
+    values = {
+        name: clean_text(data.fields.get(name, ""))[: MAX_LENGTHS[name]]
+        for name in LEAD_FIELDS
+        if data.fields.get(name)
+    }
+    key = email_key(values.get("email", ""))
+    phone = values.get("phone", "")
+    now = timezone.now()
+
+    # A concurrent twin raises IntegrityError on the partial unique constraints here; the
+    # caller's transaction is rolled back and receive_event() tries again, as a match.
+    lead, created, filled = _match_or_create(data, values, key, phone, now)
+
+    interaction = Interaction.objects.create(
+        lead=lead,
+        direction=Interaction.Direction.INBOUND,
+        kind=data.kind,
+        channel=data.channel,
+        occurred_at=data.occurred_at or now,
+        summary=clean_text(data.summary)[:255] or "Inbound",
+        body=clean_text(data.body),
+        inbound_event=event,
+        message_id=clean_text(data.message_id)[:255],
+    )
+    if flags := {k: bool(v) for k, v in data.flags.items() if k in LEAD_FLAGS}:
+        Lead.objects.filter(pk=lead.pk).update(**flags)
+        for name, value in flags.items():
+            setattr(lead, name, value)
+    lead_received.send(
+        sender=Lead, lead=lead, interaction=interaction, created=created, data=data
+    )
+    return IntakeResult(lead=lead, created=created, interaction=interaction, filled=filled)
+
+
+def _match_or_create(data: IntakeInput, values: dict, key: str, phone: str, now: datetime):
+    if data.lead_id and (
+        lead := Lead.objects.select_for_update().filter(pk=data.lead_id).first()
+    ):
+        return lead, False, _fill_empty_fields(lead, data, values, now)
+    identity = Q()
+    if key:
+        identity |= Q(email_key=key)
+    if phone:
+        identity |= Q(phone=phone)
+    if not identity:
+        return _create(data, values, now), True, []
+
+    # One query: the open leads of this person first, then their latest closed one.
+    matches = list(
+        Lead.objects.select_for_update()
+        .filter(identity)
+        .order_by(Case(When(status__in=OPEN_STATUSES, then=0), default=1), "-created_at")[:3]
+    )
+    candidates = [m for m in matches if m.status in OPEN_STATUSES]
+    if candidates:
+        # An email match beats a phone match: people share office phones more than inboxes.
+        lead = next((c for c in candidates if key and c.email_key == key), candidates[-1])
+        filled = _fill_empty_fields(lead, data, values, now)
+        return lead, False, filled
+
+    closed = matches[0] if matches else None
+    if closed and settings.CLOSED_LEAD_MATCH == "reopen":
+        closed.status = LeadStatus.NEW
+        filled = _fill_empty_fields(closed, data, values, now, extra_fields=["status"])
+        Interaction.objects.create(
+            lead=closed, direction=Interaction.Direction.INTERNAL, kind=Interaction.Kind.STATUS,
+            channel=data.channel, summary="Reopened: the prospect got in touch again",
+        )
+        return closed, False, filled
+    lead = _create(data, values, now, previous=closed)
+    return lead, True, []
+
+
+def _create(data: IntakeInput, values: dict, now: datetime, previous: Lead | None = None) -> Lead:
+    lead = Lead(
+        channel=data.channel,
+        form_id=data.form_id,
+        **({"form": data.form} if data.form is not None else {}),
+        source=clean_text(data.source)[:100],
+        previous_lead=previous,
+        created_at=now,
+        last_activity_at=now,
+        **values,
+    )
+    _apply_consent(lead, data)
+    lead.save()
+    return lead
+
+
+def _apply_consent(lead: Lead, data: IntakeInput) -> bool:
+    if data.consent and not lead.has_consent:
+        lead.has_consent = True
+        lead.consent_text = data.consent.text
+        lead.consent_at = data.consent.given_at
+        lead.consent_ip = data.consent.ip
+        return True
+    return False
+
+
+def _fill_empty_fields(
+    lead: Lead, data: IntakeInput, values: dict, now: datetime, extra_fields=()
+) -> list[str]:
+    """Fill what the lead lacks; never overwrite a value, least of all one staff have set."""
+    protected = set(lead.staff_set_fields or [])
+    filled = []
+    for name, value in values.items():
+        if name in protected or getattr(lead, name):
+            continue
+        if name in ("email", "phone") and _key_taken(lead, name, value):
+            continue  # another open lead owns that address: leave both as they are
+        setattr(lead, name, value)
+        filled.append(name)
+    if _apply_consent(lead, data):
+        filled += ["has_consent", "consent_text", "consent_at", "consent_ip"]
+    lead.last_activity_at = now
+    update = [*filled, *extra_fields, "last_activity_at", "updated_at"]
+    if "email" in filled:
+        update.append("email_key")
+    lead.save(update_fields=update)
+    return filled
+
+
+def _key_taken(lead: Lead, name: str, value: str) -> bool:
+    lookup = {"email_key": email_key(value)} if name == "email" else {"phone": value}
+    return (
+        Lead.objects.filter(status__in=OPEN_STATUSES, **lookup).exclude(pk=lead.pk).exists()
+    )

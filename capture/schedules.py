@@ -1,0 +1,38 @@
+"""django-q2 schedules kept in step with the code: each app lists its own, installed on migrate.
+
+Sales ops never edit Schedule rows (a Schedule's func is code the worker runs); our code
+writes them with update_or_create(name=...), so each is installed once.
+"""
+
+from functools import partial
+
+from django.conf import settings
+from django.db.models.signals import post_migrate
+
+# name: (dotted path of the task, every N minutes)
+SCHEDULES = {
+    "capture: retry failed inbound events": ("capture.tasks.retry_failed_events", 1),
+    # Does nothing until IMAP_HOST is set.
+    "capture: poll the IMAP mailbox": (
+        "capture.channels.email.poll_imap", max(1, settings.IMAP_POLL_MINUTES)
+    ),
+    "capture: fetch Meta lead ads again": ("capture.channels.meta.retry_leadgen_fetches", 5),
+}
+
+
+def install(schedules: dict[str, tuple[str, int]], **kwargs) -> None:
+    from django_q.models import Schedule
+
+    for name, (func, minutes) in schedules.items():
+        Schedule.objects.update_or_create(
+            name=name,
+            defaults={"func": func, "schedule_type": Schedule.MINUTES, "minutes": minutes,
+                      "repeats": -1},
+        )
+
+
+def connect(app_config, schedules: dict[str, tuple[str, int]] = SCHEDULES) -> None:
+    post_migrate.connect(
+        partial(install, schedules), sender=app_config, weak=False,
+        dispatch_uid=f"{app_config.name}.schedules.install",
+    )

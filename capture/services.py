@@ -1,0 +1,105 @@
+"""Writes on leads by staff (the intake's writes live in capture.intake)."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from capture.fields import LEAD_FIELDS
+from capture.models import Channel, Interaction, Lead
+
+
+@transaction.atomic
+def record_staff_edit(*, lead: Lead, changed_fields: list[str], user) -> None:
+    """Remember which lead fields staff set (public submissions never overwrite them)."""
+    fields = [f for f in changed_fields if f in LEAD_FIELDS]
+    if not fields:
+        return
+    lead.staff_set_fields = sorted(set(lead.staff_set_fields or []) | set(fields))
+    lead.save(update_fields=["staff_set_fields"])
+    Interaction.objects.create(
+        lead=lead, direction=Interaction.Direction.INTERNAL, kind=Interaction.Kind.NOTE,
+        channel=Channel.MANUAL, actor=user,
+        summary=f"{user.get_username()} edited {', '.join(fields)}"[:255],
+    )
+
+
+# --- first response and status (followup and the lead pages call these) --------------------
+
+HUMAN_CONTACT_KINDS = {
+    Interaction.Kind.CALL: "Logged a call",
+    Interaction.Kind.EMAIL: "Emailed the prospect",
+    Interaction.Kind.SMS: "Texted the prospect",
+}
+
+
+def record_first_response(*, lead: Lead, at=None) -> bool:
+    """Stamp the first human contact once: the SLA clock stops here. A later call is a no-op.
+
+    A conditional UPDATE, so two reps answering at the same moment stamp it once.
+    """
+    from django.utils import timezone
+
+    at = at or timezone.now()
+    stamped = Lead.objects.filter(pk=lead.pk, first_response_at__isnull=True).update(
+        first_response_at=at)
+    if stamped:
+        lead.first_response_at = at
+    return bool(stamped)
+
+
+@transaction.atomic
+def log_rep_contact(*, lead: Lead, user, kind: str, summary: str = "", body: str = "",
+                    at=None) -> Interaction:
+    """A rep called, emailed or texted the prospect: on the timeline, and it stops the clock."""
+    from django.utils import timezone
+
+    from capture.signals import lead_touched
+
+    if kind not in HUMAN_CONTACT_KINDS:
+        raise ValueError(f"{kind!r} is not a contact (call, email or sms).")
+    at = at or timezone.now()
+    interaction = Interaction.objects.create(
+        lead=lead, direction=Interaction.Direction.OUTBOUND, kind=kind,
+        channel={Interaction.Kind.CALL: Channel.CALL, Interaction.Kind.SMS: Channel.SMS}.get(
+            kind, Channel.EMAIL),
+        actor=user, occurred_at=at, summary=(summary or HUMAN_CONTACT_KINDS[kind])[:255],
+        body=body,
+    )
+    record_first_response(lead=lead, at=at)
+    Lead.objects.filter(pk=lead.pk).update(last_activity_at=at)
+    lead_touched.send(sender=Lead, lead=lead, interaction=interaction)
+    return interaction
+
+
+@transaction.atomic
+def set_lead_status(*, lead: Lead, status: str, user=None, note: str = "") -> bool:
+    """Move a lead to another status (checked against the allowed transitions), on the timeline.
+
+    A rep moving a lead to "contacted" is a first human contact. `user` None is the system
+    (a finished sequence moving the lead to nurture).
+    """
+    from django.utils import timezone
+
+    from capture.models import ALLOWED_TRANSITIONS, LeadStatus
+    from capture.signals import lead_touched
+
+    current = Lead.objects.select_for_update().filter(pk=lead.pk).values_list(
+        "status", flat=True).first()
+    if current is None or current == status:
+        return False
+    if status not in ALLOWED_TRANSITIONS.get(current, ()):
+        raise ValueError(f"A {current} lead cannot become {status}.")
+    now = timezone.now()
+    Lead.objects.filter(pk=lead.pk).update(status=status, last_activity_at=now)
+    lead.status = status
+    who = user.get_username() if user is not None else "Follow-up"
+    interaction = Interaction.objects.create(
+        lead=lead, direction=Interaction.Direction.INTERNAL, kind=Interaction.Kind.STATUS,
+        channel=Channel.MANUAL, actor=user, occurred_at=now,
+        summary=f"{who}: {LeadStatus(current).label} → {LeadStatus(status).label}"[:255],
+        body=note,
+    )
+    if user is not None and status == LeadStatus.CONTACTED:
+        record_first_response(lead=lead, at=now)
+    lead_touched.send(sender=Lead, lead=lead, interaction=interaction)
+    return True

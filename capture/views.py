@@ -1,0 +1,125 @@
+"""Public quote-request pages: /q/<slug>/ (GET the form, POST a submission) and thank-you."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import CsrfViewMiddleware, get_token
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from capture import abuse
+from capture.channels.webform import CHANNEL, input_from_form, payload_from_post
+from capture.forms import SUBMISSION_ID, build_public_form, form_helper, initial_for_page
+from capture.intake import receive_event, store_inbound_event
+from capture.memo import ProcessMemo
+from capture.models import InboundEvent, IntakeForm
+
+# Active forms by slug, re-read every 10 s per process (and at once after a save here).
+intake_forms_memo: ProcessMemo[IntakeForm | None] = ProcessMemo(ttl=10.0)
+
+STORED_HEADERS = ("User-Agent", "Referer", "Origin", "Accept-Language", "Content-Type")
+
+
+def _csrf_failure(request: HttpRequest) -> HttpResponse | None:
+    """Django's own CSRF check, run here because embedding sites may post without a token."""
+    check = CsrfViewMiddleware(lambda r: HttpResponse())
+    return check.process_view(request, _csrf_probe, (), {})
+
+
+def _csrf_probe(request):  # a stand-in view: CsrfViewMiddleware only reads its attributes
+    return None
+
+
+def _is_allowed_cross_origin(request: HttpRequest, intake_form: IntakeForm) -> bool:
+    origin = request.headers.get("Origin", "").rstrip("/")
+    return bool(origin) and origin in intake_form.origin_list
+
+
+@csrf_exempt  # checked in the view: our own page needs the token, listed embedding sites do not
+@xframe_options_exempt  # the page is meant to be embedded in an iframe
+@require_http_methods(["GET", "POST"])
+def intake_form_page(request: HttpRequest, slug: str) -> HttpResponse:
+    intake_form = intake_forms_memo.get(slug, lambda: IntakeForm.objects.filter(
+        slug=slug, is_active=True).first())
+    if intake_form is None:
+        raise Http404("No active form at this address.")
+    if request.method == "GET":
+        get_token(request)  # sets the CSRF cookie the form's token pairs with
+        form = build_public_form(intake_form, initial=initial_for_page(intake_form, request),
+                                 for_display=True)
+        return _render_form(request, intake_form, form)
+
+    raw_body = request.body  # read (and size-checked) before the form parses it
+    cross_origin = _is_allowed_cross_origin(request, intake_form)
+    if not cross_origin and (failure := _csrf_failure(request)) is not None:
+        return failure
+
+    raw = payload_from_post(request.POST)
+    form = build_public_form(intake_form, data=request.POST)
+    if abuse.is_rate_limited(request, f"form:{intake_form.pk}",
+                             settings.FORM_RATE_LIMIT_PER_MINUTE):
+        _store_rejected(request, intake_form, raw, "rate limit exceeded")
+        return _render_form(request, intake_form, form, error=abuse.FRIENDLY["rate"], status=429)
+    if not form.is_valid():
+        # The visitor is still on the page and fixes the fields; nothing is stored yet.
+        return _render_form(request, intake_form, form, status=400)
+    if reason := abuse.spam_reason(intake_form, form.cleaned_data, raw,
+                                   cross_origin=cross_origin):
+        _store_rejected(request, intake_form, raw, reason)
+        return _render_form(request, intake_form, form, error=abuse.FRIENDLY["spam"], status=400)
+
+    remote_ip = abuse.client_ip(request)
+    receive_event(
+        channel=CHANNEL,
+        external_id=form.cleaned_data.get(SUBMISSION_ID) or uuid.uuid4().hex,
+        # The form is valid: its cleaned data is the input (reprocessing reads the payload).
+        data=input_from_form(intake_form, form.cleaned_data, received_at=timezone.now(),
+                             remote_ip=remote_ip),
+        body=raw_body,
+        payload=raw,
+        headers=_headers(request),
+        remote_ip=remote_ip,
+        form=intake_form,
+    )  # a processing failure stays on the stored event (retried); the visitor is thanked
+    if intake_form.redirect_url:
+        return redirect(intake_form.redirect_url)
+    return redirect(reverse("capture:thanks", kwargs={"slug": intake_form.slug}))
+
+
+@xframe_options_exempt
+def thanks_page(request: HttpRequest, slug: str) -> HttpResponse:
+    intake_form = get_object_or_404(IntakeForm, slug=slug)
+    return render(request, "capture/thanks.html", {"intake_form": intake_form})
+
+
+def _render_form(request, intake_form, form, *, error: str = "", status: int = 200):
+    if not hasattr(form, "helper"):
+        form.helper = form_helper(intake_form, form)
+    context = {"intake_form": intake_form, "form": form, "error": error}
+    return render(request, "capture/form.html", context, status=status)
+
+
+def _headers(request: HttpRequest) -> dict[str, str]:
+    return {name: request.headers[name][:500] for name in STORED_HEADERS if name in request.headers}
+
+
+def _store_rejected(request, intake_form: IntakeForm, raw: dict, reason: str) -> InboundEvent:
+    event, _ = store_inbound_event(
+        channel=CHANNEL,
+        external_id=f"rejected-{uuid.uuid4().hex}",
+        body=request.body,
+        payload=raw,
+        headers=_headers(request),
+        remote_ip=abuse.client_ip(request),
+        form=intake_form,
+        status=InboundEvent.Status.REJECTED,
+        reason=reason,
+    )
+    return event

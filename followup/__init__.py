@@ -1,0 +1,1 @@
+"""followup: acknowledgements, alerts and sequences, sent once from an outbox of rows."""

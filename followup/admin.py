@@ -1,0 +1,196 @@
+"""Sequences, the outbox, suppressions, notifications in the admin; django_q superuser-only."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from django.template import TemplateSyntaxError
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django_q import models as q_models
+
+from capture.models import Lead
+from followup.models import (
+    Enrollment,
+    Notification,
+    OutboundMessage,
+    SenderProfile,
+    Sequence,
+    SequenceStep,
+    Suppression,
+)
+from followup.sequences import step_context, stop_enrollment
+from followup.services import render_text
+from followup.suppression import unsubscribe_url
+from followup.tasks import send_outbound
+from followup.windows import lead_timezone
+
+
+@admin.register(OutboundMessage)
+class OutboundMessageAdmin(admin.ModelAdmin):
+    list_display = ("due_at", "kind", "channel", "to_address", "subject", "status", "attempts",
+                    "sent_at", "provider_status", "lead")
+    list_filter = ("status", "kind", "channel")
+    search_fields = ("to_address", "subject", "message_id", "provider_id")
+    list_select_related = ("lead",)
+    raw_id_fields = ("lead", "interaction")
+    show_full_result_count = False
+    readonly_fields = ("lead", "kind", "channel", "recipient", "to_address", "subject", "body",
+                       "status", "due_at", "attempts", "last_error", "claimed_at", "sent_at",
+                       "interaction", "enrollment", "step", "message_id", "provider_id",
+                       "provider_status", "created_at")
+    exclude = ("dedupe_key",)
+    actions = ("send_again_now",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Retry the selected failed or scheduled messages now",
+                  permissions=["view"])
+    def send_again_now(self, request, queryset) -> None:
+        retry = queryset.filter(status__in=[OutboundMessage.Status.FAILED,
+                                            OutboundMessage.Status.SCHEDULED])
+        retry.update(status=OutboundMessage.Status.SCHEDULED, due_at=timezone.now())
+        sent = sum(1 for message_id in retry.values_list("id", flat=True)
+                   if send_outbound(message_id))
+        self.message_user(request, f"Sent {sent} message(s).",
+                          messages.SUCCESS if sent else messages.WARNING)
+
+
+class SequenceStepInline(admin.StackedInline):
+    model = SequenceStep
+    extra = 0
+    fields = (("position", "delay", "delay_unit", "channel"), "subject", "body")
+
+
+@admin.register(Sequence)
+class SequenceAdmin(admin.ModelAdmin):
+    list_display = ("name", "is_active", "position", "trigger", "no_response_hours",
+                    "window_starts", "window_ends", "send_on_weekends", "then_nurture")
+    list_editable = ("is_active", "position")
+    filter_horizontal = ("tiers", "forms")
+    inlines = [SequenceStepInline]
+    fieldsets = (
+        (None, {"fields": ("name", "is_active", "position", "then_nurture")}),
+        ("Who is enrolled", {"fields": ("trigger", "no_response_hours", "tiers", "forms",
+                                        "sources")}),
+        ("Sending window (the lead's local time)", {
+            "fields": ("window_starts", "window_ends", "send_on_weekends")}),
+    )
+
+    def get_urls(self):
+        return [path("<int:pk>/preview/", self.admin_site.admin_view(self.preview),
+                     name="followup_sequence_preview"), *super().get_urls()]
+
+    def preview(self, request: HttpRequest, pk: int):
+        """Every step rendered for a real lead (?lead=<id>; the newest lead by default)."""
+        sequence = get_object_or_404(Sequence, pk=pk)
+        if not self.has_view_permission(request, sequence):
+            raise PermissionDenied
+        lead_id = request.GET.get("lead", "")
+        leads = Lead.objects.select_related("owner")
+        lead = (leads.filter(pk=lead_id).first() if lead_id.isdigit() else None) \
+            or leads.order_by("-created_at").first()
+        steps = []
+        if lead is not None:
+            context = step_context(lead, unsubscribe_url(lead))
+            for step in sequence.steps.order_by("position", "id"):
+                try:
+                    subject = render_text(step.subject, context)
+                    body = render_text(step.body, context)
+                except TemplateSyntaxError as exc:
+                    subject, body = "", f"This template has an error: {exc}"
+                if step.channel == SequenceStep.Channel.EMAIL:
+                    body = (f"{body.rstrip()}\n\n--\n{settings.COMPANY_POSTAL_ADDRESS}\n"
+                            f"Unsubscribe with one click: {context['unsubscribe_url']}")
+                steps.append({"step": step, "subject": subject, "body": body})
+        return TemplateResponse(request, "followup/admin/sequence_preview.html", {
+            **self.admin_site.each_context(request), "opts": self.model._meta,
+            "title": f"Preview of “{sequence}”", "sequence": sequence, "lead": lead,
+            "steps": steps, "tz": lead_timezone(lead) if lead else None,
+        })
+
+    def preview_link(self, obj):
+        return format_html('<a href="{}">Preview with a real lead</a>',
+                           reverse("admin:followup_sequence_preview", args=[obj.pk]))
+
+    preview_link.short_description = "preview"
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("preview_link",) if obj else ()
+
+    def get_fieldsets(self, request, obj=None):
+        sets = super().get_fieldsets(request, obj)
+        if obj is not None:
+            sets = ((None, {"fields": ("preview_link",)}), *sets)
+        return sets
+
+
+@admin.register(Enrollment)
+class EnrollmentAdmin(admin.ModelAdmin):
+    list_display = ("lead", "sequence", "status", "enrolled_at", "ended_at", "stop_reason")
+    list_filter = ("status", "sequence")
+    list_select_related = ("lead", "sequence")
+    raw_id_fields = ("lead",)
+    readonly_fields = ("lead", "sequence", "status", "enrolled_at", "ended_at", "stop_reason")
+    actions = ("stop_selected",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Stop the selected sequences now", permissions=["change"])
+    def stop_selected(self, request, queryset) -> None:
+        stopped = sum(stop_enrollment(lead=e.lead, reason=f"stopped by {request.user}")
+                      for e in queryset.filter(status=Enrollment.Status.ACTIVE))
+        self.message_user(request, f"Stopped {stopped} sequence(s).")
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(admin.ModelAdmin):
+    list_display = ("value", "kind", "reason", "created_at", "lead")
+    list_filter = ("kind", "reason")
+    search_fields = ("value",)
+    raw_id_fields = ("lead",)
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "user", "kind", "text", "read_at")
+    list_filter = ("kind",)
+    raw_id_fields = ("user", "lead")
+
+
+@admin.register(SenderProfile)
+class SenderProfileAdmin(admin.ModelAdmin):
+    list_display = ("user", "mobile_phone")
+    raw_id_fields = ("user",)
+
+
+class SuperuserOnly:
+    def has_module_permission(self, request) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request, *args) -> bool:
+        return self.has_module_permission(request)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self.has_module_permission(request)
+
+
+for model in (q_models.Schedule, q_models.Success, q_models.Failure, q_models.OrmQ):
+    if admin.site.is_registered(model):
+        admin_class = type(admin.site._registry[model])
+        admin.site.unregister(model)
+        admin.site.register(model, type(f"SuperuserOnly{admin_class.__name__}",
+                                        (SuperuserOnly, admin_class), {}))

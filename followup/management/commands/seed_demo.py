@@ -1,0 +1,166 @@
+"""`manage.py seed_demo`: the demo data set and one login per role. Idempotent.
+
+It lives in followup, the top of the dependency chain (followup -> routing -> capture), so it
+can seed every app.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+
+from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import User as UserModel
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+from faker import Faker
+
+from capture.identity import email_key
+from capture.intake import IntakeInput, receive_lead
+from capture.models import Channel, IntakeForm, Lead
+from followup.demo import seed_followup
+from routing.demo import seed_routing
+
+DEMO_FORM = {
+    "slug": "quote",
+    "title": "Request a quote",
+    "intro": "Tell us about your project. A solution architect answers every request.",
+    "fields": ["first_name", "last_name", "email", "phone", "company", "job_title",
+               "company_size", "budget", "urgency", "service", "message"],
+    "required_fields": ["first_name", "email", "company"],
+    "service_choices": "\n".join([
+        "Cloud migration", "Managed IT support", "Custom software development",
+        "Cybersecurity assessment", "Data and analytics", "Staff augmentation",
+    ]),
+    "consent_text": "I agree that Acme IT may contact me about my request and store my details "
+    "for that purpose.",
+    "consent_required": True,
+    "response_promise": "within 15 minutes during business hours",
+    "default_region": "US",
+}
+
+# username -> (first name, last name, group, is_staff, is_superuser)
+DEMO_USERS = {
+    "admin": ("Ada", "Admin", None, True, True),
+    "ops": ("Olivia", "Ops", "Sales ops", True, False),
+    "manager": ("Max", "Manager", "Managers", True, False),
+    "alice": ("Alice", "Anders", "Reps", False, False),
+    "bob": ("Bob", "Brown", "Reps", False, False),
+}
+
+GROUP_PERMISSIONS = {
+    # Sales ops edit forms, blocklists and (later) rules; they read events and the outbox.
+    "Sales ops": {
+        "capture": ["add", "change", "delete", "view"],
+        "routing": ["add", "change", "delete", "view"],
+        "followup": ["add", "change", "delete", "view"],
+    },
+    "Managers": {"capture": ["view", "change"], "followup": ["view"]},
+    "Reps": {},
+}
+
+SAMPLE_SIZE = 12
+
+
+class Command(BaseCommand):
+    help = "Create the demo form, groups, logins and sample leads (safe to run again)."
+
+    @transaction.atomic
+    def handle(self, *args, **options) -> None:
+        form, created = IntakeForm.objects.get_or_create(slug="quote", defaults=DEMO_FORM)
+        self.stdout.write(f"{'Created' if created else 'Kept'} the form /q/{form.slug}/")
+        self._groups()
+        password, generated = self._users()
+        rules = seed_routing(manager_username="manager")  # before the leads: they get routed
+        self.stdout.write(f"Routing rules: {rules['rules']} created")
+        sequences = seed_followup()  # before the leads too: they get their enrolment timers
+        self.stdout.write(f"Follow-up sequences: {sequences['sequences']} created")
+        made = self._sample_leads(form)
+        self.stdout.write(f"Sample leads: {made} created, "
+                          f"{Lead.objects.count()} leads in the database.")
+        self._print_logins(password, generated)
+
+    def _groups(self) -> None:
+        for name, apps in GROUP_PERMISSIONS.items():
+            group, _ = Group.objects.get_or_create(name=name)
+            wanted = [
+                perm
+                for app, actions in apps.items()
+                for perm in Permission.objects.filter(content_type__app_label=app)
+                if perm.codename.split("_", 1)[0] in actions
+            ]
+            group.permissions.set(wanted)
+
+    def _users(self) -> tuple[str | None, bool]:
+        password = os.environ.get("DEMO_PASSWORD", "")
+        missing = [u for u in DEMO_USERS if not UserModel.objects.filter(username=u).exists()]
+        generated = False
+        if not password and missing:
+            password, generated = secrets.token_urlsafe(9), True
+        for username, (first, last, group, is_staff, is_superuser) in DEMO_USERS.items():
+            user, created = UserModel.objects.get_or_create(
+                username=username,
+                defaults={"first_name": first, "last_name": last,
+                          "email": f"{username}@example.com", "is_staff": is_staff,
+                          "is_superuser": is_superuser},
+            )
+            if password and (created or not generated):
+                user.set_password(password)
+                user.save(update_fields=["password"])
+            if group:
+                user.groups.add(Group.objects.get(name=group))
+        return (password or None), generated
+
+    def _sample_leads(self, form: IntakeForm) -> int:
+        fake = Faker("en_US")
+        fake.seed_instance(2026)  # the same people on every run: reruns create nothing
+        channels = [Channel.WEB_FORM, Channel.EMAIL, Channel.CALL, Channel.API, Channel.SMS]
+        services = form.choices_for("service")
+        sizes = form.choices_for("company_size")
+        made = 0
+        now = timezone.now()
+        for i in range(SAMPLE_SIZE):
+            # Draw every value before deciding to skip, so each run draws the same sequence.
+            first, last = fake.first_name(), fake.last_name()
+            email = f"{first}.{last}@{fake.domain_name()}".lower()
+            fields = {
+                "first_name": first, "last_name": last, "email": email,
+                "company": fake.company(), "job_title": fake.job()[:150],
+                "company_size": sizes[i % len(sizes)], "service": services[i % len(services)],
+                "country": fake.country_code(), "message": fake.sentence(nb_words=14),
+                "utm_source": ["google", "linkedin", "newsletter", ""][i % 4],
+            }
+            if Lead.objects.filter(email_key=email_key(email)).exists():
+                continue
+            channel = channels[i % len(channels)]
+            data = IntakeInput(
+                channel=channel,
+                fields=fields,
+                summary=f"Demo lead via {Channel(channel).label}",
+                body="Created by seed_demo.",
+                occurred_at=now - timedelta(hours=i * 5),
+                form_id=form.id if channel == Channel.WEB_FORM else None,
+                source="demo",
+                notify_prospect=False,
+            )
+            result = receive_lead(data)
+            Lead.objects.filter(pk=result.lead.pk).update(created_at=data.occurred_at)
+            made += 1
+        return made
+
+    def _print_logins(self, password: str | None, generated: bool) -> None:
+        self.stdout.write(self.style.SUCCESS("\nDemo logins (admin at /admin/):"))
+        for username, (_, _, group, _, is_superuser) in DEMO_USERS.items():
+            role = "superuser" if is_superuser else group
+            self.stdout.write(f"  {username:<8} {role}")
+        if generated:
+            self.stdout.write(self.style.WARNING(
+                f"  password: {password}   (generated now and shown once; "
+                "set DEMO_PASSWORD to choose it)"))
+        elif password:
+            self.stdout.write("  password: the value of DEMO_PASSWORD")
+        else:
+            self.stdout.write("  password: as printed when the demo was first seeded "
+                              "(run with DEMO_PASSWORD=... to reset it)")

@@ -1,0 +1,294 @@
+"""The outbox and what fills it: alerts, sequences, enrolments, suppressions, notifications.
+
+Every message that must go out is a row with a due time before it is a task (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+from datetime import time
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.template import Template, TemplateSyntaxError
+from django.utils import timezone
+
+from capture.models import IntakeForm, Interaction, Lead
+from routing.models import ScoreTier
+
+
+class Sequence(models.Model):
+    """Follow-up steps for leads nobody has answered, edited by sales ops in the admin."""
+
+    class Trigger(models.TextChoices):
+        NO_RESPONSE = "no_response", "No human response within N hours"
+        ON_ARRIVAL = "on_arrival", "At once, when the lead arrives"
+
+    name = models.CharField(max_length=120, unique=True)
+    is_active = models.BooleanField("on", default=True)
+    position = models.PositiveIntegerField(
+        default=100, help_text="The first active sequence (lowest position) whose conditions "
+        "match enrols the lead; a lead is in at most one active sequence.")
+    trigger = models.CharField(max_length=16, choices=Trigger.choices,
+                               default=Trigger.NO_RESPONSE)
+    no_response_hours = models.PositiveIntegerField(
+        default=24, help_text="For “no human response”: enrol when nobody answered this long.")
+    tiers = models.ManyToManyField(ScoreTier, blank=True, related_name="+",
+                                   help_text="Only leads in these tiers (none: any tier).")
+    forms = models.ManyToManyField(IntakeForm, blank=True, related_name="+",
+                                   help_text="Only leads from these forms (none: any form).")
+    sources = models.CharField(
+        max_length=255, blank=True,
+        help_text="Only leads with one of these sources, separated by commas (empty: any).")
+    window_starts = models.TimeField(
+        default=time(9), help_text="Emails go out from this local time of the lead.")
+    window_ends = models.TimeField(
+        default=time(18), help_text="…until this local time. SMS and call tasks are always "
+        "kept between 8:00 and 21:00 local time as well (TCPA).")
+    send_on_weekends = models.BooleanField(default=False)
+    then_nurture = models.BooleanField(
+        "then long-term nurture", default=True,
+        help_text="After the last step the lead moves to the nurture list (status nurture).")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.window_starts and self.window_ends and self.window_ends <= self.window_starts:
+            raise ValidationError({"window_ends": "The window must end after it starts."})
+
+    @property
+    def source_set(self) -> frozenset[str]:
+        return frozenset(s.strip().casefold() for s in self.sources.split(",") if s.strip())
+
+
+class SequenceStep(models.Model):
+    class Unit(models.TextChoices):
+        HOURS = "hours", "hours"
+        DAYS = "days", "days"
+        BUSINESS_DAYS = "business_days", "business days (Monday to Friday)"
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email to the prospect"
+        SMS = "sms", "SMS to the prospect"
+        TASK = "task", "Task for the owner (e.g. call)"
+
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveIntegerField(default=1)
+    delay = models.PositiveIntegerField(
+        default=1, help_text="After the previous step (the first step: after enrolment).")
+    delay_unit = models.CharField(max_length=16, choices=Unit.choices, default=Unit.DAYS)
+    channel = models.CharField(max_length=8, choices=Channel.choices, default=Channel.EMAIL)
+    subject = models.CharField(
+        max_length=200, blank=True, help_text="Email subject, or the task's title.")
+    body = models.TextField(
+        help_text="Variables: {{ first_name }}, {{ last_name }}, {{ company }}, "
+        "{{ owner_name }}, {{ owner_signature }}, {{ unsubscribe_url }}. Every email gets the "
+        "postal address and an unsubscribe link appended.")
+
+    class Meta:
+        ordering = ["sequence", "position", "id"]
+        verbose_name = "sequence step"
+        constraints = [models.UniqueConstraint(fields=["sequence", "position"],
+                                               name="uniq_step_position")]
+
+    def __str__(self) -> str:
+        return (f"{self.sequence} #{self.position}: {self.get_channel_display()} after "
+                f"{self.delay} {self.get_delay_unit_display()}")
+
+    def clean(self) -> None:
+        errors = {}
+        for name in ("subject", "body"):
+            try:
+                Template(getattr(self, name) or "")
+            except TemplateSyntaxError as exc:
+                errors[name] = f"This template has an error: {exc}"
+        if self.channel == self.Channel.EMAIL and not (self.subject or "").strip():
+            errors["subject"] = "An email needs a subject."
+        if errors:
+            raise ValidationError(errors)
+
+
+class Enrollment(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        COMPLETED = "completed", "Completed"
+        STOPPED = "stopped", "Stopped"
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="enrollments")
+    sequence = models.ForeignKey(Sequence, on_delete=models.PROTECT, related_name="enrollments")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    enrolled_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    stop_reason = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-enrolled_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["lead"], condition=Q(status="active"),
+                                    name="one_active_enrollment_per_lead",
+                                    violation_error_message="The lead is already in a sequence."),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lead} in {self.sequence} ({self.status})"
+
+
+class OutboundMessage(models.Model):
+    class Kind(models.TextChoices):
+        ACKNOWLEDGEMENT = "ack", "Acknowledgement to the prospect"
+        OWNER_ALERT = "owner_alert", "Alert to the owner"
+        SLA_WARNING = "sla_warning", "SLA warning to the owner"
+        SLA_BREACH = "sla_breach", "SLA breach to the manager"
+        SEQUENCE = "sequence", "Sequence step"
+        ENROLMENT_CHECK = "enrol_check", "Enrolment check (no response yet?)"
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+        SMS = "sms", "SMS"
+        TASK = "task", "Task for the owner"
+        INTERNAL = "internal", "Internal timer"
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+        SKIPPED = "skipped", "Skipped (too late)"
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="outbound_messages")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.EMAIL)
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", help_text="The staff member an alert is for (empty: the prospect).")
+    to_address = models.CharField(max_length=254, blank=True)
+    subject = models.CharField(max_length=255, blank=True)
+    body = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SCHEDULED)
+    due_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, help_text="The last error, or why it was skipped.")
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    interaction = models.OneToOneField(
+        Interaction, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="outbound_message", help_text="The inbound touch this message answers.",
+    )
+    enrollment = models.ForeignKey(Enrollment, null=True, blank=True, on_delete=models.CASCADE,
+                                   related_name="messages")
+    step = models.ForeignKey(SequenceStep, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="messages")
+    dedupe_key = models.CharField(
+        max_length=120, blank=True, editable=False,
+        help_text="One row per key: the same timer is never written twice.")
+    message_id = models.CharField(max_length=255, blank=True,
+                                  help_text="The email Message-ID (without <>).")
+    provider_id = models.CharField(max_length=64, blank=True, help_text="e.g. Twilio's SID.")
+    provider_status = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "outbound message"
+        indexes = [
+            models.Index(
+                fields=["due_at"], name="outbound_due_idx",
+                condition=Q(status="scheduled"),
+            ),
+            models.Index(fields=["status", "claimed_at"], name="outbound_status_claimed_idx"),
+            models.Index(fields=["lead", "kind"], name="outbound_lead_kind_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["enrollment", "step"], name="uniq_enrollment_step"),
+            models.UniqueConstraint(fields=["dedupe_key"], condition=~Q(dedupe_key=""),
+                                    name="uniq_outbound_dedupe_key"),
+        ]
+
+    def __str__(self) -> str:
+        who = self.to_address or self.recipient_id
+        return f"{self.get_kind_display()} to {who} ({self.status})"
+
+
+class Notification(models.Model):
+    """An in-app alert for a staff member; the rep's queue page shows the unread ones."""
+
+    class Kind(models.TextChoices):
+        ASSIGNED = "assigned", "New lead assigned"
+        SLA_WARNING = "sla_warning", "Answer soon"
+        SLA_BREACH = "sla_breach", "Deadline missed"
+        TASK = "task", "Follow-up task"
+        QUEUED = "queued", "Waiting in the team queue"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="notifications")
+    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="notifications")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    text = models.CharField(max_length=255)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="notification_unread_idx",
+                                condition=Q(read_at__isnull=True))]
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class SenderProfile(models.Model):
+    """How a staff member is reached and signs: mobile for hot-lead SMS, email signature."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                related_name="sender_profile")
+    mobile_phone = models.CharField(
+        max_length=32, blank=True, help_text="E.164, e.g. +14155552671: hot leads are texted "
+        "here when SMS is configured.")
+    signature = models.TextField(blank=True, help_text="Used as {{ owner_signature }}.")
+
+    class Meta:
+        verbose_name = "alert and signature settings"
+        verbose_name_plural = "alert and signature settings"
+
+    def __str__(self) -> str:
+        return str(self.user)
+
+
+class Suppression(models.Model):
+    """An address we never message again: an unsubscribe, an SMS STOP, a bounce, a complaint."""
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", "Email address"
+        PHONE = "phone", "Phone number"
+
+    class Reason(models.TextChoices):
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+        STOP = "stop", "Texted STOP"
+        BOUNCE = "bounce", "Bounced"
+        COMPLAINT = "complaint", "Marked as spam"
+        MANUAL = "manual", "Added by staff"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    value = models.CharField(max_length=254, help_text="The email match key, or E.164 phone.")
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "suppressed address"
+        verbose_name_plural = "suppressed addresses (unsubscribes, STOP, bounces)"
+        constraints = [models.UniqueConstraint(fields=["kind", "value"],
+                                               name="uniq_suppression")]
+
+    def __str__(self) -> str:
+        return f"{self.value} ({self.get_reason_display()})"

@@ -1,0 +1,131 @@
+"""followup listens to capture and routing: each event writes its outbox rows in the same
+transaction, then queues a kick (the one-minute sweeper covers a lost one)."""
+
+from __future__ import annotations
+
+import logging
+
+from django.dispatch import receiver
+
+from capture.intake import IntakeInput
+from capture.models import Interaction, Lead
+from capture.queue import queue_task_with_data
+from capture.signals import lead_received, lead_touched
+from followup.models import Notification, Suppression
+from followup.sequences import plan_enrolment, stop_enrollment
+from followup.services import (
+    acknowledgement_for,
+    alert_breach,
+    alert_owner_of_assignment,
+    notify,
+    schedule_sla_warning,
+)
+from followup.suppression import suppress
+from routing.signals import lead_assigned, lead_queued, sla_breached
+
+logger = logging.getLogger(__name__)
+
+INBOUND_REPLY = {
+    Interaction.Kind.EMAIL: "the prospect replied by email",
+    Interaction.Kind.SMS: "the prospect texted",
+    Interaction.Kind.CALL: "the prospect called",
+    Interaction.Kind.MESSAGE: "the prospect wrote",
+    Interaction.Kind.SUBMISSION: "the prospect got in touch again",
+}
+
+
+@receiver(lead_received, dispatch_uid="followup.acknowledge_prospect")
+def acknowledge_prospect(
+    sender, *, lead: Lead, interaction: Interaction, created: bool, data: IntakeInput, **kwargs
+) -> None:
+    if not data.notify_prospect:
+        return
+    message = acknowledgement_for(lead, interaction)
+    if message is not None:
+        queue_send_on_commit(message.id)
+
+
+@receiver(lead_received, dispatch_uid="followup.follow_up_received_lead")
+def follow_up_received_lead(
+    sender, *, lead: Lead, interaction: Interaction, created: bool, data: IntakeInput, **kwargs
+) -> None:
+    """Routing has scored, routed and clocked the lead (its receiver runs first)."""
+    if data.flags.get("do_not_text") and lead.phone:
+        suppress(kind=Suppression.Kind.PHONE, value=lead.phone, reason=Suppression.Reason.STOP,
+                 lead=lead)
+        stop_enrollment(lead=lead, reason="the prospect texted STOP")
+    elif not created:
+        reason = INBOUND_REPLY.get(interaction.kind, "the prospect got in touch")
+        if interaction.channel == Lead.Channel.BOOKING:
+            reason = "the prospect booked a meeting"
+        stop_enrollment(lead=lead, reason=reason)
+    schedule_sla_warning(lead)
+    if created and data.notify_prospect:  # imports and demo data are never emailed unasked
+        plan_enrolment(lead)
+
+
+@receiver(lead_touched, dispatch_uid="followup.stop_on_touch")
+def stop_on_touch(sender, *, lead: Lead, interaction: Interaction | None = None,
+                  **kwargs) -> None:
+    """A person acted: the prospect wrote (inbound) or a rep worked the lead (an actor)."""
+    if interaction is None:
+        return
+    if interaction.direction == Interaction.Direction.INBOUND:
+        stop_enrollment(lead=lead, reason=INBOUND_REPLY.get(interaction.kind,
+                                                            "the prospect got in touch"))
+    elif interaction.actor_id is not None:
+        what = ("a rep changed the status" if interaction.kind == Interaction.Kind.STATUS
+                else "a rep contacted the prospect")
+        stop_enrollment(lead=lead, reason=what)
+    schedule_sla_warning(lead)  # a new tier may have moved the deadline
+
+
+@receiver(lead_assigned, dispatch_uid="followup.alert_new_owner")
+def alert_new_owner(sender, *, lead: Lead, owner_id: int, **kwargs) -> None:
+    for message in alert_owner_of_assignment(lead, owner_id):
+        queue_send_on_commit(message.id)
+
+
+@receiver(lead_queued, dispatch_uid="followup.tell_team_lead")
+def tell_team_lead(sender, *, lead: Lead, team_lead_id: int | None = None, **kwargs) -> None:
+    if team_lead_id:
+        notify(team_lead_id, lead, Notification.Kind.QUEUED,
+               f"Nobody could take {lead.display_name}: it waits in the team queue")
+
+
+@receiver(sla_breached, dispatch_uid="followup.escalate_breach")
+def send_breach_alerts(sender, *, lead: Lead, escalation: str, manager_ids: list[int],
+                       reassigned_to_id: int | None = None, **kwargs) -> None:
+    for message in alert_breach(lead, escalation=escalation, manager_ids=manager_ids,
+                                reassigned_to_id=reassigned_to_id):
+        queue_send_on_commit(message.id)
+
+
+def queue_send_on_commit(message_id: int) -> None:
+    """Queue the send with the row's transaction; the sweeper covers a lost kick."""
+    queue_task_with_data("followup.tasks.send_outbound", message_id)
+
+
+try:  # bounces and complaints from the ESP's tracking webhooks (django-anymail)
+    from anymail.signals import tracking
+except ImportError:  # pragma: no cover
+    tracking = None
+
+if tracking is not None:
+    @receiver(tracking, dispatch_uid="followup.suppress_bounces")
+    def suppress_bounces(sender, event, esp_name: str = "", **kwargs) -> None:
+        from capture.identity import email_key
+        from capture.models import OPEN_STATUSES
+        from followup.services import unsubscribe_lead
+
+        reason = {"bounced": Suppression.Reason.BOUNCE, "rejected": Suppression.Reason.BOUNCE,
+                  "complained": Suppression.Reason.COMPLAINT,
+                  "unsubscribed": Suppression.Reason.UNSUBSCRIBED}.get(event.event_type)
+        if reason is None or not event.recipient:
+            return
+        key = email_key(event.recipient)
+        leads = list(Lead.objects.filter(email_key=key, status__in=OPEN_STATUSES)) if key else []
+        for lead in leads:
+            unsubscribe_lead(lead, reason=reason)
+        if not leads:
+            suppress(kind=Suppression.Kind.EMAIL, value=event.recipient, reason=reason)

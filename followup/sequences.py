@@ -1,0 +1,190 @@
+"""Enrol leads in sequences, schedule every step as an outbox row, stop and finish them.
+
+A lead is in at most one active sequence (a partial unique constraint). Enrolling writes one
+row per step at once — unique per (enrollment, step), so no step can be written or sent twice
+— each due at its delay after the previous step, moved into the lead's sending window.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from capture.models import OPEN_STATUSES, Channel, Interaction, Lead, LeadStatus
+from followup.models import Enrollment, OutboundMessage, Sequence, SequenceStep
+from followup.windows import add_delay, lead_timezone, next_sending_moment, sending_window
+from routing.models import RepProfile
+
+logger = logging.getLogger(__name__)
+
+
+def owner_timezone(lead: Lead) -> str | None:
+    if not lead.owner_id:
+        return None
+    return RepProfile.objects.filter(user_id=lead.owner_id).values_list(
+        "timezone", flat=True).first()
+
+
+def matching_sequence(lead: Lead) -> Sequence | None:
+    """The first active sequence whose tier, form and source conditions the lead meets."""
+    for sequence in Sequence.objects.filter(is_active=True).prefetch_related("tiers", "forms"):
+        tiers = {t.name for t in sequence.tiers.all()}
+        forms = {f.pk for f in sequence.forms.all()}
+        if tiers and lead.tier not in tiers:
+            continue
+        if forms and lead.form_id not in forms:
+            continue
+        if sequence.source_set and (lead.source or "").casefold() not in sequence.source_set:
+            continue
+        return sequence
+    return None
+
+
+def plan_enrolment(lead: Lead, now: datetime | None = None) -> OutboundMessage | Enrollment | None:
+    """For a new lead: enrol at once, or write the "no response within N hours" timer row."""
+    if lead.status != LeadStatus.NEW:
+        return None
+    sequence = matching_sequence(lead)
+    if sequence is None:
+        return None
+    now = now or timezone.now()
+    if sequence.trigger == Sequence.Trigger.ON_ARRIVAL:
+        return enrol_lead(lead=lead, sequence=sequence, now=now)
+    key = f"enrol-check:{lead.pk}:{sequence.pk}"
+    if OutboundMessage.objects.filter(dedupe_key=key).exists():
+        return None
+    return OutboundMessage.objects.create(
+        lead=lead, kind=OutboundMessage.Kind.ENROLMENT_CHECK,
+        channel=OutboundMessage.Channel.INTERNAL, dedupe_key=key,
+        subject=f"Enrol in “{sequence.name}” if nobody answered",
+        body=str(sequence.pk), due_at=now + timedelta(hours=sequence.no_response_hours),
+    )
+
+
+def run_enrolment_check(message: OutboundMessage) -> str:
+    """The timer fired: enrol the lead if nobody has answered it. Returns what happened."""
+    lead = Lead.objects.get(pk=message.lead_id)
+    sequence = Sequence.objects.filter(pk=int(message.body or 0), is_active=True).first()
+    if sequence is None:
+        return "The sequence is gone or switched off."
+    if lead.first_response_at is not None:
+        return "Somebody answered the lead in time."
+    if lead.status != LeadStatus.NEW:
+        return f"The lead is {lead.get_status_display().lower()}."
+    enrollment = enrol_lead(lead=lead, sequence=sequence, now=message.due_at)
+    return f"Enrolled in “{sequence.name}”." if enrollment else "Already in a sequence."
+
+
+def enrol_lead(*, lead: Lead, sequence: Sequence, now: datetime | None = None) -> Enrollment | None:
+    """Put the lead in the sequence with all its steps as rows; None if it is in one already
+    (or was in this one before)."""
+    now = now or timezone.now()
+    if Enrollment.objects.filter(lead=lead, sequence=sequence).exists():
+        return None
+    try:
+        with transaction.atomic():
+            enrollment = Enrollment.objects.create(lead=lead, sequence=sequence, enrolled_at=now)
+            steps = list(sequence.steps.order_by("position", "id"))
+            tz = lead_timezone(lead, owner_timezone(lead))
+            planned = now
+            rows = []
+            for step in steps:
+                planned = add_delay(planned, step.delay, step.delay_unit, tz)
+                starts, ends = sending_window(step.channel, sequence.window_starts,
+                                              sequence.window_ends)
+                rows.append(OutboundMessage(
+                    lead=lead, kind=OutboundMessage.Kind.SEQUENCE, channel=step.channel,
+                    enrollment=enrollment, step=step, subject=step.subject[:255],
+                    due_at=next_sending_moment(planned, tz, starts, ends,
+                                               sequence.send_on_weekends),
+                ))
+            OutboundMessage.objects.bulk_create(rows)
+    except IntegrityError:  # another active sequence (a concurrent enrolment) got there first
+        return None
+    Interaction.objects.create(
+        lead=lead, direction=Interaction.Direction.INTERNAL, kind=Interaction.Kind.SYSTEM,
+        channel=Channel.MANUAL, occurred_at=now,
+        summary=f"Enrolled in the sequence “{sequence.name}” ({len(rows)} steps)"[:255],
+    )
+    if not rows:
+        finish_if_done(enrollment.pk)
+    return enrollment
+
+
+def stop_enrollment(*, lead: Lead, reason: str) -> bool:
+    """Stop the lead's active sequence now: its unsent steps are cancelled; the timeline says
+    why. Also drops a pending "no response" enrolment timer. True if something stopped."""
+    now = timezone.now()
+    enrollment = Enrollment.objects.filter(lead=lead, status=Enrollment.Status.ACTIVE).first()
+    OutboundMessage.objects.filter(
+        lead=lead, kind=OutboundMessage.Kind.ENROLMENT_CHECK,
+        status=OutboundMessage.Status.SCHEDULED,
+    ).update(status=OutboundMessage.Status.CANCELLED, last_error=reason[:2000])
+    if enrollment is None:
+        return False
+    stopped = Enrollment.objects.filter(pk=enrollment.pk, status=Enrollment.Status.ACTIVE).update(
+        status=Enrollment.Status.STOPPED, ended_at=now, stop_reason=reason[:255])
+    if not stopped:
+        return False
+    OutboundMessage.objects.filter(
+        enrollment=enrollment, status=OutboundMessage.Status.SCHEDULED,
+    ).update(status=OutboundMessage.Status.CANCELLED, last_error=f"Sequence stopped: {reason}")
+    Interaction.objects.create(
+        lead=lead, direction=Interaction.Direction.INTERNAL, kind=Interaction.Kind.SYSTEM,
+        channel=Channel.MANUAL, occurred_at=now,
+        summary=f"Sequence “{enrollment.sequence}” stopped: {reason}"[:255],
+    )
+    return True
+
+
+def finish_if_done(enrollment_id: int) -> bool:
+    """After a step's last word (sent, skipped, failed): with nothing left, the sequence is
+    complete and the lead goes to the long-term nurture list."""
+    from capture.services import set_lead_status
+
+    if OutboundMessage.objects.filter(
+        enrollment_id=enrollment_id,
+        status__in=[OutboundMessage.Status.SCHEDULED, OutboundMessage.Status.SENDING],
+    ).exists():
+        return False
+    done = Enrollment.objects.filter(pk=enrollment_id, status=Enrollment.Status.ACTIVE).update(
+        status=Enrollment.Status.COMPLETED, ended_at=timezone.now())
+    if not done:
+        return False
+    enrollment = Enrollment.objects.select_related("sequence", "lead").get(pk=enrollment_id)
+    lead = enrollment.lead
+    Interaction.objects.create(
+        lead=lead, direction=Interaction.Direction.INTERNAL, kind=Interaction.Kind.SYSTEM,
+        channel=Channel.MANUAL,
+        summary=f"Sequence “{enrollment.sequence}” completed"[:255],
+    )
+    if enrollment.sequence.then_nurture and lead.status in OPEN_STATUSES \
+            and lead.status != LeadStatus.NURTURE:
+        try:
+            set_lead_status(lead=lead, status=LeadStatus.NURTURE,
+                            note=f"No answer after the sequence “{enrollment.sequence}”.")
+        except ValueError:
+            logger.info("Lead %s could not move to nurture from %s", lead.pk, lead.status)
+    return True
+
+
+def step_context(lead: Lead, unsubscribe: str) -> dict:
+    owner = lead.owner
+    owner_name = (owner.get_full_name() or owner.get_username()) if owner else "The sales team"
+    signature = ""
+    if owner is not None:
+        profile = getattr(owner, "sender_profile", None)
+        signature = profile.signature if profile and profile.signature else owner_name
+    return {
+        "first_name": lead.first_name, "last_name": lead.last_name, "company": lead.company,
+        "owner_name": owner_name, "owner_signature": signature or owner_name,
+        "unsubscribe_url": unsubscribe,
+    }
+
+
+def sequence_step_ids(enrollment: Enrollment) -> list[int]:
+    return list(SequenceStep.objects.filter(sequence_id=enrollment.sequence_id)
+                .values_list("id", flat=True))

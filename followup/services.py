@@ -1,0 +1,420 @@
+"""Writes for the outbox: alerts, SLA reminders and acknowledgements as rows; deliver one row.
+
+Rows are written in the transaction of their cause (an assignment, a breach, a submission);
+`deliver_outbound` runs on a claimed row only (followup.tasks), checks it is still wanted,
+sends it on its channel, and records the outcome on the row and the lead's timeline.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from datetime import datetime, timedelta
+from email.utils import make_msgid
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.template import Context, Template, TemplateSyntaxError
+from django.utils import timezone
+
+from capture.models import OPEN_STATUSES, Channel, Interaction, Lead
+from followup.models import Enrollment, Notification, OutboundMessage, SenderProfile
+from followup.sms import send_sms, sms_configured
+from followup.suppression import is_suppressed, unsubscribe_url
+from followup.windows import in_window, lead_timezone, next_sending_moment, sending_window
+
+logger = logging.getLogger(__name__)
+
+MAX_SEND_ATTEMPTS = 5
+Kind = OutboundMessage.Kind
+Status = OutboundMessage.Status
+
+
+def render_text(template_text: str, context: dict) -> str:
+    """Render a sales-ops template as plain text (no HTML escaping: it is not HTML)."""
+    return _compiled(template_text).render(Context(context, autoescape=False))
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled(template_text: str) -> Template:
+    return Template(template_text)
+
+
+def stale_after() -> timedelta:
+    return timedelta(hours=settings.FOLLOWUP_STALE_AFTER_HOURS)
+
+
+def lead_url(lead: Lead) -> str:
+    return settings.SITE_URL.rstrip("/") + lead.get_absolute_url()
+
+
+def acknowledgement_for(lead: Lead, interaction: Interaction) -> OutboundMessage | None:
+    """The acknowledgement row for one inbound submission, or None when there is nothing to send.
+
+    One per interaction (a OneToOne), rendered now, so the row holds exactly what will be sent.
+    """
+    form = lead.form if interaction.channel == Channel.WEB_FORM else None
+    if form is None or not lead.email or not form.ack_subject.strip():
+        return None
+    context = {
+        "first_name": lead.first_name,
+        "last_name": lead.last_name,
+        "company": lead.company,
+        "message": lead.message,
+        "response_promise": form.response_promise,
+        "form_title": form.title,
+    }
+    try:
+        subject = render_text(form.ack_subject, context)
+        body = render_text(form.ack_body, context)
+    except TemplateSyntaxError:
+        logger.exception("Acknowledgement template of form %s is broken", form.slug)
+        subject = "We received your request"
+        body = f"Thank you. We will get back to you {form.response_promise}."
+    return OutboundMessage.objects.create(
+        lead=lead,
+        kind=OutboundMessage.Kind.ACKNOWLEDGEMENT,
+        to_address=lead.email,
+        subject=" ".join(subject.split())[:255],
+        body=body,
+        due_at=timezone.now(),
+        interaction=interaction,
+    )
+
+
+# --- alerts to staff ---------------------------------------------------------------------------
+
+def notify(user_id: int, lead: Lead, kind: str, text: str) -> Notification:
+    """The in-app notification: shown on the queue page at once, no sending involved."""
+    return Notification.objects.create(user_id=user_id, lead=lead, kind=kind, text=text[:255])
+
+
+def alert_owner_of_assignment(lead: Lead, owner_id: int,
+                              now: datetime | None = None) -> list[OutboundMessage]:
+    """A new owner hears at once: a notification, an email, and a text for a hot lead when the
+    rep has a mobile number and SMS is configured."""
+    now = now or timezone.now()
+    name = lead.display_name
+    notify(owner_id, lead, Notification.Kind.ASSIGNED,
+           f"New {lead.tier + ' ' if lead.tier else ''}lead: {name}")
+    rows = [OutboundMessage(
+        lead=lead, kind=Kind.OWNER_ALERT, channel=OutboundMessage.Channel.EMAIL,
+        recipient_id=owner_id, due_at=now,
+        subject=f"New lead for you: {name}"[:255],
+        body=_lead_summary(lead, "This lead is now yours. Please answer it"),
+    )]
+    if lead.tier in settings.FOLLOWUP_SMS_ALERT_TIERS and sms_configured():
+        mobile = SenderProfile.objects.filter(user_id=owner_id).values_list(
+            "mobile_phone", flat=True).first()
+        if mobile:
+            rows.append(OutboundMessage(
+                lead=lead, kind=Kind.OWNER_ALERT, channel=OutboundMessage.Channel.SMS,
+                recipient_id=owner_id, to_address=mobile, due_at=now,
+                body=f"Hot lead: {name} {lead.company} {lead.phone}".strip()[:300]
+                + f" {lead_url(lead)}",
+            ))
+    return OutboundMessage.objects.bulk_create(rows)
+
+
+def _lead_summary(lead: Lead, opening: str) -> str:
+    deadline = (f" by {lead.respond_by:%Y-%m-%d %H:%M} UTC" if lead.respond_by
+                else "")
+    lines = [f"{opening}{deadline}.", "", f"Name: {lead.display_name}"]
+    for label, value in (("Company", lead.company), ("Email", lead.email),
+                         ("Phone", lead.phone), ("Tier", lead.tier), ("Message", lead.message)):
+        if value:
+            lines.append(f"{label}: {value}")
+    lines += ["", lead_url(lead)]
+    return "\n".join(lines)
+
+
+def schedule_sla_warning(lead: Lead) -> OutboundMessage | None:
+    """The reminder to the owner at the deadline's warning point: one row per deadline."""
+    from routing.models import LeadAssessment
+
+    if lead.respond_by is None or lead.first_response_at is not None:
+        return None
+    warn_at = LeadAssessment.objects.filter(lead_id=lead.pk).values_list(
+        "warn_at", flat=True).first()
+    if warn_at is None:
+        return None
+    key = f"sla-warning:{lead.pk}:{int(lead.respond_by.timestamp())}"
+    if OutboundMessage.objects.filter(dedupe_key=key).exists():
+        return None
+    return OutboundMessage.objects.create(
+        lead=lead, kind=Kind.SLA_WARNING, channel=OutboundMessage.Channel.EMAIL,
+        dedupe_key=key, due_at=warn_at, subject=f"Answer soon: {lead.display_name}"[:255],
+    )
+
+
+def alert_breach(lead: Lead, *, escalation: str, manager_ids: list[int],
+                 reassigned_to_id: int | None) -> list[OutboundMessage]:
+    """routing ran the policy's escalation; the breach goes on the timeline, the managers hear
+    (a reassigned lead's new owner hears through lead_assigned)."""
+    from routing.sla import Escalation
+
+    now = timezone.now()
+    users = {u.pk: u for u in get_user_model().objects.filter(
+        pk__in=[i for i in (*manager_ids, reassigned_to_id) if i])}
+    what = Escalation(escalation).label if escalation in Escalation.values else escalation
+    reassigned = users.get(reassigned_to_id)
+    text = f"Deadline missed for {lead.display_name}: {what}"
+    if reassigned is not None:
+        text += f"; reassigned to {reassigned.get_full_name() or reassigned.get_username()}"
+    Interaction.objects.create(
+        lead=lead, direction=Interaction.Direction.INTERNAL, kind=Interaction.Kind.SYSTEM,
+        channel=Channel.MANUAL, occurred_at=now, summary=f"SLA breached. {text}"[:255],
+    )
+    deadline = int(lead.respond_by.timestamp()) if lead.respond_by else 0
+    rows = []
+    for manager_id in dict.fromkeys(manager_ids):
+        notify(manager_id, lead, Notification.Kind.SLA_BREACH, text)
+        key = f"sla-breach:{lead.pk}:{deadline}:{manager_id}"
+        if OutboundMessage.objects.filter(dedupe_key=key).exists():
+            continue
+        rows.append(OutboundMessage.objects.create(
+            lead=lead, kind=Kind.SLA_BREACH, channel=OutboundMessage.Channel.EMAIL,
+            recipient_id=manager_id, dedupe_key=key, due_at=now,
+            subject=f"SLA breached: {lead.display_name}"[:255],
+            body=_lead_summary(lead, f"{text}. It was due"),
+        ))
+    return rows
+
+
+# --- delivery ----------------------------------------------------------------------------------
+
+def deliver_outbound(message: OutboundMessage) -> bool:
+    """Deliver a claimed row (status sending): True when it went out (or its work was done)."""
+    now = timezone.now()
+    if message.kind == Kind.ENROLMENT_CHECK:
+        from followup.sequences import run_enrolment_check
+
+        return _finish(message, Status.SENT, note=run_enrolment_check(message))
+    if message.kind in (Kind.SEQUENCE, Kind.SLA_WARNING) and now - message.due_at > stale_after():
+        late = (now - message.due_at).total_seconds() / 3600
+        return _finish(message, Status.SKIPPED, note=f"Skipped: found {late:.1f} hours late "
+                       f"(a worker was down); not sent so late.")
+    lead = message.lead if _loaded(message, "lead") else Lead.objects.select_related(
+        "owner").get(pk=message.lead_id)
+    try:
+        if message.kind == Kind.SEQUENCE:
+            if not _prepare_step(message, lead, now):
+                return False
+        elif message.kind == Kind.SLA_WARNING:
+            reason = _warning_unwanted(message, lead, now)
+            if reason:
+                return _finish(message, Status.CANCELLED, note=reason)
+            message.recipient_id = lead.owner_id
+            message.body = _lead_summary(lead, "Nobody has answered this lead yet. It is due")
+        if message.recipient_id and not message.to_address \
+                and message.channel == OutboundMessage.Channel.EMAIL:
+            message.to_address = (lead.owner.email if message.recipient_id == lead.owner_id
+                                  else get_user_model().objects.filter(
+                                      pk=message.recipient_id).values_list(
+                                          "email", flat=True).first()) or ""
+            if not message.to_address:
+                return _finish(message, Status.CANCELLED, note="The recipient has no email.")
+        _send(message, lead)
+    except _Unwanted as unwanted:
+        return _finish(message, Status.CANCELLED, note=str(unwanted))
+    except Exception as exc:
+        _record_failure(message, exc)
+        return False
+    _record_sent(message, lead)
+    return True
+
+
+def _loaded(instance, field: str) -> bool:
+    return instance._state.fields_cache.get(field) is not None
+
+
+class _Unwanted(Exception):
+    """The row should not go out any more (the reason is its text)."""
+
+
+def _warning_unwanted(message: OutboundMessage, lead: Lead, now: datetime) -> str:
+    if lead.first_response_at is not None:
+        return "Answered before the warning point."
+    if lead.status not in OPEN_STATUSES:
+        return f"The lead is {lead.get_status_display().lower()}."
+    if lead.respond_by is None or message.dedupe_key != (
+            f"sla-warning:{lead.pk}:{int(lead.respond_by.timestamp())}"):
+        return "The deadline changed; a new warning is scheduled for it."
+    if now >= lead.respond_by:
+        return "The deadline has passed: the breach escalation takes over."
+    if not lead.owner_id:
+        return "The lead has no owner."
+    return ""
+
+
+def _prepare_step(message: OutboundMessage, lead: Lead, now: datetime) -> bool:
+    """Check a sequence step may go out now, and render it. False: moved to its window."""
+    from followup.sequences import owner_timezone, step_context
+
+    enrollment = Enrollment.objects.select_related("sequence").get(pk=message.enrollment_id)
+    if enrollment.status != Enrollment.Status.ACTIVE:
+        raise _Unwanted(f"The sequence is {enrollment.status}.")
+    step = message.step
+    if step is None:
+        raise _Unwanted("The step was deleted.")
+    if message.channel in ("email", "sms") and is_suppressed(lead, message.channel):
+        raise _Unwanted("The prospect unsubscribed (or texted STOP, or bounced).")
+    sequence = enrollment.sequence
+    tz = lead_timezone(lead, owner_timezone(lead))
+    starts, ends = sending_window(message.channel, sequence.window_starts, sequence.window_ends)
+    if not in_window(now, tz, starts, ends, sequence.send_on_weekends):
+        # A worker back after downtime must not text at night: wait for the window.
+        OutboundMessage.objects.filter(pk=message.pk, status=Status.SENDING).update(
+            status=Status.SCHEDULED, claimed_at=None,
+            due_at=next_sending_moment(now, tz, starts, ends, sequence.send_on_weekends))
+        return False
+    link = unsubscribe_url(lead)
+    context = step_context(lead, link)
+    message.subject = " ".join(render_text(step.subject, context).split())[:255]
+    message.body = render_text(step.body, context)
+    if message.channel == "email":
+        if not lead.email:
+            raise _Unwanted("The lead has no email address.")
+        message.to_address = lead.email
+        message.body = (f"{message.body.rstrip()}\n\n--\n{settings.COMPANY_POSTAL_ADDRESS}\n"
+                        f"Unsubscribe with one click: {link}\n")
+    elif message.channel == "sms":
+        if not lead.phone:
+            raise _Unwanted("The lead has no phone number.")
+        message.to_address = lead.phone
+        message.body = f"{message.body.strip()} Reply STOP to opt out."
+    elif message.channel == "task":
+        if not lead.owner_id:
+            raise _Unwanted("The lead has no owner to give the task to.")
+        message.recipient_id = lead.owner_id
+    return True
+
+
+def _send(message: OutboundMessage, lead: Lead) -> None:
+    if message.channel == OutboundMessage.Channel.SMS:
+        receipt = send_sms(message.to_address, message.body)
+        message.provider_id, message.provider_status = receipt.sid, receipt.status
+    elif message.channel == OutboundMessage.Channel.TASK:
+        notify(message.recipient_id, lead, Notification.Kind.TASK,
+               f"{message.subject or 'Follow up'}: {lead.display_name}")
+        message.provider_status = "created"
+    else:
+        _send_email(message, lead)
+
+
+def _send_email(message: OutboundMessage, lead: Lead) -> None:
+    domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2].strip(">") or "localhost"
+    message_id = make_msgid(idstring=f"lead{lead.pk}.{message.pk}", domain=domain)
+    headers = {"Message-ID": message_id, "X-Leadcrm-Message": str(message.pk)}
+    reply_to = None
+    if message.kind == Kind.SEQUENCE:
+        from capture.channels.email import reply_address
+
+        link = unsubscribe_url(lead)
+        headers["List-Unsubscribe"] = f"<{link}>"
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        reply_to = [reply_address(lead.pk)]
+    EmailMessage(
+        subject=message.subject, body=message.body, from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[message.to_address], headers=headers, reply_to=reply_to,
+    ).send(fail_silently=False)
+    message.message_id = message_id.strip("<>")
+    message.provider_status = "accepted"
+
+
+@transaction.atomic  # one commit for the row, its timeline entry and its notification
+def _record_sent(message: OutboundMessage, lead: Lead) -> None:
+    now = timezone.now()
+    OutboundMessage.objects.filter(id=message.id).update(
+        status=Status.SENT, sent_at=now, attempts=message.attempts + 1, last_error="",
+        to_address=message.to_address, subject=message.subject, body=message.body,
+        recipient_id=message.recipient_id, message_id=message.message_id,
+        provider_id=message.provider_id, provider_status=message.provider_status,
+    )
+    to_prospect = message.kind in (Kind.ACKNOWLEDGEMENT, Kind.SEQUENCE) \
+        and message.channel != OutboundMessage.Channel.TASK
+    kind = {"sms": Interaction.Kind.SMS, "email": Interaction.Kind.EMAIL}.get(
+        message.channel, Interaction.Kind.SYSTEM)
+    verb = {"sms": "texted", "email": "emailed", "task": "task created"}.get(
+        message.channel, "done")
+    Interaction.objects.create(
+        lead_id=message.lead_id,
+        direction=Interaction.Direction.OUTBOUND if to_prospect
+        else Interaction.Direction.INTERNAL,
+        kind=kind if to_prospect else Interaction.Kind.SYSTEM,
+        channel={"sms": Channel.SMS, "email": Channel.EMAIL}.get(message.channel,
+                                                                 Channel.MANUAL),
+        occurred_at=now,
+        summary=f"{message.get_kind_display()} {verb}: {message.subject or message.body}"[:255],
+        body=message.body,
+        message_id=message.message_id,
+    )
+    if message.kind == Kind.SLA_WARNING and message.recipient_id:
+        notify(message.recipient_id, lead, Notification.Kind.SLA_WARNING,
+               f"Answer {lead.display_name} by {lead.respond_by:%H:%M} UTC")
+    if message.enrollment_id:
+        from followup.sequences import finish_if_done
+
+        finish_if_done(message.enrollment_id)
+
+
+@transaction.atomic
+def _finish(message: OutboundMessage, status: str, note: str) -> bool:
+    OutboundMessage.objects.filter(id=message.id).update(status=status, last_error=note[:2000])
+    if status == Status.SKIPPED:
+        Interaction.objects.create(
+            lead_id=message.lead_id, direction=Interaction.Direction.INTERNAL,
+            kind=Interaction.Kind.SYSTEM, channel=Channel.MANUAL,
+            summary=f"{message.get_kind_display()} skipped: {note}"[:255],
+        )
+    if message.enrollment_id:
+        from followup.sequences import finish_if_done
+
+        finish_if_done(message.enrollment_id)
+    return status == Status.SENT
+
+
+def _record_failure(message: OutboundMessage, exc: Exception) -> None:
+    attempts = message.attempts + 1
+    error = f"{type(exc).__name__}: {exc}"[:2000]
+    logger.warning("Sending outbound message %s failed (attempt %s): %s", message.id,
+                   attempts, error)
+    if attempts >= MAX_SEND_ATTEMPTS:
+        status, due_at = Status.FAILED, message.due_at
+    else:
+        # 1, 2, 4, 8 minutes: the sweeper picks the row up again when it is due.
+        status, due_at = Status.SCHEDULED, timezone.now() + timedelta(minutes=2 ** (attempts - 1))
+    OutboundMessage.objects.filter(id=message.id).update(
+        status=status, attempts=attempts, last_error=error, due_at=due_at, claimed_at=None
+    )
+    if status == Status.FAILED and message.enrollment_id:
+        from followup.sequences import finish_if_done
+
+        finish_if_done(message.enrollment_id)
+
+
+# --- unsubscribes and bounces ------------------------------------------------------------------
+
+def unsubscribe_lead(lead: Lead, reason: str = "unsubscribed") -> bool:
+    """No more email to this prospect from now on (an unsubscribe, a bounce, a spam complaint),
+    and its sequence stops. True when the address is newly suppressed."""
+    from followup.models import Suppression
+    from followup.sequences import stop_enrollment
+    from followup.suppression import suppress
+
+    why = {Suppression.Reason.UNSUBSCRIBED: "the prospect unsubscribed",
+           Suppression.Reason.BOUNCE: "the email bounced",
+           Suppression.Reason.COMPLAINT: "the prospect marked our email as spam"}[reason]
+    with transaction.atomic():
+        new = suppress(kind=Suppression.Kind.EMAIL, value=lead.email or "", lead=lead,
+                       reason=reason)
+        stopped = stop_enrollment(lead=lead, reason=why)
+        if new and not stopped:
+            Interaction.objects.create(
+                lead=lead, direction=Interaction.Direction.INTERNAL,
+                kind=Interaction.Kind.SYSTEM, channel=Channel.EMAIL,
+                summary=f"No more follow-up emails: {why}"[:255],
+            )
+    return new

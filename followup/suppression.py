@@ -1,0 +1,58 @@
+"""Unsubscribes, STOPs and bounces: an address on this list is never messaged again, at once."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core import signing
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+
+from capture.identity import email_key
+from capture.models import Lead
+from followup.models import Suppression
+
+UNSUBSCRIBE_SALT = "followup.unsubscribe"
+
+
+def unsubscribe_token(lead: Lead) -> str:
+    """Signed, without an expiry: an unsubscribe link must work however old the email is."""
+    return signing.Signer(salt=UNSUBSCRIBE_SALT).sign_object(lead.pk)
+
+
+def lead_id_from_token(token: str) -> int | None:
+    try:
+        value = signing.Signer(salt=UNSUBSCRIBE_SALT).unsign_object(token)
+    except signing.BadSignature:
+        return None
+    return value if isinstance(value, int) else None
+
+
+def unsubscribe_url(lead: Lead) -> str:
+    return settings.SITE_URL.rstrip("/") + reverse("followup:unsubscribe",
+                                                   args=[unsubscribe_token(lead)])
+
+
+def suppress(*, kind: str, value: str, reason: str, lead: Lead | None = None) -> bool:
+    """Add an address to the list (a second time does nothing). True when it is new."""
+    value = email_key(value) if kind == Suppression.Kind.EMAIL else value.strip()
+    if not value:
+        return False
+    try:
+        with transaction.atomic():
+            Suppression.objects.create(kind=kind, value=value, reason=reason, lead=lead)
+    except IntegrityError:
+        return False
+    return True
+
+
+def is_suppressed(lead: Lead, channel: str) -> bool:
+    """May we message this lead on this channel (email, sms)? STOP also sets do_not_text."""
+    if channel == "sms":
+        if lead.do_not_text:
+            return True
+        return bool(lead.phone) and Suppression.objects.filter(
+            kind=Suppression.Kind.PHONE, value=lead.phone).exists()
+    if channel == "email":
+        return bool(lead.email_key) and Suppression.objects.filter(
+            kind=Suppression.Kind.EMAIL, value=lead.email_key).exists()
+    return False

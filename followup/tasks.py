@@ -1,0 +1,109 @@
+"""followup's django-q2 tasks: they take ids, claim their row, and do nothing the second time."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from followup.models import OutboundMessage
+from followup.services import deliver_outbound
+
+# A message claimed longer ago than this belongs to a worker that died mid-send.
+STALE_AFTER = timedelta(minutes=10)
+SWEEP_BATCH = 500
+FANOUT_CHUNK = 50
+RELATED = ("step", "lead", "lead__owner")
+Status = OutboundMessage.Status
+
+
+def send_outbound(message_id: int) -> bool:
+    """Send one outbound message; a repeat call after success (or while sending) does nothing."""
+    now = timezone.now()
+    claimed = OutboundMessage.objects.filter(
+        id=message_id, status=Status.SCHEDULED, due_at__lte=now
+    ).update(status=Status.SENDING, claimed_at=now)
+    if not claimed:
+        return False
+    return deliver_outbound(OutboundMessage.objects.select_related(*RELATED).get(id=message_id))
+
+
+def claim_due_messages(limit: int = SWEEP_BATCH, now: datetime | None = None) -> list[int]:
+    """Claim up to `limit` due rows for this worker alone.
+
+    PostgreSQL: the rows are locked with SKIP LOCKED, so a second dispatcher takes other rows.
+    SQLite: the transaction starts IMMEDIATE (settings), so one writer at a time reads and
+    claims. Either way the UPDATE only moves rows still scheduled. `now` is the claim's stamp.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        ids = list(
+            OutboundMessage.objects.select_for_update(skip_locked=True)
+            .filter(status=Status.SCHEDULED, due_at__lte=now)
+            .order_by("due_at").values_list("id", flat=True)[:limit]
+        )
+        if ids:
+            OutboundMessage.objects.filter(id__in=ids, status=Status.SCHEDULED).update(
+                status=Status.SENDING, claimed_at=now)
+    return ids
+
+
+def free_rows_of_dead_workers() -> int:
+    return OutboundMessage.objects.filter(
+        status=Status.SENDING, claimed_at__lt=timezone.now() - STALE_AFTER
+    ).update(status=Status.SCHEDULED, claimed_at=None)
+
+
+def dispatch_due_messages(limit: int = SWEEP_BATCH) -> int:
+    """One pass of the sweeper: send what is due and unclaimed; free rows of dead workers."""
+    free_rows_of_dead_workers()
+    sent = 0
+    for message in OutboundMessage.objects.filter(
+        id__in=claim_due_messages(limit), status=Status.SENDING
+    ).select_related(*RELATED).order_by("due_at"):
+        sent += deliver_outbound(message)
+    return sent
+
+
+def deliver_claimed(message_ids: list[int], claimed_at: datetime | None = None) -> int:
+    """Deliver rows a sweep claimed at `claimed_at` (a share of a big backlog handed to another
+    worker). Each row's claim is renewed first: a row freed and claimed again meanwhile (its
+    task waited too long) belongs to the newer claim, and a second run finds rows sent."""
+    rows = OutboundMessage.objects.filter(id__in=message_ids, status=Status.SENDING)
+    if claimed_at is not None:
+        rows = rows.filter(claimed_at=claimed_at)
+    sent = 0
+    for message in rows.select_related(*RELATED).order_by("due_at"):
+        renewed = OutboundMessage.objects.filter(
+            id=message.id, status=Status.SENDING, claimed_at=message.claimed_at,
+        ).update(claimed_at=timezone.now())
+        if renewed:
+            sent += deliver_outbound(message)
+    return sent
+
+
+def sweep_due_messages() -> int:
+    """The one-minute schedule: keep claiming for FOLLOWUP_SWEEP_SECONDS, so a row due between
+    two runs waits a second, not a minute. A large backlog (many deadlines at once, a worker
+    back after downtime) is claimed here and shared out to the other workers in chunks; a chunk
+    whose task is lost is freed after STALE_AFTER and claimed again."""
+    from django_q.tasks import async_task
+
+    until = time.monotonic() + settings.FOLLOWUP_SWEEP_SECONDS
+    sent = 0
+    while True:
+        free_rows_of_dead_workers()
+        claimed_at = timezone.now()
+        ids = claim_due_messages(SWEEP_BATCH, claimed_at)
+        chunks = [ids[i:i + FANOUT_CHUNK] for i in range(0, len(ids), FANOUT_CHUNK)]
+        for chunk in chunks[1:]:
+            async_task("followup.tasks.deliver_claimed", chunk, claimed_at)
+        if chunks:
+            sent += deliver_claimed(chunks[0], claimed_at)
+        if time.monotonic() >= until:
+            return sent
+        if len(ids) < SWEEP_BATCH:
+            time.sleep(1)

@@ -1,0 +1,11 @@
+"""followup's public URLs: the one-click unsubscribe page."""
+
+from django.urls import path
+
+from followup import views
+
+app_name = "followup"
+
+urlpatterns = [
+    path("u/<str:token>/", views.unsubscribe, name="unsubscribe"),
+]

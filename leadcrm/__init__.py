@@ -1,0 +1,1 @@
+"""leadcrm project package: settings, URLs and the WSGI entry point."""

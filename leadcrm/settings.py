@@ -1,0 +1,248 @@
+"""leadcrm settings: all from the environment, with defaults that run on a fresh machine."""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+# The default key is only good for a laptop; production sets SECRET_KEY (README, "Production").
+SECRET_KEY = env.str("SECRET_KEY", default="insecure-dev-key-change-me-" + "0" * 32)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "bootstrap",  # django-bootstrap-static: Bootstrap 5 files served from our own origin
+    "crispy_forms",
+    "crispy_bootstrap5",
+    "django_filters",
+    "django_q",
+    "capture",
+    "routing",
+    "followup",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "leadcrm.urls"
+WSGI_APPLICATION = "leadcrm.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+# SQLite is the embedded default; DATABASE_URL=postgres://... for production and CI.
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Tuned so gunicorn and qcluster share one file without "database is locked" (DESIGN.md).
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": (
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;"
+        ),
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache: Redis when REDIS_URL is set (rate limits hold across processes), else per process --
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Task queue (django-q2): ORM broker on `default` unless TASK_BROKER=redis ---------------------
+Q_CLUSTER = {
+    "name": "leadcrm",
+    "workers": env.int("Q_WORKERS", default=2),
+    "timeout": 60,
+    "retry": 180,  # always above timeout
+    "max_attempts": 5,
+    "catch_up": False,
+    "ack_failures": False,
+    # No success rows: the outbox rows record what was sent; failures are still kept.
+    "save_limit": -1,
+    "poll": 0.2,
+    "orm": "default",
+    "sync": env.bool("Q_SYNC", default=False),
+}
+if env.str("TASK_BROKER", default="orm") == "redis" and REDIS_URL:
+    Q_CLUSTER.pop("orm")
+    Q_CLUSTER["redis"] = REDIS_URL
+
+# --- Email ----------------------------------------------------------------------------------
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="leadcrm <sales@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Auth, i18n, static ---------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "admin:login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# Serve straight from the apps' static folders when collectstatic has not run (a fresh machine).
+WHITENOISE_USE_FINDERS = True
+
+CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
+CRISPY_TEMPLATE_PACK = "bootstrap5"
+
+# --- Security (production values come from the environment; README "Production") ------------
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+X_FRAME_OPTIONS = "DENY"
+DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
+
+# --- leadcrm --------------------------------------------------------------------------------
+# Region used to read a phone number written without +country code, unless a form sets its own.
+PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="US")
+# What a submission matching a closed (won/lost/disqualified) lead does: "link" makes a new lead
+# linked to the closed one; "reopen" puts the closed lead back to "new".
+CLOSED_LEAD_MATCH = env.str("CLOSED_LEAD_MATCH", default="link")
+# Public form submissions per IP address per form, per minute (Django's cache; see README).
+FORM_RATE_LIMIT_PER_MINUTE = env.int("FORM_RATE_LIMIT_PER_MINUTE", default=10)
+# Public base URL used in emails and embed snippets.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+# make bench mounts its baseline view (/bench/bare/) only with this on.
+BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
+# Behind a proxy that sets X-Forwarded-For (and strips what clients send), read the client IP there.
+USE_X_FORWARDED_FOR = env.bool("USE_X_FORWARDED_FOR", default=False)
+
+# --- channels (capture/channels/; docs/channels.md) ------------------------------------------
+# Provider secrets: empty means the channel refuses every request (403) until it is set.
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+# The public base URL Twilio calls (https://crm.example.com) when a proxy changes host or scheme.
+TWILIO_WEBHOOK_BASE_URL = env.str("TWILIO_WEBHOOK_BASE_URL", default="")
+META_APP_SECRET = env.str("META_APP_SECRET", default="")
+META_VERIFY_TOKEN = env.str("META_VERIFY_TOKEN", default="")
+META_PAGE_ACCESS_TOKEN = env.str("META_PAGE_ACCESS_TOKEN", default="")
+META_GRAPH_URL = env.str("META_GRAPH_URL", default="https://graph.facebook.com/v21.0")
+CALENDLY_SIGNING_KEY = env.str("CALENDLY_SIGNING_KEY", default="")
+# Signed webhooks and Calendly: requests older than this are replays.
+WEBHOOK_TOLERANCE_SECONDS = env.int("WEBHOOK_TOLERANCE_SECONDS", default=300)
+# Inbound email by IMAP (the poller runs every IMAP_POLL_MINUTES when IMAP_HOST is set).
+IMAP_HOST = env.str("IMAP_HOST", default="")
+IMAP_PORT = env.int("IMAP_PORT", default=993)
+IMAP_SSL = env.bool("IMAP_SSL", default=True)
+IMAP_USER = env.str("IMAP_USER", default="")
+IMAP_PASSWORD = env.str("IMAP_PASSWORD", default="")
+IMAP_FOLDER = env.str("IMAP_FOLDER", default="INBOX")
+IMAP_POLL_MINUTES = env.int("IMAP_POLL_MINUTES", default=1)
+# Our own addresses (mail from them is never a lead), besides DEFAULT_FROM_EMAIL and the admin.
+EMAIL_OWN_ADDRESSES = env.list("EMAIL_OWN_ADDRESSES", default=[])
+# Inbound email through django-anymail's webhooks at /inbound/email/<esp>/inbound/:
+# ANYMAIL_WEBHOOK_SECRET is the "user:password" basic auth put in the ESP's webhook URL; any
+# other ANYMAIL_<SETTING> variable becomes that anymail setting (ANYMAIL_POSTAL_WEBHOOK_KEY).
+ANYMAIL = {name.removeprefix("ANYMAIL_"): value for name, value in env.ENVIRON.items()
+           if name.startswith("ANYMAIL_") and value}
+if env.str("MAILGUN_WEBHOOK_SIGNING_KEY", default=""):
+    ANYMAIL.setdefault("MAILGUN_WEBHOOK_SIGNING_KEY", env.str("MAILGUN_WEBHOOK_SIGNING_KEY"))
+# ESPs post whole messages (attachments too) in one request: raise this (bytes) when inbound
+# mail with attachments is answered 413; the default keeps the limit set above.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE",
+                                      default=DATA_UPLOAD_MAX_MEMORY_SIZE)
+
+# --- follow-up (followup/; docs/followup.md) -------------------------------------------------
+# CAN-SPAM: every sequence email carries the sender's postal address and an unsubscribe link.
+COMPANY_POSTAL_ADDRESS = env.str("COMPANY_POSTAL_ADDRESS",
+                                 default="leadcrm demo, 1 Example Street, Springfield, USA")
+# SMS through Twilio's REST API: all three set, or no SMS is sent (owner alerts stay email).
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
+# Empty: Twilio itself. Tests point it at a local stub; never a real account in tests.
+TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
+TWILIO_STATUS_CALLBACK_URL = env.str("TWILIO_STATUS_CALLBACK_URL", default="")
+# Tiers whose owner is also texted on assignment (when the rep has a mobile number).
+FOLLOWUP_SMS_ALERT_TIERS = env.list("FOLLOWUP_SMS_ALERT_TIERS", default=["hot"])
+# A sequence step or SLA warning found this late (a worker was down) is skipped and recorded.
+FOLLOWUP_STALE_AFTER_HOURS = env.int("FOLLOWUP_STALE_AFTER_HOURS", default=12)
+# How long one run of the one-minute sweeper keeps claiming due rows (seconds); 0: one pass.
+FOLLOWUP_SWEEP_SECONDS = env.int("FOLLOWUP_SWEEP_SECONDS", default=50)
+
+# --- accounts (routing/urls.py: /accounts/, /queue/, /leads/<id>/, /dashboard/; docs/queue.md) --
+# Reps and managers sign in at /accounts/login/ (Django auth); the admin keeps its own page.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "routing:queue"
+LOGOUT_REDIRECT_URL = "login"
+# django-axes: after AXES_FAILURE_LIMIT failed logins for one username from one IP address, that
+# pair is locked out for AXES_COOLOFF_HOURS (the attempts live in the database, so the lock holds
+# across processes). Tests sign in with force_login, which axes does not see.
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # last, as axes asks
+AUTHENTICATION_BACKENDS = [
+    "routing.backends.LoginLockBackend",  # axes, first: a locked-out login stops here
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if USE_X_FORWARDED_FOR else ["REMOTE_ADDR"])
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# The signed-in pages' menu shows the dashboard to managers and sales ops only.
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("routing.context_processors.pages")
+# The queue page asks for newly assigned leads this often (seconds).
+QUEUE_POLL_SECONDS = env.int("QUEUE_POLL_SECONDS", default=15)
+# Password-reset links are valid this long (seconds); mail goes through EMAIL_URL's backend.
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 24 * 3600)

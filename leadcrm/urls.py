@@ -1,0 +1,35 @@
+"""Top-level URLs: the admin, the public capture pages and a health check."""
+
+from django.conf import settings
+from django.contrib import admin
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.templatetags.static import static
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+admin.site.site_header = "leadcrm"
+admin.site.site_title = "leadcrm admin"
+admin.site.index_title = "Sales operations"
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})
+
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
+    path("", include("capture.urls")),
+    path("", include("routing.urls")),  # /accounts/, /queue/, /leads/<id>/, /dashboard/
+    path("", include("followup.urls")),
+]
+
+if settings.BENCH_ENDPOINTS:  # make bench's baseline; off unless BENCH_ENDPOINTS=true
+    from leadcrm.benchviews import bare_insert
+
+    urlpatterns.append(path("bench/bare/", bare_insert))

@@ -1,0 +1,1 @@
+"""routing: scoring, routing and SLA rules kept as rows by sales ops."""

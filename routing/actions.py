@@ -1,0 +1,116 @@
+"""Writes from the rep's pages: claim a lead, log a call, add a note, email or text the prospect.
+
+Status changes and contacts go through capture.services (set_lead_status, log_rep_contact),
+reassignment through routing.services.reassign_lead: one place for each rule.
+"""
+
+from __future__ import annotations
+
+from email.utils import make_msgid
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.utils import timezone
+
+from capture.models import Channel, Interaction, Lead, LeadStatus
+from capture.services import log_rep_contact, set_lead_status
+from capture.signals import lead_touched
+from routing.signals import lead_assigned
+
+
+class CallOutcome:
+    CONNECTED = "connected"
+    VOICEMAIL = "voicemail"
+    NO_ANSWER = "no_answer"
+    WRONG_NUMBER = "wrong_number"
+    choices = [
+        (CONNECTED, "Spoke with them"),
+        (VOICEMAIL, "Left a voicemail"),
+        (NO_ANSWER, "No answer"),
+        (WRONG_NUMBER, "Wrong number"),
+    ]
+    labels = dict(choices)
+
+
+def _name(user) -> str:
+    return user.get_full_name() or user.get_username()
+
+
+@transaction.atomic
+def claim_lead(*, lead_id: int, user) -> bool:
+    """Take an unassigned lead. A conditional UPDATE (owner IS NULL), so when two reps click at
+    once exactly one gets it; the other is told it is gone. The caller checks the team."""
+    claimed = Lead.objects.filter(pk=lead_id, owner__isnull=True).update(owner=user)
+    if not claimed:
+        return False
+    lead = Lead.objects.get(pk=lead_id)
+    Interaction.objects.create(
+        lead=lead, direction=Interaction.Direction.INTERNAL, kind=Interaction.Kind.ASSIGNMENT,
+        channel=Channel.MANUAL, actor=user,
+        summary=f"Claimed from the team queue by {_name(user)}"[:255])
+    lead_assigned.send(sender=Lead, lead=lead, owner_id=user.pk, previous_owner_id=None,
+                       decision=None, acting_user=user)
+    return True
+
+
+@transaction.atomic
+def log_call(*, lead: Lead, user, outcome: str, notes: str = "") -> Interaction:
+    """A call the rep made: on the timeline; the first one (answered or not) stamps the first
+    response. A call that reached the prospect clears "call back" and makes a new lead
+    contacted."""
+    interaction = log_rep_contact(
+        lead=lead, user=user, kind=Interaction.Kind.CALL, body=notes,
+        summary=f"Call by {_name(user)}: {CallOutcome.labels.get(outcome, outcome)}")
+    if outcome == CallOutcome.CONNECTED:
+        if lead.needs_callback:
+            Lead.objects.filter(pk=lead.pk).update(needs_callback=False)
+            lead.needs_callback = False
+        _contacted(lead, user)
+    return interaction
+
+
+def _contacted(lead: Lead, user) -> None:
+    """A new lead the rep reached is contacted now (the timeline shows the status change)."""
+    if lead.status == LeadStatus.NEW:
+        set_lead_status(lead=lead, status=LeadStatus.CONTACTED, user=user)
+
+
+@transaction.atomic
+def add_note(*, lead: Lead, user, body: str) -> Interaction:
+    """An internal note: on the timeline, never a contact with the prospect."""
+    now = timezone.now()
+    interaction = Interaction.objects.create(
+        lead=lead, direction=Interaction.Direction.INTERNAL, kind=Interaction.Kind.NOTE,
+        channel=Channel.MANUAL, actor=user, occurred_at=now,
+        summary=f"Note by {_name(user)}"[:255], body=body)
+    Lead.objects.filter(pk=lead.pk).update(last_activity_at=now)
+    lead_touched.send(sender=Lead, lead=lead, interaction=interaction)
+    return interaction
+
+
+def send_email_to_lead(*, lead: Lead, user, subject: str, body: str) -> Interaction:
+    """Email the prospect now, from the rep; the Message-ID is kept on the timeline entry so the
+    prospect's reply threads back onto this lead. Sent first: a failure records nothing."""
+    message_id = make_msgid(domain=settings.DEFAULT_FROM_EMAIL.rpartition("@")[2].strip(">")
+                            or "localhost")
+    email = EmailMessage(subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL,
+                         to=[lead.email], reply_to=[user.email] if user.email else None,
+                         headers={"Message-ID": message_id})
+    email.send()
+    with transaction.atomic():
+        interaction = log_rep_contact(lead=lead, user=user, kind=Interaction.Kind.EMAIL,
+                                      summary=f"Email by {_name(user)}: {subject}", body=body)
+        Interaction.objects.filter(pk=interaction.pk).update(message_id=message_id.strip("<>"))
+        _contacted(lead, user)
+    return interaction
+
+
+def send_sms_to_lead(*, lead: Lead, user, body: str, send) -> Interaction:
+    """Text the prospect through `send(to, body)` (followup's Twilio sender), then record it."""
+    send(lead.phone, body)
+    with transaction.atomic():
+        interaction = log_rep_contact(lead=lead, user=user, kind=Interaction.Kind.SMS,
+                                      summary=f"SMS by {_name(user)}", body=body)
+        _contacted(lead, user)
+    return interaction

@@ -1,0 +1,596 @@
+"""The sales-ops back office for rules: scoring, tiers, teams and reps, routing, hours, SLAs.
+
+Every rule edit is kept in the history (RuleChange) and can be rolled back; the try-it and
+backtest pages run the live engines over real or typed leads and write nothing.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+
+from capture.admin import LeadAdmin
+from capture.fields import ATTRIBUTION_FIELDS, FORM_FIELDS, LEAD_FIELDS
+from capture.models import OPEN_STATUSES, Channel, Lead
+from routing import models as m
+from routing.conditions import (
+    FIELDS,
+    ConditionError,
+    Operator,
+    compile_condition,
+    field_choices,
+)
+from routing.history import (
+    TRACKED,
+    RollbackError,
+    record_rule_change,
+    roll_back,
+    snapshot,
+    snapshot_of,
+)
+from routing.routing import Outcome
+from routing.ruleset import RuleSet, current_ruleset
+from routing.scoring import ScoringRuleSpec
+from routing.services import assess_lead, reassign_lead, rescore_lead, sla_state_of
+from routing.trial import MAX_BACKTEST_LEADS, backtest, try_lead
+
+# --- Condition forms: the field list comes from the registry (custom fields included) --------
+
+
+class ConditionForm(forms.ModelForm):
+    routing_fields = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["field"] = forms.ChoiceField(
+            choices=[("", "---------"), *field_choices(routing=self.routing_fields)],
+            help_text="The lead field the rule tests.")
+        self.fields["operator"] = forms.ChoiceField(choices=Operator.choices)
+
+
+class ScoringRuleForm(ConditionForm):
+    routing_fields = False
+
+    class Meta:
+        model = m.ScoringRule
+        fields = ("name", "group", "field", "operator", "value", "points", "is_active",
+                  "position")
+
+
+class RoutingConditionForm(ConditionForm):
+    class Meta:
+        model = m.RoutingCondition
+        fields = ("field", "operator", "value")
+
+
+# --- History: every save and delete of a rule is a RuleChange row ------------------------------
+
+
+class RuleHistoryMixin:
+    """Keeps the before/after snapshot of each rule edited here (children included)."""
+
+    def save_model(self, request, obj, form, change) -> None:
+        olds = request.__dict__.setdefault("_rule_old", {})
+        olds[(type(obj), obj.pk)] = snapshot_of(type(obj), obj.pk) if change else None
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        obj = form.instance
+        old = request.__dict__.get("_rule_old", {}).get((type(obj), obj.pk if change else None))
+        record_rule_change(model=type(obj), object_id=obj.pk, object_repr=str(obj), old=old,
+                           new=snapshot(obj), user=request.user)
+
+    def delete_model(self, request, obj) -> None:
+        old, pk, text = snapshot(obj), obj.pk, str(obj)
+        super().delete_model(request, obj)
+        record_rule_change(model=type(obj), object_id=pk, object_repr=text, old=old, new=None,
+                           user=request.user)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+
+# --- Scoring ------------------------------------------------------------------------------------
+
+
+@admin.register(m.ScoringRule)
+class ScoringRuleAdmin(RuleHistoryMixin, admin.ModelAdmin):
+    form = ScoringRuleForm
+    list_display = ("name", "group", "condition", "points", "is_active", "position")
+    list_editable = ("points", "is_active", "position")
+    list_filter = ("is_active", "group", "field", "operator")
+    search_fields = ("name", "value", "group")
+    fields = ("name", "group", "field", "operator", "value", "points", "is_active", "position")
+    change_list_template = "admin/routing/rules_change_list.html"
+
+    @admin.display(description="Condition")
+    def condition(self, obj) -> str:
+        try:
+            return compile_condition(obj.field, obj.operator, obj.value,
+                                     routing=False).describe()
+        except ConditionError as exc:
+            return f"(broken: {exc})"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("try/", view(self.try_it_view), name="routing_try_it"),
+            path("backtest/", view(self.backtest_view), name="routing_backtest"),
+            *super().get_urls(),
+        ]
+
+    def _check(self, request: HttpRequest) -> None:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+
+    def try_it_view(self, request: HttpRequest) -> HttpResponse:
+        self._check(request)
+        form = TryItForm(request.POST or None)
+        result = None
+        if request.method == "POST" and form.is_valid():
+            ruleset = form.edited(current_ruleset())
+            result = try_lead(form.lead(), ruleset)
+        return TemplateResponse(request, "admin/routing/try_it.html", {
+            **self.admin_site.each_context(request), "title": "Try the rules on a lead",
+            "form": form, "result": result, "opts": self.model._meta,
+            "lead_fields": [form[name] for name in TRY_FIELDS],
+        })
+
+    def backtest_view(self, request: HttpRequest) -> HttpResponse:
+        self._check(request)
+        form = BacktestForm(request.POST or None)
+        report = None
+        if request.method == "POST" and form.is_valid():
+            current = current_ruleset()
+            report = backtest(form.edited(current), days=form.cleaned_data["days"],
+                              baseline=current if form.has_edits else None)
+        return TemplateResponse(request, "admin/routing/backtest.html", {
+            **self.admin_site.each_context(request), "title": "Backtest the rules",
+            "form": form, "report": report, "opts": self.model._meta,
+            "max_leads": MAX_BACKTEST_LEADS,
+        })
+
+
+@admin.register(m.ScoreTier)
+class ScoreTierAdmin(RuleHistoryMixin, admin.ModelAdmin):
+    list_display = ("name", "min_score", "description", "sla")
+    search_fields = ("name",)
+    list_select_related = ("sla_policy",)
+
+    @admin.display(description="SLA policy")
+    def sla(self, obj) -> str:
+        policy = getattr(obj, "sla_policy", None)
+        return str(policy) if policy else "-"
+
+
+@admin.register(m.FreeMailDomain)
+class FreeMailDomainAdmin(RuleHistoryMixin, admin.ModelAdmin):
+    list_display = ("domain", "note")
+    search_fields = ("domain", "note")
+
+
+# --- Teams and reps -------------------------------------------------------------------------------
+
+
+class MembershipInline(admin.TabularInline):
+    model = m.TeamMembership
+    extra = 1
+    autocomplete_fields = ("rep",)
+
+
+@admin.register(m.Team)
+class TeamAdmin(RuleHistoryMixin, admin.ModelAdmin):
+    list_display = ("name", "lead", "members", "waiting")
+    search_fields = ("name", "description")
+    list_filter = ("lead",)
+    autocomplete_fields = ("lead",)
+    inlines = (MembershipInline,)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("lead").annotate(
+            member_count=Count("memberships", distinct=True),
+            waiting_count=Count("assessments", distinct=True, filter=Q(
+                assessments__outcome=Outcome.QUEUED, assessments__lead__owner__isnull=True,
+                assessments__lead__status__in=OPEN_STATUSES)),
+        )
+
+    @admin.display(description="Reps", ordering="member_count")
+    def members(self, obj) -> int:
+        return obj.member_count
+
+    @admin.display(description="Unassigned queue", ordering="waiting_count")
+    def waiting(self, obj) -> str:
+        url = (reverse("admin:routing_leadassessment_changelist")
+               + f"?team__id__exact={obj.pk}&outcome__exact={Outcome.QUEUED}")
+        return format_html('<a href="{}">{} waiting</a>', url, obj.waiting_count)
+
+
+class RepProfileForm(forms.ModelForm):
+    work_days = forms.TypedMultipleChoiceField(
+        choices=m.WEEKDAYS, coerce=int, widget=forms.CheckboxSelectMultiple, required=False)
+
+    class Meta:
+        model = m.RepProfile
+        fields = ("user", "is_available", "seniority", "capacity", "regions", "verticals",
+                  "timezone", "work_days", "work_starts", "work_ends")
+
+
+class OutOfOfficeInline(admin.TabularInline):
+    model = m.OutOfOffice
+    extra = 1
+
+
+class RepMembershipInline(admin.TabularInline):
+    model = m.TeamMembership
+    extra = 1
+    verbose_name_plural = "Teams"
+
+
+@admin.register(m.RepProfile)
+class RepProfileAdmin(admin.ModelAdmin):
+    form = RepProfileForm
+    list_display = ("__str__", "team_names", "seniority", "capacity", "open_leads",
+                    "timezone", "is_available", "is_active")
+    list_editable = ("is_available",)
+    list_filter = ("is_available", "seniority", "teams", "user__is_active", "timezone")
+    search_fields = ("user__username", "user__first_name", "user__last_name", "regions",
+                     "verticals")
+    autocomplete_fields = ("user",)
+    inlines = (RepMembershipInline, OutOfOfficeInline)
+    fieldsets = (
+        (None, {"fields": ("user", "is_available", "seniority", "capacity")}),
+        ("Coverage", {"fields": ("regions", "verticals")}),
+        ("Working hours (in the rep's own timezone)", {"fields": (
+            "timezone", "work_days", ("work_starts", "work_ends"))}),
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user").prefetch_related(
+            "teams").annotate(open_count=Count("user__owned_leads", filter=Q(
+                user__owned_leads__status__in=OPEN_STATUSES)))
+
+    @admin.display(description="Teams")
+    def team_names(self, obj) -> str:
+        return ", ".join(t.name for t in obj.teams.all())
+
+    @admin.display(description="Open leads", ordering="open_count")
+    def open_leads(self, obj) -> int:
+        return obj.open_count
+
+    @admin.display(description="Active account", boolean=True)
+    def is_active(self, obj) -> bool:
+        return obj.user.is_active
+
+
+# --- Routing rules ---------------------------------------------------------------------------
+
+
+class RoutingConditionInline(admin.TabularInline):
+    model = m.RoutingCondition
+    form = RoutingConditionForm
+    extra = 1
+    verbose_name_plural = "Conditions (all must hold; tier and score below)"
+
+
+@admin.register(m.RoutingRule)
+class RoutingRuleAdmin(RuleHistoryMixin, admin.ModelAdmin):
+    list_display = ("position", "name", "action", "team", "rep", "is_default", "is_active")
+    list_display_links = ("name",)
+    list_editable = ("position", "is_active")
+    list_filter = ("is_active", "is_default", "action", "team")
+    search_fields = ("name", "conditions__value")
+    list_select_related = ("team", "rep")
+    autocomplete_fields = ("rep", "team")
+    filter_horizontal = ("tiers",)
+    inlines = (RoutingConditionInline,)
+    change_list_template = "admin/routing/rules_change_list.html"
+    fieldsets = (
+        (None, {"fields": ("name", "position", "is_active", "is_default")}),
+        ("Also only when", {"fields": ("tiers", ("min_score", "max_score"))}),
+        ("Then", {"fields": ("action", "team", "rep", "respect_hours", "match_region",
+                             "match_vertical", "min_seniority")}),
+    )
+
+    def get_search_results(self, request, queryset, search_term):
+        results, _ = super().get_search_results(request, queryset, search_term)
+        return results.distinct(), False
+
+
+# --- Business hours and SLA ---------------------------------------------------------------------
+
+
+class OpeningHoursInline(admin.TabularInline):
+    model = m.OpeningHours
+    extra = 1
+
+
+class HolidayInline(admin.TabularInline):
+    model = m.Holiday
+    extra = 1
+
+
+@admin.register(m.BusinessHours)
+class BusinessHoursAdmin(RuleHistoryMixin, admin.ModelAdmin):
+    list_display = ("name", "timezone", "open_now")
+    search_fields = ("name", "timezone")
+    list_filter = ("timezone",)
+    inlines = (OpeningHoursInline, HolidayInline)
+
+    @admin.display(description="Open now", boolean=True)
+    def open_now(self, obj) -> bool:
+        from routing.ruleset import calendar_for
+        from routing.sla import is_open_now
+
+        return is_open_now(calendar_for(obj.pk), timezone.now())
+
+
+@admin.register(m.SlaPolicy)
+class SlaPolicyAdmin(RuleHistoryMixin, admin.ModelAdmin):
+    list_display = ("tier", "target", "unit", "calendar", "warning_percent", "escalation",
+                    "is_active")
+    list_filter = ("is_active", "unit", "escalation", "calendar")
+    search_fields = ("tier__name",)
+    list_select_related = ("tier", "calendar")
+
+
+# --- Explanations, history ---------------------------------------------------------------------
+
+
+@admin.register(m.LeadAssessment)
+class LeadAssessmentAdmin(admin.ModelAdmin):
+    list_display = ("lead", "score", "tier", "outcome", "team", "rule", "owner", "sla",
+                    "scored_at")
+    list_filter = ("tier", "outcome", "team", ("scored_at", admin.DateFieldListFilter))
+    search_fields = ("lead__email", "lead__company", "lead__last_name", "tier")
+    list_select_related = ("lead", "lead__owner", "team", "rule")
+    show_full_result_count = False
+    readonly_fields = ("lead", "explanation", "ruleset_version", "scored_at", "routed_at",
+                       "escalated_at")
+    fields = readonly_fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Owner")
+    def owner(self, obj) -> str:
+        return str(obj.lead.owner or "-")
+
+    @admin.display(description="SLA")
+    def sla(self, obj) -> str:
+        state = sla_state_of(obj.lead)
+        return state.label if state else "-"
+
+    @admin.display(description="Why")
+    def explanation(self, obj) -> str:
+        return render_explanation(obj)
+
+
+@admin.register(m.RuleChange)
+class RuleChangeAdmin(admin.ModelAdmin):
+    list_display = ("changed_at", "object_repr", "content_type", "action", "user")
+    list_filter = ("action", "content_type", "user", ("changed_at", admin.DateFieldListFilter))
+    search_fields = ("object_repr",)
+    list_select_related = ("content_type", "user")
+    readonly_fields = ("changed_at", "user", "content_type", "object_id", "object_repr",
+                       "action", "difference")
+    fields = readonly_fields
+    actions = ("roll_back_selected",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_rollback_permission(self, request) -> bool:
+        return all(request.user.has_perm(f"routing.change_{model._meta.model_name}")
+                   for model in TRACKED)
+
+    @admin.display(description="What changed")
+    def difference(self, obj) -> str:
+        old, new = obj.old or {}, obj.new or {}
+        rows = [(key, _short(old.get(key)), _short(new.get(key)))
+                for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
+        return format_html(
+            "<table><tr><th>field</th><th>before</th><th>after</th></tr>{}</table>",
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", rows))
+
+    @admin.action(description="Roll back: put the rule back as it was before this change",
+                  permissions=["rollback"])
+    def roll_back_selected(self, request, queryset) -> None:
+        for change in queryset.order_by("-changed_at", "-id"):
+            try:
+                roll_back(change, user=request.user)
+            except RollbackError as exc:
+                self.message_user(request, f"“{change}” could not be rolled back: {exc}",
+                                  messages.ERROR)
+            else:
+                self.message_user(request, f"Rolled back: {change}.", messages.SUCCESS)
+
+
+def _short(value) -> str:
+    text = "-" if value is None else str(value)
+    return text if len(text) < 300 else text[:300] + "…"
+
+
+# --- The lead page shows its explanation; owner changes go through reassign_lead --------------
+
+
+def render_explanation(assessment: m.LeadAssessment | None) -> str:
+    if assessment is None:
+        return "Not scored yet."
+    fired = assessment.fired_rules or []
+    rules = format_html_join(
+        "", "<tr><td>{}</td><td>{}</td><td>{}</td><td style='text-align:right'>{}</td></tr>",
+        ((r["group"], r["name"], r["condition"], f"{r['points']:+d}") for r in fired))
+    routing = assessment.routing or {}
+    candidates = format_html_join(
+        "", "<li>{}: {}</li>",
+        ((c["name"], c["reason"]) for c in routing.get("candidates", [])))
+    manual = routing.get("manual")
+    manual_html = format_html("<p>Reassigned by {} at {}.</p>", manual["by"], manual["at"]) \
+        if manual else ""
+    state = sla_state_of(assessment.lead)
+    groups: dict[str, int] = {}
+    for r in fired:
+        groups[r["group"]] = groups.get(r["group"], 0) + r["points"]
+    by_group = ", ".join(f"{g} {p:+d}" for g, p in groups.items())
+    return format_html(
+        "<p><strong>Score {}</strong>, tier <strong>{}</strong>{}</p>"
+        "<table><tr><th>group</th><th>rule</th><th>condition</th><th>points</th></tr>{}</table>"
+        "<p><strong>Routing:</strong> {}</p><ul>{}</ul>{}"
+        "<p><strong>First response:</strong> {}{}</p>",
+        assessment.score, assessment.tier or "-", f" ({by_group})" if by_group else "",
+        rules or mark_safe("<tr><td colspan=4>No scoring rule fired.</td></tr>"),
+        routing.get("summary") or "not routed", candidates, manual_html,
+        f"due by {assessment.lead.respond_by:%Y-%m-%d %H:%M %Z}"
+        if assessment.lead.respond_by else "no deadline",
+        f" ({state.label.lower()})" if state else "",
+    )
+
+
+admin.site.unregister(Lead)
+
+
+@admin.register(Lead)
+class RoutedLeadAdmin(LeadAdmin):
+    def get_readonly_fields(self, request, obj=None):
+        return (*super().get_readonly_fields(request, obj), "explanation")
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is not None:
+            fieldsets.insert(3, ("Why this score, tier and owner", {"fields": ("explanation",)}))
+        return fieldsets
+
+    @admin.display(description="Explanation")
+    def explanation(self, obj) -> str:
+        return render_explanation(m.LeadAssessment.objects.select_related("lead").filter(
+            lead=obj).first())
+
+    def save_model(self, request, obj, form, change) -> None:
+        new_owner = None
+        owner_changed = change and "owner" in form.changed_data
+        if owner_changed:
+            new_owner = obj.owner
+            obj.owner_id = form.initial.get("owner")
+        super().save_model(request, obj, form, change)
+        if owner_changed:
+            reassign_lead(lead=obj, owner=new_owner, acting_user=request.user)
+        if not change:  # a lead typed in by staff is scored, routed and clocked like any other
+            assess_lead(obj, route_lead=obj.owner_id is None)
+        elif set(form.changed_data) & set(LEAD_FIELDS):
+            rescore_lead(obj)
+
+
+# --- Try-it and backtest forms ----------------------------------------------------------------
+
+TRY_FIELDS = ("channel", "source", *FORM_FIELDS, *ATTRIBUTION_FIELDS[:5])
+
+
+class DraftRulesForm(forms.Form):
+    """An edited rule set: one draft scoring rule added, chosen rules switched off."""
+
+    draft_name = forms.CharField(required=False, label="Draft rule name")
+    draft_field = forms.ChoiceField(required=False, label="Field")
+    draft_operator = forms.ChoiceField(required=False, label="Operator",
+                                       choices=[("", "---------"), *Operator.choices])
+    draft_value = forms.CharField(required=False, label="Value")
+    draft_points = forms.IntegerField(required=False, label="Points")
+    switch_off_scoring = forms.ModelMultipleChoiceField(
+        queryset=m.ScoringRule.objects.filter(is_active=True), required=False,
+        label="Switch off these scoring rules", widget=forms.SelectMultiple(attrs={"size": 6}))
+    switch_off_routing = forms.ModelMultipleChoiceField(
+        queryset=m.RoutingRule.objects.filter(is_active=True), required=False,
+        label="Switch off these routing rules", widget=forms.SelectMultiple(attrs={"size": 6}))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["draft_field"].choices = [("", "---------"), *field_choices()]
+
+    def clean(self):
+        data = super().clean()
+        self.draft = None
+        if data.get("draft_field") or data.get("draft_operator"):
+            if data.get("draft_points") is None:
+                self.add_error("draft_points", "Give the draft rule its points.")
+                return data
+            try:
+                condition = compile_condition(data.get("draft_field", ""),
+                                              data.get("draft_operator", ""),
+                                              data.get("draft_value", ""), routing=False)
+            except ConditionError as exc:
+                self.add_error("draft_value", str(exc))
+                return data
+            self.draft = ScoringRuleSpec(None, data.get("draft_name") or "Draft rule", "draft",
+                                         condition, data["draft_points"])
+        return data
+
+    @property
+    def has_edits(self) -> bool:
+        data = self.cleaned_data
+        return bool(self.draft or data.get("switch_off_scoring")
+                    or data.get("switch_off_routing"))
+
+    def edited(self, ruleset: RuleSet) -> RuleSet:
+        return ruleset.with_changes(
+            scoring=[self.draft] if self.draft else [],
+            off_scoring=[r.pk for r in self.cleaned_data.get("switch_off_scoring") or []],
+            off_routing=[r.pk for r in self.cleaned_data.get("switch_off_routing") or []],
+        )
+
+
+class TryItForm(DraftRulesForm):
+    lead_id = forms.IntegerField(required=False, min_value=1, label="Start from lead #",
+                                 help_text="Optional: a lead's number; the values typed below "
+                                 "replace its own.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in TRY_FIELDS:
+            spec = FIELDS.get(name)
+            if name == "channel":
+                self.fields[name] = forms.ChoiceField(
+                    required=False, choices=[("", "(as the lead has it)"), *Channel.choices])
+            else:
+                self.fields[name] = forms.CharField(required=False,
+                                                    label=spec.label if spec else name)
+
+    def clean_lead_id(self):
+        lead_id = self.cleaned_data.get("lead_id")
+        if lead_id and not Lead.objects.filter(pk=lead_id).exists():
+            raise forms.ValidationError(f"There is no lead #{lead_id}.")
+        return lead_id
+
+    def lead(self) -> Lead:
+        """The lead to try, in memory only: never saved."""
+        lead_id = self.cleaned_data.get("lead_id")
+        lead = Lead.objects.get(pk=lead_id) if lead_id else Lead(created_at=timezone.now())
+        for name in TRY_FIELDS:
+            value = (self.cleaned_data.get(name) or "").strip()
+            if value:
+                setattr(lead, name, value)
+        return lead
+
+
+class BacktestForm(DraftRulesForm):
+    days = forms.IntegerField(min_value=1, max_value=365, initial=30,
+                              label="Leads of the last N days")
+
+    field_order = ("days",)

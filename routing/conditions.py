@@ -1,0 +1,372 @@
+"""The one condition language of scoring and routing rules: a field, an operator and a value.
+
+Fields come from a registry, not a fixed list: each `FieldSpec` says how to read its value from
+a lead and what kind of value it is (text, number, date, yes/no, one choice, several choices).
+The kind decides which operators make sense. Sales-ops-defined custom fields plug in later by
+calling `register_field()` with a reader; the operators, the admin and the engines need nothing
+else. Everything here is pure: no database, no settings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from django.db import models
+
+from capture.fields import ATTRIBUTION_FIELDS, DEFAULT_CHOICES, FORM_FIELDS, LeadField
+
+MAX_PATTERN_LENGTH = 300
+
+
+class Operator(models.TextChoices):
+    EQUALS = "equals", "equals"
+    ONE_OF = "one_of", "is one of"
+    CONTAINS = "contains", "contains the word or phrase"
+    MATCHES = "matches", "matches the pattern"
+    GREATER_THAN = "greater_than", "is greater than"
+    LESS_THAN = "less_than", "is less than"
+    IS_SET = "is_set", "is set"
+    IS_EMPTY = "is_empty", "is empty"
+
+
+class Kind(StrEnum):
+    TEXT = "text"
+    NUMBER = "number"
+    DATE = "date"
+    BOOLEAN = "boolean"
+    CHOICE = "choice"
+    MULTI_CHOICE = "multi_choice"
+
+
+_PRESENCE = {Operator.IS_SET, Operator.IS_EMPTY}
+OPERATORS_BY_KIND: dict[Kind, frozenset[str]] = {
+    Kind.TEXT: frozenset({Operator.EQUALS, Operator.ONE_OF, Operator.CONTAINS, Operator.MATCHES,
+                          *_PRESENCE}),
+    Kind.CHOICE: frozenset({Operator.EQUALS, Operator.ONE_OF, Operator.CONTAINS, Operator.MATCHES,
+                            *_PRESENCE}),
+    Kind.NUMBER: frozenset({Operator.EQUALS, Operator.ONE_OF, Operator.GREATER_THAN,
+                            Operator.LESS_THAN, *_PRESENCE}),
+    Kind.DATE: frozenset({Operator.EQUALS, Operator.GREATER_THAN, Operator.LESS_THAN,
+                          *_PRESENCE}),
+    Kind.BOOLEAN: frozenset({Operator.EQUALS, *_PRESENCE}),
+    Kind.MULTI_CHOICE: frozenset({Operator.EQUALS, Operator.ONE_OF, Operator.CONTAINS,
+                                  *_PRESENCE}),
+}
+# Operators whose value is a list (one per line, or separated by commas).
+LIST_OPERATORS = frozenset({Operator.ONE_OF, Operator.CONTAINS})
+NO_VALUE_OPERATORS = frozenset(_PRESENCE)
+
+TRUE_WORDS = frozenset({"yes", "true", "1", "y", "on"})
+FALSE_WORDS = frozenset({"no", "false", "0", "n", "off"})
+
+
+@dataclass(frozen=True)
+class FactContext:
+    """What readers may need besides the lead itself (kept out of the lead so it stays pure)."""
+
+    free_mail_domains: frozenset[str] = frozenset()
+
+
+Reader = Callable[[Any, FactContext], object]
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field rules can test. `order` lists ordered choices from smallest to largest."""
+
+    name: str
+    label: str
+    kind: Kind
+    read: Reader
+    order: tuple[str, ...] = ()
+    group: str = "Lead"
+    routing_only: bool = False  # known only after scoring (tier, score)
+
+    @property
+    def operators(self) -> frozenset[str]:
+        ops = set(OPERATORS_BY_KIND[self.kind])
+        if self.order:
+            ops |= {Operator.GREATER_THAN, Operator.LESS_THAN}
+        return frozenset(ops)
+
+
+FIELDS: dict[str, FieldSpec] = {}
+
+
+def register_field(spec: FieldSpec) -> FieldSpec:
+    """Make a field available to rules (built-ins below; custom fields register the same way)."""
+    FIELDS[spec.name] = spec
+    return spec
+
+
+def unregister_field(name: str) -> None:
+    FIELDS.pop(name, None)
+
+
+def field_choices(*, routing: bool = False) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Grouped (name, label) pairs for a select box; routing adds tier and score."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for spec in FIELDS.values():
+        if spec.routing_only and not routing:
+            continue
+        groups.setdefault(spec.group, []).append((spec.name, spec.label))
+    return list(groups.items())
+
+
+# --- Built-in fields ---------------------------------------------------------------------------
+
+def _attr(name: str) -> Reader:
+    return lambda lead, ctx: getattr(lead, name, "") or ""
+
+
+def email_domain(address: str) -> str:
+    _, _, domain = (address or "").strip().rpartition("@")
+    return domain.strip().rstrip(".").casefold()
+
+
+def _email_domain(lead, ctx: FactContext) -> str:
+    return email_domain(getattr(lead, "email", ""))
+
+
+def _is_free_mail(lead, ctx: FactContext) -> bool | None:
+    domain = email_domain(getattr(lead, "email", ""))
+    return (domain in ctx.free_mail_domains) if domain else None
+
+
+# Ordered choices, smallest first. Urgency runs from "just looking" to "this week".
+ORDERS: dict[str, tuple[str, ...]] = {
+    "company_size": tuple(DEFAULT_CHOICES["company_size"]),
+    "budget": ("Under $10k", "$10k-$50k", "$50k-$200k", "$200k+"),
+    "urgency": tuple(reversed(DEFAULT_CHOICES["urgency"])),
+}
+
+
+def _register_builtins() -> None:
+    labels = dict(LeadField.choices)
+    for name in FORM_FIELDS:
+        kind = Kind.CHOICE if name in ORDERS or name in ("service", "industry") else Kind.TEXT
+        register_field(FieldSpec(name, labels.get(name, name), kind, _attr(name),
+                                 order=ORDERS.get(name, ())))
+    for name in ATTRIBUTION_FIELDS:
+        register_field(FieldSpec(name, name.replace("_", " ").capitalize().replace("Utm", "UTM"),
+                                 Kind.TEXT, _attr(name), group="Attribution"))
+    register_field(FieldSpec("channel", "Channel", Kind.CHOICE, _attr("channel"),
+                             group="Attribution"))
+    register_field(FieldSpec("source", "Source (form, API key, ...)", Kind.TEXT, _attr("source"),
+                             group="Attribution"))
+    register_field(FieldSpec("email_domain", "Email domain", Kind.TEXT, _email_domain,
+                             group="Derived"))
+    register_field(FieldSpec("email_is_free_mail", "Email is a free-mail address (gmail.com, ...)",
+                             Kind.BOOLEAN, _is_free_mail, group="Derived"))
+    register_field(FieldSpec("has_consent", "Gave consent", Kind.BOOLEAN,
+                             lambda lead, ctx: bool(getattr(lead, "has_consent", False)),
+                             group="Derived"))
+    register_field(FieldSpec("tier", "Tier (after scoring)", Kind.CHOICE,
+                             _attr("tier"), group="Scoring", routing_only=True))
+    register_field(FieldSpec("score", "Score (after scoring)", Kind.NUMBER,
+                             lambda lead, ctx: getattr(lead, "score", 0), group="Scoring",
+                             routing_only=True))
+
+
+_register_builtins()
+
+
+def facts_for(lead, ctx: FactContext, fields: Iterable[str] | None = None) -> dict[str, object]:
+    """Every registered field's value for this lead (a Lead, saved or not, or any object)."""
+    names = FIELDS if fields is None else fields
+    return {name: FIELDS[name].read(lead, ctx) for name in names if name in FIELDS}
+
+
+# --- Values and conditions ---------------------------------------------------------------------
+
+class ConditionError(ValueError):
+    """A condition that cannot work; args[0] is a message for sales ops."""
+
+
+def split_values(text: str) -> tuple[str, ...]:
+    """'a, b' or one per line -> ('a', 'b'); blanks dropped."""
+    parts = re.split(r"[\n,]", text or "")
+    return tuple(p.strip() for p in parts if p.strip())
+
+
+def _norm(value: object) -> str:
+    return str(value).strip().casefold()
+
+
+def _is_empty(value: object) -> bool:
+    return value is None or value == "" or (isinstance(value, list | tuple | set) and not value)
+
+
+def _as_bool(text: str) -> bool:
+    word = _norm(text)
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ConditionError("Use yes or no.")
+
+
+def _as_number(text: object) -> float:
+    try:
+        return float(str(text).strip().replace(",", ""))
+    except ValueError:
+        raise ConditionError(f"“{text}” is not a number.") from None
+
+
+def _as_date(text: object) -> date:
+    if isinstance(text, date):
+        return text
+    try:
+        return date.fromisoformat(str(text).strip())
+    except ValueError:
+        raise ConditionError(f"“{text}” is not a date (use YYYY-MM-DD).") from None
+
+
+def _words_pattern(words: Iterable[str]) -> re.Pattern:
+    # Whole words or phrases: "CTO" must not fire on "Director".
+    alternatives = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A checked, compiled condition: `test(facts)` says whether it holds."""
+
+    field: str
+    operator: str
+    value: str
+    predicate: Callable[[object], bool] = field(repr=False, compare=False)
+    text: str = field(default="", compare=False)  # computed once: explanations are hot paths
+
+    def test(self, facts: Mapping[str, object]) -> bool:
+        try:
+            return self.predicate(facts.get(self.field))
+        except (TypeError, ValueError):
+            return False  # a lead value of the wrong shape never fires a rule
+
+    def describe(self) -> str:
+        return self.text
+
+
+def describe_condition(field_name: str, operator: str, value: str) -> str:
+    """'Job title contains the word or phrase CTO, VP': how a condition reads to people."""
+    spec = FIELDS.get(field_name)
+    label = spec.label if spec else field_name
+    op = Operator(operator).label if operator in Operator.values else operator
+    if operator in NO_VALUE_OPERATORS:
+        return f"{label} {op}"
+    shown = ", ".join(split_values(value)) if operator in LIST_OPERATORS else value
+    return f"{label} {op} {shown}"
+
+
+def compile_condition(field_name: str, operator: str, value: str = "", *,
+                      routing: bool = True) -> Condition:
+    """Check a condition and compile it; raises ConditionError with a message for sales ops."""
+    spec = FIELDS.get(field_name)
+    if spec is None or (spec.routing_only and not routing):
+        raise ConditionError(f"“{field_name}” is not a field rules can use here.")
+    if operator not in Operator.values:
+        raise ConditionError(f"“{operator}” is not an operator.")
+    if operator not in spec.operators:
+        allowed = ", ".join(Operator(o).label for o in Operator.values if o in spec.operators)
+        raise ConditionError(f"{spec.label} cannot use “{Operator(operator).label}”. "
+                             f"It can use: {allowed}.")
+    value = (value or "").strip()
+    if operator not in NO_VALUE_OPERATORS and not value:
+        raise ConditionError("Enter a value to compare with.")
+    predicate = _PREDICATE_BUILDERS[operator](spec, value)
+    return Condition(field_name, operator, value, predicate,
+                     describe_condition(field_name, operator, value))
+
+
+def _equals(spec: FieldSpec, value: str):
+    if spec.kind == Kind.NUMBER:
+        target = _as_number(value)
+        return lambda v: not _is_empty(v) and _as_number(v) == target
+    if spec.kind == Kind.DATE:
+        day = _as_date(value)
+        return lambda v: not _is_empty(v) and _as_date(v) == day
+    if spec.kind == Kind.BOOLEAN:
+        wanted = _as_bool(value)
+        return lambda v: v is not None and v != "" and bool(v) == wanted
+    if spec.kind == Kind.MULTI_CHOICE:
+        wanted_set = frozenset(_norm(v) for v in split_values(value))
+        return lambda v: frozenset(_norm(x) for x in (v or ())) == wanted_set
+    target_text = _norm(value)
+    return lambda v: not _is_empty(v) and _norm(v) == target_text
+
+
+def _one_of(spec: FieldSpec, value: str):
+    options = split_values(value)
+    if not options:
+        raise ConditionError("List at least one value.")
+    if spec.kind == Kind.NUMBER:
+        numbers = frozenset(_as_number(o) for o in options)
+        return lambda v: not _is_empty(v) and _as_number(v) in numbers
+    wanted = frozenset(_norm(o) for o in options)
+    if spec.kind == Kind.MULTI_CHOICE:
+        return lambda v: any(_norm(x) in wanted for x in (v or ()))
+    return lambda v: not _is_empty(v) and _norm(v) in wanted
+
+
+def _contains(spec: FieldSpec, value: str):
+    words = split_values(value)
+    if not words:
+        raise ConditionError("List at least one word or phrase.")
+    if spec.kind == Kind.MULTI_CHOICE:
+        wanted = frozenset(_norm(w) for w in words)
+        return lambda v: wanted <= frozenset(_norm(x) for x in (v or ()))
+    pattern = _words_pattern(words)
+    return lambda v: not _is_empty(v) and pattern.search(str(v)) is not None
+
+
+def _matches(spec: FieldSpec, value: str):
+    if len(value) > MAX_PATTERN_LENGTH:
+        raise ConditionError(f"Keep the pattern under {MAX_PATTERN_LENGTH} characters.")
+    try:
+        pattern = re.compile(value, re.IGNORECASE)
+    except re.error as exc:
+        raise ConditionError(f"This pattern has an error: {exc}.") from None
+    return lambda v: not _is_empty(v) and pattern.search(str(v)) is not None
+
+
+def _ordered(compare: Callable[[Any, Any], bool]):
+    def build(spec: FieldSpec, value: str):
+        if spec.order:
+            positions = {_norm(choice): i for i, choice in enumerate(spec.order)}
+            if _norm(value) not in positions:
+                raise ConditionError(f"Choose one of: {', '.join(spec.order)}.")
+            target = positions[_norm(value)]
+            return lambda v: _norm(v) in positions and compare(positions[_norm(v)], target)
+        if spec.kind == Kind.DATE:
+            day = _as_date(value)
+            return lambda v: not _is_empty(v) and compare(_as_date(v), day)
+        number = _as_number(value)
+        return lambda v: not _is_empty(v) and compare(_as_number(v), number)
+
+    return build
+
+
+def _is_set(spec: FieldSpec, value: str):
+    return lambda v: not _is_empty(v)
+
+
+def _is_empty_op(spec: FieldSpec, value: str):
+    return _is_empty
+
+
+_PREDICATE_BUILDERS = {
+    Operator.EQUALS: _equals,
+    Operator.ONE_OF: _one_of,
+    Operator.CONTAINS: _contains,
+    Operator.MATCHES: _matches,
+    Operator.GREATER_THAN: _ordered(lambda a, b: a > b),
+    Operator.LESS_THAN: _ordered(lambda a, b: a < b),
+    Operator.IS_SET: _is_set,
+    Operator.IS_EMPTY: _is_empty_op,
+}

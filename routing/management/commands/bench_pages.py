@@ -1,0 +1,75 @@
+"""Time the queue, lead and dashboard pages on the data that is there (e.g. after seed_load).
+
+    python manage.py bench_pages [--runs 5]
+
+Calls the views in-process (RequestFactory) as the busiest rep and the load manager, and
+prints the median server time and the number of SQL queries of each page.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+from django.db.models import Count
+from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
+
+from capture.models import OPEN_STATUSES, Lead
+from routing import dashboard_views, views
+from routing.models import Team
+
+
+class Command(BaseCommand):
+    help = "Time the rep and manager pages (median of --runs)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--runs", type=int, default=5)
+
+    def handle(self, *args, runs: int, **options):
+        busiest = (Lead.objects.filter(status__in=OPEN_STATUSES, owner__isnull=False)
+                   .values("owner_id").annotate(n=Count("id")).order_by("-n").first())
+        if busiest is None:
+            raise CommandError("No owned open leads: run seed_load first.")
+        users = get_user_model().objects
+        rep = users.get(pk=busiest["owner_id"])
+        manager = users.filter(led_teams__isnull=False).first()
+        lead_id = (Lead.objects.filter(owner=rep).order_by("-id")
+                   .values_list("id", flat=True).first())
+        total = Lead.objects.order_by().count()
+        self.stdout.write(f"{total} leads; rep {rep} owns {busiest['n']} open ones")
+        pages = [
+            ("queue (all)", rep, views.queue, "/queue/", {}),
+            ("queue (new)", rep, views.queue, "/queue/?tab=new", {}),
+            ("queue (team)", rep, views.queue, "/queue/?tab=team", {}),
+            ("queue page 3, 100 rows", rep, views.queue, "/queue/?size=100&page=3", {}),
+            ("queue search", rep, views.queue, "/queue/?q=company", {}),
+            ("poll", rep, views.queue_poll, "/queue/poll/?after=0", {}),
+            ("lead page", rep, views.lead_detail, f"/leads/{lead_id}/", {"lead_id": lead_id}),
+        ]
+        if manager is not None:
+            team = Team.objects.filter(lead=manager).first()
+            pages += [
+                ("dashboard (30 days)", manager, dashboard_views.dashboard, "/dashboard/", {}),
+                ("dashboard (one team, 1 year)", manager, dashboard_views.dashboard,
+                 f"/dashboard/?team={team.pk}&start=2000-01-01", {}),
+            ]
+        factory = RequestFactory()
+        for name, user, view, url, kwargs in pages:
+            timings, queries = [], 0
+            for _ in range(runs):
+                request = factory.get(url)
+                request.user = user
+                request.session = {}
+                with CaptureQueriesContext(connection) as captured:
+                    started = time.perf_counter()
+                    response = view(request, **kwargs)
+                    timings.append((time.perf_counter() - started) * 1000)
+                queries = len(captured.captured_queries)
+                if response.status_code != 200:
+                    raise CommandError(f"{name}: HTTP {response.status_code}")
+            median = statistics.median(timings)
+            self.stdout.write(f"{name:32} {median:8.1f} ms  {queries:3d} queries")

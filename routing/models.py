@@ -1,0 +1,453 @@
+"""Scoring rules, tiers, teams and reps, routing rules, business hours and SLA policies as rows.
+
+Every rule checks itself in `clean()` with the same condition language the engines run
+(routing.conditions); the engines read these rows into frozen specs (routing.ruleset).
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from capture.models import Lead
+from routing.conditions import ConditionError, compile_condition
+from routing.routing import Action, Outcome
+from routing.sla import Escalation, Unit
+
+WEEKDAYS = [(0, "Monday"), (1, "Tuesday"), (2, "Wednesday"), (3, "Thursday"), (4, "Friday"),
+            (5, "Saturday"), (6, "Sunday")]
+
+
+def _default_work_days() -> list[int]:
+    return [0, 1, 2, 3, 4]
+
+
+def validate_timezone(value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(
+            f"“{value}” is not a timezone. Use a name like Europe/Berlin or America/New_York."
+        ) from None
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(w.strip().casefold() for w in (text or "").replace("\n", ",").split(",")
+                     if w.strip())
+
+
+class ConditionFields(models.Model):
+    """field + operator + value, checked by the condition language itself."""
+
+    field = models.CharField(max_length=64, help_text="The lead field the rule tests.")
+    operator = models.CharField(max_length=16)
+    value = models.TextField(
+        blank=True,
+        help_text="For “is one of” and “contains”: one value per line, or separated by commas. "
+        "Empty for “is set” and “is empty”.",
+    )
+
+    routing_fields = True
+
+    class Meta:
+        abstract = True
+
+    def clean(self) -> None:
+        super().clean()
+        try:
+            compile_condition(self.field, self.operator, self.value,
+                              routing=self.routing_fields)
+        except ConditionError as exc:
+            raise ValidationError({"value": str(exc)}) from None
+
+
+class FreeMailDomain(models.Model):
+    """A free-mail domain (gmail.com, ...): the `email_is_free_mail` field reads this list."""
+
+    domain = models.CharField(max_length=253, unique=True)
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["domain"]
+        verbose_name = "free-mail domain"
+
+    def __str__(self) -> str:
+        return self.domain
+
+    def save(self, *args, **kwargs) -> None:
+        self.domain = self.domain.strip().lstrip("@").rstrip(".").casefold()
+        super().save(*args, **kwargs)
+
+
+class ScoringRule(ConditionFields):
+    name = models.CharField(max_length=120)
+    group = models.CharField(
+        max_length=40, default="fit",
+        help_text="Rules add up per group on the lead's explanation, e.g. fit or intent.",
+    )
+    points = models.IntegerField(help_text="Added when the condition holds; may be negative.")
+    is_active = models.BooleanField("on", default=True)
+    position = models.PositiveIntegerField(default=100, help_text="Order on the explanation.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    routing_fields = False
+
+    class Meta:
+        ordering = ["position", "id"]
+        indexes = [models.Index(fields=["is_active", "position"], name="scoring_active_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.points:+d})"
+
+
+class ScoreTier(models.Model):
+    name = models.CharField(max_length=32, unique=True)
+    min_score = models.IntegerField(
+        unique=True,
+        help_text="Leads scoring at least this much are in this tier (the highest tier reached "
+        "wins). The lowest tier also takes every score below it.",
+    )
+    description = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-min_score"]
+        verbose_name = "score tier"
+
+    def __str__(self) -> str:
+        return f"{self.name} (≥ {self.min_score})"
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    lead = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="led_teams", verbose_name="team lead",
+        help_text="Told when a lead waits in the team's unassigned queue.",
+    )
+    description = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RepProfile(models.Model):
+    class Seniority(models.IntegerChoices):
+        JUNIOR = 1, "Junior"
+        MID = 2, "Mid-level"
+        SENIOR = 3, "Senior"
+        PRINCIPAL = 4, "Principal"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                related_name="rep_profile")
+    teams = models.ManyToManyField(Team, through="TeamMembership", related_name="reps",
+                                   blank=True)
+    regions = models.TextField(
+        blank=True, help_text="Countries the rep covers, as leads write them (e.g. DE, FR, GB), "
+        "separated by commas. Used by rules that match the region.")
+    verticals = models.TextField(
+        blank=True, help_text="Industries the rep covers, separated by commas.")
+    seniority = models.PositiveSmallIntegerField(choices=Seniority.choices,
+                                                 default=Seniority.MID)
+    capacity = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Open leads at most; empty means no limit.")
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    work_days = models.JSONField(default=_default_work_days, blank=True,
+                                 help_text="Weekdays worked (0 = Monday).")
+    work_starts = models.TimeField(default=time(9))
+    work_ends = models.TimeField(default=time(17),
+                                 help_text="Before the start time means a night shift.")
+    is_available = models.BooleanField(
+        "available", default=True, help_text="Switch off to stop new leads at once.")
+
+    class Meta:
+        ordering = ["user__username"]
+        verbose_name = "rep profile"
+
+    def __str__(self) -> str:
+        return self.user.get_full_name() or self.user.get_username()
+
+    def clean(self) -> None:
+        days = self.work_days if isinstance(self.work_days, list) else None
+        if days is None or any(d not in range(7) for d in days):
+            raise ValidationError({"work_days": "Choose weekdays between 0 (Monday) and 6."})
+        if self.work_starts == self.work_ends:
+            raise ValidationError({"work_ends": "The working day needs a length."})
+
+    @property
+    def region_set(self) -> frozenset[str]:
+        return _words(self.regions)
+
+    @property
+    def vertical_set(self) -> frozenset[str]:
+        return _words(self.verticals)
+
+
+class TeamMembership(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    rep = models.ForeignKey(RepProfile, on_delete=models.CASCADE, related_name="memberships")
+    weight = models.PositiveSmallIntegerField(
+        default=1, help_text="For weighted routing: a rep with weight 2 gets twice the leads.")
+
+    class Meta:
+        ordering = ["team", "rep"]
+        constraints = [models.UniqueConstraint(fields=["team", "rep"], name="uniq_membership")]
+
+    def __str__(self) -> str:
+        return f"{self.rep} in {self.team}"
+
+
+class OutOfOffice(models.Model):
+    rep = models.ForeignKey(RepProfile, on_delete=models.CASCADE, related_name="absences")
+    starts_on = models.DateField()
+    ends_on = models.DateField(help_text="The last day away (included).")
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["starts_on"]
+        verbose_name = "out-of-office period"
+        indexes = [models.Index(fields=["rep", "ends_on"], name="ooo_rep_end_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.rep} away {self.starts_on} to {self.ends_on}"
+
+    def clean(self) -> None:
+        if self.starts_on and self.ends_on and self.ends_on < self.starts_on:
+            raise ValidationError({"ends_on": "The last day cannot be before the first day."})
+
+
+class TeamCursor(models.Model):
+    """A team's rotation, row-locked while a lead is assigned: who was last, counts per rep."""
+
+    team = models.OneToOneField(Team, on_delete=models.CASCADE, related_name="cursor")
+    last_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                  on_delete=models.SET_NULL, related_name="+")
+    counts = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Rotation of {self.team_id}"
+
+
+class RoutingRule(models.Model):
+    name = models.CharField(max_length=120)
+    position = models.PositiveIntegerField(default=100,
+                                           help_text="Rules are tried in this order.")
+    is_active = models.BooleanField("on", default=True)
+    is_default = models.BooleanField(
+        "default rule", default=False,
+        help_text="Catches every lead no other rule matched; its conditions are ignored.")
+    tiers = models.ManyToManyField(ScoreTier, blank=True,
+                                   help_text="Only leads in these tiers (none: any tier).")
+    min_score = models.IntegerField(null=True, blank=True)
+    max_score = models.IntegerField(null=True, blank=True)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    rep = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                            on_delete=models.SET_NULL, related_name="+",
+                            help_text="For “assign to one rep”.")
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="routing_rules",
+                             help_text="For team strategies; for one rep, the queue used "
+                             "when that rep cannot take the lead.")
+    respect_hours = models.BooleanField(
+        "only reps at work", default=False,
+        help_text="Skip reps outside their working hours.")
+    match_region = models.BooleanField(
+        default=False, help_text="Only reps whose regions include the lead's country.")
+    match_vertical = models.BooleanField(
+        default=False, help_text="Only reps whose verticals include the lead's industry.")
+    min_seniority = models.PositiveSmallIntegerField(
+        choices=RepProfile.Seniority.choices, null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["is_default", "position", "id"]
+        verbose_name = "routing rule"
+        constraints = [
+            models.UniqueConstraint(fields=["is_default"], condition=Q(is_default=True),
+                                    name="one_default_routing_rule",
+                                    violation_error_message="There is already a default rule."),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors = {}
+        if self.action == Action.REP and not self.rep_id:
+            errors["rep"] = "Choose the rep this rule assigns to."
+        if self.action in (Action.ROUND_ROBIN, Action.LEAST_LOADED, Action.WEIGHTED) \
+                and not self.team_id:
+            errors["team"] = "Choose the team whose reps share these leads."
+        if self.min_score is not None and self.max_score is not None \
+                and self.min_score > self.max_score:
+            errors["max_score"] = "The highest score cannot be below the lowest."
+        if errors:
+            raise ValidationError(errors)
+
+
+class RoutingCondition(ConditionFields):
+    rule = models.ForeignKey(RoutingRule, on_delete=models.CASCADE, related_name="conditions")
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.field} {self.operator} {self.value}"
+
+
+class BusinessHours(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "business hours calendar"
+        verbose_name_plural = "business hours calendars"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.timezone})"
+
+
+class OpeningHours(models.Model):
+    calendar = models.ForeignKey(BusinessHours, on_delete=models.CASCADE, related_name="hours")
+    weekday = models.PositiveSmallIntegerField(choices=WEEKDAYS)
+    opens = models.TimeField()
+    closes = models.TimeField(help_text="00:00 means midnight at the end of the day.")
+
+    class Meta:
+        ordering = ["weekday", "opens"]
+        verbose_name_plural = "opening hours"
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.opens:%H:%M}-{self.closes:%H:%M}"
+
+    def clean(self) -> None:
+        if self.opens is not None and self.closes is not None and self.closes != time(0) \
+                and self.closes <= self.opens:
+            raise ValidationError({"closes": "Closing time must be after opening time."})
+
+
+class Holiday(models.Model):
+    calendar = models.ForeignKey(BusinessHours, on_delete=models.CASCADE,
+                                 related_name="holidays")
+    day = models.DateField()
+    name = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["day"]
+        constraints = [models.UniqueConstraint(fields=["calendar", "day"],
+                                               name="uniq_holiday")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.name}"
+
+
+class SlaPolicy(models.Model):
+    tier = models.OneToOneField(ScoreTier, on_delete=models.CASCADE, related_name="sla_policy")
+    calendar = models.ForeignKey(
+        BusinessHours, null=True, blank=True, on_delete=models.SET_NULL,
+        help_text="Business hours the clock runs in; empty: around the clock.")
+    target = models.PositiveIntegerField(help_text="First-response target, in the unit below.")
+    unit = models.CharField(max_length=20, choices=Unit.choices,
+                            default=Unit.BUSINESS_HOURS)
+    warning_percent = models.PositiveSmallIntegerField(
+        default=50, help_text="Warn when this share of the target has passed.")
+    escalation = models.CharField(max_length=20, choices=Escalation.choices,
+                                  default=Escalation.NOTIFY_MANAGER,
+                                  help_text="What happens on a breach.")
+    is_active = models.BooleanField("on", default=True)
+
+    class Meta:
+        verbose_name = "SLA policy"
+        verbose_name_plural = "SLA policies"
+
+    def __str__(self) -> str:
+        return f"{self.tier.name}: {self.target} {self.get_unit_display()}"
+
+    def clean(self) -> None:
+        errors = {}
+        if not self.target:
+            errors["target"] = "The target must be more than zero."
+        if not 1 <= (self.warning_percent or 0) <= 99:
+            errors["warning_percent"] = "Choose a warning point between 1 and 99 percent."
+        if self.unit != Unit.MINUTES and not self.calendar_id:
+            errors["calendar"] = "Business units need a business hours calendar."
+        if errors:
+            raise ValidationError(errors)
+
+
+class LeadAssessment(models.Model):
+    """Why a lead has its score, tier, owner and deadline: the explanation shown to people."""
+
+    lead = models.OneToOneField(Lead, on_delete=models.CASCADE, related_name="assessment")
+    score = models.IntegerField(default=0)
+    tier = models.CharField(max_length=32, blank=True)
+    fired_rules = models.JSONField(default=list, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
+    routing = models.JSONField(default=dict, blank=True)
+    rule = models.ForeignKey(RoutingRule, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+")
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="assessments")
+    sla_started_at = models.DateTimeField(null=True, blank=True)
+    warn_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    ruleset_version = models.PositiveIntegerField(default=0)
+    scored_at = models.DateTimeField(default=timezone.now)
+    routed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "lead assessment"
+        indexes = [models.Index(fields=["team", "outcome"], name="assessment_queue_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.lead}: {self.score} ({self.tier})"
+
+
+class RuleChange(models.Model):
+    """One change to a rule by a person: the history sales ops read and roll back."""
+
+    class Action(models.TextChoices):
+        CREATED = "created", "Created"
+        CHANGED = "changed", "Changed"
+        DELETED = "deleted", "Deleted"
+        ROLLED_BACK = "rolled_back", "Rolled back"
+
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
+    object_id = models.PositiveBigIntegerField()
+    object_repr = models.CharField(max_length=200)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    old = models.JSONField(null=True, blank=True)
+    new = models.JSONField(null=True, blank=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                             on_delete=models.SET_NULL, related_name="+")
+    changed_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        verbose_name = "rule change"
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.object_repr}"
+
+
+class RuleSetVersion(models.Model):
+    """One row whose number moves on every rule change: the cache key of the compiled rules."""
+
+    version = models.PositiveBigIntegerField(default=0)
+    # Random on every change: a restored backup (or a rolled-back test) that brings an old
+    # version number back still never matches a rule set compiled from other rows.
+    token = models.CharField(max_length=32, blank=True)
+
+    def __str__(self) -> str:
+        return f"rules v{self.version}"

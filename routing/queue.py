@@ -1,0 +1,109 @@
+"""Reads for the rep's queue: the tabs, their order, capped counts, and what arrived since.
+
+Every query here is bounded and runs on indexed columns: a rep's own leads through
+lead_queue_idx (owner, status, respond_by), a team's unassigned ones through
+assessment_queue_idx (team, outcome). Counts stop at COUNT_CAP, so a tab never counts a
+million rows on a poll.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
+from django.utils import timezone
+
+from capture.models import OPEN_STATUSES, Lead, LeadStatus
+from routing.access import led_team_ids, member_team_ids
+
+COUNT_CAP = 100  # a tab shows "99+" beyond this
+
+
+@dataclass(frozen=True)
+class Tab:
+    slug: str
+    label: str
+    help: str
+
+
+TABS = (
+    Tab("all", "All open", "Every open lead you own, what to do next first."),
+    Tab("new", "New", "Nobody has contacted them yet."),
+    Tab("due", "Due today", "A call back is owed, or the answer is due before midnight."),
+    Tab("waiting", "Waiting for prospect", "You answered; the next move is theirs."),
+    Tab("team", "Team unassigned", "Waiting in your teams' queues: claim one to own it."),
+)
+TAB_SLUGS = frozenset(t.slug for t in TABS)
+
+
+def end_of_today(now: datetime) -> datetime:
+    local = timezone.localtime(now)
+    return datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=local.tzinfo)
+
+
+def tab_leads(user, tab: str, now: datetime | None = None) -> QuerySet[Lead]:
+    """The leads of one tab, unordered (filters are applied before ordering)."""
+    now = now or timezone.now()
+    if tab == "team":
+        return Lead.objects.filter(
+            Q(assessment__team_id__in=member_team_ids(user))
+            | Q(assessment__team_id__in=led_team_ids(user)),
+            owner__isnull=True, status__in=OPEN_STATUSES)
+    mine = Lead.objects.filter(owner=user, status__in=OPEN_STATUSES)
+    if tab == "new":
+        return mine.filter(status=LeadStatus.NEW, first_response_at__isnull=True)
+    if tab == "due":
+        return mine.filter(Q(needs_callback=True) | Q(first_response_at__isnull=True,
+                                                      respond_by__lt=end_of_today(now)))
+    if tab == "waiting":
+        return mine.filter(status__in=[LeadStatus.CONTACTED, LeadStatus.QUALIFIED],
+                           needs_callback=False)
+    return mine
+
+
+def in_queue_order(leads: QuerySet[Lead], now: datetime | None = None) -> QuerySet[Lead]:
+    """Breached first (unanswered and past the deadline), then the nearest deadline."""
+    now = now or timezone.now()
+    return leads.annotate(
+        is_breached=Case(
+            When(first_response_at__isnull=True, respond_by__lte=now, then=Value(0)),
+            default=Value(1), output_field=IntegerField()),
+    ).order_by("is_breached", F("respond_by").asc(nulls_last=True), "created_at", "id")
+
+
+def capped_count(leads: QuerySet[Lead]) -> str:
+    """"7", or "99+" once there are COUNT_CAP: a bounded COUNT over a LIMIT subquery."""
+    n = leads.order_by()[:COUNT_CAP].count()
+    return f"{COUNT_CAP - 1}+" if n >= COUNT_CAP else str(n)
+
+
+def tab_counts(user, now: datetime | None = None) -> dict[str, str]:
+    now = now or timezone.now()
+    return {tab.slug: capped_count(tab_leads(user, tab.slug, now)) for tab in TABS}
+
+
+def assigned_since(user, after_id: int) -> int:
+    """How many open leads I own with an id above the newest one my page shows (capped)."""
+    return Lead.objects.filter(owner=user, status__in=OPEN_STATUSES, id__gt=after_id
+                               ).order_by()[:COUNT_CAP].count()
+
+
+@dataclass
+class Page:
+    """Offset pagination that fetches one row more instead of counting the whole list."""
+
+    rows: list
+    number: int
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+
+def page_of(leads: QuerySet[Lead], number: int, size: int) -> Page:
+    number = max(1, number)
+    start = (number - 1) * size
+    rows = list(leads[start:start + size + 1])
+    return Page(rows[:size], number, len(rows) > size)

@@ -1,0 +1,232 @@
+"""Reads the rule rows into frozen specs, once per rule change, and the reps' state per lead.
+
+The compiled rule set is kept in the process and checked against `RuleSetVersion` (one query
+per lead), which every save or delete of a rule row moves on: a change in the admin is seen
+by every process at its next lead. Reps' availability and loads change all the time, so they
+are read fresh for the team at hand, in a fixed number of queries.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, models, transaction
+from django.db.models import Count, F
+
+from capture.models import OPEN_STATUSES, Lead
+from routing import models as m
+from routing.conditions import ConditionError, FactContext, compile_condition
+from routing.routing import RepState, RoutingRuleSpec, TeamSpec, WorkingHours
+from routing.scoring import ScoringRuleSpec, TierSpec
+from routing.sla import Calendar, SlaSpec
+
+logger = logging.getLogger(__name__)
+
+# Models whose rows are part of the compiled rule set.
+RULE_MODELS = (m.ScoringRule, m.ScoreTier, m.RoutingRule, m.RoutingCondition, m.Team,
+               m.TeamMembership, m.FreeMailDomain, m.SlaPolicy, m.BusinessHours,
+               m.OpeningHours, m.Holiday)
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    version: int
+    scoring: tuple[ScoringRuleSpec, ...]
+    tiers: tuple[TierSpec, ...]
+    routing: tuple[RoutingRuleSpec, ...]
+    teams: Mapping[int, TeamSpec]
+    sla: Mapping[str, SlaSpec]
+    context: FactContext
+    broken: tuple[str, ...] = field(default=())  # rules skipped because they no longer compile
+    token: str = ""
+
+    def with_changes(self, *, scoring: Iterable[ScoringRuleSpec] = (),
+                     off_scoring: Iterable[int] = (),
+                     off_routing: Iterable[int] = ()) -> RuleSet:
+        """An edited copy for try-it and backtests: draft rules added, chosen rules off."""
+        off_s, off_r = set(off_scoring), set(off_routing)
+        return RuleSet(
+            version=self.version,
+            scoring=tuple(r for r in self.scoring if r.id not in off_s) + tuple(scoring),
+            tiers=self.tiers,
+            routing=tuple(r for r in self.routing if r.id not in off_r),
+            teams=self.teams, sla=self.sla, context=self.context, broken=self.broken,
+            token=self.token,
+        )
+
+
+_cache: dict[str, RuleSet] = {}
+_lock = threading.Lock()
+
+
+def current_version() -> tuple[int, str]:
+    row = m.RuleSetVersion.objects.filter(pk=1).values_list("version", "token").first()
+    return row or (0, "")
+
+
+def bump_version(**kwargs) -> None:
+    """Receiver for every rule model's save/delete: the next lead reloads the rules."""
+    token = uuid.uuid4().hex
+    updated = m.RuleSetVersion.objects.filter(pk=1).update(version=F("version") + 1,
+                                                           token=token)
+    if not updated:
+        try:
+            with transaction.atomic():
+                m.RuleSetVersion.objects.create(pk=1, version=1, token=token)
+        except IntegrityError:
+            m.RuleSetVersion.objects.filter(pk=1).update(version=F("version") + 1,
+                                                         token=token)
+
+
+def current_ruleset() -> RuleSet:
+    """The compiled rules; one query when nothing changed since the last lead."""
+    version, token = current_version()
+    cached = _cache.get("rules")
+    if cached is not None and (cached.version, cached.token) == (version, token):
+        return cached
+    with _lock:
+        ruleset = load_ruleset(version, token)
+        _cache["rules"] = ruleset
+    return ruleset
+
+
+def forget_cached_rules() -> None:
+    _cache.clear()
+
+
+def load_ruleset(version: int = 0, token: str = "") -> RuleSet:
+    broken: list[str] = []
+    scoring = []
+    for rule in m.ScoringRule.objects.filter(is_active=True).order_by("position", "id"):
+        try:
+            condition = compile_condition(rule.field, rule.operator, rule.value, routing=False)
+        except ConditionError as exc:
+            broken.append(f"Scoring rule “{rule.name}”: {exc}")
+            continue
+        scoring.append(ScoringRuleSpec(rule.id, rule.name, rule.group, condition, rule.points))
+
+    tiers = tuple(TierSpec(t.name, t.min_score) for t in m.ScoreTier.objects.all())
+
+    conditions: dict[int, list] = {}
+    for cond in m.RoutingCondition.objects.filter(rule__is_active=True).order_by("id"):
+        try:
+            compiled = compile_condition(cond.field, cond.operator, cond.value)
+        except ConditionError as exc:
+            broken.append(f"Routing rule #{cond.rule_id}: {exc}")
+            compiled = None
+        conditions.setdefault(cond.rule_id, []).append(compiled)
+    rule_tiers: dict[int, set[str]] = {}
+    for rule_id, tier_name in m.RoutingRule.tiers.through.objects.filter(
+            routingrule__is_active=True).values_list("routingrule_id", "scoretier__name"):
+        rule_tiers.setdefault(rule_id, set()).add(tier_name)
+    routing = []
+    for rule in m.RoutingRule.objects.filter(is_active=True).order_by("position", "id"):
+        conds = conditions.get(rule.id, [])
+        if None in conds:
+            continue  # a broken condition must not widen the rule: skip the whole rule
+        routing.append(RoutingRuleSpec(
+            id=rule.id, name=rule.name, action=rule.action, conditions=tuple(conds),
+            tiers=frozenset(rule_tiers.get(rule.id, ())), min_score=rule.min_score,
+            max_score=rule.max_score, rep_id=rule.rep_id, team_id=rule.team_id,
+            respect_hours=rule.respect_hours, match_region=rule.match_region,
+            match_vertical=rule.match_vertical, min_seniority=rule.min_seniority or 0,
+            is_default=rule.is_default,
+        ))
+
+    members: dict[int, list[tuple[int, int]]] = {}
+    for team_id, user_id, weight in m.TeamMembership.objects.values_list(
+            "team_id", "rep__user_id", "weight"):
+        members.setdefault(team_id, []).append((user_id, weight))
+    teams = {
+        t.id: TeamSpec(t.id, t.name, t.lead_id,
+                       tuple(sorted(u for u, _ in members.get(t.id, []))),
+                       dict(members.get(t.id, [])))
+        for t in m.Team.objects.all()
+    }
+
+    calendars = _calendars()
+    sla = {
+        p.tier.name: SlaSpec(p.tier.name, p.target, p.unit, p.warning_percent, p.escalation,
+                             calendars.get(p.calendar_id))
+        for p in m.SlaPolicy.objects.filter(is_active=True).select_related("tier")
+    }
+    free_mail = frozenset(m.FreeMailDomain.objects.values_list("domain", flat=True))
+    for message in broken:
+        logger.warning("Rule skipped: %s", message)
+    return RuleSet(version, tuple(scoring), tiers, tuple(routing), teams, sla,
+                   FactContext(free_mail_domains=free_mail), tuple(broken), token)
+
+
+def _calendars() -> dict[int, Calendar]:
+    week: dict[int, dict[int, list]] = {}
+    for cal_id, weekday, opens, closes in m.OpeningHours.objects.values_list(
+            "calendar_id", "weekday", "opens", "closes"):
+        week.setdefault(cal_id, {}).setdefault(weekday, []).append((opens, closes))
+    holidays: dict[int, set[date]] = {}
+    for cal_id, day in m.Holiday.objects.values_list("calendar_id", "day"):
+        holidays.setdefault(cal_id, set()).add(day)
+    return {
+        c.id: Calendar(c.timezone, {d: tuple(v) for d, v in week.get(c.id, {}).items()},
+                       frozenset(holidays.get(c.id, ())))
+        for c in m.BusinessHours.objects.all()
+    }
+
+
+def calendar_for(calendar_id: int) -> Calendar | None:
+    return _calendars().get(calendar_id)
+
+
+# --- Reps: read fresh for each decision --------------------------------------------------------
+
+def rep_states(user_ids: Iterable[int], on: date, *, lock: bool = False,
+               open_counts: Mapping[int, int] | None = None) -> dict[int, RepState]:
+    """The reps' state now: three queries whatever the team size.
+
+    With `lock`, their profile rows stay locked (FOR UPDATE, in id order) until the transaction
+    ends, so two leads never both take the last free place of the same rep.
+    """
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    profiles = m.RepProfile.objects.filter(user_id__in=ids).select_related("user")
+    if lock:
+        profiles = profiles.select_for_update(of=("self",)).order_by("id")
+    profiles = list(profiles)
+    away: dict[int, list[tuple[date, date]]] = {}
+    for user_id, first, last in m.OutOfOffice.objects.filter(
+            rep__user_id__in=ids, ends_on__gte=on - _DAY).values_list(
+            "rep__user_id", "starts_on", "ends_on"):
+        away.setdefault(user_id, []).append((first, last))
+    counts = dict(open_counts) if open_counts is not None else open_lead_counts(ids)
+    return {
+        p.user_id: RepState(
+            user_id=p.user_id, name=p.user.get_full_name() or p.user.get_username(),
+            is_active=p.user.is_active, is_available=p.is_available, capacity=p.capacity,
+            open_leads=counts.get(p.user_id, 0),
+            hours=WorkingHours(p.timezone, frozenset(p.work_days or ()), p.work_starts,
+                               p.work_ends),
+            away=tuple(away.get(p.user_id, ())), regions=p.region_set,
+            verticals=p.vertical_set, seniority=p.seniority,
+        )
+        for p in profiles
+    }
+
+
+def open_lead_counts(user_ids: Iterable[int]) -> dict[int, int]:
+    return dict(
+        Lead.objects.filter(owner_id__in=list(user_ids), status__in=OPEN_STATUSES)
+        .values("owner_id").annotate(n=Count("id")).values_list("owner_id", "n")
+    )
+
+
+def users_by_id(user_ids: Iterable[int]) -> dict[int, models.Model]:
+    return get_user_model().objects.in_bulk(list(set(user_ids)))
+
+
+_DAY = date.resolution

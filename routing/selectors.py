@@ -1,0 +1,37 @@
+"""Reads about leads' clocks and queues (what followup and the dashboards ask routing)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from capture.models import OPEN_STATUSES, Lead
+from routing.routing import Outcome
+
+
+def _unanswered() -> QuerySet[Lead]:
+    return Lead.objects.filter(status__in=OPEN_STATUSES, first_response_at__isnull=True,
+                               respond_by__isnull=False)
+
+
+def leads_breaching(now: datetime | None = None) -> QuerySet[Lead]:
+    """Open, unanswered leads past their deadline whose escalation has not run yet."""
+    return _unanswered().filter(respond_by__lte=now or timezone.now(),
+                                assessment__escalated_at__isnull=True)
+
+
+def leads_past_warning(now: datetime | None = None) -> QuerySet[Lead]:
+    """Open, unanswered leads past their warning point and not yet breached."""
+    now = now or timezone.now()
+    return _unanswered().filter(assessment__warn_at__lte=now, respond_by__gt=now)
+
+
+def unassigned_queue(team_id: int) -> QuerySet[Lead]:
+    """The team's unassigned queue: open leads routed to it that nobody could take, oldest
+    deadline first."""
+    return Lead.objects.filter(
+        assessment__team_id=team_id, assessment__outcome=Outcome.QUEUED, owner__isnull=True,
+        status__in=OPEN_STATUSES,
+    ).order_by("respond_by", "created_at")

@@ -1,0 +1,311 @@
+"""Writes: score, route and clock a lead; reassign it; escalate a breach.
+
+The decisions come from the pure engines (scoring, routing, sla) over the cached rule set;
+these functions hold the row locks, write the lead with a queryset update (never a full save
+that could overwrite a concurrent edit), keep the explanation, and announce what happened.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from capture.models import CLOSED_STATUSES, Channel, Interaction, Lead, LeadStatus
+from routing.conditions import facts_for
+from routing.models import LeadAssessment, TeamCursor
+from routing.routing import (
+    TEAM_ACTIONS,
+    Action,
+    Cursor,
+    Outcome,
+    RoutingDecision,
+    RoutingRuleSpec,
+    first_matching_rule,
+    pick_from_team,
+    route,
+)
+from routing.ruleset import RuleSet, current_ruleset, rep_states, users_by_id
+from routing.scoring import ScoreResult, score
+from routing.selectors import leads_breaching
+from routing.signals import lead_assigned, lead_queued, sla_breached
+from routing.sla import Escalation, SlaClock, SlaState, respond_by_for, sla_state
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    scored: ScoreResult
+    decision: RoutingDecision | None
+    clock: SlaClock | None
+
+
+def score_lead(lead: Lead, ruleset: RuleSet) -> tuple[dict, ScoreResult]:
+    """The lead's facts (with its new score and tier) and the score. Pure over the rule set."""
+    facts = facts_for(lead, ruleset.context)
+    scored = score(facts, ruleset.scoring, ruleset.tiers)
+    facts["score"], facts["tier"] = scored.score, scored.tier
+    return facts, scored
+
+
+def clock_for(tier: str, started: datetime, ruleset: RuleSet) -> SlaClock | None:
+    policy = ruleset.sla.get(tier)
+    if policy is None:
+        return None
+    try:
+        return respond_by_for(started, policy)
+    except ValueError:
+        logger.warning("SLA policy of tier %s has a calendar that never opens", tier)
+        return None
+
+
+@transaction.atomic
+def assess_lead(lead: Lead, *, route_lead: bool = True, start_clock: bool = True,
+                clock_from: datetime | None = None, now: datetime | None = None,
+                is_new: bool = False) -> Assessment:
+    """Score the lead, route it when asked, set its deadline; keep the explanation.
+
+    The clock starts at `clock_from` (default: when the lead was created). Runs inside the
+    intake transaction (capture's lead_received) or on its own.
+    """
+    now = now or timezone.now()
+    ruleset = current_ruleset()
+    facts, scored = score_lead(lead, ruleset)
+    decision = _route_locked(facts, ruleset, now) if route_lead else None
+
+    updates: dict[str, object] = {"score": scored.score, "tier": scored.tier}
+    previous = None if is_new else LeadAssessment.objects.filter(lead=lead).first()
+    clock = None
+    if start_clock:
+        clock = clock_for(scored.tier, clock_from or lead.created_at or now, ruleset)
+    elif (previous and previous.tier != scored.tier and lead.first_response_at is None
+          and lead.respond_by is not None):
+        clock = clock_for(scored.tier, previous.sla_started_at or lead.created_at, ruleset)
+    if clock:
+        updates["respond_by"] = clock.respond_by
+
+    previous_owner_id = lead.owner_id
+    if decision and decision.owner_id:
+        updates["owner_id"] = decision.owner_id
+    if decision and decision.outcome == Outcome.NURTURE and lead.status == LeadStatus.NEW:
+        updates["status"] = LeadStatus.NURTURE
+    Lead.objects.filter(pk=lead.pk).update(**updates)
+    for name, value in updates.items():
+        setattr(lead, name, value)
+
+    _keep_explanation(lead, previous, scored, decision, clock, ruleset.version, now)
+    if decision:
+        _announce(lead, decision, previous, previous_owner_id, now)
+    return Assessment(scored, decision, clock)
+
+
+def _route_locked(facts: dict, ruleset: RuleSet, now: datetime) -> RoutingDecision:
+    """Route with the team's cursor and its reps' rows locked until the transaction ends."""
+    rule = first_matching_rule(facts, ruleset.routing)
+    if rule is None:
+        return route(facts, ruleset.routing, ruleset.teams, {}, {}, now)
+    team = ruleset.teams.get(rule.team_id) if rule.team_id else None
+    cursor_row = None
+    cursors = {}
+    if rule.action in TEAM_ACTIONS and team is not None:
+        cursor_row = _locked_cursor(team.id)
+        cursors[team.id] = Cursor(cursor_row.last_user_id,
+                                  {int(k): v for k, v in (cursor_row.counts or {}).items()})
+        user_ids = team.member_ids
+    else:
+        user_ids = [rule.rep_id] if rule.rep_id else []
+    reps = rep_states(user_ids, now.date(), lock=True)
+    decision = route(facts, ruleset.routing, ruleset.teams, reps, cursors, now, rule=rule)
+    if cursor_row is not None and decision.owner_id:
+        moved = cursors[team.id].after(decision.owner_id, team)
+        cursor_row.last_user_id = moved.last_user_id
+        cursor_row.counts = {str(k): v for k, v in moved.counts.items()}
+        cursor_row.save(update_fields=["last_user", "counts", "updated_at"])
+    return decision
+
+
+def _locked_cursor(team_id: int) -> TeamCursor:
+    """The team's rotation row, locked until the transaction ends (made on first use)."""
+    row = TeamCursor.objects.select_for_update().filter(team_id=team_id).first()
+    if row is None:
+        TeamCursor.objects.get_or_create(team_id=team_id)  # a concurrent first use may win
+        row = TeamCursor.objects.select_for_update().get(team_id=team_id)
+    return row
+
+
+def _keep_explanation(lead: Lead, previous: LeadAssessment | None, scored: ScoreResult,
+                      decision: RoutingDecision | None, clock: SlaClock | None,
+                      version: int, now: datetime) -> None:
+    values: dict[str, object] = {
+        "score": scored.score, "tier": scored.tier,
+        "fired_rules": [f.as_dict() for f in scored.fired],
+        "ruleset_version": version, "scored_at": now,
+    }
+    if decision:
+        values.update(outcome=decision.outcome, routing=decision.as_dict(),
+                      rule_id=decision.rule_id, team_id=decision.team_id, routed_at=now)
+    if clock:
+        values.update(sla_started_at=clock.started_at, warn_at=clock.warn_at)
+    if previous is None:
+        LeadAssessment.objects.create(lead=lead, **values)
+    else:
+        LeadAssessment.objects.filter(pk=previous.pk).update(**values)
+
+
+def _announce(lead: Lead, decision: RoutingDecision, previous: LeadAssessment | None,
+              previous_owner_id: int | None, now: datetime) -> None:
+    if decision.outcome == Outcome.ASSIGNED and decision.owner_id != previous_owner_id:
+        owner = next((c.name for c in decision.candidates if c.user_id == decision.owner_id),
+                     f"user #{decision.owner_id}")
+        Interaction.objects.create(
+            lead=lead, direction=Interaction.Direction.INTERNAL,
+            kind=Interaction.Kind.ASSIGNMENT, channel=lead.channel, occurred_at=now,
+            summary=f"Assigned to {owner} by the rule “{decision.rule_name}”"[:255],
+            body=decision.summary,
+        )
+        lead_assigned.send(sender=Lead, lead=lead, owner_id=decision.owner_id,
+                           previous_owner_id=previous_owner_id, decision=decision,
+                           acting_user=None)
+    elif decision.outcome == Outcome.QUEUED:
+        already = previous is not None and previous.outcome == Outcome.QUEUED \
+            and previous.team_id == decision.team_id
+        if not already:  # the team lead hears about a waiting lead once, not on every touch
+            team_lead_id = current_ruleset().teams[decision.team_id].lead_user_id
+            Interaction.objects.create(
+                lead=lead, direction=Interaction.Direction.INTERNAL,
+                kind=Interaction.Kind.ASSIGNMENT, channel=lead.channel, occurred_at=now,
+                summary=f"Waiting in the unassigned queue of {decision.team_name}"[:255],
+                body=decision.summary,
+            )
+            lead_queued.send(sender=Lead, lead=lead, team_id=decision.team_id,
+                             team_lead_id=team_lead_id, decision=decision)
+    elif decision.outcome == Outcome.NURTURE and (previous is None
+                                                  or previous.outcome != Outcome.NURTURE):
+        Interaction.objects.create(
+            lead=lead, direction=Interaction.Direction.INTERNAL, kind=Interaction.Kind.STATUS,
+            channel=lead.channel, occurred_at=now,
+            summary=f"To the nurture list by the rule “{decision.rule_name}”"[:255],
+        )
+
+
+def _name(user) -> str:
+    if user is None:
+        return "nobody"
+    return user.get_full_name() or user.get_username()
+
+
+def assess_received_lead(lead: Lead, *, created: bool) -> Assessment:
+    """What capture's lead_received triggers: score always; route and clock what needs it."""
+    route_it = lead.owner_id is None and lead.status not in CLOSED_STATUSES
+    start_clock = created or (lead.respond_by is None and lead.first_response_at is None)
+    # An older lead that never had a deadline gets one from this contact on, not from the past.
+    clock_from = lead.created_at if created else timezone.now()
+    return assess_lead(lead, route_lead=route_it, start_clock=start_clock, clock_from=clock_from,
+                       is_new=created)
+
+
+def rescore_lead(lead: Lead) -> Assessment:
+    """After staff edit a lead's fields: new score, tier and explanation; the owner stays.
+
+    A changed tier moves an unanswered lead's deadline to the new tier's policy.
+    """
+    return assess_lead(lead, route_lead=False, start_clock=False)
+
+
+@transaction.atomic
+def reassign_lead(*, lead: Lead, owner, acting_user, note: str = "") -> bool:
+    """A manager gives the lead to someone else: the timeline says who, and the owner hears."""
+    current = Lead.objects.select_for_update().filter(pk=lead.pk).values_list(
+        "owner_id", flat=True).first()
+    new_id = owner.pk if owner is not None else None
+    if current == new_id:
+        return False
+    Lead.objects.filter(pk=lead.pk).update(owner_id=new_id)
+    lead.owner_id = new_id
+    users = users_by_id([i for i in (current, new_id) if i])
+    by = f"by {_name(acting_user)}" if acting_user is not None else "automatically"
+    summary = f"Reassigned from {_name(users.get(current))} to {_name(users.get(new_id))} {by}"
+    Interaction.objects.create(
+        lead=lead, direction=Interaction.Direction.INTERNAL, kind=Interaction.Kind.ASSIGNMENT,
+        channel=Channel.MANUAL, actor=acting_user if acting_user and acting_user.pk else None,
+        summary=summary[:255], body=note,
+    )
+    assessment = LeadAssessment.objects.filter(lead=lead).first()
+    if assessment is not None:
+        routing = dict(assessment.routing or {})
+        routing["manual"] = {"by": _name(acting_user), "to_owner_id": new_id,
+                             "at": timezone.now().isoformat(), "note": note}
+        LeadAssessment.objects.filter(pk=assessment.pk).update(
+            routing=routing, outcome=Outcome.ASSIGNED if new_id else assessment.outcome)
+    if new_id:
+        lead_assigned.send(sender=Lead, lead=lead, owner_id=new_id, previous_owner_id=current,
+                           decision=None, acting_user=acting_user)
+    return True
+
+
+# --- SLA ---------------------------------------------------------------------------------------
+
+def sla_state_of(lead: Lead, now: datetime | None = None) -> SlaState | None:
+    """due / warning / breached / met for a lead (its warning point comes from the assessment)."""
+    assessment = getattr(lead, "assessment", None) if lead.pk else None
+    return sla_state(respond_by=lead.respond_by, first_response_at=lead.first_response_at,
+                     now=now or timezone.now(),
+                     warn_at=assessment.warn_at if assessment else None)
+
+
+@transaction.atomic
+def escalate_breach(lead_id: int, now: datetime | None = None) -> bool:
+    """Run the tier policy's escalation once: reassign to the next eligible rep and/or tell the
+    manager (through sla_breached; followup sends). A second call does nothing."""
+    now = now or timezone.now()
+    claimed = LeadAssessment.objects.filter(lead_id=lead_id, escalated_at__isnull=True).update(
+        escalated_at=now)
+    if not claimed:
+        return False
+    lead = Lead.objects.select_related("assessment").get(pk=lead_id)
+    if sla_state_of(lead, now) != SlaState.BREACHED or lead.first_response_at:
+        LeadAssessment.objects.filter(lead_id=lead_id).update(escalated_at=None)
+        return False
+    ruleset = current_ruleset()
+    policy = ruleset.sla.get(lead.tier)
+    escalation = policy.escalation if policy else Escalation.NOTIFY_MANAGER
+    reassigned_to = None
+    team = ruleset.teams.get(lead.assessment.team_id) if lead.assessment.team_id else None
+    if escalation in (Escalation.REASSIGN, Escalation.BOTH) and team is not None:
+        reassigned_to = _next_rep(lead, team, ruleset, now)
+        if reassigned_to:
+            reassign_lead(lead=lead, owner=users_by_id([reassigned_to])[reassigned_to],
+                          acting_user=None, note="The first-response deadline passed.")
+    manager_ids = [team.lead_user_id] if team and team.lead_user_id else []
+    sla_breached.send(sender=Lead, lead=lead, escalation=escalation, manager_ids=manager_ids,
+                      reassigned_to_id=reassigned_to)
+    return True
+
+
+def _next_rep(lead: Lead, team, ruleset: RuleSet, now: datetime) -> int | None:
+    facts, _ = score_lead(lead, ruleset)
+    rule = next((r for r in ruleset.routing if r.id == lead.assessment.rule_id), None)
+    if rule is None or rule.action not in TEAM_ACTIONS:
+        rule = RoutingRuleSpec(None, "SLA escalation", Action.ROUND_ROBIN, team_id=team.id)
+    cursor_row = _locked_cursor(team.id)
+    cursor = Cursor(cursor_row.last_user_id,
+                    {int(k): v for k, v in (cursor_row.counts or {}).items()})
+    others = tuple(u for u in team.member_ids if u != lead.owner_id)
+    reps = rep_states(others, now.date(), lock=True)
+    picked, _ = pick_from_team(rule.action, replace(team, member_ids=others), cursor, reps,
+                               rule, facts, now)
+    if picked:
+        moved = cursor.after(picked, team)
+        TeamCursor.objects.filter(pk=cursor_row.pk).update(
+            last_user_id=picked, counts={str(k): v for k, v in moved.counts.items()})
+    return picked
+
+
+def escalate_due_breaches(limit: int = 200) -> int:
+    """The sweeper for SLA breaches (a django-q2 schedule runs it every minute)."""
+    ids = list(leads_breaching().order_by("respond_by").values_list("id", flat=True)[:limit])
+    return sum(1 for lead_id in ids if escalate_breach(lead_id))

@@ -1,0 +1,39 @@
+"""Small filters for the rep and manager pages."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def first_line(text: str, length: int = 90) -> str:
+    """The first non-empty line of a message, cut to `length` characters."""
+    line = next((s.strip() for s in (text or "").splitlines() if s.strip()), "")
+    return line if len(line) <= length else line[: length - 1] + "…"
+
+
+@register.filter
+def duration(value: timedelta | None) -> str:
+    """1 h 05 min, 12 min, 40 s."""
+    if value is None:
+        return "—"
+    seconds = int(value.total_seconds())
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, _ = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min"
+
+
+@register.filter
+def iso(value) -> str:
+    return value.isoformat() if value else ""

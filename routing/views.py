@@ -1,0 +1,296 @@
+"""The rep's queue, the lead page and their actions: parse the input, call one service, render.
+
+followup (sequences, SMS) is read here through lazy imports: the pages are the top of the stack
+and show what every app knows about a lead; routing's engine modules never import followup.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from capture.models import Lead
+from capture.services import set_lead_status
+from routing import actions
+from routing.access import may_reassign, may_view
+from routing.filters import QueueFilter
+from routing.forms import CallForm, EmailForm, NoteForm, ReassignForm, SmsForm, StatusForm
+from routing.queue import TAB_SLUGS, TABS, assigned_since, in_queue_order, page_of, tab_counts
+from routing.queue import tab_leads as tab_leads_of
+from routing.services import reassign_lead, sla_state_of
+
+PAGE_SIZES = (25, 50, 100)
+QUEUE_COLUMNS = ("id", "first_name", "last_name", "company", "email", "phone", "message",
+                 "status", "tier", "score", "channel", "source", "owner_id", "created_at",
+                 "respond_by", "first_response_at", "needs_callback")
+
+
+def _int(value, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+@login_required
+@require_GET
+def queue(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    tab = request.GET.get("tab", "all")
+    if tab not in TAB_SLUGS:
+        tab = "all"
+    size = _int(request.GET.get("size"), PAGE_SIZES[0])
+    size = size if size in PAGE_SIZES else PAGE_SIZES[0]
+    filters = QueueFilter(request.GET, queryset=tab_leads_of(request.user, tab, now))
+    leads = filters.qs if filters.is_valid() else filters.queryset.none()
+    page = page_of(in_queue_order(leads.only(*QUEUE_COLUMNS), now),
+                   _int(request.GET.get("page"), 1), size)
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "nav": "queue", "tab": tab, "tabs": TABS, "filters": filters, "page": page, "now": now,
+        "size": size, "page_sizes": PAGE_SIZES, "query": query.urlencode(),
+        "newest_id": max((lead.id for lead in page.rows), default=0),
+        "poll_seconds": settings.QUEUE_POLL_SECONDS,
+    }
+    if request.GET.get("fragment") == "rows":
+        return render(request, "routing/_queue_rows.html", context)
+    context["counts"] = tab_counts(request.user, now)
+    context["newest_id"] = max(context["newest_id"], _newest_owned_id(request.user))
+    return render(request, "routing/queue.html", context)
+
+
+def _newest_owned_id(user) -> int:
+    newest = Lead.objects.filter(owner=user).order_by("-id").values_list("id", flat=True)[:1]
+    return next(iter(newest), 0)
+
+
+@login_required
+@require_GET
+def queue_poll(request: HttpRequest) -> JsonResponse:
+    """What the queue page asks every few seconds: leads assigned to me since it loaded."""
+    after = _int(request.GET.get("after"), 0)
+    arrived = assigned_since(request.user, after)
+    return JsonResponse({
+        "arrived": arrived,
+        "new": tab_counts(request.user)["new"] if arrived else None,
+        "newest_id": _newest_owned_id(request.user) if arrived else after,
+    })
+
+
+@login_required
+@require_POST
+def claim(request: HttpRequest, lead_id: int) -> HttpResponse:
+    if not tab_leads_of(request.user, "team").filter(pk=lead_id).exists():
+        messages.warning(request, "Someone else has taken this lead already.")
+        return redirect(f"{reverse('routing:queue')}?tab=team")
+    if actions.claim_lead(lead_id=lead_id, user=request.user):
+        messages.success(request, "The lead is yours.")
+        return redirect("routing:lead", lead_id=lead_id)
+    messages.warning(request, "Someone else has taken this lead already.")
+    return redirect(f"{reverse('routing:queue')}?tab=team")
+
+
+def _visible_lead(request: HttpRequest, lead_id: int) -> Lead:
+    lead = get_object_or_404(
+        Lead.objects.select_related("owner", "form", "assessment", "assessment__team",
+                                    "assessment__rule"), pk=lead_id)
+    if not may_view(request.user, lead):
+        raise Http404("No lead here.")  # a 404, not a 403: the lead's existence stays private
+    return lead
+
+
+def _sequence_state(lead: Lead) -> dict | None:
+    from followup.models import Enrollment, OutboundMessage
+
+    enrollment = (Enrollment.objects.filter(lead=lead).select_related("sequence")
+                  .order_by("-enrolled_at", "-id").first())
+    if enrollment is None:
+        return None
+    next_step = None
+    if enrollment.status == Enrollment.Status.ACTIVE:
+        next_step = (OutboundMessage.objects.filter(
+            enrollment=enrollment, status=OutboundMessage.Status.SCHEDULED)
+            .order_by("due_at").only("id", "due_at", "channel", "subject").first())
+    return {"enrollment": enrollment, "next_step": next_step,
+            "is_active": enrollment.status == Enrollment.Status.ACTIVE}
+
+
+LEAD_FIELD_GROUPS = (
+    ("Contact", ("first_name", "last_name", "email", "phone", "company", "job_title",
+                 "company_size", "industry", "country")),
+    ("Request", ("service", "budget", "urgency", "message")),
+    ("Source", ("channel", "form", "source", "utm_source", "utm_medium", "utm_campaign",
+                "utm_term", "utm_content", "gclid", "fbclid", "referrer", "landing_page")),
+    ("Consent", ("has_consent", "consent_text", "consent_at", "do_not_text")),
+    ("Work", ("status", "owner", "score", "tier", "needs_callback", "created_at",
+              "respond_by", "first_response_at", "last_activity_at", "previous_lead")),
+)
+
+
+def _field_rows(lead: Lead) -> list[tuple[str, list[tuple[str, object]]]]:
+    rows = []
+    for group, names in LEAD_FIELD_GROUPS:
+        values = []
+        for name in names:
+            field = Lead._meta.get_field(name)
+            if field.choices:
+                value = getattr(lead, f"get_{name}_display")()
+            elif name == "previous_lead":
+                value = f"#{lead.previous_lead_id}" if lead.previous_lead_id else ""
+            else:
+                value = getattr(lead, name)
+            values.append((str(field.verbose_name).capitalize(), value))
+        rows.append((group, values))
+    return rows
+
+
+@login_required
+@require_GET
+def lead_detail(request: HttpRequest, lead_id: int) -> HttpResponse:
+    lead = _visible_lead(request, lead_id)
+    return render(request, "routing/lead.html", _lead_context(request, lead))
+
+
+def _lead_context(request: HttpRequest, lead: Lead, **forms) -> dict:
+    can_reassign = may_reassign(request.user, lead)
+    timeline = list(lead.interactions.select_related("actor").order_by("-occurred_at", "-id")[:200])
+    return {
+        "lead": lead, "assessment": getattr(lead, "assessment", None),
+        "field_rows": _field_rows(lead), "sla": sla_state_of(lead),
+        "sequence": _sequence_state(lead), "timeline": timeline,
+        "can_reassign": can_reassign,
+        "call_form": forms.get("call") or CallForm(),
+        "note_form": forms.get("note") or NoteForm(),
+        "email_form": forms.get("email") or EmailForm(),
+        "sms_form": forms.get("sms") or SmsForm(),
+        "status_form": forms.get("status") or StatusForm(current=lead.status),
+        "reassign_form": (forms.get("reassign") or ReassignForm(initial={"owner": lead.owner_id})
+                          ) if can_reassign else None,
+    }
+
+
+@login_required
+@require_POST
+def lead_action(request: HttpRequest, lead_id: int, action: str) -> HttpResponse:
+    lead = _visible_lead(request, lead_id)
+    handler = ACTIONS.get(action)
+    if handler is None:
+        raise Http404("No such action.")
+    invalid = handler(request, lead)
+    if invalid is not None:  # a form with errors: the page again, the errors beside the fields
+        return render(request, "routing/lead.html", _lead_context(request, lead, **invalid),
+                      status=400)
+    return redirect("routing:lead", lead_id=lead.pk)
+
+
+def _log_call(request, lead):
+    form = CallForm(request.POST)
+    if not form.is_valid():
+        return {"call": form}
+    actions.log_call(lead=lead, user=request.user, **form.cleaned_data)
+    messages.success(request, "Call logged.")
+    return None
+
+
+def _add_note(request, lead):
+    form = NoteForm(request.POST)
+    if not form.is_valid():
+        return {"note": form}
+    actions.add_note(lead=lead, user=request.user, body=form.cleaned_data["body"])
+    messages.success(request, "Note added.")
+    return None
+
+
+def _send_email(request, lead):
+    form = EmailForm(request.POST)
+    if not form.is_valid():
+        return {"email": form}
+    if not lead.email:
+        form.add_error(None, "This lead has no email address.")
+        return {"email": form}
+    from followup.suppression import is_suppressed
+
+    if is_suppressed(lead, "email"):
+        form.add_error(None, "This prospect unsubscribed: no email is sent.")
+        return {"email": form}
+    try:
+        actions.send_email_to_lead(lead=lead, user=request.user, **form.cleaned_data)
+    except OSError as exc:
+        form.add_error(None, f"The email could not be sent: {exc}")
+        return {"email": form}
+    messages.success(request, "Email sent.")
+    return None
+
+
+def _send_sms(request, lead):
+    from followup.sms import send_sms, sms_configured
+    from followup.suppression import is_suppressed
+
+    form = SmsForm(request.POST)
+    if not form.is_valid():
+        return {"sms": form}
+    if not sms_configured():
+        form.add_error(None, "SMS is not configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, "
+                       "TWILIO_FROM_NUMBER).")
+    elif not lead.phone or is_suppressed(lead, "sms"):
+        form.add_error(None, "This lead has no phone number or asked not to be texted.")
+    if form.errors:
+        return {"sms": form}
+    try:
+        actions.send_sms_to_lead(lead=lead, user=request.user, body=form.cleaned_data["body"],
+                                 send=send_sms)
+    except Exception as exc:  # the provider's error, shown to the rep; nothing recorded
+        form.add_error(None, f"The text could not be sent: {exc}")
+        return {"sms": form}
+    messages.success(request, "Text sent.")
+    return None
+
+
+def _change_status(request, lead):
+    form = StatusForm(request.POST, current=lead.status)
+    if not form.is_valid():
+        return {"status": form}
+    try:
+        set_lead_status(lead=lead, status=form.cleaned_data["status"], user=request.user,
+                        note=form.cleaned_data["reason"])
+    except ValueError as exc:
+        form.add_error("status", str(exc))
+        return {"status": form}
+    messages.success(request, f"Status: {lead.get_status_display()}.")
+    return None
+
+
+def _reassign(request, lead):
+    if not may_reassign(request.user, lead):
+        raise Http404("No such action.")
+    form = ReassignForm(request.POST)
+    if not form.is_valid():
+        return {"reassign": form}
+    reassign_lead(lead=lead, owner=form.cleaned_data["owner"], acting_user=request.user,
+                  note=form.cleaned_data["note"])
+    messages.success(request, "Reassigned.")
+    return None
+
+
+def _stop_sequence(request, lead):
+    from followup.sequences import stop_enrollment
+
+    who = request.user.get_full_name() or request.user.get_username()
+    if stop_enrollment(lead=lead, reason=f"stopped by {who}"):
+        messages.success(request, "Sequence stopped.")
+    else:
+        messages.info(request, "No sequence was running.")
+    return None
+
+
+ACTIONS = {
+    "call": _log_call, "note": _add_note, "email": _send_email, "sms": _send_sms,
+    "status": _change_status, "reassign": _reassign, "stop-sequence": _stop_sequence,
+}

@@ -1,0 +1,47 @@
+// The queue asks every few seconds whether leads were assigned to me since the page loaded.
+// If so, it reloads just the rows of this tab and puts the "new" count in the page title.
+(function () {
+  "use strict";
+  var queue = document.getElementById("queue");
+  if (!queue || !window.fetch) { return; }
+  var seconds = parseInt(queue.dataset.pollSeconds, 10) || 15;
+  var baseTitle = document.title.replace(/^\(\d+\+?\) /, "");
+  var busy = false;
+
+  function setNewCount(count) {
+    if (count === null || count === undefined) { return; }
+    document.title = (count !== "0" ? "(" + count + ") " : "") + baseTitle;
+    var badge = document.querySelector('[data-count="new"]');
+    if (badge) { badge.textContent = count; }
+  }
+
+  function refreshRows() {
+    return fetch(queue.dataset.rowsUrl, {credentials: "same-origin",
+                                         headers: {"X-Requested-With": "fetch"}})
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (html) {
+        document.getElementById("queue-rows").innerHTML = html;
+        if (window.leadcrmCountdown) { window.leadcrmCountdown(); }
+      });
+  }
+
+  function poll() {
+    if (busy || document.hidden) { return; }
+    busy = true;
+    fetch(queue.dataset.pollUrl + "?after=" + encodeURIComponent(queue.dataset.newestId),
+          {credentials: "same-origin", headers: {"Accept": "application/json"}})
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+      .then(function (data) {
+        if (!data.arrived) { return null; }
+        queue.dataset.newestId = data.newest_id;
+        setNewCount(data.new);
+        var note = document.getElementById("arrivals");
+        note.textContent = data.arrived + (data.arrived === 1 ? " new lead" : " new leads");
+        note.classList.remove("d-none");
+        return refreshRows();
+      })
+      .catch(function () { /* offline or signed out: try again on the next tick */ })
+      .then(function () { busy = false; });
+  }
+  setInterval(poll, seconds * 1000);
+})();

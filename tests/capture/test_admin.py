@@ -1,0 +1,114 @@
+"""The back office: every page loads, search and filters work, events can be reprocessed."""
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+
+from capture import intake
+from capture.intake import IntakeInput, receive_lead, store_inbound_event
+from capture.models import Channel, InboundEvent, IntakeForm, Lead
+
+pytestmark = pytest.mark.django_db
+
+ADMIN_PAGES = [
+    "/admin/", "/admin/capture/lead/", "/admin/capture/lead/add/",
+    "/admin/capture/intakeform/", "/admin/capture/intakeform/add/",
+    "/admin/capture/inboundevent/", "/admin/capture/blockrule/",
+    "/admin/capture/blockrule/add/", "/admin/capture/interaction/",
+    "/admin/followup/outboundmessage/", "/admin/django_q/schedule/",
+]
+
+
+@pytest.fixture
+def demo(db, monkeypatch):
+    monkeypatch.setenv("DEMO_PASSWORD", "a-demo-password-1")
+    call_command("seed_demo", verbosity=0)
+
+
+@pytest.mark.parametrize("url", ADMIN_PAGES)
+def test_every_admin_page_loads_for_the_superuser(demo, admin_client, url):
+    assert admin_client.get(url).status_code == 200
+
+
+def test_a_lead_page_shows_its_timeline_and_raw_events(demo, admin_client):
+    lead = Lead.objects.filter(channel=Channel.WEB_FORM).first()
+    html = admin_client.get(f"/admin/capture/lead/{lead.pk}/change/").content.decode()
+    assert "Timeline (newest first)" in html
+    assert lead.interactions.first().summary in html
+
+
+def test_search_finds_a_lead_by_phone_email_and_company(admin_client, quote_form):
+    receive_lead(IntakeInput(channel=Channel.WEB_FORM, summary="x", notify_prospect=False,
+                             fields={"email": "grace@navy.mil", "phone": "+14155552671",
+                                     "company": "US Navy", "first_name": "Grace"}))
+    for term in ("grace@navy", "+14155552671", "US Navy", "Grace"):
+        html = admin_client.get("/admin/capture/lead/", {"q": term}).content.decode()
+        assert "grace@navy.mil" in html, term
+
+
+def test_lead_filters_by_status_channel_and_form(demo, admin_client):
+    html = admin_client.get("/admin/capture/lead/",
+                            {"status__exact": "new", "channel__exact": "call"}).content.decode()
+    assert "Call" in html
+
+
+def test_the_reprocess_action_processes_a_failed_event(admin_client, quote_form):
+    intake.NORMALISERS["test-admin"] = lambda e: IntakeInput(
+        channel=Channel.API, fields={"email": "re@x.co"}, summary="api", notify_prospect=False)
+    try:
+        event, _ = store_inbound_event(channel="test-admin", external_id="a1")
+        InboundEvent.objects.filter(pk=event.pk).update(status="failed", reason="boom")
+        response = admin_client.post("/admin/capture/inboundevent/", {
+            "action": "reprocess", "_selected_action": [event.pk]}, follow=True)
+    finally:
+        del intake.NORMALISERS["test-admin"]
+    assert "Reprocessed 1 event(s)" in response.content.decode()
+    event.refresh_from_db()
+    assert event.status == "processed" and event.lead.email == "re@x.co"
+
+
+def test_sales_ops_edit_forms_but_not_the_task_schedules(demo, client):
+    client.force_login(User.objects.get(username="ops"))
+    assert client.get("/admin/capture/intakeform/").status_code == 200
+    assert client.get("/admin/django_q/schedule/").status_code == 403
+
+
+def test_editing_a_lead_in_the_admin_protects_those_fields_and_writes_the_timeline(
+    demo, admin_client
+):
+    lead = Lead.objects.filter(channel=Channel.EMAIL).first()
+    response = admin_client.get(f"/admin/capture/lead/{lead.pk}/change/")
+    form = response.context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None and k in form.fields}
+    data.update({"company": "Edited Co", "owner": "", "previous_lead": ""})
+    for prefix in ("interactions", "inbound_events"):
+        data.update({f"{prefix}-TOTAL_FORMS": 0, f"{prefix}-INITIAL_FORMS": 0})
+    response = admin_client.post(f"/admin/capture/lead/{lead.pk}/change/", data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    lead.refresh_from_db()
+    assert lead.company == "Edited Co" and "company" in lead.staff_set_fields
+    assert lead.interactions.filter(summary__contains="edited company").exists()
+
+
+def test_the_intake_form_admin_refuses_a_form_without_a_way_to_reach_the_prospect(admin_client):
+    data = {"title": "Bad", "slug": "bad", "fields": ["first_name", "company"],
+            "submit_label": "Go", "thank_you_text": "Thanks", "response_promise": "soon",
+            "min_fill_seconds": 3, "ack_subject": "Hi", "ack_body": "Hi"}
+    response = admin_client.post("/admin/capture/intakeform/add/", data)
+    assert response.status_code == 200
+    assert "needs an email or a phone field" in response.content.decode()
+    ok = admin_client.post("/admin/capture/intakeform/add/",
+                           {**data, "fields": ["first_name", "email"],
+                            "required_fields": ["email"]})
+    assert ok.status_code == 302
+    assert IntakeForm.objects.get(slug="bad").fields == ["first_name", "email"]
+
+
+def test_seed_demo_is_idempotent_and_makes_one_login_per_role(demo, client):
+    counts = (Lead.objects.count(), IntakeForm.objects.count(), User.objects.count())
+    call_command("seed_demo", verbosity=0)
+    assert (Lead.objects.count(), IntakeForm.objects.count(), User.objects.count()) == counts
+    assert set(User.objects.values_list("username", flat=True)) >= {
+        "admin", "ops", "manager", "alice", "bob"}
+    assert client.login(username="ops", password="a-demo-password-1")
+    assert IntakeForm.objects.filter(slug="quote", is_active=True).exists()

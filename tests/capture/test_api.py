@@ -1,0 +1,200 @@
+"""POST /api/v1/leads/ with Bearer keys, and HTML form posts from existing sites."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from capture.channels.api import SALESFORCE_WEB_TO_LEAD
+from capture.models import ApiKey, InboundEvent, Lead
+from tests.capture.conftest import load_json
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/leads/"
+
+
+@pytest.fixture
+def partner_key() -> str:
+    return ApiKey.issue("Partner Acme", "acme")[1]
+
+
+def post(client, key: str | None, body, *, idempotency: str = "", **extra):
+    headers = {}
+    if key:
+        headers["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    if idempotency:
+        headers["HTTP_IDEMPOTENCY_KEY"] = idempotency
+    data = body if isinstance(body, bytes | str) else json.dumps(body)
+    return client.post(URL, data, content_type=extra.pop("content_type", "application/json"),
+                       **headers, **extra)
+
+
+def test_create_api_key_prints_the_key_once_and_stores_only_its_hash():
+    out = StringIO()
+    call_command("create_api_key", "Website", stdout=out)
+    key = next(line for line in out.getvalue().splitlines() if line.startswith("lcrm_"))
+    stored = ApiKey.objects.get(name="Website")
+    assert stored.source == "website"
+    assert key not in json.dumps(list(ApiKey.objects.values()), default=str)
+    assert stored.key_hash and stored.key_hash != key
+
+
+def test_a_new_lead_is_201_with_its_id_and_the_key_s_source(client, partner_key):
+    response = post(client, partner_key, load_json("api", "lead.json"))
+    assert response.status_code == 201
+    lead = Lead.objects.get()
+    assert response.json() == {"id": lead.pk, "status": "created",
+                               "event_id": InboundEvent.objects.get().pk}
+    assert (lead.email, lead.phone, lead.source, lead.channel) == (
+        "grace@navy.mil", "+14155552671", "acme", "api")
+    assert lead.has_consent and lead.utm_campaign == "autumn"
+
+
+def test_the_same_person_again_is_200_matched_on_the_web_form_lead(client, partner_key, visitor):
+    visitor.submit(first_name="Grace", email="Grace@Navy.mil")
+    response = post(client, partner_key, {"email": "grace@navy.mil", "company": "US Navy"})
+    assert response.status_code == 200
+    assert response.json()["status"] == "matched"
+    lead = Lead.objects.get()
+    assert response.json()["id"] == lead.pk and lead.company == "US Navy"
+    assert lead.interactions.count() == 2
+
+
+def test_a_retry_with_the_same_idempotency_key_returns_the_first_answer(client, partner_key):
+    body = load_json("api", "lead.json")
+    first = post(client, partner_key, body, idempotency="order-77")
+    again = post(client, partner_key, body, idempotency="order-77")
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert first.json() == again.json()
+    assert Lead.objects.count() == 1 and InboundEvent.objects.count() == 1
+    assert Lead.objects.get().interactions.count() == 1
+
+
+def test_an_idempotency_key_reused_with_another_body_is_422(client, partner_key):
+    post(client, partner_key, {"email": "a@x.co"}, idempotency="k1")
+    response = post(client, partner_key, {"email": "b@x.co"}, idempotency="k1")
+    assert response.status_code == 422
+    assert Lead.objects.count() == 1
+
+
+def test_field_errors_are_400_json_by_field_and_nothing_is_stored(client, partner_key):
+    response = post(client, partner_key, {"email": "not-an-email", "phone": "123",
+                                          "favourite_colour": "blue"})
+    assert response.status_code == 400
+    fields = response.json()["fields"]
+    assert set(fields) == {"email", "phone", "favourite_colour"}
+    assert "Unknown field" in fields["favourite_colour"][0]
+    assert not Lead.objects.exists() and not InboundEvent.objects.exists()
+
+
+def test_no_way_to_reach_the_person_is_a_400(client, partner_key):
+    response = post(client, partner_key, {"first_name": "Nobody"})
+    assert response.status_code == 400
+    assert "email" in response.json()["fields"]
+
+
+@pytest.mark.parametrize("key", [None, "lcrm_deadbeef_wrong", "Basic abc"])
+def test_a_missing_or_wrong_key_is_401(client, partner_key, key):
+    response = post(client, key, {"email": "a@x.co"})
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert "error" in response.json() and not InboundEvent.objects.exists()
+
+
+def test_a_revoked_key_is_401(client, partner_key):
+    ApiKey.objects.update(is_active=False)
+    assert post(client, partner_key, {"email": "a@x.co"}).status_code == 401
+
+
+def test_malformed_json_is_400_and_other_content_types_are_415(client, partner_key):
+    assert post(client, partner_key, b"{not json").status_code == 400
+    assert post(client, partner_key, b"[1, 2]").status_code == 400
+    response = post(client, partner_key, "email=a@x.co",
+                    content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 415
+    assert not InboundEvent.objects.exists()
+
+
+def test_an_oversized_body_is_413(client, partner_key):
+    response = post(client, partner_key, {"email": "a@x.co", "message": "x" * 70_000})
+    assert response.status_code == 413
+    assert not InboundEvent.objects.exists()
+
+
+def test_over_the_key_s_rate_is_429(client, partner_key):
+    ApiKey.objects.update(rate_limit_per_minute=2)
+    codes = [post(client, partner_key, {"email": f"p{i}@x.co"}).status_code for i in range(3)]
+    assert codes == [201, 201, 429]
+    assert Lead.objects.count() == 2
+
+
+def test_a_get_is_405_json(client):
+    assert client.get(URL).status_code == 405
+
+
+def test_a_partner_s_own_field_names_map_through_the_key(client):
+    key = ApiKey.issue("CRM sync", "crm", field_mapping={"FirstName": "first_name",
+                                                          "Email": "email", "Notes": ""})[1]
+    response = post(client, key, {"FirstName": "Ada", "Email": "ada@x.co", "Notes": "x"})
+    assert response.status_code == 201
+    assert Lead.objects.get().first_name == "Ada"
+
+
+def test_a_failure_while_processing_is_202_then_reprocessed(client, partner_key, monkeypatch):
+    import capture.intake as intake
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("database hiccup")
+
+    monkeypatch.setattr(intake, "receive_lead", boom)
+    response = post(client, partner_key, {"email": "a@x.co"}, idempotency="r1")
+    assert response.status_code == 202
+    event = InboundEvent.objects.get()
+    assert event.status == InboundEvent.Status.FAILED and "database hiccup" in event.reason
+    monkeypatch.undo()
+    assert intake.retry_failed_events() == 1
+    again = post(client, partner_key, {"email": "a@x.co"}, idempotency="r1")
+    assert again.status_code == 201 and again.json()["id"] == Lead.objects.get().pk
+
+
+def test_a_salesforce_web_to_lead_form_posts_unchanged_and_returns_to_the_site(client):
+    ApiKey.issue("Old website", "www", field_mapping=SALESFORCE_WEB_TO_LEAD,
+                 accepts_form_posts=True, return_origins="https://www.example.com")
+    form = load_json("api", "salesforce_web_to_lead.json")
+    response = client.post("/api/v1/forms/www/", form)
+    assert response.status_code == 302
+    assert response["Location"] == "https://www.example.com/thanks"
+    lead = Lead.objects.get()
+    assert (lead.first_name, lead.last_name, lead.company, lead.job_title, lead.phone) == (
+        "Ada", "Lovelace", "Analytical Engines Ltd", "Founder", "+442079460958")
+    assert lead.utm_source == "Web" and lead.source == "www"
+    assert "00N5g00000AbCdE: 50 seats" in lead.interactions.get().body
+    assert "oid" not in lead.interactions.get().body
+
+
+def test_a_form_post_never_redirects_to_a_site_not_listed(client):
+    ApiKey.issue("Old website", "www", field_mapping=SALESFORCE_WEB_TO_LEAD,
+                 accepts_form_posts=True)
+    form = {**load_json("api", "salesforce_web_to_lead.json"), "retURL": "https://evil.example/"}
+    response = client.post("/api/v1/forms/www/", form)
+    assert response.status_code == 200 and b"Thank you" in response.content
+
+
+def test_form_posts_to_a_key_that_does_not_accept_them_are_404(client, partner_key):
+    response = client.post("/api/v1/forms/acme/", {"email": "a@x.co"})
+    assert response.status_code == 404 and not Lead.objects.exists()
+
+
+def test_text_that_is_not_valid_unicode_is_a_400_not_a_500(client, partner_key):
+    response = post(client, partner_key, b'{"email": "a@x.co", "company": "\\ud800"}')
+    assert response.status_code == 400 and "Unicode" in response.json()["error"]
+    assert not InboundEvent.objects.exists()
+
+
+def test_nan_or_infinity_is_a_400_not_a_500(client, partner_key):
+    response = post(client, partner_key, b'{"email": "a@x.co", "budget": NaN}')
+    assert response.status_code == 400 and "NaN" in response.json()["error"]
+    assert not InboundEvent.objects.exists()

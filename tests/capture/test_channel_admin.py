@@ -1,0 +1,88 @@
+"""The admin for channels: 24-hour stats per channel, settings, API keys, webhook secrets."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.utils import timezone
+
+from capture.intake import receive_event
+from capture.models import ApiKey, ChannelSettings, InboundEvent, WebhookSource
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def ops_client(client, django_user_model):
+    user = django_user_model.objects.create_user("ops-olivia", password="x", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="capture"))
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize("url", [
+    "/admin/capture/channelsettings/", "/admin/capture/channelsettings/add/",
+    "/admin/capture/apikey/", "/admin/capture/apikey/add/",
+    "/admin/capture/webhooksource/", "/admin/capture/webhooksource/add/",
+    "/admin/capture/lead/import/",
+])
+def test_every_channel_admin_page_loads_for_sales_ops(ops_client, url):
+    assert ops_client.get(url).status_code == 200
+
+
+def test_the_channel_page_counts_the_last_24_hours_per_channel(admin_client):
+    from capture.channels.email import receive_email
+    from tests.capture.conftest import load_bytes
+
+    receive_email(load_bytes("email", "new_lead.eml"), via="test")  # a new lead
+    receive_email(load_bytes("email", "out_of_office.eml"), via="test")  # ignored
+    receive_email(load_bytes("email", "archive.mbox").split(b"\nFrom grace")[1]
+                  .split(b"\n", 1)[1], via="test")  # another new lead
+    old, _, _ = receive_event(channel="email", external_id="old", payload={},
+                              status=InboundEvent.Status.REJECTED, reason="x")
+    InboundEvent.objects.filter(pk=old.pk).update(received_at=timezone.now() - timedelta(days=2))
+    receive_event(channel="twilio-sms", external_id="SMx", payload={},
+                  status=InboundEvent.Status.FAILED, reason="boom")
+    html = admin_client.get("/admin/capture/channelsettings/").content.decode()
+
+    def cells(channel: str) -> list[str]:
+        row = html.split(f">{channel}</a></td>")[1].split("</tr>")[0]
+        return re.findall(r"<td>(?:<a[^>]*>)?(?:<strong>)?([^<]*)", row)
+
+    # received, created, matched, rejected, ignored, failed, waiting
+    assert cells("email")[:7] == ["3", "2", "0", "0", "1", "0", "0"]
+    assert cells("twilio-sms")[:7] == ["1", "0", "0", "0", "0", "1", "0"]
+
+
+def test_sales_ops_edit_a_channel_s_settings(ops_client):
+    response = ops_client.post("/admin/capture/channelsettings/add/", {
+        "channel": "twilio", "is_active": "on", "source": "phones", "default_region": "GB",
+        "forward_to": "+442079460958", "greeting": "Hello", "reply_text": "",
+        "own_addresses": "", "field_mapping": "{}"})
+    assert response.status_code == 302
+    assert ChannelSettings.for_channel("twilio").forward_to == "+442079460958"
+
+
+def test_an_api_key_made_in_the_admin_is_shown_once_and_works(admin_client, client):
+    response = admin_client.post("/admin/capture/apikey/add/", {
+        "name": "Website", "source": "website", "is_active": "on", "field_mapping": "{}",
+        "return_origins": "", "default_region": "", "rate_limit_per_minute": "60"},
+        follow=True)
+    key = re.search(r"<code>(lcrm_[^<]+)</code>", response.content.decode()).group(1)
+    assert ApiKey.objects.get().key_hash != key
+    again = admin_client.get(f"/admin/capture/apikey/{ApiKey.objects.get().pk}/change/")
+    assert key not in again.content.decode()
+    answer = client.post("/api/v1/leads/", {"email": "a@x.co"},
+                         content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert answer.status_code == 201
+
+
+def test_a_webhook_secret_is_shown_to_superusers_only(admin_client, ops_client):
+    source = WebhookSource.objects.create(slug="zap", name="Zapier")
+    page = f"/admin/capture/webhooksource/{source.pk}/change/"
+    assert source.secret in admin_client.get(page).content.decode()
+    html = ops_client.get(page).content.decode()
+    assert source.secret not in html and f"…{source.secret[-4:]}" in html

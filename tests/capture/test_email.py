@@ -1,0 +1,289 @@
+"""Email to lead: .eml/mbox ingestion, django-anymail's inbound webhook, the IMAP poller."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from capture.channels.email import poll_imap, receive_email, reply_address
+from capture.intake import IntakeInput, receive_lead
+from capture.models import InboundEvent, Interaction, Lead
+from tests.capture.conftest import PAYLOADS, load_bytes
+from tests.capture.imap_stub import ImapStub, Mailbox
+
+pytestmark = pytest.mark.django_db
+
+
+def eml(name: str) -> bytes:
+    raw = load_bytes("email", name)
+    assert raw.startswith(b"X-Fixture-Source: "), "each fixture says where its shape is from"
+    return raw
+
+
+def test_an_email_becomes_a_lead_with_the_sender_and_a_trimmed_body():
+    event, created = receive_email(eml("new_lead.eml"), via="test")
+    assert created and event.status == "processed" and event.created_lead
+    lead = Lead.objects.get()
+    assert (lead.first_name, lead.last_name, lead.email, lead.channel) == (
+        "Ada", "Lovelace", "Ada@Analytical.example", "email")
+    interaction = lead.interactions.get()
+    assert interaction.summary == "Email: Quote for managed IT, 40 seats"
+    assert "quote managed IT" in interaction.body.replace("\n", " ")
+    assert "Analytical Engines Ltd |" not in interaction.body  # the signature is trimmed
+    assert interaction.message_id == "CAF=ada-0001@mail.analytical.example"
+
+
+def test_the_same_message_id_twice_is_one_lead_and_one_interaction():
+    receive_email(eml("new_lead.eml"), via="test")
+    _, created = receive_email(eml("new_lead.eml"), via="imap")
+    assert not created
+    assert Lead.objects.get().interactions.count() == 1
+
+
+def test_an_email_from_a_web_form_lead_lands_on_their_lead(visitor):
+    visitor.submit(first_name="Ada", email="ada@analytical.example")
+    receive_email(eml("new_lead.eml"), via="test")
+    lead = Lead.objects.get()
+    assert set(lead.interactions.values_list("channel", flat=True)) == {"web_form", "email"}
+
+
+def test_a_reply_to_our_email_attaches_to_that_lead_even_from_another_address():
+    lead = receive_lead(IntakeInput(channel="web_form", fields={"email": "ada@analytical.example"},
+                                    summary="Form", notify_prospect=False)).lead
+    Interaction.objects.create(lead=lead, direction="outbound", kind="email", channel="email",
+                               summary="Acknowledgement", message_id="outbound-1@leadcrm.example")
+    event, _ = receive_email(eml("reply.eml"), via="test")
+    assert event.lead_id == lead.pk and Lead.objects.count() == 1
+    reply = lead.interactions.get(kind="email", direction="inbound")
+    assert reply.summary == "Replied: Re: We received your request"
+    assert reply.body == "Yes, Thursday at 10 works for me."  # the quote is trimmed
+
+
+def test_a_reply_to_a_signed_plus_address_attaches_to_that_lead(settings):
+    settings.DEFAULT_FROM_EMAIL = "Sales <sales@example.com>"
+    lead = receive_lead(IntakeInput(channel="call", fields={"phone": "+14155552671"},
+                                    summary="Call", notify_prospect=False)).lead
+    address = reply_address(lead.pk)
+    assert address.startswith("sales+lead-") and address.endswith("@example.com")
+    raw = (f"From: Someone <someone@else.example>\r\nTo: {address}\r\n"
+           "Subject: Re: your call\r\nMessage-ID: <plus-1@else.example>\r\n\r\nCall me.\r\n")
+    receive_email(raw.encode(), via="test")
+    assert Lead.objects.count() == 1
+    assert Lead.objects.get().email == "someone@else.example"  # filled from the reply
+    forged = raw.replace(address, f"sales+lead-{lead.pk}-forged@example.com").replace(
+        "plus-1", "plus-2").replace("someone@else", "stranger@else")
+    receive_email(forged.encode(), via="test")
+    assert Lead.objects.count() == 2  # an unsigned plus-address is just a new sender
+
+
+@pytest.mark.parametrize(("name", "reason"), [
+    ("out_of_office.eml", "auto-reply (Auto-Submitted: auto-replied)"),
+    ("bounce.eml", "bounce or delivery report"),
+    ("mailing_list.eml", "mailing list (Weekly Digest <digest.news.example>)"),
+])
+def test_auto_replies_bounces_and_lists_are_kept_as_ignored_not_leads(name, reason):
+    event, _ = receive_email(eml(name), via="test")
+    assert (event.status, event.reason) == ("ignored", reason)
+    assert not Lead.objects.exists()
+
+
+def test_mail_from_our_own_addresses_is_ignored():
+    raw = (b"From: Sales <Sales@Example.com>\r\nTo: sales@example.com\r\nSubject: fwd\r\n"
+           b"Message-ID: <own-1@example.com>\r\n\r\nhello\r\n")
+    event, _ = receive_email(raw, via="test")
+    assert event.status == "ignored" and event.reason == "our own address Sales@Example.com"
+
+
+def test_html_only_mail_is_read_as_text():
+    receive_email(eml("html_only.eml"), via="test")
+    lead = Lead.objects.get()
+    assert lead.first_name == "Renée"
+    body = lead.interactions.get().body
+    assert "Nous voudrions un **devis** pour 12 postes." in body and "<p>" not in body
+
+
+def test_a_processing_failure_stays_failed_and_is_reprocessed(monkeypatch, admin_client):
+    import capture.intake as intake
+
+    monkeypatch.setattr(intake, "receive_lead", lambda *a, **k: 1 / 0)
+    event, _ = receive_email(eml("new_lead.eml"), via="test")
+    assert InboundEvent.objects.get().status == "failed"
+    monkeypatch.undo()
+    admin_client.post("/admin/capture/inboundevent/",
+                      {"action": "reprocess", "_selected_action": [event.pk]})
+    assert Lead.objects.get().email == "Ada@Analytical.example"
+
+
+def test_ingest_email_reads_eml_files_and_mbox_archives_and_reruns_add_nothing():
+    files = [str(PAYLOADS / "email" / "archive.mbox"), str(PAYLOADS / "email" / "reply.eml")]
+    out = StringIO()
+    call_command("ingest_email", *files, "--no-progress", stdout=out)
+    assert out.getvalue().strip() == "4 message(s): 1 ignored, 3 new lead"
+    assert Lead.objects.count() == 3
+    again = StringIO()
+    call_command("ingest_email", *files, "--no-progress", stdout=again)
+    assert again.getvalue().strip() == "4 message(s): 4 already stored"
+    assert Lead.objects.count() == 3
+
+
+def test_ingest_email_refuses_a_missing_file():
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="no such file"):
+        call_command("ingest_email", "/nonexistent.eml")
+
+
+# --- django-anymail inbound (Mailgun's signed raw-MIME forward) ------------------------------
+
+MAILGUN_KEY = "key-mailgun-signing"
+
+
+@pytest.fixture
+def anymail_settings(settings):
+    settings.ANYMAIL = {"WEBHOOK_SECRET": "esp:hook-password",
+                        "MAILGUN_WEBHOOK_SIGNING_KEY": MAILGUN_KEY}
+
+
+def mailgun_post(client, raw: bytes, *, key: str = MAILGUN_KEY, auth: str = "esp:hook-password"):
+    import base64
+
+    timestamp, token = str(int(time.time())), "a8ce0edb2dd8301dee6c2405235584e45aa91d1e9f979f3de0"
+    signature = hmac.new(key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256).hexdigest()
+    credentials = base64.b64encode(auth.encode()).decode()
+    return client.post("/inbound/email/mailgun/inbound_mime/", {
+        "body-mime": raw.decode(), "timestamp": timestamp, "token": token,
+        "signature": signature, "recipient": "sales@example.com",
+        "sender": "ada@analytical.example"},
+        HTTP_AUTHORIZATION=f"Basic {credentials}")
+
+
+def test_mailgun_inbound_through_anymail_makes_the_lead(client, anymail_settings):
+    response = mailgun_post(client, eml("new_lead.eml"))
+    assert response.status_code == 200
+    event = InboundEvent.objects.get()
+    assert event.payload["via"] == "anymail:Mailgun"
+    assert Lead.objects.get().email == "Ada@Analytical.example"
+    assert mailgun_post(client, eml("new_lead.eml")).status_code == 200  # Mailgun retries
+    assert Lead.objects.get().interactions.count() == 1
+
+
+def test_anymail_refuses_a_bad_signature_or_basic_auth_as_json(client, anymail_settings):
+    bad_signature = mailgun_post(client, eml("new_lead.eml"), key="wrong")
+    assert bad_signature.status_code == 400 and "signature" in bad_signature.json()["error"]
+    assert mailgun_post(client, eml("new_lead.eml"), auth="esp:guess").status_code == 400
+    assert not InboundEvent.objects.exists()
+
+
+def test_an_esp_not_configured_is_a_403_not_a_500(client, settings):
+    settings.ANYMAIL = {"WEBHOOK_SECRET": "esp:hook-password"}  # no Mailgun signing key
+    response = mailgun_post(client, eml("new_lead.eml"))
+    assert response.status_code == 403 and "not configured" in response.json()["error"]
+    settings.ANYMAIL = {}  # no basic auth: nothing is accepted unauthenticated
+    response = mailgun_post(client, eml("new_lead.eml"))
+    assert response.status_code == 403 and "ANYMAIL_WEBHOOK_SECRET" in response.json()["error"]
+    assert not InboundEvent.objects.exists()
+
+
+def test_postmark_inbound_json_through_anymail_makes_the_lead(client, anymail_settings):
+    import base64
+    import json
+
+    from tests.capture.conftest import load_json
+
+    payload = json.dumps(load_json("email", "postmark_inbound.json"))
+    auth = "Basic " + base64.b64encode(b"esp:hook-password").decode()
+    response = client.post("/inbound/email/postmark/inbound/", payload,
+                           content_type="application/json", HTTP_AUTHORIZATION=auth)
+    assert response.status_code == 200
+    event = InboundEvent.objects.get()
+    assert event.external_id == "CAGrace-0001@mail.navy.mil"
+    lead = Lead.objects.get()
+    assert (lead.first_name, lead.email) == ("Grace", "grace@navy.mil")
+    assert lead.interactions.get().summary == "Email: Cloud move for 40 people"
+    unauthorised = client.post("/inbound/email/postmark/inbound/", payload,
+                               content_type="application/json")
+    assert unauthorised.status_code == 400
+
+
+# --- IMAP poller against a local IMAP server --------------------------------------------------
+
+@pytest.fixture
+def mailbox(settings):
+    box = Mailbox()
+    stub = ImapStub(box)
+    settings.IMAP_HOST, settings.IMAP_PORT, settings.IMAP_SSL = "127.0.0.1", stub.port, False
+    settings.IMAP_USER, settings.IMAP_PASSWORD = box.user, box.password
+    settings.IMAP_FOLDER = "INBOX"
+    yield box
+    stub.close()
+
+
+def test_the_poller_stores_unseen_mail_then_marks_it_seen(mailbox):
+    mailbox.add(eml("new_lead.eml"))
+    mailbox.add(eml("out_of_office.eml"))
+    mailbox.add(eml("html_only.eml")).seen = True  # read by a person already: left alone
+    assert poll_imap() == 2
+    assert all(m.seen for m in mailbox.messages)
+    assert Lead.objects.count() == 1
+    assert InboundEvent.objects.filter(status="ignored").count() == 1
+    assert any("BODY.PEEK[]" in c for c in mailbox.commands)
+    assert poll_imap() == 0
+
+
+def test_a_message_that_could_not_be_stored_stays_unseen_for_the_next_poll(mailbox,
+                                                                            monkeypatch):
+    import capture.channels.email as email_channel
+
+    mailbox.add(eml("new_lead.eml"))
+    mailbox.add(eml("html_only.eml"))
+    real = email_channel.receive_email
+
+    def store_only_the_first(raw, *, via):
+        if b"html-0001" in raw:
+            raise RuntimeError("database is down")
+        return real(raw, via=via)
+
+    monkeypatch.setattr(email_channel, "receive_email", store_only_the_first)
+    with pytest.raises(RuntimeError):
+        poll_imap()
+    assert [m.seen for m in mailbox.messages] == [True, False]
+    monkeypatch.undo()
+    assert poll_imap() == 1
+    assert Lead.objects.count() == 2
+
+
+def test_the_poller_does_nothing_without_an_imap_host(settings):
+    settings.IMAP_HOST = ""
+    assert poll_imap() == 0
+
+
+def test_the_poller_schedule_is_installed_on_migrate():
+    from django_q.models import Schedule
+
+    from capture.schedules import SCHEDULES, install
+
+    install(SCHEDULES)
+    assert Schedule.objects.get(name="capture: poll the IMAP mailbox").func == \
+        "capture.channels.email.poll_imap"
+
+
+def test_a_message_with_garbage_headers_is_kept_not_lost():
+    raw = b"From: \xff\xfe<<<\r\nSubject: =?bogus?x?zz?=\r\nMessage-ID: <<>>\r\n\r\nhello\r\n"
+    event, created = receive_email(raw, via="test")
+    assert created and event.status in ("rejected", "failed")
+    assert InboundEvent.objects.count() == 1 and not Lead.objects.exists()
+    assert receive_email(raw, via="test")[1] is False  # the same bytes again: stored once
+
+
+def test_a_message_over_the_upload_limit_is_a_json_413(client, anymail_settings, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2000
+    big = eml("new_lead.eml").replace(b"Hello,", b"Hello, " + b"x" * 5000)
+    response = mailgun_post(client, big)
+    assert response.status_code == 413 and "DATA_UPLOAD_MAX_MEMORY_SIZE" in \
+        response.json()["error"]
+    assert not InboundEvent.objects.exists()

@@ -1,0 +1,224 @@
+"""Meta: the hub.challenge handshake, X-Hub-Signature-256, WhatsApp, Messenger and Lead Ads
+(answers fetched from a stub Graph API on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+
+from capture.channels.meta import retry_leadgen_fetches
+from capture.intake import retry_failed_events
+from capture.models import ChannelSettings, InboundEvent, Lead
+from tests.capture.conftest import load_json
+
+pytestmark = pytest.mark.django_db
+SECRET = "meta-app-secret"
+
+
+def meta_post(client, payload: dict | bytes, *, secret: str = SECRET):
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return client.post("/inbound/meta/", body, content_type="application/json",
+                       HTTP_X_HUB_SIGNATURE_256=f"sha256={signature}")
+
+
+class StubGraph:
+    """A Graph API stand-in: GET /<leadgen_id> answers the lead, after `failures` 500s."""
+
+    def __init__(self):
+        self.failures = 0
+        self.requests: list[str] = []
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                stub.requests.append(self.path)
+                query = parse_qs(urlsplit(self.path).query)
+                if stub.failures > 0:
+                    stub.failures -= 1
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                if query.get("access_token") != ["page-token"]:
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                body = json.dumps(load_json("meta", "leadgen_lead.json")).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v21.0"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def graph(settings):
+    stub = StubGraph()
+    settings.META_GRAPH_URL = stub.url
+    yield stub
+    stub.server.shutdown()
+    stub.server.server_close()
+
+
+def test_the_verification_handshake_echoes_the_challenge_only_with_our_token(client):
+    ok = client.get("/inbound/meta/", {"hub.mode": "subscribe", "hub.challenge": "1158201444",
+                                       "hub.verify_token": "meta-verify-token"})
+    assert ok.status_code == 200 and ok.content == b"1158201444"
+    bad = client.get("/inbound/meta/", {"hub.mode": "subscribe", "hub.challenge": "1",
+                                        "hub.verify_token": "guess"})
+    assert bad.status_code == 403
+
+
+def test_a_whatsapp_message_becomes_a_chat_lead_by_phone(client):
+    response = meta_post(client, load_json("meta", "whatsapp_text.json"))
+    assert response.status_code == 200
+    lead = Lead.objects.get()
+    assert (lead.phone, lead.first_name, lead.last_name, lead.channel) == (
+        "+14155552671", "Grace", "Hopper", "chat")
+    assert "quote for the cloud move" in lead.interactions.get().body
+
+
+def test_a_whatsapp_message_from_a_caller_lands_on_the_call_lead(client):
+    from capture.intake import IntakeInput, receive_lead
+
+    call = receive_lead(IntakeInput(channel="call", fields={"phone": "+14155552671"},
+                                    summary="Call", notify_prospect=False)).lead
+    meta_post(client, load_json("meta", "whatsapp_text.json"))
+    assert Lead.objects.get().pk == call.pk and call.interactions.count() == 2
+
+
+def test_a_retried_whatsapp_delivery_adds_nothing(client):
+    payload = load_json("meta", "whatsapp_text.json")
+    meta_post(client, payload)
+    assert meta_post(client, payload).status_code == 200
+    assert Lead.objects.get().interactions.count() == 1 and InboundEvent.objects.count() == 1
+
+
+def test_delivery_statuses_store_nothing(client):
+    assert meta_post(client, load_json("meta", "whatsapp_status.json")).status_code == 200
+    assert not InboundEvent.objects.exists()
+
+
+def test_messenger_messages_from_one_sender_stay_on_one_lead(client):
+    payload = load_json("meta", "messenger_message.json")
+    meta_post(client, payload)
+    payload["entry"][0]["messaging"][0]["message"] = {"mid": "m_2", "text": "And Sundays?"}
+    meta_post(client, payload)
+    lead = Lead.objects.get()
+    assert lead.channel == "social" and lead.interactions.count() == 2
+    assert "6543210987654321" in lead.interactions.last().body
+
+
+def test_our_own_page_s_echo_is_kept_as_ignored(client):
+    payload = load_json("meta", "messenger_message.json")
+    payload["entry"][0]["messaging"][0]["message"]["is_echo"] = True
+    meta_post(client, payload)
+    event = InboundEvent.objects.get()
+    assert event.status == "ignored" and "echo" in event.reason
+    assert not Lead.objects.exists()
+
+
+def test_a_bad_or_missing_signature_is_403_and_stores_nothing(client):
+    payload = load_json("meta", "whatsapp_text.json")
+    assert meta_post(client, payload, secret="wrong").status_code == 403
+    body = json.dumps(payload).encode()
+    assert client.post("/inbound/meta/", body,
+                       content_type="application/json").status_code == 403
+    signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    reserialised = json.dumps(payload, indent=2).encode()  # same JSON, other bytes
+    response = client.post("/inbound/meta/", reserialised, content_type="application/json",
+                           HTTP_X_HUB_SIGNATURE_256=f"sha256={signature}")
+    assert response.status_code == 403
+    assert not InboundEvent.objects.exists()
+
+
+def test_a_malformed_body_is_400(client):
+    assert meta_post(client, b"not json").status_code == 400
+    assert meta_post(client, {"object": "page"}).status_code == 400
+    broken = load_json("meta", "whatsapp_text.json")
+    del broken["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
+    assert meta_post(client, broken).status_code == 400
+    assert not InboundEvent.objects.exists()
+
+
+def test_a_lead_ad_is_fetched_from_the_graph_api_and_mapped(client, graph, sync_tasks,
+                                                            django_capture_on_commit_callbacks):
+    ChannelSettings.objects.create(channel="meta", default_region="GB",
+                                   field_mapping={"what_service_do_you_need?": "service"})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = meta_post(client, load_json("meta", "leadgen_change.json"))
+    assert response.status_code == 200
+    lead = Lead.objects.get()
+    assert (lead.first_name, lead.last_name, lead.email, lead.phone, lead.company,
+            lead.service) == ("Joan", "Clarke", "joan@bletchley.example", "+447911123456",
+                              "Hut 8", "managed_it")
+    assert "how many seats: 50" in lead.interactions.get().body
+    assert graph.requests[0].startswith("/v21.0/1122334455667788?")
+    assert InboundEvent.objects.get().status == "processed"
+
+
+def test_the_graph_client_retries_a_flaky_graph_api(client, graph, sync_tasks,
+                                                    django_capture_on_commit_callbacks):
+    graph.failures = 2
+    with django_capture_on_commit_callbacks(execute=True):
+        meta_post(client, load_json("meta", "leadgen_change.json"))
+    assert Lead.objects.get().email == "joan@bletchley.example"
+    assert len(graph.requests) == 3
+
+
+def test_a_graph_outage_leaves_the_event_failed_then_the_schedule_fetches_it(
+        client, graph, sync_tasks, django_capture_on_commit_callbacks):
+    graph.failures = 100
+    # The task raises so django-q2 retries it (sync mode shows that as the exception here).
+    with pytest.raises(requests.RequestException), django_capture_on_commit_callbacks(
+        execute=True
+    ):
+        response = meta_post(client, load_json("meta", "leadgen_change.json"))
+    assert response.status_code == 200  # stored: Meta must not retry
+    event = InboundEvent.objects.get()
+    assert event.status == "failed" and "Graph API failed (1 tries)" in event.reason
+    assert not Lead.objects.exists()
+    # The generic sweeper cannot fetch; its tries do not stop the channel's own schedule.
+    for _ in range(6):
+        retry_failed_events()
+    graph.failures = 0
+    assert retry_leadgen_fetches() == 1
+    event.refresh_from_db()
+    assert event.status == "processed" and Lead.objects.count() == 1
+    assert retry_leadgen_fetches() == 0  # nothing left to fetch
+
+
+def test_the_admin_reprocess_fetches_a_lead_ad_first(client, graph, sync_tasks, admin_client,
+                                                     django_capture_on_commit_callbacks):
+    graph.failures = 100
+    with pytest.raises(requests.RequestException), django_capture_on_commit_callbacks(
+        execute=True
+    ):
+        meta_post(client, load_json("meta", "leadgen_change.json"))
+    graph.failures = 0
+    event = InboundEvent.objects.get()
+    admin_client.post("/admin/capture/inboundevent/",
+                      {"action": "reprocess", "_selected_action": [event.pk]})
+    event.refresh_from_db()
+    assert event.status == "processed" and Lead.objects.get().email == "joan@bletchley.example"
+
+
+def test_a_lone_surrogate_in_a_message_id_is_a_400(client):
+    body = json.dumps(load_json("meta", "whatsapp_text.json")).replace(
+        '"wamid.', '"\\ud800wamid.').encode()
+    response = meta_post(client, body)
+    assert response.status_code == 400 and not InboundEvent.objects.exists()

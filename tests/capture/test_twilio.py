@@ -1,0 +1,182 @@
+"""Twilio voice, SMS and call status, signed with twilio's own RequestValidator."""
+
+from __future__ import annotations
+
+import pytest
+from twilio.request_validator import RequestValidator
+
+from capture.models import ChannelSettings, InboundEvent, Lead
+from tests.capture.conftest import load_json
+
+pytestmark = pytest.mark.django_db
+TOKEN = "12345678901234567890123456789012"
+
+
+def twilio_post(client, path: str, params: dict, *, token: str = TOKEN):
+    """Post as Twilio does: form-encoded, signed over the full URL and the sorted params."""
+    url = f"http://testserver{path}"
+    signature = RequestValidator(token).compute_signature(url, params)
+    return client.post(path, params, HTTP_X_TWILIO_SIGNATURE=signature)
+
+
+def fixture(name: str, **changes) -> dict:
+    return {**load_json("twilio", name)["params"], **changes}
+
+
+def test_an_unknown_caller_becomes_a_call_lead_flagged_for_call_back(client):
+    response = twilio_post(client, "/inbound/twilio/voice/", fixture("voice.json"))
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/xml")
+    assert b"<Response>" in response.content and b"<Hangup" in response.content
+    lead = Lead.objects.get()
+    assert (lead.phone, lead.channel, lead.needs_callback) == ("+14155552671", "call", True)
+    assert "SAN FRANCISCO" in lead.interactions.get().summary
+
+
+def test_the_voice_reply_forwards_to_the_configured_number(client):
+    ChannelSettings.objects.create(channel="twilio", forward_to="+14155550199",
+                                   greeting="Thanks for calling Acme.")
+    response = twilio_post(client, "/inbound/twilio/voice/", fixture("voice.json"))
+    xml = response.content.decode()
+    assert "<Say>Thanks for calling Acme.</Say>" in xml
+    assert 'action="/inbound/twilio/status/"' in xml and "+14155550199</Dial>" in xml
+    assert not Lead.objects.get().needs_callback
+
+
+def test_an_unanswered_forward_flags_the_lead_for_a_priority_call_back(client):
+    ChannelSettings.objects.create(channel="twilio", forward_to="+14155550199")
+    twilio_post(client, "/inbound/twilio/voice/", fixture("voice.json"))
+    response = twilio_post(client, "/inbound/twilio/status/", fixture("dial_no_answer.json"))
+    assert response.status_code == 200 and b"<Response" in response.content
+    lead = Lead.objects.get()
+    assert lead.needs_callback
+    assert lead.interactions.filter(summary__startswith="Missed call (no-answer)").exists()
+
+
+def test_a_call_from_someone_who_used_the_web_form_lands_on_their_lead(client, visitor):
+    visitor.submit(first_name="Grace", email="grace@navy.mil", phone="(415) 555-2671")
+    twilio_post(client, "/inbound/twilio/voice/", fixture("voice.json"))
+    lead = Lead.objects.get()
+    assert set(lead.interactions.values_list("channel", flat=True)) == {"web_form", "call"}
+
+
+def test_twilio_retrying_the_same_call_adds_nothing(client):
+    for _ in range(2):
+        assert twilio_post(client, "/inbound/twilio/voice/",
+                           fixture("voice.json")).status_code == 200
+    assert Lead.objects.count() == 1 and Lead.objects.get().interactions.count() == 1
+    assert InboundEvent.objects.count() == 1
+
+
+def test_an_sms_becomes_a_lead_then_a_reply_on_the_same_lead(client):
+    twilio_post(client, "/inbound/twilio/sms/", fixture("sms.json"))
+    twilio_post(client, "/inbound/twilio/sms/", fixture("sms.json", MessageSid="SM2",
+                                                        Body="Also, do you work weekends?"))
+    lead = Lead.objects.get()
+    assert lead.channel == "sms" and lead.message.startswith("Hi, do you do managed IT")
+    assert lead.interactions.count() == 2
+
+
+def test_the_sms_auto_reply_is_valid_twiml(client):
+    ChannelSettings.objects.create(channel="twilio", reply_text="Thanks! We'll text you soon.")
+    response = twilio_post(client, "/inbound/twilio/sms/", fixture("sms.json"))
+    assert response.content.decode().endswith(
+        "<Response><Message>Thanks! We'll text you soon.</Message></Response>")
+
+
+@pytest.mark.parametrize("word", ["STOP", "stop", " Unsubscribe ", "STOP ALL"])
+def test_stop_marks_the_lead_not_to_be_texted_and_gets_no_auto_reply(client, word):
+    ChannelSettings.objects.create(channel="twilio", reply_text="Thanks!")
+    twilio_post(client, "/inbound/twilio/sms/", fixture("sms.json"))
+    response = twilio_post(client, "/inbound/twilio/sms/",
+                           fixture("sms.json", MessageSid="SM9", Body=word))
+    assert b"<Message>" not in response.content
+    lead = Lead.objects.get()
+    assert lead.do_not_text
+    twilio_post(client, "/inbound/twilio/sms/", fixture("sms.json", MessageSid="SM10",
+                                                        Body="START"))
+    lead.refresh_from_db()
+    assert not lead.do_not_text
+
+
+def test_a_bad_signature_is_403_and_stores_nothing(client):
+    params = fixture("sms.json")
+    response = twilio_post(client, "/inbound/twilio/sms/", params, token="wrong" * 6)
+    assert response.status_code == 403 and "error" in response.json()
+    unsigned = client.post("/inbound/twilio/sms/", params)
+    assert unsigned.status_code == 403
+    signed_other = RequestValidator(TOKEN).compute_signature(
+        "http://testserver/inbound/twilio/sms/", params)
+    tampered = client.post("/inbound/twilio/sms/", {**params, "Body": "changed"},
+                           HTTP_X_TWILIO_SIGNATURE=signed_other)
+    assert tampered.status_code == 403
+    assert not InboundEvent.objects.exists() and not Lead.objects.exists()
+
+
+def test_a_signed_request_missing_twilio_fields_is_400(client):
+    response = twilio_post(client, "/inbound/twilio/sms/", {"Body": "hi"})
+    assert response.status_code == 400 and "MessageSid" in response.json()["error"]
+    assert not InboundEvent.objects.exists()
+
+
+def test_a_withheld_number_is_kept_as_rejected_not_a_lead(client):
+    response = twilio_post(client, "/inbound/twilio/voice/",
+                           fixture("voice.json", From="anonymous", CallSid="CA-anon"))
+    assert response.status_code == 200
+    event = InboundEvent.objects.get()
+    assert event.status == "rejected" and "withheld" in event.reason
+    assert not Lead.objects.exists()
+
+
+def test_a_failure_leaves_the_event_failed_and_the_admin_reprocesses_it(client, admin_client,
+                                                                        monkeypatch):
+    import capture.intake as intake
+
+    monkeypatch.setattr(intake, "receive_lead", lambda *a, **k: 1 / 0)
+    response = twilio_post(client, "/inbound/twilio/sms/", fixture("sms.json"))
+    assert response.status_code == 200  # Twilio must not retry: the event is stored
+    event = InboundEvent.objects.get()
+    assert event.status == "failed" and "ZeroDivisionError" in event.reason
+    monkeypatch.undo()
+    admin_client.post("/admin/capture/inboundevent/",
+                      {"action": "reprocess", "_selected_action": [event.pk]})
+    event.refresh_from_db()
+    assert event.status == "processed" and Lead.objects.get().phone == "+14155552671"
+
+
+def test_a_switched_off_channel_is_404_and_stores_nothing(client):
+    ChannelSettings.objects.create(channel="twilio", is_active=False)
+    assert twilio_post(client, "/inbound/twilio/sms/", fixture("sms.json")).status_code == 404
+    assert not InboundEvent.objects.exists()
+
+
+def test_status_callbacks_of_calls_we_placed_are_ignored(client):
+    response = twilio_post(client, "/inbound/twilio/status/", fixture(
+        "dial_no_answer.json", Direction="outbound-api", CallSid="CA-out"))
+    assert response.status_code == 200
+    event = InboundEvent.objects.get()
+    assert event.status == "ignored" and "outbound" in event.reason
+    assert not Lead.objects.exists()
+
+
+@pytest.mark.parametrize("path", ["/inbound/twilio/voice/", "/inbound/calendly/",
+                                  "/inbound/webhook/any/", "/api/v1/leads/"])
+def test_a_get_on_a_webhook_is_a_json_405(client, path):
+    response = client.get(path)
+    assert response.status_code == 405 and response.json()["error"] == "Use POST."
+
+
+def test_a_call_that_ends_after_the_greeting_with_no_one_to_forward_to_needs_a_call_back(client):
+    twilio_post(client, "/inbound/twilio/status/", fixture(
+        "voice.json", CallStatus="completed", CallDuration="14"))
+    lead = Lead.objects.get()
+    assert lead.needs_callback
+    assert lead.interactions.get().summary.startswith("Call ended after the greeting (14 s)")
+
+
+def test_an_answered_forwarded_call_is_recorded_without_a_call_back(client):
+    ChannelSettings.objects.create(channel="twilio", forward_to="+14155550199")
+    twilio_post(client, "/inbound/twilio/status/", fixture(
+        "dial_no_answer.json", DialCallStatus="completed", DialCallDuration="95"))
+    lead = Lead.objects.get()
+    assert not lead.needs_callback and lead.interactions.get().summary == "Answered call, 95 s"

@@ -1,0 +1,252 @@
+"""The public quote-request page /q/<slug>/: render, submit, validation, abuse, attribution."""
+
+import re
+
+import pytest
+from django.core import mail
+
+from capture.forms import sign_started
+from capture.models import BlockRule, InboundEvent, Lead
+
+pytestmark = pytest.mark.django_db
+
+GOOD = {"first_name": "Grace", "last_name": "Hopper", "email": "grace@navy.mil",
+        "phone": "(415) 555-2671", "company": "US Navy", "message": "We need a cloud move."}
+
+
+def test_the_page_renders_the_chosen_fields_and_an_unticked_consent_box(visitor):
+    html = visitor.load().content.decode()
+    for name in ("first_name", "email", "phone", "company_size", "budget", "service"):
+        assert f'name="{name}"' in html
+    assert 'name="job_title"' not in html  # not chosen for this form
+    consent = re.search(r'<input[^>]*name="consent"[^>]*>', html).group(0)
+    assert "checked" not in consent
+    assert "I agree to be contacted about my request." in html
+    assert "/static/bootstrap/css/bootstrap.min.css" in html  # served locally, no CDN
+    assert "cdn" not in html.lower()
+
+
+def test_an_inactive_or_unknown_form_is_a_404(client, quote_form):
+    assert client.get("/q/nope/").status_code == 404
+    quote_form.is_active = False
+    quote_form.save()
+    assert client.get("/q/quote/").status_code == 404
+
+
+def test_a_submission_redirects_to_thanks_and_creates_the_lead(visitor, client):
+    response = visitor.submit(**GOOD, consent="on")
+    assert response.status_code == 302
+    assert response["Location"] == "/q/quote/thanks/"
+    lead = Lead.objects.get()
+    assert (lead.first_name, lead.email, lead.phone) == ("Grace", "grace@navy.mil",
+                                                         "+14155552671")
+    assert lead.channel == "web_form" and lead.form.slug == "quote" and lead.source == "quote"
+    assert lead.has_consent and lead.consent_text == "I agree to be contacted about my request."
+    assert lead.consent_ip == "127.0.0.1" and lead.consent_at is not None
+    event = InboundEvent.objects.get()
+    assert event.status == InboundEvent.Status.PROCESSED and event.lead == lead
+    assert b"grace%40navy.mil" in bytes(event.body)
+    thanks = client.get(response["Location"])
+    assert "We have your request" in thanks.content.decode()
+
+
+def test_no_consent_ticked_means_no_consent_recorded(visitor):
+    visitor.submit(**GOOD)
+    assert not Lead.objects.get().has_consent
+
+
+def test_a_required_consent_box_must_be_ticked(visitor, quote_form):
+    quote_form.consent_required = True
+    quote_form.save()
+    response = visitor.submit(**GOOD)
+    assert response.status_code == 400
+    assert "Please tick the box to agree" in response.content.decode()
+    assert Lead.objects.count() == 0
+
+
+def test_utm_click_ids_referrer_and_landing_page_are_captured_unseen(visitor):
+    visitor.load("?utm_source=google&utm_medium=cpc&utm_campaign=q4&gclid=abc123",
+                 HTTP_REFERER="https://www.google.com/")
+    visitor.submit(**GOOD)
+    lead = Lead.objects.get()
+    assert (lead.utm_source, lead.utm_medium, lead.utm_campaign, lead.gclid) == (
+        "google", "cpc", "q4", "abc123")
+    assert lead.referrer == "https://www.google.com/"
+    assert lead.landing_page.startswith("http://testserver/q/quote/?utm_source=google")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("email", "grace@", "Enter a valid email address, like name@company.com."),
+        ("phone", "12", "This does not look like a phone number."),
+        ("first_name", "", "Please fill in your first name."),
+        ("email", "", "Please fill in your email."),
+        ("company", "C" * 201, "Ensure this value has at most 200 characters"),
+        ("budget", "a million", "Please pick one of the listed answers."),
+    ],
+)
+def test_each_validation_error_is_a_human_message_and_nothing_is_saved(
+    visitor, field, value, message
+):
+    response = visitor.submit(**{**GOOD, field: value})
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert Lead.objects.count() == 0 and InboundEvent.objects.count() == 0
+
+
+def test_a_display_name_email_is_accepted_and_fills_the_name(visitor, quote_form):
+    quote_form.required_fields = ["email"]
+    quote_form.save()
+    visitor.submit(email='"Ada Lovelace" <Ada@Example.com>')
+    lead = Lead.objects.get()
+    assert (lead.email, lead.email_key, lead.first_name, lead.last_name) == (
+        "Ada@Example.com", "ada@example.com", "Ada", "Lovelace")
+
+
+def test_a_second_submission_with_the_phone_in_another_format_adds_to_the_lead(client,
+                                                                               quote_form):
+    from tests.conftest import FormVisitor
+
+    FormVisitor(client).submit(**GOOD)
+    FormVisitor(client).submit(first_name="Grace", email="g.hopper@other.org",
+                               phone="+1 415 555 2671", message="Any news?")
+    lead = Lead.objects.get()
+    assert lead.interactions.filter(kind="submission").count() == 2
+
+
+def test_a_double_clicked_submit_is_one_submission(visitor):
+    visitor.submit(**GOOD)
+    second = visitor.submit(**GOOD)  # the same rendered page: the same submission id
+    assert second.status_code == 302
+    assert InboundEvent.objects.count() == 1
+    assert Lead.objects.get().interactions.count() == 1
+
+
+def test_markup_is_stored_as_typed_and_shown_escaped(visitor, admin_client):
+    visitor.submit(**{**GOOD, "first_name": "<script>alert(1)</script>"})
+    lead = Lead.objects.get()
+    assert lead.first_name == "<script>alert(1)</script>"
+    html = admin_client.get(f"/admin/capture/lead/{lead.pk}/change/").content.decode()
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_the_honeypot_rejects_and_keeps_the_event(visitor):
+    response = visitor.submit(**GOOD, website="http://spam.example")
+    assert response.status_code == 400
+    assert "We could not accept this submission" in response.content.decode()
+    assert Lead.objects.count() == 0
+    event = InboundEvent.objects.get()
+    assert (event.status, event.reason) == ("rejected", "honeypot field filled")
+
+
+def test_a_submission_faster_than_the_minimum_fill_time_is_rejected(visitor, quote_form):
+    quote_form.min_fill_seconds = 30
+    quote_form.save()
+    response = visitor.submit(**GOOD)
+    assert response.status_code == 400 and Lead.objects.count() == 0
+    assert "after the page loaded" in InboundEvent.objects.get().reason
+
+
+def test_a_slow_enough_submission_passes_the_fill_time(visitor, quote_form):
+    import time_machine
+
+    quote_form.min_fill_seconds = 30
+    quote_form.save()
+    visitor.load()
+    with time_machine.travel("2099-01-01", tick=True):  # long after the page was served
+        response = visitor.submit(**GOOD)
+    assert response.status_code == 302 and Lead.objects.count() == 1
+
+
+def test_a_forged_start_token_is_rejected(visitor, quote_form):
+    visitor.load()
+    visitor.hidden["started"] = sign_started(quote_form.pk + 1)
+    assert visitor.submit(**GOOD).status_code == 400
+    assert InboundEvent.objects.get().reason == "form start token missing or forged"
+
+
+def test_blocked_domains_and_phrases_reject(visitor):
+    BlockRule.objects.create(kind=BlockRule.Kind.EMAIL_DOMAIN, value="@Spam.Example")
+    BlockRule.objects.create(kind=BlockRule.Kind.PHRASE, value="SEO services")
+    assert visitor.submit(**{**GOOD, "email": "x@mail.spam.example"}).status_code == 400
+    visitor.load()
+    assert visitor.submit(**{**GOOD, "message": "Cheap seo SERVICES!"}).status_code == 400
+    reasons = sorted(InboundEvent.objects.values_list("reason", flat=True))
+    assert reasons == ["blocked email domain spam.example", "blocked phrase “seo services”"]
+    assert Lead.objects.count() == 0
+
+
+def test_the_rate_limit_answers_429_after_the_limit(client, quote_form, settings):
+    from tests.conftest import FormVisitor
+
+    settings.FORM_RATE_LIMIT_PER_MINUTE = 3
+    codes = [FormVisitor(client).submit(**{**GOOD, "email": f"p{i}@x.co",
+                                           "phone": ""}).status_code for i in range(5)]
+    assert codes == [302, 302, 302, 429, 429]
+    assert Lead.objects.count() == 3
+    assert InboundEvent.objects.filter(status="rejected", reason="rate limit exceeded").count() == 2
+
+
+def test_a_post_without_the_csrf_token_gets_a_clear_403(csrf_client, quote_form):
+    response = csrf_client.post("/q/quote/", GOOD)
+    assert response.status_code == 403
+    assert "reload the page" in response.content.decode().lower()
+    assert Lead.objects.count() == 0
+
+
+def test_a_post_with_the_csrf_token_passes_the_check(csrf_client, quote_form):
+    from tests.conftest import FormVisitor
+
+    response = FormVisitor(csrf_client).submit(**GOOD)
+    assert response.status_code == 302 and Lead.objects.count() == 1
+
+
+def test_an_allowed_site_may_post_its_own_html_form_without_our_token(csrf_client, quote_form):
+    quote_form.allowed_origins = "https://www.acme.example\n"
+    quote_form.save()
+    ok = csrf_client.post("/q/quote/", GOOD, HTTP_ORIGIN="https://www.acme.example")
+    assert ok.status_code == 302
+    other = csrf_client.post("/q/quote/", {**GOOD, "email": "o@x.co"},
+                             HTTP_ORIGIN="https://evil.example")
+    assert other.status_code == 403
+    assert Lead.objects.count() == 1
+
+
+def test_non_utf8_bytes_are_a_form_answer_not_a_500(client, quote_form):
+    from tests.conftest import FormVisitor
+
+    v = FormVisitor(client)
+    v.load()
+    from urllib.parse import urlencode
+
+    body = urlencode(v.hidden).encode() + b"&first_name=Gr%FF%FEace&email=g%40x.co"
+    response = client.post("/q/quote/", body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 302
+    assert Lead.objects.get().first_name.startswith("Gr")
+
+
+def test_an_oversized_body_is_a_400_not_a_500(client, quote_form):
+    response = client.post("/q/quote/", {"message": "x" * 400_000})
+    assert response.status_code == 400
+    assert Lead.objects.count() == 0
+
+
+def test_the_form_and_thanks_page_may_be_embedded_in_an_iframe(client, quote_form):
+    assert "X-Frame-Options" not in client.get("/q/quote/")
+    assert client.get("/admin/login/")["X-Frame-Options"] == "DENY"
+
+
+def test_the_redirect_url_replaces_the_thanks_page(visitor, quote_form):
+    quote_form.redirect_url = "https://www.acme.example/thank-you"
+    quote_form.save()
+    assert visitor.submit(**GOOD)["Location"] == "https://www.acme.example/thank-you"
+
+
+def test_the_acknowledgement_is_sent_after_a_real_submission(visitor, sync_tasks,
+                                                             django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        visitor.submit(**GOOD)
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == ["grace@navy.mil"]

@@ -1,0 +1,131 @@
+"""Inputs the fuzzer found that once crashed a channel, kept as plain regression tests."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import pytest
+
+from capture.models import InboundEvent, Lead
+from tests.faults.conftest import twilio_signature
+
+pytestmark = [pytest.mark.faults, pytest.mark.django_db]
+
+
+def test_a_signed_sms_with_a_non_numeric_media_count_still_makes_the_lead(client,
+                                                                           provider_secrets):
+    # Found by test_fuzz: int("ab") raised in normalise_sms, so the event was stored "failed"
+    # and the texter never became a lead.
+    params = {"MessageSid": "SM-fuzz-1", "From": "+14155552671", "Body": "Price?",
+              "NumMedia": "ab"}
+    url = "/inbound/twilio/sms/"
+    response = client.post(url, urlencode(params), content_type="application/x-www-form-urlencoded",
+                           HTTP_X_TWILIO_SIGNATURE=twilio_signature(f"http://testserver{url}",
+                                                                    params))
+    assert response.status_code == 200
+    assert InboundEvent.objects.get().status == InboundEvent.Status.PROCESSED
+    assert Lead.objects.get().phone == "+14155552671"
+
+
+def test_a_signed_calendly_booking_with_fields_of_the_wrong_type_is_rejected_not_failed(
+        client, provider_secrets):
+    # Found by test_fuzz: "created_at": true reached parse_datetime(True) and the event was
+    # stored "failed", retried by the sweeper although no retry can read it.
+    from tests.faults.conftest import calendly_header
+
+    body = b'{"event": "invitee.created", "created_at": true, "payload": {"uri": null}}'
+    response = client.post("/inbound/calendly/", body, content_type="application/json",
+                           HTTP_CALENDLY_WEBHOOK_SIGNATURE=calendly_header(body))
+    assert response.status_code == 200
+    event = InboundEvent.objects.get()
+    assert event.status == InboundEvent.Status.REJECTED
+    assert "Malformed Calendly payload" in event.reason
+    assert not Lead.objects.exists()
+
+
+@pytest.mark.parametrize("body", [
+    b"{not json", b'{"FromFull": 1.5}', b'{"Headers": [[1]]}', b"\xff\xfe",
+    b'{"FromFull": {"Email": "a@b.example", "Name": "x\\r\\ny"}}',
+])
+def test_an_authenticated_postmark_post_anymail_cannot_read_is_a_400(client, provider_secrets,
+                                                                      body):
+    # Found by test_fuzz: django-anymail raised (JSONDecodeError, AttributeError, IndexError,
+    # ValueError) on these bodies and the ESP got a 500.
+    from tests.faults.conftest import basic_auth
+
+    response = client.post("/inbound/email/postmark/inbound/", body,
+                           content_type="application/json", HTTP_AUTHORIZATION=basic_auth())
+    assert response.status_code == 400
+    assert response.json() == {"error": "The ESP's payload could not be read."}
+    assert not InboundEvent.objects.exists()
+
+
+def test_a_mailgun_post_with_a_non_ascii_signature_is_a_400(client, provider_secrets):
+    from tests.faults.conftest import basic_auth
+
+    response = client.post("/inbound/email/mailgun/inbound_mime/", {
+        "body-mime": "From: a@b.example\r\n\r\nhi", "timestamp": "\x80", "token": "t" * 50,
+        "signature": "\x80"}, HTTP_AUTHORIZATION=basic_auth())
+    assert response.status_code == 400
+
+
+def test_a_failure_storing_an_inbound_email_is_still_a_500_so_the_esp_retries(
+        client, provider_secrets, monkeypatch):
+    import json
+
+    from capture.channels import email
+    from tests.faults.conftest import basic_auth
+
+    def broken(raw, *, via):
+        raise ValueError("the database said no")
+
+    monkeypatch.setattr(email, "receive_email", broken)
+    body = json.dumps({"FromFull": {"Email": "grace@navy.example", "Name": "Grace"},
+                       "Subject": "Quote", "TextBody": "Hello", "MessageID": "m-1",
+                       "Headers": []}).encode()
+    client.raise_request_exception = False
+    response = client.post("/inbound/email/postmark/inbound/", body,
+                           content_type="application/json", HTTP_AUTHORIZATION=basic_auth())
+    assert response.status_code == 500
+
+
+@pytest.mark.parametrize("depth", [40, 900, 2000])
+def test_json_nested_hundreds_deep_is_a_400_on_every_json_channel(client, provider_secrets,
+                                                                   webhook_source, api_key,
+                                                                   depth):
+    # Found by test_fuzz: a signed webhook nested 2,000 deep raised RecursionError in json.loads
+    # (a 500); 900 deep parsed, then flattening it raised (a 500 and a "failed" event).
+    from tests.faults.conftest import calendly_header, meta_header, webhook_headers
+
+    nested = b"[" * depth + b"]" * depth
+    record = b'{"email": "deep@example.com", "message": ' + nested + b"}"
+    meta = b'{"object": "page", "entry": [' + nested + b"]}"
+    booking = b'{"event": "invitee.created", "payload": {"uri": "u", "x": ' + nested + b"}}"
+    answers = [
+        client.post("/inbound/webhook/zap/", record, content_type="application/json",
+                    **webhook_headers(record)),
+        client.post("/api/v1/leads/", record, content_type="application/json",
+                    HTTP_AUTHORIZATION=f"Bearer {api_key[1]}"),
+        client.post("/inbound/meta/", meta, content_type="application/json",
+                    HTTP_X_HUB_SIGNATURE_256=meta_header(meta)),
+        client.post("/inbound/calendly/", booking, content_type="application/json",
+                    HTTP_CALENDLY_WEBHOOK_SIGNATURE=calendly_header(booking)),
+    ]
+    assert [a.status_code for a in answers] == [400] * 4
+    assert not InboundEvent.objects.exists()
+
+
+def test_a_signed_messenger_message_whose_text_is_an_object_is_rejected_not_failed(
+        client, provider_secrets):
+    # Found by test_fuzz (FAULTS_FULL): {"text": {"body": ""}} reached text[:80] and raised
+    # TypeError, so the event was stored "failed" and retried although no retry can read it.
+    from tests.faults.conftest import meta_header
+
+    body = (b'{"object": "page", "entry": [{"messaging": [{"sender": {"id": "1"}, '
+            b'"message": {"mid": "m-1", "text": {"body": ""}}}]}]}')
+    response = client.post("/inbound/meta/", body, content_type="application/json",
+                           HTTP_X_HUB_SIGNATURE_256=meta_header(body))
+    assert response.status_code == 200
+    event = InboundEvent.objects.get()
+    assert event.status == InboundEvent.Status.REJECTED
+    assert "Malformed Meta payload" in event.reason

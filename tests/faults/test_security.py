@@ -1,0 +1,294 @@
+"""Security checks a reviewer would run: the deploy check under the README's production settings,
+no secret in the repository, rate limits on public POST endpoints, lead fields escaped on every
+page staff read."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from django.urls import Resolver404, resolve
+
+from capture.forms import sign_started
+from capture.models import InboundEvent, Interaction, Lead
+from tests.factories import UserFactory
+from tests.faults.conftest import (
+    basic_auth,
+    calendly_header,
+    meta_header,
+    size,
+    twilio_signature,
+    webhook_headers,
+)
+
+pytestmark = pytest.mark.faults
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = "<script>alert(1)</script>"
+ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+
+
+# --- manage.py check --deploy ------------------------------------------------------------------
+
+def test_the_deploy_check_is_clean_under_the_readme_production_settings(tmp_path):
+    env = {
+        # The browser tests' conftest sets DJANGO_ALLOW_ASYNC_UNSAFE for this test process; a
+        # production shell never has it, and Django's deploy check rightly refuses it.
+        **{k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")},
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'deploy.sqlite3'}",
+        "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "crm.example.com", "CSRF_TRUSTED_ORIGINS": "https://crm.example.com",
+        "SECURE_SSL_REDIRECT": "true", "SECURE_COOKIES": "true",
+        "SECURE_HSTS_SECONDS": "31536000", "DJANGO_SETTINGS_MODULE": "leadcrm.settings",
+    }
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "System check identified no issues" in done.stdout
+
+
+def test_the_deploy_check_does_fail_with_the_development_defaults(tmp_path):
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'dev.sqlite3'}",
+           "DEBUG": "true", "DJANGO_SETTINGS_MODULE": "leadcrm.settings"}
+    for name in ("SECRET_KEY", "SECURE_SSL_REDIRECT", "SECURE_COOKIES", "SECURE_HSTS_SECONDS"):
+        env.pop(name, None)
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode != 0
+    assert "security.W018" in done.stderr + done.stdout  # DEBUG on
+
+
+# --- no secret in the repository -----------------------------------------------------------------
+
+SECRET_PATTERNS = {
+    "private key": re.compile(r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |PGP |ENCRYPTED )?PRIVATE KEY"),
+    "AWS access key": re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
+    "GitHub token": re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{60,})"),
+    "Slack token": re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
+    "Stripe live key": re.compile(r"\b[sr]k_live_[A-Za-z0-9]{20,}"),
+    "Google API key": re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"),
+    "Twilio API key": re.compile(r"\bSK[0-9a-f]{32}\b"),
+    "SendGrid key": re.compile(r"\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}\b"),
+    "leadcrm API key": re.compile(r"\blcrm_[0-9a-f]{8}_[A-Za-z0-9_-]{43}\b"),
+    "leadcrm webhook secret": re.compile(r"\bwhsec_[A-Za-z0-9_-]{43}\b"),
+    "password in a URL": re.compile(r"\b(?:postgres(?:ql)?|mysql|redis|smtps?|amqp)(?:\+\w+)?://"
+                                    r"[^:/\s@'\"]+:(?!password@|\.\.\.@|\*+@|<)[^@\s'\"]{6,}@"),
+    "Django SECRET_KEY": re.compile(r"""SECRET_KEY\s*=\s*['"](?!insecure-)[^'"\s]{30,}['"]"""),
+}
+
+
+def scan(text: str) -> list[str]:
+    return [name for name, pattern in SECRET_PATTERNS.items() if pattern.search(text)]
+
+
+def test_no_secret_is_committed_in_any_tracked_file():
+    git = shutil.which("git") or "/usr/bin/git"
+    files = subprocess.run([git, "ls-files", "-z"], cwd=ROOT, capture_output=True,  # noqa: S603
+                           check=True, timeout=60).stdout.decode().split("\0")
+    assert len([f for f in files if f]) > 50  # the scan really looked at the repository
+    found = []
+    for name in filter(None, files):
+        path = ROOT / name
+        if not path.is_file() or path.stat().st_size > 5_000_000:
+            continue
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        found += [f"{name}: {kind}" for kind in scan(text)]
+        if Path(name).name in (".env", "id_rsa", "id_ed25519") or name.endswith((".pem", ".p12")):
+            found.append(f"{name}: a secrets file is tracked")
+    assert found == []
+
+
+@pytest.mark.parametrize("leak", [
+    # Built from pieces, so this file does not trip its own scan.
+    "-----BEGIN RSA " + "PRIVATE KEY-----\nMIIE",
+    "aws_access_key_id = AKIA" + "IOSFODNN7EXAMPLE",
+    "token: ghp_" + "a1B2" * 9,
+    "EMAIL_URL=smtp+tls://user:" + "hunter2hunter2@smtp.example.com:587",
+    "SECRET_KEY = '" + "k" * 50 + "'",
+    "lcrm_0a1b2c3d_" + "A" * 43,
+])
+def test_the_scan_recognises_a_leaked_secret(leak):
+    assert scan(leak) != []
+
+
+def test_the_scan_leaves_documented_placeholders_alone():
+    readme = (ROOT / "README.md").read_text()
+    assert scan(readme) == []
+    assert scan("EMAIL_URL=smtp+tls://user:password@smtp.example.com:587") == []
+
+
+# --- every public POST endpoint is rate-limited ------------------------------------------------
+
+def _form_post(client, form, n):
+    data = {"first_name": "Rate", "email": f"rate{n}@example.com",
+            "started": sign_started(form.id)}
+    return client.post(f"/q/{form.slug}/", urlencode(data),
+                       content_type="application/x-www-form-urlencoded")
+
+
+@pytest.mark.django_db
+def test_the_public_form_answers_429_past_its_limit(client, quote_form, settings):
+    settings.FORM_RATE_LIMIT_PER_MINUTE = 5
+    codes = [_form_post(client, quote_form, n).status_code for n in range(8)]
+    assert codes == [302] * 5 + [429] * 3
+    assert Lead.objects.count() == 5
+    # Refused submissions are kept as rejected events (so a burst is visible), never as leads.
+    assert InboundEvent.objects.filter(status="rejected", reason="rate limit exceeded").count() == 3
+
+
+@pytest.mark.django_db
+def test_the_json_api_answers_429_past_the_key_limit(client, api_key):
+    key, plain = api_key
+    key.rate_limit_per_minute = 4
+    key.save()
+    codes = [client.post("/api/v1/leads/", json.dumps({"email": f"api{n}@example.com"}),
+                         content_type="application/json",
+                         HTTP_AUTHORIZATION=f"Bearer {plain}").status_code for n in range(6)]
+    assert codes == [201] * 4 + [429] * 2
+    assert Lead.objects.count() == 4
+
+
+@pytest.mark.django_db
+def test_form_posts_from_other_sites_answer_429_past_the_limit(client, api_key, settings):
+    settings.FORM_RATE_LIMIT_PER_MINUTE = 3
+    codes = [client.post("/api/v1/forms/partner/", {"email": f"p{n}@example.com"}).status_code
+             for n in range(5)]
+    assert codes == [200] * 3 + [429] * 2
+
+
+def _webhook(client, n):
+    body = json.dumps({"id": f"r{n}", "email": f"hook{n}@example.com"}).encode()
+    return client.post("/inbound/webhook/zap/", body, content_type="application/json",
+                       **webhook_headers(body))
+
+
+def _twilio(path):
+    def send(client, n):
+        params = {"MessageSid": f"SM{n}", "CallSid": f"CA{n}", "From": f"+1415555{n:04d}",
+                  "Body": "hi", "CallStatus": "completed"}
+        return client.post(path, urlencode(params),
+                           content_type="application/x-www-form-urlencoded",
+                           HTTP_X_TWILIO_SIGNATURE=twilio_signature(f"http://testserver{path}",
+                                                                    params))
+    return send
+
+
+def _meta(client, n):
+    body = json.dumps({"object": "page", "entry": [{"messaging": [
+        {"sender": {"id": str(n)}, "message": {"mid": f"m{n}", "text": "hi"}}]}]}).encode()
+    return client.post("/inbound/meta/", body, content_type="application/json",
+                       HTTP_X_HUB_SIGNATURE_256=meta_header(body))
+
+
+def _calendly(client, n):
+    body = json.dumps({"event": "invitee.created", "payload": {
+        "uri": f"u{n}", "email": f"cal{n}@example.com", "name": "Cal"}}).encode()
+    return client.post("/inbound/calendly/", body, content_type="application/json",
+                       HTTP_CALENDLY_WEBHOOK_SIGNATURE=calendly_header(body))
+
+
+def _email(client, n):
+    body = json.dumps({"FromFull": {"Email": f"mail{n}@example.com", "Name": "Mail"},
+                       "Subject": "Quote", "TextBody": "Hello", "MessageID": f"m{n}",
+                       "Headers": []}).encode()
+    return client.post("/inbound/email/postmark/inbound/", body, content_type="application/json",
+                       HTTP_AUTHORIZATION=basic_auth())
+
+
+LIMIT_PROBE = size(25, 100)  # requests from one address in well under a minute
+NOT_LIMITED = ("no rate limit yet: provider webhooks are only signature-checked (reported in the "
+               "fault suite's report; needs a limit that cannot drop a provider's real burst)")
+
+
+@pytest.mark.django_db
+@pytest.mark.xfail(strict=True, reason=NOT_LIMITED)
+@pytest.mark.parametrize("send", [
+    _webhook, _twilio("/inbound/twilio/sms/"), _twilio("/inbound/twilio/voice/"),
+    _twilio("/inbound/twilio/status/"), _meta, _calendly, _email,
+], ids=["webhook", "twilio-sms", "twilio-voice", "twilio-status", "meta", "calendly", "email"])
+def test_provider_webhooks_answer_429_past_a_limit(client, provider_secrets, webhook_source,
+                                                    settings, send):
+    settings.FORM_RATE_LIMIT_PER_MINUTE = 5
+    codes = [send(client, n).status_code for n in range(LIMIT_PROBE)]
+    assert codes[0] == 200  # the request itself is accepted: only the limit is missing
+    assert all(code < 500 for code in codes)
+    assert 429 in codes
+
+
+# --- lead fields are escaped on every page staff read --------------------------------------------
+
+@pytest.fixture
+def scripted_lead(db) -> Lead:
+    lead = Lead.objects.create(first_name=SCRIPT, last_name=SCRIPT, company=SCRIPT,
+                               email="xss@example.com", message=SCRIPT, source=SCRIPT,
+                               channel=Lead.Channel.WEB_FORM)
+    Interaction.objects.create(lead=lead, direction="inbound", kind="submission",
+                               channel="web_form", summary=SCRIPT, body=SCRIPT)
+    return lead
+
+
+@pytest.fixture
+def superuser_client(client, db):
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    return client
+
+
+def assert_shown_as_text(response):
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert SCRIPT not in html
+    assert ESCAPED in html or "&lt;script&gt;" in html  # the name is there, as text
+
+
+@pytest.mark.parametrize("page", ["/admin/capture/lead/", "/admin/capture/lead/{pk}/change/",
+                                  "/admin/capture/interaction/",
+                                  "/admin/capture/lead/?q=script"])
+def test_a_scripted_lead_name_shows_as_text_in_the_admin(superuser_client, scripted_lead, page):
+    assert_shown_as_text(superuser_client.get(page.format(pk=scripted_lead.pk)))
+
+
+@pytest.mark.django_db
+def test_a_scripted_submission_shows_as_text_in_the_inbound_event_admin(superuser_client, client,
+                                                                        quote_form):
+    response = _form_post(client, quote_form, 0)
+    assert response.status_code == 302
+    data = {"first_name": SCRIPT, "email": "xss@example.com", "message": SCRIPT,
+            "started": sign_started(quote_form.id)}
+    client.post("/q/quote/", urlencode(data), content_type="application/x-www-form-urlencoded")
+    event = InboundEvent.objects.get(lead__first_name=SCRIPT)
+    assert_shown_as_text(superuser_client.get(f"/admin/capture/inboundevent/{event.pk}/change/"))
+
+
+@pytest.mark.django_db
+def test_the_public_form_echoes_a_scripted_value_as_text(client, quote_form):
+    # Invalid (no email): the page is shown again with what the visitor typed.
+    data = {"first_name": SCRIPT, "message": SCRIPT, "started": sign_started(quote_form.id)}
+    response = client.post("/q/quote/", urlencode(data),
+                           content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    assert SCRIPT not in response.content.decode()
+
+
+@pytest.mark.parametrize("page", ["/queue/", "/leads/{pk}/", "/dashboard/"])
+def test_a_scripted_lead_name_shows_as_text_on_the_staff_pages(superuser_client, scripted_lead,
+                                                               page):
+    path = page.format(pk=scripted_lead.pk)
+    try:
+        resolve(path)
+    except Resolver404:
+        pytest.skip(f"{path} does not exist yet (the rep queue, lead page and dashboard arrive "
+                    "with their issues)")
+    scripted_lead.owner = UserFactory(username="root")
+    scripted_lead.save()
+    assert_shown_as_text(superuser_client.get(path))

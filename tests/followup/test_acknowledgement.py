@@ -1,0 +1,140 @@
+"""The prospect's acknowledgement: a row in the same transaction, a task on commit, sent once."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.core import mail
+from django.db import transaction
+from django_q.models import OrmQ
+
+from capture.intake import IntakeInput, receive_lead
+from capture.models import Channel, Interaction
+from followup.models import OutboundMessage
+from followup.tasks import dispatch_due_messages, send_outbound
+
+pytestmark = pytest.mark.django_db
+
+
+def web_submission(form, **fields) -> IntakeInput:
+    return IntakeInput(channel=Channel.WEB_FORM, fields=fields, form_id=form.pk,
+                       summary="Submitted the form")
+
+
+def test_the_send_is_queued_in_the_transaction_of_its_row_and_vanishes_with_a_rollback(
+    quote_form,
+):
+    # The ORM broker on `default`: the task row commits with the data, or not at all.
+    with pytest.raises(RuntimeError), transaction.atomic():
+        receive_lead(web_submission(quote_form, first_name="Grace", email="grace@navy.mil"))
+        assert OutboundMessage.objects.get().status == OutboundMessage.Status.SCHEDULED
+        assert OrmQ.objects.count() == 1
+        raise RuntimeError("the request failed after the intake")
+    assert OutboundMessage.objects.count() == 0 and OrmQ.objects.count() == 0
+
+
+def test_with_redis_as_the_broker_the_send_is_queued_only_on_commit(
+    quote_form, settings, django_capture_on_commit_callbacks
+):
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "redis": "redis://127.0.0.1:6379/0"}
+    settings.Q_CLUSTER.pop("orm")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        receive_lead(web_submission(quote_form, email="grace@navy.mil"))
+    assert len(callbacks) == 1 and OrmQ.objects.count() == 0
+
+
+def test_a_synchronous_django_q_run_sends_it_naming_the_prospect_and_the_promise(
+    quote_form, sync_tasks, django_capture_on_commit_callbacks
+):
+    quote_form.response_promise = "within 15 minutes"
+    quote_form.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        lead = receive_lead(web_submission(quote_form, first_name="Grace",
+                                           email="grace@navy.mil")).lead
+    assert len(mail.outbox) == 1
+    sent = mail.outbox[0]
+    assert sent.to == ["grace@navy.mil"]
+    assert sent.subject == "We received your request"
+    assert "Hi Grace," in sent.body and "within 15 minutes" in sent.body
+    message = OutboundMessage.objects.get()
+    assert message.status == OutboundMessage.Status.SENT and message.sent_at
+    timeline = list(lead.interactions.values_list("direction", "kind"))
+    assert ("outbound", "email") in timeline
+
+
+def test_sending_the_same_message_twice_sends_one_email(quote_form):
+    receive_lead(web_submission(quote_form, email="grace@navy.mil"))
+    message = OutboundMessage.objects.get()
+    assert send_outbound(message.id) is True
+    assert send_outbound(message.id) is False
+    assert len(mail.outbox) == 1
+
+
+def test_a_failed_send_is_retried_later_and_visible(quote_form, settings):
+    settings.EMAIL_BACKEND = "tests.followup.failing_backend.FailingBackend"
+    lead = receive_lead(web_submission(quote_form, email="grace@navy.mil")).lead
+    message = OutboundMessage.objects.get()
+    assert send_outbound(message.id) is False
+    message.refresh_from_db()
+    assert message.status == OutboundMessage.Status.SCHEDULED
+    assert message.attempts == 1 and "SMTP server unreachable" in message.last_error
+    assert lead.pk is not None  # the lead is kept whatever the mail server does
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert dispatch_due_messages() == 0  # not due yet: the retry waits a minute
+    with time_machine.travel(message.due_at + timedelta(seconds=1), tick=False):
+        assert dispatch_due_messages() == 1
+    message.refresh_from_db()
+    assert message.status == OutboundMessage.Status.SENT and message.attempts == 2
+    assert len(mail.outbox) == 1
+
+
+def test_after_five_failures_the_message_is_failed_not_lost(quote_form, settings):
+    settings.EMAIL_BACKEND = "tests.followup.failing_backend.FailingBackend"
+    receive_lead(web_submission(quote_form, email="grace@navy.mil"))
+    message = OutboundMessage.objects.get()
+    for _ in range(5):
+        OutboundMessage.objects.filter(pk=message.pk, status="scheduled").update(
+            due_at=message.created_at)
+        send_outbound(message.id)
+    message.refresh_from_db()
+    assert message.status == OutboundMessage.Status.FAILED and message.attempts == 5
+
+
+def test_a_message_claimed_by_a_dead_worker_is_sent_by_the_sweeper(quote_form):
+    receive_lead(web_submission(quote_form, email="grace@navy.mil"))
+    message = OutboundMessage.objects.get()
+    OutboundMessage.objects.filter(pk=message.pk).update(status="sending",
+                                                         claimed_at=message.created_at)
+    assert dispatch_due_messages() == 0  # recently claimed: its worker may still be sending
+    with time_machine.travel(message.created_at + timedelta(minutes=11), tick=False):
+        assert dispatch_due_messages() == 1
+    assert len(mail.outbox) == 1
+
+
+def test_no_acknowledgement_without_an_email_or_a_subject(quote_form):
+    receive_lead(web_submission(quote_form, phone="+14155552671"))
+    quote_form.ack_subject = ""
+    quote_form.save()
+    receive_lead(web_submission(quote_form, email="a@x.co"))
+    assert OutboundMessage.objects.count() == 0
+
+
+def test_imports_and_demo_data_do_not_email_prospects(quote_form):
+    receive_lead(IntakeInput(channel=Channel.WEB_FORM, fields={"email": "a@x.co"},
+                             form_id=quote_form.pk, summary="x", notify_prospect=False))
+    assert OutboundMessage.objects.count() == 0
+
+
+def test_a_broken_template_still_acknowledges(quote_form):
+    quote_form.ack_body = "Hi {% if %}"
+    quote_form.save()
+    receive_lead(web_submission(quote_form, email="a@x.co"))
+    assert "We will get back to you" in OutboundMessage.objects.get().body
+
+
+def test_each_submission_gets_one_acknowledgement_row(quote_form):
+    receive_lead(web_submission(quote_form, email="a@x.co"))
+    receive_lead(web_submission(quote_form, email="a@x.co"))
+    assert OutboundMessage.objects.count() == 2
+    assert Interaction.objects.filter(outbound_message__isnull=False).count() == 2

@@ -1,0 +1,84 @@
+"""A lead is assigned: its owner hears at once, by email and on the queue page; hot leads text."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.core import mail
+
+from followup.models import Notification, OutboundMessage, SenderProfile
+from followup.tasks import dispatch_due_messages, send_outbound
+from routing.services import reassign_lead
+from tests.followup.conftest import submit, sweep_at
+
+pytestmark = pytest.mark.django_db
+
+MONDAY = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
+
+
+def test_the_new_owner_gets_one_email_and_a_notification_at_once(
+        routing_rules, alice, sync_tasks, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        lead = submit(email="grace@navy.mil", company="US Navy", job_title="Admiral")
+    assert lead.owner == alice.user
+    assert [m.to for m in mail.outbox] == [["alice@example.com"]]
+    assert "Grace" in mail.outbox[0].subject and "US Navy" in mail.outbox[0].body
+    note = Notification.objects.get(user=alice.user)
+    assert note.lead == lead and note.read_at is None and "Grace" in note.text
+    assert dispatch_due_messages() == 0  # nothing left for the sweeper: sent once
+
+
+def test_the_alert_is_a_row_with_the_lead_so_a_lost_kick_is_sent_by_the_sweeper(
+        routing_rules, alice):
+    with time_machine.travel(MONDAY, tick=False):
+        submit(email="grace@navy.mil")  # the task row is queued; no worker runs it
+    alert = OutboundMessage.objects.get(kind=OutboundMessage.Kind.OWNER_ALERT)
+    assert alert.recipient == alice.user and alert.status == "scheduled"
+    assert sweep_at(MONDAY + timedelta(seconds=30)) == 1
+    assert send_outbound(alert.id) is False  # the late kick finds it sent
+    assert len(mail.outbox) == 1
+
+
+def test_a_hot_lead_also_texts_an_owner_with_a_mobile_number(routing_rules, alice, twilio):
+    SenderProfile.objects.create(user=alice.user, mobile_phone="+14155550100")
+    with time_machine.travel(MONDAY, tick=False):
+        lead = submit(email="cto@big.com", job_title="CTO", phone="+14155552671")
+    assert lead.tier == "hot"
+    assert sweep_at(MONDAY) == 2
+    assert len(mail.outbox) == 1 and len(twilio.texts) == 1
+    text = twilio.texts[0]
+    assert text["To"] == "+14155550100" and text["From"] == "+15005550006"
+    assert "Hot lead: Grace" in text["Body"] and text["path"].endswith("/Messages.json")
+    sms = OutboundMessage.objects.get(channel="sms")
+    assert sms.provider_id.startswith("SM") and sms.provider_status == "queued"
+
+
+def test_no_text_for_a_warm_lead_without_sms_configured_or_without_a_mobile(
+        routing_rules, alice, bob, settings):
+    SenderProfile.objects.create(user=alice.user, mobile_phone="+14155550100")
+    submit(email="cto@big.com", job_title="CTO")  # hot, to alice, but SMS is not configured
+    assert not OutboundMessage.objects.filter(channel="sms").exists()
+
+
+def test_a_twilio_refusal_is_retried_then_failed_and_visible(routing_rules, alice, twilio):
+    SenderProfile.objects.create(user=alice.user, mobile_phone="+14155550100")
+    twilio.fail = True
+    with time_machine.travel(MONDAY, tick=False):
+        submit(email="cto@big.com", job_title="CTO")
+    sms = OutboundMessage.objects.get(channel="sms")
+    moment = MONDAY
+    for _ in range(5):
+        sweep_at(moment)
+        moment += timedelta(minutes=10)
+    sms.refresh_from_db()
+    assert sms.status == "failed" and sms.attempts == 5 and "Unsubscribed recipient" in \
+        sms.last_error
+    assert len(mail.outbox) == 1  # the email alert went out regardless
+
+
+def test_a_manager_reassigning_a_lead_alerts_the_new_owner(routing_rules, alice, bob, manager):
+    lead = submit(email="grace@navy.mil")
+    reassign_lead(lead=lead, owner=bob.user, acting_user=manager)
+    assert Notification.objects.filter(user=bob.user, lead=lead).count() == 1
+    dispatch_due_messages()
+    assert sorted(m.to[0] for m in mail.outbox) == ["alice@example.com", "bob@example.com"]

@@ -1,0 +1,248 @@
+"""Sequences: day 2, 5 and 10 then nurture; enrolment rules; every stop condition; headers."""
+
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+import time_machine
+from anymail.signals import AnymailTrackingEvent, tracking
+from django.core import mail
+from django.db import IntegrityError, transaction
+
+from capture.intake import IntakeInput, receive_lead
+from capture.models import Channel, Interaction, LeadStatus
+from capture.services import log_rep_contact, set_lead_status
+from followup.models import (
+    Enrollment,
+    Notification,
+    OutboundMessage,
+    Sequence,
+    SequenceStep,
+    Suppression,
+)
+from followup.sequences import enrol_lead
+from followup.suppression import unsubscribe_url
+from followup.tasks import send_outbound
+from tests.followup.conftest import submit, sweep_at
+
+pytestmark = pytest.mark.django_db
+
+# Monday 30 November 2026, 10:00 in New York.
+ARRIVAL = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+
+
+def to_prospect(lead):
+    return [m for m in mail.outbox if m.to == [lead.email]]
+
+
+@pytest.fixture
+def lead(routing_rules, default_sequence):
+    with time_machine.travel(ARRIVAL, tick=False):
+        return submit(email="grace@navy.mil", company="US Navy", country="US")
+
+
+@pytest.fixture
+def enrolled(lead):
+    sweep_at(ARRIVAL + DAY)  # 24 hours without a human response
+    return Enrollment.objects.get(lead=lead)
+
+
+def test_an_unanswered_lead_gets_emails_on_day_2_5_and_10_then_goes_to_nurture(lead):
+    assert sweep_at(ARRIVAL + DAY - timedelta(minutes=1)) == 1  # only the owner's alert
+    assert not Enrollment.objects.exists()
+    sweep_at(ARRIVAL + DAY)
+    assert Enrollment.objects.get().status == "active"
+
+    assert sweep_at(ARRIVAL + 2 * DAY - timedelta(minutes=1)) == 0
+    assert sweep_at(ARRIVAL + 2 * DAY) == 1  # Wednesday 10:00 in New York
+    first = to_prospect(lead)[-1]
+    assert first.subject == "Your request for US Navy"
+    assert "Hi Grace," in first.body and "Alice Rep" in first.body
+
+    # Day 5 is a Saturday: the default sequence keeps weekends free, so Monday at 9:00.
+    assert sweep_at(ARRIVAL + 5 * DAY) == 0
+    monday_nine = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
+    assert sweep_at(monday_nine - timedelta(minutes=1)) == 0
+    assert sweep_at(monday_nine) == 1
+    assert to_prospect(lead)[-1].subject == "Checking in"
+
+    assert sweep_at(ARRIVAL + 10 * DAY) == 1  # Thursday 10 December, 10:00
+    assert to_prospect(lead)[-1].subject == "Shall I close your request?"
+    assert len(to_prospect(lead)) == 3
+    lead.refresh_from_db()
+    assert lead.status == LeadStatus.NURTURE
+    assert Enrollment.objects.get().status == "completed"
+    assert sweep_at(ARRIVAL + 20 * DAY) == 0
+
+
+def test_a_lead_answered_within_24_hours_is_not_enrolled(lead, alice):
+    with time_machine.travel(ARRIVAL + timedelta(hours=3), tick=False):
+        log_rep_contact(lead=lead, user=alice.user, kind=Interaction.Kind.EMAIL)
+    sweep_at(ARRIVAL + DAY)
+    assert not Enrollment.objects.exists()
+    assert sweep_at(ARRIVAL + 3 * DAY) == 0 and to_prospect(lead) == []
+
+
+def test_every_sequence_email_has_the_postal_address_unsubscribe_link_and_headers(
+        enrolled, settings):
+    sweep_at(ARRIVAL + 2 * DAY)
+    sent = to_prospect(enrolled.lead)[0]
+    link = unsubscribe_url(enrolled.lead)
+    assert settings.COMPANY_POSTAL_ADDRESS in sent.body and link in sent.body
+    assert sent.extra_headers["List-Unsubscribe"] == f"<{link}>"
+    assert sent.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "+lead-" in sent.reply_to[0]
+    # A reply quoting this Message-ID threads onto the lead (the email channel matches it).
+    message_id = sent.extra_headers["Message-ID"].strip("<>")
+    assert Interaction.objects.get(message_id=message_id).lead == enrolled.lead
+    row = OutboundMessage.objects.get(message_id=message_id)
+    assert row.status == "sent" and row.provider_status == "accepted"
+
+
+def test_one_click_on_the_unsubscribe_link_stops_at_once_and_confirms(enrolled, client):
+    response = client.get(unsubscribe_url(enrolled.lead).removeprefix("http://127.0.0.1:8000"))
+    assert response.status_code == 200
+    assert "You are unsubscribed" in response.content.decode()
+    enrolled.refresh_from_db()
+    assert enrolled.status == "stopped" and "unsubscribed" in enrolled.stop_reason
+    assert Suppression.objects.get().value == "grace@navy.mil"
+    assert sweep_at(ARRIVAL + 11 * DAY) == 0 and to_prospect(enrolled.lead) == []
+    assert enrolled.lead.interactions.filter(summary__contains="unsubscribed").exists()
+
+
+def test_a_mail_clients_one_click_post_unsubscribes_without_a_csrf_token(enrolled, csrf_client):
+    path = unsubscribe_url(enrolled.lead).removeprefix("http://127.0.0.1:8000")
+    response = csrf_client.post(path, {"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200
+    enrolled.refresh_from_db()
+    assert enrolled.status == "stopped"
+
+
+def test_a_forged_unsubscribe_link_changes_nothing(enrolled, client):
+    response = client.get("/u/not-a-real-token/")
+    assert response.status_code == 404 and "not valid" in response.content.decode()
+    enrolled.refresh_from_db()
+    assert enrolled.status == "active"
+
+
+def test_an_unsubscribed_address_is_never_enrolled_again(enrolled, client):
+    client.get(unsubscribe_url(enrolled.lead).removeprefix("http://127.0.0.1:8000"))
+    sequence = Sequence.objects.create(name="Second try", trigger="on_arrival")
+    SequenceStep.objects.create(sequence=sequence, delay=1, delay_unit="hours",
+                                subject="Hello", body="Hi")
+    enrol_lead(lead=enrolled.lead, sequence=sequence, now=ARRIVAL + 3 * DAY)
+    assert sweep_at(ARRIVAL + 3 * DAY + timedelta(hours=1)) == 0
+    assert to_prospect(enrolled.lead) == []
+
+
+@pytest.mark.parametrize(("channel", "kind", "reason"), [
+    (Channel.EMAIL, Interaction.Kind.EMAIL, "the prospect replied by email"),
+    (Channel.SMS, Interaction.Kind.SMS, "the prospect texted"),
+    (Channel.CHAT, Interaction.Kind.MESSAGE, "the prospect wrote"),  # WhatsApp, Messenger
+    (Channel.CALL, Interaction.Kind.CALL, "the prospect called"),
+    (Channel.BOOKING, Interaction.Kind.SUBMISSION, "the prospect booked a meeting"),
+])
+def test_any_inbound_reply_stops_the_sequence_and_says_why(enrolled, channel, kind, reason):
+    sweep_at(ARRIVAL + 2 * DAY)  # the day-2 email went out
+    with time_machine.travel(ARRIVAL + 3 * DAY, tick=False):
+        receive_lead(IntakeInput(channel=channel, kind=kind, summary="Reply",
+                                 fields={"email": "grace@navy.mil"}, notify_prospect=False,
+                                 lead_id=enrolled.lead_id))
+    enrolled.refresh_from_db()
+    assert enrolled.status == "stopped" and enrolled.stop_reason == reason
+    assert enrolled.lead.interactions.filter(summary__contains=reason).exists()
+    assert sweep_at(ARRIVAL + 11 * DAY) == 0
+    assert len(to_prospect(enrolled.lead)) == 1
+    assert OutboundMessage.objects.filter(enrollment=enrolled, status="cancelled").count() == 2
+
+
+def test_texting_stop_stops_the_sequence_and_no_text_is_ever_sent(routing_rules, twilio):
+    sequence = Sequence.objects.create(name="Texts", trigger="on_arrival",
+                                       window_starts=time(0), window_ends=time(23, 59),
+                                       send_on_weekends=True)
+    for position in (1, 2):
+        SequenceStep.objects.create(sequence=sequence, position=position, delay=2,
+                                    delay_unit="hours", channel="sms",
+                                    body="Hi {{ first_name }}, still interested?")
+    with time_machine.travel(ARRIVAL, tick=False):
+        lead = submit(phone="+14155552671", country="US")
+    assert sweep_at(ARRIVAL + timedelta(hours=2)) == 2  # the owner's alert and the first text
+    assert [t["To"] for t in twilio.texts] == ["+14155552671"]
+    assert twilio.texts[0]["Body"].endswith("Reply STOP to opt out.")
+    receive_lead(IntakeInput(channel=Channel.SMS, kind=Interaction.Kind.SMS, summary="STOP",
+                             fields={"phone": "+14155552671"}, notify_prospect=False,
+                             flags={"do_not_text": True}))
+    enrollment = Enrollment.objects.get(lead=lead)
+    assert enrollment.status == "stopped" and "STOP" in enrollment.stop_reason
+    assert Suppression.objects.get(kind="phone").value == "+14155552671"
+    assert sweep_at(ARRIVAL + timedelta(hours=5)) == 0 and len(twilio.texts) == 1
+
+
+def test_a_reps_status_change_stops_the_sequence(enrolled, alice):
+    set_lead_status(lead=enrolled.lead, status=LeadStatus.QUALIFIED, user=alice.user)
+    enrolled.refresh_from_db()
+    assert enrolled.status == "stopped" and enrolled.stop_reason == "a rep changed the status"
+
+
+def test_a_bounce_reported_by_the_email_provider_stops_the_sequence(enrolled):
+    event = AnymailTrackingEvent(event_type="bounced", recipient="Grace@Navy.mil")
+    tracking.send(sender=object, event=event, esp_name="Postmark")
+    enrolled.refresh_from_db()
+    assert enrolled.status == "stopped" and enrolled.stop_reason == "the email bounced"
+    assert Suppression.objects.get().reason == "bounce"
+
+
+def test_a_lead_is_in_at_most_one_active_sequence(enrolled):
+    other = Sequence.objects.create(name="Other")
+    assert enrol_lead(lead=enrolled.lead, sequence=other) is None
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Enrollment.objects.create(lead=enrolled.lead, sequence=other)
+
+
+def test_a_step_can_be_written_and_sent_only_once(enrolled):
+    row = OutboundMessage.objects.filter(enrollment=enrolled).order_by("due_at").first()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        OutboundMessage.objects.create(lead=enrolled.lead, kind="sequence",
+                                       enrollment=enrolled, step=row.step)
+    with time_machine.travel(row.due_at, tick=False):
+        assert send_outbound(row.id) is True
+        assert send_outbound(row.id) is False
+    assert len(to_prospect(enrolled.lead)) == 1
+
+
+def test_enrolment_by_tier_source_and_form(routing_rules, tiers, quote_form):
+    hot_only = Sequence.objects.create(name="Hot", trigger="on_arrival", position=1)
+    hot_only.tiers.add(tiers["hot"])
+    from_quote = Sequence.objects.create(name="Quote form", trigger="on_arrival", position=2)
+    from_quote.forms.add(quote_form)
+    partners = Sequence.objects.create(name="Partners", trigger="on_arrival", position=3,
+                                       sources="partner-api, Reseller")
+    for sequence in (hot_only, from_quote, partners):
+        SequenceStep.objects.create(sequence=sequence, subject="Hi", body="Hi")
+
+    hot = submit(email="cto@big.com", job_title="CTO")
+    web = receive_lead(IntakeInput(channel=Channel.WEB_FORM, form_id=quote_form.pk,
+                                   fields={"email": "a@web.com"}, summary="Form")).lead
+    partner = receive_lead(IntakeInput(channel=Channel.API, source="reseller",
+                                       fields={"email": "b@partner.com"}, summary="API")).lead
+    nobody = submit(email="c@nowhere.com")
+    imported = receive_lead(IntakeInput(channel=Channel.IMPORT, fields={"email": "d@x.com"},
+                                        summary="Imported", notify_prospect=False)).lead
+    enrolled_in = {e.lead_id: e.sequence.name for e in Enrollment.objects.all()}
+    assert enrolled_in == {hot.pk: "Hot", web.pk: "Quote form", partner.pk: "Partners"}
+    assert nobody.pk not in enrolled_in and imported.pk not in enrolled_in
+
+
+def test_a_call_task_step_lands_on_the_owners_queue_within_calling_hours(routing_rules,
+                                                                         alice):
+    sequence = Sequence.objects.create(name="Call", trigger="on_arrival",
+                                       window_starts=time(7), window_ends=time(23))
+    SequenceStep.objects.create(sequence=sequence, delay=14, delay_unit="hours",
+                                channel="task", subject="Call {{ first_name }}", body="Call")
+    with time_machine.travel(ARRIVAL, tick=False):  # 10:00 in New York; +14 hours is 00:00
+        lead = submit(email="grace@navy.mil", country="US")
+    row = OutboundMessage.objects.get(lead=lead, kind="sequence")
+    assert row.due_at == datetime(2026, 12, 1, 13, 0, tzinfo=UTC)  # 8:00 in New York
+    sweep_at(row.due_at)
+    task = Notification.objects.get(user=alice.user, kind="task")
+    assert task.text == "Call Grace: Grace" and task.lead == lead

@@ -1,0 +1,65 @@
+"""Signing in and out, resetting a password by email, and the lock after repeated failures."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client
+
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def rep(db):
+    user = UserFactory(username="carol", email="carol@example.com")
+    user.set_password("a-long-password-1")
+    user.save()
+    return user
+
+
+def test_signing_in_leads_to_the_queue_and_signing_out_ends_the_session(client, rep):
+    response = client.post("/accounts/login/", {"username": "carol",
+                                                "password": "a-long-password-1"})
+    assert response.status_code == 302 and response["Location"] == "/queue/"
+    assert client.get("/queue/").status_code == 200
+    client.post("/accounts/logout/")
+    assert client.get("/queue/").status_code == 302
+
+
+def test_a_wrong_password_is_refused(client, rep):
+    response = client.post("/accounts/login/", {"username": "carol", "password": "nope"})
+    assert response.status_code == 200
+    assert "Please enter a correct username and password" in response.content.decode()
+
+
+def test_five_wrong_passwords_lock_the_account_even_with_the_right_one(client, rep):
+    for _ in range(5):
+        client.post("/accounts/login/", {"username": "carol", "password": "wrong"})
+    response = client.post("/accounts/login/", {"username": "carol",
+                                                "password": "a-long-password-1"})
+    assert response.status_code == 429
+    assert "Too many failed sign-ins" in response.content.decode()
+    assert Client().get("/queue/").status_code == 302  # and no session was made
+
+
+def test_a_password_reset_by_email(client, rep, mailoutbox):
+    client.post("/accounts/password_reset/", {"email": "carol@example.com"})
+    assert len(mailoutbox) == 1 and mailoutbox[0].to == ["carol@example.com"]
+    link = re.search(r"http://testserver(/accounts/reset/\S+/)", mailoutbox[0].body).group(1)
+    form = client.get(link, follow=True)
+    set_url = form.redirect_chain[-1][0]
+    done = client.post(set_url, {"new_password1": "another-long-pass-9",
+                                 "new_password2": "another-long-pass-9"})
+    assert done.status_code == 302
+    rep.refresh_from_db()
+    assert rep.check_password("another-long-pass-9")
+
+
+def test_an_unknown_address_gets_the_same_answer_and_no_mail(client, mailoutbox):
+    response = client.post("/accounts/password_reset/", {"email": "nobody@example.com"},
+                           follow=True)
+    assert "Check your email" in response.content.decode()
+    assert mailoutbox == []

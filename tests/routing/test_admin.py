@@ -1,0 +1,376 @@
+"""The rules back office: pages load, bad input gets a message, history rolls back, try-it and
+backtest change nothing."""
+
+from __future__ import annotations
+
+import pytest
+from django.apps import apps
+from django.contrib.auth.models import User
+from django.core.management import call_command
+
+from capture.models import Interaction, Lead
+from routing.models import (
+    RepProfile,
+    RoutingCondition,
+    RoutingRule,
+    RuleChange,
+    ScoringRule,
+    SlaPolicy,
+    Team,
+)
+from tests.routing.conftest import submit
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def demo(db, monkeypatch):
+    monkeypatch.setenv("DEMO_PASSWORD", "a-demo-password-1")
+    call_command("seed_demo", verbosity=0)
+
+
+def database_state() -> dict:
+    """Every row of our apps and the task queue, to prove a page wrote nothing."""
+    state = {}
+    for label in ("capture", "routing", "followup", "django_q"):
+        for model in apps.get_app_config(label).get_models():
+            state[model._meta.label] = list(model.objects.order_by("pk").values())
+    return state
+
+
+ROUTING_PAGES = [
+    "/admin/routing/", "/admin/routing/scoringrule/", "/admin/routing/scoringrule/add/",
+    "/admin/routing/scoringrule/try/", "/admin/routing/scoringrule/backtest/",
+    "/admin/routing/scoretier/", "/admin/routing/routingrule/", "/admin/routing/routingrule/add/",
+    "/admin/routing/team/", "/admin/routing/team/add/", "/admin/routing/repprofile/",
+    "/admin/routing/repprofile/add/", "/admin/routing/businesshours/",
+    "/admin/routing/businesshours/add/", "/admin/routing/slapolicy/",
+    "/admin/routing/slapolicy/add/", "/admin/routing/leadassessment/",
+    "/admin/routing/rulechange/", "/admin/routing/freemaildomain/",
+]
+
+
+@pytest.mark.parametrize("url", ROUTING_PAGES)
+def test_every_routing_page_loads(demo, admin_client, url):
+    assert admin_client.get(url).status_code == 200
+
+
+def test_change_pages_of_demo_rows_load(demo, admin_client):
+    for model, name in (("routingrule", RoutingRule), ("team", Team), ("repprofile", RepProfile),
+                        ("slapolicy", SlaPolicy), ("scoringrule", ScoringRule)):
+        obj = name.objects.first()
+        assert admin_client.get(f"/admin/routing/{model}/{obj.pk}/change/").status_code == 200
+
+
+def test_list_filters_and_search(demo, admin_client):
+    html = admin_client.get("/admin/routing/scoringrule/", {"q": "free-mail"}).content.decode()
+    assert "Free-mail address" in html and "200+ employees" not in html
+    html = admin_client.get("/admin/routing/routingrule/",
+                            {"action__exact": "nurture"}).content.decode()
+    assert "Cold free-mail leads to nurture" in html and "EMEA by country" not in html
+    html = admin_client.get("/admin/routing/leadassessment/",
+                            {"tier__exact": "hot"}).content.decode()
+    assert "hot" in html
+
+
+def test_the_lead_page_explains_score_tier_owner_and_candidates(demo, admin_client):
+    lead = Lead.objects.filter(owner__isnull=False).first()
+    html = admin_client.get(f"/admin/capture/lead/{lead.pk}/change/").content.decode()
+    assert "Why this score, tier and owner" in html
+    assert f"Score {lead.score}</strong>" in html
+    for rule in lead.assessment.fired_rules:
+        assert rule["name"] in html
+    assert "picked: " in html
+
+
+def test_sales_ops_can_edit_rules_and_reps_cannot_see_them(demo, client):
+    client.force_login(User.objects.get(username="ops"))
+    assert client.get("/admin/routing/scoringrule/").status_code == 200
+    assert client.get("/admin/routing/scoringrule/try/").status_code == 200
+    client.force_login(User.objects.get(username="alice"))
+    assert client.get("/admin/routing/scoringrule/try/").status_code == 302  # to the login
+
+
+SCORING_FORM = {"name": "Pattern", "group": "fit", "field": "utm_campaign",
+                "operator": "matches", "value": "brand-\\d+", "points": "5", "is_active": "on",
+                "position": "1"}
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"value": "([a-z"}, "This pattern has an error"),
+    ({"field": "job_title", "operator": "greater_than", "value": "x"},
+     "Job title cannot use “is greater than”"),
+    ({"field": "company_size", "operator": "greater_than", "value": "200"},
+     "Choose one of: 1-10"),
+    ({"operator": "equals", "value": ""}, "Enter a value to compare with"),
+    ({"points": "many"}, "Enter a whole number"),
+])
+def test_a_broken_scoring_rule_gets_a_message_not_a_500(admin_client, changes, message):
+    response = admin_client.post("/admin/routing/scoringrule/add/", {**SCORING_FORM, **changes})
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not ScoringRule.objects.exists()
+
+
+def routing_form(**changes) -> dict:
+    data = {"name": "Team rule", "position": "10", "is_active": "on", "action": "round_robin",
+            "conditions-TOTAL_FORMS": "1", "conditions-INITIAL_FORMS": "0",
+            "conditions-0-field": "country", "conditions-0-operator": "one_of",
+            "conditions-0-value": "DE, FR"}
+    data.update(changes)
+    return data
+
+
+def test_a_routing_rule_needs_its_team_and_valid_conditions(admin_client, sales_team):
+    response = admin_client.post("/admin/routing/routingrule/add/", routing_form())
+    assert "Choose the team whose reps share these leads" in response.content.decode()
+    response = admin_client.post("/admin/routing/routingrule/add/", routing_form(
+        team=sales_team.pk, **{"conditions-0-operator": "greater_than"}))
+    assert "Country cannot use “is greater than”" in response.content.decode()
+    response = admin_client.post("/admin/routing/routingrule/add/",
+                                 routing_form(team=sales_team.pk))
+    assert response.status_code == 302
+    rule = RoutingRule.objects.get()
+    assert rule.conditions.get().value == "DE, FR"
+
+
+def test_only_one_default_rule(admin_client, round_robin):
+    response = admin_client.post("/admin/routing/routingrule/add/", routing_form(
+        team=round_robin.team_id, is_default="on"))
+    assert "There is already a default rule" in response.content.decode()
+
+
+def test_bad_sla_policy_and_rep_profile_input_get_messages(admin_client, tiers, alice):
+    response = admin_client.post("/admin/routing/slapolicy/add/", {
+        "tier": tiers["hot"].pk, "target": "0", "unit": "business_hours",
+        "warning_percent": "150", "escalation": "both", "is_active": "on"})
+    html = response.content.decode()
+    assert "between 1 and 99 percent" in html and "need a business hours calendar" in html
+    response = admin_client.post(f"/admin/routing/repprofile/{alice.pk}/change/", {
+        "user": alice.user_id, "seniority": "2", "timezone": "Mars/Olympus",
+        "work_days": ["0", "1"], "work_starts": "09:00", "work_ends": "17:00",
+        "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0",
+        "absences-TOTAL_FORMS": "1", "absences-INITIAL_FORMS": "0",
+        "absences-0-starts_on": "2026-12-10", "absences-0-ends_on": "2026-12-01"})
+    html = response.content.decode()
+    assert "“Mars/Olympus” is not a timezone" in html
+    assert "The last day cannot be before the first day" in html
+
+
+def test_a_manager_changing_the_owner_is_on_the_timeline(demo, client):
+    client.force_login(User.objects.get(username="manager"))
+    lead = Lead.objects.filter(owner__username="alice").first()
+    bob = User.objects.get(username="bob")
+    form = client.get(f"/admin/capture/lead/{lead.pk}/change/").context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None and k in form.fields}
+    data.update({"owner": bob.pk, "previous_lead": ""})
+    for prefix in ("interactions", "inbound_events"):
+        data.update({f"{prefix}-TOTAL_FORMS": 0, f"{prefix}-INITIAL_FORMS": 0})
+    response = client.post(f"/admin/capture/lead/{lead.pk}/change/", data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    lead.refresh_from_db()
+    assert lead.owner == bob
+    entry = lead.interactions.get(kind=Interaction.Kind.ASSIGNMENT, actor__username="manager")
+    assert entry.summary == "Reassigned from Alice Anders to Bob Brown by Max Manager"
+
+
+# --- History and rollback ----------------------------------------------------------------
+
+
+def test_editing_a_rule_is_kept_in_history_and_can_be_rolled_back(admin_client, admin_user):
+    admin_client.post("/admin/routing/scoringrule/add/", SCORING_FORM)
+    rule = ScoringRule.objects.get()
+    admin_client.post(f"/admin/routing/scoringrule/{rule.pk}/change/",
+                      {**SCORING_FORM, "points": "-15"})
+    created, changed = RuleChange.objects.order_by("id")
+    assert (created.action, changed.action, changed.user) == ("created", "changed", admin_user)
+    assert changed.old["points"] == 5 and changed.new["points"] == -15
+    page = admin_client.get(f"/admin/routing/rulechange/{changed.pk}/change/").content.decode()
+    assert "<td>points</td><td>5</td><td>-15</td>" in page
+
+    response = admin_client.post("/admin/routing/rulechange/", {
+        "action": "roll_back_selected", "_selected_action": [changed.pk]}, follow=True)
+    assert "Rolled back" in response.content.decode()
+    rule.refresh_from_db()
+    assert rule.points == 5
+    assert RuleChange.objects.first().action == "rolled_back"
+
+
+def test_a_deleted_routing_rule_comes_back_with_its_conditions(admin_client, sales_team, tiers):
+    admin_client.post("/admin/routing/routingrule/add/", routing_form(
+        team=sales_team.pk, tiers=[tiers["hot"].pk]))
+    rule = RoutingRule.objects.get()
+    admin_client.post(f"/admin/routing/routingrule/{rule.pk}/delete/", {"post": "yes"})
+    assert not RoutingRule.objects.exists() and not RoutingCondition.objects.exists()
+    deleted = RuleChange.objects.get(action="deleted")
+    admin_client.post("/admin/routing/rulechange/", {
+        "action": "roll_back_selected", "_selected_action": [deleted.pk]})
+    restored = RoutingRule.objects.get(pk=rule.pk)
+    assert restored.conditions.get().value == "DE, FR"
+    assert list(restored.tiers.all()) == [tiers["hot"]]
+
+
+def test_rolling_back_a_creation_removes_the_rule(admin_client):
+    admin_client.post("/admin/routing/scoringrule/add/", SCORING_FORM)
+    created = RuleChange.objects.get()
+    admin_client.post("/admin/routing/rulechange/", {
+        "action": "roll_back_selected", "_selected_action": [created.pk]})
+    assert not ScoringRule.objects.exists()
+
+
+def test_a_rollback_that_clashes_is_refused_with_a_message(admin_client, tiers):
+    admin_client.post(f"/admin/routing/scoretier/{tiers['hot'].pk}/change/",
+                      {"name": "hot", "min_score": "70"})
+    change = RuleChange.objects.get()
+    tiers["warm"].min_score = 60  # the old threshold is now taken
+    tiers["warm"].save()
+    response = admin_client.post("/admin/routing/rulechange/", {
+        "action": "roll_back_selected", "_selected_action": [change.pk]}, follow=True)
+    assert response.status_code == 200
+    assert "could not be rolled back" in response.content.decode()
+    tiers["hot"].refresh_from_db()
+    assert tiers["hot"].min_score == 70
+
+
+def test_saving_without_changes_writes_no_history(admin_client):
+    admin_client.post("/admin/routing/scoringrule/add/", SCORING_FORM)
+    rule = ScoringRule.objects.get()
+    admin_client.post(f"/admin/routing/scoringrule/{rule.pk}/change/", SCORING_FORM)
+    assert RuleChange.objects.count() == 1
+
+
+# --- Try-it and backtest ----------------------------------------------------------------
+
+
+def test_try_it_with_typed_values_shows_the_result_and_writes_nothing(demo, admin_client):
+    before = database_state()
+    response = admin_client.post("/admin/routing/scoringrule/try/", {
+        "job_title": "CTO", "company_size": "1001-5000", "email": "cto@bigbank.com",
+        "country": "DE", "service": "Cloud migration"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<strong>Score 95</strong>, tier <strong>hot</strong>" in html
+    assert "C-level or VP title" in html and "Enterprise: 200+ employees" in html
+    assert "Due by" in html
+    assert database_state() == before
+
+
+def test_try_it_on_a_stored_lead_with_a_draft_rule_writes_nothing(demo, admin_client):
+    lead = Lead.objects.order_by("pk").first()
+    before = database_state()
+    response = admin_client.post("/admin/routing/scoringrule/try/", {
+        "lead_id": lead.pk, "draft_name": "Everyone is great", "draft_field": "email",
+        "draft_operator": "is_set", "draft_points": "100"})
+    html = response.content.decode()
+    assert f"<strong>Score {lead.score + 100}</strong>" in html
+    assert "Everyone is great" in html
+    assert database_state() == before
+
+
+def test_try_it_refuses_bad_input_with_messages(admin_client):
+    response = admin_client.post("/admin/routing/scoringrule/try/", {
+        "lead_id": "999999", "draft_field": "utm_campaign", "draft_operator": "matches",
+        "draft_value": "(", "draft_points": "3"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "There is no lead #999999" in html and "This pattern has an error" in html
+
+
+def test_backtest_shows_distributions_and_writes_nothing(demo, admin_client):
+    before = database_state()
+    response = admin_client.post("/admin/routing/scoringrule/backtest/", {"days": "30"})
+    html = response.content.decode()
+    assert "12 leads of the last 30 days" in html
+    assert "Per team" in html and "Per rep" in html
+    report = response.context["report"]
+    # The rules that routed the leads, replayed: the same tiers and the same rules matched.
+    assert (report.tier_changes, report.rule_changes, report.compared) == (0, 0, False)
+    assert database_state() == before
+
+
+def test_backtest_of_an_edited_rule_set_counts_the_changes(demo, admin_client):
+    enterprise = RoutingRule.objects.get(name="Enterprise: 200+ employees")
+    emea = RoutingRule.objects.get(name="EMEA by country")
+    before = database_state()
+    report = admin_client.post("/admin/routing/scoringrule/backtest/", {
+        "days": "30", "switch_off_routing": [enterprise.pk, emea.pk],
+        "draft_field": "email", "draft_operator": "is_set", "draft_points": "100",
+    }).context["report"]
+    assert report.leads == 12 and report.compared
+    assert report.tiers_then == {"hot": 12}  # everyone got 100 points more
+    assert report.edit_tier_changes == Lead.objects.exclude(tier="hot").count()
+    assert "Enterprise: 200+ employees" not in report.rules
+    switched_off = Lead.objects.filter(assessment__rule__in=[enterprise, emea]).count()
+    assert switched_off and report.edit_rule_changes >= switched_off
+    assert database_state() == before
+
+
+def test_backtest_refuses_a_bad_number_of_days(admin_client):
+    response = admin_client.post("/admin/routing/scoringrule/backtest/", {"days": "0"})
+    assert "greater than or equal to 1" in response.content.decode()
+
+
+def test_backtest_counts_what_would_wait_in_a_queue(admin_client, round_robin, alice, bob):
+    for i in range(3):
+        submit(email=f"p{i}@x.com")
+    RepProfile.objects.update(is_available=False)
+    report = admin_client.post("/admin/routing/scoringrule/backtest/",
+                               {"days": "1"}).context["report"]
+    assert report.unassigned == 3 and report.owner_changes == 3
+
+
+def test_editing_lead_fields_in_the_admin_rescores_the_lead(demo, admin_client):
+    lead = Lead.objects.filter(owner__isnull=False).exclude(job_title__icontains="CTO").first()
+    owner = lead.owner
+    form = admin_client.get(f"/admin/capture/lead/{lead.pk}/change/").context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None and k in form.fields}
+    data.update({"job_title": "CTO", "owner": owner.pk, "previous_lead": ""})
+    for prefix in ("interactions", "inbound_events"):
+        data.update({f"{prefix}-TOTAL_FORMS": 0, f"{prefix}-INITIAL_FORMS": 0})
+    assert admin_client.post(f"/admin/capture/lead/{lead.pk}/change/", data).status_code == 302
+    before = lead.score
+    lead.refresh_from_db()
+    assert lead.score == before + 35 and lead.owner == owner
+    assert "C-level or VP title" in [r["name"] for r in lead.assessment.fired_rules]
+
+
+def test_a_lead_added_in_the_admin_is_scored_and_routed(admin_client, scoring_rules,
+                                                        round_robin, alice):
+    response = admin_client.post("/admin/capture/lead/add/", {
+        "first_name": "Walk", "last_name": "In", "email": "walk@in.com", "job_title": "CTO",
+        "status": "new", "channel": "manual",
+        "interactions-TOTAL_FORMS": 0, "interactions-INITIAL_FORMS": 0,
+        "inbound_events-TOTAL_FORMS": 0, "inbound_events-INITIAL_FORMS": 0})
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    lead = Lead.objects.get(email="walk@in.com")
+    assert (lead.score, lead.owner) == (40, alice.user)
+
+
+@pytest.mark.parametrize("url", ["/admin/routing/leadassessment/", "/admin/routing/rulechange/",
+                                 "/admin/routing/repprofile/", "/admin/routing/team/",
+                                 "/admin/routing/routingrule/", "/admin/routing/scoringrule/"])
+def test_list_pages_make_the_same_queries_for_more_rows(admin_client, round_robin, alice, bob,
+                                                       url, scoring_rules):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.routing.conftest import make_rep
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert admin_client.get(url).status_code == 200
+        return len(captured)
+
+    submit(email="one@x.com")
+    admin_client.post(f"/admin/routing/scoringrule/{scoring_rules[0].pk}/change/", {
+        **SCORING_FORM, "name": "edited"})
+    few = queries()
+    for i in range(5):
+        submit(email=f"more{i}@x.com")
+        make_rep(f"rep{i}", round_robin.team)
+        Team.objects.create(name=f"Team {i}")
+        RoutingRule.objects.create(name=f"r{i}", action="nurture")
+        ScoringRule.objects.create(name=f"s{i}", field="phone", operator="is_set", points=1)
+        admin_client.post(f"/admin/routing/scoringrule/{scoring_rules[1].pk}/change/", {
+            **SCORING_FORM, "name": f"edited {i}"})
+    assert queries() == few

@@ -1,0 +1,187 @@
+"""The lead page: who may open it, what it explains, and what its actions change."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+
+from capture.models import Interaction, LeadStatus
+from routing.models import Team
+from tests.factories import UserFactory
+from tests.routing.pages import lead_for
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def as_alice(client, alice):
+    client.force_login(alice.user)
+    return client
+
+
+@pytest.fixture
+def alices_lead(alice, sales_team):
+    return lead_for(alice.user, sales_team, first_name="Grace", last_name="Hopper",
+                    company="Navy", tier="hot", score=70, utm_campaign="spring-sale",
+                    message="Call me about 40 laptops")
+
+
+def test_the_page_shows_fields_explanations_and_sla(as_alice, alices_lead):
+    html = as_alice.get(f"/leads/{alices_lead.pk}/").content.decode()
+    assert "Grace Hopper" in html and "spring-sale" in html and "Call me about 40 laptops" in html
+    assert "Senior title: <strong>+40</strong>" in html
+    assert "Round robin in Sales picked Alice" in html and "Bob: skipped — at capacity" in html
+    assert "SLA: Due" in html and "First response: not yet" in html
+
+
+def test_every_field_is_escaped(as_alice, alice):
+    lead = lead_for(alice.user, first_name="<script>x()</script>", company="<img src=x>")
+    html = as_alice.get(f"/leads/{lead.pk}/").content.decode()
+    assert "<script>x()</script>" not in html and "<img src=x>" not in html
+    assert "&lt;script&gt;x()&lt;/script&gt;" in html
+
+
+def test_the_timeline_is_newest_first(as_alice, alices_lead, alice):
+    as_alice.post(f"/leads/{alices_lead.pk}/note/", {"body": "first note"})
+    as_alice.post(f"/leads/{alices_lead.pk}/note/", {"body": "second note"})
+    html = as_alice.get(f"/leads/{alices_lead.pk}/").content.decode()
+    assert html.index("second note") < html.index("first note")
+
+
+def test_logging_a_call_stamps_the_first_response_once(as_alice, alices_lead):
+    response = as_alice.post(f"/leads/{alices_lead.pk}/call/",
+                             {"outcome": "connected", "notes": "Wants a quote"})
+    assert response.status_code == 302
+    alices_lead.refresh_from_db()
+    first = alices_lead.first_response_at
+    assert first is not None
+    as_alice.post(f"/leads/{alices_lead.pk}/call/", {"outcome": "voicemail"})
+    alices_lead.refresh_from_db()
+    assert alices_lead.first_response_at == first
+    calls = alices_lead.interactions.filter(kind=Interaction.Kind.CALL)
+    assert [c.summary for c in calls] == ["Call by Alice: Left a voicemail",
+                                          "Call by Alice: Spoke with them"]
+    assert alices_lead.status == LeadStatus.CONTACTED  # reached: no longer new
+
+
+def test_an_unanswered_call_stamps_the_first_response_but_the_lead_stays_new(as_alice,
+                                                                             alices_lead):
+    as_alice.post(f"/leads/{alices_lead.pk}/call/", {"outcome": "no_answer"})
+    alices_lead.refresh_from_db()
+    assert alices_lead.first_response_at is not None and alices_lead.status == LeadStatus.NEW
+
+
+def test_a_note_is_not_a_first_response(as_alice, alices_lead):
+    as_alice.post(f"/leads/{alices_lead.pk}/note/", {"body": "Looked them up"})
+    alices_lead.refresh_from_db()
+    assert alices_lead.first_response_at is None
+
+
+def test_losing_a_lead_needs_a_reason(as_alice, alices_lead):
+    response = as_alice.post(f"/leads/{alices_lead.pk}/status/", {"status": "lost"})
+    assert response.status_code == 400
+    assert "Say why the lead is lost" in response.content.decode()
+    alices_lead.refresh_from_db()
+    assert alices_lead.status == LeadStatus.NEW
+    as_alice.post(f"/leads/{alices_lead.pk}/status/", {"status": "lost", "reason": "Budget"})
+    alices_lead.refresh_from_db()
+    assert alices_lead.status == LeadStatus.LOST
+    assert alices_lead.interactions.filter(kind=Interaction.Kind.STATUS, body="Budget").exists()
+
+
+def test_a_status_the_lead_cannot_reach_is_refused(as_alice, alice):
+    lead = lead_for(alice.user, status=LeadStatus.WON)
+    response = as_alice.post(f"/leads/{lead.pk}/status/", {"status": "contacted"})
+    assert response.status_code == 400
+    lead.refresh_from_db()
+    assert lead.status == LeadStatus.WON
+
+
+def test_sending_an_email_threads_replies_and_stamps_the_first_response(as_alice, alices_lead,
+                                                                         mailoutbox):
+    as_alice.post(f"/leads/{alices_lead.pk}/email/",
+                  {"subject": "Your quote", "body": "Hello Grace"})
+    assert len(mailoutbox) == 1 and mailoutbox[0].to == [alices_lead.email]
+    sent = alices_lead.interactions.get(kind=Interaction.Kind.EMAIL)
+    assert sent.message_id and mailoutbox[0].extra_headers["Message-ID"].strip("<>") == \
+        sent.message_id
+    alices_lead.refresh_from_db()
+    assert alices_lead.first_response_at is not None
+
+
+def test_sms_without_twilio_settings_is_refused_plainly(as_alice, alices_lead):
+    alices_lead.phone = "+14155552671"
+    alices_lead.save()
+    response = as_alice.post(f"/leads/{alices_lead.pk}/sms/", {"body": "Hi"})
+    assert response.status_code == 400 and "SMS is not configured" in response.content.decode()
+    assert not alices_lead.interactions.filter(kind=Interaction.Kind.SMS).exists()
+
+
+def test_a_rep_cannot_reassign(as_alice, alices_lead, bob):
+    html = as_alice.get(f"/leads/{alices_lead.pk}/").content.decode()
+    assert "act-reassign" not in html
+    response = as_alice.post(f"/leads/{alices_lead.pk}/reassign/", {"owner": bob.user.pk})
+    assert response.status_code == 404
+    alices_lead.refresh_from_db()
+    assert alices_lead.owner_id != bob.user.pk
+
+
+def test_the_teams_manager_reassigns(client, manager, alices_lead, bob):
+    client.force_login(manager)
+    response = client.post(f"/leads/{alices_lead.pk}/reassign/",
+                           {"owner": bob.user.pk, "note": "Alice is away"})
+    assert response.status_code == 302
+    alices_lead.refresh_from_db()
+    assert alices_lead.owner == bob.user
+    assert alices_lead.interactions.filter(
+        summary__contains="Reassigned from Alice to Bob").exists()
+
+
+# --- who may open a lead ------------------------------------------------------------------
+
+def test_another_reps_lead_is_a_404(as_alice, bob):
+    lead = lead_for(bob.user)
+    assert as_alice.get(f"/leads/{lead.pk}/").status_code == 404
+    assert as_alice.post(f"/leads/{lead.pk}/note/", {"body": "x"}).status_code == 404
+
+
+def test_a_missing_lead_and_a_hidden_lead_look_the_same(as_alice, bob):
+    hidden = lead_for(bob.user)
+    missing = as_alice.get(f"/leads/{hidden.pk + 1000}/")
+    assert as_alice.get(f"/leads/{hidden.pk}/").content == missing.content
+
+
+def test_a_rep_opens_their_teams_unassigned_lead_but_not_another_teams(as_alice, sales_team):
+    ours = lead_for(None, sales_team)
+    theirs = lead_for(None, Team.objects.create(name="Enterprise"))
+    assert as_alice.get(f"/leads/{ours.pk}/").status_code == 200
+    assert as_alice.get(f"/leads/{theirs.pk}/").status_code == 404
+
+
+def test_a_manager_sees_their_teams_leads_only(client, manager, alices_lead):
+    client.force_login(manager)
+    assert client.get(f"/leads/{alices_lead.pk}/").status_code == 200
+    stranger = UserFactory(username="stranger")
+    other = lead_for(stranger, Team.objects.create(name="Enterprise"))
+    assert client.get(f"/leads/{other.pk}/").status_code == 404
+
+
+def test_sales_ops_see_every_lead(client, bob):
+    ops = UserFactory(username="ops")
+    ops.groups.add(Group.objects.create(name="Sales ops"))
+    client.force_login(ops)
+    assert client.get(f"/leads/{lead_for(bob.user).pk}/").status_code == 200
+
+
+def test_the_lead_page_runs_a_fixed_number_of_queries(as_alice, alices_lead,
+                                                      django_assert_num_queries):
+    for i in range(5):
+        as_alice.post(f"/leads/{alices_lead.pk}/note/", {"body": f"note {i}"})
+    # session, user, lead with its assessment, groups, timeline, enrolment, reassign check,
+    # the menu's dashboard check
+    with django_assert_num_queries(8):
+        assert as_alice.get(f"/leads/{alices_lead.pk}/").status_code == 200
+    for i in range(20):
+        as_alice.post(f"/leads/{alices_lead.pk}/note/", {"body": f"more {i}"})
+    with django_assert_num_queries(8):
+        assert as_alice.get(f"/leads/{alices_lead.pk}/").status_code == 200

@@ -1,0 +1,209 @@
+"""The rep's queue: what each rep sees, in what order, filtered, paged, counted and claimed."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from capture.models import Interaction, Lead, LeadStatus
+from routing.models import Team
+from tests.factories import UserFactory
+from tests.routing.conftest import make_rep
+from tests.routing.pages import lead_for
+
+pytestmark = pytest.mark.django_db
+
+
+def names_in(response) -> list[str]:
+    return re.findall(r'class="fw-semibold">([^<]+)</a>', response.content.decode())
+
+
+@pytest.fixture
+def as_alice(client, alice):
+    client.force_login(alice.user)
+    return client
+
+
+def test_the_queue_needs_a_login(client):
+    response = client.get("/queue/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_breached_leads_come_first_then_the_nearest_deadline(as_alice, alice):
+    lead_for(alice.user, first_name="Later", minutes_left=60)
+    lead_for(alice.user, first_name="Soon", minutes_left=5)
+    lead_for(alice.user, first_name="Overdue", minutes_left=-10)
+    lead_for(alice.user, first_name="Nodeadline", minutes_left=None)
+    assert names_in(as_alice.get("/queue/")) == [
+        "Overdue Lovelace", "Soon Lovelace", "Later Lovelace", "Nodeadline Lovelace"]
+
+
+def test_a_rep_sees_only_their_own_leads(as_alice, alice, bob):
+    lead_for(alice.user, first_name="Mine")
+    lead_for(bob.user, first_name="Bobs")
+    assert names_in(as_alice.get("/queue/")) == ["Mine Lovelace"]
+
+
+def test_the_row_shows_tier_source_first_line_and_a_countdown(as_alice, alice):
+    lead_for(alice.user, tier="hot", source="google-ads",
+             message="Need 40 laptops by Friday\nAlso a printer")
+    html = as_alice.get("/queue/").content.decode()
+    assert "google-ads" in html and ">hot<" in html
+    assert "Need 40 laptops by Friday" in html and "Also a printer" not in html
+    assert 'data-respond-by="' in html
+
+
+def test_lead_fields_are_escaped(as_alice, alice):
+    lead_for(alice.user, first_name="<script>alert(1)</script>", message="<b>bold</b>")
+    html = as_alice.get("/queue/").content.decode()
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_tabs_split_new_due_and_waiting(as_alice, alice):
+    lead_for(alice.user, first_name="Fresh", minutes_left=60 * 24 * 3)
+    lead_for(alice.user, first_name="Callback", status=LeadStatus.CONTACTED,
+             first_response_at=timezone.now(), needs_callback=True)
+    lead_for(alice.user, first_name="Answered", status=LeadStatus.CONTACTED,
+             first_response_at=timezone.now())
+    assert names_in(as_alice.get("/queue/?tab=new")) == ["Fresh Lovelace"]
+    assert names_in(as_alice.get("/queue/?tab=due")) == ["Callback Lovelace"]
+    assert names_in(as_alice.get("/queue/?tab=waiting")) == ["Answered Lovelace"]
+
+
+def test_closed_leads_are_not_in_the_queue(as_alice, alice):
+    lead_for(alice.user, first_name="Won", status=LeadStatus.WON)
+    assert names_in(as_alice.get("/queue/")) == []
+
+
+def test_tab_counts_are_shown_and_capped(as_alice, alice, django_assert_max_num_queries):
+    for i in range(101):
+        lead_for(alice.user, email=f"p{i}@example.com")
+    html = as_alice.get("/queue/").content.decode()
+    assert 'data-count="new">99+<' in html
+    assert 'data-count="waiting">0<' in html
+    assert "<title>(99+) My queue" in html
+
+
+def test_filters_and_search(as_alice, alice, quote_form, tiers):
+    lead_for(alice.user, first_name="Hot", tier="hot", channel="api", form=quote_form)
+    lead_for(alice.user, first_name="Cold", tier="cold", channel="email", company="Initech")
+    assert names_in(as_alice.get("/queue/?tier=hot")) == ["Hot Lovelace"]
+    assert names_in(as_alice.get("/queue/?channel=email")) == ["Cold Lovelace"]
+    assert names_in(as_alice.get(f"/queue/?form={quote_form.pk}")) == ["Hot Lovelace"]
+    assert names_in(as_alice.get("/queue/?q=initech")) == ["Cold Lovelace"]
+    today = timezone.localdate()
+    assert len(names_in(as_alice.get(f"/queue/?created_after={today}"))) == 2
+    later = today + timedelta(days=1)
+    assert names_in(as_alice.get(f"/queue/?created_after={later}")) == []
+
+
+def test_pagination_moves_through_the_queue(as_alice, alice):
+    for i in range(30):
+        lead_for(alice.user, first_name=f"N{i:02d}", minutes_left=i + 1)
+    first = as_alice.get("/queue/")
+    second = as_alice.get("/queue/?page=2")
+    assert names_in(first)[0] == "N00 Lovelace" and len(names_in(first)) == 25
+    assert names_in(second) == [f"N{i:02d} Lovelace" for i in range(25, 30)]
+    assert "Next →" in first.content.decode() and "Next →" not in second.content.decode()
+
+
+@pytest.mark.parametrize("rows", [3, 60])
+def test_the_queue_runs_the_same_queries_however_many_leads(as_alice, alice, rows,
+                                                            django_assert_num_queries):
+    for i in range(rows):
+        lead_for(alice.user, email=f"q{i}@example.com")
+    # session, user, the rows, 5 tab counts, the newest id, the form filter's choices, tiers,
+    # and the menu's dashboard check (groups, teams led)
+    with django_assert_num_queries(13):
+        response = as_alice.get("/queue/?size=50")
+    assert response.status_code == 200
+
+
+def test_the_team_tab_lists_the_teams_unassigned_leads_only(as_alice, sales_team):
+    other = Team.objects.create(name="Enterprise")
+    lead_for(None, sales_team, first_name="Ours")
+    lead_for(None, other, first_name="Theirs")
+    assert names_in(as_alice.get("/queue/?tab=team")) == ["Ours Lovelace"]
+
+
+def test_claiming_a_lead_makes_it_mine_and_says_so_on_the_timeline(as_alice, alice,
+                                                                   sales_team):
+    lead = lead_for(None, sales_team)
+    response = as_alice.post(f"/queue/claim/{lead.pk}/")
+    assert response.status_code == 302 and response["Location"] == f"/leads/{lead.pk}/"
+    lead.refresh_from_db()
+    assert lead.owner == alice.user
+    assert lead.interactions.filter(kind=Interaction.Kind.ASSIGNMENT,
+                                    summary__contains="Claimed").count() == 1
+
+
+def test_a_lead_claimed_by_someone_else_cannot_be_claimed_again(as_alice, bob, sales_team):
+    lead = lead_for(bob.user, sales_team)
+    response = as_alice.post(f"/queue/claim/{lead.pk}/", follow=True)
+    assert "Someone else has taken this lead" in response.content.decode()
+    lead.refresh_from_db()
+    assert lead.owner == bob.user
+
+
+def test_a_rep_cannot_claim_another_teams_lead(as_alice):
+    lead = lead_for(None, Team.objects.create(name="Enterprise"))
+    as_alice.post(f"/queue/claim/{lead.pk}/")
+    lead.refresh_from_db()
+    assert lead.owner is None
+
+
+def test_polling_reports_leads_assigned_since_the_page_loaded(as_alice, alice):
+    first = lead_for(alice.user)
+    assert as_alice.get(f"/queue/poll/?after={first.pk}").json()["arrived"] == 0
+    second = lead_for(alice.user)
+    data = as_alice.get(f"/queue/poll/?after={first.pk}").json()
+    assert data == {"arrived": 1, "new": "2", "newest_id": second.pk}
+
+
+def test_the_rows_fragment_is_only_the_rows(as_alice, alice):
+    lead_for(alice.user, first_name="Only")
+    html = as_alice.get("/queue/?fragment=rows").content.decode()
+    assert "Only Lovelace" in html and "<html" not in html
+
+
+def test_a_rep_without_a_team_has_an_empty_team_tab(client):
+    user = UserFactory(username="solo")
+    client.force_login(user)
+    assert names_in(client.get("/queue/?tab=team")) == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_reps_claiming_at_once_give_the_lead_to_exactly_one(sales_team):
+    import threading
+
+    from django.db import connection
+
+    from routing.actions import claim_lead
+
+    reps = [make_rep(f"rep{i}", sales_team).user for i in range(8)]
+    lead = lead_for(None, sales_team)
+    barrier = threading.Barrier(len(reps))
+    won = []
+
+    def claim(user):
+        try:
+            barrier.wait()
+            if claim_lead(lead_id=lead.pk, user=user):
+                won.append(user.pk)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=claim, args=(u,)) for u in reps]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lead = Lead.objects.get(pk=lead.pk)
+    assert len(won) == 1 and lead.owner_id == won[0]
+    assert lead.interactions.filter(summary__contains="Claimed").count() == 1
