@@ -69,6 +69,7 @@ class Stack:
             "DEBUG": "false",
             "BENCH_ENDPOINTS": "true",
             "FORM_RATE_LIMIT_PER_MINUTE": "0",
+            "WEBHOOK_RATE_LIMIT_PER_MINUTE": "0",
             "EMAIL_URL": "dummymail://",
             "LOG_LEVEL": "WARNING",
             "Q_WORKERS": "2",

@@ -153,6 +153,8 @@ PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="US")
 CLOSED_LEAD_MATCH = env.str("CLOSED_LEAD_MATCH", default="link")
 # Public form submissions per IP address per form, per minute (Django's cache; see README).
 FORM_RATE_LIMIT_PER_MINUTE = env.int("FORM_RATE_LIMIT_PER_MINUTE", default=10)
+# Provider webhooks (/inbound/...): requests per sending IP per channel per minute; 0 = no limit.
+WEBHOOK_RATE_LIMIT_PER_MINUTE = env.int("WEBHOOK_RATE_LIMIT_PER_MINUTE", default=600)
 # Public base URL used in emails and embed snippets.
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 

@@ -209,8 +209,24 @@ def reprocess(event_id: int) -> bool:
     return process_inbound_event(event_id) is not None
 
 
+def over_webhook_rate(request: HttpRequest, scope: str) -> JsonResponse | None:
+    """The 429 for a sender past WEBHOOK_RATE_LIMIT_PER_MINUTE on one channel, else None.
+
+    Checked before the body is read or the signature computed, so a flood of forged requests
+    costs a cache increment each. The limit is per sending IP and channel, and high by default:
+    providers send from pools of addresses, and a 429 only makes them retry later."""
+    if not abuse.is_rate_limited(request, f"hook:{scope}", settings.WEBHOOK_RATE_LIMIT_PER_MINUTE):
+        return None
+    response = JsonResponse({"error": "Too many requests from this address; retry in a minute."},
+                            status=429)
+    response["Retry-After"] = "60"
+    return response
+
+
 def receive(request: HttpRequest, channel: Channel) -> HttpResponse:
     """Authenticate, store every event first, process it, answer the provider."""
+    if limited := over_webhook_rate(request, channel.name):
+        return limited
     try:
         if channel.settings_name and not ChannelSettings.for_channel(
             channel.settings_name

@@ -26,7 +26,7 @@ from django.dispatch import receiver
 from django.http import JsonResponse
 from mailparser_reply import EmailReplyParser
 
-from capture.channels.base import PREPARERS
+from capture.channels.base import PREPARERS, over_webhook_rate
 from capture.identity import email_key, parse_email
 from capture.intake import (
     IntakeInput,
@@ -257,6 +257,8 @@ def anymail_urls() -> tuple[list, str]:
 def _json_refusals(view):
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
+        if limited := over_webhook_rate(request, "email"):
+            return limited
         if not getattr(settings, "ANYMAIL", {}).get("WEBHOOK_SECRET"):
             # Without basic auth anyone could post mail as leads: refuse, as the other
             # channels refuse without their provider secret.

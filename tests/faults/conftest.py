@@ -137,7 +137,7 @@ def server_env(database_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "TASK_BROKER")}
     env.update(DATABASE_URL=database_url, DEBUG="false", LOG_LEVEL="WARNING",
                DJANGO_SETTINGS_MODULE="leadcrm.settings", FORM_RATE_LIMIT_PER_MINUTE="0",
-               **extra)
+               WEBHOOK_RATE_LIMIT_PER_MINUTE="0", **extra)
     return env
 
 

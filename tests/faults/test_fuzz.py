@@ -102,7 +102,8 @@ def post(client: Client, path: str, body: bytes, content_type: str, **headers):
 
 @pytest.fixture
 def fuzz_client(provider_secrets, settings, quote_form, webhook_source, api_key):
-    settings.FORM_RATE_LIMIT_PER_MINUTE = 0  # reach the parsing, not the limiter
+    settings.FORM_RATE_LIMIT_PER_MINUTE = 0  # reach the parsing, not the limiters
+    settings.WEBHOOK_RATE_LIMIT_PER_MINUTE = 0
     ApiKey.objects.update(rate_limit_per_minute=0)
     return Client()
 
