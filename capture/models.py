@@ -307,6 +307,18 @@ class Lead(models.Model):
             models.Index(fields=["owner", "status", "respond_by"], name="lead_queue_idx"),
             models.Index(fields=["status", "created_at"], name="lead_status_created_idx"),
             models.Index(fields=["channel", "created_at"], name="lead_channel_created_idx"),
+            # The dashboard's date ranges: all leads, and a team's reps' leads.
+            models.Index(fields=["created_at"], name="lead_created_idx"),
+            models.Index(fields=["owner", "created_at"], name="lead_owner_created_idx"),
+            # The aging list: open leads nobody has answered, oldest first, per owner.
+            models.Index(fields=["owner", "created_at"], name="lead_unanswered_idx",
+                         condition=Q(first_response_at__isnull=True, status__in=OPEN_STATUSES)),
+            # The queue's two ordered reads (routing/queue.py: queue_page), per owner and for
+            # the unassigned (owner IS NULL): breached first, then the rest, by deadline.
+            models.Index(fields=["owner", "respond_by"], name="lead_unanswered_due_idx",
+                         condition=Q(first_response_at__isnull=True, status__in=OPEN_STATUSES)),
+            models.Index(fields=["owner", "respond_by"], name="lead_open_due_idx",
+                         condition=Q(status__in=OPEN_STATUSES)),
         ]
         constraints = [
             # One open lead per person: concurrent duplicates collide here, not in Python.

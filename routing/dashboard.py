@@ -9,16 +9,19 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import cached_property
 
 from django.db import connection
 from django.db.models import (
     Aggregate,
     Count,
+    DateTimeField,
     DurationField,
     ExpressionWrapper,
     F,
     Q,
     QuerySet,
+    Value,
 )
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
@@ -30,6 +33,7 @@ from routing.routing import Outcome
 RESPONSE_TIME = ExpressionWrapper(F("first_response_at") - F("created_at"),
                                   output_field=DurationField())
 LIST_LIMIT = 20
+FEW_REPS = 10  # up to this many, the aging list reads the reps' own leads (see aging_leads)
 
 
 class Percentile(Aggregate):
@@ -49,6 +53,20 @@ class Scope:
     rep_id: int | None = None
     source: str = ""
 
+    @cached_property
+    def team_id_list(self) -> list[int]:
+        """The teams as literal ids, read once per dashboard (the planner picks the
+        (team, outcome) index for a literal list, a sequential scan for a subquery)."""
+        return list(self.team_ids) if isinstance(self.team_ids, list) else list(
+            self.team_ids.values_list("pk", flat=True))
+
+    @cached_property
+    def member_ids(self) -> list[int]:
+        """The teams' reps, read once per dashboard (a literal list in every figure's query:
+        PostgreSQL then reads each rep's leads through lead_owner_created_idx)."""
+        return list(TeamMembership.objects.filter(team_id__in=self.team_id_list)
+                    .values_list("rep__user_id", flat=True).distinct())
+
     @property
     def since(self) -> datetime:
         return datetime.combine(self.start, time(0), tzinfo=timezone.get_current_timezone())
@@ -59,16 +77,15 @@ class Scope:
                                 tzinfo=timezone.get_current_timezone())
 
 
-def _in_teams(team_ids) -> Q:
+def _in_teams(scope: Scope) -> Q:
     """Owned by one of the teams' reps, or waiting unassigned in one of their queues.
 
-    Two IN-subqueries on the lead's own columns (no join to the assessment), so PostgreSQL
-    keeps the created_at range scan and checks each row against two small hashed sets.
+    On the lead's own columns (no join to the assessment): the members as a literal list, the
+    waiting leads as a small hashed IN-subquery.
     """
-    members = TeamMembership.objects.filter(team_id__in=team_ids).values("rep__user_id")
-    waiting = LeadAssessment.objects.filter(team_id__in=team_ids,
+    waiting = LeadAssessment.objects.filter(team_id__in=scope.team_id_list,
                                             outcome=Outcome.QUEUED).values("lead_id")
-    return Q(owner_id__in=members) | Q(owner__isnull=True, pk__in=waiting)
+    return Q(owner_id__in=scope.member_ids) | Q(owner__isnull=True, pk__in=waiting)
 
 
 def scoped_leads(scope: Scope, *, dated: bool = True) -> QuerySet[Lead]:
@@ -76,7 +93,7 @@ def scoped_leads(scope: Scope, *, dated: bool = True) -> QuerySet[Lead]:
     if dated:
         leads = leads.filter(created_at__gte=scope.since, created_at__lt=scope.until)
     if scope.team_ids is not None:
-        leads = leads.filter(_in_teams(scope.team_ids))
+        leads = leads.filter(_in_teams(scope))
     if scope.rep_id:
         leads = leads.filter(owner_id=scope.rep_id)
     if scope.source:
@@ -189,23 +206,40 @@ def conversion_by_source(scope: Scope) -> list[dict]:
 
 def aging_leads(scope: Scope) -> list[Lead]:
     """Open leads nobody has answered, oldest first (whatever the date range)."""
+    oldest_first = "created_at"
+    if scope.rep_id or (scope.team_ids is not None and len(scope.member_ids) <= FEW_REPS):
+        # For a few reps, read their unanswered leads through lead_unanswered_idx (owner,
+        # created_at) and sort those. Ordering by the bare column would let PostgreSQL walk
+        # lead_created_idx through every lead of all time looking for a small team's 20.
+        oldest_first = ExpressionWrapper(F("created_at") + Value(timedelta(0)),
+                                         output_field=DateTimeField())
     return list(scoped_leads(scope, dated=False).filter(
         status__in=OPEN_STATUSES, first_response_at__isnull=True)
-        .select_related("owner").order_by("created_at")[:LIST_LIMIT])
+        .select_related("owner").order_by(oldest_first, "id")[:LIST_LIMIT])
 
 
 def unassigned_leads(scope: Scope) -> list[Lead]:
-    return list(scoped_leads(scope, dated=False).filter(
-        status__in=OPEN_STATUSES, owner__isnull=True)
-        .select_related("assessment__team").order_by("respond_by", "created_at")[:LIST_LIMIT])
+    leads = Lead.objects.filter(status__in=OPEN_STATUSES, owner__isnull=True)
+    if scope.team_ids is not None:  # waiting in one of the teams' queues (few rows)
+        leads = leads.filter(pk__in=LeadAssessment.objects.filter(
+            team_id__in=scope.team_id_list, outcome=Outcome.QUEUED).values("lead_id"))
+    if scope.rep_id:
+        return []  # a rep's own leads are never unassigned
+    if scope.source:
+        leads = leads.filter(source=scope.source)
+    return list(leads.select_related("assessment__team")
+                .order_by("respond_by", "created_at")[:LIST_LIMIT])
 
 
 def rep_load(scope: Scope) -> list[dict]:
     reps = RepProfile.objects.select_related("user")
     if scope.team_ids is not None:
-        reps = reps.filter(memberships__team_id__in=scope.team_ids).distinct()
+        reps = reps.filter(memberships__team_id__in=scope.team_id_list).distinct()
+    reps = list(reps)
+    # A literal list of the reps' ids: counted through lead_queue_idx, rep by rep, instead of a
+    # hash join over every open lead.
     open_counts = dict(Lead.objects.filter(
-        status__in=OPEN_STATUSES, owner_id__in=reps.values("user_id")).values("owner_id")
+        status__in=OPEN_STATUSES, owner_id__in=[rep.user_id for rep in reps]).values("owner_id")
         .order_by().annotate(n=Count("id")).values_list("owner_id", "n"))
     rows = []
     for rep in reps:

@@ -21,7 +21,7 @@ from routing import actions
 from routing.access import may_reassign, may_view
 from routing.filters import QueueFilter
 from routing.forms import CallForm, EmailForm, NoteForm, ReassignForm, SmsForm, StatusForm
-from routing.queue import TAB_SLUGS, TABS, assigned_since, in_queue_order, page_of, tab_counts
+from routing.queue import TAB_SLUGS, TABS, assigned_since, queue_page, tab_counts
 from routing.queue import tab_leads as tab_leads_of
 from routing.services import reassign_lead, sla_state_of
 
@@ -49,8 +49,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     size = size if size in PAGE_SIZES else PAGE_SIZES[0]
     filters = QueueFilter(request.GET, queryset=tab_leads_of(request.user, tab, now))
     leads = filters.qs if filters.is_valid() else filters.queryset.none()
-    page = page_of(in_queue_order(leads.only(*QUEUE_COLUMNS), now),
-                   _int(request.GET.get("page"), 1), size)
+    page = queue_page(leads.only(*QUEUE_COLUMNS), _int(request.GET.get("page"), 1), size, now)
     query = request.GET.copy()
     query.pop("page", None)
     context = {

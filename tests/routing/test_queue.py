@@ -112,14 +112,36 @@ def test_pagination_moves_through_the_queue(as_alice, alice):
     assert "Next →" in first.content.decode() and "Next →" not in second.content.decode()
 
 
+def test_pages_follow_the_breached_first_order_across_the_page_boundaries(as_alice, alice):
+    # 30 breached (more than a page), answered leads past their deadline (not breached), a
+    # few without a deadline: the two ordered reads must page exactly like one sort would.
+    for i in range(30):
+        lead_for(alice.user, first_name=f"B{i:02d}", minutes_left=-100 + i)
+    for i in range(12):
+        lead_for(alice.user, first_name=f"A{i:02d}", minutes_left=-50 + i,
+                 first_response_at=timezone.now() - timedelta(minutes=1),
+                 status=LeadStatus.CONTACTED)
+    for i in range(10):
+        lead_for(alice.user, first_name=f"F{i:02d}", minutes_left=i + 1)
+    for i in range(3):
+        lead_for(alice.user, first_name=f"N{i:02d}", minutes_left=None)
+    shown = [name for page in (1, 2, 3, 4)
+             for name in names_in(as_alice.get(f"/queue/?page={page}"))]
+    expected = ([f"B{i:02d}" for i in range(30)] + [f"A{i:02d}" for i in range(12)]
+                + [f"F{i:02d}" for i in range(10)] + [f"N{i:02d}" for i in range(3)])
+    assert shown == [f"{name} Lovelace" for name in expected]
+    assert names_in(as_alice.get("/queue/?page=5")) == []
+
+
 @pytest.mark.parametrize("rows", [3, 60])
 def test_the_queue_runs_the_same_queries_however_many_leads(as_alice, alice, rows,
                                                             django_assert_num_queries):
     for i in range(rows):
         lead_for(alice.user, email=f"q{i}@example.com")
-    # session, user, the rows, 5 tab counts, the newest id, the form filter's choices, tiers,
-    # and the menu's dashboard check (groups, teams led)
-    with django_assert_num_queries(13):
+    # session, user, the rows (the breached slice, then the rest when the page is not full),
+    # my teams, 5 tab counts, the newest id, the form filter's choices, tiers, and the menu's
+    # dashboard check (groups, teams led)
+    with django_assert_num_queries(15):
         response = as_alice.get("/queue/?size=50")
     assert response.status_code == 200
 

@@ -36,7 +36,6 @@ class Command(BaseCommand):
             raise CommandError("No owned open leads: run seed_load first.")
         users = get_user_model().objects
         rep = users.get(pk=busiest["owner_id"])
-        manager = users.filter(led_teams__isnull=False).first()
         lead_id = (Lead.objects.filter(owner=rep).order_by("-id")
                    .values_list("id", flat=True).first())
         total = Lead.objects.order_by().count()
@@ -50,6 +49,10 @@ class Command(BaseCommand):
             ("poll", rep, views.queue_poll, "/queue/poll/?after=0", {}),
             ("lead page", rep, views.lead_detail, f"/leads/{lead_id}/", {"lead_id": lead_id}),
         ]
+        # The manager who leads the most teams (seed_load's, with its 50 reps), and a superuser
+        # (every team).
+        manager = (users.filter(led_teams__isnull=False).annotate(n=Count("led_teams"))
+                   .order_by("-n", "pk").first())
         if manager is not None:
             team = Team.objects.filter(lead=manager).first()
             pages += [
@@ -57,6 +60,10 @@ class Command(BaseCommand):
                 ("dashboard (one team, 1 year)", manager, dashboard_views.dashboard,
                  f"/dashboard/?team={team.pk}&start=2000-01-01", {}),
             ]
+        admin = users.filter(is_superuser=True, is_active=True).order_by("pk").first()
+        if admin is not None:
+            pages.append(("dashboard (every team, 30 days)", admin, dashboard_views.dashboard,
+                          "/dashboard/", {}))
         factory = RequestFactory()
         for name, user, view, url, kwargs in pages:
             timings, queries = [], 0
