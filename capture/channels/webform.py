@@ -7,6 +7,7 @@ from datetime import datetime
 from django.http import QueryDict
 from django.utils import timezone
 
+from capture.custom_fields import FORM_PREFIX
 from capture.fields import FORM_FIELDS, LEAD_FIELDS
 from capture.intake import Consent, IntakeInput, Rejected, register_normaliser
 from capture.models import Channel, InboundEvent, IntakeForm
@@ -45,6 +46,8 @@ def input_from_form(
         consent = Consent(text=intake_form.consent_text, given_at=received_at, ip=remote_ip)
     answered = [f"{name.replace('_', ' ').capitalize()}: {data[name]}"
                 for name in FORM_FIELDS if data.get(name) and name != "message"]
+    custom = {name.removeprefix(FORM_PREFIX): value for name, value in data.items()
+              if name.startswith(FORM_PREFIX) and value is not None}
     body = "\n".join([*answered, "", data.get("message", "")]).strip()
     return IntakeInput(
         channel=Channel.WEB_FORM,
@@ -56,4 +59,5 @@ def input_from_form(
         form=intake_form,
         source=intake_form.slug,
         consent=consent,
+        custom=custom,
     )
