@@ -255,8 +255,10 @@ def form_field(definition: CustomField, *, required: bool = False,
         field = forms.CharField(max_length=40, widget=forms.DateInput(
             attrs={"type": "date"}), **common)
     elif kind == Kind.YES_NO:
-        field = forms.ChoiceField(choices=[("", "Choose…"), ("yes", "Yes"), ("no", "No")],
-                                  **common)
+        field = forms.ChoiceField(
+            choices=[("", "Choose…"), ("yes", "Yes"), ("no", "No")], **{
+                **common, "error_messages": {
+                    **messages, "invalid_choice": "Please answer yes or no."}})
     elif kind == Kind.CHOICE:
         field = forms.ChoiceField(
             choices=[("", "Choose…"), *[(c, c) for c in definition.choice_list]], **{

@@ -1,0 +1,144 @@
+"""Filtering leads by a custom field on PostgreSQL: no index, the GIN index the migration
+ships, and per-field expression indexes, on N leads (default 1,000,000).
+
+Usage: DATABASE_URL=postgres://... bench/custom_fields.py [N] [OWNER_ID]
+
+Fills the database up to N leads with bench/fill_leads.py (70% answer "Tech stack" and
+"Seats"), then times the queue's own filter querysets (built by routing.filters.QueueFilter,
+so the SQL is the product's) under each index setup, and prints one JSON line. The shipped
+GIN index is put back at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import django
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadcrm.settings")
+django.setup()
+
+from django.db import connection  # noqa: E402
+from django.http import QueryDict  # noqa: E402
+
+from capture.models import OPEN_STATUSES, CustomField, Lead  # noqa: E402
+from routing.demo_custom_fields import DEMO_FIELDS  # noqa: E402
+from routing.filters import QueueFilter  # noqa: E402
+
+RUNS = int(os.environ.get("BENCH_CUSTOM_RUNS", "7"))
+GIN = "lead_custom_fields_gin"
+EXPRESSION_INDEXES = {
+    # what a per-field index has to be for the SQL Django writes for each filter
+    "lead_cf_seats_expr": "btree ((custom_fields -> 'seats'))",
+    "lead_cf_tech_stack_expr": "gin ((custom_fields -> 'tech_stack'))",
+}
+
+
+def definitions() -> None:
+    for position, (key, label, kind, choices, help_text, *_rest) in enumerate(DEMO_FIELDS, 1):
+        CustomField.objects.get_or_create(key=key, defaults={
+            "label": label, "kind": kind, "choices": "\n".join(choices),
+            "help_text": help_text, "position": position * 10})
+
+
+def queries(owner_id: int | None) -> dict[str, object]:
+    """Name -> queryset, each as the queue page would run it (first page of 25, newest first)."""
+    def filtered(query: str, base=None):
+        base = Lead.objects.all() if base is None else base
+        qs = QueueFilter(QueryDict(query), queryset=base).qs
+        return qs.order_by("-created_at")
+
+    found = {
+        "tech_stack has GCP, newest 25": filtered("cf_tech_stack=GCP")[:25],
+        "tech_stack has GCP, capped count (100)": filtered("cf_tech_stack=GCP").order_by()[:100],
+        "seats between 990 and 1000, newest 25": filtered("cf_seats_min=990&cf_seats_max=1000")[:25],
+        "seats between 990 and 1000, count": filtered(
+            "cf_seats_min=990&cf_seats_max=1000").order_by(),
+        "rare: tech_stack has GCP and seats = 1000, count": filtered(
+            "cf_tech_stack=GCP&cf_seats_min=1000&cf_seats_max=1000").order_by(),
+    }
+    if owner_id:
+        mine = Lead.objects.filter(owner_id=owner_id, status__in=OPEN_STATUSES)
+        found["one rep's open leads with GCP, first 25"] = filtered("cf_tech_stack=GCP",
+                                                                     mine)[:25]
+    return found
+
+
+def timed(qs, count: bool) -> tuple[float, int, str]:
+    sql, params = (qs.values("id") if count else qs).query.sql_with_params()
+    if count:
+        sql = f"SELECT count(*) FROM ({sql}) AS q"  # noqa: S608 - our own SQL
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {sql}", params)  # noqa: S608
+        plan = " / ".join(row[0].strip() for row in cursor.fetchall()[:6])
+        times, rows = [], 0
+        for _ in range(RUNS):
+            start = time.perf_counter()
+            cursor.execute(sql, params)
+            rows = len(cursor.fetchall()) if not count else cursor.fetchone()[0]
+            times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times), rows, plan
+
+
+def index_size(name: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_relation_size(%s::regclass)", [name])
+        return cursor.fetchone()[0]
+
+
+def setup(name: str) -> dict:
+    """Drop every custom-field index, then create the ones of this setup; returns build info."""
+    info: dict = {"setup": name, "indexes": {}}
+    with connection.cursor() as cursor:
+        for index in (GIN, *EXPRESSION_INDEXES):
+            cursor.execute(f"DROP INDEX IF EXISTS {index}")
+        wanted = {}
+        if name == "gin (jsonb_path_ops), shipped":
+            wanted = {GIN: "gin (custom_fields jsonb_path_ops)"}
+        elif name == "expression index per field":
+            wanted = EXPRESSION_INDEXES
+        for index, definition in wanted.items():
+            start = time.perf_counter()
+            cursor.execute(f"CREATE INDEX {index} ON capture_lead USING {definition}")
+            info["indexes"][index] = {"build_s": round(time.perf_counter() - start, 1),
+                                      "size_mb": round(index_size(index) / 2**20, 1)}
+        cursor.execute("ANALYZE capture_lead")
+    return info
+
+
+def main() -> None:
+    if connection.vendor != "postgresql":
+        sys.exit("bench/custom_fields.py needs PostgreSQL (DATABASE_URL)")
+    target = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    owner_id = int(sys.argv[2]) if len(sys.argv) > 2 else None
+    definitions()
+    fill = subprocess.run([sys.executable, str(ROOT / "bench" / "fill_leads.py"), str(target),
+                           *([str(owner_id)] if owner_id else [])], cwd=ROOT,
+                          capture_output=True, text=True, check=True, timeout=7200)
+    print(fill.stdout.strip(), file=sys.stderr)
+    answered = Lead.objects.filter(custom_fields__has_key="seats").count()
+    result = {"leads": Lead.objects.count(), "answered": answered, "runs": RUNS, "setups": []}
+    try:
+        for name in ("no index", "gin (jsonb_path_ops), shipped", "expression index per field"):
+            info = setup(name)
+            info["queries"] = {}
+            for label, qs in queries(owner_id).items():
+                ms, rows, plan = timed(qs, count="count" in label)
+                info["queries"][label] = {"p50_ms": round(ms, 1), "rows": rows, "plan": plan}
+                print(f"{name}: {label}: {ms:.1f} ms ({rows})", file=sys.stderr)
+            result["setups"].append(info)
+    finally:
+        setup("gin (jsonb_path_ops), shipped")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
