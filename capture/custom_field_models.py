@@ -70,6 +70,30 @@ class CustomField(models.Model):
     def __str__(self) -> str:
         return self.label if self.is_active else f"{self.label} (archived)"
 
+    def save(self, *args, **kwargs) -> None:
+        from capture.custom_fields import convert_values, forget_definitions
+
+        old = CustomField.objects.filter(pk=self.pk).first() if self.pk else None
+        super().save(*args, **kwargs)
+        if old is not None and (old.kind, old.choice_list) != (self.kind, self.choice_list):
+            self.conversion = convert_values(old, self)
+        if old is None or old.kind != self.kind:
+            from capture.custom_field_indexes import queue_index_update
+
+            queue_index_update()
+        forget_definitions()
+
+    def delete(self, *args, **kwargs):
+        if self.leads_carrying().exists():
+            raise ValidationError(
+                f"Leads carry values of “{self.label}”: archive the field instead of deleting "
+                "it (archiving keeps the data).")
+        from capture.custom_field_indexes import queue_index_update
+
+        result = super().delete(*args, **kwargs)
+        queue_index_update()
+        return result
+
     @property
     def rule_name(self) -> str:
         """The field's name in scoring and routing rules (kept apart from built-in names)."""
@@ -116,23 +140,6 @@ class CustomField(models.Model):
             report = conversion_report(old, self)
             if report.failures:
                 raise ValidationError({"kind": report.message()})
-
-    def delete(self, *args, **kwargs):
-        if self.leads_carrying().exists():
-            raise ValidationError(
-                f"Leads carry values of “{self.label}”: archive the field instead of deleting "
-                "it (archiving keeps the data).")
-        return super().delete(*args, **kwargs)
-
-    def save(self, *args, **kwargs) -> None:
-        from capture.custom_fields import convert_values, forget_definitions
-
-        old = CustomField.objects.filter(pk=self.pk).first() if self.pk else None
-        super().save(*args, **kwargs)
-        if old is not None and (old.kind, old.choice_list) != (self.kind, self.choice_list):
-            self.conversion = convert_values(old, self)
-        forget_definitions()
-
 
 class FormCustomField(models.Model):
     """A custom field placed on an intake form, required there or not."""

@@ -108,7 +108,7 @@ def _text(raw: object) -> str:
 
 
 def _number(raw: object) -> int | float:
-    if isinstance(raw, bool) or isinstance(raw, dict | list):
+    if isinstance(raw, bool | dict | list):
         raise ValidationError("Enter a number.")
     if isinstance(raw, int | float):
         number = Decimal(str(raw)) if math.isfinite(raw) else None
@@ -439,7 +439,8 @@ def filter_any_of(queryset: models.QuerySet, definition: CustomField,
     # SQLite has no JSON containment: look inside the array with json_each.
     table = queryset.model._meta.db_table
     placeholders = ", ".join(["%s"] * len(choices))
-    return queryset.filter(RawSQL(
+    # Only the table name (ours) and placeholders are written into the SQL; values are params.
+    return queryset.filter(RawSQL(  # noqa: S611
         f'EXISTS (SELECT 1 FROM json_each("{table}"."custom_fields", %s) '  # noqa: S608
         f"WHERE json_each.value IN ({placeholders}))",
         (f"$.{key}", *choices), output_field=BooleanField()))

@@ -145,7 +145,7 @@ class Command(BaseCommand):
             "(-45 * ln(1 - random())) * interval '1 minute' END",
             # 70% answer the custom fields; each stack choice with probability 0.3 (the
             # subquery mentions n so it is drawn per row, not once).
-            "custom_fields": "CASE WHEN random() < 0.7 THEN jsonb_strip_nulls("
+            "custom_fields": "CASE WHEN random() < 0.7 THEN jsonb_strip_nulls("  # noqa: S608
             "jsonb_build_object('tech_stack', (SELECT jsonb_agg(c ORDER BY i) FROM unnest("
             "ARRAY[" + ",".join(f"'{c}'" for c in TECH_STACK) + "]) WITH ORDINALITY AS s(c, i)"
             " WHERE random() < 0.3 AND n IS NOT NULL), 'seats', 1 + floor(random() * 1000)::int"
