@@ -63,6 +63,12 @@ def main() -> None:
     owner_id = int(sys.argv[2]) if len(sys.argv) > 2 else None
     if connection.vendor != "postgresql":
         sys.exit("fill_leads.py needs PostgreSQL")
+    from capture.models import CustomField
+    from routing.demo_custom_fields import DEMO_FIELDS
+
+    for key, label, kind, choices, *_rest in DEMO_FIELDS:  # the keys the rows answer
+        CustomField.objects.get_or_create(key=key, defaults={
+            "label": label, "kind": kind, "choices": "\n".join(choices)})
     fields = [f for f in Lead._meta.concrete_fields if not f.primary_key]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     values = ", ".join(expression(f, owner_id) for f in fields)
