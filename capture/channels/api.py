@@ -219,8 +219,7 @@ def form_post(request: HttpRequest, source: str) -> HttpResponse:
     checked = read_record(record, mapping=api_key.field_mapping,
                           region=api_key.default_region, unknown="keep")
     if checked.errors:
-        return JsonResponse({"error": "Some fields are not valid.", "fields": checked.errors},
-                            status=400)
+        return JsonResponse(checked.error_body(), status=400)
     ip = abuse.client_ip(request)
     receive_event(
         channel=FORM_CHANNEL, external_id=uuid.uuid4().hex, body=body,

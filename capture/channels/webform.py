@@ -15,9 +15,25 @@ from capture.models import Channel, InboundEvent, IntakeForm
 CHANNEL = "web_form"
 
 
-def payload_from_post(post: QueryDict) -> dict[str, str]:
-    """The visitor's POST as a flat dict (the last value of each key), for InboundEvent.payload."""
-    return {key: post.get(key, "") for key in post}
+def payload_from_post(post: QueryDict) -> dict[str, str | list[str]]:
+    """The visitor's POST as a flat dict for InboundEvent.payload: the last value of each key,
+    or the list of values of a key sent several times (ticked boxes of a custom field)."""
+    payload: dict[str, str | list[str]] = {}
+    for key in post:
+        values = post.getlist(key)
+        payload[key] = values if key.startswith("cf_") and len(values) > 1 else post.get(key, "")
+    return payload
+
+
+def post_from_payload(payload: dict) -> QueryDict:
+    """The stored payload as the POST it was, for reading it again through the form."""
+    post = QueryDict(mutable=True)
+    for key, value in (payload or {}).items():
+        if isinstance(value, list):
+            post.setlist(key, [str(v) for v in value])
+        else:
+            post[key] = value
+    return post
 
 
 @register_normaliser(CHANNEL)
@@ -28,7 +44,7 @@ def normalise(event: InboundEvent) -> IntakeInput:
     intake_form = event.form
     if intake_form is None:
         raise Rejected("The form this submission was made on no longer exists.")
-    form = build_public_form(intake_form, data=event.payload)
+    form = build_public_form(intake_form, data=post_from_payload(event.payload))
     if not form.is_valid():
         raise Rejected(f"Invalid submission: {form.errors.as_json()}")
     return input_from_form(intake_form, form.cleaned_data, received_at=event.received_at,

@@ -362,3 +362,12 @@ def test_the_lead_page_edits_custom_fields_and_shows_errors(client, fields):
     lead.refresh_from_db()
     assert lead.custom_fields == {"seats": 7, "plan": "Pro"}
     assert lead.interactions.filter(summary__contains="cf_plan").exists()
+
+
+def test_a_stored_submission_reads_again_with_all_its_ticked_boxes(visitor, on_form):
+    from capture.channels.webform import normalise
+
+    submit(visitor, **GOOD, cf_tech_stack=["AWS", "GCP"], cf_seats="12")
+    event = InboundEvent.objects.get()
+    assert event.payload["cf_tech_stack"] == ["AWS", "GCP"]
+    assert normalise(event).custom == {"tech_stack": ["AWS", "GCP"], "seats": 12}
