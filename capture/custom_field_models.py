@@ -146,8 +146,8 @@ class FormCustomField(models.Model):
 
     form = models.ForeignKey("capture.IntakeForm", on_delete=models.CASCADE,
                              related_name="custom_field_slots")
-    field = models.ForeignKey(CustomField, on_delete=models.CASCADE,
-                              related_name="form_slots", limit_choices_to={"is_active": True})
+    # Archived fields stay selectable so a form with one still saves; the form skips them.
+    field = models.ForeignKey(CustomField, on_delete=models.CASCADE, related_name="form_slots")
     is_required = models.BooleanField("required", default=False)
     after = models.CharField(
         max_length=32, blank=True, choices=LeadField.choices,

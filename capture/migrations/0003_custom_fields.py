@@ -60,7 +60,7 @@ class Migration(migrations.Migration):
                 ('is_required', models.BooleanField(default=False, verbose_name='required')),
                 ('after', models.CharField(blank=True, choices=[('first_name', 'First name'), ('last_name', 'Last name'), ('email', 'Email'), ('phone', 'Phone'), ('company', 'Company'), ('job_title', 'Job title'), ('company_size', 'Company size'), ('industry', 'Industry'), ('country', 'Country'), ('budget', 'Budget range'), ('urgency', 'When do you need it?'), ('service', 'Service you are interested in'), ('message', 'Message')], help_text='Shown right after this built-in field; empty puts it at the end.', max_length=32)),
                 ('position', models.PositiveSmallIntegerField(default=0, help_text='Order among custom fields placed at the same spot.')),
-                ('field', models.ForeignKey(limit_choices_to={'is_active': True}, on_delete=django.db.models.deletion.CASCADE, related_name='form_slots', to='capture.customfield')),
+                ('field', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='form_slots', to='capture.customfield')),
                 ('form', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='custom_field_slots', to='capture.intakeform')),
             ],
             options={
