@@ -265,8 +265,11 @@ def _preview(checked, existing: set[str], report: ImportReport) -> None:
                 outcome = "new lead"
             seen.update(i for i in ids if i)
         if len(report.preview) < PREVIEW_ROWS:
+            custom = "; ".join(
+                f"{key}: {', '.join(map(str, v)) if isinstance(v, list) else v}"
+                for key, v in result.custom.items())
             report.preview.append({"line": number, "fields": result.fields, "outcome": outcome,
-                                   "error": bool(result.errors)})
+                                   "error": bool(result.errors), "custom": custom})
 
 
 @register_normaliser(CHANNEL)

@@ -64,6 +64,8 @@ def input_from_form(
                 for name in FORM_FIELDS if data.get(name) and name != "message"]
     custom = {name.removeprefix(FORM_PREFIX): value for name, value in data.items()
               if name.startswith(FORM_PREFIX) and value is not None}
+    answered += [f"{key}: {', '.join(map(str, v)) if isinstance(v, list) else v}"
+                 for key, v in custom.items()]
     body = "\n".join([*answered, "", data.get("message", "")]).strip()
     return IntakeInput(
         channel=Channel.WEB_FORM,

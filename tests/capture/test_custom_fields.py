@@ -371,3 +371,16 @@ def test_a_stored_submission_reads_again_with_all_its_ticked_boxes(visitor, on_f
     event = InboundEvent.objects.get()
     assert event.payload["cf_tech_stack"] == ["AWS", "GCP"]
     assert normalise(event).custom == {"tech_stack": ["AWS", "GCP"], "seats": 12}
+
+
+def test_an_import_dry_run_previews_the_custom_values(fields):
+    report = import_rows([{"email": "a@example.com", "tech_stack": "GCP, AWS", "seats": "9"}],
+                         ImportOptions(), dry_run=True)
+    assert report.preview[0]["custom"] == "tech_stack: AWS, GCP; seats: 9"
+    assert not Lead.objects.exists()
+
+
+def test_the_timeline_shows_the_custom_answers_of_a_submission(visitor, on_form):
+    submit(visitor, **GOOD, cf_tech_stack=["AWS"], cf_seats="12")
+    body = Lead.objects.get().interactions.get().body
+    assert "tech_stack: AWS" in body and "seats: 12" in body
