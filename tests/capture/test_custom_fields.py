@@ -384,3 +384,13 @@ def test_the_timeline_shows_the_custom_answers_of_a_submission(visitor, on_form)
     submit(visitor, **GOOD, cf_tech_stack=["AWS"], cf_seats="12")
     body = Lead.objects.get().interactions.get().body
     assert "tech_stack: AWS" in body and "seats: 12" in body
+
+
+def test_the_admin_pages_load_and_the_form_places_custom_fields(admin_client, on_form, fields):
+    for url in ("/admin/capture/customfield/", "/admin/capture/customfield/add/",
+                f"/admin/capture/customfield/{fields['seats'].pk}/change/",
+                "/admin/capture/customfield/?is_active__exact=0&q=seats",
+                f"/admin/capture/intakeform/{on_form.pk}/change/"):
+        assert admin_client.get(url).status_code == 200, url
+    page = admin_client.get(f"/admin/capture/intakeform/{on_form.pk}/change/").content.decode()
+    assert "Custom fields on this form" in page and 'name="custom_field_slots-0-after"' in page
