@@ -394,3 +394,28 @@ def test_the_admin_pages_load_and_the_form_places_custom_fields(admin_client, on
         assert admin_client.get(url).status_code == 200, url
     page = admin_client.get(f"/admin/capture/intakeform/{on_form.pk}/change/").content.decode()
     assert "Custom fields on this form" in page and 'name="custom_field_slots-0-after"' in page
+
+
+def test_sales_ops_place_a_field_on_a_form_in_the_admin_and_it_shows(admin_client, visitor,
+                                                                     quote_form, fields):
+    url = f"/admin/capture/intakeform/{quote_form.pk}/change/"
+    form = admin_client.get(url).context["adminform"].form
+    data = {}
+    for name, field in form.fields.items():
+        value = form.initial.get(name, field.initial)
+        if isinstance(value, bool):
+            if value:
+                data[name] = "on"
+        elif value is not None:
+            data[name] = value
+    data.update({"custom_field_slots-TOTAL_FORMS": 1, "custom_field_slots-INITIAL_FORMS": 0,
+                 "custom_field_slots-0-field": fields["seats"].pk,
+                 "custom_field_slots-0-is_required": "on",
+                 "custom_field_slots-0-after": "email",
+                 "custom_field_slots-0-position": 0})
+    response = admin_client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    html = visitor.load().content.decode()
+    names = re.findall(r'name="(email|cf_seats|phone)"', html)
+    assert names[:2] == ["email", "cf_seats"]
+    assert submit(visitor, **GOOD).status_code == 400  # required on this form
