@@ -15,7 +15,7 @@ from django.utils.html import format_html
 
 from capture import custom_fields
 from capture.channels.base import reprocess
-from capture.custom_field_admin import FormCustomFieldInline
+from capture.custom_field_admin import FormCustomFieldInline, custom_list_filters
 from capture.forms import IntakeFormAdminForm
 from capture.models import (
     ApiKey,
@@ -113,6 +113,9 @@ class LeadAdmin(admin.ModelAdmin):
             ("channel", "form", "source"), ("utm_source", "utm_medium", "utm_campaign"),
             ("utm_term", "utm_content"), ("gclid", "fbclid"), "referrer", "landing_page")}),
     )
+
+    def get_list_filter(self, request):
+        return (*super().get_list_filter(request), *custom_list_filters())
 
     def _custom_defs(self, request) -> tuple:
         if not hasattr(request, "_lead_custom_defs"):

@@ -109,3 +109,36 @@ class FormCustomFieldInline(admin.TabularInline):
     fields = ("field", "is_required", "after", "position")
     verbose_name = "custom field on this form"
     verbose_name_plural = "Custom fields on this form (define them under Custom lead fields)"
+
+
+class CustomValueListFilter(admin.SimpleListFilter):
+    """The lead list's filter on one choice or yes/no custom field (made per definition)."""
+
+    definition: CustomField
+
+    def lookups(self, request, model_admin):
+        if self.definition.kind == CustomField.Kind.YES_NO:
+            return [("yes", "Yes"), ("no", "No")]
+        return [(c, c) for c in self.definition.choice_list]
+
+    def queryset(self, request, queryset):
+        from capture import custom_fields
+
+        value = self.value()
+        if not value:
+            return queryset
+        if self.definition.kind == CustomField.Kind.YES_NO:
+            return custom_fields.filter_yes_no(queryset, self.definition, value == "yes")
+        return custom_fields.filter_any_of(queryset, self.definition, [value])
+
+
+def custom_list_filters() -> list[type[admin.SimpleListFilter]]:
+    """One list filter per active choice, several-choices and yes/no field (one query)."""
+    from capture.custom_fields import definitions
+
+    kinds = (*CustomField.CHOICE_KINDS, CustomField.Kind.YES_NO)
+    return [
+        type(f"CustomFilter_{d.key}", (CustomValueListFilter,),
+             {"title": d.label, "parameter_name": f"cf_{d.key}", "definition": d})
+        for d in definitions(active_only=True).values() if d.kind in kinds
+    ]

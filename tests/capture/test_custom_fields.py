@@ -419,3 +419,12 @@ def test_sales_ops_place_a_field_on_a_form_in_the_admin_and_it_shows(admin_clien
     names = re.findall(r'name="(email|cf_seats|phone)"', html)
     assert names[:2] == ["email", "cf_seats"]
     assert submit(visitor, **GOOD).status_code == 400  # required on this form
+
+
+def test_the_admin_lead_list_filters_by_choice_and_yes_no_fields(admin_client, fields):
+    LeadFactory(first_name="Cloud", custom_fields={"tech_stack": ["GCP"], "partner": True})
+    LeadFactory(first_name="Metal", custom_fields={"tech_stack": ["on-premises"]})
+    page = admin_client.get("/admin/capture/lead/?cf_tech_stack=GCP").content.decode()
+    assert "Cloud" in page and "Metal" not in page
+    page = admin_client.get("/admin/capture/lead/?cf_partner=yes").content.decode()
+    assert "Cloud" in page and "Metal" not in page
