@@ -35,6 +35,13 @@ def expression(field, owner_id: int | None) -> str:
         "channel": "(ARRAY['web_form','email','call','api','sms'])[1 + mod(g, 5)]",
         "status": "(ARRAY[{}])[1 + mod(g, 7)]".format(",".join(f"'{s}'" for s in STATUSES)),
         "message": "'Generated for the flat-cost benchmark'",
+        # The demo's custom fields on 70% of the leads: each stack choice on about 30% of
+        # those, seats 1-1000 (keys defined by seed_demo / seed_load / bench/custom_fields.py).
+        "custom_fields": "CASE WHEN mod(g, 10) < 7 THEN jsonb_strip_nulls(jsonb_build_object("
+        "'tech_stack', (SELECT jsonb_agg(c ORDER BY i) FROM unnest(ARRAY['AWS','Azure','GCP',"
+        "'on-premises','Microsoft 365','Google Workspace']) WITH ORDINALITY AS s(c, i) "
+        "WHERE mod(g::bigint * 31 + i * 17, 10) < 3), 'seats', 1 + mod(g::bigint * 7919, 1000))) "
+        "ELSE '{}'::jsonb END",
     }
     if field.name in special:
         return special[field.name]
@@ -56,6 +63,12 @@ def main() -> None:
     owner_id = int(sys.argv[2]) if len(sys.argv) > 2 else None
     if connection.vendor != "postgresql":
         sys.exit("fill_leads.py needs PostgreSQL")
+    from capture.models import CustomField
+    from routing.demo_custom_fields import DEMO_FIELDS
+
+    for key, label, kind, choices, *_rest in DEMO_FIELDS:  # the keys the rows answer
+        CustomField.objects.get_or_create(key=key, defaults={
+            "label": label, "kind": kind, "choices": "\n".join(choices)})
     fields = [f for f in Lead._meta.concrete_fields if not f.primary_key]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     values = ", ".join(expression(f, owner_id) for f in fields)

@@ -40,7 +40,7 @@ STEADY_RATE = int(os.environ.get("BENCH_STEADY_RATE", "50"))
 BIG_LEADS = int(os.environ.get("BENCH_BIG_LEADS", "1000000"))
 DATABASES = os.environ.get("BENCH_DATABASES", "sqlite,postgres").split(",")
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
-PARTS = os.environ.get("BENCH_PARTS", "throughput,steady,flat,rules,sla").split(",")
+PARTS = os.environ.get("BENCH_PARTS", "throughput,steady,flat,rules,sla,custom").split(",")
 GUNICORN_WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
 WEBHOOK_SECRET = "bench-webhook-secret-" + "x" * 16
@@ -335,6 +335,19 @@ def sla_timers(stack: Stack) -> dict:
     return json.loads(line)
 
 
+def custom_fields(stack: Stack) -> dict:
+    """Filtering by a custom field on BIG_LEADS leads under four index setups
+    (bench/custom_fields.py; the flat-cost part has filled the database already)."""
+    log(f"{stack.name}: custom field filters on {BIG_LEADS:,} leads")
+    done = subprocess.run([PY, str(ROOT / "bench" / "custom_fields.py"), str(BIG_LEADS)],
+                          cwd=ROOT, env=stack.env, capture_output=True, text=True,
+                          timeout=7200, check=False)
+    line = next((ln for ln in reversed(done.stdout.splitlines()) if ln.startswith("{")), "")
+    if not line:
+        raise RuntimeError(f"custom_fields.py gave no result:\n{done.stderr[-3000:]}")
+    return json.loads(line)
+
+
 def run_database(name: str) -> dict | None:
     workdir = Path(tempfile.mkdtemp(prefix=f"leadcrm-bench-{name}-"))
     if name == "sqlite":
@@ -366,6 +379,8 @@ def run_database(name: str) -> dict | None:
     try:
         if name == "postgres" and "sla" in PARTS:  # runs its own qclusters
             result["sla_timers"] = sla_timers(stack)
+        if name == "postgres" and "custom" in PARTS:
+            result["custom_fields"] = custom_fields(stack)
         return result
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -441,6 +456,20 @@ def write_results(results: list[dict]) -> None:
                   f"{t['sent']:,} alerts sent, {t['not_sent']} not sent; lag p50 "
                   f"{t['p50_lag_seconds']} s, p99 **{t['p99_lag_seconds']} s**, max "
                   f"**{t['max_lag_seconds']} s**."]
+    for r in (r for r in results if "custom_fields" in r):
+        c = r["custom_fields"]
+        setups = c["setups"]
+        lines += ["", f"## Filtering by a custom field (PostgreSQL, {c['leads']:,} leads, "
+                  f"{c['answered']:,} answering; p50 of {c['runs']} runs, ms)", "",
+                  "| query | " + " | ".join(s["setup"] for s in setups) + " |",
+                  "|---|" + "---:|" * len(setups)]
+        for label in setups[0]["queries"]:
+            lines.append(f"| {label} | " + " | ".join(
+                f"{s['queries'][label]['p50_ms']:.1f}" for s in setups) + " |")
+        for s in setups:
+            built = ", ".join(f"{n} {i['size_mb']} MB in {i['build_s']} s"
+                              for n, i in s["indexes"].items()) or "none"
+            lines.append(f"\n{s['setup']}: {built}.")
     (ROOT / "bench" / "results.md").write_text("\n".join(lines) + "\n")
     (ROOT / "bench" / "results.json").write_text(json.dumps(
         {"machine": machine(), "results": results}, indent=2) + "\n")

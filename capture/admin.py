@@ -13,7 +13,9 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html
 
+from capture import custom_fields
 from capture.channels.base import reprocess
+from capture.custom_field_admin import FormCustomFieldInline, custom_list_filters
 from capture.forms import IntakeFormAdminForm
 from capture.models import (
     ApiKey,
@@ -57,6 +59,28 @@ class InboundEventInline(admin.TabularInline):
         return False
 
 
+class LeadCustomFieldsForm(forms.ModelForm):
+    """The lead's change form with one field per active custom field (cf_<key>), checked by
+    the field's type like everywhere else."""
+
+    custom_defs: tuple = ()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        values = self.instance.custom_fields or {}
+        for definition in self.custom_defs:
+            name = custom_fields.FORM_PREFIX + definition.key
+            if name in self.fields and not self.is_bound:
+                self.initial[name] = custom_fields.initial_value(
+                    definition, values.get(definition.key))
+
+    def clean(self):
+        data = super().clean()
+        self.instance.custom_fields = custom_fields.values_from_form(
+            data, self.custom_defs, current=self.instance.custom_fields)
+        return data
+
+
 @admin.register(Lead)
 class LeadAdmin(admin.ModelAdmin):
     change_list_template = "capture/admin/lead_change_list.html"
@@ -89,6 +113,30 @@ class LeadAdmin(admin.ModelAdmin):
             ("channel", "form", "source"), ("utm_source", "utm_medium", "utm_campaign"),
             ("utm_term", "utm_content"), ("gclid", "fbclid"), "referrer", "landing_page")}),
     )
+
+    def get_list_filter(self, request):
+        return (*super().get_list_filter(request), *custom_list_filters())
+
+    def _custom_defs(self, request) -> tuple:
+        if not hasattr(request, "_lead_custom_defs"):
+            request._lead_custom_defs = tuple(
+                custom_fields.definitions(active_only=True).values())
+        return request._lead_custom_defs
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = list(super().get_fieldsets(request, obj))
+        names = [custom_fields.FORM_PREFIX + d.key for d in self._custom_defs(request)]
+        if names:
+            fieldsets.insert(2, ("Custom fields", {"fields": names}))
+        return fieldsets
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        defs = self._custom_defs(request)
+        declared = {custom_fields.FORM_PREFIX + d.key: custom_fields.form_field(d)
+                    for d in defs}
+        kwargs["form"] = type("LeadAdminForm", (LeadCustomFieldsForm,),
+                              {**declared, "custom_defs": defs})
+        return super().get_form(request, obj, change, **kwargs)
 
     def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)
@@ -129,6 +177,10 @@ class IntakeFormAdmin(admin.ModelAdmin):
                                            "embed_snippets")}),
         (None, {"fields": ("created_at", "updated_at")}),
     )
+    inlines = (FormCustomFieldInline,)
+
+    def get_inlines(self, request, obj=None):
+        return self.inlines if obj is not None else ()  # place custom fields once it is saved
 
     def get_queryset(self, request):
         since = timezone.now() - timedelta(days=30)

@@ -27,10 +27,15 @@ def check_field_mapping(mapping: object) -> None:
     """A mapping is {"their field name": "lead field name"}; raises ValidationError."""
     if not isinstance(mapping, dict):
         raise ValidationError('Write a JSON object like {"FirstName": "first_name"}.')
-    unknown = sorted({str(v) for v in mapping.values() if v not in LEAD_FIELDS and v != ""})
+    from capture.custom_fields import definitions
+
+    custom = definitions(active_only=True)
+    unknown = sorted({str(v) for v in mapping.values()
+                      if v not in LEAD_FIELDS and v not in custom and v != ""})
     if unknown:
         raise ValidationError(
-            f"Unknown lead fields: {', '.join(unknown)}. Use one of: {', '.join(LEAD_FIELDS)}, "
+            f"Unknown lead fields: {', '.join(unknown)}. Use one of: {', '.join(LEAD_FIELDS)}"
+            f"{', the custom field keys ' + ', '.join(custom) if custom else ''}, "
             'or "" to drop a field.'
         )
 

@@ -12,9 +12,10 @@ from django import forms
 from django.conf import settings
 from django.core import signing
 
+from capture import custom_fields
 from capture.fields import ATTRIBUTION_FIELDS, CHOICE_FIELDS, FORM_FIELDS, MAX_LENGTHS, LeadField
 from capture.identity import InvalidPhone, normalise_phone, parse_email
-from capture.models import IntakeForm
+from capture.models import CustomField, IntakeForm
 
 HONEYPOT = "website"  # a field people never see; bots fill it
 STARTED = "started"  # signed time the page was served: the minimum fill time
@@ -104,15 +105,42 @@ def _config_key(intake_form: IntakeForm) -> tuple:
         intake_form.slug, tuple(intake_form.fields or ()),
         tuple(intake_form.required_fields or ()), intake_form.consent_text,
         intake_form.consent_required, intake_form.default_region,
+        _custom_slots(intake_form),
         *(tuple(intake_form.choices_for(name))
           for name in CHOICE_FIELDS),
     )
 
 
+CustomSlot = tuple  # (key, label, kind, choices, help_text, required, after)
+
+
+def _custom_slots(intake_form: IntakeForm) -> tuple[CustomSlot, ...]:
+    """The active custom fields placed on this form, in their order: one query."""
+    if intake_form.pk is None:
+        return ()
+    slots = (intake_form.custom_field_slots.filter(field__is_active=True)
+             .select_related("field").order_by("position", "id"))
+    return tuple(
+        (s.field.key, s.field.label, s.field.kind, tuple(s.field.choice_list),
+         s.field.help_text, s.is_required, s.after)
+        for s in slots
+    )
+
+
+def _definition(slot: CustomSlot) -> CustomField:
+    key, label, kind, choices, help_text, _required, _after = slot
+    return CustomField(key=key, label=label, kind=kind, choices="\n".join(choices),
+                       help_text=help_text)
+
+
+def forget_form_classes() -> None:
+    _form_class.cache_clear()
+
+
 @functools.lru_cache(maxsize=256)
 def _form_class(key: tuple) -> type[PublicLeadForm]:
     """Built once per form configuration, not on every request."""
-    slug, shown, required, consent_text, consent_required, region, *choices = key
+    slug, shown, required, consent_text, consent_required, region, slots, *choices = key
     config = IntakeForm(slug=slug, fields=list(shown), required_fields=list(required),
                         consent_text=consent_text, consent_required=consent_required,
                         default_region=region)
@@ -122,6 +150,9 @@ def _form_class(key: tuple) -> type[PublicLeadForm]:
     for name in shown:
         if name in FORM_FIELDS:
             fields[name] = _field_for(config, name, required=name in required)
+    for slot in slots:
+        fields[custom_fields.FORM_PREFIX + slot[0]] = custom_fields.form_field(
+            _definition(slot), required=slot[5], public=True)
     if consent_text.strip():
         fields["consent"] = forms.BooleanField(
             required=consent_required,
@@ -139,7 +170,9 @@ def _form_class(key: tuple) -> type[PublicLeadForm]:
         label="Leave this field empty",
         widget=forms.TextInput(attrs={"autocomplete": "off", "tabindex": "-1"}),
     )
-    return type("IntakeFormFor_" + slug.replace("-", "_"), (PublicLeadForm,), fields)
+    form_class = type("IntakeFormFor_" + slug.replace("-", "_"), (PublicLeadForm,), fields)
+    form_class.custom_slots = slots
+    return form_class
 
 
 def _field_for(intake_form: IntakeForm, name: str, *, required: bool) -> forms.Field:
@@ -182,7 +215,8 @@ def form_helper(intake_form: IntakeForm, form: forms.Form) -> FormHelper:
     helper.form_method = "post"
     helper.form_action = intake_form.get_absolute_url()
     helper.attrs = {"novalidate": ""}  # server-side messages, the same for every client
-    visible = [n for n in form.fields if n in FORM_FIELDS]
+    visible = _placed([n for n in form.fields if n in FORM_FIELDS],
+                      getattr(form, "custom_slots", ()))
     hidden = [Field(n) for n in (*ATTRIBUTION_FIELDS, STARTED, SUBMISSION_ID)]
     helper.layout = Layout(
         *visible,
@@ -192,6 +226,18 @@ def form_helper(intake_form: IntakeForm, form: forms.Form) -> FormHelper:
         Submit("submit", intake_form.submit_label, css_class="btn-primary btn-lg w-100"),
     )
     return helper
+
+
+def _placed(builtins: list[str], slots: tuple[CustomSlot, ...]) -> list[str]:
+    """Built-in fields in order, each custom field right after the one it is placed after."""
+    after: dict[str, list[str]] = {}
+    for slot in slots:
+        spot = slot[6] if slot[6] in builtins else ""
+        after.setdefault(spot, []).append(custom_fields.FORM_PREFIX + slot[0])
+    names = []
+    for name in builtins:
+        names += [name, *after.get(name, [])]
+    return names + after.get("", [])
 
 
 def initial_for_page(intake_form: IntakeForm, request) -> dict[str, str]:

@@ -64,6 +64,9 @@ class IntakeInput:
     # The IntakeForm row itself when the channel has it loaded (saves the listeners a query).
     form: IntakeForm | None = field(default=None, compare=False, repr=False)
     flags: Mapping[str, bool] = field(default_factory=dict)
+    # Custom lead field values by key, already checked by the channel (capture.custom_fields);
+    # Lead.save() checks them again against the definitions.
+    custom: Mapping[str, object] = field(default_factory=dict)
 
 
 class Rejected(Exception):
@@ -362,6 +365,7 @@ def _create(data: IntakeInput, values: dict, now: datetime, previous: Lead | Non
         previous_lead=previous,
         created_at=now,
         last_activity_at=now,
+        custom_fields=dict(data.custom or {}),
         **values,
     )
     _apply_consent(lead, data)
@@ -394,8 +398,18 @@ def _fill_empty_fields(
         filled.append(name)
     if _apply_consent(lead, data):
         filled += ["has_consent", "consent_text", "consent_at", "consent_ip"]
+    custom = dict(lead.custom_fields or {})
+    for key, value in (data.custom or {}).items():
+        if f"cf_{key}" in protected or key in custom or value in (None, "", []):
+            continue
+        custom[key] = value
+        filled.append(f"cf_{key}")
+    if custom != (lead.custom_fields or {}):
+        lead.custom_fields = custom
+        extra_fields = [*extra_fields, "custom_fields"]
     lead.last_activity_at = now
-    update = [*filled, *extra_fields, "last_activity_at", "updated_at"]
+    update = [*{n: None for n in filled if not n.startswith("cf_")}, *extra_fields,
+              "last_activity_at", "updated_at"]
     if "email" in filled:
         update.append("email_key")
     lead.save(update_fields=update)

@@ -288,6 +288,11 @@ class Lead(models.Model):
     needs_callback = models.BooleanField(
         default=False, help_text="A missed or unanswered call: call back first."
     )
+    custom_fields = models.JSONField(
+        default=dict, blank=True,
+        help_text="Values of the custom lead fields, by key; checked against their "
+        "definitions on every save.",
+    )
     staff_set_fields = models.JSONField(
         default=list, blank=True, editable=False,
         help_text="Fields staff have edited; public submissions never overwrite them.",
@@ -343,6 +348,13 @@ class Lead(models.Model):
         from capture.identity import email_key  # the key always follows the address
 
         self.email_key = email_key(self.email)
+        fields = kwargs.get("update_fields")
+        if self.custom_fields and (fields is None or "custom_fields" in fields):
+            from capture.custom_fields import check_values
+
+            self.custom_fields = check_values(self.custom_fields)
+        elif not self.custom_fields:
+            self.custom_fields = {}
         super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
@@ -497,3 +509,4 @@ class BlockRule(models.Model):
 
 
 from capture.channel_models import ApiKey, ChannelSettings, WebhookSource  # noqa: E402,F401
+from capture.custom_field_models import CustomField, FormCustomField  # noqa: E402,F401

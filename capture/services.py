@@ -11,7 +11,7 @@ from capture.models import Channel, Interaction, Lead
 @transaction.atomic
 def record_staff_edit(*, lead: Lead, changed_fields: list[str], user) -> None:
     """Remember which lead fields staff set (public submissions never overwrite them)."""
-    fields = [f for f in changed_fields if f in LEAD_FIELDS]
+    fields = [f for f in changed_fields if f in LEAD_FIELDS or f.startswith("cf_")]
     if not fields:
         return
     lead.staff_set_fields = sorted(set(lead.staff_set_fields or []) | set(fields))
@@ -21,6 +21,21 @@ def record_staff_edit(*, lead: Lead, changed_fields: list[str], user) -> None:
         channel=Channel.MANUAL, actor=user,
         summary=f"{user.get_username()} edited {', '.join(fields)}"[:255],
     )
+
+
+@transaction.atomic
+def set_custom_values(*, lead: Lead, values: dict, user) -> list[str]:
+    """Staff set a lead's custom field values (checked by Lead.save against the definitions);
+    the keys changed are kept from public submissions like any staff edit."""
+    locked = Lead.objects.select_for_update().only("id", "custom_fields").get(pk=lead.pk)
+    before = locked.custom_fields or {}
+    changed = sorted(k for k in set(before) | set(values) if before.get(k) != values.get(k))
+    if not changed:
+        return []
+    lead.custom_fields = values
+    lead.save(update_fields=["custom_fields", "updated_at"])
+    record_staff_edit(lead=lead, changed_fields=[f"cf_{k}" for k in changed], user=user)
+    return changed
 
 
 # --- first response and status (followup and the lead pages call these) --------------------

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from capture import custom_fields
 from capture.admin import LeadAdmin
 from capture.fields import ATTRIBUTION_FIELDS, FORM_FIELDS, LEAD_FIELDS
 from capture.models import OPEN_STATUSES, Channel, Lead
@@ -28,6 +29,7 @@ from routing.conditions import (
     compile_condition,
     field_choices,
 )
+from routing.custom_specs import sync_custom_field_specs
 from routing.history import (
     TRACKED,
     RollbackError,
@@ -50,6 +52,7 @@ class ConditionForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        sync_custom_field_specs()
         self.fields["field"] = forms.ChoiceField(
             choices=[("", "---------"), *field_choices(routing=self.routing_fields)],
             help_text="The lead field the rule tests.")
@@ -113,6 +116,10 @@ class ScoringRuleAdmin(RuleHistoryMixin, admin.ModelAdmin):
     fields = ("name", "group", "field", "operator", "value", "points", "is_active", "position")
     change_list_template = "admin/routing/rules_change_list.html"
 
+    def changelist_view(self, request, extra_context=None):
+        sync_custom_field_specs()  # the conditions column reads custom fields too
+        return super().changelist_view(request, extra_context)
+
     @admin.display(description="Condition")
     def condition(self, obj) -> str:
         try:
@@ -143,7 +150,7 @@ class ScoringRuleAdmin(RuleHistoryMixin, admin.ModelAdmin):
         return TemplateResponse(request, "admin/routing/try_it.html", {
             **self.admin_site.each_context(request), "title": "Try the rules on a lead",
             "form": form, "result": result, "opts": self.model._meta,
-            "lead_fields": [form[name] for name in TRY_FIELDS],
+            "lead_fields": [form[name] for name in (*TRY_FIELDS, *form.custom_names)],
         })
 
     def backtest_view(self, request: HttpRequest) -> HttpResponse:
@@ -495,7 +502,8 @@ class RoutedLeadAdmin(LeadAdmin):
             reassign_lead(lead=obj, owner=new_owner, acting_user=request.user)
         if not change:  # a lead typed in by staff is scored, routed and clocked like any other
             assess_lead(obj, route_lead=obj.owner_id is None)
-        elif set(form.changed_data) & set(LEAD_FIELDS):
+        elif any(n in LEAD_FIELDS or n.startswith(custom_fields.FORM_PREFIX)
+                 for n in form.changed_data):
             rescore_lead(obj)
 
 
@@ -522,6 +530,7 @@ class DraftRulesForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        sync_custom_field_specs()
         self.fields["draft_field"].choices = [("", "---------"), *field_choices()]
 
     def clean(self):
@@ -571,6 +580,8 @@ class TryItForm(DraftRulesForm):
             else:
                 self.fields[name] = forms.CharField(required=False,
                                                     label=spec.label if spec else name)
+        self.custom_defs = list(custom_fields.definitions(active_only=True).values())
+        self.custom_names = custom_fields.add_form_fields(self, self.custom_defs)
 
     def clean_lead_id(self):
         lead_id = self.cleaned_data.get("lead_id")
@@ -586,6 +597,10 @@ class TryItForm(DraftRulesForm):
             value = (self.cleaned_data.get(name) or "").strip()
             if value:
                 setattr(lead, name, value)
+        typed = {d.key: self.cleaned_data.get(custom_fields.FORM_PREFIX + d.key)
+                 for d in self.custom_defs}
+        lead.custom_fields = {**(lead.custom_fields or {}),
+                              **{k: v for k, v in typed.items() if v is not None}}
         return lead
 
 

@@ -30,6 +30,9 @@ class Operator(models.TextChoices):
     MATCHES = "matches", "matches the pattern"
     GREATER_THAN = "greater_than", "is greater than"
     LESS_THAN = "less_than", "is less than"
+    BETWEEN = "between", "is between"
+    CONTAINS_ANY = "contains_any", "contains any of"
+    CONTAINS_ALL = "contains_all", "contains all of"
     IS_SET = "is_set", "is set"
     IS_EMPTY = "is_empty", "is empty"
 
@@ -50,15 +53,16 @@ OPERATORS_BY_KIND: dict[Kind, frozenset[str]] = {
     Kind.CHOICE: frozenset({Operator.EQUALS, Operator.ONE_OF, Operator.CONTAINS, Operator.MATCHES,
                             *_PRESENCE}),
     Kind.NUMBER: frozenset({Operator.EQUALS, Operator.ONE_OF, Operator.GREATER_THAN,
-                            Operator.LESS_THAN, *_PRESENCE}),
+                            Operator.LESS_THAN, Operator.BETWEEN, *_PRESENCE}),
     Kind.DATE: frozenset({Operator.EQUALS, Operator.GREATER_THAN, Operator.LESS_THAN,
-                          *_PRESENCE}),
+                          Operator.BETWEEN, *_PRESENCE}),
     Kind.BOOLEAN: frozenset({Operator.EQUALS, *_PRESENCE}),
     Kind.MULTI_CHOICE: frozenset({Operator.EQUALS, Operator.ONE_OF, Operator.CONTAINS,
-                                  *_PRESENCE}),
+                                  Operator.CONTAINS_ANY, Operator.CONTAINS_ALL, *_PRESENCE}),
 }
 # Operators whose value is a list (one per line, or separated by commas).
-LIST_OPERATORS = frozenset({Operator.ONE_OF, Operator.CONTAINS})
+LIST_OPERATORS = frozenset({Operator.ONE_OF, Operator.CONTAINS, Operator.CONTAINS_ANY,
+                            Operator.CONTAINS_ALL})
 NO_VALUE_OPERATORS = frozenset(_PRESENCE)
 
 TRUE_WORDS = frozenset({"yes", "true", "1", "y", "on"})
@@ -86,6 +90,7 @@ class FieldSpec:
     order: tuple[str, ...] = ()
     group: str = "Lead"
     routing_only: bool = False  # known only after scoring (tier, score)
+    choices: tuple[str, ...] = ()  # the only answers there are (custom choice fields)
 
     @property
     def operators(self) -> frozenset[str]:
@@ -260,6 +265,10 @@ def describe_condition(field_name: str, operator: str, value: str) -> str:
     op = Operator(operator).label if operator in Operator.values else operator
     if operator in NO_VALUE_OPERATORS:
         return f"{label} {op}"
+    if operator == Operator.BETWEEN:
+        bounds = split_values(value)
+        if len(bounds) == 2:
+            return f"{label} {op} {bounds[0]} and {bounds[1]}"
     shown = ", ".join(split_values(value)) if operator in LIST_OPERATORS else value
     return f"{label} {op} {shown}"
 
@@ -279,9 +288,18 @@ def compile_condition(field_name: str, operator: str, value: str = "", *,
     value = (value or "").strip()
     if operator not in NO_VALUE_OPERATORS and not value:
         raise ConditionError("Enter a value to compare with.")
+    if spec.choices and operator in _CHOICE_CHECKED:
+        known = {_norm(c) for c in spec.choices}
+        if unknown := [v for v in split_values(value) if _norm(v) not in known]:
+            raise ConditionError(f"{spec.label} has no answer “{unknown[0]}”. "
+                                 f"Its answers: {', '.join(spec.choices)}.")
     predicate = _PREDICATE_BUILDERS[operator](spec, value)
     return Condition(field_name, operator, value, predicate,
                      describe_condition(field_name, operator, value))
+
+
+_CHOICE_CHECKED = frozenset({Operator.EQUALS, Operator.ONE_OF, Operator.CONTAINS_ANY,
+                             Operator.CONTAINS_ALL})
 
 
 def _equals(spec: FieldSpec, value: str):
@@ -352,6 +370,32 @@ def _ordered(compare: Callable[[Any, Any], bool]):
     return build
 
 
+def _between(spec: FieldSpec, value: str):
+    bounds = split_values(value)
+    if len(bounds) != 2:
+        raise ConditionError("Give two values, the lowest and the highest: “10, 50”.")
+    read = _as_date if spec.kind == Kind.DATE else _as_number
+    low, high = read(bounds[0]), read(bounds[1])
+    if low > high:
+        raise ConditionError(f"The first value ({bounds[0]}) is above the second "
+                             f"({bounds[1]}).")
+    return lambda v: not _is_empty(v) and low <= read(v) <= high
+
+
+def _contains_any(spec: FieldSpec, value: str):
+    wanted = frozenset(_norm(v) for v in split_values(value))
+    if not wanted:
+        raise ConditionError("List at least one answer.")
+    return lambda v: any(_norm(x) in wanted for x in (v or ()))
+
+
+def _contains_all(spec: FieldSpec, value: str):
+    wanted = frozenset(_norm(v) for v in split_values(value))
+    if not wanted:
+        raise ConditionError("List at least one answer.")
+    return lambda v: wanted <= frozenset(_norm(x) for x in (v or ()))
+
+
 def _is_set(spec: FieldSpec, value: str):
     return lambda v: not _is_empty(v)
 
@@ -367,6 +411,9 @@ _PREDICATE_BUILDERS = {
     Operator.MATCHES: _matches,
     Operator.GREATER_THAN: _ordered(lambda a, b: a > b),
     Operator.LESS_THAN: _ordered(lambda a, b: a < b),
+    Operator.BETWEEN: _between,
+    Operator.CONTAINS_ANY: _contains_any,
+    Operator.CONTAINS_ALL: _contains_all,
     Operator.IS_SET: _is_set,
     Operator.IS_EMPTY: _is_empty_op,
 }

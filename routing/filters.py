@@ -1,4 +1,5 @@
-"""The queue's filters (django-filter): status, tier, channel, form, created range, search."""
+"""The queue's filters (django-filter): status, tier, channel, form, created range, search,
+and one filter per active custom field (`cf_<key>`), built from the definitions in one query."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import django_filters
 from django import forms
 from django.db.models import Q
 
-from capture.models import Channel, IntakeForm, Lead, LeadStatus
+from capture import custom_fields
+from capture.models import Channel, CustomField, IntakeForm, Lead, LeadStatus
 from routing.models import ScoreTier
 
 
@@ -32,6 +34,14 @@ class QueueFilter(django_filters.FilterSet):
         model = Lead
         fields = ["q", "status", "tier", "channel", "form", "created"]
 
+    def __init__(self, *args, custom_defs=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if custom_defs is None:
+            custom_defs = custom_fields.definitions(active_only=True)
+        self.custom_defs = custom_defs
+        for definition in custom_defs.values():
+            self.filters[custom_fields.FORM_PREFIX + definition.key] = custom_filter(definition)
+
     def search(self, queryset, name, value):
         value = value.strip()
         if not value:
@@ -40,3 +50,37 @@ class QueueFilter(django_filters.FilterSet):
             Q(first_name__icontains=value) | Q(last_name__icontains=value)
             | Q(email__icontains=value) | Q(phone__icontains=value)
             | Q(company__icontains=value))
+
+
+def custom_filter(definition: CustomField) -> django_filters.Filter:
+    """The filter that suits the type; each calls the selector that uses the index."""
+    kind, label = definition.kind, definition.label
+    Kind = CustomField.Kind
+
+    def method(queryset, name, value):
+        if kind in CustomField.CHOICE_KINDS:
+            return custom_fields.filter_any_of(queryset, definition, value or [])
+        if kind == Kind.YES_NO:
+            return (custom_fields.filter_yes_no(queryset, definition, value == "yes")
+                    if value in ("yes", "no") else queryset)
+        if kind in (Kind.NUMBER, Kind.DATE):
+            if not value:
+                return queryset
+            return custom_fields.filter_range(queryset, definition, value.start, value.stop)
+        return custom_fields.filter_text(queryset, definition, value)
+
+    if kind in CustomField.CHOICE_KINDS:
+        return django_filters.MultipleChoiceFilter(
+            label=label + (" (any of)" if kind == Kind.MULTI_CHOICE else ""),
+            choices=[(c, c) for c in definition.choice_list], method=method,
+            widget=forms.SelectMultiple(attrs={"size": min(len(definition.choice_list), 4)}))
+    if kind == Kind.YES_NO:
+        return django_filters.ChoiceFilter(label=label, choices=[("yes", "Yes"), ("no", "No")],
+                                           empty_label="Any", method=method)
+    if kind == Kind.NUMBER:
+        return django_filters.RangeFilter(label=f"{label} between", method=method)
+    if kind == Kind.DATE:
+        return django_filters.DateFromToRangeFilter(
+            label=f"{label} between", method=method,
+            widget=django_filters.widgets.DateRangeWidget(attrs={"type": "date"}))
+    return django_filters.CharFilter(label=f"{label} contains", method=method)

@@ -60,7 +60,10 @@ class ConditionFields(models.Model):
         abstract = True
 
     def clean(self) -> None:
+        from routing.custom_specs import sync_custom_field_specs
+
         super().clean()
+        sync_custom_field_specs()
         try:
             compile_condition(self.field, self.operator, self.value,
                               routing=self.routing_fields)

@@ -19,7 +19,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, models, transaction
 from django.db.models import Count, F
 
-from capture.models import OPEN_STATUSES, Lead
+from capture.models import OPEN_STATUSES, CustomField, Lead
 from routing import models as m
 from routing.conditions import ConditionError, FactContext, compile_condition
 from routing.routing import RepState, RoutingRuleSpec, TeamSpec, WorkingHours
@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 # Models whose rows are part of the compiled rule set.
 RULE_MODELS = (m.ScoringRule, m.ScoreTier, m.RoutingRule, m.RoutingCondition, m.Team,
                m.TeamMembership, m.FreeMailDomain, m.SlaPolicy, m.BusinessHours,
-               m.OpeningHours, m.Holiday)
+               m.OpeningHours, m.Holiday, CustomField)
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,9 @@ def forget_cached_rules() -> None:
 
 
 def load_ruleset(version: int = 0, token: str = "") -> RuleSet:
+    from routing.custom_specs import sync_custom_field_specs
+
+    sync_custom_field_specs()  # custom fields are rule fields too; their changes bump the version
     broken: list[str] = []
     scoring = []
     for rule in m.ScoringRule.objects.filter(is_active=True).order_by("position", "id"):

@@ -2,11 +2,12 @@
 
 from django.urls import include, path
 
-from routing import dashboard_views, views
+from routing import dashboard_views, export_views, views
 
 pages = [
     path("queue/", views.queue, name="queue"),
     path("queue/poll/", views.queue_poll, name="queue-poll"),
+    path("queue/export.csv", export_views.queue_csv, name="queue-csv"),
     path("queue/claim/<int:lead_id>/", views.claim, name="claim"),
     path("leads/<int:lead_id>/", views.lead_detail, name="lead"),
     path("leads/<int:lead_id>/<slug:action>/", views.lead_action, name="lead-action"),

@@ -19,6 +19,7 @@ from capture.models import Lead
 from capture.services import set_lead_status
 from routing import actions
 from routing.access import may_reassign, may_view
+from routing.custom_field_views import custom_field_context, edit_custom_fields
 from routing.filters import QueueFilter
 from routing.forms import CallForm, EmailForm, NoteForm, ReassignForm, SmsForm, StatusForm
 from routing.queue import TAB_SLUGS, TABS, assigned_since, queue_page, tab_counts
@@ -170,6 +171,7 @@ def _lead_context(request: HttpRequest, lead: Lead, **forms) -> dict:
         "email_form": forms.get("email") or EmailForm(),
         "sms_form": forms.get("sms") or SmsForm(),
         "status_form": forms.get("status") or StatusForm(current=lead.status),
+        "custom": custom_field_context(lead, forms.get("custom")),
         "reassign_form": (forms.get("reassign") or ReassignForm(initial={"owner": lead.owner_id})
                           ) if can_reassign else None,
     }
@@ -292,4 +294,5 @@ def _stop_sequence(request, lead):
 ACTIONS = {
     "call": _log_call, "note": _add_note, "email": _send_email, "sms": _send_sms,
     "status": _change_status, "reassign": _reassign, "stop-sequence": _stop_sequence,
+    "custom-fields": edit_custom_fields,
 }

@@ -114,8 +114,7 @@ def api_leads(request: HttpRequest) -> HttpResponse:
         mapping=api_key.field_mapping, region=api_key.default_region, unknown="error",
     )
     if checked.errors:
-        return JsonResponse({"error": "Some fields are not valid.", "fields": checked.errors},
-                            status=400)
+        return JsonResponse(checked.error_body(), status=400)
 
     idempotency_key = request.headers.get("Idempotency-Key", "").strip()
     if len(idempotency_key) > 200:
@@ -190,6 +189,7 @@ def _input(api_key: ApiKey, record: dict, checked, *, at, ip: str | None,
         occurred_at=at,
         source=api_key.source,
         consent=consent,
+        custom=checked.custom,
     )
 
 channel = Channel(name=CHANNEL, verify=authenticate, events=lambda r: [], normalise=normalise)
@@ -219,8 +219,7 @@ def form_post(request: HttpRequest, source: str) -> HttpResponse:
     checked = read_record(record, mapping=api_key.field_mapping,
                           region=api_key.default_region, unknown="keep")
     if checked.errors:
-        return JsonResponse({"error": "Some fields are not valid.", "fields": checked.errors},
-                            status=400)
+        return JsonResponse(checked.error_body(), status=400)
     ip = abuse.client_ip(request)
     receive_event(
         channel=FORM_CHANNEL, external_id=uuid.uuid4().hex, body=body,

@@ -7,7 +7,7 @@ import functools
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, ValidationError
@@ -258,6 +258,20 @@ class ReadRecord:
     consent: bool
     extra: dict[str, str]  # unmapped keys (kept for the timeline where the channel allows it)
     errors: dict[str, list[str]]
+    custom: dict[str, object] = field(default_factory=dict)  # custom field values by key
+    unknown: tuple[str, ...] = ()  # keys that are no field at all (refused by the API)
+
+    def error_body(self) -> dict:
+        """The JSON of a 400: the field errors, and the unknown keys named in the message."""
+        if self.unknown:
+            message = (f"Unknown field{'s' if len(self.unknown) > 1 else ''}: "
+                       f"{', '.join(self.unknown)}.")
+            if len(self.unknown) < len(self.errors):
+                message += " Some other fields are not valid too."
+        else:
+            message = "Some fields are not valid."
+        return {"error": message, "fields": self.errors,
+                **({"unknown": list(self.unknown)} if self.unknown else {})}
 
 
 def read_record(
@@ -267,13 +281,23 @@ def read_record(
     region: str = "",
     unknown: str = "error",  # "error" (API), "keep" (webhooks, imports: into extra)
     require_contact: bool = True,
+    custom_defs: Mapping | None = None,  # active custom fields by key; None reads them
 ) -> ReadRecord:
-    """Map their names to lead fields and check values the way the public form does."""
+    """Map their names to lead fields and check values the way the public form does.
+
+    A custom field is named by its key (or mapped to it); its value is checked by its type.
+    """
+    from capture.custom_fields import coerce, definitions
+
     mapping = mapping or {}
     fields: dict[str, str] = {}
     extra: dict[str, str] = {}
     errors: dict[str, list[str]] = {}
+    custom: dict[str, object] = {}
+    unknown_keys: list[str] = []
     consent = False
+    if custom_defs is None:
+        custom_defs = definitions(active_only=True)
     for key, value in record.items():
         name = mapping.get(key, key)
         if name == "":
@@ -281,13 +305,23 @@ def read_record(
         if name == "consent":
             consent = _truthy(value)
             continue
+        if name in custom_defs:
+            try:
+                checked = coerce(custom_defs[name], value)
+            except ValidationError as exc:
+                errors.setdefault(key, []).extend(exc.messages)
+                continue
+            if checked is not None:
+                custom[name] = checked
+            continue
         if name not in LEAD_FIELDS:
             if unknown == "error":
+                unknown_keys.append(key)
                 errors.setdefault(key, []).append(
-                    "Unknown field. Use the lead field names (see the docs) or ask for a "
-                    "field mapping."
+                    "Unknown field. Use the lead field names or the custom field keys (see "
+                    "the docs), or ask for a field mapping."
                 )
-            elif value not in (None, ""):
+            elif value not in (None, "") and not isinstance(value, list):
                 extra[key] = _as_text(value)
             continue
         if value is None:
@@ -332,7 +366,8 @@ def read_record(
         errors.setdefault("email", []).append(
             "Give an email address or a phone number so the lead can be reached."
         )
-    return ReadRecord(fields=fields, consent=consent, extra=extra, errors=errors)
+    return ReadRecord(fields=fields, consent=consent, extra=extra, errors=errors, custom=custom,
+                      unknown=tuple(unknown_keys))
 
 
 def _key_for(name: str, mapping: Mapping[str, str], record: Mapping[str, object]) -> str:

@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from capture.channels.base import body_with_extra, read_record
+from capture.custom_fields import definitions
 from capture.identity import email_key
 from capture.intake import (
     Consent,
@@ -182,10 +183,12 @@ def _mapped(row: dict[str, str], options: ImportOptions) -> dict[str, str]:
 
 def _import_batch(batch, options: ImportOptions, report: ImportReport, dry_run: bool) -> None:
     checked = []
+    custom_defs = definitions(active_only=True)  # once a batch, not once a row
     for number, row in batch:
         report.rows += 1
         mapped = _mapped(row, options)
-        result = read_record(mapped, region=options.region, unknown="keep")
+        result = read_record(mapped, region=options.region, unknown="keep",
+                             custom_defs=custom_defs)
         if result.errors:
             report.invalid += 1
             if len(report.errors) < 1000:
@@ -262,8 +265,11 @@ def _preview(checked, existing: set[str], report: ImportReport) -> None:
                 outcome = "new lead"
             seen.update(i for i in ids if i)
         if len(report.preview) < PREVIEW_ROWS:
+            custom = "; ".join(
+                f"{key}: {', '.join(map(str, v)) if isinstance(v, list) else v}"
+                for key, v in result.custom.items())
             report.preview.append({"line": number, "fields": result.fields, "outcome": outcome,
-                                   "error": bool(result.errors)})
+                                   "error": bool(result.errors), "custom": custom})
 
 
 @register_normaliser(CHANNEL)
@@ -285,6 +291,7 @@ def _input(result, source: str, at) -> IntakeInput:
         body=body_with_extra(result.fields.get("message", ""), result.extra),
         occurred_at=at,
         source=source,
+        custom=result.custom,
         consent=Consent(text=f"Consent recorded in the import {source}", given_at=at)
         if result.consent else None,
         notify_prospect=False,  # an import never emails the people in it

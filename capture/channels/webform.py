@@ -7,6 +7,7 @@ from datetime import datetime
 from django.http import QueryDict
 from django.utils import timezone
 
+from capture.custom_fields import FORM_PREFIX
 from capture.fields import FORM_FIELDS, LEAD_FIELDS
 from capture.intake import Consent, IntakeInput, Rejected, register_normaliser
 from capture.models import Channel, InboundEvent, IntakeForm
@@ -14,9 +15,25 @@ from capture.models import Channel, InboundEvent, IntakeForm
 CHANNEL = "web_form"
 
 
-def payload_from_post(post: QueryDict) -> dict[str, str]:
-    """The visitor's POST as a flat dict (the last value of each key), for InboundEvent.payload."""
-    return {key: post.get(key, "") for key in post}
+def payload_from_post(post: QueryDict) -> dict[str, str | list[str]]:
+    """The visitor's POST as a flat dict for InboundEvent.payload: the last value of each key,
+    or the list of values of a key sent several times (ticked boxes of a custom field)."""
+    payload: dict[str, str | list[str]] = {}
+    for key in post:
+        values = post.getlist(key)
+        payload[key] = values if key.startswith("cf_") and len(values) > 1 else post.get(key, "")
+    return payload
+
+
+def post_from_payload(payload: dict) -> QueryDict:
+    """The stored payload as the POST it was, for reading it again through the form."""
+    post = QueryDict(mutable=True)
+    for key, value in (payload or {}).items():
+        if isinstance(value, list):
+            post.setlist(key, [str(v) for v in value])
+        else:
+            post[key] = value
+    return post
 
 
 @register_normaliser(CHANNEL)
@@ -27,7 +44,7 @@ def normalise(event: InboundEvent) -> IntakeInput:
     intake_form = event.form
     if intake_form is None:
         raise Rejected("The form this submission was made on no longer exists.")
-    form = build_public_form(intake_form, data=event.payload)
+    form = build_public_form(intake_form, data=post_from_payload(event.payload))
     if not form.is_valid():
         raise Rejected(f"Invalid submission: {form.errors.as_json()}")
     return input_from_form(intake_form, form.cleaned_data, received_at=event.received_at,
@@ -45,6 +62,10 @@ def input_from_form(
         consent = Consent(text=intake_form.consent_text, given_at=received_at, ip=remote_ip)
     answered = [f"{name.replace('_', ' ').capitalize()}: {data[name]}"
                 for name in FORM_FIELDS if data.get(name) and name != "message"]
+    custom = {name.removeprefix(FORM_PREFIX): value for name, value in data.items()
+              if name.startswith(FORM_PREFIX) and value is not None}
+    answered += [f"{key}: {', '.join(map(str, v)) if isinstance(v, list) else v}"
+                 for key, v in custom.items()]
     body = "\n".join([*answered, "", data.get("message", "")]).strip()
     return IntakeInput(
         channel=Channel.WEB_FORM,
@@ -56,4 +77,5 @@ def input_from_form(
         form=intake_form,
         source=intake_form.slug,
         consent=consent,
+        custom=custom,
     )

@@ -50,7 +50,8 @@ def verify(request: HttpRequest) -> None:
 
 
 def flatten(value: object, prefix: str = "") -> dict[str, object]:
-    """{"contact": {"email": "x"}} -> {"contact.email": "x"}; lists keep their index."""
+    """{"contact": {"email": "x"}} -> {"contact.email": "x"}; lists keep their index (and a
+    list of plain values is also kept whole under its own name)."""
     if isinstance(value, dict):
         items = value.items()
     elif isinstance(value, list):
@@ -58,6 +59,9 @@ def flatten(value: object, prefix: str = "") -> dict[str, object]:
     else:
         return {prefix: value}
     flat: dict[str, object] = {}
+    if isinstance(value, list) and prefix and all(
+            not isinstance(v, dict | list) for v in value):
+        flat[prefix] = value  # a list of answers, whole too (a "several choices" field)
     for key, item in items:
         flat.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
     return flat
@@ -99,6 +103,7 @@ def normalise(event: InboundEvent) -> IntakeInput:
         body=body_with_extra(checked.fields.get("message", ""), checked.extra),
         occurred_at=event.received_at,
         source=source.slug,
+        custom=checked.custom,
         consent=Consent(text=f"Consent given through {source.name}",
                         given_at=event.received_at) if checked.consent else None,
     )

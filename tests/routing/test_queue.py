@@ -139,9 +139,9 @@ def test_the_queue_runs_the_same_queries_however_many_leads(as_alice, alice, row
     for i in range(rows):
         lead_for(alice.user, email=f"q{i}@example.com")
     # session, user, the rows (the breached slice, then the rest when the page is not full),
-    # my teams, 5 tab counts, the newest id, the form filter's choices, tiers, and the menu's
-    # dashboard check (groups, teams led)
-    with django_assert_num_queries(15):
+    # my teams, 5 tab counts, the newest id, the form filter's choices, tiers, the menu's
+    # dashboard check (groups, teams led), and the custom fields' definitions
+    with django_assert_num_queries(16):
         response = as_alice.get("/queue/?size=50")
     assert response.status_code == 200
 

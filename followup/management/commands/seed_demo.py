@@ -22,6 +22,7 @@ from capture.intake import IntakeInput, receive_lead
 from capture.models import Channel, IntakeForm, Lead
 from followup.demo import seed_followup
 from routing.demo import seed_routing
+from routing.demo_custom_fields import TECH_STACK, seed_custom_fields
 
 DEMO_FORM = {
     "slug": "quote",
@@ -75,6 +76,9 @@ class Command(BaseCommand):
         password, generated = self._users()
         rules = seed_routing(manager_username="manager")  # before the leads: they get routed
         self.stdout.write(f"Routing rules: {rules['rules']} created")
+        custom = seed_custom_fields(form)
+        self.stdout.write(f"Custom fields: {custom['fields']} created "
+                          f"(scoring rules on them: {custom['rules']} created)")
         sequences = seed_followup()  # before the leads too: they get their enrolment timers
         self.stdout.write(f"Follow-up sequences: {sequences['sequences']} created")
         made = self._sample_leads(form)
@@ -132,6 +136,8 @@ class Command(BaseCommand):
                 "country": fake.country_code(), "message": fake.sentence(nb_words=14),
                 "utm_source": ["google", "linkedin", "newsletter", ""][i % 4],
             }
+            custom = {"tech_stack": [TECH_STACK[i % 6], TECH_STACK[(i * 5 + 1) % 6]],
+                      "seats": [5, 40, 120, 600][i % 4]}
             if Lead.objects.filter(email_key=email_key(email)).exists():
                 continue
             channel = channels[i % len(channels)]
@@ -144,6 +150,7 @@ class Command(BaseCommand):
                 form_id=form.id if channel == Channel.WEB_FORM else None,
                 source="demo",
                 notify_prospect=False,
+                custom=custom,
             )
             result = receive_lead(data)
             Lead.objects.filter(pk=result.lead.pk).update(created_at=data.occurred_at)

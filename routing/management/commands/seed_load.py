@@ -18,7 +18,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 from tqdm import tqdm
 
-from capture.models import Channel, Lead, LeadStatus
+from capture.models import Channel, CustomField, Lead, LeadStatus
+from routing.demo_custom_fields import DEMO_FIELDS, TECH_STACK
 from routing.models import LeadAssessment, RepProfile, Team, TeamMembership
 
 STATUSES = ([LeadStatus.WON] * 8 + [LeadStatus.LOST] * 30 + [LeadStatus.DISQUALIFIED] * 10
@@ -42,6 +43,7 @@ class Command(BaseCommand):
     def handle(self, *args, leads: int, reps: int, batch: int, seed: int, **options):
         rnd = random.Random(seed)  # noqa: S311 - test data, not secrets
         users, teams = self._people(reps)
+        self._custom_fields()
         start = Lead.objects.order_by("-id").values_list("id", flat=True).first() or 0
         now = timezone.now()
         fill = self._sql_batch if connection.vendor == "postgresql" else self._batch
@@ -61,6 +63,21 @@ class Command(BaseCommand):
                     cursor.execute(f"ANALYZE {model._meta.db_table}")
         self.stdout.write(self.style.SUCCESS(
             f"{leads} leads for {len(users)} reps in {len(teams)} teams."))
+
+    def _custom_fields(self) -> None:
+        """The demo's custom fields (tech stack, seats): 70% of the leads answer them."""
+        for position, (key, label, kind, choices, help_text, *_rest) in enumerate(
+                DEMO_FIELDS, 1):
+            CustomField.objects.get_or_create(key=key, defaults={
+                "label": label, "kind": kind, "choices": "\n".join(choices),
+                "help_text": help_text, "position": position * 10})
+
+    @staticmethod
+    def _custom_values(rnd) -> dict:
+        if rnd.random() >= 0.7:
+            return {}
+        stack = [c for c in TECH_STACK if rnd.random() < 0.3]
+        return {**({"tech_stack": stack} if stack else {}), "seats": rnd.randint(1, 1000)}
 
     def _people(self, count: int):
         model = get_user_model()
@@ -97,7 +114,7 @@ class Command(BaseCommand):
                 source=rnd.choice(SOURCES), utm_campaign=f"campaign-{n % 12}",
                 message=f"Request number {n}\nwith a second line", status=status,
                 owner_id=owner_id, created_at=created, last_activity_at=created,
-                respond_by=respond_by,
+                respond_by=respond_by, custom_fields=self._custom_values(rnd),
                 first_response_at=(created + timedelta(minutes=rnd.expovariate(1 / 45)))
                 if answered else None,
             ))
@@ -133,6 +150,13 @@ class Command(BaseCommand):
             " * interval '1 minute'",
             "first_response_at": "CASE WHEN st <> 'new' AND random() < 0.95 THEN created + "
             "(-45 * ln(1 - random())) * interval '1 minute' END",
+            # 70% answer the custom fields; each stack choice with probability 0.3 (the
+            # subquery mentions n so it is drawn per row, not once).
+            "custom_fields": "CASE WHEN random() < 0.7 THEN jsonb_strip_nulls("  # noqa: S608
+            "jsonb_build_object('tech_stack', (SELECT jsonb_agg(c ORDER BY i) FROM unnest("
+            "ARRAY[" + ",".join(f"'{c}'" for c in TECH_STACK) + "]) WITH ORDINALITY AS s(c, i)"
+            " WHERE random() < 0.3 AND n IS NOT NULL), 'seats', 1 + floor(random() * 1000)::int"
+            ")) ELSE '{}'::jsonb END",
         }
         columns, values = [], []
         with connection.cursor() as cursor:

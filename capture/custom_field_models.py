@@ -1,0 +1,167 @@
+"""Custom lead fields sales ops define in the admin, and where each one sits on an intake form.
+
+The values live in `Lead.custom_fields` (one JSON object keyed by the field's key), checked
+against these definitions on every write; `capture.custom_fields` holds the rules for values.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from capture.fields import LEAD_FIELDS, LeadField
+
+KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,48}$")
+# Names a custom key may not take: the built-in fields and the words the API, forms, rules
+# and the queue's filters already use.
+RESERVED_KEYS = frozenset({
+    *LEAD_FIELDS, "consent", "consent_text", "id", "status", "owner", "tier", "score",
+    "channel", "source", "form", "created", "created_at", "q", "tab", "page", "size",
+    "fragment", "email_domain", "email_is_free_mail", "has_consent", "website", "started",
+    "submission_id", "custom_fields", "message_id", "lead_id",
+})
+
+
+class CustomField(models.Model):
+    """One field sales ops added to leads: "Tech stack", "Seats", "Contract end date"."""
+
+    class Kind(models.TextChoices):
+        SHORT_TEXT = "short_text", "Short text"
+        LONG_TEXT = "long_text", "Long text"
+        NUMBER = "number", "Number"
+        DATE = "date", "Date"
+        YES_NO = "yes_no", "Yes / no"
+        CHOICE = "choice", "One choice"
+        MULTI_CHOICE = "multi_choice", "Several choices"
+
+    CHOICE_KINDS = (Kind.CHOICE, Kind.MULTI_CHOICE)
+
+    label = models.CharField(max_length=100, help_text="What people see: “Tech stack”.")
+    key = models.SlugField(
+        max_length=49, unique=True, allow_unicode=False,
+        help_text="The name the API, imports, webhooks and exports use: lower case letters, "
+        "digits and _, e.g. tech_stack. It cannot change once leads carry the field.",
+    )
+    kind = models.CharField("type", max_length=16, choices=Kind.choices,
+                            default=Kind.SHORT_TEXT)
+    choices = models.TextField(
+        blank=True,
+        help_text="For “One choice” and “Several choices”: one answer per line, in the order "
+        "forms and filters list them.",
+    )
+    help_text = models.CharField(max_length=300, blank=True,
+                                 help_text="Shown under the field on forms.")
+    position = models.PositiveSmallIntegerField(
+        default=0, help_text="Order on the lead page, in filters and in exports.")
+    is_active = models.BooleanField(
+        "active", default=True,
+        help_text="Untick to archive: the field leaves forms, the API and filters; the leads "
+        "keep their values and the lead page still shows them.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        verbose_name = "custom lead field"
+
+    def __str__(self) -> str:
+        return self.label if self.is_active else f"{self.label} (archived)"
+
+    def save(self, *args, **kwargs) -> None:
+        from capture.custom_fields import convert_values, forget_definitions
+
+        old = CustomField.objects.filter(pk=self.pk).first() if self.pk else None
+        super().save(*args, **kwargs)
+        if old is not None and (old.kind, old.choice_list) != (self.kind, self.choice_list):
+            self.conversion = convert_values(old, self)
+        if old is None or old.kind != self.kind:
+            from capture.custom_field_indexes import queue_index_update
+
+            queue_index_update()
+        forget_definitions()
+
+    def delete(self, *args, **kwargs):
+        if self.leads_carrying().exists():
+            raise ValidationError(
+                f"Leads carry values of “{self.label}”: archive the field instead of deleting "
+                "it (archiving keeps the data).")
+        from capture.custom_field_indexes import queue_index_update
+
+        result = super().delete(*args, **kwargs)
+        queue_index_update()
+        return result
+
+    @property
+    def rule_name(self) -> str:
+        """The field's name in scoring and routing rules (kept apart from built-in names)."""
+        return f"cf_{self.key}"
+
+    @property
+    def choice_list(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for line in (self.choices or "").splitlines():
+            if line.strip():
+                seen.setdefault(line.strip(), None)
+        return list(seen)
+
+    def leads_carrying(self) -> models.QuerySet:
+        from capture.custom_fields import leads_with_key
+
+        return leads_with_key(self.key)
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        self.key = (self.key or "").strip()
+        if not KEY_PATTERN.match(self.key):
+            errors["key"] = ("Use lower case letters, digits and _, starting with a letter "
+                             "(e.g. tech_stack).")
+        elif self.key in RESERVED_KEYS:
+            errors["key"] = f"“{self.key}” is a built-in name; choose another key."
+        if self.kind in self.CHOICE_KINDS and not self.choice_list:
+            errors["choices"] = "List the answers, one per line."
+        if errors:
+            raise ValidationError(errors)
+        if self.pk:
+            self._clean_change()
+
+    def _clean_change(self) -> None:
+        from capture.custom_fields import conversion_report
+
+        old = CustomField.objects.filter(pk=self.pk).first()
+        if old is None:
+            return
+        if old.key != self.key and old.leads_carrying().exists():
+            raise ValidationError({"key": f"Leads carry “{old.key}”: the key cannot change "
+                                          "(rename the label instead)."})
+        if (old.kind, old.choice_list) != (self.kind, self.choice_list):
+            report = conversion_report(old, self)
+            if report.failures:
+                raise ValidationError({"kind": report.message()})
+
+class FormCustomField(models.Model):
+    """A custom field placed on an intake form, required there or not."""
+
+    form = models.ForeignKey("capture.IntakeForm", on_delete=models.CASCADE,
+                             related_name="custom_field_slots")
+    # Archived fields stay selectable so a form with one still saves; the form skips them.
+    field = models.ForeignKey(CustomField, on_delete=models.CASCADE, related_name="form_slots")
+    is_required = models.BooleanField("required", default=False)
+    after = models.CharField(
+        max_length=32, blank=True, choices=LeadField.choices,
+        help_text="Shown right after this built-in field; empty puts it at the end.",
+    )
+    position = models.PositiveSmallIntegerField(
+        default=0, help_text="Order among custom fields placed at the same spot.")
+
+    class Meta:
+        ordering = ["position", "id"]
+        verbose_name = "custom field on this form"
+        verbose_name_plural = "custom fields on this form"
+        constraints = [models.UniqueConstraint(fields=["form", "field"],
+                                               name="uniq_form_custom_field")]
+
+    def __str__(self) -> str:
+        return f"{self.field.label} on {self.form.title}"

@@ -1,0 +1,430 @@
+"""Custom lead fields end to end: defined in the admin, on the public form, the API, webhooks
+and imports by key, stored checked, shown escaped, archived and restored, type changes."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from capture.channels.imports import ImportOptions, import_rows
+from capture.models import CustomField, FormCustomField, InboundEvent, Lead, WebhookSource
+from tests.capture.test_api import post as api_post
+from tests.capture.test_webhook import signed_post
+from tests.factories import LeadFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+STACK = "AWS\nAzure\nGCP\non-premises\nMicrosoft 365\nGoogle Workspace"
+GOOD = {"first_name": "Grace", "email": "grace@navy.mil"}
+
+
+@pytest.fixture
+def fields(db) -> dict[str, CustomField]:
+    """One field of every type."""
+    made = {}
+    for key, label, kind, choices in (
+            ("tech_stack", "Tech stack", "multi_choice", STACK),
+            ("seats", "Seats", "number", ""),
+            ("contract_end", "Contract end date", "date", ""),
+            ("partner", "Through a partner?", "yes_no", ""),
+            ("plan", "Plan", "choice", "Basic\nPro\nEnterprise"),
+            ("contact_time", "Preferred contact time", "short_text", ""),
+            ("notes", "Background", "long_text", "")):
+        made[key] = CustomField.objects.create(key=key, label=label, kind=kind, choices=choices)
+    return made
+
+
+@pytest.fixture
+def on_form(fields, quote_form):
+    for position, key in enumerate(fields):
+        FormCustomField.objects.create(form=quote_form, field=fields[key], position=position,
+                                       is_required=key == "seats",
+                                       after="company" if key == "tech_stack" else "")
+    return quote_form
+
+
+@pytest.fixture
+def partner_key():
+    from capture.models import ApiKey
+
+    return ApiKey.issue("Partner Acme", "acme")[1]
+
+
+# --- definitions in the admin ----------------------------------------------------------------
+
+def admin_add(admin_client, **data):
+    base = {"label": "", "key": "", "kind": "short_text", "choices": "", "help_text": "",
+            "position": 0, "is_active": "on"}
+    return admin_client.post("/admin/capture/customfield/add/", {**base, **data})
+
+
+def test_sales_ops_define_a_field_in_the_admin(admin_client):
+    response = admin_add(admin_client, label="Tech stack", key="tech_stack",
+                         kind="multi_choice", choices="AWS\nAzure\n\nAWS\nGCP")
+    assert response.status_code == 302
+    field = CustomField.objects.get(key="tech_stack")
+    assert field.choice_list == ["AWS", "Azure", "GCP"]  # blank lines and repeats dropped
+    assert "Tech stack" in admin_client.get("/admin/capture/customfield/").content.decode()
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"key": "email"}, "is a built-in name"),
+    ({"key": "Tech Stack"}, "lower case letters"),
+    ({"key": "9lives"}, "lower case letters"),
+    ({"key": "stack", "kind": "choice", "choices": ""}, "List the answers"),
+])
+def test_a_bad_definition_is_refused_with_a_clear_message(admin_client, data, message):
+    response = admin_add(admin_client, label="Something", **data)
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not CustomField.objects.exists()
+
+
+def test_the_key_is_fixed_and_delete_refused_once_leads_carry_the_field(admin_client, fields):
+    seats = fields["seats"]
+    LeadFactory(custom_fields={"seats": 12})
+    page = admin_client.get(f"/admin/capture/customfield/{seats.pk}/change/").content.decode()
+    assert 'name="key"' not in page  # read-only now
+    assert admin_client.post(f"/admin/capture/customfield/{seats.pk}/delete/",
+                             {"post": "yes"}).status_code == 403
+    with pytest.raises(ValidationError, match="archive the field"):
+        seats.delete()
+    seats.key = "licences"
+    with pytest.raises(ValidationError, match="cannot change"):
+        seats.full_clean()
+    seats.refresh_from_db()
+    seats.label = "Licences"  # renaming the label is free
+    seats.full_clean()
+    seats.save()
+    fields["plan"].delete()  # no lead carries it: deleting is fine
+    assert not CustomField.objects.filter(key="plan").exists()
+
+
+def test_a_type_change_that_would_not_convert_is_refused_with_the_leads_named(fields):
+    good = LeadFactory(custom_fields={"contact_time": "1200"})
+    bad = LeadFactory(custom_fields={"contact_time": "after lunch"})
+    field = fields["contact_time"]
+    field.kind = CustomField.Kind.NUMBER
+    with pytest.raises(ValidationError) as refused:
+        field.full_clean()
+    message = " ".join(refused.value.messages)
+    assert f"lead #{bad.pk}" in message and "after lunch" in message
+    assert f"lead #{good.pk}" not in message
+    bad.custom_fields = {}
+    bad.save()
+    field.full_clean()
+    field.save()
+    assert field.conversion.converted == 1
+    good.refresh_from_db()
+    assert good.custom_fields == {"contact_time": 1200}
+
+
+def test_removing_an_answer_leads_still_carry_is_refused(fields):
+    LeadFactory(custom_fields={"plan": "Pro"})
+    plan = fields["plan"]
+    plan.choices = "Basic\nEnterprise"
+    with pytest.raises(ValidationError, match="“Pro”"):
+        plan.full_clean()
+    plan.choices = "Basic\nPro\nEnterprise\nUltimate"  # adding one is fine
+    plan.full_clean()
+
+
+def test_one_choice_becomes_several_choices_with_its_values_kept(fields):
+    lead = LeadFactory(custom_fields={"plan": "Pro"})
+    plan = fields["plan"]
+    plan.kind = CustomField.Kind.MULTI_CHOICE
+    plan.full_clean()
+    plan.save()
+    lead.refresh_from_db()
+    assert lead.custom_fields == {"plan": ["Pro"]}
+
+
+# --- storage: checked on every write -----------------------------------------------------------
+
+def test_the_json_column_takes_only_defined_keys_and_valid_values(fields):
+    with pytest.raises(ValidationError, match="not a custom field"):
+        LeadFactory(custom_fields={"shoe_size": 44})
+    with pytest.raises(ValidationError, match="not a number"):
+        LeadFactory(custom_fields={"seats": "lots"})
+    lead = LeadFactory(custom_fields={"seats": "1,200", "tech_stack": ["gcp", "AWS"],
+                                      "partner": "yes", "contract_end": "2027-03-31",
+                                      "plan": "pro", "contact_time": ""})
+    lead.refresh_from_db()
+    assert lead.custom_fields == {"tech_stack": ["AWS", "GCP"], "seats": 1200,
+                                  "contract_end": "2027-03-31", "partner": True, "plan": "Pro"}
+
+
+# --- the public form ---------------------------------------------------------------------------
+
+def submit(visitor, **fields):
+    """As a browser posts: several ticked boxes are repeated keys."""
+    from urllib.parse import urlencode
+
+    visitor.load()
+    return visitor.client.post(visitor.url, urlencode({**visitor.hidden, **fields}, doseq=True),
+                               content_type="application/x-www-form-urlencoded")
+
+
+def test_the_form_shows_each_type_with_its_widget_in_its_place(visitor, on_form):
+    html = visitor.load().content.decode()
+    assert re.search(r'type="checkbox"[^>]*name="cf_tech_stack" value="AWS"', html)
+    assert re.search(r'<select name="cf_plan"', html)
+    assert re.search(r'<select name="cf_partner"', html)
+    assert re.search(r'type="date" name="cf_contract_end"', html)
+    assert re.search(r'name="cf_seats" inputmode="decimal"[^>]*required', html)
+    assert re.search(r'<textarea name="cf_notes"', html)
+    names = re.findall(r'name="(company|cf_tech_stack|email|message|cf_notes)"', html)
+    assert names.index("cf_tech_stack") == names.index("company") + 1  # placed after company
+    assert names.index("cf_notes") > names.index("message")  # the rest at the end
+
+
+def test_a_valid_submission_stores_every_type(visitor, on_form):
+    response = submit(visitor, **GOOD, cf_tech_stack=["GCP", "AWS"], cf_seats="250",
+                              cf_contract_end="2027-01-31", cf_partner="no", cf_plan="Pro",
+                              cf_contact_time="mornings", cf_notes="Two sites\nOne DC")
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert Lead.objects.get().custom_fields == {
+        "tech_stack": ["AWS", "GCP"], "seats": 250, "contract_end": "2027-01-31",
+        "partner": False, "plan": "Pro", "contact_time": "mornings",
+        "notes": "Two sites\nOne DC"}
+
+
+@pytest.mark.parametrize(("typed", "message"), [
+    ({"cf_seats": ""}, "Please fill in seats."),
+    ({"cf_seats": "a dozen"}, "is not a number"),
+    ({"cf_seats": "12", "cf_contract_end": "next spring"}, "is not a date"),
+    ({"cf_seats": "12", "cf_plan": "Platinum"}, "Please pick one of the listed answers."),
+    ({"cf_seats": "12", "cf_tech_stack": ["AWS", "Oracle"]}, "Please pick from the listed"),
+    ({"cf_seats": "12", "cf_partner": "maybe"}, "Please answer yes or no."),
+    ({"cf_seats": "12", "cf_contact_time": "x" * 256}, "at most 255 characters"),
+])
+def test_each_invalid_answer_gets_a_clear_message_and_no_lead(visitor, on_form, typed,
+                                                              message):
+    response = submit(visitor, **GOOD, **typed)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not Lead.objects.exists()
+
+
+def test_an_archived_field_leaves_the_form_and_comes_back_when_restored(visitor, on_form,
+                                                                       fields, admin_client):
+    lead = LeadFactory(custom_fields={"plan": "Pro"})
+    admin_client.post("/admin/capture/customfield/", {
+        "action": "archive", "_selected_action": [fields["plan"].pk]})
+    fields["plan"].refresh_from_db()
+    assert not fields["plan"].is_active
+    assert 'name="cf_plan"' not in visitor.load().content.decode()
+    lead.refresh_from_db()
+    assert lead.custom_fields == {"plan": "Pro"}  # archiving keeps the data
+    admin_client.post("/admin/capture/customfield/", {
+        "action": "restore", "_selected_action": [fields["plan"].pk]})
+    assert 'name="cf_plan"' in visitor.load().content.decode()
+
+
+# --- the JSON API, webhooks and imports: by key ------------------------------------------------
+
+def test_the_api_takes_custom_fields_by_key(client, partner_key, fields):
+    response = api_post(client, partner_key, {**GOOD, "tech_stack": ["Azure"], "seats": 40,
+                                              "partner": True})
+    assert response.status_code == 201
+    assert Lead.objects.get().custom_fields == {"tech_stack": ["Azure"], "seats": 40,
+                                                "partner": True}
+
+
+def test_unknown_keys_are_a_400_that_names_them(client, partner_key, fields):
+    response = api_post(client, partner_key, {**GOOD, "shoe_size": 44, "favourite": "x"})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"] == "Unknown fields: shoe_size, favourite."
+    assert body["unknown"] == ["shoe_size", "favourite"]
+    assert not Lead.objects.exists()
+
+
+def test_an_invalid_custom_value_is_a_400_under_its_key(client, partner_key, fields):
+    response = api_post(client, partner_key, {**GOOD, "seats": "many", "plan": "Gold"})
+    assert response.status_code == 400
+    errors = response.json()["fields"]
+    assert "is not a number" in errors["seats"][0]
+    assert "not one of the answers" in errors["plan"][0]
+    assert not Lead.objects.exists()
+
+
+def test_an_archived_field_is_not_accepted_by_the_api(client, partner_key, fields):
+    fields["plan"].is_active = False
+    fields["plan"].save()
+    response = api_post(client, partner_key, {**GOOD, "plan": "Pro"})
+    assert response.status_code == 400 and response.json()["unknown"] == ["plan"]
+
+
+def test_a_webhook_maps_its_own_names_to_custom_keys(client, fields):
+    source = WebhookSource.objects.create(
+        slug="chat", name="Chat", secret="whsec_test",
+        field_mapping={"visitor.email": "email", "answers.stack": "tech_stack",
+                       "answers.users": "seats"})
+    body = json.dumps({"visitor": {"email": "ada@example.com"},
+                       "answers": {"stack": ["AWS", "Microsoft 365"], "users": "75"}}).encode()
+    response = signed_post(client, source.slug, body)
+    assert response.status_code == 200, response.content
+    assert Lead.objects.get().custom_fields == {"tech_stack": ["AWS", "Microsoft 365"],
+                                                "seats": 75}
+
+
+def test_a_webhook_mapping_to_an_unknown_field_is_refused(fields):
+    source = WebhookSource(slug="x", name="X", secret="s", field_mapping={"a": "nope"})
+    with pytest.raises(ValidationError, match="Unknown lead fields: nope"):
+        source.full_clean()
+    source.field_mapping = {"a": "seats"}
+    source.full_clean()
+
+
+def test_an_import_reads_custom_columns_by_key_and_reports_bad_values(fields):
+    rows = [
+        {"email": "a@example.com", "tech_stack": "AWS; GCP", "seats": "30", "plan": "basic"},
+        {"email": "b@example.com", "tech_stack": "Mainframe", "seats": "3"},
+        {"email": "c@example.com", "Number of users": "12"},
+    ]
+    report = import_rows(rows, ImportOptions(mapping={"Number of users": "seats"}))
+    assert (report.created, report.invalid) == (2, 1)
+    assert "not one of the answers" in report.errors[0][1]["tech_stack"][0]
+    assert Lead.objects.get(email="a@example.com").custom_fields == {
+        "tech_stack": ["AWS", "GCP"], "seats": 30, "plan": "Basic"}
+    assert Lead.objects.get(email="c@example.com").custom_fields == {"seats": 12}
+    assert InboundEvent.objects.filter(status="rejected").count() == 1
+
+
+def test_a_match_fills_empty_custom_fields_and_never_overwrites(client, partner_key, fields):
+    api_post(client, partner_key, {**GOOD, "seats": 10})
+    api_post(client, partner_key, {**GOOD, "seats": 99, "plan": "Pro"})
+    assert Lead.objects.get().custom_fields == {"seats": 10, "plan": "Pro"}
+
+
+# --- the lead page and the admin change form ---------------------------------------------------
+
+def test_values_are_shown_escaped_on_the_lead_page_and_the_admin(admin_client, fields):
+    evil = '<script>alert("x")</script>'
+    lead = LeadFactory(custom_fields={"contact_time": evil, "tech_stack": ["AWS"]},
+                       owner=None)
+    page = admin_client.get(f"/leads/{lead.pk}/").content.decode()
+    assert evil not in page
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+    assert re.search(r'data-key="tech_stack">AWS<', page)
+    change = admin_client.get(f"/admin/capture/lead/{lead.pk}/change/").content.decode()
+    assert evil not in change and "Custom fields" in change
+
+
+def _admin_form_data(admin_client, lead) -> dict:
+    form = admin_client.get(f"/admin/capture/lead/{lead.pk}/change/").context["adminform"].form
+    data = {}
+    for name, field in form.fields.items():
+        value = form.initial.get(name, field.initial)
+        if value is None or name in ("owner",):
+            continue
+        if isinstance(value, list):
+            data[name] = value
+        elif isinstance(value, bool):
+            if value:
+                data[name] = "on"
+        else:
+            data[name] = value
+    for prefix in ("interactions", "inbound_events"):
+        data.update({f"{prefix}-TOTAL_FORMS": 0, f"{prefix}-INITIAL_FORMS": 0})
+    return data
+
+
+def test_the_admin_change_form_edits_custom_fields_with_the_same_checks(admin_client, fields):
+    lead = LeadFactory(custom_fields={"seats": 5})
+    data = _admin_form_data(admin_client, lead)
+    assert data["cf_seats"] == "5"
+    bad = admin_client.post(f"/admin/capture/lead/{lead.pk}/change/",
+                            {**data, "cf_seats": "plenty"})
+    assert bad.status_code == 200 and "is not a number" in bad.content.decode()
+    ok = admin_client.post(f"/admin/capture/lead/{lead.pk}/change/",
+                           {**data, "cf_seats": "12", "cf_tech_stack": ["GCP"]})
+    assert ok.status_code == 302
+    lead.refresh_from_db()
+    assert lead.custom_fields == {"tech_stack": ["GCP"], "seats": 12}
+    assert "cf_seats" in lead.staff_set_fields  # a later submission will not overwrite it
+
+
+def test_the_lead_page_edits_custom_fields_and_shows_errors(client, fields):
+    rep = UserFactory(username="rita", is_staff=True, is_superuser=True)
+    client.force_login(rep)
+    lead = LeadFactory(owner=rep, custom_fields={"seats": 5})
+    url = f"/leads/{lead.pk}/custom-fields/"
+    bad = client.post(url, {"cf_seats": "a lot", "cf_plan": "Pro"})
+    assert bad.status_code == 400 and "is not a number" in bad.content.decode()
+    lead.refresh_from_db()
+    assert lead.custom_fields == {"seats": 5}  # nothing half-written
+    assert client.post(url, {"cf_seats": "7", "cf_plan": "Pro"}).status_code == 302
+    lead.refresh_from_db()
+    assert lead.custom_fields == {"seats": 7, "plan": "Pro"}
+    assert lead.interactions.filter(summary__contains="cf_plan").exists()
+
+
+def test_a_stored_submission_reads_again_with_all_its_ticked_boxes(visitor, on_form):
+    from capture.channels.webform import normalise
+
+    submit(visitor, **GOOD, cf_tech_stack=["AWS", "GCP"], cf_seats="12")
+    event = InboundEvent.objects.get()
+    assert event.payload["cf_tech_stack"] == ["AWS", "GCP"]
+    assert normalise(event).custom == {"tech_stack": ["AWS", "GCP"], "seats": 12}
+
+
+def test_an_import_dry_run_previews_the_custom_values(fields):
+    report = import_rows([{"email": "a@example.com", "tech_stack": "GCP, AWS", "seats": "9"}],
+                         ImportOptions(), dry_run=True)
+    assert report.preview[0]["custom"] == "tech_stack: AWS, GCP; seats: 9"
+    assert not Lead.objects.exists()
+
+
+def test_the_timeline_shows_the_custom_answers_of_a_submission(visitor, on_form):
+    submit(visitor, **GOOD, cf_tech_stack=["AWS"], cf_seats="12")
+    body = Lead.objects.get().interactions.get().body
+    assert "tech_stack: AWS" in body and "seats: 12" in body
+
+
+def test_the_admin_pages_load_and_the_form_places_custom_fields(admin_client, on_form, fields):
+    for url in ("/admin/capture/customfield/", "/admin/capture/customfield/add/",
+                f"/admin/capture/customfield/{fields['seats'].pk}/change/",
+                "/admin/capture/customfield/?is_active__exact=0&q=seats",
+                f"/admin/capture/intakeform/{on_form.pk}/change/"):
+        assert admin_client.get(url).status_code == 200, url
+    page = admin_client.get(f"/admin/capture/intakeform/{on_form.pk}/change/").content.decode()
+    assert "Custom fields on this form" in page and 'name="custom_field_slots-0-after"' in page
+
+
+def test_sales_ops_place_a_field_on_a_form_in_the_admin_and_it_shows(admin_client, visitor,
+                                                                     quote_form, fields):
+    url = f"/admin/capture/intakeform/{quote_form.pk}/change/"
+    form = admin_client.get(url).context["adminform"].form
+    data = {}
+    for name, field in form.fields.items():
+        value = form.initial.get(name, field.initial)
+        if isinstance(value, bool):
+            if value:
+                data[name] = "on"
+        elif value is not None:
+            data[name] = value
+    data.update({"custom_field_slots-TOTAL_FORMS": 1, "custom_field_slots-INITIAL_FORMS": 0,
+                 "custom_field_slots-0-field": fields["seats"].pk,
+                 "custom_field_slots-0-is_required": "on",
+                 "custom_field_slots-0-after": "email",
+                 "custom_field_slots-0-position": 0})
+    response = admin_client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    html = visitor.load().content.decode()
+    names = re.findall(r'name="(email|cf_seats|phone)"', html)
+    assert names[:2] == ["email", "cf_seats"]
+    assert submit(visitor, **GOOD).status_code == 400  # required on this form
+
+
+def test_the_admin_lead_list_filters_by_choice_and_yes_no_fields(admin_client, fields):
+    LeadFactory(first_name="Cloud", custom_fields={"tech_stack": ["GCP"], "partner": True})
+    LeadFactory(first_name="Metal", custom_fields={"tech_stack": ["on-premises"]})
+    page = admin_client.get("/admin/capture/lead/?cf_tech_stack=GCP").content.decode()
+    assert "Cloud" in page and "Metal" not in page
+    page = admin_client.get("/admin/capture/lead/?cf_partner=yes").content.decode()
+    assert "Cloud" in page and "Metal" not in page

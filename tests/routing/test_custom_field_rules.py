@@ -1,0 +1,248 @@
+"""Custom fields in the one condition language (scoring, routing, try-it, backtest), in the
+queue's filters and its CSV export, and in the demo data."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import pytest
+from django.core.management import call_command
+
+from capture.intake import IntakeInput, receive_lead
+from capture.models import Channel, CustomField, FormCustomField, IntakeForm, Lead
+from routing.models import RoutingCondition, RoutingRule, ScoringRule
+from tests.routing.pages import lead_for
+from tests.routing.test_queue import names_in
+
+pytestmark = pytest.mark.django_db
+
+STACK = "AWS\nAzure\nGCP\non-premises\nMicrosoft 365\nGoogle Workspace"
+
+
+@pytest.fixture
+def fields(db) -> dict[str, CustomField]:
+    made = {}
+    for key, label, kind, choices in (
+            ("tech_stack", "Tech stack", "multi_choice", STACK),
+            ("seats", "Seats", "number", ""),
+            ("contract_end", "Contract end date", "date", ""),
+            ("partner", "Through a partner?", "yes_no", ""),
+            ("plan", "Plan", "choice", "Basic\nPro\nEnterprise"),
+            ("contact_time", "Preferred contact time", "short_text", ""),
+            ("notes", "Background", "long_text", "")):
+        made[key] = CustomField.objects.create(key=key, label=label, kind=kind, choices=choices)
+    return made
+
+
+def arrive(email="grace@example.com", **custom) -> Lead:
+    data = IntakeInput(channel=Channel.API, fields={"first_name": "Grace", "email": email},
+                       summary="API lead", notify_prospect=False, custom=custom)
+    return receive_lead(data).lead
+
+
+def rule(field, operator, value, points=10, name=None) -> ScoringRule:
+    made = ScoringRule(name=name or f"{field} {operator} {value}", field=field,
+                       operator=operator, value=value, points=points)
+    made.full_clean()  # the same check the admin makes
+    made.save()
+    return made
+
+
+@pytest.mark.parametrize(("field", "operator", "value", "fires", "misses"), [
+    ("cf_tech_stack", "contains_any", "AWS, GCP", {"tech_stack": ["GCP", "Azure"]},
+     {"tech_stack": ["Azure"]}),
+    ("cf_tech_stack", "contains_all", "AWS, GCP", {"tech_stack": ["AWS", "GCP", "Azure"]},
+     {"tech_stack": ["AWS"]}),
+    ("cf_seats", "greater_than", "99", {"seats": 100}, {"seats": 99}),
+    ("cf_seats", "less_than", "10", {"seats": 3}, {"seats": 10}),
+    ("cf_seats", "between", "10, 50", {"seats": 50}, {"seats": 51}),
+    ("cf_contract_end", "less_than", "2027-01-01", {"contract_end": "2026-12-31"},
+     {"contract_end": "2027-01-01"}),
+    ("cf_contract_end", "between", "2026-01-01, 2026-06-30", {"contract_end": "2026-03-01"},
+     {}),
+    ("cf_partner", "equals", "yes", {"partner": True}, {"partner": False}),
+    ("cf_plan", "greater_than", "Basic", {"plan": "Enterprise"}, {"plan": "Basic"}),
+    ("cf_plan", "one_of", "Pro, Enterprise", {"plan": "Pro"}, {}),
+    ("cf_contact_time", "contains", "morning", {"contact_time": "Monday morning"},
+     {"contact_time": "mornings"}),
+    ("cf_notes", "is_set", "", {"notes": "Two sites"}, {}),
+])
+def test_a_scoring_rule_on_each_type_fires_on_the_leads_that_match(
+        fields, tiers, field, operator, value, fires, misses):
+    rule(field, operator, value, points=25)
+    assert arrive("yes@example.com", **fires).score == 25
+    assert arrive("no@example.com", **misses).score == 0
+
+
+@pytest.mark.parametrize(("field", "operator", "value", "message"), [
+    ("cf_seats", "contains_any", "AWS", "Seats cannot use “contains any of”"),
+    ("cf_seats", "between", "50", "Give two values"),
+    ("cf_seats", "between", "50, 10", "is above the second"),
+    ("cf_contract_end", "greater_than", "soon", "is not a date"),
+    ("cf_tech_stack", "contains_any", "AWS, Oracle", "has no answer “Oracle”"),
+    ("cf_plan", "equals", "Gold", "has no answer “Gold”"),
+])
+def test_a_rule_that_cannot_work_on_the_type_is_refused(fields, field, operator, value,
+                                                        message):
+    with pytest.raises(Exception, match=message):
+        rule(field, operator, value)
+
+
+def test_the_rule_admin_lists_custom_fields_and_checks_them(fields, admin_client):
+    page = admin_client.get("/admin/routing/scoringrule/add/").content.decode()
+    assert '<optgroup label="Custom fields">' in page
+    assert '<option value="cf_tech_stack">Tech stack</option>' in page
+    data = {"name": "Cloud", "group": "fit", "field": "cf_tech_stack",
+            "operator": "contains_any", "value": "AWS, Azur", "points": "10",
+            "is_active": "on", "position": "1"}
+    refused = admin_client.post("/admin/routing/scoringrule/add/", data)
+    assert "has no answer “Azur”" in refused.content.decode()
+    assert admin_client.post("/admin/routing/scoringrule/add/",
+                             {**data, "value": "AWS, Azure"}).status_code == 302
+    listing = admin_client.get("/admin/routing/scoringrule/").content.decode()
+    assert "Tech stack contains any of AWS, Azure" in listing
+
+
+def test_a_field_defined_after_the_rules_were_loaded_is_seen_at_the_next_lead(tiers):
+    arrive("first@example.com")  # the rule set is now cached in this process
+    CustomField.objects.create(key="seats", label="Seats", kind="number")
+    rule("cf_seats", "greater_than", "10", points=5)
+    assert arrive("second@example.com", seats=11).score == 5
+
+
+def test_a_routing_rule_on_a_custom_field_routes_the_lead(fields, tiers, alice, bob,
+                                                          round_robin):
+    partners = RoutingRule.objects.create(name="Partner deals to Bob", action="rep",
+                                          rep=bob.user, position=1)
+    condition = RoutingCondition(rule=partners, field="cf_partner", operator="equals",
+                                 value="yes")
+    condition.full_clean()
+    condition.save()
+    assert arrive("p@example.com", partner=True).owner == bob.user
+    assert arrive("direct@example.com", partner=False).owner_id in (alice.user.pk,
+                                                                    bob.user.pk)
+    assert Lead.objects.get(email="p@example.com").assessment.rule_id == partners.pk
+
+
+def test_try_it_takes_custom_field_values(fields, tiers, admin_client):
+    rule("cf_seats", "between", "100, 500", points=30, name="Mid-size rollout")
+    page = admin_client.get("/admin/routing/scoringrule/try/").content.decode()
+    assert 'name="cf_seats"' in page and 'name="cf_tech_stack"' in page
+    response = admin_client.post("/admin/routing/scoringrule/try/", {
+        "email": "x@example.com", "cf_seats": "250", "draft_field": "cf_tech_stack",
+        "draft_operator": "contains_all", "draft_value": "AWS, GCP", "draft_points": "7",
+        "cf_tech_stack": ["AWS", "GCP"]})
+    html = response.content.decode()
+    assert "<strong>Score 37</strong>" in html and "Mid-size rollout" in html
+    bad = admin_client.post("/admin/routing/scoringrule/try/", {"cf_seats": "many"})
+    assert "is not a number" in bad.content.decode()
+    assert not Lead.objects.exists()
+
+
+def test_the_backtest_replays_rules_on_custom_fields(fields, tiers, admin_client):
+    arrive("a@example.com", seats=200)
+    arrive("b@example.com", seats=5)
+    response = admin_client.post("/admin/routing/scoringrule/backtest/", {
+        "days": "30", "draft_name": "Big rollout", "draft_field": "cf_seats",
+        "draft_operator": "greater_than", "draft_value": "100", "draft_points": "70"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert re.search(r"hot</td>\s*<td[^>]*>0</td>\s*<td[^>]*>1<", html), html[-4000:]
+
+
+# --- the queue's filters and its export --------------------------------------------------------
+
+@pytest.fixture
+def as_alice(client, alice):
+    client.force_login(alice.user)
+    return client
+
+
+@pytest.fixture
+def stocked(alice, fields):
+    lead_for(alice.user, first_name="Cloudy", custom_fields={
+        "tech_stack": ["AWS", "GCP"], "seats": 120, "contract_end": "2027-02-01",
+        "partner": True, "plan": "Pro", "contact_time": "mornings"})
+    lead_for(alice.user, first_name="Onprem", custom_fields={
+        "tech_stack": ["on-premises"], "seats": 8, "contract_end": "2026-11-30",
+        "partner": False, "plan": "Basic", "contact_time": "=1+2"})
+    lead_for(alice.user, first_name="Blank")
+
+
+@pytest.mark.parametrize(("query", "names"), [
+    ("cf_tech_stack=GCP", ["Cloudy Lovelace"]),
+    ("cf_tech_stack=GCP&cf_tech_stack=on-premises", ["Cloudy Lovelace", "Onprem Lovelace"]),
+    ("cf_seats_min=100", ["Cloudy Lovelace"]),
+    ("cf_seats_min=5&cf_seats_max=10", ["Onprem Lovelace"]),
+    ("cf_contract_end_after=2027-01-01", ["Cloudy Lovelace"]),
+    ("cf_contract_end_before=2026-12-31", ["Onprem Lovelace"]),
+    ("cf_partner=no", ["Onprem Lovelace"]),
+    ("cf_plan=Pro", ["Cloudy Lovelace"]),
+    ("cf_contact_time=MORNING", ["Cloudy Lovelace"]),
+])
+def test_the_queue_filters_by_each_type(as_alice, stocked, query, names):
+    assert sorted(names_in(as_alice.get(f"/queue/?{query}"))) == names
+
+
+def test_the_filters_are_in_the_queue_form_and_archived_fields_are_not(as_alice, stocked,
+                                                                       fields):
+    fields["notes"].is_active = False
+    fields["notes"].save()
+    html = as_alice.get("/queue/").content.decode()
+    assert 'name="cf_tech_stack"' in html and 'name="cf_seats_min"' in html
+    assert 'name="cf_notes"' not in html
+
+
+@pytest.mark.parametrize("count", [1, 12])
+def test_the_queue_page_s_queries_do_not_grow_with_the_custom_fields(
+        as_alice, alice, count, django_assert_num_queries):
+    for i in range(count):
+        CustomField.objects.create(key=f"field_{i}", label=f"Field {i}",
+                                   kind=["number", "choice", "multi_choice", "date"][i % 4],
+                                   choices="A\nB")
+    for i in range(5):
+        lead_for(alice.user, email=f"q{i}@example.com", custom_fields={"field_0": i})
+    # the queue's 13 queries and one for the custom field definitions, however many
+    with django_assert_num_queries(14):
+        response = as_alice.get("/queue/?cf_field_0_min=1")
+    assert response.status_code == 200 and len(names_in(response)) == 4
+
+
+def test_the_csv_export_has_a_column_per_custom_field_and_neutral_formulas(as_alice,
+                                                                            stocked):
+    response = as_alice.get("/queue/export.csv?cf_seats_max=200")
+    assert response["Content-Type"].startswith("text/csv")
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert {r["first_name"] for r in rows} == {"Cloudy", "Onprem"}
+    cloudy = next(r for r in rows if r["first_name"] == "Cloudy")
+    assert (cloudy["tech_stack"], cloudy["seats"], cloudy["partner"], cloudy["plan"]) == (
+        "AWS; GCP", "120", "yes", "Pro")
+    onprem = next(r for r in rows if r["first_name"] == "Onprem")
+    assert onprem["contact_time"] == "'=1+2"  # a spreadsheet shows it, never computes it
+
+
+def test_the_export_shows_only_the_rep_s_own_leads(as_alice, stocked, bob):
+    lead_for(bob.user, first_name="Bobs")
+    text = b"".join(as_alice.get("/queue/export.csv").streaming_content).decode("utf-8-sig")
+    assert "Bobs" not in text and "Cloudy" in text
+
+
+# --- the demo ----------------------------------------------------------------------------------
+
+def test_seed_demo_puts_tech_stack_and_seats_on_the_quote_form_with_a_rule_each(db, client):
+    call_command("seed_demo", verbosity=0)
+    call_command("seed_demo", verbosity=0)  # idempotent
+    stack = CustomField.objects.get(key="tech_stack")
+    assert stack.kind == "multi_choice" and stack.choice_list == [
+        "AWS", "Azure", "GCP", "on-premises", "Microsoft 365", "Google Workspace"]
+    assert CustomField.objects.get(key="seats").kind == "number"
+    form = IntakeForm.objects.get(slug="quote")
+    assert FormCustomField.objects.filter(form=form).count() == 2
+    assert ScoringRule.objects.filter(field="cf_tech_stack").count() == 1
+    assert ScoringRule.objects.filter(field="cf_seats").count() == 1
+    html = client.get("/q/quote/").content.decode()
+    assert 'name="cf_tech_stack"' in html and 'name="cf_seats"' in html
+    assert Lead.objects.exclude(custom_fields={}).exists()
