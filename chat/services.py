@@ -30,7 +30,7 @@ from chat.models import PRECHAT_FIELDS, ChatWidget, Conversation
 logger = logging.getLogger(__name__)
 
 CHANNEL = "chat"  # the InboundEvent.channel of every chat event
-TOKEN_SALT = "chat.visitor"
+TOKEN_SALT = "chat.visitor"  # noqa: S105  (a signing salt, not a secret)
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 ATTRIBUTION = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "gclid",
                "fbclid")
@@ -319,7 +319,7 @@ def leave_contact(*, conversation: Conversation, fields: dict[str, str], ip: str
         payload = {"kind": "contact", "thread": conversation.thread, "reason": reason,
                    "widget": conversation.widget_id, "fields": fields,
                    "text": transcript(conversation)}
-        event, created, result = receive_event(
+        _event, _created, result = receive_event(
             channel=CHANNEL, external_id=f"{conversation.thread}:contact-{stamp}",
             payload=payload, remote_ip=ip)
         if result is None:

@@ -157,7 +157,7 @@ def messages(request: HttpRequest, widget: ChatWidget) -> HttpResponse:
     if read.errors:
         raise ChatRefused("Please check the details you gave.", fields=read.errors)
     attribution = services.attribution_from(data.get("page")) if conversation is None else {}
-    conversation, event = services.receive_visitor_message(
+    conversation, _event = services.receive_visitor_message(
         widget=widget, conversation=conversation, text=text,
         client_id=str(data.get("client_id") or ""), fields=read.fields,
         attribution=attribution, ip=abuse.client_ip(request), headers=request_headers(request))

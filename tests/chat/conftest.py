@@ -12,15 +12,15 @@ from django.test import Client
 
 from chat.models import ChatWidget
 from routing.models import RoutingRule
-from tests.routing.conftest import (  # noqa: F401  (fixtures)
-    _fresh_rule_cache,
-    alice,
-    bob,
-    make_rep,
-    manager,
-    sales_team,
-    tiers,
-)
+from tests.routing import conftest as routing_fixtures
+
+# The routing personas, shared: the sales team (manager Max) with alice and bob, the tiers.
+_fresh_rule_cache = routing_fixtures._fresh_rule_cache
+manager = routing_fixtures.manager
+sales_team = routing_fixtures.sales_team
+alice = routing_fixtures.alice
+bob = routing_fixtures.bob
+tiers = routing_fixtures.tiers
 
 SITE = "https://www.acme.test"
 
