@@ -484,4 +484,9 @@ class BlockRule(models.Model):
         super().save(*args, **kwargs)
 
 
-from capture.channel_models import ApiKey, ChannelSettings, WebhookSource  # noqa: E402,F401
+from capture.channel_models import (  # noqa: E402,F401
+    ApiKey,
+    ChannelSettings,
+    LinkedInForm,
+    WebhookSource,
+)
