@@ -34,6 +34,7 @@ def _wants_json(request: HttpRequest) -> bool:
 def lead_messages(request: HttpRequest, lead_id: int) -> JsonResponse:
     """New messages of the lead's latest chat since `after` (the panel polls every few s)."""
     lead = _visible_lead(request, lead_id)
+    services.mark_present(request.user)
     conversation = lead.chat_conversations.select_related("widget").order_by("-started_at").first()
     if conversation is None:
         return JsonResponse({"messages": [], "waiting_seconds": None})
@@ -78,6 +79,7 @@ def reply(request: HttpRequest, lead_id: int) -> HttpResponse:
 @require_GET
 def waiting(request: HttpRequest) -> HttpResponse:
     """The queue page's "waiting chats" box, refreshed by polling."""
+    services.mark_present(request.user)
     return render(request, "routing/_chat_waiting.html", {
         "waiting_chats": services.waiting_conversations(request.user), "now": timezone.now(),
         "chat_poll_seconds": settings.CHAT_POLL_SECONDS})

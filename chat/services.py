@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core import signing
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
 from django.dispatch import receiver
@@ -68,8 +69,17 @@ def conversation_for(token: str, widget: ChatWidget) -> Conversation | None:
 
 # --- online? ----------------------------------------------------------------------------------
 
+PRESENCE_SECONDS = 90
+
+
+def mark_present(user) -> None:
+    """A rep with the queue or a chat open counts as online for a while (the pages poll)."""
+    cache.set(f"chat:present:{user.pk}", 1, timeout=PRESENCE_SECONDS)
+
+
 def is_online(widget: ChatWidget, now: datetime | None = None) -> bool:
-    """Inside the widget's business hours, with a rep of its team available and at work."""
+    """Inside the widget's business hours, with a rep of its team available and either at
+    work by their hours or with leadcrm open right now (the queue or a lead page polling)."""
     from routing.models import TeamMembership
     from routing.ruleset import calendar_for, rep_states
 
@@ -83,10 +93,13 @@ def is_online(widget: ChatWidget, now: datetime | None = None) -> bool:
     user_ids = TeamMembership.objects.filter(team_id=widget.team_id).values_list(
         "rep__user_id", flat=True)
     today = now.date()
+    user_ids = list(user_ids)
+    present = cache.get_many([f"chat:present:{u}" for u in user_ids])
     return any(
         rep.is_active and rep.is_available and rep.away_until(today) is None
-        and (rep.hours is None or rep.hours.is_working(now))
-        for rep in rep_states(list(user_ids), today, open_counts={}).values()
+        and (rep.hours is None or rep.hours.is_working(now)
+             or f"chat:present:{rep.user_id}" in present)
+        for rep in rep_states(user_ids, today, open_counts={}).values()
     )
 
 
