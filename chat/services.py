@@ -327,6 +327,7 @@ def leave_contact(*, conversation: Conversation, fields: dict[str, str], ip: str
                        f"contact-{int(timezone.now().timestamp() * 1000)}", "", reason_blocked, ip)
         raise ChatRefused("We could not accept these details.", status=422)
     now = timezone.now()
+    first_time = conversation.contact_left_at is None
     with transaction.atomic():
         stamp = int(now.timestamp() * 1000)
         payload = {"kind": "contact", "thread": conversation.thread, "reason": reason,
@@ -346,8 +347,8 @@ def leave_contact(*, conversation: Conversation, fields: dict[str, str], ip: str
         Conversation.objects.filter(pk=conversation.pk).update(**updates)
         for name, value in updates.items():
             setattr(conversation, name, value)
-        if reason == "offline" and conversation.first_reply_at is None:
-            _hand_over(lead, conversation, result.interaction)
+        if reason == "offline" and conversation.first_reply_at is None and first_time:
+            _hand_over(lead, conversation, result.interaction)  # acknowledged once
     return lead
 
 

@@ -199,3 +199,14 @@ def test_markup_is_stored_and_returned_as_text(visitor):
     payload = '<img src=x onerror="alert(1)">'
     visitor.say(payload)
     assert visitor.poll().json()["messages"][0]["text"] == payload
+
+
+def test_details_left_twice_are_acknowledged_once(visitor, widget, alice, bob):
+    from routing.models import RepProfile
+
+    RepProfile.objects.update(is_available=False)
+    visitor.say("Call me back please", fields={"email": "ada@example.com"})
+    assert visitor.leave(email="ada@example.com").status_code == 200
+    assert visitor.leave(email="ada@example.com", phone="+14155552671").status_code == 200
+    assert OutboundMessage.objects.filter(kind=OutboundMessage.Kind.ACKNOWLEDGEMENT).count() == 1
+    assert Lead.objects.get().phone == "+14155552671"
