@@ -218,7 +218,8 @@ def receive_visitor_message(
 
 
 @receiver(lead_received, dispatch_uid="chat.visitor_message_taken_in")
-def visitor_message_taken_in(sender, *, lead: Lead, interaction: Interaction, **kwargs) -> None:
+def visitor_message_taken_in(sender, *, lead: Lead, interaction: Interaction,
+                             created: bool = False, **kwargs) -> None:
     """In the intake transaction (the live path and a reprocess alike): the conversation now
     knows its lead and that the visitor waits; a first message starts the chat's clock."""
     if (interaction.channel != Channel.CHAT or interaction.kind != Interaction.Kind.MESSAGE
@@ -236,6 +237,14 @@ def visitor_message_taken_in(sender, *, lead: Lead, interaction: Interaction, **
     Conversation.objects.filter(pk=conversation.pk).update(**updates)
     if first and lead.first_response_at is None:
         _start_chat_clock(lead, conversation.widget, now)
+    if first and not created and lead.owner_id:
+        # A known lead started a chat: routing does not run again, so its owner hears here.
+        from followup.models import Notification
+        from followup.services import notify
+
+        notify(lead.owner_id, lead, Notification.Kind.TASK,
+               f"{lead.display_name} is chatting on {conversation.widget.name}: answer from "
+               "the lead page")
 
 
 def _start_chat_clock(lead: Lead, widget: ChatWidget, now: datetime) -> None:

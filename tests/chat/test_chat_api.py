@@ -210,3 +210,42 @@ def test_details_left_twice_are_acknowledged_once(visitor, widget, alice, bob):
     assert visitor.leave(email="ada@example.com", phone="+14155552671").status_code == 200
     assert OutboundMessage.objects.filter(kind=OutboundMessage.Kind.ACKNOWLEDGEMENT).count() == 1
     assert Lead.objects.get().phone == "+14155552671"
+
+
+def test_outside_the_widgets_business_hours_it_is_offline(visitor, widget):
+    from datetime import time
+
+    from routing.models import BusinessHours, OpeningHours
+
+    calendar = BusinessHours.objects.create(name="Office", timezone="UTC")
+    OpeningHours.objects.create(calendar=calendar, weekday=2, opens=time(9), closes=time(17))
+    widget.business_hours = calendar
+    widget.save()
+    wednesday_noon = "2026-12-02T12:00:00+00:00"
+    wednesday_night = "2026-12-02T22:00:00+00:00"
+    with time_machine.travel(wednesday_noon, tick=False):
+        assert visitor.config().json()["online"] is True
+    with time_machine.travel(wednesday_night, tick=False):
+        assert visitor.config().json()["online"] is False
+
+
+def test_a_rep_with_leadcrm_open_makes_the_widget_online_outside_their_hours(
+        visitor, widget, alice, bob, client):
+    from datetime import time
+
+    from routing.models import RepProfile
+
+    RepProfile.objects.update(work_days=[], work_starts=time(9), work_ends=time(17))
+    assert visitor.config().json()["online"] is False
+    client.force_login(alice.user)
+    client.get("/chat/waiting/")  # the queue page's box polls this
+    assert visitor.config().json()["online"] is True
+
+
+def test_the_owner_of_a_known_lead_hears_when_it_starts_a_chat(visitor, alice):
+    from followup.models import Notification
+
+    known = LeadFactory(email="ada@example.com", owner=alice.user)
+    visitor.say("Hi again", fields={"email": "ada@example.com"})
+    note = Notification.objects.get(user=alice.user, lead=known)
+    assert "is chatting on Acme site" in note.text
