@@ -162,9 +162,26 @@
     node.hidden = !message;
   }
 
+  var pending = [];  // sent and stored, not yet taken in (shown greyed until the poll has it)
+
+  function addPending(message) {
+    var item = el("li", {"class": "lc-msg lc-msg-visitor lc-pending"});
+    item.appendChild(el("span", {"class": "lc-who"}, "You · sent"));
+    item.appendChild(el("span", {"class": "lc-body"}, message));
+    log.appendChild(item);
+    pending.push({text: message, node: item});
+  }
+
   function addMessage(m) {
     if (state.seen[m.id]) { return; }
     state.seen[m.id] = true;
+    for (var i = 0; i < pending.length; i++) {
+      if (m.from === "visitor" && pending[i].text === m.text) {
+        pending[i].node.remove();
+        pending.splice(i, 1);
+        break;
+      }
+    }
     state.after = Math.max(state.after, m.id);
     var item = el("li", {"class": "lc-msg lc-msg-" + (m.from === "visitor" ? "visitor" : "rep")});
     item.appendChild(el("span", {"class": "lc-who"}, m.from === "visitor" ? "You" : (m.name || "Us")));
@@ -245,7 +262,11 @@
         showFieldErrors(prechatInputs, {});
         prechat.hidden = true;
         startPolling();
-        return poll().then(function () { return data; });
+        var before = state.after;
+        return poll().then(function () {
+          if (state.after === before) { addPending(message); }
+          return data;
+        });
       })
       .then(function (data) {
         var details = values(contactInputs);

@@ -243,3 +243,29 @@ def test_a_site_that_is_not_allowed_gets_no_widget(page, host_site, chat_setup):
     assert blocked and "Access-Control-Allow-Origin" in blocked[0]
     assert page.get_by_role("button", name="Chat with us").count() == 0
     assert not Lead.objects.exists()
+
+
+def test_a_message_whose_intake_fails_is_kept_and_shown_once_it_is_taken_in(
+        page, host_site, chat_setup, monkeypatch):
+    import capture.intake as intake
+    from capture.models import InboundEvent
+
+    real = intake._take_in
+
+    def broken(event, data=None):
+        raise RuntimeError("database hiccup")
+
+    monkeypatch.setattr(intake, "_take_in", broken)
+    page.goto(host_site.url())
+    page.get_by_role("button", name="Chat with us").click()
+    page.get_by_label("Your message").fill("Is this thing on?")
+    page.get_by_label("Your message").press("Enter")
+    page.locator(".lc-pending").wait_for()  # stored, shown as sent, not yet taken in
+    assert InboundEvent.objects.get().status == "failed"
+
+    monkeypatch.setattr(intake, "_take_in", real)
+    assert intake.retry_failed_events() == 1  # the one-minute sweeper
+    page.locator(".lc-msg-visitor:not(.lc-pending)").wait_for()
+    assert page.locator(".lc-pending").count() == 0
+    assert Lead.objects.get().interactions.filter(body="Is this thing on?").exists()
+    assert Conversation.objects.get().lead is not None
