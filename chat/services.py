@@ -190,7 +190,7 @@ def attribution_from(page: object) -> dict[str, str]:
 def receive_visitor_message(
     *, widget: ChatWidget, conversation: Conversation | None, text: str, client_id: str,
     fields: dict[str, str] | None = None, attribution: dict[str, str] | None = None,
-    ip: str | None = None, headers: dict | None = None,
+    ip: str | None = None, headers: dict | None = None, body: bytes = b"",
 ) -> tuple[Conversation, InboundEvent]:
     """Store the message as an InboundEvent, then take it in: a new conversation's first
     message makes or matches the lead, later ones land on it. A retry of `client_id` is
@@ -212,7 +212,7 @@ def receive_visitor_message(
                    "text": text, "fields": fields, "attribution": attribution or {}}
         event, _, _ = receive_event(
             channel=CHANNEL, external_id=f"{conversation.thread}:{client_id}",
-            payload=payload, body=text.encode(), headers=headers or {}, remote_ip=ip)
+            payload=payload, body=body, headers=headers or {}, remote_ip=ip)
     conversation.refresh_from_db()
     return conversation, event
 
@@ -275,7 +275,7 @@ def _store_refused(widget, conversation, client_id, text, reason, ip) -> None:
     thread = conversation.thread if conversation else f"refused-{widget.pk}"
     store_inbound_event(channel=CHANNEL, external_id=f"{thread}:{client_id}",
                         payload={"kind": "message", "widget": widget.pk, "text": text},
-                        body=text.encode(), remote_ip=ip,
+                        remote_ip=ip,
                         status=InboundEvent.Status.REJECTED, reason=reason)
 
 

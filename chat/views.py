@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from capture import abuse
-from capture.channels.base import request_headers
+from capture.channels.base import request_headers, unreadable_json
 from chat import services
 from chat.models import ChatWidget, Conversation
 from chat.services import ChatRefused
@@ -91,6 +91,8 @@ def _json_body(request: HttpRequest) -> dict:
         raise ChatRefused("The body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise ChatRefused("Expected a JSON object.")
+    if problem := unreadable_json(data, limit=8):
+        raise ChatRefused(problem)
     return data
 
 
@@ -160,7 +162,8 @@ def messages(request: HttpRequest, widget: ChatWidget) -> HttpResponse:
     conversation, _event = services.receive_visitor_message(
         widget=widget, conversation=conversation, text=text,
         client_id=str(data.get("client_id") or ""), fields=read.fields,
-        attribution=attribution, ip=abuse.client_ip(request), headers=request_headers(request))
+        attribution=attribution, ip=abuse.client_ip(request), headers=request_headers(request),
+        body=request.body)
     return JsonResponse({"token": services.token_for(conversation), "stored": True,
                          **_state(widget, conversation)}, status=201)
 
