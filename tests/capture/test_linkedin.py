@@ -210,3 +210,19 @@ def test_the_fetch_raises_for_the_queue_to_retry(client, form, lead_sync):
     assert event.status == "received"
     with pytest.raises(requests.RequestException):
         fetch_form_response(event.id)
+
+
+def test_sales_ops_map_a_form_in_the_admin(admin_client):
+    page = admin_client.get("/admin/capture/linkedinform/add/")
+    assert page.status_code == 200
+    bad = admin_client.post("/admin/capture/linkedinform/add/", {
+        "name": "Whitepaper", "form_id": "urn:li:leadGenForm:1", "is_active": "on",
+        "question_mapping": '{"1": "favourite_colour"}', "source": "linkedin"})
+    text = bad.content.decode()
+    assert "form&#x27;s number" in text or "form's number" in text
+    assert "Unknown lead fields: favourite_colour" in text
+    good = admin_client.post("/admin/capture/linkedinform/add/", {
+        "name": "Whitepaper", "form_id": "123456", "is_active": "on",
+        "question_mapping": '{"1": "first_name", "3": "email"}', "source": "linkedin"})
+    assert good.status_code == 302
+    assert LinkedInForm.objects.get().question_mapping == {"1": "first_name", "3": "email"}
