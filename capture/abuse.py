@@ -28,12 +28,13 @@ def client_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
-def is_rate_limited(request: HttpRequest, scope: str, limit: int) -> bool:
-    """A fixed one-minute window per IP in Django's cache (per process without Redis)."""
+def is_rate_limited(request: HttpRequest, scope: str, limit: int, who: str = "") -> bool:
+    """A fixed one-minute window per IP (or per `who`, e.g. a chat visitor) in Django's cache
+    (per process without Redis)."""
     if limit <= 0:
         return False
     window = int(time.time() // 60)
-    key = f"rl:{scope}:{client_ip(request)}:{window}"
+    key = f"rl:{scope}:{who or client_ip(request)}:{window}"
     if cache.add(key, 1, timeout=90):
         return False
     try:
@@ -66,6 +67,11 @@ def spam_reason(
         if elapsed < intake_form.min_fill_seconds:
             return f"submitted {elapsed:.1f}s after the page loaded (minimum "\
                 f"{intake_form.min_fill_seconds}s)"
+    return blocklist_reason(cleaned)
+
+
+def blocklist_reason(cleaned: dict) -> str | None:
+    """Which blocked email domain or phrase these values hit (the admin's BlockRule rows)."""
     rules = active_block_rules()
     domain = email_domain(cleaned.get("email", ""))
     for kind, value in rules:

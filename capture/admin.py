@@ -25,6 +25,7 @@ from capture.models import (
     IntakeForm,
     Interaction,
     Lead,
+    LinkedInForm,
     WebhookSource,
 )
 from capture.services import record_staff_edit
@@ -411,3 +412,13 @@ def import_leads_view(request):
                "opts": Lead._meta}
     return TemplateResponse(request, "capture/admin/import_leads.html", context,
                             status=400 if form.is_bound and form.errors else 200)
+
+
+@admin.register(LinkedInForm)
+class LinkedInFormAdmin(admin.ModelAdmin):
+    """Which LinkedIn Lead Gen Form question is which lead field (the responses carry ids)."""
+
+    list_display = ("name", "form_id", "source", "is_active", "created_at")
+    list_filter = ("is_active",)
+    search_fields = ("name", "form_id")
+    fields = ("name", "form_id", "is_active", "question_mapping", "source", "default_region")

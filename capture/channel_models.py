@@ -136,6 +136,7 @@ class ChannelSettings(models.Model):
         META = "meta", "Meta: WhatsApp, Messenger, Lead Ads"
         CALENDLY = "calendly", "Calendly bookings"
         IMPORT = "import", "Imports"
+        LINKEDIN = "linkedin", "LinkedIn Lead Gen Forms"
 
     channel = models.CharField(max_length=16, choices=Name.choices, unique=True)
     is_active = models.BooleanField(
@@ -186,3 +187,38 @@ class ChannelSettings(models.Model):
     @property
     def own_address_list(self) -> list[str]:
         return [a.strip().casefold() for a in self.own_addresses.splitlines() if a.strip()]
+
+
+class LinkedInForm(models.Model):
+    """A LinkedIn Lead Gen Form and how its questions read as lead fields.
+
+    A form response from the Lead Sync API carries answers keyed by question id only, so each
+    form sales ops sync needs its mapping here: {"<questionId>": "<lead field>"}.
+    """
+
+    form_id = models.CharField(
+        max_length=64, unique=True,
+        help_text="The number in the form's URN urn:li:leadGenForm:<number> (Campaign Manager "
+        "shows it in the form's URL).")
+    name = models.CharField(max_length=200)
+    question_mapping = models.JSONField(
+        default=dict, blank=True, validators=[check_field_mapping],
+        help_text='Question ids to lead fields, e.g. {"1": "first_name", "2": "email", '
+        '"3": "company"}; "" drops an answer. Unmapped answers go into the lead\'s timeline.')
+    source = models.CharField(max_length=100, default="linkedin-lead-gen",
+                              help_text="Recorded as the source of this form's leads.")
+    default_region = models.CharField(
+        max_length=2, blank=True, help_text="Region for phone numbers without +country code.")
+    is_active = models.BooleanField(default=True, help_text="Off: its responses are ignored.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "LinkedIn lead gen form"
+
+    def __str__(self) -> str:
+        return f"{self.name} (form {self.form_id})"
+
+    def clean(self) -> None:
+        if not str(self.form_id).isdigit():
+            raise ValidationError({"form_id": "Write the form's number, e.g. 123456."})

@@ -508,5 +508,10 @@ class BlockRule(models.Model):
         super().save(*args, **kwargs)
 
 
-from capture.channel_models import ApiKey, ChannelSettings, WebhookSource  # noqa: E402,F401
+from capture.channel_models import (  # noqa: E402,F401
+    ApiKey,
+    ChannelSettings,
+    LinkedInForm,
+    WebhookSource,
+)
 from capture.custom_field_models import CustomField, FormCustomField  # noqa: E402,F401

@@ -17,6 +17,8 @@ SCHEDULES = {
         "capture.channels.email.poll_imap", max(1, settings.IMAP_POLL_MINUTES)
     ),
     "capture: fetch Meta lead ads again": ("capture.channels.meta.retry_leadgen_fetches", 5),
+    "capture: fetch LinkedIn form responses again": (
+        "capture.channels.linkedin.retry_form_response_fetches", 5),
 }
 
 

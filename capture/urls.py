@@ -3,7 +3,7 @@
 from django.urls import include, path
 
 from capture import views
-from capture.channels import api, calendly, email, meta, twilio, webhook
+from capture.channels import api, calendly, email, linkedin, meta, twilio, webhook
 
 app_name = "capture"
 
@@ -17,6 +17,7 @@ urlpatterns = [
     path("inbound/twilio/status/", twilio.status_view, name="twilio-status"),
     path("inbound/meta/", meta.meta_view, name="meta"),
     path("inbound/calendly/", calendly.calendly_view, name="calendly"),
+    path("inbound/linkedin/", linkedin.linkedin_view, name="linkedin"),
     path("inbound/webhook/<slug:source>/", webhook.webhook_view, name="webhook"),
     path("inbound/email/", include(email.anymail_urls())),
 ]

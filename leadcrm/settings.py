@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "capture",
     "routing",
     "followup",
+    "chat",
 ]
 
 MIDDLEWARE = [
@@ -248,3 +249,17 @@ TEMPLATES[0]["OPTIONS"]["context_processors"].append("routing.context_processors
 QUEUE_POLL_SECONDS = env.int("QUEUE_POLL_SECONDS", default=15)
 # Password-reset links are valid this long (seconds); mail goes through EMAIL_URL's backend.
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 24 * 3600)
+
+# Live chat (chat/): the widget's polling, limits and the visitor token's lifetime.
+CHAT_POLL_SECONDS = env.int("CHAT_POLL_SECONDS", default=3)
+CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=2000)
+CHAT_RATE_PER_IP = env.int("CHAT_RATE_PER_IP", default=30)  # messages a minute
+CHAT_RATE_PER_VISITOR = env.int("CHAT_RATE_PER_VISITOR", default=12)
+CHAT_POLL_RATE_PER_IP = env.int("CHAT_POLL_RATE_PER_IP", default=600)
+CHAT_TOKEN_DAYS = env.int("CHAT_TOKEN_DAYS", default=30)
+CHAT_DEMO_WIDGET = "Demo website chat"
+# LinkedIn Lead Gen Forms (capture/channels/linkedin.py)
+LINKEDIN_CLIENT_SECRET = env.str("LINKEDIN_CLIENT_SECRET", default="")
+LINKEDIN_ACCESS_TOKEN = env.str("LINKEDIN_ACCESS_TOKEN", default="")
+LINKEDIN_API_URL = env.str("LINKEDIN_API_URL", default="https://api.linkedin.com/rest")
+LINKEDIN_API_VERSION = env.str("LINKEDIN_API_VERSION", default="202505")

@@ -27,6 +27,7 @@ urlpatterns = [
     path("", include("capture.urls")),
     path("", include("routing.urls")),  # /accounts/, /queue/, /leads/<id>/, /dashboard/
     path("", include("followup.urls")),
+    path("", include("chat.urls")),  # /chat/w/<key>/ (the widget's API), /chat/demo/
 ]
 
 if settings.BENCH_ENDPOINTS:  # make bench's baseline; off unless BENCH_ENDPOINTS=true

@@ -5,6 +5,7 @@ from capture.channels import (  # noqa: F401  (each registers its normalisers)
     calendly,
     email,
     imports,
+    linkedin,
     meta,
     twilio,
     webform,

@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 STORED_HEADERS = (
     "User-Agent", "Content-Type", "X-Twilio-Signature", "X-Hub-Signature-256",
     "Calendly-Webhook-Signature", "Idempotency-Key", "X-Leadcrm-Timestamp",
-    "X-Leadcrm-Signature", "X-Leadcrm-Event-Id",
+    "X-Leadcrm-Signature", "X-Leadcrm-Event-Id", "X-LI-Signature",
 )
 
 

@@ -14,7 +14,7 @@ from capture.intake import IntakeInput, receive_lead
 from capture.models import Channel, CustomField, FormCustomField, IntakeForm, Lead
 from routing.models import RoutingCondition, RoutingRule, ScoringRule
 from tests.routing.pages import lead_for
-from tests.routing.test_queue import names_in
+from tests.routing.test_queue import QUEUE_QUERIES, names_in
 
 pytestmark = pytest.mark.django_db
 

@@ -26,6 +26,7 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(
             f"\nleadcrm is starting on {base}\n"
             f"  public form:  {base}/q/quote/\n"
+            f"  chat demo:    {base}/chat/demo/   (answer as alice at {base}/queue/)\n"
             f"  admin:        {base}/admin/\n"
             "  worker:       django-q2 qcluster (acknowledgements, retries)\n"
             "Press Ctrl-C to stop both.\n"

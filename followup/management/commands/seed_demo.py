@@ -57,8 +57,9 @@ GROUP_PERMISSIONS = {
         "capture": ["add", "change", "delete", "view"],
         "routing": ["add", "change", "delete", "view"],
         "followup": ["add", "change", "delete", "view"],
+        "chat": ["add", "change", "delete", "view"],
     },
-    "Managers": {"capture": ["view", "change"], "followup": ["view"]},
+    "Managers": {"capture": ["view", "change"], "followup": ["view"], "chat": ["view"]},
     "Reps": {},
 }
 
@@ -81,6 +82,11 @@ class Command(BaseCommand):
                           f"(scoring rules on them: {custom['rules']} created)")
         sequences = seed_followup()  # before the leads too: they get their enrolment timers
         self.stdout.write(f"Follow-up sequences: {sequences['sequences']} created")
+        from chat.demo import seed_chat
+
+        widget, made_widget = seed_chat()
+        self.stdout.write(f"{'Created' if made_widget else 'Kept'} the chat widget "
+                          f"“{widget.name}”; its demo page is /chat/demo/")
         made = self._sample_leads(form)
         self.stdout.write(f"Sample leads: {made} created, "
                           f"{Lead.objects.count()} leads in the database.")

@@ -1,0 +1,291 @@
+"""LinkedIn Lead Gen Forms at /inbound/linkedin/ (Lead Sync API lead notifications).
+
+As LinkedIn documents its webhooks (learn.microsoft.com/linkedin/shared/api-guide/
+webhook-validation): a GET with `challengeCode` is answered with JSON
+{"challengeCode": ..., "challengeResponse": hex(HMAC-SHA256(challengeCode, clientSecret))};
+every POST carries X-LI-Signature, the HMAC-SHA256 of the body under the client secret
+(LINKEDIN_CLIENT_SECRET), and is deduplicated on the notification's id. A notification names
+the form response only: a django-q2 task fetches it from the Lead Sync API
+(LINKEDIN_API_URL/leadFormResponses/<id>) and maps its answers through the form's mapping in
+the admin (LinkedInForm), as Meta lead ads are fetched in capture.channels.meta.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+import requests
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from capture.channels.base import (
+    PREPARERS,
+    BadSignature,
+    Channel,
+    Malformed,
+    RawEvent,
+    receive,
+    unreadable_json,
+)
+from capture.identity import InvalidPhone, normalise_phone, parse_email
+from capture.intake import IntakeInput, Rejected, process_inbound_event
+from capture.models import Channel as LeadChannel
+from capture.models import ChannelSettings, InboundEvent, LinkedInForm
+
+logger = logging.getLogger(__name__)
+
+NAME = "linkedin"
+SETTINGS = ChannelSettings.Name.LINKEDIN
+SIGNATURE_PREFIX = "hmacsha256="
+FORM_NUMBER = re.compile(r"leadGenForm:(\d+)")
+
+
+def challenge_response(code: str, secret: str) -> str:
+    return hmac.new(secret.encode(), code.encode(), hashlib.sha256).hexdigest()
+
+
+def signature_for(body: bytes, secret: str) -> str:
+    """The X-LI-Signature value LinkedIn sends for `body`."""
+    return SIGNATURE_PREFIX + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify(request: HttpRequest) -> None:
+    """LinkedIn's wording ("the HMACSHA256 hash of the JSON-encoded string representation of
+    the POST body prefixed by hmacsha256=") reads two ways: the header is "hmacsha256=" + the
+    hex HMAC of the body (what we send in tests), or the HMAC is over "hmacsha256=" + body.
+    Both need the client secret, so both are accepted; anything else is refused."""
+    secret = settings.LINKEDIN_CLIENT_SECRET
+    if not secret:
+        raise BadSignature("LINKEDIN_CLIENT_SECRET is not set on this server.")
+    header = request.headers.get("X-LI-Signature", "").strip()
+    if not header:
+        raise BadSignature("X-LI-Signature is missing.")
+    given = header.removeprefix(SIGNATURE_PREFIX).lower()
+    body = request.body
+    candidates = (
+        hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
+        hmac.new(secret.encode(), SIGNATURE_PREFIX.encode() + body, hashlib.sha256).hexdigest(),
+    )
+    if not any(hmac.compare_digest(given, expected) for expected in candidates):
+        raise BadSignature("X-LI-Signature does not match the body.")
+
+
+def events(request: HttpRequest) -> list[RawEvent]:
+    try:
+        payload = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise Malformed("The body is not valid JSON.") from None
+    if problem := unreadable_json(payload):
+        raise Malformed(problem)
+    items = payload if isinstance(payload, list) else [payload]
+    found = []
+    for item in items:
+        if not isinstance(item, dict) or not item.get("notificationId"):
+            raise Malformed("Expected a LinkedIn lead notification with a notificationId.")
+        if not isinstance(item.get("leadGenFormResponse"), str):
+            raise Malformed("The notification has no leadGenFormResponse URN.")
+        raw = RawEvent(external_id=f"notification:{item['notificationId']}",
+                       payload={"notification": item})
+        action = str(item.get("leadAction") or "CREATED").upper()
+        if action != "CREATED":
+            raw = RawEvent(raw.external_id, raw.payload, InboundEvent.Status.IGNORED,
+                           f"Lead action {action}: nothing to take in.")
+        found.append(raw)
+    return found
+
+
+def _when(millis: object) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(int(str(millis)) / 1000, tz=UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def form_number(*urns: object) -> str:
+    for urn in urns:
+        if isinstance(urn, str) and (found := FORM_NUMBER.search(urn)):
+            return found.group(1)
+    return ""
+
+
+def answer_text(answer: dict) -> str:
+    details = answer.get("answerDetails") or {}
+    if text := details.get("textQuestionAnswer"):
+        return str(text.get("answer", ""))
+    if choice := details.get("multipleChoiceAnswer"):
+        return ", ".join(str(option) for option in choice.get("options") or [])
+    return ""
+
+
+def normalise(event: InboundEvent) -> IntakeInput:
+    try:
+        return _normalise(event)
+    except (TypeError, AttributeError, LookupError, ValueError) as exc:
+        raise Rejected(f"Malformed LinkedIn form response: {type(exc).__name__}: {exc}") \
+            from None
+
+
+def _normalise(event: InboundEvent) -> IntakeInput:
+    response = event.payload.get("response")
+    if not response:
+        raise RuntimeError("The form response is not fetched yet (task fetch_form_response).")
+    notification = event.payload["notification"]
+    number = form_number(response.get("versionedLeadGenFormUrn"),
+                         notification.get("leadGenForm"))
+    form = LinkedInForm.objects.filter(form_id=number).first()
+    if form is None:
+        # Failed, not rejected: once sales ops add the mapping, the admin's reprocess works.
+        raise RuntimeError(f"No mapping for LinkedIn form {number or '(unknown)'}: add it under "
+                           "LinkedIn lead gen forms in the admin, then reprocess this event.")
+    if not form.is_active:
+        raise Rejected(f"LinkedIn form {number} is switched off in the admin.")
+    fields: dict[str, str] = {}
+    other: list[str] = []
+    for answer in (response.get("formResponse") or {}).get("answers") or []:
+        question = str(answer.get("questionId", ""))
+        value = answer_text(answer).strip()
+        target = form.question_mapping.get(question)
+        if target and value:
+            fields.setdefault(target, value)
+        elif target != "" and value:
+            other.append(f"question {question}: {value}")
+    if fields.get("email"):
+        try:
+            fields["email"] = parse_email(fields["email"])[1]
+        except Exception:
+            other.append(f"email (not valid): {fields.pop('email')}")
+    if fields.get("phone"):
+        try:
+            fields["phone"] = normalise_phone(fields["phone"], form.default_region or None)
+        except InvalidPhone:
+            other.append(f"phone (not valid): {fields.pop('phone')}")
+    if not (fields.get("email") or fields.get("phone")):
+        raise Rejected(f"The LinkedIn form response has no valid email or phone (form {number}).")
+    test = " (test lead)" if response.get("testLead") else ""
+    return IntakeInput(
+        channel=LeadChannel.SOCIAL, fields=fields,
+        summary=f"LinkedIn lead gen form: {form.name}{test}"[:255], body="\n".join(other),
+        occurred_at=_when(response.get("submittedAt") or notification.get("occuredAt"))
+        or event.received_at,
+        source=ChannelSettings.for_channel(SETTINGS).source or form.source,
+    )
+
+
+def task_for(raw: RawEvent) -> str:
+    return "capture.channels.linkedin.fetch_form_response"
+
+
+channel = Channel(name=NAME, verify=verify, events=events, normalise=normalise,
+                  settings_name=SETTINGS, max_body=256 * 1024, task=task_for)
+
+
+# --- the Lead Sync API ------------------------------------------------------------------------
+
+class LeadSyncClient:
+    """GET /leadFormResponses/<id> with retries on 429 and 5xx; base URL LINKEDIN_API_URL."""
+
+    def __init__(self, base_url: str | None = None, token: str | None = None):
+        self.base_url = (base_url or settings.LINKEDIN_API_URL).rstrip("/")
+        self.token = token if token is not None else settings.LINKEDIN_ACCESS_TOKEN
+        self.session = requests.Session()
+        retry = Retry(total=2, backoff_factor=0.3, status_forcelist=(429, 500, 502, 503, 504),
+                      allowed_methods=("GET",))
+        self.session.mount("http://", HTTPAdapter(max_retries=retry))
+        self.session.mount("https://", HTTPAdapter(max_retries=retry))
+
+    def form_response(self, urn: str) -> dict:
+        response_id = urn.rsplit(":", 1)[-1]
+        response = self.session.get(
+            f"{self.base_url}/leadFormResponses/{quote(response_id, safe='')}",
+            headers={"Authorization": f"Bearer {self.token}",
+                     "LinkedIn-Version": settings.LINKEDIN_API_VERSION,
+                     "X-Restli-Protocol-Version": "2.0.0"},
+            timeout=10,
+        )
+        response.raise_for_status()
+        data = response.json()
+        if not isinstance(data, dict):
+            raise ValueError("The Lead Sync API answered something other than an object.")
+        return data
+
+
+def fetch_form_response(event_id: int) -> bool:
+    """django-q2 task: fetch the form response (outside any transaction), then process.
+
+    Raises when the Lead Sync API fails, so the queue retries; the event stays stored and the
+    schedule (and the admin's reprocess) fetch it again.
+    """
+    event = InboundEvent.objects.filter(
+        id=event_id, channel=NAME,
+        status__in=[InboundEvent.Status.RECEIVED, InboundEvent.Status.FAILED]).first()
+    if event is None:
+        return False
+    if not event.payload.get("response"):
+        urn = event.payload["notification"]["leadGenFormResponse"]
+        fetches = int(event.payload.get("fetch_attempts", 0)) + 1
+        try:
+            response = LeadSyncClient().form_response(urn)
+        except (requests.RequestException, ValueError) as exc:
+            InboundEvent.objects.filter(id=event.id).update(
+                status=InboundEvent.Status.FAILED,
+                payload={**event.payload, "fetch_attempts": fetches},
+                reason=f"Fetching {urn} from the Lead Sync API failed ({fetches} tries): "
+                f"{exc}"[:2000])
+            raise
+        InboundEvent.objects.filter(id=event.id).update(
+            payload={**event.payload, "response": response})
+    return process_inbound_event(event.id) is not None
+
+
+@PREPARERS.register(NAME)
+def prepare(event: InboundEvent) -> bool:
+    """The admin's reprocess fetches first when the form response is missing."""
+    if not event.payload.get("response"):
+        try:
+            return fetch_form_response(event.id)
+        except (requests.RequestException, ValueError):
+            return False
+    return process_inbound_event(event.id) is not None
+
+
+MAX_FETCHES = 12  # every five minutes: an hour of Lead Sync API outage
+
+
+def retry_form_response_fetches(limit: int = 50) -> int:
+    """Schedule: notifications whose form response could not be fetched yet are tried again."""
+    waiting = InboundEvent.objects.filter(
+        channel=NAME, status__in=[InboundEvent.Status.RECEIVED, InboundEvent.Status.FAILED],
+    ).order_by("received_at").values_list("id", "payload")[: limit * 4]
+    ids = [event_id for event_id, payload in waiting
+           if not payload.get("response") and payload.get("fetch_attempts", 0) < MAX_FETCHES]
+    done = 0
+    for event_id in ids[:limit]:
+        try:
+            done += fetch_form_response(event_id)
+        except (requests.RequestException, ValueError):
+            logger.warning("LinkedIn event %s: the Lead Sync API is still failing", event_id)
+    return done
+
+
+@csrf_exempt
+def linkedin_view(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        code = request.GET.get("challengeCode", "")
+        secret = settings.LINKEDIN_CLIENT_SECRET
+        if not code or not secret:
+            return JsonResponse({"error": "Expected a challengeCode (and LINKEDIN_CLIENT_SECRET "
+                                 "set on this server)."}, status=400)
+        return JsonResponse({"challengeCode": code,
+                             "challengeResponse": challenge_response(code, secret)})
+    if request.method != "POST":
+        return JsonResponse({"error": "Use GET (validation) or POST."}, status=405)
+    return receive(request, channel)

@@ -1,0 +1,85 @@
+"""The rep's side of the chat: the lead page's chat panel polls and replies here, and the queue
+page's "waiting chats" box refreshes from here. Short requests only (no long polling)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from capture.models import Lead
+from chat import services
+from chat.models import Conversation
+from chat.services import ChatRefused
+from routing.access import may_view
+
+
+def _visible_lead(request: HttpRequest, lead_id: int) -> Lead:
+    lead = get_object_or_404(Lead.objects.select_related("assessment"), pk=lead_id)
+    if not may_view(request.user, lead):
+        raise Http404("No lead here.")
+    return lead
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+@login_required
+@require_GET
+def lead_messages(request: HttpRequest, lead_id: int) -> JsonResponse:
+    """New messages of the lead's latest chat since `after` (the panel polls every few s)."""
+    lead = _visible_lead(request, lead_id)
+    services.mark_present(request.user)
+    conversation = lead.chat_conversations.select_related("widget").order_by("-started_at").first()
+    if conversation is None:
+        return JsonResponse({"messages": [], "waiting_seconds": None})
+    try:
+        after = int(request.GET.get("after") or 0)
+    except ValueError:
+        return JsonResponse({"error": "`after` must be a message id."}, status=400)
+    conversation.refresh_from_db()
+    waiting = (int((timezone.now() - conversation.waiting_since).total_seconds())
+               if conversation.waiting_since else None)
+    return JsonResponse({"messages": services.messages_after(conversation, after),
+                         "waiting_seconds": waiting, "status": conversation.status})
+
+
+@login_required
+@require_POST
+def reply(request: HttpRequest, lead_id: int) -> HttpResponse:
+    lead = _visible_lead(request, lead_id)
+    conversation = Conversation.objects.filter(
+        lead=lead, thread=request.POST.get("thread", "")).select_related("widget").first()
+    if conversation is None:
+        error = "This chat is not on this lead any more."
+        status = 404
+    else:
+        try:
+            row = services.reply_to_visitor(conversation=conversation, user=request.user,
+                                            text=request.POST.get("text", ""))
+        except ChatRefused as exc:
+            error, status = exc.message, exc.status
+        else:
+            if _wants_json(request):
+                return JsonResponse({"message": services.message_json(row)}, status=201)
+            messages.success(request, "Chat reply sent.")
+            return redirect("routing:lead", lead_id=lead.pk)
+    if _wants_json(request):
+        return JsonResponse({"error": error}, status=status)
+    messages.error(request, error)
+    return redirect("routing:lead", lead_id=lead.pk)
+
+
+@login_required
+@require_GET
+def waiting(request: HttpRequest) -> HttpResponse:
+    """The queue page's "waiting chats" box, refreshed by polling."""
+    services.mark_present(request.user)
+    return render(request, "routing/_chat_waiting.html", {
+        "waiting_chats": services.waiting_conversations(request.user), "now": timezone.now(),
+        "chat_poll_seconds": settings.CHAT_POLL_SECONDS})

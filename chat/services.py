@@ -1,0 +1,468 @@
+"""Writes and reads of the live chat: visitor messages through the one intake pipeline, rep
+replies, the offline hand-over, the visitor token, and whether a widget is online.
+
+Every visitor message is an InboundEvent (channel "chat", external id "<thread>:<client id>",
+so a retried send stores nothing twice) taken in by `capture.intake.receive_event`, which makes
+or matches the lead and writes the message as an Interaction carrying the conversation's thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core import signing
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Q
+from django.dispatch import receiver
+from django.utils import timezone
+
+from capture.identity import InvalidPhone, email_key, normalise_phone, parse_email
+from capture.intake import IntakeInput, Rejected, receive_event, register_normaliser
+from capture.models import OPEN_STATUSES, Channel, InboundEvent, Interaction, Lead, LeadStatus
+from capture.services import record_first_response
+from capture.signals import lead_received, lead_touched
+from chat.models import PRECHAT_FIELDS, ChatWidget, Conversation
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "chat"  # the InboundEvent.channel of every chat event
+TOKEN_SALT = "chat.visitor"  # noqa: S105  (a signing salt, not a secret)
+CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+ATTRIBUTION = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "gclid",
+               "fbclid")
+
+
+class ChatRefused(Exception):
+    """A visitor request we refuse: answered with `status` and {"error": message}."""
+
+    def __init__(self, message: str, status: int = 400, **extra):
+        super().__init__(message)
+        self.message, self.status, self.extra = message, status, extra
+
+
+# --- the visitor token -----------------------------------------------------------------------
+
+def token_for(conversation: Conversation) -> str:
+    """A signed token naming the conversation: a reload of the host page continues it."""
+    return signing.dumps({"t": conversation.thread, "w": conversation.widget_id},
+                         salt=TOKEN_SALT, compress=True)
+
+
+def conversation_for(token: str, widget: ChatWidget) -> Conversation | None:
+    """The conversation a token names, if the signature holds and it is this widget's."""
+    if not token:
+        return None
+    try:
+        data = signing.loads(token, salt=TOKEN_SALT,
+                             max_age=timedelta(days=settings.CHAT_TOKEN_DAYS))
+    except signing.BadSignature:  # includes SignatureExpired
+        return None
+    if not isinstance(data, dict) or data.get("w") != widget.pk:
+        return None
+    return Conversation.objects.filter(thread=str(data.get("t", "")), widget=widget).first()
+
+
+# --- online? ----------------------------------------------------------------------------------
+
+PRESENCE_SECONDS = 90
+
+
+def mark_present(user) -> None:
+    """A rep with the queue or a chat open counts as online for a while (the pages poll)."""
+    cache.set(f"chat:present:{user.pk}", 1, timeout=PRESENCE_SECONDS)
+
+
+def is_online(widget: ChatWidget, now: datetime | None = None) -> bool:
+    """Inside the widget's business hours, with a rep of its team available and either at
+    work by their hours or with leadcrm open right now (the queue or a lead page polling)."""
+    from routing.models import TeamMembership
+    from routing.ruleset import calendar_for, rep_states
+
+    now = now or timezone.now()
+    if widget.business_hours_id:
+        calendar = calendar_for(widget.business_hours_id)
+        if calendar is None or not calendar.is_open(now):
+            return False
+    if widget.team_id is None:
+        return widget.business_hours_id is not None
+    user_ids = TeamMembership.objects.filter(team_id=widget.team_id).values_list(
+        "rep__user_id", flat=True)
+    today = now.date()
+    user_ids = list(user_ids)
+    present = cache.get_many([f"chat:present:{u}" for u in user_ids])
+    return any(
+        rep.is_active and rep.is_available and rep.away_until(today) is None
+        and (rep.hours is None or rep.hours.is_working(now)
+             or f"chat:present:{rep.user_id}" in present)
+        for rep in rep_states(user_ids, today, open_counts={}).values()
+    )
+
+
+def is_unanswered_too_long(conversation: Conversation, now: datetime | None = None) -> bool:
+    now = now or timezone.now()
+    return (conversation.first_reply_at is None and conversation.waiting_since is not None
+            and now - conversation.waiting_since
+            >= timedelta(seconds=conversation.widget.no_answer_seconds))
+
+
+# --- checking what the visitor sent -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VisitorFields:
+    fields: dict[str, str]
+    errors: dict[str, str]
+
+
+def read_visitor_fields(raw: object, region: str = "") -> VisitorFields:
+    """The pre-chat answers (name, email, phone, company), checked like the public form's."""
+    from capture.fields import MAX_LENGTHS
+
+    fields: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    if raw in (None, ""):
+        return VisitorFields(fields, errors)
+    if not isinstance(raw, dict):
+        return VisitorFields(fields, {"fields": "Expected an object of field names."})
+    for name, value in raw.items():
+        if name not in PRECHAT_FIELDS:
+            errors[str(name)[:40]] = "Not a field this chat asks for."
+            continue
+        if not isinstance(value, str):
+            errors[name] = "Expected text."
+            continue
+        text = value.replace("\x00", "").strip()
+        if len(text) > MAX_LENGTHS[name]:
+            errors[name] = f"At most {MAX_LENGTHS[name]} characters."
+        elif text:
+            fields[name] = text
+    if fields.get("email"):
+        try:
+            fields["email"] = parse_email(fields["email"])[1]
+        except Exception:
+            errors["email"] = "Enter a valid email address."
+            fields.pop("email")
+    if fields.get("phone"):
+        try:
+            fields["phone"] = normalise_phone(fields["phone"],
+                                              region or settings.PHONE_DEFAULT_REGION)
+        except InvalidPhone as exc:
+            errors["phone"] = str(exc)
+            fields.pop("phone")
+    return VisitorFields(fields, errors)
+
+
+def read_text(raw: object) -> str:
+    if not isinstance(raw, str):
+        raise ChatRefused("Write a message.", text="Expected text.")
+    text = raw.replace("\x00", "").replace("\r\n", "\n").strip()
+    if not text:
+        raise ChatRefused("Write a message.", text="The message is empty.")
+    if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
+        raise ChatRefused(f"A message has at most {settings.CHAT_MAX_MESSAGE_CHARS} characters.",
+                          status=413)
+    return text
+
+
+def attribution_from(page: object) -> dict[str, str]:
+    """The host page's URL, referrer and UTM parameters, as lead attribution fields."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    from capture.fields import MAX_LENGTHS
+
+    if not isinstance(page, dict):
+        return {}
+    url = str(page.get("url") or "")[:2000]
+    values = {"landing_page": url, "referrer": str(page.get("referrer") or "")}
+    if url:
+        query = dict(parse_qsl(urlsplit(url).query))
+        values.update({name: query[name] for name in ATTRIBUTION if query.get(name)})
+    return {name: value.replace("\x00", "")[: MAX_LENGTHS[name]]
+            for name, value in values.items() if value}
+
+
+# --- the visitor writes ---------------------------------------------------------------------
+
+def receive_visitor_message(
+    *, widget: ChatWidget, conversation: Conversation | None, text: str, client_id: str,
+    fields: dict[str, str] | None = None, attribution: dict[str, str] | None = None,
+    ip: str | None = None, headers: dict | None = None, body: bytes = b"",
+) -> tuple[Conversation, InboundEvent]:
+    """Store the message as an InboundEvent, then take it in: a new conversation's first
+    message makes or matches the lead, later ones land on it. A retry of `client_id` is
+    answered with what the first try stored."""
+    if not CLIENT_ID.match(client_id or ""):
+        raise ChatRefused("Each message needs an id (8-64 letters, digits, - or _).")
+    fields = dict(fields or {})
+    if reason := _blocked(text, fields):
+        _store_refused(widget, conversation, client_id, text, reason, ip)
+        raise ChatRefused("We could not accept this message.", status=422)
+    now = timezone.now()
+    with transaction.atomic():
+        if conversation is None:
+            attribution = attribution or {}
+            conversation = Conversation.objects.create(
+                widget=widget, page_url=attribution.get("landing_page", "")[:500],
+                referrer=attribution.get("referrer", "")[:500], visitor_ip=ip, started_at=now)
+        payload = {"kind": "message", "thread": conversation.thread, "widget": widget.pk,
+                   "text": text, "fields": fields, "attribution": attribution or {}}
+        event, _, _ = receive_event(
+            channel=CHANNEL, external_id=f"{conversation.thread}:{client_id}",
+            payload=payload, body=body, headers=headers or {}, remote_ip=ip)
+    conversation.refresh_from_db()
+    return conversation, event
+
+
+@receiver(lead_received, dispatch_uid="chat.visitor_message_taken_in")
+def visitor_message_taken_in(sender, *, lead: Lead, interaction: Interaction,
+                             created: bool = False, **kwargs) -> None:
+    """In the intake transaction (the live path and a reprocess alike): the conversation now
+    knows its lead and that the visitor waits; a first message starts the chat's clock."""
+    if (interaction.channel != Channel.CHAT or interaction.kind != Interaction.Kind.MESSAGE
+            or not interaction.message_id.startswith("chat-")):
+        return
+    conversation = Conversation.objects.filter(thread=interaction.message_id).select_related(
+        "widget").first()
+    if conversation is None:
+        return
+    now = interaction.occurred_at
+    first = conversation.lead_id is None
+    updates = {"lead": lead, "last_visitor_at": now}
+    if conversation.waiting_since is None:
+        updates["waiting_since"] = now
+    Conversation.objects.filter(pk=conversation.pk).update(**updates)
+    if first and lead.first_response_at is None:
+        _start_chat_clock(lead, conversation.widget, now)
+    if first and not created and lead.owner_id:
+        # A known lead started a chat: routing does not run again, so its owner hears here.
+        from followup.models import Notification
+        from followup.services import notify
+
+        notify(lead.owner_id, lead, Notification.Kind.TASK,
+               f"{lead.display_name} is chatting on {conversation.widget.name}: answer from "
+               "the lead page")
+
+
+def _start_chat_clock(lead: Lead, widget: ChatWidget, now: datetime) -> None:
+    """A chat's first-response target is seconds, not business hours: the tighter deadline."""
+    from followup.services import schedule_sla_warning
+    from routing.models import LeadAssessment
+
+    respond_by = now + timedelta(seconds=widget.first_response_seconds)
+    if lead.respond_by is not None and lead.respond_by <= respond_by:
+        return
+    Lead.objects.filter(pk=lead.pk).update(respond_by=respond_by)
+    lead.respond_by = respond_by
+    LeadAssessment.objects.filter(lead_id=lead.pk).update(
+        sla_started_at=now, warn_at=now + timedelta(seconds=widget.first_response_seconds / 2))
+    schedule_sla_warning(lead)
+
+
+def _blocked(text: str, fields: dict[str, str]) -> str | None:
+    from capture.abuse import blocklist_reason
+
+    return blocklist_reason({**fields, "message": text})
+
+
+def _store_refused(widget, conversation, client_id, text, reason, ip) -> None:
+    """A blocked message is kept (rejected, with the reason), never shown to a rep."""
+    from capture.intake import store_inbound_event
+
+    thread = conversation.thread if conversation else f"refused-{widget.pk}"
+    store_inbound_event(channel=CHANNEL, external_id=f"{thread}:{client_id}",
+                        payload={"kind": "message", "widget": widget.pk, "text": text},
+                        remote_ip=ip,
+                        status=InboundEvent.Status.REJECTED, reason=reason)
+
+
+@register_normaliser(CHANNEL)
+def normalise(event: InboundEvent) -> IntakeInput:
+    """A stored chat event as the intake's input (the live path and a reprocess alike)."""
+    payload = event.payload or {}
+    conversation = Conversation.objects.filter(thread=payload.get("thread", "")).select_related(
+        "widget").first()
+    if conversation is None:
+        raise Rejected("The chat conversation of this message is gone.")
+    widget = conversation.widget
+    fields = {k: v for k, v in (payload.get("fields") or {}).items() if k in PRECHAT_FIELDS}
+    fields.update(payload.get("attribution") or {})
+    text = str(payload.get("text", ""))
+    if payload.get("kind") == "contact":
+        return IntakeInput(
+            channel=Channel.CHAT, fields=fields, kind=Interaction.Kind.SUBMISSION,
+            summary="Left contact details in the chat" + (
+                " (nobody answered)" if payload.get("reason") == "offline" else ""),
+            body=text, source=widget.source, notify_prospect=False,
+            lead_id=_contact_target(conversation, fields), occurred_at=event.received_at)
+    if conversation.lead_id is None:
+        fields["message"] = text
+    return IntakeInput(
+        channel=Channel.CHAT, fields=fields, kind=Interaction.Kind.MESSAGE,
+        summary=f"Chat: {text[:80]}", body=text, source=widget.source, notify_prospect=False,
+        lead_id=conversation.lead_id, message_id=conversation.thread,
+        occurred_at=event.received_at)
+
+
+def _contact_target(conversation: Conversation, fields: dict[str, str]) -> int | None:
+    """The chat's lead, unless the email or phone given belongs to another open lead: then
+    None, and the intake's identity matching finds that lead (the chat moves there)."""
+    identity = Q()
+    if key := email_key(fields.get("email", "")):
+        identity |= Q(email_key=key)
+    if fields.get("phone"):
+        identity |= Q(phone=fields["phone"])
+    if identity and Lead.objects.filter(identity, status__in=OPEN_STATUSES).exclude(
+            pk=conversation.lead_id).exists():
+        return None
+    return conversation.lead_id
+
+
+# --- contact details: offline, nobody answered, or asked during the chat ----------------------
+
+def leave_contact(*, conversation: Conversation, fields: dict[str, str], ip: str | None = None,
+                  reason: str = "offline") -> Lead:
+    """The visitor left an email or phone. The chat's lead gets them (or the chat moves to the
+    visitor's existing lead); when nobody answered, the prospect is acknowledged and the lead
+    follows the ordinary follow-up."""
+    if not (fields.get("email") or fields.get("phone")):
+        raise ChatRefused("Give an email address or a phone number.",
+                          fields={"email": "Give an email address or a phone number."})
+    if reason_blocked := _blocked("", fields):
+        _store_refused(conversation.widget, conversation,
+                       f"contact-{int(timezone.now().timestamp() * 1000)}", "", reason_blocked, ip)
+        raise ChatRefused("We could not accept these details.", status=422)
+    now = timezone.now()
+    first_time = conversation.contact_left_at is None
+    with transaction.atomic():
+        stamp = int(now.timestamp() * 1000)
+        payload = {"kind": "contact", "thread": conversation.thread, "reason": reason,
+                   "widget": conversation.widget_id, "fields": fields,
+                   "text": transcript(conversation)}
+        _event, _created, result = receive_event(
+            channel=CHANNEL, external_id=f"{conversation.thread}:contact-{stamp}",
+            payload=payload, remote_ip=ip)
+        if result is None:
+            raise ChatRefused("Your details could not be saved; please try again.", status=503)
+        lead = result.lead
+        if conversation.lead_id and conversation.lead_id != lead.pk:
+            _move_conversation(conversation, lead)
+        updates = {"lead": lead, "contact_left_at": now}
+        if reason == "offline":
+            updates["status"] = Conversation.Status.OFFLINE
+        Conversation.objects.filter(pk=conversation.pk).update(**updates)
+        for name, value in updates.items():
+            setattr(conversation, name, value)
+        if reason == "offline" and conversation.first_reply_at is None and first_time:
+            _hand_over(lead, conversation, result.interaction)  # acknowledged once
+    return lead
+
+
+def _move_conversation(conversation: Conversation, lead: Lead) -> None:
+    """The visitor turned out to be an existing lead: the chat's messages move to it, and the
+    chat-only lead is closed with a pointer (kept, not deleted: its history stays)."""
+    from capture.services import set_lead_status
+
+    old = Lead.objects.filter(pk=conversation.lead_id).first()
+    Interaction.objects.filter(message_id=conversation.thread).update(lead=lead)
+    InboundEvent.objects.filter(channel=CHANNEL,
+                                external_id__startswith=f"{conversation.thread}:").update(lead=lead)
+    if old is not None and old.status in OPEN_STATUSES and not (old.email or old.phone):
+        set_lead_status(lead=old, status=LeadStatus.DISQUALIFIED,
+                        note=f"The chat moved to lead #{lead.pk}: the visitor gave details "
+                        "that lead already has.")
+
+
+def _hand_over(lead: Lead, conversation: Conversation, interaction: Interaction) -> None:
+    """Nobody answered: acknowledge by email, flag a call-back for a phone, plan follow-up."""
+    from followup.models import OutboundMessage
+    from followup.receivers import queue_send_on_commit
+    from followup.sequences import plan_enrolment
+    from followup.services import render_text
+    from followup.suppression import is_suppressed
+
+    lead.refresh_from_db()
+    widget = conversation.widget
+    if lead.email and widget.ack_subject.strip() and not is_suppressed(lead, "email"):
+        context = {"first_name": lead.first_name, "last_name": lead.last_name,
+                   "transcript": transcript(conversation, visitor_only=True)}
+        message = OutboundMessage.objects.create(
+            lead=lead, kind=OutboundMessage.Kind.ACKNOWLEDGEMENT, to_address=lead.email,
+            subject=" ".join(render_text(widget.ack_subject, context).split())[:255],
+            body=render_text(widget.ack_body, context), due_at=timezone.now(),
+            interaction=interaction)
+        queue_send_on_commit(message.id)
+    elif lead.phone and not lead.needs_callback:
+        Lead.objects.filter(pk=lead.pk).update(needs_callback=True)
+        lead.needs_callback = True
+    plan_enrolment(lead)
+
+
+# --- the rep answers ----------------------------------------------------------------------------
+
+@transaction.atomic
+def reply_to_visitor(*, conversation: Conversation, user, text: str) -> Interaction:
+    """A rep's chat message: on the lead's timeline, shown to the visitor at their next poll;
+    the first one stamps the lead's first response (the SLA clock stops)."""
+    text = read_text(text)
+    if conversation.lead_id is None:
+        raise ChatRefused("This chat has no lead yet.", status=409)
+    now = timezone.now()
+    lead = Lead.objects.get(pk=conversation.lead_id)
+    interaction = Interaction.objects.create(
+        lead=lead, direction=Interaction.Direction.OUTBOUND, kind=Interaction.Kind.MESSAGE,
+        channel=Channel.CHAT, actor=user, occurred_at=now,
+        summary=f"Chat reply: {text[:80]}"[:255], body=text, message_id=conversation.thread)
+    record_first_response(lead=lead, at=now)
+    updates = {"waiting_since": None}
+    if conversation.first_reply_at is None:
+        updates["first_reply_at"] = now
+    Conversation.objects.filter(pk=conversation.pk).update(**updates)
+    Lead.objects.filter(pk=lead.pk).update(last_activity_at=now)
+    lead_touched.send(sender=Lead, lead=lead, interaction=interaction)
+    return interaction
+
+
+# --- reads ----------------------------------------------------------------------------------
+
+def messages_after(conversation: Conversation, after_id: int = 0, limit: int = 200) -> list[dict]:
+    """The conversation's messages with an id above `after_id`, oldest first, as JSON."""
+    rows = (Interaction.objects.filter(message_id=conversation.thread, id__gt=after_id)
+            .select_related("actor").order_by("id")[:limit])
+    return [message_json(row) for row in rows]
+
+
+def message_json(row: Interaction) -> dict:
+    from_visitor = row.direction == Interaction.Direction.INBOUND
+    name = "" if from_visitor or row.actor is None else (
+        row.actor.first_name or row.actor.get_username())
+    return {"id": row.id, "from": "visitor" if from_visitor else "rep", "name": name,
+            "text": row.body, "at": row.occurred_at.isoformat()}
+
+
+def transcript(conversation: Conversation, visitor_only: bool = False) -> str:
+    rows = Interaction.objects.filter(message_id=conversation.thread).select_related(
+        "actor").order_by("id")
+    lines = []
+    for row in rows:
+        if row.direction == Interaction.Direction.INBOUND:
+            who = "Visitor"
+        elif visitor_only:
+            continue
+        else:
+            who = row.actor.get_username() if row.actor else "Rep"
+        lines.append(f"[{timezone.localtime(row.occurred_at):%H:%M}] {who}: {row.body}")
+    return "\n".join(lines)
+
+
+def waiting_conversations(user, limit: int = 20):
+    """Chats whose visitor waits for an answer, on leads this user may open, longest first."""
+    from routing.access import visible_leads
+
+    return (Conversation.objects.filter(
+        status=Conversation.Status.ACTIVE, waiting_since__isnull=False,
+        lead__in=visible_leads(user).filter(status__in=OPEN_STATUSES))
+        .select_related("lead", "widget").order_by("waiting_since")[:limit])

@@ -1,0 +1,251 @@
+"""The widget's API: a conversation is the lead's thread, made through the intake pipeline."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from capture.models import BlockRule, InboundEvent, Interaction, Lead
+from chat.models import Conversation
+from chat.services import reply_to_visitor
+from followup.models import OutboundMessage
+from tests.chat.conftest import Visitor
+from tests.factories import LeadFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_first_message_makes_a_lead_with_the_page_as_attribution(visitor, widget):
+    response = visitor.say("Do you migrate Exchange to M365?", fields={"first_name": "Ada"})
+    assert response.status_code == 201
+    assert response["Access-Control-Allow-Origin"] == "https://www.acme.test"
+    lead = Lead.objects.get()
+    assert lead.channel == "chat" and lead.first_name == "Ada"
+    assert lead.source == "website-chat"
+    assert lead.utm_source == "google" and lead.utm_campaign == "spring"
+    assert lead.referrer == "https://www.google.com/"
+    assert lead.landing_page.startswith("https://www.acme.test/pricing")
+    event = InboundEvent.objects.get()
+    assert event.channel == "chat" and event.status == "processed" and event.lead == lead
+    message = lead.interactions.get(kind="message")
+    assert message.body == "Do you migrate Exchange to M365?"
+    assert lead.owner is not None  # routed like any lead
+
+
+def test_a_retried_send_stores_one_message(visitor):
+    visitor.say("Hello", client_id="retry-1234")
+    visitor.say("Hello", client_id="retry-1234")
+    assert Interaction.objects.filter(kind="message").count() == 1
+    assert InboundEvent.objects.count() == 1
+
+
+def test_the_token_continues_the_conversation_after_a_reload(visitor, widget):
+    visitor.say("First")
+    reloaded = Visitor(widget)
+    reloaded.token = visitor.token
+    reloaded.say("Second")
+    assert Conversation.objects.count() == 1
+    assert Lead.objects.count() == 1
+    texts = [m["text"] for m in reloaded.poll().json()["messages"]]
+    assert texts == ["First", "Second"]
+
+
+def test_a_forged_token_is_refused(visitor):
+    visitor.say("First")
+    visitor.token = visitor.token[:-4] + "AAAA"
+    assert visitor.poll().status_code == 404
+    assert visitor.say("Second").status_code == 404
+
+
+def test_a_visitor_who_gives_a_known_email_lands_on_that_lead(visitor):
+    known = LeadFactory(email="ada@example.com", first_name="Ada")
+    visitor.say("It's me again", fields={"email": "Ada@Example.com"})
+    assert Lead.objects.count() == 1
+    assert known.interactions.filter(kind="message", body="It's me again").exists()
+
+
+def test_an_email_given_later_moves_the_chat_to_the_known_lead(visitor):
+    known = LeadFactory(email="ada@example.com", first_name="Ada")
+    visitor.say("Hi, anonymous for now")
+    anonymous = Lead.objects.exclude(pk=known.pk).get()
+    assert visitor.leave(reason="details", email="ada@example.com").status_code == 200
+    assert known.interactions.filter(body="Hi, anonymous for now").exists()
+    anonymous.refresh_from_db()
+    assert anonymous.status == "disqualified"
+    assert Conversation.objects.get().lead == known
+
+
+def test_a_disallowed_origin_is_refused_without_cors_headers(widget):
+    stranger = Visitor(widget, origin="https://evil.test")
+    for response in (stranger.config(), stranger.say("hi")):
+        assert response.status_code == 403
+        assert "Access-Control-Allow-Origin" not in response
+        assert "evil.test" in response.json()["error"]
+    assert not InboundEvent.objects.exists()
+
+
+def test_the_preflight_answers_only_allowed_origins(widget, client):
+    url = f"/chat/w/{widget.key}/messages/"
+    ok = client.options(url, HTTP_ORIGIN="https://www.acme.test")
+    assert ok.status_code == 204 and "X-Chat-Token" in ok["Access-Control-Allow-Headers"]
+    assert client.options(url, HTTP_ORIGIN="https://evil.test").status_code == 403
+
+
+def test_an_inactive_widget_answers_404(widget, visitor):
+    widget.is_active = False
+    widget.save()
+    assert visitor.config().status_code == 404
+
+
+def test_the_rep_reply_reaches_the_visitor_and_stamps_the_first_response(visitor, alice):
+    visitor.say("Anyone there?")
+    conversation = Conversation.objects.get()
+    assert conversation.waiting_since is not None
+    reply_to_visitor(conversation=conversation, user=alice.user, text="Yes! Alice here.")
+    lead = Lead.objects.get()
+    assert lead.first_response_at is not None
+    messages = visitor.poll().json()["messages"]
+    assert [(m["from"], m["text"]) for m in messages] == [
+        ("visitor", "Anyone there?"), ("rep", "Yes! Alice here.")]
+    assert messages[1]["name"] == "Alice"
+    conversation.refresh_from_db()
+    assert conversation.waiting_since is None
+
+
+def test_the_chat_target_sets_a_deadline_in_seconds(visitor, widget):
+    before = timezone.now()
+    visitor.say("Quick question")
+    lead = Lead.objects.get()
+    assert lead.respond_by <= before + timedelta(seconds=widget.first_response_seconds + 5)
+
+
+def test_nobody_answering_in_time_turns_the_chat_into_an_acknowledged_lead(visitor, widget):
+    visitor.say("I need a quote for 40 laptops")
+    assert visitor.poll().json()["no_answer"] is False
+    with time_machine.travel(timezone.now() + timedelta(seconds=widget.no_answer_seconds + 1)):
+        assert visitor.poll().json()["no_answer"] is True
+        assert visitor.leave(email="grace@example.com", first_name="Grace").status_code == 200
+    lead = Lead.objects.get()
+    assert lead.email == "grace@example.com"
+    ack = OutboundMessage.objects.get(kind=OutboundMessage.Kind.ACKNOWLEDGEMENT)
+    assert ack.to_address == "grace@example.com"
+    assert "40 laptops" in ack.body
+    contact = lead.interactions.get(kind="submission")
+    assert "40 laptops" in contact.body  # the transcript
+    assert Conversation.objects.get().status == "offline"
+
+
+def test_an_offline_widget_says_so(visitor, widget, alice, bob):
+    from routing.models import RepProfile
+
+    RepProfile.objects.update(is_available=False)
+    assert visitor.config().json()["online"] is False
+
+
+def test_leaving_no_email_or_phone_is_refused(visitor):
+    visitor.say("hi")
+    response = visitor.leave(first_name="Ada")
+    assert response.status_code == 400
+    assert "email" in response.json()["fields"]
+
+
+def test_blocked_phrases_are_refused_and_kept_as_rejected(visitor):
+    BlockRule.objects.create(kind="phrase", value="crypto bonus")
+    response = visitor.say("Get your CRYPTO BONUS now")
+    assert response.status_code == 422
+    assert not Lead.objects.exists()
+    assert InboundEvent.objects.get().status == "rejected"
+
+
+def test_blocked_domains_are_refused(visitor):
+    BlockRule.objects.create(kind="email_domain", value="spam.test")
+    assert visitor.say("hello", fields={"email": "x@spam.test"}).status_code == 422
+
+
+def test_too_long_messages_are_refused(visitor, settings):
+    assert visitor.say("x" * (settings.CHAT_MAX_MESSAGE_CHARS + 1)).status_code == 413
+    assert not InboundEvent.objects.exists()
+
+
+def test_a_visitor_is_rate_limited(visitor, settings):
+    settings.CHAT_RATE_PER_VISITOR = 3
+    statuses = [visitor.say(f"message {n}").status_code for n in range(6)]
+    assert statuses[:4] == [201] * 4  # the first message opens the chat; then 3 a minute
+    assert 429 in statuses[4:]
+    assert Interaction.objects.filter(kind="message").count() == 4
+
+
+def test_an_ip_is_rate_limited_across_visitors(widget, settings):
+    settings.CHAT_RATE_PER_IP = 2
+    codes = [Visitor(widget).say("hi").status_code for _ in range(4)]
+    assert codes == [201, 201, 429, 429]
+
+
+def test_bad_input_gets_a_clear_4xx(visitor, widget):
+    bad = visitor.client.post(visitor.base + "messages/", "{not json",
+                              content_type="application/json", HTTP_ORIGIN=visitor.origin)
+    assert bad.status_code == 400 and "JSON" in bad.json()["error"]
+    assert visitor.say("").status_code == 400
+    assert visitor.say("hi", fields={"email": "not-an-email"}).status_code == 400
+    assert visitor.say("hi", fields={"password": "x"}).status_code == 400
+    no_id = visitor.say("hi", client_id="!")
+    assert no_id.status_code == 400
+
+
+def test_markup_is_stored_and_returned_as_text(visitor):
+    payload = '<img src=x onerror="alert(1)">'
+    visitor.say(payload)
+    assert visitor.poll().json()["messages"][0]["text"] == payload
+
+
+def test_details_left_twice_are_acknowledged_once(visitor, widget, alice, bob):
+    from routing.models import RepProfile
+
+    RepProfile.objects.update(is_available=False)
+    visitor.say("Call me back please", fields={"email": "ada@example.com"})
+    assert visitor.leave(email="ada@example.com").status_code == 200
+    assert visitor.leave(email="ada@example.com", phone="+14155552671").status_code == 200
+    assert OutboundMessage.objects.filter(kind=OutboundMessage.Kind.ACKNOWLEDGEMENT).count() == 1
+    assert Lead.objects.get().phone == "+14155552671"
+
+
+def test_outside_the_widgets_business_hours_it_is_offline(visitor, widget):
+    from datetime import time
+
+    from routing.models import BusinessHours, OpeningHours
+
+    calendar = BusinessHours.objects.create(name="Office", timezone="UTC")
+    OpeningHours.objects.create(calendar=calendar, weekday=2, opens=time(9), closes=time(17))
+    widget.business_hours = calendar
+    widget.save()
+    wednesday_noon = "2026-12-02T12:00:00+00:00"
+    wednesday_night = "2026-12-02T22:00:00+00:00"
+    with time_machine.travel(wednesday_noon, tick=False):
+        assert visitor.config().json()["online"] is True
+    with time_machine.travel(wednesday_night, tick=False):
+        assert visitor.config().json()["online"] is False
+
+
+def test_a_rep_with_leadcrm_open_makes_the_widget_online_outside_their_hours(
+        visitor, widget, alice, bob, client):
+    from datetime import time
+
+    from routing.models import RepProfile
+
+    RepProfile.objects.update(work_days=[], work_starts=time(9), work_ends=time(17))
+    assert visitor.config().json()["online"] is False
+    client.force_login(alice.user)
+    client.get("/chat/waiting/")  # the queue page's box polls this
+    assert visitor.config().json()["online"] is True
+
+
+def test_the_owner_of_a_known_lead_hears_when_it_starts_a_chat(visitor, alice):
+    from followup.models import Notification
+
+    known = LeadFactory(email="ada@example.com", owner=alice.user)
+    visitor.say("Hi again", fields={"email": "ada@example.com"})
+    note = Notification.objects.get(user=alice.user, lead=known)
+    assert "is chatting on Acme site" in note.text
