@@ -359,3 +359,5 @@ def import_leads_view(request):
                "opts": Lead._meta}
     return TemplateResponse(request, "capture/admin/import_leads.html", context,
                             status=400 if form.is_bound and form.errors else 200)
+
+from capture import privacy_admin  # noqa: E402,F401  (export, erasure, retention, access trail)

@@ -17,6 +17,8 @@ SCHEDULES = {
         "capture.channels.email.poll_imap", max(1, settings.IMAP_POLL_MINUTES)
     ),
     "capture: fetch Meta lead ads again": ("capture.channels.meta.retry_leadgen_fetches", 5),
+    # The retention policy (admin: Capture -> Retention policy); a dry-run report when it is off.
+    "capture: apply the retention policy": ("capture.privacy.run_scheduled_retention", 24 * 60),
 }
 
 

@@ -246,3 +246,8 @@ TEMPLATES[0]["OPTIONS"]["context_processors"].append("routing.context_processors
 QUEUE_POLL_SECONDS = env.int("QUEUE_POLL_SECONDS", default=15)
 # Password-reset links are valid this long (seconds); mail goes through EMAIL_URL's backend.
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 24 * 3600)
+
+# --- privacy and account security (capture/privacy.py, capture/security.py; docs/privacy.md) --
+# The key of the salted hashes an erased person's email and phone are kept as. Keep it when
+# SECRET_KEY is rotated (set it explicitly then), or erased people are no longer recognised.
+PRIVACY_HASH_KEY = env.str("PRIVACY_HASH_KEY", default="privacy:" + SECRET_KEY)

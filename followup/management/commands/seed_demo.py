@@ -53,7 +53,7 @@ DEMO_USERS = {
 GROUP_PERMISSIONS = {
     # Sales ops edit forms, blocklists and (later) rules; they read events and the outbox.
     "Sales ops": {
-        "capture": ["add", "change", "delete", "view"],
+        "capture": ["add", "change", "delete", "view", "export", "erase"],
         "routing": ["add", "change", "delete", "view"],
         "followup": ["add", "change", "delete", "view"],
     },
