@@ -95,6 +95,13 @@ class LeadAdmin(admin.ModelAdmin):
         if change and form.changed_data:
             record_staff_edit(lead=obj, changed_fields=form.changed_data, user=request.user)
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method == "GET" and str(object_id).isdigit():
+            from capture.privacy import record_access
+
+            record_access(request.user, "admin_viewed", lead=int(object_id))
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def get_urls(self):
         extra = [path("import/", self.admin_site.admin_view(self.import_view),
                       name="capture_lead_import")]
