@@ -193,7 +193,7 @@ class InboundEventAdmin(admin.ModelAdmin):
 
     @admin.display(description="Raw body")
     def raw_body(self, obj) -> str:
-        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", obj.body_text[:20000])
+        return format_html("<pre class='lc-pre'>{}</pre>", obj.body_text[:20000])
 
     @admin.action(description="Reprocess the selected failed or received events",
                   permissions=["view"])
