@@ -146,3 +146,17 @@ def test_the_admin_login_is_locked_after_five_wrong_passwords(client):
     response = sign_in(client, "root", "/admin/login/")
     assert response.status_code == 429
     assert Client().get("/admin/").status_code == 302
+
+
+def test_a_lost_device_is_reset_from_the_command_line(client):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    admin = person("root", is_staff=True, is_superuser=True)
+    TOTPDevice.objects.create(user=admin, name="lost phone", confirmed=True)
+    out = StringIO()
+    call_command("reset_two_factor", "root", stdout=out)
+    assert "Removed 1 device(s) of root" in out.getvalue()
+    sign_in(client, "root")
+    assert 'id="totp-qr"' in client.get("/accounts/two-factor/").content.decode()  # enrol anew
