@@ -343,6 +343,11 @@ def anonymise_leads(person: Person, *, now: datetime | None = None) -> dict[str,
         outbound.objects.filter(lead_id__in=person.lead_ids,
                                 status=outbound.Status.SCHEDULED).update(
             status=outbound.Status.CANCELLED, last_error="The person's data was erased.")
+    # Whatever else the admin log says about the person (a suppression typed in by hand...).
+    mentions = Q(pk__in=[])
+    for token in tokens:
+        mentions |= Q(object_repr__icontains=token) | Q(change_message__icontains=token)
+    LogEntry.objects.filter(mentions).update(object_repr="(erased)", change_message="")
     lead_update = dict.fromkeys(PERSONAL_LEAD_FIELDS, "")
     counts["leads"] = Lead.objects.filter(pk__in=person.lead_ids).update(
         **lead_update, consent_ip=None, erased_at=now, updated_at=now)

@@ -225,3 +225,12 @@ def test_an_unsubscribed_address_is_hashed_and_erasure_keeps_only_the_hash(grace
     assert (row.value, row.reason) == ("", "erased")
     assert not suppress(kind="email", value=EMAIL, reason="bounce")  # not written in clear
 
+
+
+def test_an_erased_person_is_found_on_the_suppression_list_by_typing_their_email(grace, ops,
+                                                                                  admin_client):
+    erase_person(grace, ops)
+    page = admin_client.get("/admin/followup/suppression/?q=Grace@Navy.mil").content.decode()
+    assert "erased (" in page and "1 result" in page
+    assert admin_client.get("/admin/followup/suppression/?q=someone@else.example"
+                            ).content.decode().count("erased (") == 0
