@@ -343,9 +343,10 @@ def anonymise_leads(person: Person, *, now: datetime | None = None) -> dict[str,
         outbound.objects.filter(lead_id__in=person.lead_ids,
                                 status=outbound.Status.SCHEDULED).update(
             status=outbound.Status.CANCELLED, last_error="The person's data was erased.")
-    # Whatever else the admin log says about the person (a suppression typed in by hand...).
+    # Whatever else the admin log says about the person (a suppression typed in by hand...):
+    # by address and number only, as a first name alone would catch other people's entries.
     mentions = Q(pk__in=[])
-    for token in tokens:
+    for token in [*person.emails, *person.phones]:
         mentions |= Q(object_repr__icontains=token) | Q(change_message__icontains=token)
     LogEntry.objects.filter(mentions).update(object_repr="(erased)", change_message="")
     lead_update = dict.fromkeys(PERSONAL_LEAD_FIELDS, "")

@@ -48,8 +48,8 @@ def two_factor_required(user) -> bool:
 
 
 # Paths a signed-in user who still owes the second factor may open.
-OPEN_PREFIXES = ("/accounts/two-factor/", "/accounts/logout/", "/static/", "/healthz",
-                 "/favicon.ico")
+OPEN_PREFIXES = ("/accounts/two-factor/", "/accounts/logout/", "/admin/logout/", "/static/",
+                 "/healthz", "/favicon.ico")
 
 
 class TwoFactorMiddleware:
