@@ -31,20 +31,39 @@ def allow_framing(response: HttpResponse, intake_form: IntakeForm) -> HttpRespon
 
 # --- two-factor authentication ----------------------------------------------------------------
 
-def two_factor_required(user) -> bool:
-    """Superusers and sales ops must use a second factor; anyone who enrolled a device too."""
+ENROLLED_SESSION_KEY = "leadcrm_otp_enrolled"
+
+
+def two_factor_required(user, session=None) -> bool:
+    """Superusers and sales ops must use a second factor; anyone who enrolled a device too.
+
+    The role is checked on every request (a new member of sales ops is asked at once); whether
+    the user has a device is noted in the session at sign-in (and on enrolment), so the rep
+    pages do not pay a query for it.
+    """
     if not user.is_authenticated:
         return False
     if user.is_superuser:
         return True
+    # The same per-request cache routing/access.py keeps: one groups query however many ask.
     groups = getattr(user, "_leadcrm_groups", None)
     if groups is None:
         groups = user._leadcrm_groups = set(user.groups.values_list("name", flat=True))
     if groups & set(settings.TWO_FACTOR_REQUIRED_GROUPS):
         return True
+    if session is not None and ENROLLED_SESSION_KEY in session:
+        return bool(session[ENROLLED_SESSION_KEY])
     from django_otp import user_has_device
 
     return user_has_device(user, confirmed=True)
+
+
+def note_enrolment_at_login(sender, request, user, **kwargs) -> None:
+    """user_logged_in: remember in the session whether this user has a device."""
+    from django_otp import user_has_device
+
+    if request is not None and hasattr(request, "session"):
+        request.session[ENROLLED_SESSION_KEY] = user_has_device(user, confirmed=True)
 
 
 # Paths a signed-in user who still owes the second factor may open.
@@ -64,7 +83,7 @@ class TwoFactorMiddleware:
         if (user is not None and user.is_authenticated and not user.is_verified()
                 and not request.path.startswith(OPEN_PREFIXES)
                 and not request.path.startswith(_public_prefixes())
-                and two_factor_required(user)):
+                and two_factor_required(user, request.session)):
             target = reverse("two-factor")
             return redirect(f"{target}?next={request.get_full_path()}")
         return self.get_response(request)

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from capture.security import two_factor_required
+from capture.security import ENROLLED_SESSION_KEY, two_factor_required
 
 
 class TokenForm(forms.Form):
@@ -73,6 +73,7 @@ def two_factor(request: HttpRequest) -> HttpResponse:
             if enrolling:
                 device.confirmed = True
                 device.save(update_fields=["confirmed"])
+                request.session[ENROLLED_SESSION_KEY] = True
                 messages.success(request, "Two-factor sign-in is on for your account.")
             otp_login(request, device)
             return redirect(_next_url(request))
