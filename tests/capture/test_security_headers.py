@@ -34,13 +34,13 @@ def staff_pages(quote_form):
     lead = LeadFactory(first_name="Grace", email="grace@navy.mil")
     client = Client()
     client.force_login(admin)
-    return client, lead
+    return client, lead, quote_form
 
 
-def staff_urls(lead: Lead) -> list[str]:
+def staff_urls(lead: Lead, form) -> list[str]:
     return ["/queue/", f"/leads/{lead.pk}/", "/dashboard/", "/accounts/security/", "/admin/",
             "/admin/capture/lead/", f"/admin/capture/lead/{lead.pk}/change/",
-            "/admin/capture/intakeform/1/change/", "/admin/capture/privacyrequest/erase/",
+            f"/admin/capture/intakeform/{form.pk}/change/", "/admin/capture/privacyrequest/erase/",
             "/admin/capture/retentionpolicy/", "/admin/followup/sequence/",
             "/admin/capture/channelsettings/"]
 
@@ -59,8 +59,8 @@ def assert_strict(response, url: str) -> None:
 
 
 def test_every_staff_page_has_the_strict_policy_and_cannot_be_framed(staff_pages):
-    client, lead = staff_pages
-    for url in staff_urls(lead):
+    client, lead, form = staff_pages
+    for url in staff_urls(lead, form):
         response = client.get(url)
         assert_strict(response, url)
         assert directives(response)["frame-ancestors"] == "frame-ancestors 'none'", url
