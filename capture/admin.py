@@ -95,6 +95,17 @@ class LeadAdmin(admin.ModelAdmin):
         if change and form.changed_data:
             record_staff_edit(lead=obj, changed_fields=form.changed_data, user=request.user)
 
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None:  # the access trail: one insert for the page's leads
+            from capture.privacy import record_access
+
+            record_access(request.user, "listed", listed=[lead.pk for lead in
+                                                           changelist.result_list],
+                          detail="admin lead list")
+        return response
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         if request.method == "GET" and str(object_id).isdigit():
             from capture.privacy import record_access

@@ -67,5 +67,8 @@ def test_admin_views_and_changes_appear_in_the_trail(lead, manager):
     trail = page[page.index('id="access-trail"'):]
     assert "Opened in the admin" in trail and "Changed in the admin" in trail
     assert "Changed Company." in trail
+    assert client.get("/admin/capture/lead/").status_code == 200
+    listed = LeadAccess.objects.get(action="listed", user=admin)
+    assert listed.listed_ids == f",{lead.pk}," and listed.detail == "admin lead list"
     listing = client.get("/admin/capture/leadaccess/").content.decode()
     assert "Opened in the admin" in listing
