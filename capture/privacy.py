@@ -18,6 +18,7 @@ exported and scrubbed without this module importing it. The suppression list is 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -25,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import phonenumbers
 from django.apps import apps
 from django.conf import settings
 from django.contrib.admin.models import LogEntry
@@ -120,10 +122,19 @@ class Person:
         return Lead.objects.filter(pk__in=self.lead_ids).order_by("created_at", "pk")
 
     @property
+    def numbers(self) -> set[str]:
+        """The phones as people write them: E.164, its digits, the national format."""
+        found = set(self.phones) | {p.lstrip("+") for p in self.phones}
+        for phone in self.phones:
+            with contextlib.suppress(phonenumbers.NumberParseException):
+                found.add(phonenumbers.format_number(phonenumbers.parse(phone),
+                                                     phonenumbers.PhoneNumberFormat.NATIONAL))
+        return found
+
+    @property
     def tokens(self) -> list[str]:
         """What identifies the person in free text: addresses, numbers, names."""
-        found = set(self.emails) | set(self.phones) | {p.lstrip("+") for p in self.phones}
-        found |= {n for n in self.names if len(n) >= 3}
+        found = set(self.emails) | self.numbers | {n for n in self.names if len(n) >= 3}
         return sorted(found, key=len, reverse=True)
 
     def hashes(self) -> list[str]:
@@ -187,7 +198,7 @@ def _events_of(person: Person) -> models.QuerySet[InboundEvent]:
         pk__in=Interaction.objects.filter(lead_id__in=person.lead_ids)
         .exclude(inbound_event=None).values("inbound_event_id"))
     mentions = Q(pk__in=[])
-    for token in [*person.emails, *person.phones]:
+    for token in [*person.emails, *person.numbers]:
         mentions |= Q(payload_text__icontains=token) | Q(headers_text__icontains=token)
     unlinked = InboundEvent.objects.filter(lead__isnull=True).annotate(
         payload_text=Cast("payload", models.TextField()),

@@ -234,3 +234,14 @@ def test_an_erased_person_is_found_on_the_suppression_list_by_typing_their_email
     assert "erased (" in page and "1 result" in page
     assert admin_client.get("/admin/followup/suppression/?q=someone@else.example"
                             ).content.decode().count("erased (") == 0
+
+
+def test_a_lead_less_event_with_the_phone_as_typed_is_erased_too(grace, ops):
+    from capture.intake import store_inbound_event
+
+    event, _ = store_inbound_event(channel="webhook", external_id="chat-77",
+                                   payload={"visitor_phone": "(415) 555-2671", "text": "hi"},
+                                   status=InboundEvent.Status.REJECTED, reason="no email")
+    erase_person(grace, ops)
+    event.refresh_from_db()
+    assert event.payload == {} and event.external_id == f"erased-{event.pk}"
