@@ -144,6 +144,24 @@ class LeadAdmin(admin.ModelAdmin):
         if change and form.changed_data:
             record_staff_edit(lead=obj, changed_fields=form.changed_data, user=request.user)
 
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None:  # the access trail: one insert for the page's leads
+            from capture.privacy import record_access
+
+            record_access(request.user, "listed", listed=[lead.pk for lead in
+                                                           changelist.result_list],
+                          detail="admin lead list")
+        return response
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method == "GET" and str(object_id).isdigit():
+            from capture.privacy import record_access
+
+            record_access(request.user, "admin_viewed", lead=int(object_id))
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def get_urls(self):
         extra = [path("import/", self.admin_site.admin_view(self.import_view),
                       name="capture_lead_import")]
@@ -239,7 +257,7 @@ class InboundEventAdmin(admin.ModelAdmin):
 
     @admin.display(description="Raw body")
     def raw_body(self, obj) -> str:
-        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", obj.body_text[:20000])
+        return format_html("<pre class='lc-pre'>{}</pre>", obj.body_text[:20000])
 
     @admin.action(description="Reprocess the selected failed or received events",
                   permissions=["view"])
@@ -422,3 +440,6 @@ class LinkedInFormAdmin(admin.ModelAdmin):
     list_filter = ("is_active",)
     search_fields = ("name", "form_id")
     fields = ("name", "form_id", "is_active", "question_mapping", "source", "default_region")
+
+
+from capture import privacy_admin  # noqa: E402,F401  (export, erasure, retention, access trail)

@@ -15,6 +15,12 @@ class CaptureConfig(AppConfig):
 
         schedules.connect(self)
 
+        from django.contrib.auth.signals import user_logged_in
+
+        from capture.security import note_enrolment_at_login
+
+        user_logged_in.connect(note_enrolment_at_login, dispatch_uid="leadcrm_otp_enrolled")
+
         from django.db.models.signals import post_delete, post_save
 
         from capture.abuse import block_rules_memo

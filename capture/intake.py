@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -27,6 +27,7 @@ from capture.models import (
     Lead,
     LeadStatus,
 )
+from capture.privacy import erased_event_id, erased_identity, is_new_opt_in, lift_erasure
 from capture.signals import lead_received
 
 logger = logging.getLogger(__name__)
@@ -75,6 +76,15 @@ class Rejected(Exception):
 
 class Ignored(Rejected):
     """Authentic and expected, but nothing to act on (an auto-reply, a delivery receipt)."""
+
+
+class Erased(Ignored):
+    """The person asked to be erased: nothing of theirs is stored again (not even the raw
+    payload) until they opt in anew through a form (capture/privacy.py)."""
+
+
+# What an event of an erased person keeps: that it came, not what it said.
+ERASED_EVENT = {"body": b"", "payload": {}, "headers": {}, "remote_ip": None}
 
 
 LEAD_FLAGS = ("do_not_text", "needs_callback")
@@ -193,6 +203,8 @@ def receive_event(
             failure = exc
             break
     outcome = _outcome_of(failure, f"{channel} {external_id}")
+    if isinstance(failure, Erased):  # even a Message-ID can name the person
+        stored, external_id = {**stored, **ERASED_EVENT}, erased_event_id(channel, external_id)
     stored = {**stored, **outcome}
     event, created = store_inbound_event(channel=channel, external_id=external_id, attempts=1,
                                          **stored)
@@ -233,6 +245,9 @@ def process_inbound_event(event_id: int) -> IntakeResult | None:
             return _take_in(event)
     except Exception as exc:
         outcome = _outcome_of(exc, f"event {event.id}")
+        if isinstance(exc, Erased):
+            outcome = {**outcome, **ERASED_EVENT,
+                       "external_id": erased_event_id(event.channel, event.external_id)}
         InboundEvent.objects.filter(id=event.id).update(processed_at=timezone.now(), **outcome)
         for name, value in outcome.items():
             setattr(event, name, value)
@@ -291,6 +306,13 @@ def receive_lead(data: IntakeInput, *, event: InboundEvent | None = None) -> Int
     key = email_key(values.get("email", ""))
     phone = values.get("phone", "")
     now = timezone.now()
+    if erased_identity(key, phone):
+        if not is_new_opt_in(data.channel, data.consent):
+            raise Erased("This person's data was erased on request; only a new opt-in "
+                         "through a form with its consent box ticked brings them back.")
+        lift_erasure(key, phone)
+    if data.lead_id and Lead.objects.filter(pk=data.lead_id, erased_at__isnull=False).exists():
+        data = replace(data, lead_id=None)  # never thread new data onto an erased lead
 
     # A concurrent twin raises IntegrityError on the partial unique constraints here; the
     # caller's transaction is rolled back and receive_event() tries again, as a match.

@@ -303,6 +303,9 @@ class Lead(models.Model):
     respond_by = models.DateTimeField(null=True, blank=True)
     first_response_at = models.DateTimeField(null=True, blank=True)
     last_activity_at = models.DateTimeField(default=timezone.now)
+    erased_at = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text="When the person's data was erased or anonymised (capture/privacy.py).")
 
     class Meta:
         ordering = ["-created_at"]
@@ -362,6 +365,8 @@ class Lead(models.Model):
 
     @property
     def display_name(self) -> str:
+        if self.erased_at:
+            return f"Erased lead #{self.pk}"
         name = f"{self.first_name} {self.last_name}".strip()
         return name or self.company or self.email or self.phone or f"Lead #{self.pk}"
 
@@ -515,3 +520,9 @@ from capture.channel_models import (  # noqa: E402,F401
     WebhookSource,
 )
 from capture.custom_field_models import CustomField, FormCustomField  # noqa: E402,F401
+from capture.privacy_models import (  # noqa: E402,F401
+    LeadAccess,
+    PrivacyRequest,
+    RetentionPolicy,
+    RetentionRun,
+)

@@ -19,6 +19,8 @@ SCHEDULES = {
     "capture: fetch Meta lead ads again": ("capture.channels.meta.retry_leadgen_fetches", 5),
     "capture: fetch LinkedIn form responses again": (
         "capture.channels.linkedin.retry_form_response_fetches", 5),
+    # The retention policy (admin: Capture -> Retention policy); a dry-run report when it is off.
+    "capture: apply the retention policy": ("capture.privacy.run_scheduled_retention", 24 * 60),
 }
 
 

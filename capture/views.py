@@ -20,6 +20,7 @@ from capture.forms import SUBMISSION_ID, build_public_form, form_helper, initial
 from capture.intake import receive_event, store_inbound_event
 from capture.memo import ProcessMemo
 from capture.models import InboundEvent, IntakeForm
+from capture.security import allow_framing
 
 # Active forms by slug, re-read every 10 s per process (and at once after a save here).
 intake_forms_memo: ProcessMemo[IntakeForm | None] = ProcessMemo(ttl=10.0)
@@ -43,7 +44,7 @@ def _is_allowed_cross_origin(request: HttpRequest, intake_form: IntakeForm) -> b
 
 
 @csrf_exempt  # checked in the view: our own page needs the token, listed embedding sites do not
-@xframe_options_exempt  # the page is meant to be embedded in an iframe
+@xframe_options_exempt  # embedded in iframes: the CSP's frame-ancestors says by whom
 @require_http_methods(["GET", "POST"])
 def intake_form_page(request: HttpRequest, slug: str) -> HttpResponse:
     intake_form = intake_forms_memo.get(slug, lambda: IntakeForm.objects.filter(
@@ -96,14 +97,16 @@ def intake_form_page(request: HttpRequest, slug: str) -> HttpResponse:
 @xframe_options_exempt
 def thanks_page(request: HttpRequest, slug: str) -> HttpResponse:
     intake_form = get_object_or_404(IntakeForm, slug=slug)
-    return render(request, "capture/thanks.html", {"intake_form": intake_form})
+    return allow_framing(render(request, "capture/thanks.html", {"intake_form": intake_form}),
+                         intake_form)
 
 
 def _render_form(request, intake_form, form, *, error: str = "", status: int = 200):
     if not hasattr(form, "helper"):
         form.helper = form_helper(intake_form, form)
     context = {"intake_form": intake_form, "form": form, "error": error}
-    return render(request, "capture/form.html", context, status=status)
+    return allow_framing(render(request, "capture/form.html", context, status=status),
+                         intake_form)
 
 
 def _headers(request: HttpRequest) -> dict[str, str]:

@@ -152,10 +152,23 @@ class EnrollmentAdmin(admin.ModelAdmin):
 
 @admin.register(Suppression)
 class SuppressionAdmin(admin.ModelAdmin):
-    list_display = ("value", "kind", "reason", "created_at", "lead")
+    list_display = ("__str__", "kind", "reason", "created_at", "lead")
     list_filter = ("kind", "reason")
     search_fields = ("value",)
     raw_id_fields = ("lead",)
+
+    def get_search_results(self, request, queryset, search_term):
+        """An erased person is found by typing their email or phone: it is hashed and compared."""
+        from capture.identity import email_key
+        from capture.privacy import identity_hash
+
+        found, may_repeat = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if term:
+            kind = "email" if "@" in term else "phone"
+            value = email_key(term) if kind == "email" else term
+            found |= queryset.filter(kind=kind, value_hash=identity_hash(kind, value))
+        return found, may_repeat
 
 
 @admin.register(Notification)

@@ -275,9 +275,16 @@ class Suppression(models.Model):
         BOUNCE = "bounce", "Bounced"
         COMPLAINT = "complaint", "Marked as spam"
         MANUAL = "manual", "Added by staff"
+        ERASED = "erased", "Erased on request (only a new opt-in through a form lifts it)"
 
     kind = models.CharField(max_length=8, choices=Kind.choices)
-    value = models.CharField(max_length=254, help_text="The email match key, or E.164 phone.")
+    value = models.CharField(
+        max_length=254, blank=True,
+        help_text="The email match key, or E.164 phone; empty once the person is erased.")
+    value_hash = models.CharField(
+        max_length=64, blank=True, editable=False, db_index=True,
+        help_text="Salted hash of the value (capture/privacy.py: identity_hash): what is kept "
+        "of an erased person, and what every check compares.")
     reason = models.CharField(max_length=16, choices=Reason.choices)
     lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.SET_NULL,
                              related_name="+")
@@ -288,7 +295,19 @@ class Suppression(models.Model):
         verbose_name = "suppressed address"
         verbose_name_plural = "suppressed addresses (unsubscribes, STOP, bounces)"
         constraints = [models.UniqueConstraint(fields=["kind", "value"],
-                                               name="uniq_suppression")]
+                                               condition=~Q(value=""),
+                                               name="uniq_suppression"),
+                       models.UniqueConstraint(fields=["kind", "value_hash"],
+                                               condition=~Q(value_hash=""),
+                                               name="uniq_suppression_hash")]
 
     def __str__(self) -> str:
-        return f"{self.value} ({self.get_reason_display()})"
+        shown = self.value or f"erased ({self.value_hash[:10]}…)"
+        return f"{shown} ({self.get_reason_display()})"
+
+    def save(self, *args, **kwargs) -> None:
+        from capture.privacy import identity_hash  # the hash always follows the value
+
+        if self.value:
+            self.value_hash = identity_hash(self.kind, self.value)
+        super().save(*args, **kwargs)

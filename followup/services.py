@@ -260,7 +260,7 @@ def _prepare_step(message: OutboundMessage, lead: Lead, now: datetime) -> bool:
     if step is None:
         raise _Unwanted("The step was deleted.")
     if message.channel in ("email", "sms") and is_suppressed(lead, message.channel):
-        raise _Unwanted("The prospect unsubscribed (or texted STOP, or bounced).")
+        raise _Unwanted("The prospect unsubscribed (or texted STOP, bounced, or was erased).")
     sequence = enrollment.sequence
     tz = lead_timezone(lead, owner_timezone(lead))
     starts, ends = sending_window(message.channel, sequence.window_starts, sequence.window_ends)

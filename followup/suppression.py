@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from capture.identity import email_key
 from capture.models import Lead
+from capture.privacy import identity_hash
 from followup.models import Suppression
 
 UNSUBSCRIBE_SALT = "followup.unsubscribe"
@@ -33,9 +34,15 @@ def unsubscribe_url(lead: Lead) -> str:
 
 
 def suppress(*, kind: str, value: str, reason: str, lead: Lead | None = None) -> bool:
-    """Add an address to the list (a second time does nothing). True when it is new."""
+    """Add an address to the list (a second time does nothing). True when it is new.
+
+    Every row carries the value's salted hash; an erased person's row keeps only the hash
+    (capture/privacy.py), so a value already there as a hash is not written again in clear.
+    """
     value = email_key(value) if kind == Suppression.Kind.EMAIL else value.strip()
     if not value:
+        return False
+    if Suppression.objects.filter(kind=kind, value_hash=identity_hash(kind, value)).exists():
         return False
     try:
         with transaction.atomic():
@@ -51,8 +58,10 @@ def is_suppressed(lead: Lead, channel: str) -> bool:
         if lead.do_not_text:
             return True
         return bool(lead.phone) and Suppression.objects.filter(
-            kind=Suppression.Kind.PHONE, value=lead.phone).exists()
+            kind=Suppression.Kind.PHONE,
+            value_hash=identity_hash(Suppression.Kind.PHONE, lead.phone)).exists()
     if channel == "email":
         return bool(lead.email_key) and Suppression.objects.filter(
-            kind=Suppression.Kind.EMAIL, value=lead.email_key).exists()
+            kind=Suppression.Kind.EMAIL,
+            value_hash=identity_hash(Suppression.Kind.EMAIL, lead.email_key)).exists()
     return False

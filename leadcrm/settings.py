@@ -28,6 +28,9 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "django_filters",
     "django_q",
+    "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "capture",
     "routing",
     "followup",
@@ -36,11 +39,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "capture.security.TwoFactorMiddleware",  # superusers and sales ops: TOTP before any page
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -263,3 +269,44 @@ LINKEDIN_CLIENT_SECRET = env.str("LINKEDIN_CLIENT_SECRET", default="")
 LINKEDIN_ACCESS_TOKEN = env.str("LINKEDIN_ACCESS_TOKEN", default="")
 LINKEDIN_API_URL = env.str("LINKEDIN_API_URL", default="https://api.linkedin.com/rest")
 LINKEDIN_API_VERSION = env.str("LINKEDIN_API_VERSION", default="202505")
+
+# --- privacy and account security (capture/privacy.py, capture/security.py; docs/privacy.md) --
+# The key of the salted hashes an erased person's email and phone are kept as. Keep it when
+# SECRET_KEY is rotated (set it explicitly then), or erased people are no longer recognised.
+PRIVACY_HASH_KEY = env.str("PRIVACY_HASH_KEY", default="privacy:" + SECRET_KEY)
+
+# Content-Security-Policy (django-csp 4) on every page: no inline script or style anywhere; a
+# template that must inline a script uses nonce="{{ request.csp_nonce }}". Nothing is framed
+# except the public form pages, which allow their form's allowed origins (capture/security.py).
+from csp.constants import NONCE, NONE, SELF  # noqa: E402
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],  # Bootstrap draws its form icons as data: SVGs
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "base-uri": [SELF],
+        "object-src": [NONE],
+    },
+}
+# Cookies: HttpOnly (no script reads them), SameSite, Secure with SECURE_COOKIES (above).
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+# Iframes on other sites over HTTPS need None (README, "Putting the form on your site").
+CSRF_COOKIE_SAMESITE = env.str("CSRF_COOKIE_SAMESITE", default="Lax")
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Staff sessions end after SESSION_HOURS (signed-in pages and the admin); "log out everywhere"
+# ends all of a user's sessions at once (/accounts/security/).
+SESSION_COOKIE_AGE = int(env.float("SESSION_HOURS", default=12) * 3600)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = env.bool("SESSION_EXPIRE_AT_BROWSER_CLOSE", default=False)
+# Two-factor sign-in (django-otp TOTP; /accounts/two-factor/): required for superusers and
+# these groups, and for anyone who has enrolled a device; enrolment is open to every user.
+TWO_FACTOR_REQUIRED_GROUPS = env.list("TWO_FACTOR_REQUIRED_GROUPS", default=["Sales ops"])
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="leadcrm")

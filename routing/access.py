@@ -33,8 +33,11 @@ def member_team_ids(user) -> QuerySet:
 
 
 def is_manager(user) -> bool:
-    return (sees_every_lead(user) or MANAGERS in _group_names(user)
-            or Team.objects.filter(lead=user).exists())
+    # Cached on the user for the request, like the groups: the menu and the page both ask.
+    if not hasattr(user, "_leadcrm_is_manager"):
+        user._leadcrm_is_manager = (sees_every_lead(user) or MANAGERS in _group_names(user)
+                                    or Team.objects.filter(lead=user).exists())
+    return user._leadcrm_is_manager
 
 
 def visible_leads(user) -> QuerySet[Lead]:

@@ -444,7 +444,7 @@ def render_explanation(assessment: m.LeadAssessment | None) -> str:
         return "Not scored yet."
     fired = assessment.fired_rules or []
     rules = format_html_join(
-        "", "<tr><td>{}</td><td>{}</td><td>{}</td><td style='text-align:right'>{}</td></tr>",
+        "", "<tr><td>{}</td><td>{}</td><td>{}</td><td class='lc-right'>{}</td></tr>",
         ((r["group"], r["name"], r["condition"], f"{r['points']:+d}") for r in fired))
     routing = assessment.routing or {}
     candidates = format_html_join(

@@ -2,6 +2,7 @@
 
 from django.urls import include, path
 
+from capture import security_views
 from routing import dashboard_views, export_views, views
 
 pages = [
@@ -18,5 +19,10 @@ pages = [
 urlpatterns = [
     # Django's own names (login, logout, password_reset, ...): its views reverse them bare.
     path("accounts/", include("django.contrib.auth.urls")),
+    # Two-factor sign-in, account security, "log out everywhere" (capture/security_views.py).
+    path("accounts/two-factor/", security_views.two_factor, name="two-factor"),
+    path("accounts/security/", security_views.account_security, name="account-security"),
+    path("accounts/logout-everywhere/", security_views.logout_everywhere,
+         name="logout-everywhere"),
     path("", include((pages, "routing"))),
 ]

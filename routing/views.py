@@ -15,10 +15,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from capture.models import Lead
+from capture.models import Lead, LeadAccess
+from capture.privacy import record_access, trail_for
 from capture.services import set_lead_status
 from routing import actions
-from routing.access import may_reassign, may_view
+from routing.access import is_manager, may_reassign, may_view
 from routing.custom_field_views import custom_field_context, edit_custom_fields
 from routing.filters import QueueFilter
 from routing.forms import CallForm, EmailForm, NoteForm, ReassignForm, SmsForm, StatusForm
@@ -29,7 +30,7 @@ from routing.services import reassign_lead, sla_state_of
 PAGE_SIZES = (25, 50, 100)
 QUEUE_COLUMNS = ("id", "first_name", "last_name", "company", "email", "phone", "message",
                  "status", "tier", "score", "channel", "source", "owner_id", "created_at",
-                 "respond_by", "first_response_at", "needs_callback")
+                 "respond_by", "first_response_at", "needs_callback", "erased_at")
 
 
 def _int(value, default: int) -> int:
@@ -59,6 +60,8 @@ def queue(request: HttpRequest) -> HttpResponse:
         "newest_id": max((lead.id for lead in page.rows), default=0),
         "poll_seconds": settings.QUEUE_POLL_SECONDS,
     }
+    # The access trail: one insert per page, listing the leads it showed.
+    record_access(request.user, LeadAccess.Action.LISTED, listed=[r.id for r in page.rows])
     if request.GET.get("fragment") == "rows":
         return render(request, "routing/_queue_rows.html", context)
     context["counts"] = tab_counts(request.user, now)
@@ -155,6 +158,7 @@ def _field_rows(lead: Lead) -> list[tuple[str, list[tuple[str, object]]]]:
 @require_GET
 def lead_detail(request: HttpRequest, lead_id: int) -> HttpResponse:
     lead = _visible_lead(request, lead_id)
+    record_access(request.user, LeadAccess.Action.VIEWED, lead=lead)
     return render(request, "routing/lead.html", _lead_context(request, lead))
 
 
@@ -174,6 +178,7 @@ def _lead_context(request: HttpRequest, lead: Lead, **forms) -> dict:
         "custom": custom_field_context(lead, forms.get("custom")),
         "reassign_form": (forms.get("reassign") or ReassignForm(initial={"owner": lead.owner_id})
                           ) if can_reassign else None,
+        "access_trail": trail_for(lead) if is_manager(request.user) else None,
     }
 
 
@@ -188,6 +193,8 @@ def lead_action(request: HttpRequest, lead_id: int, action: str) -> HttpResponse
     if invalid is not None:  # a form with errors: the page again, the errors beside the fields
         return render(request, "routing/lead.html", _lead_context(request, lead, **invalid),
                       status=400)
+    record_access(request.user, LeadAccess.Action.REASSIGNED if action == "reassign"
+                  else LeadAccess.Action.CHANGED, lead=lead, detail=action)
     return redirect("routing:lead", lead_id=lead.pk)
 
 

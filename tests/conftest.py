@@ -26,6 +26,30 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
+def _force_login_passes_two_factor(monkeypatch):
+    """Tests sign in with force_login (no password, no code): for the roles that must use
+    two-factor sign-in (capture/security.py), the session is marked verified with a confirmed
+    test device, as django-otp's own login does. Two-factor tests sign in through the pages."""
+    original = Client.force_login
+
+    def force_login(self, user, backend=None):
+        original(self, user, backend)
+        from django.conf import settings
+        from django_otp import DEVICE_ID_SESSION_KEY
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        if user.is_superuser or user.groups.filter(
+                name__in=settings.TWO_FACTOR_REQUIRED_GROUPS).exists():
+            device, _ = TOTPDevice.objects.get_or_create(user=user, name="test device",
+                                                         defaults={"confirmed": True})
+            session = self.session
+            session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+            session.save()
+
+    monkeypatch.setattr(Client, "force_login", force_login)
+
+
+@pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 
 # What one queue page costs, however many leads (and custom fields) there are.
-QUEUE_QUERIES = 17
+QUEUE_QUERIES = 18
 
 
 def names_in(response) -> list[str]:
@@ -145,7 +145,7 @@ def test_the_queue_runs_the_same_queries_however_many_leads(as_alice, alice, row
     # session, user, the rows (the breached slice, then the rest when the page is not full),
     # my teams, 5 tab counts, the newest id, the form filter's choices, tiers, the menu's
     # dashboard check (groups, teams led), the custom fields' definitions, and the waiting
-    # chats box (chat/)
+    # chats box (chat/), and the access trail's one insert
     with django_assert_num_queries(QUEUE_QUERIES):
         response = as_alice.get("/queue/?size=50")
     assert response.status_code == 200

@@ -54,7 +54,7 @@ DEMO_USERS = {
 GROUP_PERMISSIONS = {
     # Sales ops edit forms, blocklists and (later) rules; they read events and the outbox.
     "Sales ops": {
-        "capture": ["add", "change", "delete", "view"],
+        "capture": ["add", "change", "delete", "view", "export", "erase"],
         "routing": ["add", "change", "delete", "view"],
         "followup": ["add", "change", "delete", "view"],
         "chat": ["add", "change", "delete", "view"],
@@ -168,6 +168,8 @@ class Command(BaseCommand):
         for username, (_, _, group, _, is_superuser) in DEMO_USERS.items():
             role = "superuser" if is_superuser else group
             self.stdout.write(f"  {username:<8} {role}")
+        self.stdout.write("  admin and ops sign in with two-factor: the first sign-in shows a QR "
+                          "code for an authenticator app (docs/privacy.md)")
         if generated:
             self.stdout.write(self.style.WARNING(
                 f"  password: {password}   (generated now and shown once; "

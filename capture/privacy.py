@@ -1,0 +1,499 @@
+"""A person's data on request: found by email or phone, exported, erased; retention; the trail.
+
+    find_person(email=, phone=)  -> Person: every lead of that person, across channels and the
+                                    identities those leads share (email <-> phone <-> earlier lead)
+    export_person(person, user)  -> the JSON document and its HTML summary; recorded
+    erasure_preview(person)      -> what erase_person would touch, counted
+    erase_person(person, user)   -> leads anonymised (their counts and timings stay for the
+                                    dashboards), raw payloads, messages and texts scrubbed, the
+                                    identities suppressed as salted hashes; recorded without data
+    run_retention(dry_run=)      -> the retention policy applied (the daily schedule), reported
+    record_access(...)           -> one access-trail row
+
+The rows of other apps that belong to a lead are found through the foreign keys that point at
+Lead (outbound messages, assessments, enrolments, notifications...), so a new app's table is
+exported and scrubbed without this module importing it. The suppression list is followup's
+(`followup.Suppression`), read through the app registry for the same reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import phonenumbers
+from django.apps import apps
+from django.conf import settings
+from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models, transaction
+from django.db.models import Q
+from django.db.models.functions import Cast
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from capture.identity import InvalidPhone, email_key, normalise_phone
+from capture.models import Channel, InboundEvent, Interaction, Lead, LeadStatus
+from capture.privacy_models import LeadAccess, PrivacyRequest, RetentionPolicy, RetentionRun
+
+ERASED = "[erased]"
+# Lead fields that say who the person is; the rest (status, times, channel, source, owner,
+# score, tier, qualification answers) stay, so the dashboards' counts and timings stay right.
+PERSONAL_LEAD_FIELDS = ("first_name", "last_name", "email", "email_key", "phone", "company",
+                        "job_title", "message", "utm_term", "utm_content", "gclid", "fbclid",
+                        "referrer", "landing_page")
+# Text columns of rows belonging to a lead that never hold what a person typed: kept unless
+# they happen to contain one of the person's identifiers.
+KEPT_COLUMNS = {"dedupe_key", "provider_id", "provider_status", "stop_reason", "tier",
+                "fired_rules", "routing", "consent_text", "listed_ids", "detail"}
+
+
+# --- identities --------------------------------------------------------------------------------
+
+def identity_hash(kind: str, value: str) -> str:
+    """The salted hash a suppressed email key or E.164 phone is kept as (HMAC-SHA256).
+
+    The key is PRIVACY_HASH_KEY (default: derived from SECRET_KEY); keep it when rotating
+    SECRET_KEY, or erased people are no longer recognised.
+    """
+    value = email_key(value) if kind == "email" else (value or "").strip()
+    secret = settings.PRIVACY_HASH_KEY.encode()
+    return hmac.new(secret, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def erased_event_id(channel: str, external_id: str) -> str:
+    """The id an erased person's event is kept under: retries still find it, nobody reads it."""
+    return "erased:" + identity_hash("event", f"{channel}:{external_id}")[:48]
+
+
+def _suppression_model():
+    return apps.get_model("followup", "Suppression")
+
+
+def erased_identity(key: str, phone: str) -> bool:
+    """Was a person with this email key or phone erased (and has not opted in again)?"""
+    wanted = Q()
+    if key:
+        wanted |= Q(kind="email", value_hash=identity_hash("email", key))
+    if phone:
+        wanted |= Q(kind="phone", value_hash=identity_hash("phone", phone))
+    if not wanted:
+        return False
+    suppression = _suppression_model()
+    return suppression.objects.filter(wanted, reason=suppression.Reason.ERASED).exists()
+
+
+def is_new_opt_in(channel: str, consent) -> bool:
+    """Only a public form submitted with its consent box ticked brings an erased person back."""
+    return channel == Channel.WEB_FORM and consent is not None
+
+
+def lift_erasure(key: str, phone: str) -> int:
+    """A new, explicit opt-in: the erased identities may be stored and contacted again."""
+    hashes = [identity_hash("email", key)] if key else []
+    hashes += [identity_hash("phone", phone)] if phone else []
+    suppression = _suppression_model()
+    deleted, _ = suppression.objects.filter(
+        reason=suppression.Reason.ERASED, value_hash__in=hashes).delete()
+    return deleted
+
+
+# --- finding a person --------------------------------------------------------------------------
+
+class PersonNotFound(ValueError):
+    pass
+
+
+@dataclass
+class Person:
+    emails: set[str] = field(default_factory=set)  # email keys
+    phones: set[str] = field(default_factory=set)  # E.164
+    names: set[str] = field(default_factory=set)
+    lead_ids: list[int] = field(default_factory=list)
+
+    @property
+    def leads(self) -> models.QuerySet[Lead]:
+        return Lead.objects.filter(pk__in=self.lead_ids).order_by("created_at", "pk")
+
+    @property
+    def numbers(self) -> set[str]:
+        """The phones as people write them: E.164, its digits, the national format."""
+        found = set(self.phones) | {p.lstrip("+") for p in self.phones}
+        for phone in self.phones:
+            with contextlib.suppress(phonenumbers.NumberParseException):
+                found.add(phonenumbers.format_number(phonenumbers.parse(phone),
+                                                     phonenumbers.PhoneNumberFormat.NATIONAL))
+        return found
+
+    @property
+    def tokens(self) -> list[str]:
+        """What identifies the person in free text: addresses, numbers, names."""
+        found = set(self.emails) | self.numbers | {n for n in self.names if len(n) >= 3}
+        return sorted(found, key=len, reverse=True)
+
+    def hashes(self) -> list[str]:
+        return ([identity_hash("email", e) for e in sorted(self.emails)]
+                + [identity_hash("phone", p) for p in sorted(self.phones)])
+
+
+def read_identity(email: str = "", phone: str = "") -> tuple[str, str]:
+    """The match keys for what staff typed; raises ValueError with a message for bad input."""
+    key = email_key(email)
+    if email.strip() and not key:
+        raise ValueError("Enter a valid email address.")
+    try:
+        e164 = normalise_phone(phone) if phone.strip() else ""
+    except InvalidPhone as exc:
+        raise ValueError(str(exc)) from None
+    if not key and not e164:
+        raise ValueError("Enter an email address or a phone number.")
+    return key, e164
+
+
+def find_person(email: str = "", phone: str = "") -> Person:
+    """Every lead of the person: same email key or phone, then whatever those leads share.
+
+    Raises ValueError for unreadable input; an unknown person is an empty Person.
+    """
+    key, e164 = read_identity(email, phone)
+    person = Person(emails={key} - {""}, phones={e164} - {""})
+    seen: set[int] = set()
+    for _ in range(10):  # a chain of shared identities; ten hops is far beyond real data
+        identity = Q(pk__in=[])
+        if person.emails:
+            identity |= Q(email_key__in=person.emails)
+        if person.phones:
+            identity |= Q(phone__in=person.phones)
+        if seen:
+            identity |= Q(previous_lead_id__in=seen) | Q(later_leads__in=seen)
+        rows = list(Lead.objects.filter(identity).exclude(pk__in=seen).distinct())
+        if not rows:
+            break
+        for lead in rows:
+            seen.add(lead.pk)
+            person.emails |= {lead.email_key} - {""}
+            person.phones |= {lead.phone} - {""}
+            person.names |= {n for n in (lead.first_name, lead.last_name,
+                                         f"{lead.first_name} {lead.last_name}".strip()) if n}
+    person.lead_ids = sorted(seen)
+    return person
+
+
+def _lead_relations() -> list[models.ForeignObjectRel]:
+    """Every table with a foreign key to Lead, in any app (hidden relations included)."""
+    return [rel for rel in Lead._meta.get_fields(include_hidden=True)
+            if rel.auto_created and not rel.concrete and (rel.one_to_many or rel.one_to_one)
+            and rel.related_model is not Lead]
+
+
+def _events_of(person: Person) -> models.QuerySet[InboundEvent]:
+    """Raw events: those of the leads, and lead-less ones (rejected, failed) naming the person."""
+    linked = Q(lead_id__in=person.lead_ids) | Q(
+        pk__in=Interaction.objects.filter(lead_id__in=person.lead_ids)
+        .exclude(inbound_event=None).values("inbound_event_id"))
+    mentions = Q(pk__in=[])
+    for token in [*person.emails, *person.numbers]:
+        mentions |= Q(payload_text__icontains=token) | Q(headers_text__icontains=token)
+    unlinked = InboundEvent.objects.filter(lead__isnull=True).annotate(
+        payload_text=Cast("payload", models.TextField()),
+        headers_text=Cast("headers", models.TextField())).filter(mentions).values("pk")
+    return InboundEvent.objects.filter(linked | Q(pk__in=unlinked)).order_by("received_at")
+
+
+# --- export ------------------------------------------------------------------------------------
+
+def _plain(value):
+    if isinstance(value, bytes | memoryview):
+        return bytes(value).decode("utf-8", errors="replace")
+    return value
+
+
+def _row(obj: models.Model) -> dict:
+    return {f.attname: _plain(getattr(obj, f.attname)) for f in obj._meta.concrete_fields}
+
+
+def person_document(person: Person) -> dict:
+    """Everything stored about the person, table by table (JSON-able)."""
+    events = list(_events_of(person))
+    document = {
+        "generated_at": timezone.now(),
+        "identities": {"emails": sorted(person.emails), "phones": sorted(person.phones)},
+        "leads": [_row(lead) for lead in person.leads],
+        "consent": [
+            {"lead_id": lead.pk, "given": lead.has_consent, "text": lead.consent_text,
+             "at": lead.consent_at, "ip": lead.consent_ip}
+            for lead in person.leads],
+        "inbound_events": [_row(event) for event in events],
+    }
+    for rel in _lead_relations():
+        model = rel.related_model
+        if model in (InboundEvent, LeadAccess):
+            continue
+        label = model._meta.label_lower.replace(".", "_")
+        rows = model._default_manager.filter(**{f"{rel.field.name}_id__in": person.lead_ids})
+        document[label] = [_row(obj) for obj in rows.order_by("pk")]
+    document["score_explanations"] = [
+        {"lead_id": row["lead_id"], "score": row.get("score"), "tier": row.get("tier"),
+         "rules": row.get("fired_rules"), "routing": row.get("routing")}
+        for row in document.get("routing_leadassessment", [])]
+    return document
+
+
+def export_person(person: Person, user, note: str = "") -> tuple[str, str, PrivacyRequest]:
+    """The JSON and HTML summary of the person; the export and each lead's access recorded."""
+    if not person.lead_ids:
+        raise PersonNotFound("No lead has this email address or phone number.")
+    document = person_document(person)
+    text = json.dumps(document, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False)
+    counts = {name: len(rows) for name, rows in document.items() if isinstance(rows, list)}
+    with transaction.atomic():
+        request = PrivacyRequest.objects.create(
+            kind=PrivacyRequest.Kind.EXPORT, requested_by=user, identity_hashes=person.hashes(),
+            lead_ids=person.lead_ids, counts=counts, note=note[:200])
+        LeadAccess.objects.bulk_create([
+            LeadAccess(lead_id=pk, user=user, action=LeadAccess.Action.EXPORTED,
+                       detail=f"privacy export #{request.pk}") for pk in person.lead_ids])
+    summary = render_to_string("capture/privacy/export_summary.html",
+                               {"doc": document, "request": request, "counts": counts})
+    return text, summary, request
+
+
+# --- erasure -----------------------------------------------------------------------------------
+
+def erasure_preview(person: Person) -> dict[str, int]:
+    """How many rows of each kind an erasure would delete or anonymise."""
+    counts = {"leads": len(person.lead_ids), "inbound events": _events_of(person).count()}
+    for rel in _lead_relations():
+        model = rel.related_model
+        if model in (InboundEvent, LeadAccess):
+            continue
+        counts[str(model._meta.verbose_name_plural)] = model._default_manager.filter(
+            **{f"{rel.field.name}_id__in": person.lead_ids}).count()
+    return counts
+
+
+def _contains(value, tokens: Iterable[str]) -> bool:
+    if value in (None, "", b"", {}, []):
+        return False
+    text = value if isinstance(value, str) else json.dumps(_plain(value), cls=DjangoJSONEncoder,
+                                                           ensure_ascii=False)
+    folded = text.casefold()
+    return any(token.casefold() in folded for token in tokens)
+
+
+def _blank(field: models.Field):
+    if isinstance(field, models.JSONField):
+        return [] if isinstance(field.default, list) or field.default is list else {}
+    if isinstance(field, models.BinaryField):
+        return b""
+    if field.null:
+        return None
+    return ""
+
+
+def _scrub_rows(rows: Iterable[models.Model], tokens: list[str]) -> int:
+    """Blank what a person may have typed in these rows; choice and key columns stay."""
+    changed = 0
+    for obj in rows:
+        update = {}
+        for f in obj._meta.concrete_fields:
+            if not isinstance(f, models.CharField | models.TextField | models.JSONField
+                              | models.BinaryField | models.GenericIPAddressField):
+                continue
+            value = getattr(obj, f.attname)
+            if f.choices or (f.name in KEPT_COLUMNS and not _contains(value, tokens)):
+                continue
+            if f.unique or f.name == "external_id":
+                update[f.attname] = f"erased-{obj.pk}"
+            elif f.name == "summary":
+                update[f.attname] = ERASED
+            elif value not in (None, "", b"", {}, []):
+                update[f.attname] = _blank(f)
+        if update:
+            type(obj)._default_manager.filter(pk=obj.pk).update(**update)
+            changed += 1
+    return changed
+
+
+def _scrub_admin_log(model: type[models.Model], ids: Iterable[int], tokens: list[str]) -> None:
+    content_type = ContentType.objects.get_for_model(model)
+    for entry in LogEntry.objects.filter(content_type=content_type,
+                                         object_id__in=[str(i) for i in ids]):
+        entry.object_repr = f"{model._meta.verbose_name} #{entry.object_id} (erased)"
+        if _contains(entry.change_message, tokens):
+            entry.change_message = ""
+        entry.save(update_fields=["object_repr", "change_message"])
+
+
+def anonymise_leads(person: Person, *, now: datetime | None = None) -> dict[str, int]:
+    """Irreversibly remove what identifies the person from their leads and every row that
+    belongs to them; the rows themselves (and the dashboards' counts and timings) stay."""
+    now = now or timezone.now()
+    tokens = person.tokens
+    counts: dict[str, int] = {}
+    events = list(_events_of(person))
+    counts["inbound events"] = _scrub_rows(events, tokens)
+    _scrub_admin_log(InboundEvent, [e.pk for e in events], tokens)
+    for rel in _lead_relations():
+        model = rel.related_model
+        if model in (InboundEvent, LeadAccess, _suppression_model()):
+            continue
+        rows = list(model._default_manager.filter(
+            **{f"{rel.field.name}_id__in": person.lead_ids}))
+        counts[str(model._meta.verbose_name_plural)] = _scrub_rows(rows, tokens)
+        _scrub_admin_log(model, [r.pk for r in rows], tokens)
+    # Messages not yet sent are cancelled: there is nobody to send them to any more.
+    if apps.is_installed("followup"):
+        outbound = apps.get_model("followup", "OutboundMessage")
+        outbound.objects.filter(lead_id__in=person.lead_ids,
+                                status=outbound.Status.SCHEDULED).update(
+            status=outbound.Status.CANCELLED, last_error="The person's data was erased.")
+    # Whatever else the admin log says about the person (a suppression typed in by hand...):
+    # by address and number only, as a first name alone would catch other people's entries.
+    mentions = Q(pk__in=[])
+    for token in [*person.emails, *person.phones]:
+        mentions |= Q(object_repr__icontains=token) | Q(change_message__icontains=token)
+    LogEntry.objects.filter(mentions).update(object_repr="(erased)", change_message="")
+    lead_update = dict.fromkeys(PERSONAL_LEAD_FIELDS, "")
+    counts["leads"] = Lead.objects.filter(pk__in=person.lead_ids).update(
+        **lead_update, consent_ip=None, erased_at=now, updated_at=now)
+    _scrub_admin_log(Lead, person.lead_ids, tokens)
+    return counts
+
+
+@transaction.atomic
+def erase_person(person: Person, user, note: str = "") -> PrivacyRequest:
+    """Forget the person; their email and phone go on the suppression list as salted hashes."""
+    if not person.lead_ids and not (person.emails or person.phones):
+        raise PersonNotFound("Nothing to erase.")
+    counts = anonymise_leads(person)
+    suppression = _suppression_model()
+    for kind, values in (("email", person.emails), ("phone", person.phones)):
+        for value in values:
+            digest = identity_hash(kind, value)
+            row = suppression.objects.filter(kind=kind, value_hash=digest).first()
+            if row is None:
+                row = suppression(kind=kind, value_hash=digest)
+            row.value, row.lead, row.reason = "", None, suppression.Reason.ERASED
+            row.save()
+    request = PrivacyRequest.objects.create(
+        kind=PrivacyRequest.Kind.ERASURE, requested_by=user, identity_hashes=person.hashes(),
+        lead_ids=person.lead_ids, counts=counts, note=note[:200])
+    LeadAccess.objects.bulk_create([
+        LeadAccess(lead_id=pk, user=user, action=LeadAccess.Action.ERASED,
+                   detail=f"privacy erasure #{request.pk}") for pk in person.lead_ids])
+    return request
+
+
+# --- retention ---------------------------------------------------------------------------------
+
+def months_before(moment: datetime, months: int) -> datetime:
+    year, month = divmod(moment.month - 1 - months, 12)
+    year, month = moment.year + year, month + 1
+    day = moment.day
+    while True:
+        try:
+            return moment.replace(year=year, month=month, day=day)
+        except ValueError:  # the 31st of a 30-day month
+            day -= 1
+
+
+def _sample(ids: list[int]) -> list[int]:
+    return ids[:500]
+
+
+def run_retention(*, dry_run: bool = False, user=None) -> RetentionRun:
+    """Apply the retention policy once; a dry run counts and lists without changing a row."""
+    policy = RetentionPolicy.current()
+    now = timezone.now()
+    run = RetentionRun.objects.create(
+        started_at=now, dry_run=dry_run, triggered_by=user,
+        settings={"raw_payload_days": policy.raw_payload_days,
+                  "rejected_event_days": policy.rejected_event_days,
+                  "inactive_lead_months": policy.inactive_lead_months})
+    payloads = InboundEvent.objects.filter(
+        status=InboundEvent.Status.PROCESSED,
+        received_at__lt=now - timedelta(days=policy.raw_payload_days),
+    ).exclude(Q(payload={}) & Q(headers={}) & Q(body=b""))
+    rejected = InboundEvent.objects.filter(
+        status__in=[InboundEvent.Status.REJECTED, InboundEvent.Status.IGNORED],
+        received_at__lt=now - timedelta(days=policy.rejected_event_days))
+    idle_since = months_before(now, policy.inactive_lead_months)
+    inactive = Lead.objects.filter(erased_at__isnull=True, last_activity_at__lt=idle_since
+                                   ).exclude(status=LeadStatus.WON)
+    payload_ids = list(payloads.values_list("pk", flat=True))
+    rejected_ids = list(rejected.values_list("pk", flat=True))
+    lead_ids = list(inactive.values_list("pk", flat=True))
+    report = {
+        "raw_payloads_purged": len(payload_ids), "raw_payload_event_ids": _sample(payload_ids),
+        "rejected_events_deleted": len(rejected_ids),
+        "rejected_event_ids": _sample(rejected_ids),
+        "leads_anonymised": len(lead_ids), "lead_ids": _sample(lead_ids),
+    }
+    if not dry_run:
+        with transaction.atomic():
+            InboundEvent.objects.filter(pk__in=payload_ids).update(payload={}, headers={},
+                                                                   body=b"", remote_ip=None)
+            InboundEvent.objects.filter(pk__in=rejected_ids).delete()
+            for pk in lead_ids:  # one person at a time: their other rows go with them
+                lead = Lead.objects.get(pk=pk)
+                person = Person(emails={lead.email_key} - {""}, phones={lead.phone} - {""},
+                                names={n for n in (lead.first_name, lead.last_name) if n},
+                                lead_ids=[pk])
+                anonymise_leads(person, now=now)
+    run.report = report
+    run.finished_at = timezone.now()
+    run.save(update_fields=["report", "finished_at"])
+    return run
+
+
+def run_scheduled_retention() -> int:
+    """The daily schedule: a real run when the policy is on, else a dry-run report."""
+    return run_retention(dry_run=not RetentionPolicy.current().is_active).pk
+
+
+# --- the access trail --------------------------------------------------------------------------
+
+def record_access(user, action: str, *, lead: Lead | int | None = None,
+                  listed: Iterable[int] = (), detail: str = "") -> None:
+    """One insert: a lead opened, changed or reassigned, or the ids one queue page showed."""
+    if user is not None and not getattr(user, "is_authenticated", False):
+        user = None
+    ids = [int(i) for i in listed]
+    if lead is None and not ids:
+        return
+    LeadAccess.objects.create(
+        lead_id=lead.pk if isinstance(lead, Lead) else lead, user=user, action=action,
+        listed_ids=f",{','.join(map(str, ids))}," if ids else "", detail=detail[:200])
+
+
+@dataclass(frozen=True)
+class TrailEntry:
+    at: datetime
+    user: str
+    action: str
+    detail: str
+
+
+def trail_for(lead: Lead, limit: int = 50) -> list[TrailEntry]:
+    """The lead's trail, newest first: our own rows, the queue pages that listed it, and
+    Django's admin log of changes."""
+    rows = (LeadAccess.objects.filter(Q(lead=lead) | Q(listed_ids__contains=f",{lead.pk},"))
+            .select_related("user").order_by("-at", "-id")[:limit])
+    entries = [TrailEntry(r.at, str(r.user or "system"), r.get_action_display(), r.detail)
+               for r in rows]
+    content_type = ContentType.objects.get_for_model(Lead)
+    for entry in (LogEntry.objects.filter(content_type=content_type, object_id=str(lead.pk))
+                  .select_related("user").order_by("-action_time")[:limit]):
+        action = {1: "Added in the admin", 2: "Changed in the admin",
+                  3: "Deleted in the admin"}.get(entry.action_flag, "Admin")
+        entries.append(TrailEntry(entry.action_time, str(entry.user), action,
+                                  entry.get_change_message()[:200]))
+    entries.sort(key=lambda e: e.at, reverse=True)
+    return entries[:limit]

@@ -1,0 +1,116 @@
+"""Staff account pages: the TOTP step after the password (enrol a device, then a code each
+sign-in), the account-security page, and "log out everywhere"."""
+
+from __future__ import annotations
+
+import base64
+import io
+from base64 import b32encode
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.decorators import login_required
+from django.contrib.sessions.models import Session
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+from django_otp import login as otp_login
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from capture.security import ENROLLED_SESSION_KEY, two_factor_required
+
+
+class TokenForm(forms.Form):
+    token = forms.CharField(
+        label="6-digit code from your authenticator app", max_length=8, min_length=6,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric",
+                                      "autofocus": True}))
+
+    def clean_token(self) -> str:
+        token = "".join(self.cleaned_data["token"].split())
+        if not token.isdigit():
+            raise forms.ValidationError("Enter the digits your app shows.")
+        return token
+
+
+def _next_url(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, {request.get_host()},
+                                       require_https=request.is_secure()):
+        return target
+    return "/queue/" if not request.user.is_staff else "/admin/"
+
+
+def _qr_data_uri(url: str) -> str:
+    import qrcode
+    import qrcode.image.svg
+
+    image = qrcode.make(url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
+    buffer = io.BytesIO()
+    image.save(buffer)
+    return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+@login_required
+def two_factor(request: HttpRequest) -> HttpResponse:
+    """Enter the code (or enrol a device first, scanning the QR code)."""
+    user = request.user
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    enrolling = device is None
+    if enrolling:
+        device = (TOTPDevice.objects.filter(user=user, confirmed=False).first()
+                  or TOTPDevice.objects.create(user=user, name="Authenticator app",
+                                               confirmed=False))
+    form = TokenForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        allowed, _ = device.verify_is_allowed()
+        if not allowed:
+            form.add_error("token", "Too many wrong codes: wait a minute and try again.")
+        elif device.verify_token(form.cleaned_data["token"]):
+            if enrolling:
+                device.confirmed = True
+                device.save(update_fields=["confirmed"])
+                request.session[ENROLLED_SESSION_KEY] = True
+                messages.success(request, "Two-factor sign-in is on for your account.")
+            otp_login(request, device)
+            return redirect(_next_url(request))
+        else:
+            form.add_error("token", "That code is not right (or has expired): try the "
+                           "current one.")
+    context = {"form": form, "enrolling": enrolling, "next": _next_url(request),
+               "required": two_factor_required(user)}
+    if enrolling:
+        context.update(secret=b32encode(device.bin_key).decode(), qr=_qr_data_uri(
+            device.config_url))
+    return render(request, "registration/two_factor.html", context,
+                  status=200 if not form.errors else 400)
+
+
+@login_required
+def account_security(request: HttpRequest) -> HttpResponse:
+    devices = TOTPDevice.objects.filter(user=request.user, confirmed=True)
+    return render(request, "registration/account_security.html", {
+        "devices": devices, "required": two_factor_required(request.user),
+        "session_expires": request.session.get_expiry_date()})
+
+
+def sessions_of(user) -> list[Session]:
+    """The user's live sessions (the database backend; a CRM has few staff sessions)."""
+    found = []
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+        if session.get_decoded().get("_auth_user_id") == str(user.pk):
+            found.append(session)
+    return found
+
+
+@login_required
+@require_POST
+def logout_everywhere(request: HttpRequest) -> HttpResponse:
+    """End every session of this user, on every device, this one included."""
+    ended = Session.objects.filter(pk__in=[s.pk for s in sessions_of(request.user)]).delete()[0]
+    logout(request)
+    messages.info(request, f"Signed out of {ended} session(s) on every device.")
+    return redirect("login")

@@ -1,0 +1,162 @@
+"""Staff accounts: TOTP two-factor required for superusers and sales ops (the pages and the
+admin), open to every user; session expiry, "log out everywhere", password validators, and
+the admin behind the same login lock as the rep pages."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.contrib.auth.models import Group
+from django.test import Client
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+PASSWORD = "a-long-password-1"
+
+
+def person(username: str, *, group: str = "", **fields):
+    user = UserFactory(username=username, **fields)
+    user.set_password(PASSWORD)
+    user.save()
+    if group:
+        user.groups.add(Group.objects.get_or_create(name=group)[0])
+    return user
+
+
+def sign_in(client: Client, username: str, path: str = "/accounts/login/"):
+    return client.post(path, {"username": username, "password": PASSWORD})
+
+
+def code_for(device: TOTPDevice, offset: int = 0) -> str:
+    device.refresh_from_db()
+    value = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits,
+                 drift=offset)
+    return f"{value:06d}"
+
+
+def test_sales_ops_must_enrol_a_device_before_any_page_or_the_admin(client):
+    person("olivia", group="Sales ops", is_staff=True)
+    assert sign_in(client, "olivia").status_code == 302
+    for page in ("/queue/", "/admin/", "/admin/capture/lead/"):
+        response = client.get(page)
+        assert response.status_code == 302
+        assert response["Location"].startswith(f"/accounts/two-factor/?next={page}")
+    enrol = client.get("/accounts/two-factor/?next=/admin/")
+    html = enrol.content.decode()
+    assert "Turn on two-factor sign-in" in html and 'id="totp-qr"' in html
+    device = TOTPDevice.objects.get(user__username="olivia", confirmed=False)
+    bad = client.post("/accounts/two-factor/", {"token": "000000", "next": "/admin/"})
+    assert bad.status_code == 400 and "That code is not right" in bad.content.decode()
+    device.throttling_failure_count = 0  # the wrong code above throttles the next try
+    device.throttling_failure_timestamp = None
+    device.save()
+    done = client.post("/accounts/two-factor/", {"token": code_for(device), "next": "/admin/"})
+    assert done.status_code == 302 and done["Location"] == "/admin/"
+    assert TOTPDevice.objects.get(pk=device.pk).confirmed
+    assert client.get("/admin/").status_code == 200
+    assert client.get("/queue/").status_code == 200
+
+
+def test_a_superuser_signing_in_to_the_admin_is_asked_for_the_code(client):
+    admin = person("root", is_staff=True, is_superuser=True)
+    device = TOTPDevice.objects.create(user=admin, name="phone", confirmed=True)
+    response = sign_in(client, "root", "/admin/login/?next=/admin/")
+    assert response.status_code == 302
+    assert client.get("/admin/").status_code == 302
+    page = client.get("/accounts/two-factor/?next=/admin/").content.decode()
+    assert "Your sign-in code" in page and 'id="totp-qr"' not in page  # no new secret shown
+    done = client.post("/accounts/two-factor/", {"token": code_for(device), "next": "/admin/"})
+    assert done["Location"] == "/admin/"
+    assert client.get("/admin/").status_code == 200
+
+
+def test_a_foreign_next_url_is_not_followed(client):
+    admin = person("root", is_staff=True, is_superuser=True)
+    device = TOTPDevice.objects.create(user=admin, name="phone", confirmed=True)
+    sign_in(client, "root")
+    done = client.post("/accounts/two-factor/", {"token": code_for(device),
+                                                 "next": "https://evil.example/"})
+    assert done["Location"] == "/admin/"
+
+
+def test_a_rep_may_enrol_and_then_always_gives_the_code(client):
+    person("carol")
+    sign_in(client, "carol")
+    assert client.get("/queue/").status_code == 200  # not required for reps
+    page = client.get("/accounts/security/").content.decode()
+    assert "Turn on two-factor sign-in" in page
+    client.get("/accounts/two-factor/")
+    device = TOTPDevice.objects.get(user__username="carol")
+    client.post("/accounts/two-factor/", {"token": code_for(device)})
+    assert "On: Authenticator app" in client.get("/accounts/security/").content.decode()
+
+    later = Client()
+    sign_in(later, "carol")
+    assert later.get("/queue/").status_code == 302  # a device enrolled: the code is asked
+
+
+def test_log_out_everywhere_ends_every_session_of_the_user_only(client):
+    person("carol")
+    person("dave")
+    laptop, phone, other = Client(), Client(), Client()
+    for c, name in ((laptop, "carol"), (phone, "carol"), (other, "dave")):
+        sign_in(c, name)
+        assert c.get("/queue/").status_code == 200
+    response = phone.post("/accounts/logout-everywhere/")
+    assert response.status_code == 302 and response["Location"] == "/accounts/login/"
+    assert laptop.get("/queue/").status_code == 302
+    assert phone.get("/queue/").status_code == 302
+    assert other.get("/queue/").status_code == 200
+
+
+def test_sessions_expire_after_the_configured_hours(client, settings):
+    import time_machine
+
+    person("carol")
+    sign_in(client, "carol")
+    assert settings.SESSION_COOKIE_AGE == 12 * 3600
+    with time_machine.travel(time.time() + 12 * 3600 + 60):
+        assert client.get("/queue/").status_code == 302
+
+
+def test_a_new_password_is_checked_by_django_s_validators(client):
+    person("carol", first_name="Carol")
+    sign_in(client, "carol")
+    response = client.post("/accounts/password_change/", {
+        "old_password": PASSWORD, "new_password1": "password", "new_password2": "password"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "too common" in html
+    response = client.post("/accounts/password_change/", {
+        "old_password": PASSWORD, "new_password1": "qz7", "new_password2": "qz7"})
+    assert "too short" in response.content.decode()
+    response = client.post("/accounts/password_change/", {
+        "old_password": PASSWORD, "new_password1": "12345678901", "new_password2": "12345678901"})
+    assert "entirely numeric" in response.content.decode()
+
+
+def test_the_admin_login_is_locked_after_five_wrong_passwords(client):
+    person("root", is_staff=True, is_superuser=True)
+    for _ in range(5):
+        client.post("/admin/login/", {"username": "root", "password": "wrong"})
+    response = sign_in(client, "root", "/admin/login/")
+    assert response.status_code == 429
+    assert Client().get("/admin/").status_code == 302
+
+
+def test_a_lost_device_is_reset_from_the_command_line(client):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    admin = person("root", is_staff=True, is_superuser=True)
+    TOTPDevice.objects.create(user=admin, name="lost phone", confirmed=True)
+    out = StringIO()
+    call_command("reset_two_factor", "root", stdout=out)
+    assert "Removed 1 device(s) of root" in out.getvalue()
+    sign_in(client, "root")
+    assert 'id="totp-qr"' in client.get("/accounts/two-factor/").content.decode()  # enrol anew

@@ -1,0 +1,247 @@
+"""A person's data on request: export everything, erase without a trace, stay suppressed.
+
+Grace Hopper reaches us through five channels (the public form, an SMS, the JSON API, a CSV
+import, an email) and once as rejected spam; the export must hold all of it, and after the
+erasure her email, phone and name appear in no column of any table.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from io import StringIO
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.core.management import call_command
+from django.db import connection
+
+from capture.channels.email import receive_email
+from capture.models import BlockRule, InboundEvent, Lead, LeadAccess, LeadStatus, PrivacyRequest
+from capture.privacy import erase_person, find_person, identity_hash
+from followup.models import OutboundMessage, Suppression
+from tests.capture.conftest import PAYLOADS, load_json
+from tests.capture.test_api import post as api_post
+from tests.capture.test_twilio import twilio_post
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+EMAIL, PHONE = "grace@navy.mil", "+14155552671"
+TRACES = ("grace@navy.mil", "+14155552671", "4155552671", "Grace", "Hopper")
+GRACE_EMAIL = (
+    b"X-Fixture-Source: RFC 5322 message as in tests/capture/payloads/email/new_lead.eml\r\n"
+    b"From: Grace Hopper <grace@navy.mil>\r\nTo: sales@example.com\r\n"
+    b"Subject: Following up on my quote\r\nMessage-ID: <grace-0002@navy.mil>\r\n"
+    b"Date: Tue, 24 Nov 2026 09:00:00 +0000\r\n\r\nAny news on the quote? Grace\r\n")
+
+
+@pytest.fixture
+def ops(db):
+    group, _ = Group.objects.get_or_create(name="Sales ops")
+    group.permissions.set(Permission.objects.filter(
+        content_type__app_label="capture",
+        codename__in=["export_person", "erase_person", "view_privacyrequest"]))
+    user = UserFactory(username="olivia", is_staff=True)
+    user.groups.add(group)
+    return user
+
+
+@pytest.fixture
+def grace(visitor, client):
+    """Grace through the form (then won), SMS (a new lead after the won one), the API, an
+    import, an email, and one spam submission kept as a rejected event."""
+    visitor.submit(first_name="Grace", last_name="Hopper", email=EMAIL, phone=PHONE,
+                   company="US Navy", message="Quote for 40 seats please", consent="on")
+    first = Lead.objects.get(email_key=EMAIL)
+    Lead.objects.filter(pk=first.pk).update(status=LeadStatus.WON)
+    sms = load_json("twilio", "sms.json")["params"]
+    assert twilio_post(client, "/inbound/twilio/sms/", sms).status_code == 200
+    from capture.models import ApiKey
+
+    key = ApiKey.issue("Partner", "partner")[1]
+    assert api_post(client, key, load_json("api", "lead.json")).status_code in (200, 201)
+    call_command("import_leads", str(PAYLOADS / "import" / "leads.csv"), "--no-progress",
+                 stdout=StringIO())
+    receive_email(GRACE_EMAIL, via="test")
+    BlockRule.objects.create(kind=BlockRule.Kind.PHRASE, value="crypto offer")
+    visitor.load()
+    assert visitor.submit(first_name="Grace", email=EMAIL,
+                          message="A crypto offer for you").status_code == 400
+    return find_person(email=EMAIL)
+
+
+def test_the_export_holds_every_lead_event_message_consent_and_score(grace, ops, client):
+    assert len(grace.lead_ids) == 2  # the won form lead and the later SMS/API/import lead
+    client.force_login(ops)
+    response = client.post("/admin/capture/privacyrequest/export/", {"email": "Grace@Navy.mil"})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    assert sorted(archive.namelist()) == ["person.json", "summary.html"]
+    doc = json.loads(archive.read("person.json"))
+    assert {lead["id"] for lead in doc["leads"]} == set(grace.lead_ids)
+    channels = {i["channel"] for i in doc["capture_interaction"]}
+    assert {"web_form", "sms", "api", "import", "email"} <= channels
+    event_statuses = sorted(e["status"] for e in doc["inbound_events"])
+    assert "rejected" in event_statuses  # the spam submission, which has no lead
+    assert sum(1 for e in doc["inbound_events"] if e["channel"] == "web_form") == 2
+    assert any(m["to_address"] == EMAIL for m in doc["followup_outboundmessage"])  # the ack
+    consent = [c for c in doc["consent"] if c["given"]]
+    assert consent and consent[0]["text"] == "I agree to be contacted about my request."
+    assert len(doc["score_explanations"]) == 2
+    summary = archive.read("summary.html").decode()
+    assert "Quote for 40 seats please" in summary and "grace@navy.mil" in summary
+
+    record = PrivacyRequest.objects.get(kind="export")
+    assert record.requested_by == ops and sorted(record.lead_ids) == grace.lead_ids
+    assert EMAIL not in json.dumps(record.identity_hashes)
+    assert LeadAccess.objects.filter(action="exported", user=ops).count() == 2
+
+
+def test_export_and_erase_are_for_sales_ops_only(grace, client):
+    manager = UserFactory(username="max", is_staff=True)
+    manager.user_permissions.set(Permission.objects.filter(content_type__app_label="capture",
+                                                           codename__startswith="view_"))
+    client.force_login(manager)
+    for page in ("export", "erase"):
+        response = client.post(f"/admin/capture/privacyrequest/{page}/", {"email": EMAIL,
+                                                                          "confirm": "1"})
+        assert response.status_code == 403
+    assert not PrivacyRequest.objects.exists()
+    assert Lead.objects.filter(email_key=EMAIL).count() == 2
+
+
+def test_bad_input_is_a_form_error(ops, client, db):
+    client.force_login(ops)
+    for data, message in (({}, "Enter an email address or a phone number."),
+                          ({"phone": "12"}, "This does not look like a phone number."),
+                          ({"email": "nobody@example.com"}, "No lead has this email")):
+        response = client.post("/admin/capture/privacyrequest/export/", data)
+        assert response.status_code == 200 and message in response.content.decode()
+
+
+def _tables_containing(tokens) -> dict[str, list[str]]:
+    """Search every column of every table (text, JSON, binary alike) for the tokens."""
+    found: dict[str, list[str]] = {}
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names(cursor):
+            cursor.execute(f'SELECT * FROM "{table}"')  # noqa: S608 (our own table names)
+            columns = [c[0] for c in cursor.description]
+            for row in cursor.fetchall():
+                for column, value in zip(columns, row, strict=True):
+                    if isinstance(value, bytes | memoryview):
+                        value = bytes(value).decode("utf-8", errors="replace")
+                    if not isinstance(value, str):
+                        continue
+                    for token in tokens:
+                        if token.casefold() in value.casefold():
+                            found.setdefault(token, []).append(f"{table}.{column}")
+    return found
+
+
+def test_erasure_previews_then_leaves_no_trace_anywhere(grace, ops, client):
+    assert set(_tables_containing(TRACES)) == set(TRACES)  # the search does find her first
+    others = Lead.objects.exclude(pk__in=grace.lead_ids).count()
+    first_response = {lead.pk: (lead.created_at, lead.channel, lead.status)
+                      for lead in grace.leads}
+    client.force_login(ops)
+    preview = client.post("/admin/capture/privacyrequest/erase/", {"email": EMAIL})
+    html = preview.content.decode()
+    assert "What will be erased" in html and "Hopper" in html
+    assert Lead.objects.filter(email_key=EMAIL).exists()  # a preview changes nothing
+    lead_ids = ",".join(map(str, grace.lead_ids))
+    done = client.post("/admin/capture/privacyrequest/erase/",
+                       {"email": EMAIL, "confirm": "1", "lead_ids": lead_ids,
+                        "note": "ticket 4711"})
+    assert done.status_code == 302
+
+    assert _tables_containing(TRACES) == {}
+    # The leads stay as anonymous rows: counts, channels, statuses and times are unchanged.
+    assert Lead.objects.exclude(pk__in=grace.lead_ids).count() == others
+    for lead in Lead.objects.filter(pk__in=grace.lead_ids):
+        assert (lead.created_at, lead.channel, lead.status) == first_response[lead.pk]
+        assert lead.erased_at and lead.display_name == f"Erased lead #{lead.pk}"
+    assert Lead.objects.filter(email_key="ada@analytical.example").exists()  # others stay
+    record = PrivacyRequest.objects.get(kind="erasure")
+    assert record.note == "ticket 4711" and record.counts["leads"] == 2
+    assert set(record.identity_hashes) == {identity_hash("email", EMAIL),
+                                           identity_hash("phone", PHONE)}
+    hashes = set(Suppression.objects.filter(reason="erased").values_list("value_hash",
+                                                                         flat=True))
+    assert hashes == set(record.identity_hashes)
+
+
+def test_an_erased_person_is_not_re_created_by_an_import_a_webhook_or_an_email(grace, ops,
+                                                                                 client):
+    erase_person(grace, ops)
+    leads = Lead.objects.count()
+    out = StringIO()
+    call_command("import_leads", str(PAYLOADS / "import" / "leads.csv"), "--no-progress",
+                 "--source", "second-import", stdout=out)
+    sms = {**load_json("twilio", "sms.json")["params"], "MessageSid": "SMother",
+           "SmsSid": "SMother", "SmsMessageSid": "SMother"}
+    assert twilio_post(client, "/inbound/twilio/sms/", sms).status_code == 200
+    receive_email(GRACE_EMAIL.replace(b"grace-0002", b"grace-0003"), via="test")
+    assert Lead.objects.count() == leads
+    assert not Lead.objects.filter(email_key=EMAIL).exists()
+    assert not Lead.objects.filter(phone=PHONE).exists()
+    ignored = InboundEvent.objects.filter(reason__contains="erased on request")
+    assert ignored.count() >= 2
+    assert all(e.payload == {} and bytes(e.body) == b"" for e in ignored)
+    assert "Grace" not in str(_tables_containing(["Grace"]))
+
+
+def test_a_new_opt_in_through_the_form_brings_the_person_back(grace, ops, visitor):
+    erase_person(grace, ops)
+    visitor.load()
+    visitor.submit(first_name="Grace", email=EMAIL)  # no consent ticked: still erased
+    assert not Lead.objects.filter(email_key=EMAIL).exists()
+    visitor.load()
+    visitor.submit(first_name="Grace", email=EMAIL, consent="on")
+    lead = Lead.objects.get(email_key=EMAIL)
+    assert lead.has_consent and not lead.erased_at
+    assert not Suppression.objects.filter(reason="erased", kind="email").exists()
+    assert OutboundMessage.objects.filter(lead=lead, to_address=EMAIL).exists()  # the ack
+
+
+def test_scheduled_messages_of_an_erased_person_are_cancelled(grace, ops):
+    OutboundMessage.objects.create(lead_id=grace.lead_ids[-1], kind="sequence",
+                                   to_address=EMAIL, subject="Hi Grace", body="Hello Grace")
+    erase_person(grace, ops)
+    message = OutboundMessage.objects.get(kind="sequence")
+    assert message.status == "cancelled" and message.to_address == ""
+
+
+def test_an_unsubscribed_address_is_hashed_and_erasure_keeps_only_the_hash(grace, ops):
+    from followup.suppression import suppress
+
+    assert suppress(kind="email", value="Grace@Navy.mil", reason="unsubscribed")
+    row = Suppression.objects.get()
+    assert row.value == EMAIL and row.value_hash == identity_hash("email", EMAIL)
+    erase_person(grace, ops)
+    row.refresh_from_db()
+    assert (row.value, row.reason) == ("", "erased")
+    assert not suppress(kind="email", value=EMAIL, reason="bounce")  # not written in clear
+
+
+
+def test_an_erased_person_is_found_on_the_suppression_list_by_typing_their_email(grace, ops,
+                                                                                  admin_client):
+    erase_person(grace, ops)
+    page = admin_client.get("/admin/followup/suppression/?q=Grace@Navy.mil").content.decode()
+    assert "erased (" in page and "1 result" in page
+    assert admin_client.get("/admin/followup/suppression/?q=someone@else.example"
+                            ).content.decode().count("erased (") == 0
+
+
+def test_a_lead_less_event_with_the_phone_as_typed_is_erased_too(grace, ops):
+    from capture.intake import store_inbound_event
+
+    event, _ = store_inbound_event(channel="webhook", external_id="chat-77",
+                                   payload={"visitor_phone": "(415) 555-2671", "text": "hi"},
+                                   status=InboundEvent.Status.REJECTED, reason="no email")
+    erase_person(grace, ops)
+    event.refresh_from_db()
+    assert event.payload == {} and event.external_id == f"erased-{event.pk}"

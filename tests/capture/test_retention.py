@@ -1,0 +1,115 @@
+"""Retention with time moved: raw payloads purged after N days, rejected events deleted after
+M days, idle unconverted leads anonymised after K months; a dry run changes nothing; every run
+is reported; the schedule is installed on migrate."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.core.management import call_command
+from django_q.models import Schedule
+
+from capture.models import BlockRule, InboundEvent, Lead, LeadStatus, RetentionPolicy, RetentionRun
+from capture.privacy import run_retention, run_scheduled_retention
+
+pytestmark = pytest.mark.django_db
+START = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def history(visitor):
+    """On 5 January: Grace's form submission (a lead) and a spam submission (rejected)."""
+    BlockRule.objects.create(kind=BlockRule.Kind.PHRASE, value="crypto offer")
+    with time_machine.travel(START, tick=False):
+        visitor.load()
+        visitor.submit(first_name="Grace", last_name="Hopper", email="grace@navy.mil",
+                       message="Quote please")
+        visitor.load()
+        visitor.submit(first_name="Spam", email="spam@example.com", message="crypto offer")
+    RetentionPolicy.objects.create(raw_payload_days=90, rejected_event_days=30,
+                                   inactive_lead_months=6)
+    return Lead.objects.get(email_key="grace@navy.mil")
+
+
+def test_nothing_is_due_before_its_time(history):
+    with time_machine.travel(START + timedelta(days=29), tick=False):
+        run = run_retention()
+    assert run.report["rejected_events_deleted"] == 0
+    assert run.report["raw_payloads_purged"] == 0 and run.report["leads_anonymised"] == 0
+    assert InboundEvent.objects.count() == 2
+
+
+def test_each_rule_applies_when_its_time_comes(history):
+    with time_machine.travel(START + timedelta(days=31), tick=False):
+        run = run_retention()
+    assert run.report["rejected_events_deleted"] == 1
+    assert not InboundEvent.objects.filter(status="rejected").exists()
+    assert InboundEvent.objects.get().payload != {}  # the lead's payload stays 90 days
+
+    with time_machine.travel(START + timedelta(days=91), tick=False):
+        run = run_retention()
+    event = InboundEvent.objects.get()
+    assert run.report["raw_payloads_purged"] == 1 and run.report["raw_payload_event_ids"] == [
+        event.pk]
+    assert event.payload == {} and bytes(event.body) == b"" and event.headers == {}
+    assert event.lead == history  # the parsed lead stays
+    history.refresh_from_db()
+    assert history.email == "grace@navy.mil" and history.erased_at is None
+
+    with time_machine.travel(START + timedelta(days=92), tick=False):
+        again = run_retention()
+    assert again.report["raw_payloads_purged"] == 0  # purged once, not reported again
+
+    with time_machine.travel(datetime(2026, 7, 6, 12, 0, tzinfo=UTC), tick=False):
+        run = run_retention()
+    assert run.report["leads_anonymised"] == 1 and run.report["lead_ids"] == [history.pk]
+    history.refresh_from_db()
+    assert history.erased_at and history.email == "" and history.first_name == ""
+    assert not history.interactions.filter(body__contains="Quote please").exists()
+    assert RetentionRun.objects.filter(dry_run=False).count() == 4
+
+
+def test_a_won_lead_is_kept_however_long_it_is_idle(history):
+    Lead.objects.filter(pk=history.pk).update(status=LeadStatus.WON)
+    with time_machine.travel(START + timedelta(days=400), tick=False):
+        run = run_retention()
+    assert run.report["leads_anonymised"] == 0
+    assert Lead.objects.get(pk=history.pk).email == "grace@navy.mil"
+
+
+def test_a_dry_run_reports_everything_and_changes_nothing(history):
+    with time_machine.travel(START + timedelta(days=400), tick=False):
+        run = run_retention(dry_run=True)
+    assert run.dry_run and run.report["rejected_events_deleted"] == 1
+    assert run.report["raw_payloads_purged"] == 1 and run.report["leads_anonymised"] == 1
+    assert InboundEvent.objects.count() == 2
+    assert Lead.objects.get(pk=history.pk).email == "grace@navy.mil"
+
+
+def test_the_schedule_dry_runs_while_the_policy_is_off(history):
+    RetentionPolicy.objects.update(is_active=False)
+    with time_machine.travel(START + timedelta(days=400), tick=False):
+        run = RetentionRun.objects.get(pk=run_scheduled_retention())
+    assert run.dry_run and InboundEvent.objects.count() == 2
+
+
+def test_the_daily_schedule_is_installed_on_migrate(db):
+    call_command("migrate", verbosity=0)
+    schedule = Schedule.objects.get(name="capture: apply the retention policy")
+    assert schedule.func == "capture.privacy.run_scheduled_retention"
+    assert schedule.minutes == 24 * 60
+
+
+def test_the_admin_edits_the_policy_and_runs_a_dry_run(history, admin_client):
+    policy = RetentionPolicy.objects.get()
+    response = admin_client.post("/admin/capture/retentionpolicy/", {
+        "action": "dry_run", "_selected_action": [policy.pk]}, follow=True)
+    assert "Retention dry run" in response.content.decode()
+    assert RetentionRun.objects.get().dry_run
+    response = admin_client.post(f"/admin/capture/retentionpolicy/{policy.pk}/change/", {
+        "is_active": "on", "raw_payload_days": "0", "rejected_event_days": "30",
+        "inactive_lead_months": "6"})
+    assert response.status_code == 200  # 0 days is refused with a message
+    assert "Ensure this value is greater than or equal to 1." in response.content.decode()

@@ -1,0 +1,74 @@
+"""The access trail: who opened, listed, changed, reassigned or exported a lead, shown to
+managers on the lead page and in the admin; one insert per page view."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from capture.models import LeadAccess
+from tests.factories import UserFactory
+from tests.routing.pages import lead_for
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def lead(alice, sales_team):
+    lead = lead_for(alice.user, sales_team, first_name="Grace", email="grace@navy.mil")
+    lead.assessment.fired_rules = []  # the admin's explanation reads the engine's full rows
+    lead.assessment.save()
+    return lead
+
+
+def signed_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_opening_listing_changing_and_reassigning_each_leave_one_row(lead, alice, bob,
+                                                                     manager):
+    rep = signed_in(alice.user)
+    assert rep.get(f"/leads/{lead.pk}/").status_code == 200
+    assert rep.get("/queue/").status_code == 200
+    rep.post(f"/leads/{lead.pk}/note/", {"body": "Called, left a message"})
+    boss = signed_in(manager)
+    boss.post(f"/leads/{lead.pk}/reassign/", {"owner": bob.user.pk, "note": "holiday"})
+    rows = list(LeadAccess.objects.order_by("at", "id").values_list("user__username", "action"))
+    assert rows == [("alice", "viewed"), ("alice", "listed"), ("alice", "changed"),
+                    ("manager", "reassigned")]
+    listed = LeadAccess.objects.get(action="listed")
+    assert listed.lead is None and f",{lead.pk}," in listed.listed_ids
+
+
+def test_managers_see_the_trail_on_the_lead_page_and_reps_do_not(lead, alice, manager):
+    signed_in(alice.user).get(f"/leads/{lead.pk}/")
+    rep_page = signed_in(alice.user).get(f"/leads/{lead.pk}/").content.decode()
+    assert 'id="access-trail"' not in rep_page
+    page = signed_in(manager).get(f"/leads/{lead.pk}/").content.decode()
+    assert 'id="access-trail"' in page
+    trail = page[page.index('id="access-trail"'):]
+    assert "alice" in trail and "Opened the lead page" in trail
+
+
+def test_admin_views_and_changes_appear_in_the_trail(lead, manager):
+    admin = UserFactory(username="root", is_staff=True, is_superuser=True)
+    client = signed_in(admin)
+    assert client.get(f"/admin/capture/lead/{lead.pk}/change/").status_code == 200
+    assert LeadAccess.objects.filter(user=admin, action="admin_viewed", lead=lead).exists()
+    from django.contrib.admin.models import CHANGE, LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    LogEntry.objects.create(user=admin, content_type=ContentType.objects.get_for_model(lead),
+                            object_id=str(lead.pk), object_repr=str(lead), action_flag=CHANGE,
+                            change_message='[{"changed": {"fields": ["Company"]}}]')
+    page = signed_in(manager).get(f"/leads/{lead.pk}/").content.decode()
+    trail = page[page.index('id="access-trail"'):]
+    assert "Opened in the admin" in trail and "Changed in the admin" in trail
+    assert "Changed Company." in trail
+    assert client.get("/admin/capture/lead/").status_code == 200
+    listed = LeadAccess.objects.get(action="listed", user=admin)
+    assert listed.listed_ids == f",{lead.pk}," and listed.detail == "admin lead list"
+    listing = client.get("/admin/capture/leadaccess/").content.decode()
+    assert "Opened in the admin" in listing
