@@ -25,6 +25,7 @@ from capture.models import (
     IntakeForm,
     Interaction,
     Lead,
+    LeadIdentity,
     LeadStatus,
 )
 from capture.signals import lead_received
@@ -40,6 +41,16 @@ class Consent:
     text: str
     given_at: datetime
     ip: str | None = None
+
+
+@dataclass(frozen=True)
+class PlatformAccount:
+    """The sender's account on a messaging platform (a LeadIdentity once taken in)."""
+
+    platform: str  # a LeadIdentity.Platform value
+    external_id: str
+    display_name: str = ""
+    address: str = ""  # where replies go, when it is not external_id (a Telegram chat id)
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,8 @@ class IntakeInput:
     # The IntakeForm row itself when the channel has it loaded (saves the listeners a query).
     form: IntakeForm | None = field(default=None, compare=False, repr=False)
     flags: Mapping[str, bool] = field(default_factory=dict)
+    # The sender's platform account: matched before email and phone, stored on the lead.
+    identity: PlatformAccount | None = None
 
 
 class Rejected(Exception):
@@ -277,8 +290,11 @@ def receive_lead(data: IntakeInput, *, event: InboundEvent | None = None) -> Int
 
     "A new lead unless it is already in the database": an open lead with the same email key
     or E.164 phone gets an Interaction and its empty fields filled; a closed one is linked to
-    a new lead (or reopened, by CLOSED_LEAD_MATCH). Concurrent duplicates collide on the
-    partial unique constraints; receive_event() retries the loser, which then matches.
+    a new lead (or reopened, by CLOSED_LEAD_MATCH). A platform account (data.identity) seen
+    before finds its lead even without an email or phone; when an email or phone arrives that
+    belongs to another open lead, that lead wins and the account moves to it. Concurrent
+    duplicates collide on the partial unique constraints (or the identity's); receive_event()
+    retries the loser, which then matches.
     """
     values = {
         name: clean_text(data.fields.get(name, ""))[: MAX_LENGTHS[name]]
@@ -292,6 +308,8 @@ def receive_lead(data: IntakeInput, *, event: InboundEvent | None = None) -> Int
     # A concurrent twin raises IntegrityError on the partial unique constraints here; the
     # caller's transaction is rolled back and receive_event() tries again, as a match.
     lead, created, filled = _match_or_create(data, values, key, phone, now)
+    if data.identity is not None:
+        _remember_identity(lead, data, now)
 
     interaction = Interaction.objects.create(
         lead=lead,
@@ -319,12 +337,20 @@ def _match_or_create(data: IntakeInput, values: dict, key: str, phone: str, now:
         lead := Lead.objects.select_for_update().filter(pk=data.lead_id).first()
     ):
         return lead, False, _fill_empty_fields(lead, data, values, now)
+    known = _lead_of_account(data)
     identity = Q()
     if key:
         identity |= Q(email_key=key)
     if phone:
         identity |= Q(phone=phone)
-    if not identity:
+    if known is not None and known.status in OPEN_STATUSES:
+        # The account's lead, unless the email or phone now given is another open lead's:
+        # that lead is the person's, as for every channel, and the account moves to it.
+        other = (Lead.objects.select_for_update().filter(identity, status__in=OPEN_STATUSES)
+                 .exclude(pk=known.pk).order_by("-created_at").first() if identity else None)
+        lead = other or known
+        return lead, False, _fill_empty_fields(lead, data, values, now)
+    if not identity and known is None:
         return _create(data, values, now), True, []
 
     # One query: the open leads of this person first, then their latest closed one.
@@ -332,7 +358,7 @@ def _match_or_create(data: IntakeInput, values: dict, key: str, phone: str, now:
         Lead.objects.select_for_update()
         .filter(identity)
         .order_by(Case(When(status__in=OPEN_STATUSES, then=0), default=1), "-created_at")[:3]
-    )
+    ) if identity else []
     candidates = [m for m in matches if m.status in OPEN_STATUSES]
     if candidates:
         # An email match beats a phone match: people share office phones more than inboxes.
@@ -340,7 +366,7 @@ def _match_or_create(data: IntakeInput, values: dict, key: str, phone: str, now:
         filled = _fill_empty_fields(lead, data, values, now)
         return lead, False, filled
 
-    closed = matches[0] if matches else None
+    closed = matches[0] if matches else known
     if closed and settings.CLOSED_LEAD_MATCH == "reopen":
         closed.status = LeadStatus.NEW
         filled = _fill_empty_fields(closed, data, values, now, extra_fields=["status"])
@@ -351,6 +377,46 @@ def _match_or_create(data: IntakeInput, values: dict, key: str, phone: str, now:
         return closed, False, filled
     lead = _create(data, values, now, previous=closed)
     return lead, True, []
+
+
+def _lead_of_account(data: IntakeInput) -> Lead | None:
+    """The lead a known platform account belongs to (locked), or None."""
+    account = data.identity
+    if account is None or not account.external_id:
+        return None
+    return (Lead.objects.select_for_update()
+            .filter(identities__platform=account.platform,
+                    identities__external_id=account.external_id).first())
+
+
+def _remember_identity(lead: Lead, data: IntakeInput, now: datetime) -> None:
+    """Store or refresh the sender's account on `lead`; a first insert racing a twin raises
+    IntegrityError on the unique (platform, external_id), and receive_event() tries again."""
+    account = data.identity
+    external_id = clean_text(account.external_id)[:128]
+    if not external_id:
+        return
+    at = data.occurred_at or now
+    row = LeadIdentity.objects.filter(platform=account.platform,
+                                      external_id=external_id).first()
+    name = clean_text(account.display_name)[:200]
+    address = clean_text(account.address)[:128]
+    if row is None:
+        LeadIdentity.objects.create(lead=lead, platform=account.platform,
+                                    external_id=external_id, display_name=name,
+                                    address=address, last_inbound_at=at, created_at=now)
+        return
+    if row.lead_id != lead.pk and Lead.objects.filter(
+            pk=row.lead_id, status__in=OPEN_STATUSES).exists():
+        Interaction.objects.create(
+            lead_id=row.lead_id, direction=Interaction.Direction.INTERNAL,
+            kind=Interaction.Kind.SYSTEM, channel=data.channel, occurred_at=now,
+            summary=f"Same person as lead #{lead.pk} (their email or phone): "
+            f"{row.get_platform_display()} messages go there now"[:255])
+    LeadIdentity.objects.filter(pk=row.pk).update(
+        lead=lead, display_name=name or row.display_name, address=address or row.address,
+        last_inbound_at=max(at, row.last_inbound_at) if row.last_inbound_at else at,
+        blocked_at=None, blocked_reason="")
 
 
 def _create(data: IntakeInput, values: dict, now: datetime, previous: Lead | None = None) -> Lead:

@@ -485,3 +485,4 @@ class BlockRule(models.Model):
 
 
 from capture.channel_models import ApiKey, ChannelSettings, WebhookSource  # noqa: E402,F401
+from capture.identity_models import LeadIdentity, Platform  # noqa: E402,F401
