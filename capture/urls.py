@@ -3,7 +3,7 @@
 from django.urls import include, path
 
 from capture import views
-from capture.channels import api, calendly, email, meta, twilio, webhook
+from capture.channels import api, calendly, email, meta, slack, telegram, twilio, webhook, x
 
 app_name = "capture"
 
@@ -17,6 +17,11 @@ urlpatterns = [
     path("inbound/twilio/status/", twilio.status_view, name="twilio-status"),
     path("inbound/meta/", meta.meta_view, name="meta"),
     path("inbound/calendly/", calendly.calendly_view, name="calendly"),
+    path("inbound/telegram/", telegram.telegram_view, name="telegram"),
+    path("inbound/slack/", slack.slack_view, name="slack"),
+    path("inbound/x/", x.x_view, name="x"),
+    path("inbound/twilio/message-status/", twilio.message_status_view,
+         name="twilio-message-status"),
     path("inbound/webhook/<slug:source>/", webhook.webhook_view, name="webhook"),
     path("inbound/email/", include(email.anymail_urls())),
 ]

@@ -6,7 +6,10 @@ from capture.channels import (  # noqa: F401  (each registers its normalisers)
     email,
     imports,
     meta,
+    slack,
+    telegram,
     twilio,
     webform,
     webhook,
+    x,
 )
