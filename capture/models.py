@@ -383,7 +383,13 @@ class Interaction(models.Model):
     )
     message_id = models.CharField(
         max_length=255, blank=True,
-        help_text="The email Message-ID (without <>), so replies thread onto this lead.",
+        help_text="The email Message-ID (without <>), so replies thread onto this lead; for a "
+        "message sent on a platform, the platform's message id.",
+    )
+    delivery_status = models.CharField(
+        max_length=16, blank=True,
+        help_text="A message we sent: what the platform last reported (sent, delivered, read, "
+        "failed).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -63,5 +63,16 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('platform', 'external_id'), name='uniq_lead_identity_per_platform')],
             },
         ),
+        migrations.AddField(
+            model_name='interaction',
+            name='delivery_status',
+            field=models.CharField(blank=True, help_text='A message we sent: what the platform last reported (sent, delivered, read, failed).', max_length=16),
+        ),
+        migrations.AlterField(
+            model_name='interaction',
+            name='message_id',
+            field=models.CharField(blank=True, help_text="The email Message-ID (without <>), so replies thread onto this lead; for a message sent on a platform, the platform's message id.", max_length=255),
+        ),
+    
         migrations.RunPython(identities_of_earlier_conversations, migrations.RunPython.noop),
     ]
