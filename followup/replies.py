@@ -201,9 +201,17 @@ def queue_reply(*, lead: Lead, user, key: str, body: str) -> OutboundMessage:
 def send_reply(message: OutboundMessage) -> Receipt:
     """Hand one reply to its platform; raises Refused or a network error."""
     if message.channel == OutChannel.SMS:
+        from twilio.base.exceptions import TwilioRestException
+
         from followup.sms import send_sms
 
-        receipt = send_sms(message.to_address, message.body)
+        try:
+            receipt = send_sms(message.to_address, message.body)
+        except TwilioRestException as exc:
+            if exc.status == 429 or exc.status >= 500:
+                raise
+            raise Refused(f"Twilio refused the text ({exc.code}): {exc.msg}"[:500],
+                          permanent=True) from None
         return Receipt(provider_id=receipt.sid, status=receipt.status or "queued")
     identity = message.identity
     if identity is None:

@@ -20,6 +20,9 @@ from tests.capture.conftest import load_json
 from tests.capture.test_meta import meta_post
 
 pytestmark = pytest.mark.django_db
+TELEGRAM_SECRET = "telegram-webhook-secret"
+SLACK_SECRET = "slack-signing-secret"
+X_SECRET = "x-consumer-secret"
 
 
 def only_lead() -> Lead:
@@ -112,7 +115,7 @@ def test_a_second_comment_by_the_same_person_is_an_interaction_on_their_lead(cli
 
 # --- Telegram -------------------------------------------------------------------------------
 
-def telegram_post(client, payload: dict, *, secret: str = "telegram-webhook-secret"):
+def telegram_post(client, payload: dict, *, secret: str = TELEGRAM_SECRET):
     headers = {"HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN": secret} if secret else {}
     return client.post("/inbound/telegram/", json.dumps(payload),
                        content_type="application/json", **headers)
@@ -181,7 +184,7 @@ def test_a_closed_lead_s_telegram_account_writing_again_starts_a_linked_lead(cli
 
 # --- Slack ----------------------------------------------------------------------------------
 
-def slack_post(client, payload: dict, *, secret: str = "slack-signing-secret",
+def slack_post(client, payload: dict, *, secret: str = SLACK_SECRET,
                at: int | None = None, retry: int | None = None):
     body = json.dumps(payload).encode()
     timestamp = str(at if at is not None else int(time.time()))
@@ -264,12 +267,12 @@ def test_slack_messages_outside_the_listed_channels_are_not_taken_in(client, set
 
 # --- X (Twitter) ----------------------------------------------------------------------------
 
-def x_signature(body: bytes, secret: str = "x-consumer-secret") -> str:
+def x_signature(body: bytes, secret: str = X_SECRET) -> str:
     return "sha256=" + base64.b64encode(
         hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
 
-def x_post(client, payload: dict, *, secret: str = "x-consumer-secret"):
+def x_post(client, payload: dict, *, secret: str = X_SECRET):
     body = json.dumps(payload).encode()
     return client.post("/inbound/x/", body, content_type="application/json",
                        HTTP_X_TWITTER_WEBHOOKS_SIGNATURE=x_signature(body, secret))
