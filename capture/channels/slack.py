@@ -29,8 +29,9 @@ from capture.channels.base import (
 )
 from capture.intake import IntakeInput, PlatformAccount, Rejected
 from capture.models import Channel as LeadChannel
-from capture.models import InboundEvent, Interaction, Platform
+from capture.models import ChannelSettings, InboundEvent, Interaction, Platform
 
+SETTINGS = ChannelSettings.Name.SLACK
 HANDLED = ("message", "app_mention")
 PEOPLE_SUBTYPES = ("", "file_share", "thread_broadcast")  # other subtypes: edits, joins, bots
 
@@ -96,8 +97,8 @@ def normalise(event: InboundEvent) -> IntakeInput:
                                           "last_name": last},
         summary=f"Slack: {text[:80]}",
         body=f"{text}\n\n(Slack user {user} {how} in channel {item['channel']})",
-        occurred_at=when, source="slack", kind=Interaction.Kind.MESSAGE,
-        notify_prospect=False,
+        occurred_at=when, source=ChannelSettings.for_channel(SETTINGS).source or "slack",
+        kind=Interaction.Kind.MESSAGE, notify_prospect=False,
         identity=PlatformAccount(Platform.SLACK, user, name, str(item["channel"])),
     )
 
@@ -109,7 +110,8 @@ def reply(request: HttpRequest, stored: list[InboundEvent]) -> HttpResponse:
     return JsonResponse({"received": len(stored)})
 
 
-channel = Channel(name="slack", verify=verify, events=events, normalise=normalise, reply=reply)
+channel = Channel(name="slack", verify=verify, events=events, normalise=normalise,
+                  reply=reply, settings_name=SETTINGS)
 
 
 @csrf_exempt

@@ -30,8 +30,9 @@ from capture.channels.base import (
 from capture.identity import InvalidPhone, normalise_phone
 from capture.intake import Ignored, IntakeInput, PlatformAccount, Rejected
 from capture.models import Channel as LeadChannel
-from capture.models import InboundEvent, Interaction, LeadIdentity, Platform
+from capture.models import ChannelSettings, InboundEvent, Interaction, LeadIdentity, Platform
 
+SETTINGS = ChannelSettings.Name.TELEGRAM
 START_PARAMETER = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what Telegram allows in ?start=
 
 
@@ -127,7 +128,8 @@ def _normalise(event: InboundEvent) -> IntakeInput:
         channel=LeadChannel.CHAT, fields=fields, summary=summary,
         body="\n".join([text, *notes, f"(Telegram {handle or 'user'} {user_id})"]).strip(),
         occurred_at=_when(message.get("date")) or event.received_at,
-        source="telegram", kind=Interaction.Kind.MESSAGE, notify_prospect=False,
+        source=ChannelSettings.for_channel(SETTINGS).source or "telegram",
+        kind=Interaction.Kind.MESSAGE, notify_prospect=False,
         identity=PlatformAccount(Platform.TELEGRAM, user_id, handle or name, chat_id),
     )
 
@@ -157,7 +159,7 @@ def reply(request: HttpRequest, stored: list[InboundEvent]) -> HttpResponse:
 
 
 channel = Channel(name="telegram", verify=verify, events=events, normalise=normalise,
-                  reply=reply)
+                  reply=reply, settings_name=SETTINGS)
 
 
 @csrf_exempt

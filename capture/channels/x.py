@@ -29,8 +29,9 @@ from capture.channels.base import (
 )
 from capture.intake import IntakeInput, PlatformAccount, Rejected
 from capture.models import Channel as LeadChannel
-from capture.models import InboundEvent, Interaction, Platform
+from capture.models import ChannelSettings, InboundEvent, Interaction, Platform
 
+SETTINGS = ChannelSettings.Name.X
 
 def signature_of(secret: str, message: bytes) -> str:
     """X's signature and CRC response: "sha256=" + base64 of the HMAC-SHA256."""
@@ -97,7 +98,8 @@ def normalise(event: InboundEvent) -> IntakeInput:
         summary=f"X direct message: {text[:80]}",
         body=f"{text}\n\n(X {handle or 'user'} {sender})",
         occurred_at=when if item.get("created_timestamp") else event.received_at,
-        source="x", kind=Interaction.Kind.MESSAGE, notify_prospect=False,
+        source=ChannelSettings.for_channel(SETTINGS).source or "x",
+        kind=Interaction.Kind.MESSAGE, notify_prospect=False,
         identity=PlatformAccount(Platform.X, sender, handle or name),
     )
 
@@ -106,7 +108,8 @@ def reply(request: HttpRequest, stored: list[InboundEvent]) -> HttpResponse:
     return JsonResponse({"received": len(stored)})
 
 
-channel = Channel(name="x", verify=verify, events=events, normalise=normalise, reply=reply)
+channel = Channel(name="x", verify=verify, events=events, normalise=normalise,
+                  reply=reply, settings_name=SETTINGS)
 
 
 @csrf_exempt

@@ -74,5 +74,11 @@ class Migration(migrations.Migration):
             field=models.CharField(blank=True, help_text="The email Message-ID (without <>), so replies thread onto this lead; for a message sent on a platform, the platform's message id.", max_length=255),
         ),
     
+        migrations.AlterField(
+            model_name='channelsettings',
+            name='channel',
+            field=models.CharField(choices=[('email', 'Email'), ('twilio', 'Twilio calls and SMS'), ('meta', 'Meta: WhatsApp, Messenger, Instagram, Page comments, Lead Ads'), ('calendly', 'Calendly bookings'), ('import', 'Imports'), ('telegram', 'Telegram bot'), ('slack', 'Slack Events API'), ('x', 'X direct messages')], max_length=16, unique=True),
+        ),
+    
         migrations.RunPython(identities_of_earlier_conversations, migrations.RunPython.noop),
     ]
