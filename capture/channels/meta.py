@@ -135,38 +135,41 @@ def _comment_event(external_id: str, kind: str, entry: dict, value: dict, own: b
 def delivery_statuses(payload: dict) -> list[dict]:
     """The delivery reports in a verified payload, as delivery_reported's kwargs."""
     reports: list[dict] = []
-    for entry in payload.get("entry") or []:
-        if not isinstance(entry, dict):
-            continue
-        for change in entry.get("changes") or []:
-            value = (change or {}).get("value") or {}
+    for entry in _dicts(payload.get("entry")):
+        for change in _dicts(entry.get("changes")):
+            value = change.get("value")
             if change.get("field") != "messages" or not isinstance(value, dict):
                 continue
-            for status in value.get("statuses") or []:
-                if not isinstance(status, dict) or not status.get("id"):
+            for status in _dicts(value.get("statuses")):
+                if not isinstance(status.get("id"), str | int) or not status.get("id"):
                     continue
-                errors = status.get("errors") or []
                 error = "; ".join(f"{e.get('code', '')} {e.get('title', '')}".strip()
-                                  for e in errors if isinstance(e, dict))
+                                  for e in _dicts(status.get("errors")))
                 reports.append({"platform": Platform.WHATSAPP, "ids": [str(status["id"])],
                                 "status": str(status.get("status", "")), "error": error,
                                 "recipient": str(status.get("recipient_id", "")),
                                 "before": None})
         network = (Platform.INSTAGRAM if payload.get("object") == "instagram"
                    else Platform.MESSENGER)
-        for item in entry.get("messaging") or []:
-            if not isinstance(item, dict):
-                continue
-            who = str((item.get("sender") or {}).get("id", ""))
+        for item in _dicts(entry.get("messaging")):
+            sender = item.get("sender")
+            who = str(sender.get("id", "")) if isinstance(sender, dict) else ""
             if isinstance(delivery := item.get("delivery"), dict):
+                mids = delivery.get("mids")
                 reports.append({"platform": network, "status": "delivered", "error": "",
-                                "ids": [str(m) for m in delivery.get("mids") or []],
+                                "ids": [str(m) for m in mids] if isinstance(mids, list) else [],
                                 "recipient": who, "before": _when_ms(delivery.get("watermark"))})
             if isinstance(read := item.get("read"), dict):
+                mid = read.get("mid")
                 reports.append({"platform": network, "status": "read", "error": "",
-                                "ids": [str(read["mid"])] if read.get("mid") else [],
+                                "ids": [str(mid)] if isinstance(mid, str | int) and mid else [],
                                 "recipient": who, "before": _when_ms(read.get("watermark"))})
     return reports
+
+
+def _dicts(value: object) -> list[dict]:
+    """The objects in a list that should hold objects (anything else in it is skipped)."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
 def _when_ms(milliseconds: object) -> datetime | None:

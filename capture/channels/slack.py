@@ -88,7 +88,7 @@ def normalise(event: InboundEvent) -> IntakeInput:
         profile = item.get("user_profile") or {}
         name = str(profile.get("real_name") or profile.get("display_name") or "")
         when = datetime.fromtimestamp(float(item["ts"]), tz=UTC)
-    except (TypeError, AttributeError, LookupError, ValueError) as exc:
+    except (TypeError, AttributeError, LookupError, ValueError, OverflowError, OSError) as exc:
         raise Rejected(f"Malformed Slack event: {type(exc).__name__}: {exc}") from None
     first, _, last = name.partition(" ")
     how = "mentioned us" if item.get("type") == "app_mention" else "wrote"

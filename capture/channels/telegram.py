@@ -146,9 +146,11 @@ def _when(seconds: object):
 def reply(request: HttpRequest, stored: list[InboundEvent]) -> HttpResponse:
     """Verified by now: a prospect who blocked (or unblocked) the bot is remembered."""
     member = json.loads(request.body).get("my_chat_member")
-    if isinstance(member, dict):
-        user_id = str((member.get("from") or {}).get("id", ""))
-        status = str((member.get("new_chat_member") or {}).get("status", ""))
+    sender = member.get("from") if isinstance(member, dict) else None
+    new = member.get("new_chat_member") if isinstance(member, dict) else None
+    if isinstance(sender, dict) and isinstance(new, dict):
+        user_id = str(sender.get("id", ""))
+        status = str(new.get("status", ""))
         rows = LeadIdentity.objects.filter(platform=Platform.TELEGRAM, external_id=user_id)
         if status == "kicked":
             rows.update(blocked_at=timezone.now(),
