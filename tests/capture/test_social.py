@@ -318,3 +318,16 @@ def test_a_forged_x_signature_stores_nothing(client):
     body = json.dumps(load_json("x", "direct_message.json")).encode()
     assert client.post("/inbound/x/", body, content_type="application/json").status_code == 403
     assert not InboundEvent.objects.exists()
+
+
+def test_a_switched_off_channel_answers_404_and_stores_nothing(client):
+    from capture.models import ChannelSettings
+
+    ChannelSettings.objects.create(channel="telegram", is_active=False)
+    assert telegram_post(client, load_json("telegram", "start.json")).status_code == 404
+    assert not InboundEvent.objects.exists()
+
+
+def test_without_the_consumer_secret_the_crc_is_refused(client, settings):
+    settings.X_CONSUMER_SECRET = ""
+    assert client.get("/inbound/x/", {"crc_token": "abc"}).status_code == 403

@@ -21,6 +21,7 @@ from capture.identity import email_key
 from capture.intake import IntakeInput, receive_lead
 from capture.models import Channel, IntakeForm, Lead
 from followup.demo import seed_followup
+from followup.social_demo import seed_social_leads
 from routing.demo import seed_routing
 
 DEMO_FORM = {
@@ -78,6 +79,7 @@ class Command(BaseCommand):
         sequences = seed_followup()  # before the leads too: they get their enrolment timers
         self.stdout.write(f"Follow-up sequences: {sequences['sequences']} created")
         made = self._sample_leads(form)
+        made += seed_social_leads()  # a Telegram and an Instagram prospect
         self.stdout.write(f"Sample leads: {made} created, "
                           f"{Lead.objects.count()} leads in the database.")
         self._print_logins(password, generated)
