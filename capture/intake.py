@@ -406,17 +406,54 @@ def _remember_identity(lead: Lead, data: IntakeInput, now: datetime) -> None:
                                     external_id=external_id, display_name=name,
                                     address=address, last_inbound_at=at, created_at=now)
         return
-    if row.lead_id != lead.pk and Lead.objects.filter(
-            pk=row.lead_id, status__in=OPEN_STATUSES).exists():
-        Interaction.objects.create(
-            lead_id=row.lead_id, direction=Interaction.Direction.INTERNAL,
-            kind=Interaction.Kind.SYSTEM, channel=data.channel, occurred_at=now,
-            summary=f"Same person as lead #{lead.pk} (their email or phone): "
-            f"{row.get_platform_display()} messages go there now"[:255])
+    earlier = (Lead.objects.select_for_update().filter(pk=row.lead_id, status__in=OPEN_STATUSES)
+               .first() if row.lead_id != lead.pk else None)
+    if earlier is not None:
+        _merge_account_lead(earlier, into=lead, platform=row.get_platform_display(), now=now)
     LeadIdentity.objects.filter(pk=row.pk).update(
         lead=lead, display_name=name or row.display_name, address=address or row.address,
         last_inbound_at=max(at, row.last_inbound_at) if row.last_inbound_at else at,
         blocked_at=None, blocked_reason="")
+
+
+def _merge_account_lead(earlier: Lead, *, into: Lead, platform: str, now: datetime) -> None:
+    """A platform account's open lead turned out to be the person of another open lead (their
+    email or phone arrived). A lead known only through platform accounts (no email, no
+    phone) is merged: its timeline, events and accounts move, its empty-elsewhere fields fill
+    the other lead, and it is closed as merged. One with an email or phone of its own may be
+    someone else's (a shared device): it stays, with a note, and only this account moves."""
+    if earlier.email or earlier.phone:
+        Interaction.objects.create(
+            lead=earlier, direction=Interaction.Direction.INTERNAL,
+            kind=Interaction.Kind.SYSTEM, channel=earlier.channel, occurred_at=now,
+            summary=f"Same person as lead #{into.pk} (their email or phone): {platform} "
+            "messages go there now"[:255])
+        return
+    Interaction.objects.filter(lead=earlier).update(lead=into)
+    InboundEvent.objects.filter(lead=earlier).update(lead=into)
+    LeadIdentity.objects.filter(lead=earlier).update(lead=into)
+    protected = set(into.staff_set_fields or [])
+    filled = [name for name in LEAD_FIELDS if name not in ("email", "phone")
+              and name not in protected and not getattr(into, name) and getattr(earlier, name)]
+    for name in filled:
+        setattr(into, name, getattr(earlier, name))
+    if filled:
+        into.save(update_fields=[*filled, "updated_at"])
+    if earlier.first_response_at and not into.first_response_at:
+        Lead.objects.filter(pk=into.pk, first_response_at__isnull=True).update(
+            first_response_at=earlier.first_response_at)
+        into.first_response_at = earlier.first_response_at
+    Lead.objects.filter(pk=earlier.pk).update(status=LeadStatus.DISQUALIFIED,
+                                              last_activity_at=now)
+    Interaction.objects.create(
+        lead=earlier, direction=Interaction.Direction.INTERNAL, kind=Interaction.Kind.STATUS,
+        channel=earlier.channel, occurred_at=now,
+        summary=f"Merged into lead #{into.pk}: the same person (their email or phone, given "
+        f"on {platform}); its timeline moved there"[:255])
+    Interaction.objects.create(
+        lead=into, direction=Interaction.Direction.INTERNAL, kind=Interaction.Kind.SYSTEM,
+        channel=earlier.channel, occurred_at=now,
+        summary=f"Lead #{earlier.pk} ({platform}) merged in: the same person"[:255])
 
 
 def _create(data: IntakeInput, values: dict, now: datetime, previous: Lead | None = None) -> Lead:

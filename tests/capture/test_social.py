@@ -143,17 +143,41 @@ def test_telegram_messages_and_a_shared_contact_fill_the_same_lead(client):
     assert lead.interactions.count() == 3
 
 
-def test_a_shared_phone_of_an_existing_lead_moves_the_telegram_account_to_it(client):
+def test_a_shared_phone_of_an_existing_lead_merges_the_telegram_lead_into_it(client):
     earlier = receive_lead(IntakeInput(channel="web_form", fields={
         "phone": "+33612345678", "email": "marie@example.org"}, summary="Form",
         notify_prospect=False)).lead
     telegram_post(client, load_json("telegram", "start.json"))
     telegram_lead = Lead.objects.exclude(pk=earlier.pk).get()
+    assert telegram_lead.phone == "" and telegram_lead.identities.count() == 1
+
     telegram_post(client, load_json("telegram", "contact.json"))
+
     assert LeadIdentity.objects.get().lead_id == earlier.pk
+    earlier.refresh_from_db()
+    telegram_lead.refresh_from_db()
+    assert (earlier.first_name, earlier.last_name, earlier.utm_campaign) == (
+        "Marie", "Curie", "spring_promo")  # filled from the Telegram lead
+    summaries = list(earlier.interactions.values_list("summary", flat=True))
+    assert "Started the Telegram bot (link spring_promo)" in summaries  # moved over
+    assert "Shared their phone number on Telegram" in summaries
+    assert telegram_lead.status == "disqualified"
+    assert telegram_lead.interactions.get().summary.startswith(f"Merged into lead #{earlier.pk}")
     telegram_post(client, load_json("telegram", "text.json"))
-    assert earlier.interactions.count() == 3  # the form, the contact, the next message
-    assert "lead #" in telegram_lead.interactions.order_by("-id").first().summary
+    assert earlier.interactions.filter(summary__startswith="Telegram: Can you quote").exists()
+    assert Lead.objects.filter(status="new").count() == 1
+
+
+def test_an_account_lead_with_its_own_email_is_not_merged_only_the_account_moves(client):
+    earlier = receive_lead(IntakeInput(channel="web_form", fields={
+        "phone": "+33612345678"}, summary="Form", notify_prospect=False)).lead
+    telegram_post(client, load_json("telegram", "start.json"))
+    telegram_lead = Lead.objects.exclude(pk=earlier.pk).get()
+    Lead.objects.filter(pk=telegram_lead.pk).update(email="someone@example.org")
+    telegram_post(client, load_json("telegram", "contact.json"))
+    telegram_lead.refresh_from_db()
+    assert telegram_lead.status == "new" and LeadIdentity.objects.get().lead_id == earlier.pk
+    assert "messages go there now" in telegram_lead.interactions.order_by("-id").first().summary
 
 
 def test_a_wrong_or_missing_telegram_secret_stores_nothing(client):
