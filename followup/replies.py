@@ -14,12 +14,13 @@ What each platform allows (checked before the rep writes, and again when the row
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from capture.models import Channel as LeadChannel
@@ -165,6 +166,17 @@ class ReplyNotAllowed(ValueError):
     """The chosen channel does not allow a reply now (the message says why)."""
 
 
+class DuplicateReply(Exception):
+    """The same reply was written a moment ago: that row is the reply."""
+
+    def __init__(self, message: OutboundMessage | None):
+        super().__init__("This reply was sent a moment ago; it is not sent twice.")
+        self.message = message
+
+
+DUPLICATE_WITHIN = timedelta(minutes=1)
+
+
 @transaction.atomic
 def queue_reply(*, lead: Lead, user, key: str, body: str) -> OutboundMessage:
     """Write the reply's outbox row (checked against what the platform allows now) and queue
@@ -188,10 +200,27 @@ def queue_reply(*, lead: Lead, user, key: str, body: str) -> OutboundMessage:
           else identity.external_id if identity else lead.phone)
     subject = {"template": f"template:{settings.WHATSAPP_TEMPLATE_NAME}",
                "human_agent": "tag:HUMAN_AGENT"}.get(option.mode, "")
-    message = OutboundMessage.objects.create(
-        lead=lead, kind=OutboundMessage.Kind.REPLY, channel=option.channel, to_address=to,
-        subject=subject, body=body if option.mode != "template" else "", sent_by=user,
-        identity=identity, due_at=timezone.now())
+    now = timezone.now()
+    # A double-clicked send (or a resubmitted page) is one message: the same text to the same
+    # account by the same rep within a minute is the row already written.
+    digest = hashlib.sha256(f"{option.key}\n{body}\n{getattr(user, 'pk', '')}".encode()
+                            ).hexdigest()[:24]
+    stem = f"reply:{lead.pk}:{digest}:"
+    earlier = OutboundMessage.objects.filter(
+        lead=lead, kind=OutboundMessage.Kind.REPLY, dedupe_key__startswith=stem,
+        created_at__gte=now - DUPLICATE_WITHIN).first()
+    if earlier is not None:
+        raise DuplicateReply(earlier)
+    try:
+        with transaction.atomic():
+            message = OutboundMessage.objects.create(
+                lead=lead, kind=OutboundMessage.Kind.REPLY, channel=option.channel,
+                to_address=to, subject=subject, body=body if option.mode != "template" else "",
+                sent_by=user, identity=identity, due_at=now,
+                dedupe_key=f"{stem}{int(now.timestamp() // 60)}")
+    except IntegrityError:  # the twin click committed first
+        raise DuplicateReply(OutboundMessage.objects.filter(dedupe_key__startswith=stem)
+                             .order_by("-id").first()) from None
     queue_send_on_commit(message.id)
     return message
 

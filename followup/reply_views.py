@@ -9,7 +9,7 @@ from django.http import HttpRequest
 
 from capture.models import Lead
 from followup.models import OutboundMessage
-from followup.replies import ReplyNotAllowed, queue_reply, reply_options
+from followup.replies import DuplicateReply, ReplyNotAllowed, queue_reply, reply_options
 
 RECENT_REPLIES = 10
 
@@ -62,6 +62,9 @@ def reply_action(request: HttpRequest, lead: Lead) -> dict | None:
     except ReplyNotAllowed as exc:
         form.add_error(None, str(exc))
         return {"reply": form}
+    except DuplicateReply as exc:
+        messages.info(request, str(exc))
+        return None
     messages.success(request, f"{message.get_channel_display()} reply queued: it goes out "
                      "now, and its delivery shows below.")
     return None

@@ -357,3 +357,18 @@ def test_a_reply_waiting_for_a_retry_is_not_sent_once_the_prospect_opts_out(
     assert row.status == "cancelled" and "opted out" in row.last_error
     assert len(api.requests) == 1
     assert Interaction.objects.filter(lead=lead, summary__contains="failed").exists()
+
+
+def test_a_double_clicked_send_sends_one_message(
+        client, rep, api, sync_tasks, django_capture_on_commit_callbacks):
+    lead = telegram_from_prospect(client, rep)
+    api.answer(200, {"ok": True, "result": {"message_id": 90}})
+    api.answer(200, {"ok": True, "result": {"message_id": 91}})
+    for _ in range(2):
+        reply(client, lead, option_key(lead, "telegram"), "Bonjour!",
+              django_capture_on_commit_callbacks)
+    assert OutboundMessage.objects.filter(kind="reply").count() == 1
+    assert len(api.requests) == 1
+    reply(client, lead, option_key(lead, "telegram"), "Another question?",
+          django_capture_on_commit_callbacks)  # a different text is a new reply
+    assert len(api.requests) == 2
