@@ -25,6 +25,7 @@ from capture.models import (
     IntakeForm,
     Interaction,
     Lead,
+    LeadIdentity,
     LinkedInForm,
     WebhookSource,
 )
@@ -82,6 +83,33 @@ class LeadCustomFieldsForm(forms.ModelForm):
         return data
 
 
+class LeadIdentityInline(admin.TabularInline):
+    model = LeadIdentity
+    extra = 0
+    fields = ("platform", "external_id", "display_name", "address", "last_inbound_at",
+              "blocked_at", "blocked_reason")
+    readonly_fields = ("platform", "external_id", "last_inbound_at")
+    verbose_name_plural = "Platform identities (Instagram, Telegram, Slack, X, ...)"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False  # identities come from the prospect's own messages
+
+
+@admin.register(LeadIdentity)
+class LeadIdentityAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "platform", "external_id", "lead", "last_inbound_at",
+                    "blocked_at")
+    list_filter = ("platform", ("blocked_at", admin.EmptyFieldListFilter))
+    search_fields = ("external_id", "display_name", "lead__email", "lead__phone",
+                     "lead__last_name")
+    list_select_related = ("lead",)
+    raw_id_fields = ("lead",)
+    readonly_fields = ("platform", "external_id", "created_at", "last_inbound_at")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
 @admin.register(Lead)
 class LeadAdmin(admin.ModelAdmin):
     change_list_template = "capture/admin/lead_change_list.html"
@@ -99,7 +127,7 @@ class LeadAdmin(admin.ModelAdmin):
     readonly_fields = ("email_key", "created_at", "updated_at", "last_activity_at",
                        "first_response_at", "respond_by", "score", "tier", "previous_lead",
                        "consent_at", "consent_ip", "consent_text", "has_consent")
-    inlines = (InteractionInline, InboundEventInline)
+    inlines = (LeadIdentityInline, InteractionInline, InboundEventInline)
     fieldsets = (
         ("Contact", {"fields": (("first_name", "last_name"), ("email", "email_key"), "phone",
                                 ("company", "job_title"))}),

@@ -133,10 +133,13 @@ class ChannelSettings(models.Model):
     class Name(models.TextChoices):
         EMAIL = "email", "Email"
         TWILIO = "twilio", "Twilio calls and SMS"
-        META = "meta", "Meta: WhatsApp, Messenger, Lead Ads"
+        META = "meta", "Meta: WhatsApp, Messenger, Instagram, Page comments, Lead Ads"
         CALENDLY = "calendly", "Calendly bookings"
         IMPORT = "import", "Imports"
         LINKEDIN = "linkedin", "LinkedIn Lead Gen Forms"
+        TELEGRAM = "telegram", "Telegram bot"
+        SLACK = "slack", "Slack Events API"
+        X = "x", "X direct messages"
 
     channel = models.CharField(max_length=16, choices=Name.choices, unique=True)
     is_active = models.BooleanField(

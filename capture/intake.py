@@ -25,6 +25,7 @@ from capture.models import (
     IntakeForm,
     Interaction,
     Lead,
+    LeadIdentity,
     LeadStatus,
 )
 from capture.privacy import erased_event_id, erased_identity, is_new_opt_in, lift_erasure
@@ -41,6 +42,16 @@ class Consent:
     text: str
     given_at: datetime
     ip: str | None = None
+
+
+@dataclass(frozen=True)
+class PlatformAccount:
+    """The sender's account on a messaging platform (a LeadIdentity once taken in)."""
+
+    platform: str  # a LeadIdentity.Platform value
+    external_id: str
+    display_name: str = ""
+    address: str = ""  # where replies go, when it is not external_id (a Telegram chat id)
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,8 @@ class IntakeInput:
     # Custom lead field values by key, already checked by the channel (capture.custom_fields);
     # Lead.save() checks them again against the definitions.
     custom: Mapping[str, object] = field(default_factory=dict)
+    # The sender's platform account: matched before email and phone, stored on the lead.
+    identity: PlatformAccount | None = None
 
 
 class Rejected(Exception):
@@ -295,8 +308,11 @@ def receive_lead(data: IntakeInput, *, event: InboundEvent | None = None) -> Int
 
     "A new lead unless it is already in the database": an open lead with the same email key
     or E.164 phone gets an Interaction and its empty fields filled; a closed one is linked to
-    a new lead (or reopened, by CLOSED_LEAD_MATCH). Concurrent duplicates collide on the
-    partial unique constraints; receive_event() retries the loser, which then matches.
+    a new lead (or reopened, by CLOSED_LEAD_MATCH). A platform account (data.identity) seen
+    before finds its lead even without an email or phone; when an email or phone arrives that
+    belongs to another open lead, that lead wins and the account moves to it. Concurrent
+    duplicates collide on the partial unique constraints (or the identity's); receive_event()
+    retries the loser, which then matches.
     """
     values = {
         name: clean_text(data.fields.get(name, ""))[: MAX_LENGTHS[name]]
@@ -317,6 +333,8 @@ def receive_lead(data: IntakeInput, *, event: InboundEvent | None = None) -> Int
     # A concurrent twin raises IntegrityError on the partial unique constraints here; the
     # caller's transaction is rolled back and receive_event() tries again, as a match.
     lead, created, filled = _match_or_create(data, values, key, phone, now)
+    if data.identity is not None:
+        _remember_identity(lead, data, now)
 
     interaction = Interaction.objects.create(
         lead=lead,
@@ -344,12 +362,20 @@ def _match_or_create(data: IntakeInput, values: dict, key: str, phone: str, now:
         lead := Lead.objects.select_for_update().filter(pk=data.lead_id).first()
     ):
         return lead, False, _fill_empty_fields(lead, data, values, now)
+    known = _lead_of_account(data)
     identity = Q()
     if key:
         identity |= Q(email_key=key)
     if phone:
         identity |= Q(phone=phone)
-    if not identity:
+    if known is not None and known.status in OPEN_STATUSES:
+        # The account's lead, unless the email or phone now given is another open lead's:
+        # that lead is the person's, as for every channel, and the account moves to it.
+        other = (Lead.objects.select_for_update().filter(identity, status__in=OPEN_STATUSES)
+                 .exclude(pk=known.pk).order_by("-created_at").first() if identity else None)
+        lead = other or known
+        return lead, False, _fill_empty_fields(lead, data, values, now)
+    if not identity and known is None:
         return _create(data, values, now), True, []
 
     # One query: the open leads of this person first, then their latest closed one.
@@ -357,7 +383,7 @@ def _match_or_create(data: IntakeInput, values: dict, key: str, phone: str, now:
         Lead.objects.select_for_update()
         .filter(identity)
         .order_by(Case(When(status__in=OPEN_STATUSES, then=0), default=1), "-created_at")[:3]
-    )
+    ) if identity else []
     candidates = [m for m in matches if m.status in OPEN_STATUSES]
     if candidates:
         # An email match beats a phone match: people share office phones more than inboxes.
@@ -365,7 +391,7 @@ def _match_or_create(data: IntakeInput, values: dict, key: str, phone: str, now:
         filled = _fill_empty_fields(lead, data, values, now)
         return lead, False, filled
 
-    closed = matches[0] if matches else None
+    closed = matches[0] if matches else known
     if closed and settings.CLOSED_LEAD_MATCH == "reopen":
         closed.status = LeadStatus.NEW
         filled = _fill_empty_fields(closed, data, values, now, extra_fields=["status"])
@@ -376,6 +402,83 @@ def _match_or_create(data: IntakeInput, values: dict, key: str, phone: str, now:
         return closed, False, filled
     lead = _create(data, values, now, previous=closed)
     return lead, True, []
+
+
+def _lead_of_account(data: IntakeInput) -> Lead | None:
+    """The lead a known platform account belongs to (locked), or None."""
+    account = data.identity
+    if account is None or not account.external_id:
+        return None
+    return (Lead.objects.select_for_update()
+            .filter(identities__platform=account.platform,
+                    identities__external_id=account.external_id).first())
+
+
+def _remember_identity(lead: Lead, data: IntakeInput, now: datetime) -> None:
+    """Store or refresh the sender's account on `lead`; a first insert racing a twin raises
+    IntegrityError on the unique (platform, external_id), and receive_event() tries again."""
+    account = data.identity
+    external_id = clean_text(account.external_id)[:128]
+    if not external_id:
+        return
+    at = data.occurred_at or now
+    row = LeadIdentity.objects.filter(platform=account.platform,
+                                      external_id=external_id).first()
+    name = clean_text(account.display_name)[:200]
+    address = clean_text(account.address)[:128]
+    if row is None:
+        LeadIdentity.objects.create(lead=lead, platform=account.platform,
+                                    external_id=external_id, display_name=name,
+                                    address=address, last_inbound_at=at, created_at=now)
+        return
+    earlier = (Lead.objects.select_for_update().filter(pk=row.lead_id, status__in=OPEN_STATUSES)
+               .first() if row.lead_id != lead.pk else None)
+    if earlier is not None:
+        _merge_account_lead(earlier, into=lead, platform=row.get_platform_display(), now=now)
+    LeadIdentity.objects.filter(pk=row.pk).update(
+        lead=lead, display_name=name or row.display_name, address=address or row.address,
+        last_inbound_at=max(at, row.last_inbound_at) if row.last_inbound_at else at,
+        blocked_at=None, blocked_reason="")
+
+
+def _merge_account_lead(earlier: Lead, *, into: Lead, platform: str, now: datetime) -> None:
+    """A platform account's open lead turned out to be the person of another open lead (their
+    email or phone arrived). A lead known only through platform accounts (no email, no
+    phone) is merged: its timeline, events and accounts move, its empty-elsewhere fields fill
+    the other lead, and it is closed as merged. One with an email or phone of its own may be
+    someone else's (a shared device): it stays, with a note, and only this account moves."""
+    if earlier.email or earlier.phone:
+        Interaction.objects.create(
+            lead=earlier, direction=Interaction.Direction.INTERNAL,
+            kind=Interaction.Kind.SYSTEM, channel=earlier.channel, occurred_at=now,
+            summary=f"Same person as lead #{into.pk} (their email or phone): {platform} "
+            "messages go there now"[:255])
+        return
+    Interaction.objects.filter(lead=earlier).update(lead=into)
+    InboundEvent.objects.filter(lead=earlier).update(lead=into)
+    LeadIdentity.objects.filter(lead=earlier).update(lead=into)
+    protected = set(into.staff_set_fields or [])
+    filled = [name for name in LEAD_FIELDS if name not in ("email", "phone")
+              and name not in protected and not getattr(into, name) and getattr(earlier, name)]
+    for name in filled:
+        setattr(into, name, getattr(earlier, name))
+    if filled:
+        into.save(update_fields=[*filled, "updated_at"])
+    if earlier.first_response_at and not into.first_response_at:
+        Lead.objects.filter(pk=into.pk, first_response_at__isnull=True).update(
+            first_response_at=earlier.first_response_at)
+        into.first_response_at = earlier.first_response_at
+    Lead.objects.filter(pk=earlier.pk).update(status=LeadStatus.DISQUALIFIED,
+                                              last_activity_at=now)
+    Interaction.objects.create(
+        lead=earlier, direction=Interaction.Direction.INTERNAL, kind=Interaction.Kind.STATUS,
+        channel=earlier.channel, occurred_at=now,
+        summary=f"Merged into lead #{into.pk}: the same person (their email or phone, given "
+        f"on {platform}); its timeline moved there"[:255])
+    Interaction.objects.create(
+        lead=into, direction=Interaction.Direction.INTERNAL, kind=Interaction.Kind.SYSTEM,
+        channel=earlier.channel, occurred_at=now,
+        summary=f"Lead #{earlier.pk} ({platform}) merged in: the same person"[:255])
 
 
 def _create(data: IntakeInput, values: dict, now: datetime, previous: Lead | None = None) -> Lead:

@@ -412,7 +412,13 @@ class Interaction(models.Model):
     )
     message_id = models.CharField(
         max_length=255, blank=True,
-        help_text="The email Message-ID (without <>), so replies thread onto this lead.",
+        help_text="The email Message-ID (without <>), so replies thread onto this lead; for a "
+        "message sent on a platform, the platform's message id.",
+    )
+    delivery_status = models.CharField(
+        max_length=16, blank=True,
+        help_text="A message we sent: what the platform last reported (sent, delivered, read, "
+        "failed).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -520,6 +526,7 @@ from capture.channel_models import (  # noqa: E402,F401
     WebhookSource,
 )
 from capture.custom_field_models import CustomField, FormCustomField  # noqa: E402,F401
+from capture.identity_models import LeadIdentity, Platform  # noqa: E402,F401
 from capture.privacy_models import (  # noqa: E402,F401
     LeadAccess,
     PrivacyRequest,

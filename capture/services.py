@@ -44,6 +44,7 @@ HUMAN_CONTACT_KINDS = {
     Interaction.Kind.CALL: "Logged a call",
     Interaction.Kind.EMAIL: "Emailed the prospect",
     Interaction.Kind.SMS: "Texted the prospect",
+    Interaction.Kind.MESSAGE: "Messaged the prospect",
 }
 
 
@@ -64,19 +65,19 @@ def record_first_response(*, lead: Lead, at=None) -> bool:
 
 @transaction.atomic
 def log_rep_contact(*, lead: Lead, user, kind: str, summary: str = "", body: str = "",
-                    at=None) -> Interaction:
+                    at=None, channel: str = "") -> Interaction:
     """A rep called, emailed or texted the prospect: on the timeline, and it stops the clock."""
     from django.utils import timezone
 
     from capture.signals import lead_touched
 
     if kind not in HUMAN_CONTACT_KINDS:
-        raise ValueError(f"{kind!r} is not a contact (call, email or sms).")
+        raise ValueError(f"{kind!r} is not a contact (call, email, sms or message).")
     at = at or timezone.now()
     interaction = Interaction.objects.create(
         lead=lead, direction=Interaction.Direction.OUTBOUND, kind=kind,
-        channel={Interaction.Kind.CALL: Channel.CALL, Interaction.Kind.SMS: Channel.SMS}.get(
-            kind, Channel.EMAIL),
+        channel=channel or {Interaction.Kind.CALL: Channel.CALL,
+                            Interaction.Kind.SMS: Channel.SMS}.get(kind, Channel.EMAIL),
         actor=user, occurred_at=at, summary=(summary or HUMAN_CONTACT_KINDS[kind])[:255],
         body=body,
     )

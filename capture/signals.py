@@ -10,3 +10,10 @@ lead_received = Signal()
 # Sent when staff or a channel touches an existing lead (a reply, a call, a status change).
 # kwargs: lead, interaction.
 lead_touched = Signal()
+
+# A provider reported what happened to a message we sent (WhatsApp statuses, Messenger and
+# Instagram deliveries and reads, Twilio's message status callback). Sent after the webhook's
+# signature is checked; followup updates its outbox rows. kwargs: platform (str), ids
+# (list[str], the provider's message ids), status ("sent", "delivered", "read", "failed"),
+# error (str), recipient (str, for read watermarks), before (datetime | None: a watermark).
+delivery_reported = Signal()

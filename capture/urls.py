@@ -3,7 +3,18 @@
 from django.urls import include, path
 
 from capture import views
-from capture.channels import api, calendly, email, linkedin, meta, twilio, webhook
+from capture.channels import (
+    api,
+    calendly,
+    email,
+    linkedin,
+    meta,
+    slack,
+    telegram,
+    twilio,
+    webhook,
+    x,
+)
 
 app_name = "capture"
 
@@ -18,6 +29,11 @@ urlpatterns = [
     path("inbound/meta/", meta.meta_view, name="meta"),
     path("inbound/calendly/", calendly.calendly_view, name="calendly"),
     path("inbound/linkedin/", linkedin.linkedin_view, name="linkedin"),
+    path("inbound/telegram/", telegram.telegram_view, name="telegram"),
+    path("inbound/slack/", slack.slack_view, name="slack"),
+    path("inbound/x/", x.x_view, name="x"),
+    path("inbound/twilio/message-status/", twilio.message_status_view,
+         name="twilio-message-status"),
     path("inbound/webhook/<slug:source>/", webhook.webhook_view, name="webhook"),
     path("inbound/email/", include(email.anymail_urls())),
 ]

@@ -38,12 +38,12 @@ class OutboundMessageAdmin(admin.ModelAdmin):
     list_filter = ("status", "kind", "channel")
     search_fields = ("to_address", "subject", "message_id", "provider_id")
     list_select_related = ("lead",)
-    raw_id_fields = ("lead", "interaction")
+    raw_id_fields = ("lead", "interaction", "identity")
     show_full_result_count = False
     readonly_fields = ("lead", "kind", "channel", "recipient", "to_address", "subject", "body",
                        "status", "due_at", "attempts", "last_error", "claimed_at", "sent_at",
                        "interaction", "enrollment", "step", "message_id", "provider_id",
-                       "provider_status", "created_at")
+                       "provider_status", "sent_by", "identity", "created_at")
     exclude = ("dedupe_key",)
     actions = ("send_again_now",)
 

@@ -147,12 +147,17 @@ class OutboundMessage(models.Model):
         SLA_BREACH = "sla_breach", "SLA breach to the manager"
         SEQUENCE = "sequence", "Sequence step"
         ENROLMENT_CHECK = "enrol_check", "Enrolment check (no response yet?)"
+        REPLY = "reply", "Reply by a rep on the prospect's channel"
 
     class Channel(models.TextChoices):
         EMAIL = "email", "Email"
         SMS = "sms", "SMS"
         TASK = "task", "Task for the owner"
         INTERNAL = "internal", "Internal timer"
+        WHATSAPP = "whatsapp", "WhatsApp"
+        MESSENGER = "messenger", "Messenger"
+        INSTAGRAM = "instagram", "Instagram"
+        TELEGRAM = "telegram", "Telegram"
 
     class Status(models.TextChoices):
         SCHEDULED = "scheduled", "Scheduled"
@@ -190,8 +195,18 @@ class OutboundMessage(models.Model):
         help_text="One row per key: the same timer is never written twice.")
     message_id = models.CharField(max_length=255, blank=True,
                                   help_text="The email Message-ID (without <>).")
-    provider_id = models.CharField(max_length=64, blank=True, help_text="e.g. Twilio's SID.")
-    provider_status = models.CharField(max_length=32, blank=True)
+    provider_id = models.CharField(
+        max_length=255, blank=True,
+        help_text="The platform's message id: Twilio's SID, a WhatsApp wamid, a Messenger mid.")
+    provider_status = models.CharField(
+        max_length=32, blank=True,
+        help_text="What the platform last reported: sent, delivered, read, failed.")
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", help_text="The rep who wrote a reply.")
+    identity = models.ForeignKey(
+        "capture.LeadIdentity", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="outbound_messages", help_text="The prospect's account a reply goes to.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -225,6 +240,7 @@ class Notification(models.Model):
         SLA_BREACH = "sla_breach", "Deadline missed"
         TASK = "task", "Follow-up task"
         QUEUED = "queued", "Waiting in the team queue"
+        REPLY_FAILED = "reply_failed", "A reply could not be delivered"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                              related_name="notifications")

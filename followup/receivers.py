@@ -10,7 +10,7 @@ from django.dispatch import receiver
 from capture.intake import IntakeInput
 from capture.models import Interaction, Lead
 from capture.queue import queue_task_with_data
-from capture.signals import lead_received, lead_touched
+from capture.signals import delivery_reported, lead_received, lead_touched
 from followup.models import Notification, Suppression
 from followup.sequences import plan_enrolment, stop_enrollment
 from followup.services import (
@@ -99,6 +99,15 @@ def send_breach_alerts(sender, *, lead: Lead, escalation: str, manager_ids: list
     for message in alert_breach(lead, escalation=escalation, manager_ids=manager_ids,
                                 reassigned_to_id=reassigned_to_id):
         queue_send_on_commit(message.id)
+
+
+@receiver(delivery_reported, dispatch_uid="followup.record_delivery")
+def record_delivery_report(sender, *, platform: str, ids: list[str], status: str,
+                           error: str = "", recipient: str = "", before=None, **kwargs) -> None:
+    from followup.replies import record_delivery
+
+    record_delivery(platform=platform, ids=ids, status=status, error=error,
+                    recipient=recipient, before=before)
 
 
 def queue_send_on_commit(message_id: int) -> None:

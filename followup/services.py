@@ -21,6 +21,8 @@ from django.utils import timezone
 
 from capture.models import OPEN_STATUSES, Channel, Interaction, Lead
 from followup.models import Enrollment, Notification, OutboundMessage, SenderProfile
+from followup.platforms import Refused
+from followup.replies import record_reply_failed, record_reply_sent, send_reply, unwanted_reason
 from followup.sms import send_sms, sms_configured
 from followup.suppression import is_suppressed, unsubscribe_url
 from followup.windows import in_window, lead_timezone, next_sending_moment, sending_window
@@ -216,8 +218,12 @@ def deliver_outbound(message: OutboundMessage) -> bool:
                                           "email", flat=True).first()) or ""
             if not message.to_address:
                 return _finish(message, Status.CANCELLED, note="The recipient has no email.")
+        if message.kind == Kind.REPLY and (reason := unwanted_reason(message, lead)):
+            raise _Unwanted(reason)
         _send(message, lead)
     except _Unwanted as unwanted:
+        if message.kind == Kind.REPLY:
+            record_reply_failed(message, str(unwanted))
         return _finish(message, Status.CANCELLED, note=str(unwanted))
     except Exception as exc:
         _record_failure(message, exc)
@@ -293,7 +299,10 @@ def _prepare_step(message: OutboundMessage, lead: Lead, now: datetime) -> bool:
 
 
 def _send(message: OutboundMessage, lead: Lead) -> None:
-    if message.channel == OutboundMessage.Channel.SMS:
+    if message.kind == Kind.REPLY:  # a rep's reply on the prospect's platform (or SMS)
+        receipt = send_reply(message)
+        message.provider_id, message.provider_status = receipt.provider_id, receipt.status
+    elif message.channel == OutboundMessage.Channel.SMS:
         receipt = send_sms(message.to_address, message.body)
         message.provider_id, message.provider_status = receipt.sid, receipt.status
     elif message.channel == OutboundMessage.Channel.TASK:
@@ -333,6 +342,9 @@ def _record_sent(message: OutboundMessage, lead: Lead) -> None:
         recipient_id=message.recipient_id, message_id=message.message_id,
         provider_id=message.provider_id, provider_status=message.provider_status,
     )
+    if message.kind == Kind.REPLY:
+        record_reply_sent(message, lead, now)
+        return
     to_prospect = message.kind in (Kind.ACKNOWLEDGEMENT, Kind.SEQUENCE) \
         and message.channel != OutboundMessage.Channel.TASK
     kind = {"sms": Interaction.Kind.SMS, "email": Interaction.Kind.EMAIL}.get(
@@ -381,6 +393,8 @@ def _record_failure(message: OutboundMessage, exc: Exception) -> None:
     error = f"{type(exc).__name__}: {exc}"[:2000]
     logger.warning("Sending outbound message %s failed (attempt %s): %s", message.id,
                    attempts, error)
+    if isinstance(exc, Refused) and exc.permanent:
+        attempts = max(attempts, MAX_SEND_ATTEMPTS)  # the platform will say no again
     if attempts >= MAX_SEND_ATTEMPTS:
         status, due_at = Status.FAILED, message.due_at
     else:
@@ -393,6 +407,8 @@ def _record_failure(message: OutboundMessage, exc: Exception) -> None:
         from followup.sequences import finish_if_done
 
         finish_if_done(message.enrollment_id)
+    if status == Status.FAILED and message.kind == Kind.REPLY:
+        record_reply_failed(message, error, blocked=getattr(exc, "blocked", False))
 
 
 # --- unsubscribes and bounces ------------------------------------------------------------------

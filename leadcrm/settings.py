@@ -187,6 +187,22 @@ META_VERIFY_TOKEN = env.str("META_VERIFY_TOKEN", default="")
 META_PAGE_ACCESS_TOKEN = env.str("META_PAGE_ACCESS_TOKEN", default="")
 META_GRAPH_URL = env.str("META_GRAPH_URL", default="https://graph.facebook.com/v21.0")
 CALENDLY_SIGNING_KEY = env.str("CALENDLY_SIGNING_KEY", default="")
+# Social and messengers (docs/channels.md): Telegram's setWebhook secret_token and bot token,
+# Slack's signing secret (and the channels taken in; empty: every channel the app is in), the
+# X app's consumer secret (CRC and signatures), and the send APIs' tokens and base URLs.
+TELEGRAM_WEBHOOK_SECRET = env.str("TELEGRAM_WEBHOOK_SECRET", default="")
+TELEGRAM_BOT_TOKEN = env.str("TELEGRAM_BOT_TOKEN", default="")
+TELEGRAM_API_URL = env.str("TELEGRAM_API_URL", default="https://api.telegram.org")
+SLACK_SIGNING_SECRET = env.str("SLACK_SIGNING_SECRET", default="")
+SLACK_CHANNEL_IDS = env.list("SLACK_CHANNEL_IDS", default=[])
+X_CONSUMER_SECRET = env.str("X_CONSUMER_SECRET", default="")
+WHATSAPP_ACCESS_TOKEN = env.str("WHATSAPP_ACCESS_TOKEN", default="")
+WHATSAPP_PHONE_NUMBER_ID = env.str("WHATSAPP_PHONE_NUMBER_ID", default="")
+# Outside WhatsApp's 24-hour customer-service window only an approved template may be sent.
+WHATSAPP_TEMPLATE_NAME = env.str("WHATSAPP_TEMPLATE_NAME", default="")
+WHATSAPP_TEMPLATE_LANGUAGE = env.str("WHATSAPP_TEMPLATE_LANGUAGE", default="en_US")
+# Instagram replies go through the Send API with the Page token linked to the account.
+INSTAGRAM_ACCESS_TOKEN = env.str("INSTAGRAM_ACCESS_TOKEN", default="")
 # Signed webhooks and Calendly: requests older than this are replays.
 WEBHOOK_TOLERANCE_SECONDS = env.int("WEBHOOK_TOLERANCE_SECONDS", default=300)
 # Inbound email by IMAP (the poller runs every IMAP_POLL_MINUTES when IMAP_HOST is set).

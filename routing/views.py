@@ -179,7 +179,20 @@ def _lead_context(request: HttpRequest, lead: Lead, **forms) -> dict:
         "reassign_form": (forms.get("reassign") or ReassignForm(initial={"owner": lead.owner_id})
                           ) if can_reassign else None,
         "access_trail": trail_for(lead) if is_manager(request.user) else None,
+        "reply": _reply_panel(lead, forms.get("reply")),
     }
+
+
+def _reply_panel(lead: Lead, form=None) -> dict:
+    from followup.reply_views import reply_panel
+
+    return reply_panel(lead, form)
+
+
+def _reply(request, lead):
+    from followup.reply_views import reply_action
+
+    return reply_action(request, lead)
 
 
 @login_required
@@ -302,4 +315,5 @@ ACTIONS = {
     "call": _log_call, "note": _add_note, "email": _send_email, "sms": _send_sms,
     "status": _change_status, "reassign": _reassign, "stop-sequence": _stop_sequence,
     "custom-fields": edit_custom_fields,
+    "reply": _reply,
 }

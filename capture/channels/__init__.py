@@ -7,7 +7,10 @@ from capture.channels import (  # noqa: F401  (each registers its normalisers)
     imports,
     linkedin,
     meta,
+    slack,
+    telegram,
     twilio,
     webform,
     webhook,
+    x,
 )

@@ -31,8 +31,10 @@ logger = logging.getLogger(__name__)
 STORED_HEADERS = (
     "User-Agent", "Content-Type", "X-Twilio-Signature", "X-Hub-Signature-256",
     "Calendly-Webhook-Signature", "Idempotency-Key", "X-Leadcrm-Timestamp",
-    "X-Leadcrm-Signature", "X-Leadcrm-Event-Id", "X-LI-Signature",
-)
+    "X-Leadcrm-Signature", "X-Leadcrm-Event-Id", "X-LI-Signature", "X-Slack-Signature",
+    "X-Slack-Request-Timestamp", "X-Slack-Retry-Num", "X-Slack-Retry-Reason",
+    "X-Twitter-Webhooks-Signature",
+)  # never X-Telegram-Bot-Api-Secret-Token: it is the secret itself
 
 
 class ChannelError(Exception):

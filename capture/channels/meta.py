@@ -1,8 +1,11 @@
-"""Meta: WhatsApp Cloud API and Messenger messages, and Lead Ads, at /inbound/meta/.
+"""Meta: WhatsApp Cloud API, Messenger and Instagram messages, Instagram and Facebook Page
+comments, and Lead Ads, at /inbound/meta/.
 
 GET answers the hub.challenge handshake with META_VERIFY_TOKEN; every POST carries
 X-Hub-Signature-256 (HMAC-SHA256 of the raw body with META_APP_SECRET). A `leadgen` change
 has no answers in it: a django-q2 task fetches them from the Graph API (META_GRAPH_URL).
+Delivery statuses (WhatsApp `statuses`, Messenger `delivery` and `read`) are not leads: they
+are announced as capture.signals.delivery_reported for the outbox, and nothing is stored.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from datetime import UTC, datetime
 
 import requests
@@ -31,9 +35,10 @@ from capture.channels.base import (
     unreadable_json,
 )
 from capture.identity import InvalidPhone, normalise_phone, parse_email
-from capture.intake import IntakeInput, Rejected, process_inbound_event
+from capture.intake import Ignored, IntakeInput, PlatformAccount, Rejected, process_inbound_event
 from capture.models import Channel as LeadChannel
-from capture.models import ChannelSettings, InboundEvent, Interaction
+from capture.models import ChannelSettings, InboundEvent, Interaction, LeadIdentity, Platform
+from capture.signals import delivery_reported
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +97,17 @@ def events(request: HttpRequest) -> list[RawEvent]:
                 elif change.get("field") == "leadgen":
                     found.append(RawEvent(external_id=f"leadgen:{value['leadgen_id']}",
                                           payload={"kind": "leadgen", "change": value}))
+                elif change.get("field") == "comments" and payload.get("object") == "instagram":
+                    found.append(_comment_event(
+                        f"ig-comment:{value['id']}", "ig-comment", entry, value,
+                        own=str((value.get("from") or {}).get("id", "")) == str(entry.get("id"))))
+                elif (change.get("field") == "feed" and value.get("item") == "comment"
+                      and value.get("verb") == "add"):
+                    # Page feed: new comments only; edits, removals, reactions and posts are
+                    # not someone asking for something, and are not stored.
+                    found.append(_comment_event(
+                        f"fb-comment:{value['comment_id']}", "fb-comment", entry, value,
+                        own=str((value.get("from") or {}).get("id", "")) == str(entry.get("id"))))
             for item in entry.get("messaging", []):  # Messenger (and Instagram messaging)
                 message = item.get("message")
                 if not message:
@@ -106,6 +122,61 @@ def events(request: HttpRequest) -> list[RawEvent]:
     except (KeyError, TypeError, AttributeError) as exc:
         raise Malformed(f"A Meta event is missing a field: {exc}.") from None
     return found
+
+
+def _comment_event(external_id: str, kind: str, entry: dict, value: dict, own: bool) -> RawEvent:
+    raw_payload = {"kind": kind, "account_id": str(entry.get("id", "")), "comment": value}
+    if own:
+        return RawEvent(external_id, raw_payload, InboundEvent.Status.IGNORED,
+                        "Our own account's comment.")
+    return RawEvent(external_id, raw_payload)
+
+
+def delivery_statuses(payload: dict) -> list[dict]:
+    """The delivery reports in a verified payload, as delivery_reported's kwargs."""
+    reports: list[dict] = []
+    for entry in _dicts(payload.get("entry")):
+        for change in _dicts(entry.get("changes")):
+            value = change.get("value")
+            if change.get("field") != "messages" or not isinstance(value, dict):
+                continue
+            for status in _dicts(value.get("statuses")):
+                if not isinstance(status.get("id"), str | int) or not status.get("id"):
+                    continue
+                error = "; ".join(f"{e.get('code', '')} {e.get('title', '')}".strip()
+                                  for e in _dicts(status.get("errors")))
+                reports.append({"platform": Platform.WHATSAPP, "ids": [str(status["id"])],
+                                "status": str(status.get("status", "")), "error": error,
+                                "recipient": str(status.get("recipient_id", "")),
+                                "before": None})
+        network = (Platform.INSTAGRAM if payload.get("object") == "instagram"
+                   else Platform.MESSENGER)
+        for item in _dicts(entry.get("messaging")):
+            sender = item.get("sender")
+            who = str(sender.get("id", "")) if isinstance(sender, dict) else ""
+            if isinstance(delivery := item.get("delivery"), dict):
+                mids = delivery.get("mids")
+                reports.append({"platform": network, "status": "delivered", "error": "",
+                                "ids": [str(m) for m in mids] if isinstance(mids, list) else [],
+                                "recipient": who, "before": _when_ms(delivery.get("watermark"))})
+            if isinstance(read := item.get("read"), dict):
+                mid = read.get("mid")
+                reports.append({"platform": network, "status": "read", "error": "",
+                                "ids": [str(mid)] if isinstance(mid, str | int) and mid else [],
+                                "recipient": who, "before": _when_ms(read.get("watermark"))})
+    return reports
+
+
+def _dicts(value: object) -> list[dict]:
+    """The objects in a list that should hold objects (anything else in it is skipped)."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _when_ms(milliseconds: object) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(int(str(milliseconds)) / 1000, tz=UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
 
 
 def _when(seconds: object) -> datetime | None:
@@ -148,6 +219,8 @@ def _normalise(event: InboundEvent) -> IntakeInput:
         return _messenger(event)
     if kind == "leadgen":
         return _leadgen(event)
+    if kind in ("ig-comment", "fb-comment"):
+        return _comment(event)
     raise Rejected(f"Unknown Meta event kind {kind!r}.")
 
 
@@ -161,6 +234,7 @@ def _whatsapp(event: InboundEvent) -> IntakeInput:
             from None
     first, _, last = (profile.get("name") or "").partition(" ")
     text = _text(message)
+    metadata = event.payload.get("metadata") or {}
     return IntakeInput(
         channel=LeadChannel.CHAT, fields={"phone": phone, "first_name": first,
                                           "last_name": last, "message": text},
@@ -168,6 +242,9 @@ def _whatsapp(event: InboundEvent) -> IntakeInput:
         occurred_at=_when(message.get("timestamp")) or event.received_at,
         source=ChannelSettings.for_channel(SETTINGS).source or "whatsapp",
         kind=Interaction.Kind.MESSAGE, notify_prospect=False,
+        identity=PlatformAccount(Platform.WHATSAPP, str(message.get("from", "")),
+                                 profile.get("name") or "",
+                                 str(metadata.get("phone_number_id", ""))),
     )
 
 
@@ -175,18 +252,60 @@ def _messenger(event: InboundEvent) -> IntakeInput:
     item = event.payload["messaging"]
     sender = str((item.get("sender") or {}).get("id", ""))
     text = (item.get("message") or {}).get("text", "") or "[attachment]"
-    # Messenger gives a page-scoped id, no email or phone: the earlier conversation's lead.
-    earlier = (InboundEvent.objects.filter(
-        channel="meta", payload__kind="messenger", payload__messaging__sender__id=sender,
-        lead__isnull=False).exclude(pk=event.pk).order_by("-received_at").first())
-    network = "Instagram" if event.payload.get("object") == "instagram" else "Messenger"
+    # Messenger and Instagram give a page- or Instagram-scoped id, no email or phone: the
+    # identity (platform, sender id) finds the earlier conversation's lead.
+    platform = (Platform.INSTAGRAM if event.payload.get("object") == "instagram"
+                else Platform.MESSENGER)
+    network = Platform(platform).label
     return IntakeInput(
         channel=LeadChannel.SOCIAL, fields={"message": text},
         summary=f"{network}: {text[:80]}", body=f"{text}\n\n({network} sender id {sender})",
         occurred_at=_when((item.get("timestamp") or 0) // 1000) or event.received_at,
         source=ChannelSettings.for_channel(SETTINGS).source or network.lower(),
         kind=Interaction.Kind.MESSAGE, notify_prospect=False,
-        lead_id=earlier.lead_id if earlier else None,
+        identity=PlatformAccount(platform, sender,
+                                 address=str((item.get("recipient") or {}).get("id", ""))),
+    )
+
+
+# What makes a comment a request (a "nice post!" is not a lead): a question or one of these.
+ASKING = re.compile(
+    r"\?|\b(price|prices|pricing|cost|quote|how much|interested|available|info|details|"
+    r"contact|call me|dm|message me|book|buy|order|demo|trial|help)\b", re.IGNORECASE)
+
+
+def asks_for_something(text: str) -> bool:
+    return bool(ASKING.search(text or ""))
+
+
+def _comment(event: InboundEvent) -> IntakeInput:
+    """A comment on our Instagram media or Facebook Page post."""
+    comment = event.payload["comment"]
+    author = comment.get("from") or {}
+    author_id = str(author.get("id", ""))
+    if event.payload["kind"] == "ig-comment":
+        platform, name, text = Platform.INSTAGRAM, author.get("username", ""), comment.get(
+            "text", "")
+        where = f"media {(comment.get('media') or {}).get('id', '')}"
+    else:
+        platform, name, text = Platform.FACEBOOK, author.get("name", ""), comment.get(
+            "message", "")
+        where = f"post {comment.get('post_id', '')}"
+    text = str(text or "")
+    known = LeadIdentity.objects.filter(platform=platform, external_id=author_id).exists()
+    if not known and not asks_for_something(text):
+        raise Ignored(f"A comment that asks for nothing ({text[:60]!r}).")
+    network = Platform(platform).label.split(" (")[0]
+    first, _, last = (name if platform == Platform.FACEBOOK else "").partition(" ")
+    return IntakeInput(
+        channel=LeadChannel.SOCIAL,
+        fields={"message": text, "first_name": first, "last_name": last},
+        summary=f"{network} comment: {text[:80]}",
+        body=f"{text}\n\n({network} comment by {name or author_id} on {where})",
+        occurred_at=_when(comment.get("created_time")) or event.received_at,
+        source=ChannelSettings.for_channel(SETTINGS).source or f"{network.lower()}-comments",
+        kind=Interaction.Kind.MESSAGE, notify_prospect=False,
+        identity=PlatformAccount(platform, author_id, name, event.payload.get("account_id", "")),
     )
 
 
@@ -233,7 +352,11 @@ def _leadgen(event: InboundEvent) -> IntakeInput:
 
 
 def reply(request: HttpRequest, stored: list[InboundEvent]) -> HttpResponse:
-    return JsonResponse({"received": len(stored)})
+    """The signature is checked by now: hand the delivery reports to the outbox."""
+    reports = delivery_statuses(json.loads(request.body))
+    for report in reports:
+        delivery_reported.send(sender=InboundEvent, **report)
+    return JsonResponse({"received": len(stored), "statuses": len(reports)})
 
 
 def task_for(event: InboundEvent) -> str:

@@ -216,3 +216,32 @@ def sms_view(request: HttpRequest) -> HttpResponse:
 @post_only
 def status_view(request: HttpRequest) -> HttpResponse:
     return receive(request, status)
+
+
+# --- delivery of the texts we send (followup's outbox) ---------------------------------------
+
+TWILIO_DELIVERY = {"queued": "", "accepted": "", "sending": "", "scheduled": "",
+                   "sent": "sent", "delivered": "delivered", "read": "read",
+                   "undelivered": "failed", "failed": "failed", "canceled": "failed"}
+
+
+@csrf_exempt
+@post_only
+def message_status_view(request: HttpRequest) -> HttpResponse:
+    """Twilio's message status callback (TWILIO_STATUS_CALLBACK_URL points here): signed like
+    every Twilio request; announced to the outbox, not stored (a status is not a lead)."""
+    from capture.channels.base import ChannelError
+    from capture.signals import delivery_reported
+
+    try:
+        verify(request)
+        data = _post(request, "MessageSid", "MessageStatus")
+    except ChannelError as exc:
+        return exc.response()
+    status = TWILIO_DELIVERY.get(data["MessageStatus"], "")
+    if status:
+        error = f"Twilio error {data['ErrorCode']}" if data.get("ErrorCode") else ""
+        delivery_reported.send(sender=InboundEvent, platform="sms", ids=[data["MessageSid"]],
+                               status=status, error=error, recipient=data.get("To", ""),
+                               before=None)
+    return HttpResponse(status=204)

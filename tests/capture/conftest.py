@@ -30,3 +30,7 @@ def _channel_secrets(settings):
     settings.META_PAGE_ACCESS_TOKEN = "page-token"
     settings.CALENDLY_SIGNING_KEY = "calendly-signing-key"
     settings.EMAIL_OWN_ADDRESSES = ["sales@example.com"]
+    settings.TELEGRAM_WEBHOOK_SECRET = "telegram-webhook-secret"
+    settings.SLACK_SIGNING_SECRET = "slack-signing-secret"
+    settings.SLACK_CHANNEL_IDS = []
+    settings.X_CONSUMER_SECRET = "x-consumer-secret"

@@ -16,6 +16,7 @@ ADMIN_PAGES = [
     "/admin/capture/inboundevent/", "/admin/capture/blockrule/",
     "/admin/capture/blockrule/add/", "/admin/capture/interaction/",
     "/admin/followup/outboundmessage/", "/admin/django_q/schedule/",
+    "/admin/capture/leadidentity/", "/admin/capture/leadidentity/?platform=telegram&q=mcurie",
 ]
 
 
@@ -81,7 +82,7 @@ def test_editing_a_lead_in_the_admin_protects_those_fields_and_writes_the_timeli
     form = response.context["adminform"].form
     data = {k: v for k, v in form.initial.items() if v is not None and k in form.fields}
     data.update({"company": "Edited Co", "owner": "", "previous_lead": ""})
-    for prefix in ("interactions", "inbound_events"):
+    for prefix in ("identities", "interactions", "inbound_events"):
         data.update({f"{prefix}-TOTAL_FORMS": 0, f"{prefix}-INITIAL_FORMS": 0})
     response = admin_client.post(f"/admin/capture/lead/{lead.pk}/change/", data)
     assert response.status_code == 302, response.context["adminform"].form.errors
@@ -112,3 +113,11 @@ def test_seed_demo_is_idempotent_and_makes_one_login_per_role(demo, client):
         "admin", "ops", "manager", "alice", "bob"}
     assert client.login(username="ops", password="a-demo-password-1")
     assert IntakeForm.objects.filter(slug="quote", is_active=True).exists()
+
+
+def test_the_demo_s_telegram_lead_shows_its_identity_and_why_no_reply_goes(demo, admin_client):
+    lead = Lead.objects.get(identities__platform="telegram")
+    html = admin_client.get(f"/admin/capture/lead/{lead.pk}/change/").content.decode()
+    assert "@mcurie" in html
+    page = admin_client.get(f"/leads/{lead.pk}/").content.decode()
+    assert "Telegram replies are not configured (TELEGRAM_BOT_TOKEN)." in page

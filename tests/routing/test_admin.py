@@ -164,7 +164,7 @@ def test_a_manager_changing_the_owner_is_on_the_timeline(demo, client):
     form = client.get(f"/admin/capture/lead/{lead.pk}/change/").context["adminform"].form
     data = {k: v for k, v in form.initial.items() if v is not None and k in form.fields}
     data.update({"owner": bob.pk, "previous_lead": ""})
-    for prefix in ("interactions", "inbound_events"):
+    for prefix in ("identities", "interactions", "inbound_events"):
         data.update({f"{prefix}-TOTAL_FORMS": 0, f"{prefix}-INITIAL_FORMS": 0})
     response = client.post(f"/admin/capture/lead/{lead.pk}/change/", data)
     assert response.status_code == 302, response.context["adminform"].form.errors
@@ -280,7 +280,7 @@ def test_backtest_shows_distributions_and_writes_nothing(demo, admin_client):
     before = database_state()
     response = admin_client.post("/admin/routing/scoringrule/backtest/", {"days": "30"})
     html = response.content.decode()
-    assert "12 leads of the last 30 days" in html
+    assert "14 leads of the last 30 days" in html
     assert "Per team" in html and "Per rep" in html
     report = response.context["report"]
     # The rules that routed the leads, replayed: the same tiers and the same rules matched.
@@ -296,9 +296,10 @@ def test_backtest_of_an_edited_rule_set_counts_the_changes(demo, admin_client):
         "days": "30", "switch_off_routing": [enterprise.pk, emea.pk],
         "draft_field": "email", "draft_operator": "is_set", "draft_points": "100",
     }).context["report"]
-    assert report.leads == 12 and report.compared
-    assert report.tiers_then == {"hot": 12}  # everyone got 100 points more
-    assert report.edit_tier_changes == Lead.objects.exclude(tier="hot").count()
+    assert report.leads == 14 and report.compared  # 12 sample, 2 social
+    # Everyone with an email got 100 points more (the 2 social demo leads have none).
+    assert report.tiers_then["hot"] == 12 and sum(report.tiers_then.values()) == 14
+    assert report.edit_tier_changes == Lead.objects.exclude(tier="hot").exclude(email="").count()
     assert "Enterprise: 200+ employees" not in report.rules
     switched_off = Lead.objects.filter(assessment__rule__in=[enterprise, emea]).count()
     assert switched_off and report.edit_rule_changes >= switched_off
@@ -325,7 +326,7 @@ def test_editing_lead_fields_in_the_admin_rescores_the_lead(demo, admin_client):
     form = admin_client.get(f"/admin/capture/lead/{lead.pk}/change/").context["adminform"].form
     data = {k: v for k, v in form.initial.items() if v is not None and k in form.fields}
     data.update({"job_title": "CTO", "owner": owner.pk, "previous_lead": ""})
-    for prefix in ("interactions", "inbound_events"):
+    for prefix in ("identities", "interactions", "inbound_events"):
         data.update({f"{prefix}-TOTAL_FORMS": 0, f"{prefix}-INITIAL_FORMS": 0})
     assert admin_client.post(f"/admin/capture/lead/{lead.pk}/change/", data).status_code == 302
     before = lead.score
@@ -340,6 +341,7 @@ def test_a_lead_added_in_the_admin_is_scored_and_routed(admin_client, scoring_ru
         "first_name": "Walk", "last_name": "In", "email": "walk@in.com", "job_title": "CTO",
         "status": "new", "channel": "manual",
         "interactions-TOTAL_FORMS": 0, "interactions-INITIAL_FORMS": 0,
+        "identities-TOTAL_FORMS": 0, "identities-INITIAL_FORMS": 0,
         "inbound_events-TOTAL_FORMS": 0, "inbound_events-INITIAL_FORMS": 0})
     assert response.status_code == 302, response.context["adminform"].form.errors
     lead = Lead.objects.get(email="walk@in.com")

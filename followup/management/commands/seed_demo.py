@@ -21,6 +21,7 @@ from capture.identity import email_key
 from capture.intake import IntakeInput, receive_lead
 from capture.models import Channel, IntakeForm, Lead
 from followup.demo import seed_followup
+from followup.social_demo import seed_social_leads
 from routing.demo import seed_routing
 from routing.demo_custom_fields import TECH_STACK, seed_custom_fields
 
@@ -88,6 +89,7 @@ class Command(BaseCommand):
         self.stdout.write(f"{'Created' if made_widget else 'Kept'} the chat widget "
                           f"“{widget.name}”; its demo page is /chat/demo/")
         made = self._sample_leads(form)
+        made += seed_social_leads()  # a Telegram and an Instagram prospect
         self.stdout.write(f"Sample leads: {made} created, "
                           f"{Lead.objects.count()} leads in the database.")
         self._print_logins(password, generated)

@@ -1,0 +1,120 @@
+"""Slack Events API at /inbound/slack/: messages in a shared channel and app mentions.
+
+Every request is signed: X-Slack-Signature is "v0=" + HMAC-SHA256 of "v0:<timestamp>:<body>"
+with SLACK_SIGNING_SECRET, and X-Slack-Request-Timestamp must be within five minutes
+(WEBHOOK_TOLERANCE_SECONDS). The `url_verification` challenge is answered once signed. The key
+is the message itself (team, channel, ts): Slack's retries (X-Slack-Retry-Num) and the
+`message` + `app_mention` pair one mention produces are one event. Bot messages (ours too),
+edits and deletions are not stored.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from capture.channels import hmac_timestamped
+from capture.channels.base import (
+    BadSignature,
+    Channel,
+    Malformed,
+    RawEvent,
+    post_only,
+    receive,
+    unreadable_json,
+)
+from capture.intake import IntakeInput, PlatformAccount, Rejected
+from capture.models import Channel as LeadChannel
+from capture.models import ChannelSettings, InboundEvent, Interaction, Platform
+
+SETTINGS = ChannelSettings.Name.SLACK
+HANDLED = ("message", "app_mention")
+PEOPLE_SUBTYPES = ("", "file_share", "thread_broadcast")  # other subtypes: edits, joins, bots
+
+
+def verify(request: HttpRequest) -> None:
+    secret = settings.SLACK_SIGNING_SECRET
+    if not secret:
+        raise BadSignature("SLACK_SIGNING_SECRET is not set on this server.")
+    signature = request.headers.get("X-Slack-Signature", "")
+    timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+    if not signature or not timestamp:
+        raise BadSignature("X-Slack-Signature or X-Slack-Request-Timestamp is missing.")
+    hmac_timestamped.verify(secret, timestamp, request.body, signature,
+                            signer=hmac_timestamped.sign_slack)
+
+
+def _body(request: HttpRequest) -> dict:
+    try:
+        body = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise Malformed("The body is not valid JSON.") from None
+    if not isinstance(body, dict) or not isinstance(body.get("type"), str):
+        raise Malformed("Expected a Slack Events API body with a 'type'.")
+    if problem := unreadable_json(body):
+        raise Malformed(problem)
+    return body
+
+
+def events(request: HttpRequest) -> list[RawEvent]:
+    body = _body(request)
+    if body["type"] != "event_callback":
+        return []  # url_verification (answered in reply), app_rate_limited, ...
+    event = body.get("event")
+    if not isinstance(event, dict) or event.get("type") not in HANDLED:
+        return []
+    if event.get("bot_id") or event.get("subtype", "") not in PEOPLE_SUBTYPES:
+        return []  # our own posts, other bots, edits and deletions
+    if not event.get("user") or not event.get("ts") or not event.get("channel"):
+        raise Malformed("A Slack message event without user, channel or ts.")
+    wanted = settings.SLACK_CHANNEL_IDS
+    if wanted and event["channel"] not in wanted and event["type"] != "app_mention":
+        return []  # a channel the app is in, but not one sales ops listed
+    team = body.get("team_id") or event.get("team", "")
+    return [RawEvent(external_id=f"{team}:{event['channel']}:{event['ts']}",
+                     payload={"team_id": team, "event_id": body.get("event_id", ""),
+                              "event": event})]
+
+
+def normalise(event: InboundEvent) -> IntakeInput:
+    try:
+        item = event.payload["event"]
+        user = str(item["user"])
+        text = str(item.get("text") or "").strip() or "[file]"
+        profile = item.get("user_profile") or {}
+        name = str(profile.get("real_name") or profile.get("display_name") or "")
+        when = datetime.fromtimestamp(float(item["ts"]), tz=UTC)
+    except (TypeError, AttributeError, LookupError, ValueError, OverflowError, OSError) as exc:
+        raise Rejected(f"Malformed Slack event: {type(exc).__name__}: {exc}") from None
+    first, _, last = name.partition(" ")
+    how = "mentioned us" if item.get("type") == "app_mention" else "wrote"
+    return IntakeInput(
+        channel=LeadChannel.CHAT, fields={"message": text, "first_name": first,
+                                          "last_name": last},
+        summary=f"Slack: {text[:80]}",
+        body=f"{text}\n\n(Slack user {user} {how} in channel {item['channel']})",
+        occurred_at=when, source=ChannelSettings.for_channel(SETTINGS).source or "slack",
+        kind=Interaction.Kind.MESSAGE, notify_prospect=False,
+        identity=PlatformAccount(Platform.SLACK, user, name, str(item["channel"])),
+    )
+
+
+def reply(request: HttpRequest, stored: list[InboundEvent]) -> HttpResponse:
+    body = json.loads(request.body)
+    if body.get("type") == "url_verification":
+        return JsonResponse({"challenge": str(body.get("challenge", ""))})
+    return JsonResponse({"received": len(stored)})
+
+
+channel = Channel(name="slack", verify=verify, events=events, normalise=normalise,
+                  reply=reply, settings_name=SETTINGS)
+
+
+@csrf_exempt
+@post_only
+def slack_view(request: HttpRequest) -> HttpResponse:
+    return receive(request, channel)

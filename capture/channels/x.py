@@ -1,0 +1,128 @@
+"""X (Twitter) direct messages through the Account Activity API at /inbound/x/.
+
+GET with crc_token is the challenge-response check: answered {"response_token": "sha256=" +
+base64(HMAC-SHA256(X_CONSUMER_SECRET, crc_token))}. Every POST carries
+x-twitter-webhooks-signature, "sha256=" + base64 HMAC-SHA256 of the raw body with the same
+secret. Each `message_create` in direct_message_events is one event keyed by its id; our own
+account's messages (sender = for_user_id) are kept as ignored; other activity is not stored.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from capture.channels.base import (
+    BadSignature,
+    Channel,
+    Malformed,
+    RawEvent,
+    receive,
+    unreadable_json,
+)
+from capture.intake import IntakeInput, PlatformAccount, Rejected
+from capture.models import Channel as LeadChannel
+from capture.models import ChannelSettings, InboundEvent, Interaction, Platform
+
+SETTINGS = ChannelSettings.Name.X
+
+def signature_of(secret: str, message: bytes) -> str:
+    """X's signature and CRC response: "sha256=" + base64 of the HMAC-SHA256."""
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
+    return "sha256=" + base64.b64encode(digest).decode()
+
+
+def verify(request: HttpRequest) -> None:
+    secret = settings.X_CONSUMER_SECRET
+    if not secret:
+        raise BadSignature("X_CONSUMER_SECRET is not set on this server.")
+    given = request.headers.get("X-Twitter-Webhooks-Signature", "")
+    if not given.startswith("sha256="):
+        raise BadSignature("x-twitter-webhooks-signature is missing.")
+    if not hmac.compare_digest(signature_of(secret, request.body), given.strip()):
+        raise BadSignature("x-twitter-webhooks-signature does not match the body.")
+
+
+def events(request: HttpRequest) -> list[RawEvent]:
+    try:
+        body = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise Malformed("The body is not valid JSON.") from None
+    if not isinstance(body, dict) or "for_user_id" not in body:
+        raise Malformed("Expected an Account Activity event with 'for_user_id'.")
+    if problem := unreadable_json(body):
+        raise Malformed(problem)
+    ours = str(body["for_user_id"])
+    users = body.get("users") if isinstance(body.get("users"), dict) else {}
+    found = []
+    for item in body.get("direct_message_events") or []:
+        if not isinstance(item, dict) or item.get("type") != "message_create":
+            continue
+        try:
+            sender = str(item["message_create"]["sender_id"])
+            external_id = f"dm:{item['id']}"
+        except (KeyError, TypeError):
+            raise Malformed("A direct message event without id or sender_id.") from None
+        payload = {"for_user_id": ours, "event": item, "sender": users.get(sender) or {}}
+        if sender == ours:
+            found.append(RawEvent(external_id, payload, InboundEvent.Status.IGNORED,
+                                  "Our own account's direct message."))
+        else:
+            found.append(RawEvent(external_id, payload))
+    return found
+
+
+def normalise(event: InboundEvent) -> IntakeInput:
+    try:
+        item = event.payload["event"]
+        create = item["message_create"]
+        sender = str(create["sender_id"])
+        text = str((create.get("message_data") or {}).get("text") or "").strip() or "[media]"
+        profile = event.payload.get("sender") or {}
+        when = datetime.fromtimestamp(int(item.get("created_timestamp", 0)) / 1000, tz=UTC)
+    except (TypeError, AttributeError, LookupError, ValueError, OverflowError) as exc:
+        raise Rejected(f"Malformed X direct message: {type(exc).__name__}: {exc}") from None
+    name = str(profile.get("name") or "")
+    handle = f"@{profile['screen_name']}" if profile.get("screen_name") else ""
+    first, _, last = name.partition(" ")
+    return IntakeInput(
+        channel=LeadChannel.SOCIAL, fields={"message": text, "first_name": first,
+                                            "last_name": last},
+        summary=f"X direct message: {text[:80]}",
+        body=f"{text}\n\n(X {handle or 'user'} {sender})",
+        occurred_at=when if item.get("created_timestamp") else event.received_at,
+        source=ChannelSettings.for_channel(SETTINGS).source or "x",
+        kind=Interaction.Kind.MESSAGE, notify_prospect=False,
+        identity=PlatformAccount(Platform.X, sender, handle or name),
+    )
+
+
+def reply(request: HttpRequest, stored: list[InboundEvent]) -> HttpResponse:
+    return JsonResponse({"received": len(stored)})
+
+
+channel = Channel(name="x", verify=verify, events=events, normalise=normalise,
+                  reply=reply, settings_name=SETTINGS)
+
+
+@csrf_exempt
+def x_view(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        token = request.GET.get("crc_token", "")
+        if not settings.X_CONSUMER_SECRET:
+            return JsonResponse({"error": "X_CONSUMER_SECRET is not set on this server."},
+                                status=403)
+        if not token:
+            return JsonResponse({"error": "crc_token is missing."}, status=400)
+        return JsonResponse({"response_token": signature_of(settings.X_CONSUMER_SECRET,
+                                                            token.encode())})
+    if request.method != "POST":
+        return JsonResponse({"error": "Use GET (CRC) or POST."}, status=405)
+    return receive(request, channel)

@@ -1,0 +1,122 @@
+"""Messages to prospects on their messaging platforms: WhatsApp Cloud API, the Messenger Send
+API (Messenger and Instagram) and the Telegram Bot API, each at a configurable base URL
+(META_GRAPH_URL, TELEGRAM_API_URL; tests point them at a stub on 127.0.0.1).
+
+A refusal the platform will repeat (a closed window, a blocked account, a bad token) raises
+Refused(permanent=True) and the outbox marks the row failed at once; a network error, a 429
+or a 5xx raises and the outbox retries with backoff.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import requests
+from django.conf import settings
+
+TIMEOUT = 10  # seconds; the outbox retries a timeout
+
+
+@dataclass(frozen=True)
+class Receipt:
+    provider_id: str
+    status: str  # "sent": the platform accepted it; delivery comes by status callbacks
+
+
+class Refused(Exception):
+    """The platform said no. `permanent`: sending again will not help; `blocked`: the
+    prospect blocked us (or cannot be reached on this platform)."""
+
+    def __init__(self, message: str, *, permanent: bool, blocked: bool = False):
+        super().__init__(message)
+        self.permanent = permanent
+        self.blocked = blocked
+
+
+def _check(response: requests.Response, platform: str) -> dict:
+    try:
+        data = response.json()
+    except ValueError:
+        data = {}
+    if response.status_code < 300 and not (isinstance(data, dict) and data.get("ok") is False):
+        return data if isinstance(data, dict) else {}
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):  # Graph API: {"error": {"message", "code", "error_subcode"}}
+        code = error.get("code")
+        text = f"{platform} refused the message ({code}): {error.get('message', '')}"
+        blocked = code in (551,) or error.get("error_subcode") in (1545041, 2018108)
+    elif isinstance(data, dict) and "description" in data:  # Telegram: {"ok": false, ...}
+        code = data.get("error_code")
+        text = f"{platform} refused the message ({code}): {data['description']}"
+        blocked = code == 403
+    else:
+        text = f"{platform} answered HTTP {response.status_code}"
+        blocked = False
+    retryable = response.status_code == 429 or response.status_code >= 500
+    raise Refused(text[:500], permanent=not retryable, blocked=blocked)
+
+
+def send_whatsapp(*, to: str, phone_number_id: str, body: str,
+                  template: str = "", language: str = "") -> Receipt:
+    """A text inside the 24-hour window, else (template given) an approved template."""
+    token = settings.WHATSAPP_ACCESS_TOKEN
+    if not token or not phone_number_id:
+        raise Refused("WhatsApp replies are not configured (WHATSAPP_ACCESS_TOKEN, "
+                      "WHATSAPP_PHONE_NUMBER_ID).", permanent=True)
+    message: dict = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to}
+    if template:
+        message |= {"type": "template",
+                    "template": {"name": template, "language": {"code": language}}}
+    else:
+        message |= {"type": "text", "text": {"preview_url": False, "body": body}}
+    response = requests.post(
+        f"{settings.META_GRAPH_URL.rstrip('/')}/{phone_number_id}/messages", json=message,
+        headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT)
+    data = _check(response, "WhatsApp")
+    ids = [m.get("id") for m in data.get("messages") or [] if isinstance(m, dict)]
+    if not ids or not ids[0]:
+        raise Refused("WhatsApp accepted the request but returned no message id.",
+                      permanent=False)
+    return Receipt(provider_id=str(ids[0]), status="sent")
+
+
+def send_messenger(*, to: str, body: str, instagram: bool = False,
+                   human_agent: bool = False) -> Receipt:
+    """The Send API: Messenger (page-scoped id) and Instagram (Instagram-scoped id).
+
+    Inside 24 hours of the prospect's last message a RESPONSE; up to 7 days, a reply a person
+    writes may go with the HUMAN_AGENT tag."""
+    token = (settings.INSTAGRAM_ACCESS_TOKEN if instagram else "") \
+        or settings.META_PAGE_ACCESS_TOKEN
+    name = "Instagram" if instagram else "Messenger"
+    if not token:
+        raise Refused(f"{name} replies are not configured (META_PAGE_ACCESS_TOKEN"
+                      f"{' or INSTAGRAM_ACCESS_TOKEN' if instagram else ''}).", permanent=True)
+    message: dict = {"recipient": {"id": to}, "message": {"text": body}}
+    if human_agent:
+        message |= {"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}
+    else:
+        message["messaging_type"] = "RESPONSE"
+    response = requests.post(f"{settings.META_GRAPH_URL.rstrip('/')}/me/messages",
+                             params={"access_token": token}, json=message, timeout=TIMEOUT)
+    data = _check(response, name)
+    if not data.get("message_id"):
+        raise Refused(f"{name} accepted the request but returned no message id.",
+                      permanent=False)
+    return Receipt(provider_id=str(data["message_id"]), status="sent")
+
+
+def send_telegram(*, chat_id: str, body: str) -> Receipt:
+    token = settings.TELEGRAM_BOT_TOKEN
+    if not token:
+        raise Refused("Telegram replies are not configured (TELEGRAM_BOT_TOKEN).",
+                      permanent=True)
+    response = requests.post(f"{settings.TELEGRAM_API_URL.rstrip('/')}/bot{token}/sendMessage",
+                             json={"chat_id": chat_id, "text": body}, timeout=TIMEOUT)
+    data = _check(response, "Telegram")
+    result = data.get("result") or {}
+    if not isinstance(result, dict) or "message_id" not in result:
+        raise Refused("Telegram accepted the request but returned no message.",
+                      permanent=False)
+    # Telegram reports no deliveries: accepted by the Bot API is as far as we can know.
+    return Receipt(provider_id=f"{chat_id}:{result['message_id']}", status="sent")

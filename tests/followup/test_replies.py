@@ -1,0 +1,374 @@
+"""Replies on the prospect's own channel from the lead page: WhatsApp (24-hour window, a
+template outside it), Messenger, Instagram, Telegram and SMS through each platform's send API
+(a stub on 127.0.0.1), sent by the outbox, recorded as the rep's contact, with the delivery
+status from the platforms' callbacks; failures retried, then shown; refusals explained."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+from twilio.request_validator import RequestValidator
+
+from capture.models import Interaction, Lead, LeadIdentity
+from followup.models import Notification, OutboundMessage
+from followup.tasks import dispatch_due_messages
+from tests.capture.conftest import load_json
+from tests.stub_http import StubAPI
+
+pytestmark = pytest.mark.django_db
+META_SECRET = "meta-app-secret"
+
+
+@pytest.fixture
+def api(settings):
+    stub = StubAPI(default=(500, {"error": {"message": "no answer queued", "code": 2}}))
+    settings.META_APP_SECRET = META_SECRET
+    settings.META_VERIFY_TOKEN = "meta-verify-token"
+    settings.META_GRAPH_URL = f"{stub.url}/v21.0"
+    settings.META_PAGE_ACCESS_TOKEN = "page-token"
+    settings.INSTAGRAM_ACCESS_TOKEN = ""
+    settings.WHATSAPP_ACCESS_TOKEN = "wa-token"
+    settings.WHATSAPP_PHONE_NUMBER_ID = ""
+    settings.WHATSAPP_TEMPLATE_NAME = ""
+    settings.TELEGRAM_API_URL = stub.url
+    settings.TELEGRAM_BOT_TOKEN = "123456:bot-token"
+    settings.TELEGRAM_WEBHOOK_SECRET = "telegram-webhook-secret"
+    yield stub
+    stub.close()
+
+
+@pytest.fixture
+def rep(alice, client):
+    client.force_login(alice.user)
+    return alice.user
+
+
+def meta_post(client, payload: dict):
+    body = json.dumps(payload).encode()
+    signature = hmac.new(META_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    return client.post("/inbound/meta/", body, content_type="application/json",
+                       HTTP_X_HUB_SIGNATURE_256=f"sha256={signature}")
+
+
+def whatsapp_from_prospect(client, rep, at: int | None = None) -> Lead:
+    payload = load_json("meta", "whatsapp_text.json")
+    payload["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"] = str(
+        at or int(time.time()))
+    assert meta_post(client, payload).status_code == 200
+    lead = Lead.objects.get()
+    Lead.objects.filter(pk=lead.pk).update(owner=rep)
+    return lead
+
+
+def messenger_from_prospect(client, rep, name: str = "messenger_message.json") -> Lead:
+    payload = load_json("meta", name)
+    payload["entry"][0]["messaging"][0]["timestamp"] = int(time.time() * 1000)
+    assert meta_post(client, payload).status_code == 200
+    lead = Lead.objects.get()
+    Lead.objects.filter(pk=lead.pk).update(owner=rep)
+    return lead
+
+
+def telegram_from_prospect(client, rep) -> Lead:
+    update = load_json("telegram", "start.json")
+    update["message"]["date"] = int(time.time())
+    client.post("/inbound/telegram/", json.dumps(update), content_type="application/json",
+                HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN="telegram-webhook-secret")
+    lead = Lead.objects.get()
+    Lead.objects.filter(pk=lead.pk).update(owner=rep)
+    return lead
+
+
+def option_key(lead: Lead, channel: str) -> str:
+    identity = lead.identities.get()
+    return f"{channel}:{identity.pk}"
+
+
+def reply(client, lead: Lead, key: str, body: str, capture):
+    with capture(execute=True):
+        return client.post(f"/leads/{lead.pk}/reply/", {"channel": key, "body": body})
+
+
+def page(client, lead: Lead) -> str:
+    response = client.get(f"/leads/{lead.pk}/")
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+# --- WhatsApp -------------------------------------------------------------------------------
+
+def test_a_whatsapp_reply_inside_the_window_goes_out_and_its_statuses_follow(
+        client, rep, api, sync_tasks, django_capture_on_commit_callbacks):
+    lead = whatsapp_from_prospect(client, rep)
+    html = page(client, lead)
+    assert "Inside the 24-hour window" in html and 'id="reply-form"' in html
+    api.answer(200, {"messaging_product": "whatsapp", "contacts": [
+        {"input": "14155552671", "wa_id": "14155552671"}], "messages": [{"id": "wamid.OUT1"}]})
+
+    response = reply(client, lead, option_key(lead, "whatsapp"), "Hi Grace, sure: when?",
+                     django_capture_on_commit_callbacks)
+
+    assert response.status_code == 302
+    sent = api.requests[-1]
+    assert sent.path == "/v21.0/106540352242922/messages"
+    assert sent.headers["Authorization"] == "Bearer wa-token"
+    assert sent.json["to"] == "14155552671" and sent.json["type"] == "text"
+    assert sent.json["text"]["body"] == "Hi Grace, sure: when?"
+    row = OutboundMessage.objects.get(kind="reply")
+    assert (row.status, row.provider_id, row.sent_by_id) == ("sent", "wamid.OUT1", rep.pk)
+    contact = lead.interactions.get(direction="outbound")
+    assert (contact.actor_id, contact.kind, contact.delivery_status) == (rep.pk, "message",
+                                                                         "sent")
+    lead.refresh_from_db()
+    assert lead.first_response_at is not None and lead.status == "contacted"
+
+    status = load_json("meta", "whatsapp_status.json")
+    entry = status["entry"][0]["changes"][0]["value"]["statuses"][0]
+    for reported in ("delivered", "read", "delivered"):  # the late "delivered" moves nothing
+        entry.update(id="wamid.OUT1", status=reported)
+        assert meta_post(client, status).status_code == 200
+    contact.refresh_from_db()
+    assert contact.delivery_status == "read"
+    assert OutboundMessage.objects.get(kind="reply").provider_status == "read"
+    assert "delivery-read" in page(client, lead)
+
+
+def test_outside_the_window_the_page_says_only_a_template_may_go(
+        client, rep, api, settings, sync_tasks, django_capture_on_commit_callbacks):
+    lead = whatsapp_from_prospect(client, rep, at=int(time.time()) - 25 * 3600)
+    html = page(client, lead)
+    assert "window closed" in html and "no approved template is configured" in html
+    assert 'id="reply-form"' not in html
+    refused = reply(client, lead, option_key(lead, "whatsapp"), "Hello?",
+                    django_capture_on_commit_callbacks)
+    assert refused.status_code == 400 and not OutboundMessage.objects.filter(kind="reply")
+
+    settings.WHATSAPP_TEMPLATE_NAME = "follow_up"
+    assert "only the approved template “follow_up”" in page(client, lead)
+    api.answer(200, {"messages": [{"id": "wamid.TPL1"}]})
+    reply(client, lead, option_key(lead, "whatsapp"), "", django_capture_on_commit_callbacks)
+    sent = api.requests[-1].json
+    assert sent["type"] == "template"
+    assert sent["template"] == {"name": "follow_up", "language": {"code": "en_US"}}
+
+
+def test_a_failing_send_is_retried_then_shown_as_failed(
+        client, rep, api, sync_tasks, django_capture_on_commit_callbacks):
+    lead = whatsapp_from_prospect(client, rep)
+    reply(client, lead, option_key(lead, "whatsapp"), "Are you there?",
+          django_capture_on_commit_callbacks)  # the stub answers 500 until told otherwise
+    row = OutboundMessage.objects.get(kind="reply")
+    assert (row.status, row.attempts) == ("scheduled", 1)
+    assert "retrying" in page(client, lead)
+    for _ in range(4):
+        row.refresh_from_db()
+        with time_machine.travel(row.due_at + timedelta(seconds=1), tick=False):
+            dispatch_due_messages()
+    row.refresh_from_db()
+    assert (row.status, row.attempts) == ("failed", 5)
+    assert len(api.requests) == 5
+    html = page(client, lead)
+    assert "reply-failed" in html and "no answer queued" in html
+    assert Notification.objects.get(user=rep, kind="reply_failed")
+    lead.refresh_from_db()
+    assert lead.first_response_at is None  # nothing reached the prospect
+
+
+def test_a_whatsapp_failed_status_after_acceptance_marks_the_reply_failed(
+        client, rep, api, sync_tasks, django_capture_on_commit_callbacks):
+    lead = whatsapp_from_prospect(client, rep)
+    api.answer(200, {"messages": [{"id": "wamid.OUT2"}]})
+    reply(client, lead, option_key(lead, "whatsapp"), "Hi", django_capture_on_commit_callbacks)
+    status = load_json("meta", "whatsapp_status.json")
+    status["entry"][0]["changes"][0]["value"]["statuses"][0].update(
+        id="wamid.OUT2", status="failed",
+        errors=[{"code": 131047, "title": "Re-engagement message"}])
+    meta_post(client, status)
+    row = OutboundMessage.objects.get(kind="reply")
+    assert row.status == "failed" and "131047" in row.last_error
+    assert lead.interactions.filter(summary__contains="failed").exists()
+
+
+def test_a_prospect_who_texted_stop_cannot_be_messaged_on_whatsapp(client, rep, api):
+    lead = whatsapp_from_prospect(client, rep)
+    Lead.objects.filter(pk=lead.pk).update(do_not_text=True)
+    html = page(client, lead)
+    assert "opted out" in html and 'id="reply-form"' not in html
+
+
+# --- Messenger and Instagram ----------------------------------------------------------------
+
+def test_a_messenger_reply_uses_the_send_api_and_records_the_delivery(
+        client, rep, api, sync_tasks, django_capture_on_commit_callbacks):
+    lead = messenger_from_prospect(client, rep)
+    api.answer(200, {"recipient_id": "6543210987654321", "message_id": "m_OUT_1"})
+    reply(client, lead, option_key(lead, "messenger"), "We open at 10 on Saturdays.",
+          django_capture_on_commit_callbacks)
+    sent = api.requests[-1]
+    assert sent.path == "/v21.0/me/messages" and sent.query["access_token"] == ["page-token"]
+    assert sent.json == {"recipient": {"id": "6543210987654321"}, "messaging_type": "RESPONSE",
+                         "message": {"text": "We open at 10 on Saturdays."}}
+    delivery = load_json("meta", "messenger_message.json")
+    delivery["entry"][0]["messaging"][0].pop("message")
+    delivery["entry"][0]["messaging"][0]["delivery"] = {"mids": ["m_OUT_1"],
+                                                        "watermark": int(time.time() * 1000)}
+    meta_post(client, delivery)
+    assert lead.interactions.get(direction="outbound").delivery_status == "delivered"
+
+
+def test_after_a_day_messenger_replies_carry_the_human_agent_tag_and_stop_after_a_week(
+        client, rep, api, sync_tasks, django_capture_on_commit_callbacks):
+    lead = messenger_from_prospect(client, rep)
+    api.answer(200, {"recipient_id": "6543210987654321", "message_id": "m_OUT_2"})
+    with time_machine.travel(timezone.now() + timedelta(days=2)):
+        assert "HUMAN_AGENT" in page(client, lead)
+        reply(client, lead, option_key(lead, "messenger"), "Following up",
+              django_capture_on_commit_callbacks)
+    assert api.requests[-1].json["tag"] == "HUMAN_AGENT"
+    with time_machine.travel(timezone.now() + timedelta(days=8)):
+        html = page(client, lead)
+    assert "more than 7 days ago" in html and 'id="reply-form"' not in html
+
+
+def test_an_instagram_reply_goes_to_the_instagram_scoped_id_and_is_read(
+        client, rep, api, sync_tasks, django_capture_on_commit_callbacks):
+    lead = messenger_from_prospect(client, rep, "instagram_message.json")
+    api.answer(200, {"recipient_id": "1254459154682919", "message_id": "aWdfOUT"})
+    reply(client, lead, option_key(lead, "instagram"), "The spring package is 490 €.",
+          django_capture_on_commit_callbacks)
+    assert api.requests[-1].json["recipient"] == {"id": "1254459154682919"}
+    read = load_json("meta", "instagram_message.json")
+    read["entry"][0]["messaging"][0].pop("message")
+    read["entry"][0]["messaging"][0]["read"] = {"mid": "aWdfOUT"}
+    meta_post(client, read)
+    assert OutboundMessage.objects.get(kind="reply").provider_status == "read"
+
+
+# --- Telegram -------------------------------------------------------------------------------
+
+def test_a_telegram_reply_goes_to_the_chat_and_stamps_the_first_response_once(
+        client, rep, api, sync_tasks, django_capture_on_commit_callbacks):
+    lead = telegram_from_prospect(client, rep)
+    api.answer(200, {"ok": True, "result": {"message_id": 77, "chat": {"id": 5566778899}}})
+    api.answer(200, {"ok": True, "result": {"message_id": 78, "chat": {"id": 5566778899}}})
+    reply(client, lead, option_key(lead, "telegram"), "Bonjour Marie!",
+          django_capture_on_commit_callbacks)
+    sent = api.requests[-1]
+    assert sent.path == "/bot123456:bot-token/sendMessage"
+    assert sent.json == {"chat_id": "5566778899", "text": "Bonjour Marie!"}
+    lead.refresh_from_db()
+    first = lead.first_response_at
+    assert first is not None
+    with time_machine.travel(timezone.now() + timedelta(minutes=5)):
+        reply(client, lead, option_key(lead, "telegram"), "Any news?",
+              django_capture_on_commit_callbacks)
+    lead.refresh_from_db()
+    assert lead.first_response_at == first
+    assert OutboundMessage.objects.filter(kind="reply", status="sent").count() == 2
+
+
+def test_a_blocked_bot_fails_at_once_and_the_page_then_says_why(
+        client, rep, api, sync_tasks, django_capture_on_commit_callbacks):
+    lead = telegram_from_prospect(client, rep)
+    api.answer(403, {"ok": False, "error_code": 403,
+                     "description": "Forbidden: bot was blocked by the user"})
+    reply(client, lead, option_key(lead, "telegram"), "Hello?",
+          django_capture_on_commit_callbacks)
+    row = OutboundMessage.objects.get(kind="reply")
+    assert row.status == "failed" and len(api.requests) == 1  # a refusal is not retried
+    assert LeadIdentity.objects.get().blocked_at is not None
+    html = page(client, lead)
+    assert "bot was blocked by the user" in html and 'id="reply-form"' not in html
+
+
+# --- SMS ------------------------------------------------------------------------------------
+
+def test_an_sms_reply_goes_through_twilio_and_its_status_callback_is_recorded(
+        client, rep, api, twilio, settings, sync_tasks, django_capture_on_commit_callbacks):
+    lead = whatsapp_from_prospect(client, rep)  # a phone number, from WhatsApp
+    reply(client, lead, "sms", "Texting you the quote now.", django_capture_on_commit_callbacks)
+    assert twilio.texts[-1]["To"] == "+14155552671"
+    row = OutboundMessage.objects.get(kind="reply", channel="sms")
+    assert row.status == "sent" and row.provider_id.startswith("SM")
+    params = {**load_json("twilio", "message_status.json")["params"], "MessageSid":
+              row.provider_id, "SmsSid": row.provider_id}
+    url = "http://testserver/inbound/twilio/message-status/"
+    signature = RequestValidator(settings.TWILIO_AUTH_TOKEN).compute_signature(url, params)
+    response = client.post("/inbound/twilio/message-status/", params,
+                           HTTP_X_TWILIO_SIGNATURE=signature)
+    assert response.status_code == 204
+    assert lead.interactions.get(channel="sms", direction="outbound").delivery_status == (
+        "delivered")
+    forged = client.post("/inbound/twilio/message-status/",
+                         {**params, "MessageStatus": "failed"}, HTTP_X_TWILIO_SIGNATURE="x")
+    assert forged.status_code == 403
+    row.refresh_from_db()
+    assert row.status == "sent"
+
+
+# --- where no reply is possible -------------------------------------------------------------
+
+def test_a_lead_without_an_account_or_phone_says_how_to_reach_them(client, rep):
+    from capture.intake import IntakeInput, receive_lead
+
+    lead = receive_lead(IntakeInput(channel="api", fields={"email": "g@example.com"},
+                                    summary="API", notify_prospect=False)).lead
+    Lead.objects.filter(pk=lead.pk).update(owner=rep)
+    html = page(client, lead)
+    assert 'id="reply-none"' in html and "call or email them" in html
+
+
+def test_slack_and_x_accounts_are_listed_with_where_to_answer(client, rep, settings):
+    from capture.intake import IntakeInput, PlatformAccount, receive_lead
+
+    lead = receive_lead(IntakeInput(channel="chat", fields={"message": "hi"}, summary="Slack",
+                                    notify_prospect=False,
+                                    identity=PlatformAccount("slack", "U0PARTNER"))).lead
+    Lead.objects.filter(pk=lead.pk).update(owner=rep)
+    html = page(client, lead)
+    assert "answered in Slack" in html and 'id="reply-form"' not in html
+
+
+def test_a_reply_to_another_reps_lead_is_a_404(client, rep, bob, api):
+    lead = whatsapp_from_prospect(client, rep)
+    Lead.objects.filter(pk=lead.pk).update(owner=bob.user)
+    response = client.post(f"/leads/{lead.pk}/reply/",
+                           {"channel": option_key(lead, "whatsapp"), "body": "x"})
+    assert response.status_code == 404 and not OutboundMessage.objects.filter(kind="reply")
+
+
+def test_a_reply_waiting_for_a_retry_is_not_sent_once_the_prospect_opts_out(
+        client, rep, api, sync_tasks, django_capture_on_commit_callbacks):
+    lead = whatsapp_from_prospect(client, rep)
+    reply(client, lead, option_key(lead, "whatsapp"), "First try",
+          django_capture_on_commit_callbacks)  # 500: waits for a retry
+    Lead.objects.filter(pk=lead.pk).update(do_not_text=True)
+    row = OutboundMessage.objects.get(kind="reply")
+    with time_machine.travel(row.due_at + timedelta(seconds=1), tick=False):
+        dispatch_due_messages()
+    row.refresh_from_db()
+    assert row.status == "cancelled" and "opted out" in row.last_error
+    assert len(api.requests) == 1
+    assert Interaction.objects.filter(lead=lead, summary__contains="failed").exists()
+
+
+def test_a_double_clicked_send_sends_one_message(
+        client, rep, api, sync_tasks, django_capture_on_commit_callbacks):
+    lead = telegram_from_prospect(client, rep)
+    api.answer(200, {"ok": True, "result": {"message_id": 90}})
+    api.answer(200, {"ok": True, "result": {"message_id": 91}})
+    for _ in range(2):
+        reply(client, lead, option_key(lead, "telegram"), "Bonjour!",
+              django_capture_on_commit_callbacks)
+    assert OutboundMessage.objects.filter(kind="reply").count() == 1
+    assert len(api.requests) == 1
+    reply(client, lead, option_key(lead, "telegram"), "Another question?",
+          django_capture_on_commit_callbacks)  # a different text is a new reply
+    assert len(api.requests) == 2
