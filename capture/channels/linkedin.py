@@ -24,8 +24,6 @@ import requests
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from capture.channels.base import (
     PREPARERS,
@@ -36,6 +34,7 @@ from capture.channels.base import (
     receive,
     unreadable_json,
 )
+from capture.channels.http import retrying_session
 from capture.identity import InvalidPhone, normalise_phone, parse_email
 from capture.intake import IntakeInput, Rejected, process_inbound_event
 from capture.models import Channel as LeadChannel
@@ -196,11 +195,7 @@ class LeadSyncClient:
     def __init__(self, base_url: str | None = None, token: str | None = None):
         self.base_url = (base_url or settings.LINKEDIN_API_URL).rstrip("/")
         self.token = token if token is not None else settings.LINKEDIN_ACCESS_TOKEN
-        self.session = requests.Session()
-        retry = Retry(total=2, backoff_factor=0.3, status_forcelist=(429, 500, 502, 503, 504),
-                      allowed_methods=("GET",))
-        self.session.mount("http://", HTTPAdapter(max_retries=retry))
-        self.session.mount("https://", HTTPAdapter(max_retries=retry))
+        self.session = retrying_session(attempts=2, backoff=0.3)
 
     def form_response(self, urn: str) -> dict:
         response_id = urn.rsplit(":", 1)[-1]

@@ -22,8 +22,6 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.crypto import constant_time_compare
 from django.views.decorators.csrf import csrf_exempt
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from capture.channels.base import (
     PREPARERS,
@@ -34,6 +32,7 @@ from capture.channels.base import (
     receive,
     unreadable_json,
 )
+from capture.channels.http import retrying_session
 from capture.identity import InvalidPhone, normalise_phone, parse_email
 from capture.intake import Ignored, IntakeInput, PlatformAccount, Rejected, process_inbound_event
 from capture.models import Channel as LeadChannel
@@ -375,11 +374,7 @@ class GraphClient:
     def __init__(self, base_url: str | None = None, token: str | None = None):
         self.base_url = (base_url or settings.META_GRAPH_URL).rstrip("/")
         self.token = token if token is not None else settings.META_PAGE_ACCESS_TOKEN
-        self.session = requests.Session()
-        retry = Retry(total=3, backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504),
-                      allowed_methods=("GET",))
-        self.session.mount("http://", HTTPAdapter(max_retries=retry))
-        self.session.mount("https://", HTTPAdapter(max_retries=retry))
+        self.session = retrying_session(attempts=3, backoff=0.5)
 
     def lead(self, leadgen_id: str) -> dict:
         response = self.session.get(

@@ -329,7 +329,7 @@ def _admin_form_data(admin_client, lead) -> dict:
                 data[name] = "on"
         else:
             data[name] = value
-    for prefix in ("interactions", "inbound_events"):
+    for prefix in ("interactions", "inbound_events", "identities"):
         data.update({f"{prefix}-TOTAL_FORMS": 0, f"{prefix}-INITIAL_FORMS": 0})
     return data
 

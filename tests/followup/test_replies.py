@@ -224,7 +224,9 @@ def test_a_messenger_reply_uses_the_send_api_and_records_the_delivery(
 
 
 def test_after_a_day_messenger_replies_carry_the_human_agent_tag_and_stop_after_a_week(
-        client, rep, api, sync_tasks, django_capture_on_commit_callbacks):
+        client, rep, api, sync_tasks, django_capture_on_commit_callbacks, settings):
+    settings.SESSION_COOKIE_AGE = 30 * 24 * 3600  # staff sessions end after 12 hours: sign
+    client.force_login(rep)  # in again for one that outlasts the jumps in time below
     lead = messenger_from_prospect(client, rep)
     api.answer(200, {"recipient_id": "6543210987654321", "message_id": "m_OUT_2"})
     with time_machine.travel(timezone.now() + timedelta(days=2)):
