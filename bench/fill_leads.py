@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadcrm.settings")
 django.setup()
 
-from django.db import connection, models  # noqa: E402
+from django.db import OperationalError, connection, models  # noqa: E402
 
 from capture.models import Lead  # noqa: E402
 
@@ -83,7 +83,15 @@ def main() -> None:
                 [have + 1, upto],
             )
             have = upto
-        cursor.execute(f"ANALYZE {Lead._meta.db_table}")
+    for attempt in range(5):
+        # ANALYZE can deadlock with a CREATE INDEX CONCURRENTLY the worker runs for a custom
+        # field (capture/custom_field_indexes.py); it is only statistics: try again.
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(f"ANALYZE {Lead._meta.db_table}")
+            break
+        except OperationalError:
+            time.sleep(2 + attempt)
     print(f"{have:,} leads in the database ({time.perf_counter() - start:.1f}s to fill)")
 
 

@@ -7,7 +7,9 @@ in time and count.
 
 Environment: BENCH_SECONDS (throughput run per scenario, default 10), BENCH_STEADY_SECONDS
 (default 60), BENCH_STEADY_RATE (default 50), BENCH_BIG_LEADS (default 1000000),
-BENCH_DATABASES ("sqlite,postgres"), BENCH_PG_URL (postgres://postgres@127.0.0.1:5432).
+BENCH_DATABASES ("sqlite,postgres"), BENCH_PG_URL (postgres://postgres@127.0.0.1:5432),
+BENCH_PARTS (throughput,steady,flat,rules,sla,custom), BENCH_KEEP=1 (keep the previous
+results.json figures of the parts and databases this run leaves out).
 """
 
 from __future__ import annotations
@@ -293,7 +295,9 @@ def flat_cost(stack: Stack) -> dict:
         log(f"{stack.name}: filling to {size:,} leads")
         fill = subprocess.run([PY, str(ROOT / "bench" / "fill_leads.py"), str(size),
                                str(rep_id)], cwd=ROOT, env=stack.env, capture_output=True,
-                              text=True, timeout=3600, check=True)
+                              text=True, timeout=3600, check=False)
+        if fill.returncode:
+            raise RuntimeError(f"fill_leads.py failed:\n{fill.stderr[-3000:]}")
         log(fill.stdout.strip())
         run = wrk(stack.base + "/q/bench/", form_body(session, f"flat{size}-"),
                   seconds=SECONDS, connections=2, env=env)
@@ -485,6 +489,18 @@ def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("make bench needs wrk (Debian: apt-get install -y wrk)")
     results = [r for name in DATABASES if (r := run_database(name.strip()))]
+    previous = ROOT / "bench" / "results.json"
+    if os.environ.get("BENCH_KEEP") == "1" and previous.exists():
+        # BENCH_KEEP=1: keep the last run's figures for the parts and databases this run left
+        # out (each part is measured against its own baseline, so parts can be rerun alone).
+        fresh = {r["database"]: r for r in results}
+        for old in json.loads(previous.read_text())["results"]:
+            if old["database"] in fresh:
+                for part, figures in old.items():
+                    fresh[old["database"]].setdefault(part, figures)
+            else:
+                fresh[old["database"]] = old
+        results = [fresh[name] for name in ("sqlite", "postgres") if name in fresh]
     write_results(results)
     print((ROOT / "bench" / "results.md").read_text())
 
