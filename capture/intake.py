@@ -334,7 +334,7 @@ def receive_lead(data: IntakeInput, *, event: InboundEvent | None = None) -> Int
     # caller's transaction is rolled back and receive_event() tries again, as a match.
     lead, created, filled = _match_or_create(data, values, key, phone, now)
     if data.identity is not None:
-        _remember_identity(lead, data, now)
+        _remember_identity(lead, data, now, created=created)
 
     interaction = Interaction.objects.create(
         lead=lead,
@@ -414,7 +414,8 @@ def _lead_of_account(data: IntakeInput) -> Lead | None:
                     identities__external_id=account.external_id).first())
 
 
-def _remember_identity(lead: Lead, data: IntakeInput, now: datetime) -> None:
+def _remember_identity(lead: Lead, data: IntakeInput, now: datetime, *,
+                       created: bool = False) -> None:
     """Store or refresh the sender's account on `lead`; a first insert racing a twin raises
     IntegrityError on the unique (platform, external_id), and receive_event() tries again."""
     account = data.identity
@@ -433,6 +434,12 @@ def _remember_identity(lead: Lead, data: IntakeInput, now: datetime) -> None:
         return
     earlier = (Lead.objects.select_for_update().filter(pk=row.lead_id, status__in=OPEN_STATUSES)
                .first() if row.lead_id != lead.pk else None)
+    if earlier is not None and created:
+        # This transaction made a new lead because it saw no account; a twin's commit has put
+        # the account on an open lead since. Not a merge: the same first contact, twice. Roll
+        # back, and receive_event() tries again and finds the twin's lead.
+        raise IntegrityError(f"{account.platform} account {external_id} was taken in by a "
+                             "concurrent request")
     if earlier is not None:
         _merge_account_lead(earlier, into=lead, platform=row.get_platform_display(), now=now)
     LeadIdentity.objects.filter(pk=row.pk).update(
