@@ -32,6 +32,7 @@ def test_the_later_of_two_first_messages_retries_onto_the_earlier_lead(monkeypat
     monkeypatch.setattr(intake, "_lead_of_account", not_yet_committed)
     event, created, result = receive_event(channel="telegram", external_id="update:2",
                                            data=first_message(2))
+    assert created and event.status == "processed"
     assert len(calls) == 2  # rolled back once, then matched
     assert result is not None and result.lead == first and not result.created
     assert Lead.objects.count() == 1 and LeadIdentity.objects.get().lead == first
