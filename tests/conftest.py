@@ -120,3 +120,22 @@ def visitor(client, quote_form) -> FormVisitor:
 @pytest.fixture
 def csrf_client() -> Client:
     return Client(enforce_csrf_checks=True)
+
+
+@pytest.fixture
+def fields(db):
+    """One custom lead field of every type (capture.CustomField), by key."""
+    from capture.models import CustomField
+    from tests.factories import TECH_STACK
+
+    made = {}
+    for key, label, kind, choices in (
+            ("tech_stack", "Tech stack", "multi_choice", TECH_STACK),
+            ("seats", "Seats", "number", ""),
+            ("contract_end", "Contract end date", "date", ""),
+            ("partner", "Through a partner?", "yes_no", ""),
+            ("plan", "Plan", "choice", "Basic\nPro\nEnterprise"),
+            ("contact_time", "Preferred contact time", "short_text", ""),
+            ("notes", "Background", "long_text", "")):
+        made[key] = CustomField.objects.create(key=key, label=label, kind=kind, choices=choices)
+    return made

@@ -33,3 +33,6 @@ class LeadFactory(factory.django.DjangoModelFactory):
     last_name = "Lovelace"
     email = factory.Sequence(lambda n: f"ada{n}@example.com")
     channel = Lead.Channel.WEB_FORM
+
+
+TECH_STACK = "AWS\nAzure\nGCP\non-premises\nMicrosoft 365\nGoogle Workspace"

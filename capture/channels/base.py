@@ -4,6 +4,7 @@ and reading a flat record (API body, webhook JSON, CSV row) as lead fields."""
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
@@ -148,6 +149,20 @@ def unreadable_json(value: object, limit: int = MAX_JSON_DEPTH) -> str:
         elif isinstance(item, float) and not math.isfinite(item):
             return "The JSON has NaN or Infinity, which JSON does not allow."
     return ""
+
+
+def read_json(request: HttpRequest, *, shape: Callable[[object], bool] | None = None,
+              shape_error: str = "") -> object:
+    """The body as JSON, or Malformed: not JSON, not the channel's `shape`, or not storable."""
+    try:
+        payload = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise Malformed("The body is not valid JSON.") from None
+    if shape is not None and not shape(payload):
+        raise Malformed(shape_error)
+    if problem := unreadable_json(payload):
+        raise Malformed(problem)
+    return payload
 
 
 def read_body(request: HttpRequest, limit: int) -> bytes:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import re
 from datetime import UTC, datetime
@@ -31,8 +30,8 @@ from capture.channels.base import (
     Channel,
     Malformed,
     RawEvent,
+    read_json,
     receive,
-    unreadable_json,
 )
 from capture.channels.http import retrying_session
 from capture.identity import InvalidPhone, normalise_phone, parse_email
@@ -79,12 +78,7 @@ def verify(request: HttpRequest) -> None:
 
 
 def events(request: HttpRequest) -> list[RawEvent]:
-    try:
-        payload = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise Malformed("The body is not valid JSON.") from None
-    if problem := unreadable_json(payload):
-        raise Malformed(problem)
+    payload = read_json(request)
     items = payload if isinstance(payload, list) else [payload]
     found = []
     for item in items:

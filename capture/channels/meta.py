@@ -29,8 +29,8 @@ from capture.channels.base import (
     Channel,
     Malformed,
     RawEvent,
+    read_json,
     receive,
-    unreadable_json,
 )
 from capture.channels.http import retrying_session
 from capture.identity import InvalidPhone, normalise_phone, parse_email
@@ -66,15 +66,9 @@ def verify(request: HttpRequest) -> None:
 
 
 def _json(request: HttpRequest) -> dict:
-    try:
-        payload = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise Malformed("The body is not valid JSON.") from None
-    if not isinstance(payload, dict) or not isinstance(payload.get("entry"), list):
-        raise Malformed("Expected a Meta webhook object with an 'entry' list.")
-    if problem := unreadable_json(payload):
-        raise Malformed(problem)
-    return payload
+    return read_json(request, shape=lambda p: isinstance(p, dict)
+                     and isinstance(p.get("entry"), list),
+                     shape_error="Expected a Meta webhook object with an 'entry' list.")
 
 
 def events(request: HttpRequest) -> list[RawEvent]:

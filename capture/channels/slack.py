@@ -24,8 +24,8 @@ from capture.channels.base import (
     Malformed,
     RawEvent,
     post_only,
+    read_json,
     receive,
-    unreadable_json,
 )
 from capture.intake import IntakeInput, PlatformAccount, Rejected
 from capture.models import Channel as LeadChannel
@@ -49,15 +49,9 @@ def verify(request: HttpRequest) -> None:
 
 
 def _body(request: HttpRequest) -> dict:
-    try:
-        body = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise Malformed("The body is not valid JSON.") from None
-    if not isinstance(body, dict) or not isinstance(body.get("type"), str):
-        raise Malformed("Expected a Slack Events API body with a 'type'.")
-    if problem := unreadable_json(body):
-        raise Malformed(problem)
-    return body
+    return read_json(request, shape=lambda b: isinstance(b, dict)
+                     and isinstance(b.get("type"), str),
+                     shape_error="Expected a Slack Events API body with a 'type'.")
 
 
 def events(request: HttpRequest) -> list[RawEvent]:

@@ -24,8 +24,8 @@ from capture.channels.base import (
     Malformed,
     RawEvent,
     post_only,
+    read_json,
     receive,
-    unreadable_json,
 )
 from capture.identity import InvalidPhone, normalise_phone
 from capture.intake import Ignored, IntakeInput, PlatformAccount, Rejected
@@ -48,15 +48,9 @@ def verify(request: HttpRequest) -> None:
 
 
 def _update(request: HttpRequest) -> dict:
-    try:
-        update = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise Malformed("The body is not valid JSON.") from None
-    if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
-        raise Malformed("Expected a Telegram Update with an integer 'update_id'.")
-    if problem := unreadable_json(update):
-        raise Malformed(problem)
-    return update
+    return read_json(request, shape=lambda u: isinstance(u, dict)
+                     and isinstance(u.get("update_id"), int),
+                     shape_error="Expected a Telegram Update with an integer 'update_id'.")
 
 
 def events(request: HttpRequest) -> list[RawEvent]:

@@ -21,9 +21,9 @@ from capture.channels.base import (
     RawEvent,
     body_with_extra,
     post_only,
+    read_json,
     read_record,
     receive,
-    unreadable_json,
 )
 from capture.intake import Consent, IntakeInput, Rejected
 from capture.models import Channel as LeadChannel
@@ -69,14 +69,8 @@ def flatten(value: object, prefix: str = "") -> dict[str, object]:
 
 def events(request: HttpRequest) -> list[RawEvent]:
     source = _source(request)
-    try:
-        payload = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise Malformed("The body is not valid JSON.") from None
-    if not isinstance(payload, dict):
-        raise Malformed("Send one JSON object per request.")
-    if problem := unreadable_json(payload):
-        raise Malformed(problem)
+    payload = read_json(request, shape=lambda p: isinstance(p, dict),
+                        shape_error="Send one JSON object per request.")
     event_id = (request.headers.get("X-Leadcrm-Event-Id") or str(payload.get("id") or "")
                 or hashlib.sha256(request.body).hexdigest())
     checked = read_record(flatten(payload), mapping=source.field_mapping,

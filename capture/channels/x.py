@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -24,8 +23,8 @@ from capture.channels.base import (
     Channel,
     Malformed,
     RawEvent,
+    read_json,
     receive,
-    unreadable_json,
 )
 from capture.intake import IntakeInput, PlatformAccount, Rejected
 from capture.models import Channel as LeadChannel
@@ -51,14 +50,8 @@ def verify(request: HttpRequest) -> None:
 
 
 def events(request: HttpRequest) -> list[RawEvent]:
-    try:
-        body = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise Malformed("The body is not valid JSON.") from None
-    if not isinstance(body, dict) or "for_user_id" not in body:
-        raise Malformed("Expected an Account Activity event with 'for_user_id'.")
-    if problem := unreadable_json(body):
-        raise Malformed(problem)
+    body = read_json(request, shape=lambda b: isinstance(b, dict) and "for_user_id" in b,
+                     shape_error="Expected an Account Activity event with 'for_user_id'.")
     ours = str(body["for_user_id"])
     users = body.get("users") if isinstance(body.get("users"), dict) else {}
     found = []

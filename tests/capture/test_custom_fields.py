@@ -17,24 +17,9 @@ from tests.factories import LeadFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
-STACK = "AWS\nAzure\nGCP\non-premises\nMicrosoft 365\nGoogle Workspace"
 GOOD = {"first_name": "Grace", "email": "grace@navy.mil"}
 
 
-@pytest.fixture
-def fields(db) -> dict[str, CustomField]:
-    """One field of every type."""
-    made = {}
-    for key, label, kind, choices in (
-            ("tech_stack", "Tech stack", "multi_choice", STACK),
-            ("seats", "Seats", "number", ""),
-            ("contract_end", "Contract end date", "date", ""),
-            ("partner", "Through a partner?", "yes_no", ""),
-            ("plan", "Plan", "choice", "Basic\nPro\nEnterprise"),
-            ("contact_time", "Preferred contact time", "short_text", ""),
-            ("notes", "Background", "long_text", "")):
-        made[key] = CustomField.objects.create(key=key, label=label, kind=kind, choices=choices)
-    return made
 
 
 @pytest.fixture

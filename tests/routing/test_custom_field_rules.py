@@ -18,22 +18,6 @@ from tests.routing.test_queue import QUEUE_QUERIES, names_in
 
 pytestmark = pytest.mark.django_db
 
-STACK = "AWS\nAzure\nGCP\non-premises\nMicrosoft 365\nGoogle Workspace"
-
-
-@pytest.fixture
-def fields(db) -> dict[str, CustomField]:
-    made = {}
-    for key, label, kind, choices in (
-            ("tech_stack", "Tech stack", "multi_choice", STACK),
-            ("seats", "Seats", "number", ""),
-            ("contract_end", "Contract end date", "date", ""),
-            ("partner", "Through a partner?", "yes_no", ""),
-            ("plan", "Plan", "choice", "Basic\nPro\nEnterprise"),
-            ("contact_time", "Preferred contact time", "short_text", ""),
-            ("notes", "Background", "long_text", "")):
-        made[key] = CustomField.objects.create(key=key, label=label, kind=kind, choices=choices)
-    return made
 
 
 def arrive(email="grace@example.com", **custom) -> Lead:
