@@ -200,10 +200,13 @@ def receive_event(
     for attempt in range(3):
         try:
             with transaction.atomic():
-                existing = InboundEvent.objects.filter(
-                    channel=channel, external_id=external_id).first()
-                if existing is not None:
-                    return existing, False, None
+                # The first try just inserts: a retried provider id collides with the stored
+                # event on its unique (channel, external_id), and the next try returns it.
+                if attempt:
+                    existing = InboundEvent.objects.filter(
+                        channel=channel, external_id=external_id).first()
+                    if existing is not None:
+                        return existing, False, None
                 event = _event_row(channel=channel, external_id=external_id,
                                    attempts=1 if processing else 0, **stored)
                 event.save()

@@ -257,9 +257,9 @@ def _start_chat_clock(lead: Lead, widget: ChatWidget, now: datetime) -> None:
         return
     Lead.objects.filter(pk=lead.pk).update(respond_by=respond_by)
     lead.respond_by = respond_by
-    LeadAssessment.objects.filter(lead_id=lead.pk).update(
-        sla_started_at=now, warn_at=now + timedelta(seconds=widget.first_response_seconds / 2))
-    schedule_sla_warning(lead)
+    warn_at = now + timedelta(seconds=widget.first_response_seconds / 2)
+    LeadAssessment.objects.filter(lead_id=lead.pk).update(sla_started_at=now, warn_at=warn_at)
+    schedule_sla_warning(lead, warn_at)
 
 
 def _blocked(text: str, fields: dict[str, str]) -> str | None:

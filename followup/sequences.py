@@ -8,6 +8,7 @@ row per step at once — unique per (enrollment, step), so no step can be writte
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -28,18 +29,49 @@ def owner_timezone(lead: Lead) -> str | None:
         "timezone", flat=True).first()
 
 
+@dataclass(frozen=True)
+class _SequenceSpec:
+    sequence: Sequence  # read-only: enrolling reads its steps afresh
+    tiers: frozenset[str]
+    forms: frozenset[int]
+    sources: frozenset[str]
+
+
+_cache: dict[str, tuple[tuple[int, str], tuple[_SequenceSpec, ...]]] = {}
+
+
+def active_sequences() -> tuple[_SequenceSpec, ...]:
+    """The active sequences with their conditions, kept in the process like the rule set.
+
+    A save or delete of a sequence (or of its tiers and forms) moves the rule set's version
+    (followup/apps.py), so this costs the one version query when nothing changed.
+    """
+    from routing.ruleset import current_version
+
+    version = current_version()
+    cached = _cache.get("active")
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    specs = tuple(
+        _SequenceSpec(sequence, frozenset(t.name for t in sequence.tiers.all()),
+                      frozenset(f.pk for f in sequence.forms.all()), sequence.source_set)
+        for sequence in Sequence.objects.filter(is_active=True).prefetch_related(
+            "tiers", "forms")
+    )
+    _cache["active"] = (version, specs)
+    return specs
+
+
 def matching_sequence(lead: Lead) -> Sequence | None:
     """The first active sequence whose tier, form and source conditions the lead meets."""
-    for sequence in Sequence.objects.filter(is_active=True).prefetch_related("tiers", "forms"):
-        tiers = {t.name for t in sequence.tiers.all()}
-        forms = {f.pk for f in sequence.forms.all()}
-        if tiers and lead.tier not in tiers:
+    for spec in active_sequences():
+        if spec.tiers and lead.tier not in spec.tiers:
             continue
-        if forms and lead.form_id not in forms:
+        if spec.forms and lead.form_id not in spec.forms:
             continue
-        if sequence.source_set and (lead.source or "").casefold() not in sequence.source_set:
+        if spec.sources and (lead.source or "").casefold() not in spec.sources:
             continue
-        return sequence
+        return spec.sequence
     return None
 
 
@@ -53,15 +85,16 @@ def plan_enrolment(lead: Lead, now: datetime | None = None) -> OutboundMessage |
     now = now or timezone.now()
     if sequence.trigger == Sequence.Trigger.ON_ARRIVAL:
         return enrol_lead(lead=lead, sequence=sequence, now=now)
-    key = f"enrol-check:{lead.pk}:{sequence.pk}"
-    if OutboundMessage.objects.filter(dedupe_key=key).exists():
-        return None
-    return OutboundMessage.objects.create(
+    # One statement: a second plan for the same lead and sequence hits the unique dedupe_key
+    # and writes nothing (ON CONFLICT DO NOTHING / INSERT OR IGNORE).
+    timer = OutboundMessage(
         lead=lead, kind=OutboundMessage.Kind.ENROLMENT_CHECK,
-        channel=OutboundMessage.Channel.INTERNAL, dedupe_key=key,
+        channel=OutboundMessage.Channel.INTERNAL, dedupe_key=f"enrol-check:{lead.pk}:{sequence.pk}",
         subject=f"Enrol in “{sequence.name}” if nobody answered",
         body=str(sequence.pk), due_at=now + timedelta(hours=sequence.no_response_hours),
     )
+    OutboundMessage.objects.bulk_create([timer], ignore_conflicts=True)
+    return timer
 
 
 def run_enrolment_check(message: OutboundMessage) -> str:

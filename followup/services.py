@@ -132,23 +132,30 @@ def _lead_summary(lead: Lead, opening: str) -> str:
     return "\n".join(lines)
 
 
-def schedule_sla_warning(lead: Lead) -> OutboundMessage | None:
-    """The reminder to the owner at the deadline's warning point: one row per deadline."""
+def schedule_sla_warning(lead: Lead, warn_at: datetime | None = None) -> None:
+    """The reminder to the owner at the deadline's warning point: one row per deadline.
+
+    `warn_at` defaults to the lead's assessment's: the one routing has just written (cached on
+    the lead) or, failing that, the stored one. A second call for the same deadline writes
+    nothing (the row's unique dedupe_key; ON CONFLICT DO NOTHING, one statement).
+    """
     from routing.models import LeadAssessment
 
     if lead.respond_by is None or lead.first_response_at is not None:
-        return None
-    warn_at = LeadAssessment.objects.filter(lead_id=lead.pk).values_list(
-        "warn_at", flat=True).first()
+        return
     if warn_at is None:
-        return None
+        if Lead.assessment.related.is_cached(lead):
+            warn_at = lead.assessment.warn_at
+        else:
+            warn_at = LeadAssessment.objects.filter(lead_id=lead.pk).values_list(
+                "warn_at", flat=True).first()
+    if warn_at is None:
+        return
     key = f"sla-warning:{lead.pk}:{int(lead.respond_by.timestamp())}"
-    if OutboundMessage.objects.filter(dedupe_key=key).exists():
-        return None
-    return OutboundMessage.objects.create(
+    OutboundMessage.objects.bulk_create([OutboundMessage(
         lead=lead, kind=Kind.SLA_WARNING, channel=OutboundMessage.Channel.EMAIL,
         dedupe_key=key, due_at=warn_at, subject=f"Answer soon: {lead.display_name}"[:255],
-    )
+    )], ignore_conflicts=True)
 
 
 def alert_breach(lead: Lead, *, escalation: str, manager_ids: list[int],

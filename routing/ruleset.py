@@ -192,7 +192,10 @@ def rep_states(user_ids: Iterable[int], on: date, *, lock: bool = False,
     """The reps' state now: three queries whatever the team size.
 
     With `lock`, their profile rows stay locked (FOR UPDATE, in id order) until the transaction
-    ends, so two leads never both take the last free place of the same rep.
+    ends, so two leads never both take the last free place of the same rep. The open leads are
+    counted after the lock is held, in a statement of their own: a count in the locking
+    statement would be read from its snapshot, before the wait, and miss the lead the
+    previous lock holder has just given the rep (tests/routing/test_concurrency_postgres.py).
     """
     ids = sorted(set(user_ids))
     if not ids:

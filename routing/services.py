@@ -63,7 +63,7 @@ def clock_for(tier: str, started: datetime, ruleset: RuleSet) -> SlaClock | None
         return None
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # the intake's transaction when called from it
 def assess_lead(lead: Lead, *, route_lead: bool = True, start_clock: bool = True,
                 clock_from: datetime | None = None, now: datetime | None = None,
                 is_new: bool = False) -> Assessment:
@@ -99,7 +99,7 @@ def assess_lead(lead: Lead, *, route_lead: bool = True, start_clock: bool = True
 
     _keep_explanation(lead, previous, scored, decision, clock, ruleset.version, now)
     if decision:
-        _announce(lead, decision, previous, previous_owner_id, now)
+        _announce(lead, decision, previous, previous_owner_id, now, ruleset)
     return Assessment(scored, decision, clock)
 
 
@@ -151,13 +151,16 @@ def _keep_explanation(lead: Lead, previous: LeadAssessment | None, scored: Score
     if clock:
         values.update(sla_started_at=clock.started_at, warn_at=clock.warn_at)
     if previous is None:
-        LeadAssessment.objects.create(lead=lead, **values)
+        LeadAssessment.objects.create(lead=lead, **values)  # also cached as lead.assessment
     else:
         LeadAssessment.objects.filter(pk=previous.pk).update(**values)
+        for name, value in values.items():
+            setattr(previous, name, value)
+        lead.assessment = previous  # followup reads warn_at from it, without a query
 
 
 def _announce(lead: Lead, decision: RoutingDecision, previous: LeadAssessment | None,
-              previous_owner_id: int | None, now: datetime) -> None:
+              previous_owner_id: int | None, now: datetime, ruleset: RuleSet) -> None:
     if decision.outcome == Outcome.ASSIGNED and decision.owner_id != previous_owner_id:
         owner = next((c.name for c in decision.candidates if c.user_id == decision.owner_id),
                      f"user #{decision.owner_id}")
@@ -174,7 +177,7 @@ def _announce(lead: Lead, decision: RoutingDecision, previous: LeadAssessment | 
         already = previous is not None and previous.outcome == Outcome.QUEUED \
             and previous.team_id == decision.team_id
         if not already:  # the team lead hears about a waiting lead once, not on every touch
-            team_lead_id = current_ruleset().teams[decision.team_id].lead_user_id
+            team_lead_id = ruleset.teams[decision.team_id].lead_user_id
             Interaction.objects.create(
                 lead=lead, direction=Interaction.Direction.INTERNAL,
                 kind=Interaction.Kind.ASSIGNMENT, channel=lead.channel, occurred_at=now,
