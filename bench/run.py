@@ -308,11 +308,32 @@ def flat_cost(stack: Stack) -> dict:
                              "queue_p50_ms": queue["p50_us"] / 1000,
                              "queue_p99_ms": queue["p99_us"] / 1000,
                              "queue_errors": queue["errors"], "queue_codes": queue["codes"]}
+    result["pages"] = pages(stack, rep_id)
     small, big = result["10000"], result[str(BIG_LEADS)]
     result["ratio_p50"] = big["p50_ms"] / small["p50_ms"] if small["p50_ms"] else None
     result["queue_ratio_p50"] = (big["queue_p50_ms"] / small["queue_p50_ms"]
                                  if small["queue_p50_ms"] else None)
     return result
+
+
+def pages(stack: Stack, rep_id: int) -> dict:
+    """The queue, lead and dashboard pages on the filled database (routing's bench_pages):
+    the bench rep in a team led by a manager, and a superuser for every team's dashboard."""
+    log(f"{stack.name}: pages on {BIG_LEADS:,} leads (bench_pages --runs 5)")
+    stack.script(
+        "from django.contrib.auth.models import User\n"
+        "from routing.models import RepProfile, Team, TeamMembership\n"
+        "manager, _ = User.objects.get_or_create(username='benchmanager')\n"
+        "team, _ = Team.objects.get_or_create(name='Bench team', defaults={'lead': manager})\n"
+        f"rep, _ = RepProfile.objects.get_or_create(user_id={int(rep_id)})\n"
+        "TeamMembership.objects.get_or_create(team=team, rep=rep)\n"
+        "User.objects.filter(username='benchadmin').exists() or User.objects.create_superuser("
+        "'benchadmin', 'benchadmin@example.com', None)\n"
+        "print('ok')\n")
+    report = json.loads(stack.manage("bench_pages", "--runs", "5", "--json")
+                        .strip().splitlines()[-1])
+    report["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    return report
 
 
 def rules(stack: Stack) -> list[dict]:
@@ -443,6 +464,18 @@ def write_results(results: list[dict]) -> None:
             lines.append(f"\nRatio of p50 ({int(BIG_LEADS):,} / 10,000): intake "
                          f"**{f['ratio_p50']:.2f}**, queue page **{f['queue_ratio_p50']:.2f}** "
                          "(one lead in 50 belongs to the rep whose queue is loaded).")
+            if "pages" in f:
+                p = f["pages"]
+                lines += ["", f"## Pages on {p['leads']:,} leads (PostgreSQL, server time "
+                          f"in-process, median of {p['runs']} runs)", "",
+                          f"bench_pages as {p['rep']} ({p['rep_open_leads']:,} open leads), "
+                          "the manager of that rep's team, and a superuser; load average "
+                          f"{' / '.join(map(str, p['load_average']))} after the run.", "",
+                          "| page | ms | target | queries |", "|---|---:|---:|---:|"]
+                for row in p["pages"]:
+                    met = "" if row["median_ms"] < row["target_ms"] else " (over)"
+                    lines.append(f"| {row['page']} | {row['median_ms']:.1f}{met} | "
+                                 f"< {row['target_ms']:,} | {row['queries']} |")
     for r in (r for r in results if "rules" in r):
         lines += ["", f"## Rules: score + route one lead ({r['database']})", "",
                   "| scoring rules | routing rules | queries per lead | engines p50 / p99 ms | "

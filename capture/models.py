@@ -317,6 +317,7 @@ class Lead(models.Model):
             models.Index(fields=["channel", "created_at"], name="lead_channel_created_idx"),
             # The dashboard's date ranges: all leads, and a team's reps' leads.
             models.Index(fields=["created_at"], name="lead_created_idx"),
+            # On PostgreSQL it also INCLUDEs the dashboard's columns (migration 0010).
             models.Index(fields=["owner", "created_at"], name="lead_owner_created_idx"),
             # The aging list: open leads nobody has answered, oldest first, per owner.
             models.Index(fields=["owner", "created_at"], name="lead_unanswered_idx",
@@ -327,6 +328,10 @@ class Lead(models.Model):
                          condition=Q(first_response_at__isnull=True, status__in=OPEN_STATUSES)),
             models.Index(fields=["owner", "respond_by"], name="lead_open_due_idx",
                          condition=Q(status__in=OPEN_STATUSES)),
+            # The team tab: unassigned open leads by deadline, whatever their team (the queue
+            # walks it in order and keeps its teams' leads until the page is full).
+            models.Index(fields=["respond_by", "created_at", "id"], name="lead_unassigned_due_idx",
+                         condition=Q(owner__isnull=True, status__in=OPEN_STATUSES)),
         ]
         constraints = [
             # One open lead per person: concurrent duplicates collide here, not in Python.

@@ -1,16 +1,21 @@
-"""Reads for the manager's dashboard: every figure is one aggregate query in the database.
+"""Reads for the manager's dashboard: aggregates in the database, never a loop over leads.
 
-Speed-to-lead percentiles use PostgreSQL's percentile_cont; on SQLite (small installs) the
-durations of the chosen range are read and the percentiles taken in Python.
+Each date-range figure has its own function, one aggregate query each (the CSV exports and
+SQLite use them). On PostgreSQL the dashboard page reads them all in two scans of the range
+(range_figures): one GROUPING SETS query for every speed-to-lead grouping (percentile_cont), one
+for every count. Speed-to-lead percentiles on SQLite (small installs): the durations of the
+chosen range are read and the percentiles taken in Python.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import (
     Aggregate,
@@ -33,6 +38,7 @@ from routing.routing import Outcome
 RESPONSE_TIME = ExpressionWrapper(F("first_response_at") - F("created_at"),
                                   output_field=DurationField())
 LIST_LIMIT = 20
+TOP_VALUES = 50  # the most frequent sources, channels, campaigns
 FEW_REPS = 10  # up to this many, the aging list reads the reps' own leads (see aging_leads)
 
 
@@ -77,15 +83,20 @@ class Scope:
                                 tzinfo=timezone.get_current_timezone())
 
 
-def _in_teams(scope: Scope) -> Q:
-    """Owned by one of the teams' reps, or waiting unassigned in one of their queues.
+def _team_parts(scope: Scope) -> tuple[Q, Q]:
+    """Owned by one of the teams' reps; waiting unassigned in one of their queues (disjoint).
 
     On the lead's own columns (no join to the assessment): the members as a literal list, the
     waiting leads as a small hashed IN-subquery.
     """
     waiting = LeadAssessment.objects.filter(team_id__in=scope.team_id_list,
                                             outcome=Outcome.QUEUED).values("lead_id")
-    return Q(owner_id__in=scope.member_ids) | Q(owner__isnull=True, pk__in=waiting)
+    return Q(owner_id__in=scope.member_ids), Q(owner__isnull=True, pk__in=waiting)
+
+
+def _in_teams(scope: Scope) -> Q:
+    owned, waiting = _team_parts(scope)
+    return owned | waiting
 
 
 def scoped_leads(scope: Scope, *, dated: bool = True) -> QuerySet[Lead]:
@@ -94,11 +105,30 @@ def scoped_leads(scope: Scope, *, dated: bool = True) -> QuerySet[Lead]:
         leads = leads.filter(created_at__gte=scope.since, created_at__lt=scope.until)
     if scope.team_ids is not None:
         leads = leads.filter(_in_teams(scope))
+    return _rep_and_source(leads, scope)
+
+
+def _rep_and_source(leads: QuerySet[Lead], scope: Scope) -> QuerySet[Lead]:
     if scope.rep_id:
         leads = leads.filter(owner_id=scope.rep_id)
     if scope.source:
         leads = leads.filter(source=scope.source)
     return leads
+
+
+def scoped_parts(scope: Scope, *, dated: bool = True) -> list[QuerySet[Lead]]:
+    """scoped_leads() as disjoint querysets with no OR between them, for a UNION ALL.
+
+    A team's leads are its reps' (each read through lead_owner_created_idx, from the index
+    alone on PostgreSQL) plus its waiting unassigned ones; as one OR, PostgreSQL can only
+    combine bitmaps and then visit every row of the range in the table.
+    """
+    if scope.team_ids is None:
+        return [scoped_leads(scope, dated=dated)]
+    leads = Lead.objects.all()
+    if dated:
+        leads = leads.filter(created_at__gte=scope.since, created_at__lt=scope.until)
+    return [_rep_and_source(leads.filter(part), scope) for part in _team_parts(scope)]
 
 
 def _percentiles(leads: QuerySet[Lead], group: str | None) -> list[dict]:
@@ -169,6 +199,10 @@ def sla_rates(scope: Scope, now: datetime | None = None) -> dict:
         breached=Count("id", filter=Q(first_response_at__gt=F("respond_by"))
                        | Q(first_response_at__isnull=True, respond_by__lt=now)),
     )
+    return _with_sla_rates(counts)
+
+
+def _with_sla_rates(counts: dict) -> dict:
     decided = counts["met"] + counts["breached"]
     counts["pending"] = counts["total"] - decided
     counts["met_rate"] = round(100 * counts["met"] / decided) if decided else None
@@ -185,7 +219,7 @@ def leads_over_time(scope: Scope) -> list[dict]:
 
 def leads_by(scope: Scope, field: str) -> list[dict]:
     return list(scoped_leads(scope).values(field).order_by().annotate(leads=Count("id"))
-                .order_by("-leads", field)[:50])
+                .order_by("-leads", field)[:TOP_VALUES])
 
 
 def conversion_by_source(scope: Scope) -> list[dict]:
@@ -195,27 +229,196 @@ def conversion_by_source(scope: Scope) -> list[dict]:
         qualified=Count("id", filter=Q(status__in=[LeadStatus.QUALIFIED, LeadStatus.WON])),
         won=Count("id", filter=Q(status=LeadStatus.WON)),
     ))
-    result = []
-    for row in rows:
-        n = row["leads"] or 1
-        row.update({f"{k}_rate": round(100 * row[k] / n) for k in ("contacted", "qualified",
-                                                                    "won")})
-        result.append(row)
-    return result
+    return [_with_rates(row) for row in rows]
+
+
+def _with_rates(row: dict) -> dict:
+    n = row["leads"] or 1
+    row.update({f"{k}_rate": round(100 * row[k] / n) for k in ("contacted", "qualified", "won")})
+    return row
+
+
+def range_figures(scope: Scope, now: datetime | None = None) -> dict:
+    """Every figure of the date range, as the dashboard page shows them.
+
+    The same values as the per-figure functions; on PostgreSQL read in two scans of the range
+    instead of ten (grouped_range_figures).
+    """
+    if connection.vendor == "postgresql":
+        return grouped_range_figures(scope, now)
+    return per_figure_range_figures(scope, now)
+
+
+def per_figure_range_figures(scope: Scope, now: datetime | None = None) -> dict:
+    return {
+        "speed": speed_to_lead(scope), "sla": sla_rates(scope, now),
+        "over_time": leads_over_time(scope), "by_channel": leads_by(scope, "channel"),
+        "by_source": leads_by(scope, "source"), "by_campaign": leads_by(scope, "utm_campaign"),
+        "conversion": conversion_by_source(scope),
+    }
+
+
+# PostgreSQL: the range's figures as GROUPING SETS over one scan each ------------------------
+
+RANGE_COLUMNS = ("week", "owner_id", "source", "tier", "channel", "utm_campaign", "status",
+                 "respond_by", "first_response_at", "took")
+SPEED_KEYS = ("owner_id", "source", "tier", "week")  # as in SPEED_SQL's GROUPING()
+COUNT_KEYS = ("week", "channel", "source", "utm_campaign")  # as in COUNT_SQL's GROUPING()
+# {leads} is the ORM-compiled SELECT of the scope's leads (its parameters passed, never
+# interpolated); the rows of each set come in the order of their keys (the database's collation).
+SPEED_SQL = (
+    "SELECT GROUPING(owner_id, source, tier, week) AS grouping_set, owner_id, source, tier, week,"
+    " COUNT(took) AS answered,"
+    " percentile_cont(0.5) WITHIN GROUP (ORDER BY took) AS median,"
+    " percentile_cont(0.9) WITHIN GROUP (ORDER BY took) AS p90"
+    " FROM ({leads}) AS scoped WHERE first_response_at IS NOT NULL"
+    " GROUP BY GROUPING SETS ((), (owner_id), (source), (tier), (week))"
+    " ORDER BY 1, owner_id, source, tier, week")
+COUNT_SQL = (
+    "SELECT GROUPING(week, channel, source, utm_campaign) AS grouping_set,"
+    " week, channel, source, utm_campaign,"
+    " COUNT(*) AS leads, COUNT(first_response_at) AS contacted,"
+    " COUNT(*) FILTER (WHERE status IN (%s, %s)) AS qualified,"
+    " COUNT(*) FILTER (WHERE status = %s) AS won,"
+    " COUNT(respond_by) AS total,"
+    " COUNT(*) FILTER (WHERE first_response_at <= respond_by) AS met,"
+    " COUNT(*) FILTER (WHERE first_response_at > respond_by"
+    " OR (first_response_at IS NULL AND respond_by < %s)) AS breached"
+    " FROM ({leads}) AS scoped"
+    " GROUP BY GROUPING SETS ((), (week, channel), (channel), (source), (utm_campaign))"
+    " ORDER BY 1, week, channel, source, utm_campaign")
+
+
+def _range_sql(scope: Scope) -> tuple[str, list, Callable]:
+    """The scope's leads of the range as one SELECT of RANGE_COLUMNS, compiled by the ORM (its
+    parameters kept apart), and what the ORM does to its week column (TruncWeek's time zone).
+
+    Raises EmptyResultSet when no lead can match (a team without reps or waiting leads)."""
+    parts = [part.annotate(week=TruncWeek("created_at"), took=RESPONSE_TIME)
+             .values(*RANGE_COLUMNS).order_by() for part in scoped_parts(scope)]
+    leads = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+    sql, params = leads.query.sql_with_params()
+    week = parts[0].query.annotations["week"]
+    converters = connection.ops.get_db_converters(week) + week.get_db_converters(connection)
+
+    def to_week(value):
+        for convert in converters:
+            value = convert(value, week, connection)
+        return value
+
+    return sql, list(params), to_week
+
+
+def _grouping(keys: tuple[str, ...], grouped: tuple[str, ...]) -> int:
+    """What PostgreSQL's GROUPING(keys...) returns for the rows of one grouping set: a bit per
+    key, the first key highest, set where the key is not grouped."""
+    return sum(1 << (len(keys) - 1 - i) for i, key in enumerate(keys) if key not in grouped)
+
+
+def _grouped_rows(sql: str, params: list, to_week: Callable) -> dict[int, list[dict]]:
+    """Run a GROUPING SETS query whose first column is GROUPING(keys...); rows per set, in the
+    order the query returns them (ORDER BY the set, then the keys: the database's collation)."""
+    by_set: dict[int, list[dict]] = defaultdict(list)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [column[0] for column in cursor.description]
+        for values in cursor.fetchall():
+            row = dict(zip(names, values, strict=True))
+            if row["week"] is not None:
+                row["week"] = to_week(row["week"])
+            by_set[row.pop("grouping_set")].append(row)
+    return by_set
+
+
+def grouped_range_figures(scope: Scope, now: datetime | None = None) -> dict:
+    """range_figures() in two queries on PostgreSQL, each one scan of the range.
+
+    Percentiles cannot be added up, so every speed-to-lead grouping is its own set of one
+    query; the counts (SLA, per week and channel, per source, campaign, conversion) are the sets
+    of another. percentile_cont skips the unanswered leads' NULL durations, as the per-figure
+    queries skip them with a WHERE.
+    """
+    now = now or timezone.now()
+    try:
+        leads_sql, leads_params, to_week = _range_sql(scope)
+    except EmptyResultSet:
+        speed_sets, count_sets = {}, {}
+    else:
+        speed_sets = _grouped_rows(SPEED_SQL.format(leads=leads_sql), leads_params, to_week)
+        count_sets = _grouped_rows(
+            COUNT_SQL.format(leads=leads_sql),
+            [LeadStatus.QUALIFIED, LeadStatus.WON, LeadStatus.WON, now, *leads_params], to_week)
+
+    def speed(key: str | None) -> list[dict]:
+        rows = speed_sets.get(_grouping(SPEED_KEYS, (key,) if key else ()), [])
+        return [{**({key: row[key]} if key else {}), "answered": row["answered"],
+                 "median": row["median"], "p90": row["p90"]}
+                for row in rows if row["answered"]]
+
+    def counted(*grouped: str) -> list[dict]:
+        return count_sets.get(_grouping(COUNT_KEYS, grouped), [])
+
+    def top(field: str) -> list[dict]:
+        # The set comes in the field's order; a stable sort by count keeps it among ties,
+        # as ORDER BY leads DESC, field does.
+        rows = sorted(counted(field), key=lambda row: -row["leads"])[:TOP_VALUES]
+        return [{field: row[field], "leads": row["leads"]} for row in rows]
+
+    overall = speed(None)
+    total = (counted() or [{"total": 0, "met": 0, "breached": 0}])[0]
+    return {
+        "speed": {"overall": overall[0] if overall else None,
+                  "rep": _label_reps(speed("owner_id")), "source": speed("source"),
+                  "tier": speed("tier"), "week": speed("week")},
+        "sla": _with_sla_rates({k: total[k] for k in ("total", "met", "breached")}),
+        "over_time": [{"week": r["week"], "channel": r["channel"], "leads": r["leads"]}
+                      for r in counted("week", "channel")],
+        "by_channel": top("channel"), "by_source": top("source"),
+        "by_campaign": top("utm_campaign"),
+        "conversion": [_with_rates({k: r[k] for k in ("source", "leads", "contacted",
+                                                       "qualified", "won")})
+                       for r in counted("source")],
+    }
 
 
 def aging_leads(scope: Scope) -> list[Lead]:
     """Open leads nobody has answered, oldest first (whatever the date range)."""
+    unanswered = Q(status__in=OPEN_STATUSES, first_response_at__isnull=True)
+    few_reps = scope.rep_id or (scope.team_ids is not None and len(scope.member_ids) <= FEW_REPS)
+    if few_reps and connection.features.supports_slicing_ordering_in_compound:
+        return _oldest_of_few_reps(scope, unanswered)
     oldest_first = "created_at"
-    if scope.rep_id or (scope.team_ids is not None and len(scope.member_ids) <= FEW_REPS):
+    if few_reps:
         # For a few reps, read their unanswered leads through lead_unanswered_idx (owner,
-        # created_at) and sort those. Ordering by the bare column would let PostgreSQL walk
+        # created_at) and sort those. Ordering by the bare column would let the database walk
         # lead_created_idx through every lead of all time looking for a small team's 20.
         oldest_first = ExpressionWrapper(F("created_at") + Value(timedelta(0)),
                                          output_field=DateTimeField())
-    return list(scoped_leads(scope, dated=False).filter(
-        status__in=OPEN_STATUSES, first_response_at__isnull=True)
-        .select_related("owner").order_by(oldest_first, "id")[:LIST_LIMIT])
+    return list(scoped_leads(scope, dated=False).filter(unanswered)
+                .select_related("owner").order_by(oldest_first, "id")[:LIST_LIMIT])
+
+
+def _oldest_of_few_reps(scope: Scope, unanswered: Q) -> list[Lead]:
+    """The oldest 20 of each rep's oldest 20 (and of the teams' waiting leads' oldest 20).
+
+    Each part walks lead_unanswered_idx (owner, created_at) in order and stops after 20, one
+    UNION ALL query for all; then the 20 rows. Sorting all of a team's unanswered leads instead
+    reads every one of them (25,000 rows for a team of 10 reps at a million leads).
+    """
+    owned, *waiting = scoped_parts(scope, dated=False)
+    owners = [scope.rep_id] if scope.rep_id else scope.member_ids
+    parts = [part.filter(unanswered).order_by("created_at", "id")
+             .values_list("created_at", "id")[:LIST_LIMIT]
+             for part in [owned.filter(owner_id=owner) for owner in owners] + waiting]
+    if not parts:
+        return []
+    if len(parts) > 1:
+        parts = parts[0].union(*parts[1:], all=True).order_by("created_at", "id")[:LIST_LIMIT]
+    else:
+        parts = parts[0]
+    ids = [pk for _, pk in parts]
+    return list(Lead.objects.filter(pk__in=ids).select_related("owner")
+                .order_by("created_at", "id"))
 
 
 def unassigned_leads(scope: Scope) -> list[Lead]:
@@ -236,11 +439,11 @@ def rep_load(scope: Scope) -> list[dict]:
     if scope.team_ids is not None:
         reps = reps.filter(memberships__team_id__in=scope.team_id_list).distinct()
     reps = list(reps)
-    # A literal list of the reps' ids: counted through lead_queue_idx, rep by rep, instead of a
-    # hash join over every open lead.
+    # A literal list of the reps' ids: counted rep by rep, instead of a hash join over every open
+    # lead; COUNT(*), not COUNT(id), so PostgreSQL counts from lead_open_due_idx alone.
     open_counts = dict(Lead.objects.filter(
         status__in=OPEN_STATUSES, owner_id__in=[rep.user_id for rep in reps]).values("owner_id")
-        .order_by().annotate(n=Count("id")).values_list("owner_id", "n"))
+        .order_by().annotate(n=Count("*")).values_list("owner_id", "n"))
     rows = []
     for rep in reps:
         n = open_counts.get(rep.user_id, 0)

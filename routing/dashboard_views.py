@@ -59,25 +59,24 @@ def _scope(request: HttpRequest) -> tuple[DashboardFilter, figures.Scope]:
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     form, scope = _scope(request)
-    speed = figures.speed_to_lead(scope)
-    over_time = figures.leads_over_time(scope)
+    ranged = figures.range_figures(scope)
+    speed = ranged["speed"]
     weekly: dict = {}
-    for row in over_time:
+    for row in ranged["over_time"]:
         weekly[row["week"]] = weekly.get(row["week"], 0) + row["leads"]
     channel_labels = dict(Channel.choices)
     by_channel = [{**r, "label": channel_labels.get(r["channel"], r["channel"])}
-                  for r in figures.leads_by(scope, "channel")]
+                  for r in ranged["by_channel"]]
     context = {
         "nav": "dashboard", "form": form, "scope": scope, "speed": speed,
         "speed_week_bars": figures.bars(speed["week"], "median", "week"),
         "speed_rep_bars": figures.bars(speed["rep"], "median", "rep"),
-        "sla": figures.sla_rates(scope),
+        "sla": ranged["sla"],
         "weekly_bars": figures.bars([{"week": w, "leads": n} for w, n in weekly.items()],
                                     "leads", "week"),
         "channel_bars": figures.bars(by_channel, "leads", "label"),
-        "by_source": figures.leads_by(scope, "source"),
-        "by_campaign": figures.leads_by(scope, "utm_campaign"),
-        "conversion": figures.conversion_by_source(scope),
+        "by_source": ranged["by_source"], "by_campaign": ranged["by_campaign"],
+        "conversion": ranged["conversion"],
         "aging": figures.aging_leads(scope), "unassigned": figures.unassigned_leads(scope),
         "load": figures.rep_load(scope), "query": request.GET.urlencode(),
     }

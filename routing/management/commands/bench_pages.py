@@ -1,15 +1,17 @@
 """Time the queue, lead and dashboard pages on the data that is there (e.g. after seed_load).
 
-    python manage.py bench_pages [--runs 5]
+    python manage.py bench_pages [--runs 5] [--json]
 
 Calls the views in-process (RequestFactory) as the busiest rep and the load manager, and
-prints the median server time and the number of SQL queries of each page.
+prints the median server time and the number of SQL queries of each page against its target
+(docs/queue.md, "Speed"); --json prints them as one JSON object instead (make bench).
 """
 
 from __future__ import annotations
 
 import statistics
 import time
+from json import dumps
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -22,14 +24,18 @@ from capture.models import OPEN_STATUSES, Lead
 from routing import dashboard_views, views
 from routing.models import Team
 
+TARGET_MS = {"queue": 100, "poll": 100, "lead": 100, "dashboard": 1000}
+
 
 class Command(BaseCommand):
     help = "Time the rep and manager pages (median of --runs)."
 
     def add_arguments(self, parser):
         parser.add_argument("--runs", type=int, default=5)
+        parser.add_argument("--json", action="store_true", help="One JSON object on stdout.")
 
-    def handle(self, *args, runs: int, **options):
+    def handle(self, *args, runs: int, json: bool = False, **options):
+        as_json = json
         busiest = (Lead.objects.filter(status__in=OPEN_STATUSES, owner__isnull=False)
                    .values("owner_id").annotate(n=Count("id")).order_by("-n").first())
         if busiest is None:
@@ -39,7 +45,10 @@ class Command(BaseCommand):
         lead_id = (Lead.objects.filter(owner=rep).order_by("-id")
                    .values_list("id", flat=True).first())
         total = Lead.objects.order_by().count()
-        self.stdout.write(f"{total} leads; rep {rep} owns {busiest['n']} open ones")
+        report = {"leads": total, "rep": str(rep), "rep_open_leads": busiest["n"], "runs": runs,
+                  "pages": []}
+        if not as_json:
+            self.stdout.write(f"{total} leads; rep {rep} owns {busiest['n']} open ones")
         pages = [
             ("queue (all)", rep, views.queue, "/queue/", {}),
             ("queue (new)", rep, views.queue, "/queue/?tab=new", {}),
@@ -79,4 +88,11 @@ class Command(BaseCommand):
                 if response.status_code != 200:
                     raise CommandError(f"{name}: HTTP {response.status_code}")
             median = statistics.median(timings)
-            self.stdout.write(f"{name:32} {median:8.1f} ms  {queries:3d} queries")
+            target = TARGET_MS[name.split()[0]]
+            report["pages"].append({"page": name, "median_ms": round(median, 1),
+                                    "queries": queries, "target_ms": target})
+            if not as_json:
+                self.stdout.write(f"{name:32} {median:8.1f} ms  {queries:3d} queries  "
+                                  f"(target < {target} ms)")
+        if as_json:
+            self.stdout.write(dumps(report))
