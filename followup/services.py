@@ -194,8 +194,11 @@ def alert_breach(lead: Lead, *, escalation: str, manager_ids: list[int],
 
 # --- delivery ----------------------------------------------------------------------------------
 
-def deliver_outbound(message: OutboundMessage) -> bool:
-    """Deliver a claimed row (status sending): True when it went out (or its work was done)."""
+def deliver_outbound(message: OutboundMessage, *, connection=None) -> bool:
+    """Deliver a claimed row (status sending): True when it went out (or its work was done).
+
+    `connection`: an email backend shared by a batch (one SMTP session for many messages).
+    """
     now = timezone.now()
     if message.kind == Kind.ENROLMENT_CHECK:
         from followup.sequences import run_enrolment_check
@@ -227,12 +230,14 @@ def deliver_outbound(message: OutboundMessage) -> bool:
                 return _finish(message, Status.CANCELLED, note="The recipient has no email.")
         if message.kind == Kind.REPLY and (reason := unwanted_reason(message, lead)):
             raise _Unwanted(reason)
-        _send(message, lead)
+        _send(message, lead, connection)
     except _Unwanted as unwanted:
         if message.kind == Kind.REPLY:
             record_reply_failed(message, str(unwanted))
         return _finish(message, Status.CANCELLED, note=str(unwanted))
     except Exception as exc:
+        if connection is not None:
+            connection.close()  # a broken session is not reused: the next message reconnects
         _record_failure(message, exc)
         return False
     _record_sent(message, lead)
@@ -305,7 +310,7 @@ def _prepare_step(message: OutboundMessage, lead: Lead, now: datetime) -> bool:
     return True
 
 
-def _send(message: OutboundMessage, lead: Lead) -> None:
+def _send(message: OutboundMessage, lead: Lead, connection=None) -> None:
     if message.kind == Kind.REPLY:  # a rep's reply on the prospect's platform (or SMS)
         receipt = send_reply(message)
         message.provider_id, message.provider_status = receipt.provider_id, receipt.status
@@ -317,10 +322,10 @@ def _send(message: OutboundMessage, lead: Lead) -> None:
                f"{message.subject or 'Follow up'}: {lead.display_name}")
         message.provider_status = "created"
     else:
-        _send_email(message, lead)
+        _send_email(message, lead, connection)
 
 
-def _send_email(message: OutboundMessage, lead: Lead) -> None:
+def _send_email(message: OutboundMessage, lead: Lead, connection=None) -> None:
     domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2].strip(">") or "localhost"
     message_id = make_msgid(idstring=f"lead{lead.pk}.{message.pk}", domain=domain)
     headers = {"Message-ID": message_id, "X-Leadcrm-Message": str(message.pk)}
@@ -332,9 +337,11 @@ def _send_email(message: OutboundMessage, lead: Lead) -> None:
         headers["List-Unsubscribe"] = f"<{link}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         reply_to = [reply_address(lead.pk)]
+    if connection is not None:
+        connection.open()  # once per batch: later messages reuse the session (a no-op then)
     EmailMessage(
         subject=message.subject, body=message.body, from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[message.to_address], headers=headers, reply_to=reply_to,
+        to=[message.to_address], headers=headers, reply_to=reply_to, connection=connection,
     ).send(fail_silently=False)
     message.message_id = message_id.strip("<>")
     message.provider_status = "accepted"

@@ -6,7 +6,9 @@ import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.mail import get_connection
 from django.db import transaction
+from django.db.models import Case, When
 from django.utils import timezone
 
 from followup.models import OutboundMessage
@@ -16,35 +18,43 @@ from followup.services import deliver_outbound
 STALE_AFTER = timedelta(minutes=10)
 SWEEP_BATCH = 500
 FANOUT_CHUNK = 50
+KICK_BATCH = 50  # rows one kick may take along (send_outbound)
 RELATED = ("step", "lead", "lead__owner")
 Status = OutboundMessage.Status
 
 
 def send_outbound(message_id: int) -> bool:
-    """Send one outbound message; a repeat call after success (or while sending) does nothing."""
-    now = timezone.now()
-    claimed = OutboundMessage.objects.filter(
-        id=message_id, status=Status.SCHEDULED, due_at__lte=now
-    ).update(status=Status.SENDING, claimed_at=now)
-    if not claimed:
+    """The kick queued with a row: send it, and whatever else is due and unclaimed.
+
+    One claim takes this row and up to KICK_BATCH - 1 other due rows (oldest first; SKIP
+    LOCKED on PostgreSQL), and they go out over one email session. Under load a kick so drains
+    what the kicks of the last moments asked for, and those find their rows gone and return at
+    once. A repeat call after success (or while sending) does nothing. True when this row went
+    out.
+    """
+    ids = claim_due_messages(KICK_BATCH, first=message_id)
+    if not ids:
         return False
-    return deliver_outbound(OutboundMessage.objects.select_related(*RELATED).get(id=message_id))
+    sent = _deliver_rows(OutboundMessage.objects.filter(id__in=ids, status=Status.SENDING))
+    return message_id in sent
 
 
-def claim_due_messages(limit: int = SWEEP_BATCH, now: datetime | None = None) -> list[int]:
-    """Claim up to `limit` due rows for this worker alone.
+def claim_due_messages(limit: int = SWEEP_BATCH, now: datetime | None = None, *,
+                       first: int | None = None) -> list[int]:
+    """Claim up to `limit` due rows for this worker alone (row `first` before the others).
 
     PostgreSQL: the rows are locked with SKIP LOCKED, so a second dispatcher takes other rows.
     SQLite: the transaction starts IMMEDIATE (settings), so one writer at a time reads and
     claims. Either way the UPDATE only moves rows still scheduled. `now` is the claim's stamp.
     """
     now = now or timezone.now()
+    due = OutboundMessage.objects.select_for_update(skip_locked=True).filter(
+        status=Status.SCHEDULED, due_at__lte=now)
+    order = ["due_at", "id"]
+    if first is not None:
+        order = [Case(When(id=first, then=0), default=1), *order]
     with transaction.atomic():
-        ids = list(
-            OutboundMessage.objects.select_for_update(skip_locked=True)
-            .filter(status=Status.SCHEDULED, due_at__lte=now)
-            .order_by("due_at").values_list("id", flat=True)[:limit]
-        )
+        ids = list(due.order_by(*order).values_list("id", flat=True)[:limit])
         if ids:
             OutboundMessage.objects.filter(id__in=ids, status=Status.SCHEDULED).update(
                 status=Status.SENDING, claimed_at=now)
@@ -60,11 +70,20 @@ def free_rows_of_dead_workers() -> int:
 def dispatch_due_messages(limit: int = SWEEP_BATCH) -> int:
     """One pass of the sweeper: send what is due and unclaimed; free rows of dead workers."""
     free_rows_of_dead_workers()
-    sent = 0
-    for message in OutboundMessage.objects.filter(
-        id__in=claim_due_messages(limit), status=Status.SENDING
-    ).select_related(*RELATED).order_by("due_at"):
-        sent += deliver_outbound(message)
+    rows = OutboundMessage.objects.filter(id__in=claim_due_messages(limit), status=Status.SENDING)
+    return len(_deliver_rows(rows))
+
+
+def _deliver_rows(rows) -> set[int]:
+    """Deliver claimed rows, oldest first, over one email session; the ids that went out."""
+    connection = get_connection()
+    sent = set()
+    try:
+        for message in rows.select_related(*RELATED).order_by("due_at", "id"):
+            if deliver_outbound(message, connection=connection):
+                sent.add(message.id)
+    finally:
+        connection.close()
     return sent
 
 
@@ -75,13 +94,17 @@ def deliver_claimed(message_ids: list[int], claimed_at: datetime | None = None) 
     rows = OutboundMessage.objects.filter(id__in=message_ids, status=Status.SENDING)
     if claimed_at is not None:
         rows = rows.filter(claimed_at=claimed_at)
+    connection = get_connection()
     sent = 0
-    for message in rows.select_related(*RELATED).order_by("due_at"):
-        renewed = OutboundMessage.objects.filter(
-            id=message.id, status=Status.SENDING, claimed_at=message.claimed_at,
-        ).update(claimed_at=timezone.now())
-        if renewed:
-            sent += deliver_outbound(message)
+    try:
+        for message in rows.select_related(*RELATED).order_by("due_at", "id"):
+            renewed = OutboundMessage.objects.filter(
+                id=message.id, status=Status.SENDING, claimed_at=message.claimed_at,
+            ).update(claimed_at=timezone.now())
+            if renewed:
+                sent += deliver_outbound(message, connection=connection)
+    finally:
+        connection.close()
     return sent
 
 

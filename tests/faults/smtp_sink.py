@@ -13,6 +13,7 @@ class SmtpSink:
     def __init__(self, hold_at: int | None = None):
         self.accepted: list[str] = []  # X-Leadcrm-Message of each message answered 250
         self.arrivals = 0
+        self.sessions = 0  # SMTP connections the sender opened
         self.hold_at = hold_at  # the n-th message (1-based) to hold before answering
         self.holding = threading.Event()
         self.release = threading.Event()
@@ -26,6 +27,8 @@ class SmtpSink:
                 self.wfile.write(line.encode() + b"\r\n")
 
             def handle(self) -> None:
+                with sink._lock:
+                    sink.sessions += 1
                 self.reply("220 sink ESMTP")
                 while line := self.rfile.readline(65536):
                     verb = line.decode("latin-1").strip().split(" ", 1)[0].upper()

@@ -138,3 +138,37 @@ def test_each_submission_gets_one_acknowledgement_row(quote_form):
     receive_lead(web_submission(quote_form, email="a@x.co"))
     assert OutboundMessage.objects.count() == 2
     assert Interaction.objects.filter(outbound_message__isnull=False).count() == 2
+
+
+def test_one_kick_sends_every_due_message_over_one_smtp_session_and_the_others_find_them_sent(
+    quote_form, settings,
+):
+    from tests.faults.smtp_sink import SmtpSink
+
+    for name in ("grace", "ada", "alan"):
+        receive_lead(web_submission(quote_form, first_name=name.title(),
+                                    email=f"{name}@example.com"))
+    acks = list(OutboundMessage.objects.order_by("id"))
+    assert len(acks) == 3 and OrmQ.objects.count() == 3  # one kick queued per row
+    with SmtpSink() as sink:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        assert send_outbound(acks[1].id) is True  # the kick of the second row runs first
+        assert sorted(sink.accepted) == sorted(str(m.id) for m in acks)
+        assert sink.sessions == 1
+        # The other kicks find their rows sent: no second email, no new session.
+        assert send_outbound(acks[0].id) is False and send_outbound(acks[2].id) is False
+        assert len(sink.accepted) == 3 and sink.sessions == 1
+    assert {m.status for m in OutboundMessage.objects.all()} == {OutboundMessage.Status.SENT}
+    assert Interaction.objects.filter(kind=Interaction.Kind.EMAIL).count() == 3
+
+
+def test_a_kick_leaves_rows_that_are_not_due_yet(quote_form):
+    receive_lead(web_submission(quote_form, email="grace@navy.mil"))
+    receive_lead(web_submission(quote_form, email="ada@example.com"))
+    first, later = OutboundMessage.objects.order_by("id")
+    OutboundMessage.objects.filter(pk=later.pk).update(due_at=later.due_at + timedelta(hours=1))
+    assert send_outbound(first.id) is True
+    later.refresh_from_db()
+    assert later.status == OutboundMessage.Status.SCHEDULED and len(mail.outbox) == 1
