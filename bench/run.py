@@ -219,7 +219,26 @@ def throughput(stack: Stack) -> list[dict]:
     return rows
 
 
+def wait_for_idle_queue(stack: Stack, limit_s: int = 300) -> float:
+    """Wait until the qcluster has worked off what earlier scenarios queued (the throughput
+    runs leave thousands of kicks behind): the steady run measures its own leads only."""
+    code = (
+        "from django.utils import timezone\n"
+        "from django_q.models import OrmQ\n"
+        "from followup.models import OutboundMessage as M\n"
+        "due = M.objects.filter(status__in=['scheduled', 'sending'], due_at__lte=timezone.now())"
+        ".count()\n"
+        "print(OrmQ.objects.count() + due)\n"
+    )
+    started = time.monotonic()
+    while time.monotonic() - started < limit_s and int(stack.script(code) or 0):
+        time.sleep(2)
+    return time.monotonic() - started
+
+
 def speed_to_lead(stack: Stack) -> dict:
+    drained = wait_for_idle_queue(stack)
+    log(f"{stack.name}: the task queue was idle after {drained:.0f}s")
     session = stack.form_session()
     log(f"{stack.name}: speed to lead, {STEADY_RATE}/s for {STEADY_SECONDS}s")
     out = subprocess.run(

@@ -110,9 +110,11 @@ def deliver_claimed(message_ids: list[int], claimed_at: datetime | None = None) 
 
 def sweep_due_messages() -> int:
     """The one-minute schedule: keep claiming for FOLLOWUP_SWEEP_SECONDS, so a row due between
-    two runs waits a second, not a minute. A large backlog (many deadlines at once, a worker
-    back after downtime) is claimed here and shared out to the other workers in chunks; a chunk
-    whose task is lost is freed after STALE_AFTER and claimed again."""
+    two runs waits half a second, not a minute. Up to two chunks it sends itself; a larger claim
+    (many deadlines at once, a worker back after downtime) is shared out to the other workers
+    in chunks, and a chunk whose task is lost is freed after STALE_AFTER and claimed again. A
+    small claim is not shared out: under load the task queue is full of kicks, and a chunk
+    queued behind them would wait longer than it takes to send it here."""
     from django_q.tasks import async_task
 
     until = time.monotonic() + settings.FOLLOWUP_SWEEP_SECONDS
@@ -121,12 +123,14 @@ def sweep_due_messages() -> int:
         free_rows_of_dead_workers()
         claimed_at = timezone.now()
         ids = claim_due_messages(SWEEP_BATCH, claimed_at)
-        chunks = [ids[i:i + FANOUT_CHUNK] for i in range(0, len(ids), FANOUT_CHUNK)]
-        for chunk in chunks[1:]:
-            async_task("followup.tasks.deliver_claimed", chunk, claimed_at)
-        if chunks:
-            sent += deliver_claimed(chunks[0], claimed_at)
+        if len(ids) > 2 * FANOUT_CHUNK:
+            chunks = [ids[i:i + FANOUT_CHUNK] for i in range(0, len(ids), FANOUT_CHUNK)]
+            for chunk in chunks[1:]:
+                async_task("followup.tasks.deliver_claimed", chunk, claimed_at)
+            ids = chunks[0]
+        if ids:
+            sent += deliver_claimed(ids, claimed_at)
         if time.monotonic() >= until:
             return sent
-        if len(ids) < SWEEP_BATCH:
-            time.sleep(1)
+        if len(ids) < FANOUT_CHUNK:
+            time.sleep(0.5)
