@@ -191,6 +191,24 @@ def form_body(session: dict[str, str], marker: str) -> str:
     return urllib.parse.urlencode(fields, safe="{}")
 
 
+def cpu_ticks(stack: Stack) -> dict[str, int]:
+    """CPU ticks used so far by the stack's gunicorn and qcluster (their process groups) and by
+    every PostgreSQL backend on the machine (the bench is the database's only client)."""
+    groups = {proc.pid: name for proc, name in zip(stack.procs, ("web", "worker"), strict=False)}
+    ticks = {"web": 0, "worker": 0, "database": 0}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            data = stat.read_text()
+        except OSError:
+            continue
+        comm, rest = data[data.index("(") + 1:data.rindex(")")], data[data.rindex(")") + 2:]
+        fields = rest.split()
+        name = groups.get(int(fields[2])) or ("database" if comm.startswith("postgres") else "")
+        if name:
+            ticks[name] += int(fields[11]) + int(fields[12])
+    return ticks
+
+
 def throughput(stack: Stack) -> list[dict]:
     session = stack.form_session()
     env = {"BENCH_COOKIE": session["cookie"], "BENCH_REFERER": stack.base + "/q/bench/"}
@@ -208,10 +226,18 @@ def throughput(stack: Stack) -> list[dict]:
          {"BENCH_REQUESTS_FILE": str(signed), "BENCH_CTYPE": "application/json"}),
     ]
     wrk(stack.base + "/bench/bare/", "x=1", seconds=2, connections=4, env=env)  # warm up
+    hz = os.sysconf("SC_CLK_TCK")
     for label, path, body, extra in scenarios:
         log(f"{stack.name}: throughput {label}")
-        rows.append({"scenario": label, **wrk(stack.base + path, body, seconds=SECONDS,
-                                               connections=CONNECTIONS, env={**env, **extra})})
+        before = cpu_ticks(stack)
+        row = {"scenario": label, **wrk(stack.base + path, body, seconds=SECONDS,
+                                        connections=CONNECTIONS, env={**env, **extra})}
+        # Where each request's CPU went during the run (the worker sends the acknowledgements
+        # of the leads just taken in, on the same cores).
+        after = cpu_ticks(stack)
+        row["cpu_ms"] = {k: (after[k] - before[k]) * 1000 / hz / max(row["ok"], 1)
+                         for k in after}
+        rows.append(row)
     signed.unlink()
     baseline = rows[0]["rps"]
     for row in rows:
@@ -448,14 +474,18 @@ def write_results(results: list[dict]) -> None:
         f"{GUNICORN_WORKERS} sync workers + one qcluster (2 workers); load from wrk "
         f"({CONNECTIONS} connections, {SECONDS}s per scenario) and bench/steady.py.", "",
         "## Intake throughput (ratio against the bare view in the same run; target ≥ 0.5)", "",
-        "| database | scenario | leads/s | ratio | errors | p50 ms | p99 ms |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| database | scenario | leads/s | ratio | errors | p50 ms | p99 ms | CPU ms per "
+        "request: web / worker / database |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         for row in r["throughput"]:
+            cpu = row.get("cpu_ms")
+            split = (f"{cpu['web']:.1f} / {cpu['worker']:.1f} / "
+                     f"{cpu['database']:.1f}" if cpu else "")
             lines.append(f"| {r['database']} | {row['scenario']} | {row['rps']:.0f} | "
                          f"{row['ratio']:.2f} | {row['errors']} | {row['p50_us'] / 1000:.1f} | "
-                         f"{row['p99_us'] / 1000:.1f} |")
+                         f"{row['p99_us'] / 1000:.1f} | {split} |")
     lines += ["", f"## Speed to lead ({STEADY_RATE} leads/s for {STEADY_SECONDS}s; "
               "target: acknowledged p99 < 2 s)", "",
               "| database | sent/offered | request p50 / p95 / p99 ms | errors | "
