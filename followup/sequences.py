@@ -75,8 +75,9 @@ def matching_sequence(lead: Lead) -> Sequence | None:
     return None
 
 
-def plan_enrolment(lead: Lead, now: datetime | None = None) -> OutboundMessage | Enrollment | None:
-    """For a new lead: enrol at once, or write the "no response within N hours" timer row."""
+def plan_enrolment(lead: Lead, now: datetime | None = None) -> Enrollment | None:
+    """For a new lead: enrol at once (the enrolment is returned), or write the "no response
+    within N hours" timer row (None is returned: the row may have existed already)."""
     if lead.status != LeadStatus.NEW:
         return None
     sequence = matching_sequence(lead)
@@ -87,14 +88,13 @@ def plan_enrolment(lead: Lead, now: datetime | None = None) -> OutboundMessage |
         return enrol_lead(lead=lead, sequence=sequence, now=now)
     # One statement: a second plan for the same lead and sequence hits the unique dedupe_key
     # and writes nothing (ON CONFLICT DO NOTHING / INSERT OR IGNORE).
-    timer = OutboundMessage(
+    OutboundMessage.objects.bulk_create([OutboundMessage(
         lead=lead, kind=OutboundMessage.Kind.ENROLMENT_CHECK,
         channel=OutboundMessage.Channel.INTERNAL, dedupe_key=f"enrol-check:{lead.pk}:{sequence.pk}",
         subject=f"Enrol in “{sequence.name}” if nobody answered",
         body=str(sequence.pk), due_at=now + timedelta(hours=sequence.no_response_hours),
-    )
-    OutboundMessage.objects.bulk_create([timer], ignore_conflicts=True)
-    return timer
+    )], ignore_conflicts=True)
+    return None
 
 
 def run_enrolment_check(message: OutboundMessage) -> str:

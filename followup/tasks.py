@@ -74,12 +74,20 @@ def dispatch_due_messages(limit: int = SWEEP_BATCH) -> int:
     return len(_deliver_rows(rows))
 
 
-def _deliver_rows(rows) -> set[int]:
-    """Deliver claimed rows, oldest first, over one email session; the ids that went out."""
+def _deliver_rows(rows, *, renew: bool = False) -> set[int]:
+    """Deliver claimed rows, oldest first, over one email session; the ids that went out.
+
+    With `renew`, each row's claim is renewed just before its delivery, and a row whose claim
+    has moved on (freed and claimed by another worker meanwhile) is left to that worker.
+    """
     connection = get_connection()
     sent = set()
     try:
         for message in rows.select_related(*RELATED).order_by("due_at", "id"):
+            if renew and not OutboundMessage.objects.filter(
+                id=message.id, status=Status.SENDING, claimed_at=message.claimed_at,
+            ).update(claimed_at=timezone.now()):
+                continue
             if deliver_outbound(message, connection=connection):
                 sent.add(message.id)
     finally:
@@ -94,18 +102,7 @@ def deliver_claimed(message_ids: list[int], claimed_at: datetime | None = None) 
     rows = OutboundMessage.objects.filter(id__in=message_ids, status=Status.SENDING)
     if claimed_at is not None:
         rows = rows.filter(claimed_at=claimed_at)
-    connection = get_connection()
-    sent = 0
-    try:
-        for message in rows.select_related(*RELATED).order_by("due_at", "id"):
-            renewed = OutboundMessage.objects.filter(
-                id=message.id, status=Status.SENDING, claimed_at=message.claimed_at,
-            ).update(claimed_at=timezone.now())
-            if renewed:
-                sent += deliver_outbound(message, connection=connection)
-    finally:
-        connection.close()
-    return sent
+    return len(_deliver_rows(rows, renew=True))
 
 
 def sweep_due_messages() -> int:
