@@ -24,6 +24,8 @@ class CaptureConfig(AppConfig):
         from django.db.models.signals import post_delete, post_save
 
         from capture.abuse import block_rules_memo
+        from capture.custom_field_models import CustomField, FormCustomField
+        from capture.custom_fields import forget_definitions
         from capture.models import BlockRule, IntakeForm
         from capture.views import intake_forms_memo
 
@@ -32,3 +34,6 @@ class CaptureConfig(AppConfig):
                            dispatch_uid=f"block_rules_memo_{signal}")
             signal.connect(intake_forms_memo.clear, sender=IntakeForm, weak=False,
                            dispatch_uid=f"intake_forms_memo_{signal}")
+            for model in (CustomField, FormCustomField):
+                signal.connect(forget_definitions, sender=model, weak=False,
+                               dispatch_uid=f"custom_definitions_{model.__name__}_{signal}")

@@ -23,6 +23,7 @@ from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
 
 from capture.custom_field_models import CustomField
+from capture.memo import ProcessMemo
 
 Kind = CustomField.Kind
 MAX_LENGTH = {Kind.SHORT_TEXT: 255, Kind.LONG_TEXT: 5000}
@@ -42,11 +43,24 @@ def definitions(*, active_only: bool = False) -> dict[str, CustomField]:
     return {d.key: d for d in rows.order_by("position", "id")}
 
 
-def forget_definitions() -> None:
-    """Hook for caches that hold definitions (the public form's class cache, the rule specs)."""
+# The active definitions the intake checks API and webhook fields against, re-read every 10 s
+# per process (and at once after an edit here: capture/apps.py), as the forms are.
+active_definitions_memo: ProcessMemo[dict[str, CustomField]] = ProcessMemo(ttl=10.0)
+
+
+def active_definitions() -> dict[str, CustomField]:
+    """key -> active definition, for the intake: read-only (the instances are shared)."""
+    return active_definitions_memo.get("active", lambda: definitions(active_only=True))
+
+
+def forget_definitions(**kwargs) -> None:
+    """Hook for caches that hold definitions (the public form's class cache and its custom
+    fields, the intake's definitions); also a receiver of CustomField's and FormCustomField's
+    save and delete."""
     from capture import forms as capture_forms
 
     capture_forms.forget_form_classes()
+    active_definitions_memo.clear()
 
 
 def leads_with_key(key: str) -> models.QuerySet:

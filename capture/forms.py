@@ -15,6 +15,7 @@ from django.core import signing
 from capture import custom_fields
 from capture.fields import ATTRIBUTION_FIELDS, CHOICE_FIELDS, FORM_FIELDS, MAX_LENGTHS, LeadField
 from capture.identity import InvalidPhone, normalise_phone, parse_email
+from capture.memo import ProcessMemo
 from capture.models import CustomField, IntakeForm
 
 HONEYPOT = "website"  # a field people never see; bots fill it
@@ -114,10 +115,19 @@ def _config_key(intake_form: IntakeForm) -> tuple:
 CustomSlot = tuple  # (key, label, kind, choices, help_text, required, after)
 
 
+# Each form's custom fields, re-read every 10 s per process like the form itself
+# (capture.views.intake_forms_memo), and at once after an edit here.
+custom_slots_memo: ProcessMemo[tuple[CustomSlot, ...]] = ProcessMemo(ttl=10.0)
+
+
 def _custom_slots(intake_form: IntakeForm) -> tuple[CustomSlot, ...]:
-    """The active custom fields placed on this form, in their order: one query."""
+    """The active custom fields placed on this form, in their order: one query, memoised."""
     if intake_form.pk is None:
         return ()
+    return custom_slots_memo.get(intake_form.pk, lambda: _read_custom_slots(intake_form))
+
+
+def _read_custom_slots(intake_form: IntakeForm) -> tuple[CustomSlot, ...]:
     slots = (intake_form.custom_field_slots.filter(field__is_active=True)
              .select_related("field").order_by("position", "id"))
     return tuple(
@@ -135,6 +145,7 @@ def _definition(slot: CustomSlot) -> CustomField:
 
 def forget_form_classes() -> None:
     _form_class.cache_clear()
+    custom_slots_memo.clear()
 
 
 @functools.lru_cache(maxsize=256)

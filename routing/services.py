@@ -93,9 +93,13 @@ def assess_lead(lead: Lead, *, route_lead: bool = True, start_clock: bool = True
         updates["owner_id"] = decision.owner_id
     if decision and decision.outcome == Outcome.NURTURE and lead.status == LeadStatus.NEW:
         updates["status"] = LeadStatus.NURTURE
-    Lead.objects.filter(pk=lead.pk).update(**updates)
-    for name, value in updates.items():
-        setattr(lead, name, value)
+    if is_new:  # the row is as this lead holds it: write only what scoring changed
+        updates = {name: value for name, value in updates.items()
+                   if getattr(lead, name) != value}
+    if updates:
+        Lead.objects.filter(pk=lead.pk).update(**updates)
+        for name, value in updates.items():
+            setattr(lead, name, value)
 
     _keep_explanation(lead, previous, scored, decision, clock, ruleset.version, now)
     if decision:

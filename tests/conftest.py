@@ -57,10 +57,13 @@ def _fast_passwords(settings):
 @pytest.fixture(autouse=True)
 def _clean_cache():
     from capture.abuse import block_rules_memo
+    from capture.custom_fields import active_definitions_memo
+    from capture.forms import custom_slots_memo
     from capture.views import intake_forms_memo
 
     # Rate-limit counters and per-process memos must not leak between tests.
-    for memo in (block_rules_memo, intake_forms_memo):
+    for memo in (block_rules_memo, intake_forms_memo, active_definitions_memo,
+                 custom_slots_memo):
         memo.clear()
     cache.clear()
     yield

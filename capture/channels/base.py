@@ -304,7 +304,7 @@ def read_record(
 
     A custom field is named by its key (or mapped to it); its value is checked by its type.
     """
-    from capture.custom_fields import coerce, definitions
+    from capture.custom_fields import active_definitions, coerce
 
     mapping = mapping or {}
     fields: dict[str, str] = {}
@@ -314,7 +314,7 @@ def read_record(
     unknown_keys: list[str] = []
     consent = False
     if custom_defs is None:
-        custom_defs = definitions(active_only=True)
+        custom_defs = active_definitions()
     for key, value in record.items():
         name = mapping.get(key, key)
         if name == "":

@@ -198,3 +198,38 @@ def test_nan_or_infinity_is_a_400_not_a_500(client, partner_key):
     response = post(client, partner_key, b'{"email": "a@x.co", "budget": NaN}')
     assert response.status_code == 400 and "NaN" in response.json()["error"]
     assert not InboundEvent.objects.exists()
+
+
+def test_one_api_lead_reads_the_rule_set_version_once_and_sees_an_edit_at_the_next_request(
+        client, partner_key):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from routing.models import ScoringRule
+    from routing.ruleset import bump_version
+
+    bump_version()
+    with CaptureQueriesContext(connection) as first:
+        assert post(client, partner_key, {"email": "one@acme.example"}).status_code == 201
+    version_reads = [q for q in first.captured_queries
+                     if 'FROM "routing_rulesetversion"' in q["sql"]]
+    assert len(version_reads) == 1  # routing and followup share the request's one read
+
+    ScoringRule.objects.create(name="Acme", field="company", operator="equals",
+                               value="Acme", points=40)  # the admin's save moves the version
+    assert post(client, partner_key, {"email": "two@acme.example",
+                                      "company": "Acme"}).status_code == 201
+    assert Lead.objects.get(email="two@acme.example").score == 40
+
+
+def test_a_custom_field_added_in_the_admin_is_accepted_at_the_next_request(client, partner_key):
+    from capture.models import CustomField
+
+    assert post(client, partner_key, {"email": "a@acme.example", "seats": "12"}).status_code == 400
+    CustomField.objects.create(key="seats", label="Seats", kind=CustomField.Kind.NUMBER)
+    assert post(client, partner_key, {"email": "b@acme.example", "seats": "12"}).status_code == 201
+    assert Lead.objects.get(email="b@acme.example").custom_fields == {"seats": 12}
+    field = CustomField.objects.get(key="seats")
+    field.is_active = False  # archived in the admin
+    field.save()
+    assert post(client, partner_key, {"email": "c@acme.example", "seats": "1"}).status_code == 400
