@@ -4,7 +4,9 @@ transaction, then queues a kick (the one-minute sweeper covers a lost one)."""
 from __future__ import annotations
 
 import logging
+import time
 
+from django.conf import settings
 from django.dispatch import receiver
 
 from capture.intake import IntakeInput
@@ -110,8 +112,38 @@ def record_delivery_report(sender, *, platform: str, ids: list[str], status: str
                     recipient=recipient, before=before)
 
 
+class KickThrottle:
+    """When this process last queued a send kick (time.monotonic())."""
+
+    last = 0.0
+
+    @classmethod
+    def allow(cls, interval_s: float) -> bool:
+        now = time.monotonic()
+        if interval_s and now - cls.last < interval_s:
+            return False
+        cls.last = now
+        return True
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.last = 0.0
+
+
 def queue_send_on_commit(message_id: int) -> None:
-    """Queue the send with the row's transaction; the sweeper covers a lost kick."""
+    """Queue the send with the row's transaction; the sweeper covers a lost kick.
+
+    A process queues at most one kick per FOLLOWUP_KICK_INTERVAL_MS. A kick takes every due
+    row (up to KICK_BATCH), those committed while it sends too, so a row written in between
+    goes out with the next kick of any process, or else with the sweeper's half-second loop.
+    A kick costs the workers more than the email it sends (the broker's round trips and
+    pickling): with one kick per row the queue, not the sending, held up the acknowledgements
+    under load. In django-q2's sync mode (tests) every kick runs at once.
+    """
+    from django_q.conf import Conf
+
+    if not Conf.SYNC and not KickThrottle.allow(settings.FOLLOWUP_KICK_INTERVAL_MS / 1000):
+        return
     queue_task_with_data("followup.tasks.send_outbound", message_id)
 
 

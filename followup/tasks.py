@@ -29,13 +29,16 @@ def send_outbound(message_id: int) -> bool:
     One claim takes this row and up to KICK_BATCH - 1 other due rows (oldest first; SKIP
     LOCKED on PostgreSQL), and they go out over one email session. Under load a kick so drains
     what the kicks of the last moments asked for, and those find their rows gone and return at
-    once. A repeat call after success (or while sending) never sends the row a second time.
-    True when this row went out.
+    once. Rows committed while these went out had their kicks held back (receivers'
+    queue_send_on_commit), so one more claim takes them. A repeat call after success (or while
+    sending) never sends the row a second time. True when this row went out.
     """
     ids = claim_due_messages(KICK_BATCH, first=message_id)
     if not ids:
         return False
     sent = _deliver_rows(OutboundMessage.objects.filter(id__in=ids, status=Status.SENDING))
+    if more := claim_due_messages(KICK_BATCH):
+        _deliver_rows(OutboundMessage.objects.filter(id__in=more, status=Status.SENDING))
     return message_id in sent
 
 

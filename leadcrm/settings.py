@@ -244,6 +244,9 @@ FOLLOWUP_SMS_ALERT_TIERS = env.list("FOLLOWUP_SMS_ALERT_TIERS", default=["hot"])
 FOLLOWUP_STALE_AFTER_HOURS = env.int("FOLLOWUP_STALE_AFTER_HOURS", default=12)
 # How long one run of the one-minute sweeper keeps claiming due rows (seconds); 0: one pass.
 FOLLOWUP_SWEEP_SECONDS = env.int("FOLLOWUP_SWEEP_SECONDS", default=50)
+# A process queues at most one send kick per this many ms; the rows written in between go out
+# with the next kick (it takes every due row, up to 50) or the sweeper. 0: a kick per row.
+FOLLOWUP_KICK_INTERVAL_MS = env.int("FOLLOWUP_KICK_INTERVAL_MS", default=250)
 
 # --- accounts (routing/urls.py: /accounts/, /queue/, /leads/<id>/, /dashboard/; docs/queue.md) --
 # Reps and managers sign in at /accounts/login/ (Django auth); the admin keeps its own page.

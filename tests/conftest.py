@@ -60,11 +60,13 @@ def _clean_cache():
     from capture.custom_fields import active_definitions_memo
     from capture.forms import custom_slots_memo
     from capture.views import intake_forms_memo
+    from followup.receivers import KickThrottle
 
     # Rate-limit counters and per-process memos must not leak between tests.
     for memo in (block_rules_memo, intake_forms_memo, active_definitions_memo,
                  custom_slots_memo):
         memo.clear()
+    KickThrottle.reset()
     cache.clear()
     yield
     cache.clear()

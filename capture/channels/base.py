@@ -3,6 +3,7 @@ and reading a flat record (API body, webhook JSON, CSV row) as lead fields."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -189,7 +190,9 @@ def store_and_process(
     for raw in raws:
         # A channel that processes in a task (Meta lead ads fetch their answers) stores only.
         task = (channel.task(raw) if channel.task else "")
-        with transaction.atomic():  # the task row commits with its event
+        # The task row commits with its event; without a task, receive_event() is the
+        # transaction (no savepoint inside an outer one).
+        with transaction.atomic() if task else contextlib.nullcontext():
             event, created, _ = receive_event(
                 channel=channel.name, external_id=raw.external_id, body=request.body,
                 payload=raw.payload, headers=request_headers(request),

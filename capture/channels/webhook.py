@@ -26,16 +26,23 @@ from capture.channels.base import (
     receive,
 )
 from capture.intake import Consent, IntakeInput, Rejected
+from capture.memo import request_memo
 from capture.models import Channel as LeadChannel
 from capture.models import InboundEvent, WebhookSource
 
 CHANNEL = "webhook"
 
 
+def source_named(slug: str) -> WebhookSource | None:
+    """The source row, read once per request (verify, events and normalise all ask for it)."""
+    return request_memo.get(("webhook_source", slug),
+                            lambda: WebhookSource.objects.filter(slug=slug).first())
+
+
 def _source(request: HttpRequest) -> WebhookSource:
     slug = request.resolver_match.kwargs["source"]
-    source = WebhookSource.objects.filter(slug=slug, is_active=True).first()
-    if source is None:
+    source = source_named(slug)
+    if source is None or not source.is_active:
         raise NotFound(f"No webhook source {slug!r}.")
     return source
 
@@ -82,7 +89,7 @@ def events(request: HttpRequest) -> list[RawEvent]:
 
 
 def normalise(event: InboundEvent) -> IntakeInput:
-    source = WebhookSource.objects.filter(slug=event.payload.get("source")).first()
+    source = source_named(str(event.payload.get("source") or ""))
     if source is None:
         raise Rejected("The webhook source of this event was deleted.")
     checked = read_record(flatten(event.payload.get("data") or {}),

@@ -81,6 +81,25 @@ def test_a_wrong_signature_or_secret_is_403(client, chat_widget):
     assert not InboundEvent.objects.exists()
 
 
+def test_a_webhook_lead_reads_its_source_once_and_a_renamed_source_applies_next_time(
+    client, chat_widget,
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert signed_post(client, "chat", body()).status_code == 200
+    reads = [q for q in queries.captured_queries
+             if 'FROM "capture_webhooksource"' in q["sql"]]
+    assert len(reads) == 1
+    chat_widget.name = "Site chat"
+    chat_widget.save()
+    payload = json.loads(body())
+    payload["id"] = "second-chat"
+    signed_post(client, "chat", json.dumps(payload).encode())
+    assert Lead.objects.get().interactions.latest("id").summary == "Sent by Site chat"
+
+
 def test_an_unknown_or_inactive_source_is_404(client, chat_widget):
     assert signed_post(client, "nope", body()).status_code == 404
     chat_widget.is_active = False

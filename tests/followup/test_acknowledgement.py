@@ -145,6 +145,7 @@ def test_one_kick_sends_every_due_message_over_one_smtp_session_and_the_others_f
 ):
     from tests.faults.smtp_sink import SmtpSink
 
+    settings.FOLLOWUP_KICK_INTERVAL_MS = 0  # a kick per row (as from three web processes)
     for name in ("grace", "ada", "alan"):
         receive_lead(web_submission(quote_form, first_name=name.title(),
                                     email=f"{name}@example.com"))
@@ -162,6 +163,58 @@ def test_one_kick_sends_every_due_message_over_one_smtp_session_and_the_others_f
         assert len(sink.accepted) == 3 and sink.sessions == 1
     assert {m.status for m in OutboundMessage.objects.all()} == {OutboundMessage.Status.SENT}
     assert Interaction.objects.filter(kind=Interaction.Kind.EMAIL).count() == 3
+
+
+def test_a_burst_of_submissions_queues_one_kick_and_it_sends_every_acknowledgement(
+    quote_form, settings,
+):
+    settings.FOLLOWUP_KICK_INTERVAL_MS = 60_000  # the burst falls inside one interval
+    for name in ("grace", "ada", "alan"):
+        receive_lead(web_submission(quote_form, email=f"{name}@example.com"))
+    first, *others = OutboundMessage.objects.order_by("id")
+    assert OrmQ.objects.count() == 1 and len(others) == 2
+    assert send_outbound(first.id) is True
+    assert len(mail.outbox) == 3
+    assert set(OutboundMessage.objects.values_list("status", flat=True)) == {
+        OutboundMessage.Status.SENT}
+
+
+def test_once_the_interval_has_passed_the_next_row_gets_its_own_kick(quote_form, settings):
+    from followup.receivers import KickThrottle
+
+    settings.FOLLOWUP_KICK_INTERVAL_MS = 250
+    receive_lead(web_submission(quote_form, email="grace@navy.mil"))
+    receive_lead(web_submission(quote_form, email="ada@example.com"))
+    assert OrmQ.objects.count() == 1
+    KickThrottle.last -= 0.3  # 300 ms later
+    receive_lead(web_submission(quote_form, email="alan@example.com"))
+    assert OrmQ.objects.count() == 2
+
+
+def test_a_row_committed_while_a_kick_sends_goes_out_with_that_kick(quote_form, monkeypatch):
+    from followup import services, tasks
+
+    receive_lead(web_submission(quote_form, email="grace@navy.mil"))
+    real_deliver = services.deliver_outbound
+    arrived = []
+
+    def deliver_while_a_lead_arrives(message, **kwargs):
+        if not arrived:  # another web process takes in a lead meanwhile; its kick held back
+            arrived.append(receive_lead(web_submission(quote_form, email="ada@example.com")))
+        return real_deliver(message, **kwargs)
+
+    monkeypatch.setattr(tasks, "deliver_outbound", deliver_while_a_lead_arrives)
+    assert send_outbound(OutboundMessage.objects.order_by("id").first().id) is True
+    assert OrmQ.objects.count() == 1  # only the first row's kick was queued
+    assert sorted(m.to[0] for m in mail.outbox) == ["ada@example.com", "grace@navy.mil"]
+
+
+def test_a_row_left_without_a_kick_goes_out_with_the_sweeper(quote_form, settings):
+    settings.FOLLOWUP_KICK_INTERVAL_MS = 60_000
+    receive_lead(web_submission(quote_form, email="grace@navy.mil"))
+    receive_lead(web_submission(quote_form, email="ada@example.com"))
+    assert OrmQ.objects.count() == 1
+    assert dispatch_due_messages() == 2 and len(mail.outbox) == 2
 
 
 def test_a_kick_leaves_rows_that_are_not_due_yet(quote_form):
