@@ -7,6 +7,7 @@ import logging
 import time
 
 from django.conf import settings
+from django.db import transaction
 from django.dispatch import receiver
 
 from capture.intake import IntakeInput
@@ -113,17 +114,21 @@ def record_delivery_report(sender, *, platform: str, ids: list[str], status: str
 
 
 class KickThrottle:
-    """When this process last queued a send kick (time.monotonic())."""
+    """When a send kick this process queued last committed (time.monotonic()).
+
+    Stamped on commit: a kick rolled back with its transaction (an intake retried after a
+    concurrent twin) holds nothing back, and the rows of one transaction each keep theirs.
+    """
 
     last = 0.0
 
     @classmethod
     def allow(cls, interval_s: float) -> bool:
-        now = time.monotonic()
-        if interval_s and now - cls.last < interval_s:
-            return False
-        cls.last = now
-        return True
+        return not interval_s or time.monotonic() - cls.last >= interval_s
+
+    @classmethod
+    def committed(cls) -> None:
+        cls.last = time.monotonic()
 
     @classmethod
     def reset(cls) -> None:
@@ -142,8 +147,10 @@ def queue_send_on_commit(message_id: int) -> None:
     """
     from django_q.conf import Conf
 
-    if not Conf.SYNC and not KickThrottle.allow(settings.FOLLOWUP_KICK_INTERVAL_MS / 1000):
-        return
+    if not Conf.SYNC:
+        if not KickThrottle.allow(settings.FOLLOWUP_KICK_INTERVAL_MS / 1000):
+            return
+        transaction.on_commit(KickThrottle.committed)
     queue_task_with_data("followup.tasks.send_outbound", message_id)
 
 

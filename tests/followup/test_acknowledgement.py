@@ -40,7 +40,8 @@ def test_with_redis_as_the_broker_the_send_is_queued_only_on_commit(
     settings.Q_CLUSTER.pop("orm")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         receive_lead(web_submission(quote_form, email="grace@navy.mil"))
-    assert len(callbacks) == 1 and OrmQ.objects.count() == 0
+    # The kick waits for the commit (beside the kick throttle's stamp); no ORM task row.
+    assert len(callbacks) == 2 and OrmQ.objects.count() == 0
 
 
 def test_a_synchronous_django_q_run_sends_it_naming_the_prospect_and_the_promise(
@@ -165,12 +166,23 @@ def test_one_kick_sends_every_due_message_over_one_smtp_session_and_the_others_f
     assert Interaction.objects.filter(kind=Interaction.Kind.EMAIL).count() == 3
 
 
+@pytest.fixture
+def commit_lead(quote_form, django_capture_on_commit_callbacks):
+    """receive_lead as a web request runs it: its transaction commits (on-commit hooks run)."""
+
+    def take_in(email: str):
+        with django_capture_on_commit_callbacks(execute=True):
+            return receive_lead(web_submission(quote_form, email=email))
+
+    return take_in
+
+
 def test_a_burst_of_submissions_queues_one_kick_and_it_sends_every_acknowledgement(
-    quote_form, settings,
+    commit_lead, settings,
 ):
     settings.FOLLOWUP_KICK_INTERVAL_MS = 60_000  # the burst falls inside one interval
     for name in ("grace", "ada", "alan"):
-        receive_lead(web_submission(quote_form, email=f"{name}@example.com"))
+        commit_lead(f"{name}@example.com")
     first, *others = OutboundMessage.objects.order_by("id")
     assert OrmQ.objects.count() == 1 and len(others) == 2
     assert send_outbound(first.id) is True
@@ -179,28 +191,40 @@ def test_a_burst_of_submissions_queues_one_kick_and_it_sends_every_acknowledgeme
         OutboundMessage.Status.SENT}
 
 
-def test_once_the_interval_has_passed_the_next_row_gets_its_own_kick(quote_form, settings):
+def test_once_the_interval_has_passed_the_next_row_gets_its_own_kick(commit_lead, settings):
     from followup.receivers import KickThrottle
 
     settings.FOLLOWUP_KICK_INTERVAL_MS = 250
-    receive_lead(web_submission(quote_form, email="grace@navy.mil"))
-    receive_lead(web_submission(quote_form, email="ada@example.com"))
+    commit_lead("grace@navy.mil")
+    commit_lead("ada@example.com")
     assert OrmQ.objects.count() == 1
     KickThrottle.last -= 0.3  # 300 ms later
-    receive_lead(web_submission(quote_form, email="alan@example.com"))
+    commit_lead("alan@example.com")
     assert OrmQ.objects.count() == 2
 
 
-def test_a_row_committed_while_a_kick_sends_goes_out_with_that_kick(quote_form, monkeypatch):
+def test_a_kick_rolled_back_with_its_transaction_holds_back_no_later_row(
+    commit_lead, quote_form, settings,
+):
+    settings.FOLLOWUP_KICK_INTERVAL_MS = 60_000
+    with pytest.raises(RuntimeError), transaction.atomic():
+        receive_lead(web_submission(quote_form, email="grace@navy.mil"))
+        raise RuntimeError("the request's transaction fails after the kick was queued")
+    assert not OrmQ.objects.exists() and not OutboundMessage.objects.exists()
+    commit_lead("ada@example.com")
+    assert OrmQ.objects.count() == 1
+
+
+def test_a_row_committed_while_a_kick_sends_goes_out_with_that_kick(commit_lead, monkeypatch):
     from followup import services, tasks
 
-    receive_lead(web_submission(quote_form, email="grace@navy.mil"))
+    commit_lead("grace@navy.mil")
     real_deliver = services.deliver_outbound
     arrived = []
 
     def deliver_while_a_lead_arrives(message, **kwargs):
-        if not arrived:  # another web process takes in a lead meanwhile; its kick held back
-            arrived.append(receive_lead(web_submission(quote_form, email="ada@example.com")))
+        if not arrived:  # the same web process takes in a lead meanwhile; its kick held back
+            arrived.append(commit_lead("ada@example.com"))
         return real_deliver(message, **kwargs)
 
     monkeypatch.setattr(tasks, "deliver_outbound", deliver_while_a_lead_arrives)
@@ -209,10 +233,10 @@ def test_a_row_committed_while_a_kick_sends_goes_out_with_that_kick(quote_form, 
     assert sorted(m.to[0] for m in mail.outbox) == ["ada@example.com", "grace@navy.mil"]
 
 
-def test_a_row_left_without_a_kick_goes_out_with_the_sweeper(quote_form, settings):
+def test_a_row_left_without_a_kick_goes_out_with_the_sweeper(commit_lead, settings):
     settings.FOLLOWUP_KICK_INTERVAL_MS = 60_000
-    receive_lead(web_submission(quote_form, email="grace@navy.mil"))
-    receive_lead(web_submission(quote_form, email="ada@example.com"))
+    commit_lead("grace@navy.mil")
+    commit_lead("ada@example.com")
     assert OrmQ.objects.count() == 1
     assert dispatch_due_messages() == 2 and len(mail.outbox) == 2
 
