@@ -23,6 +23,17 @@ ATTRIBUTION_FIELDS = (
     "referrer",
     "landing_page",
 )
+ATTRIBUTION_LABELS = {
+    "utm_source": "UTM source",
+    "utm_medium": "UTM medium",
+    "utm_campaign": "UTM campaign",
+    "utm_term": "UTM term",
+    "utm_content": "UTM content",
+    "gclid": "Google Ads click ID (gclid)",
+    "fbclid": "Facebook click ID (fbclid)",
+    "referrer": "Referrer",
+    "landing_page": "Landing page",
+}
 # Fields a visitor types; attribution is captured without the visitor seeing it.
 FORM_FIELDS = CONTACT_FIELDS + QUALIFICATION_FIELDS
 LEAD_FIELDS = FORM_FIELDS + ATTRIBUTION_FIELDS

@@ -10,7 +10,14 @@ from django.template import Template, TemplateSyntaxError
 from django.urls import reverse
 from django.utils import timezone
 
-from capture.fields import CHOICE_FIELDS, DEFAULT_CHOICES, FORM_FIELDS, MAX_LENGTHS, LeadField
+from capture.fields import (
+    ATTRIBUTION_LABELS,
+    CHOICE_FIELDS,
+    DEFAULT_CHOICES,
+    FORM_FIELDS,
+    MAX_LENGTHS,
+    LeadField,
+)
 
 
 class Channel(models.TextChoices):
@@ -217,7 +224,7 @@ def _label(name: str) -> str:
     try:
         return LeadField(name).label
     except ValueError:
-        return name.replace("_", " ")
+        return ATTRIBUTION_LABELS.get(name, name.replace("_", " "))
 
 
 class Lead(models.Model):

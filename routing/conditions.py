@@ -18,7 +18,13 @@ from typing import Any
 
 from django.db import models
 
-from capture.fields import ATTRIBUTION_FIELDS, DEFAULT_CHOICES, FORM_FIELDS, LeadField
+from capture.fields import (
+    ATTRIBUTION_FIELDS,
+    ATTRIBUTION_LABELS,
+    DEFAULT_CHOICES,
+    FORM_FIELDS,
+    LeadField,
+)
 
 MAX_PATTERN_LENGTH = 300
 
@@ -158,8 +164,8 @@ def _register_builtins() -> None:
         register_field(FieldSpec(name, labels.get(name, name), kind, _attr(name),
                                  order=ORDERS.get(name, ())))
     for name in ATTRIBUTION_FIELDS:
-        register_field(FieldSpec(name, name.replace("_", " ").capitalize().replace("Utm", "UTM"),
-                                 Kind.TEXT, _attr(name), group="Attribution"))
+        register_field(FieldSpec(name, ATTRIBUTION_LABELS[name], Kind.TEXT, _attr(name),
+                                 group="Attribution"))
     register_field(FieldSpec("channel", "Channel", Kind.CHOICE, _attr("channel"),
                              group="Attribution"))
     register_field(FieldSpec("source", "Source (form, API key, ...)", Kind.TEXT, _attr("source"),

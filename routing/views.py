@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.views.decorators.http import require_GET, require_POST
 
 from capture.models import Lead, LeadAccess
@@ -149,7 +150,7 @@ def _field_rows(lead: Lead) -> list[tuple[str, list[tuple[str, object]]]]:
                 value = f"#{lead.previous_lead_id}" if lead.previous_lead_id else ""
             else:
                 value = getattr(lead, name)
-            values.append((str(field.verbose_name).capitalize(), value))
+            values.append((capfirst(field.verbose_name), value))
         rows.append((group, values))
     return rows
 

@@ -34,6 +34,12 @@ def test_the_page_shows_fields_explanations_and_sla(as_alice, alices_lead):
     assert "SLA: Due" in html and "First response: not yet" in html
 
 
+def test_attribution_fields_have_readable_labels(as_alice, alices_lead):
+    html = as_alice.get(f"/leads/{alices_lead.pk}/").content.decode()
+    assert "UTM campaign" in html and "Google Ads click ID (gclid)" in html
+    assert "Utm campaign" not in html and "Gclid" not in html
+
+
 def test_every_field_is_escaped(as_alice, alice):
     lead = lead_for(alice.user, first_name="<script>x()</script>", company="<img src=x>")
     html = as_alice.get(f"/leads/{lead.pk}/").content.decode()
