@@ -88,11 +88,11 @@ def log_rep_contact(*, lead: Lead, user, kind: str, summary: str = "", body: str
 
 
 @transaction.atomic
-def set_lead_status(*, lead: Lead, status: str, user=None, note: str = "") -> bool:
+def set_lead_status(*, lead: Lead, status: str, user=None, note: str = "", at=None) -> bool:
     """Move a lead to another status (checked against the allowed transitions), on the timeline.
 
     A rep moving a lead to "contacted" is a first human contact. `user` None is the system
-    (a finished sequence moving the lead to nurture).
+    (a finished sequence moving the lead to nurture). `at` backdates it (the demo's history).
     """
     from django.utils import timezone
 
@@ -105,7 +105,7 @@ def set_lead_status(*, lead: Lead, status: str, user=None, note: str = "") -> bo
         return False
     if status not in ALLOWED_TRANSITIONS.get(current, ()):
         raise ValueError(f"A {current} lead cannot become {status}.")
-    now = timezone.now()
+    now = at or timezone.now()
     Lead.objects.filter(pk=lead.pk).update(status=status, last_activity_at=now)
     lead.status = status
     who = user.get_username() if user is not None else "Follow-up"

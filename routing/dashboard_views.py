@@ -37,14 +37,21 @@ class DashboardFilter(forms.Form):
             reps = reps.filter(rep_profile__memberships__team_id__in=team_ids).distinct()
         self.fields["rep"].queryset = reps.order_by("username")
 
+    def clean(self):
+        data = super().clean()
+        if data.get("start") and data.get("end") and data["start"] > data["end"]:
+            self.add_error("end", "The end date is before the start date.")
+        return data
+
 
 def _scope(request: HttpRequest) -> tuple[DashboardFilter, figures.Scope]:
     if not may_see_dashboard(request.user):
         raise Http404("No dashboard here.")
     allowed = dashboard_team_ids(request.user)
-    form = DashboardFilter(request.GET or None, team_ids=allowed)
-    data = form.cleaned_data if form.is_bound and form.is_valid() else {}
     today = timezone.localdate()
+    form = DashboardFilter(request.GET or None, team_ids=allowed,
+                           initial={"start": today - timedelta(days=29), "end": today})
+    data = form.cleaned_data if form.is_bound and form.is_valid() else {}
     end = data.get("end") or today
     start = data.get("start") or end - timedelta(days=29)
     team_ids = allowed

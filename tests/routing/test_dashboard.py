@@ -90,6 +90,16 @@ def test_a_date_range_before_the_leads_shows_nothing(as_manager, answered):
     assert response.context["speed"]["overall"] is None
 
 
+def test_the_date_fields_show_the_range_and_a_reversed_range_is_an_error(as_manager, answered):
+    today = timezone.localdate()
+    html = as_manager.get("/dashboard/").content.decode()
+    assert f'value="{today - timedelta(days=29):%Y-%m-%d}"' in html
+    assert f'value="{today:%Y-%m-%d}"' in html
+    response = as_manager.get(f"/dashboard/?start={today}&end={today - timedelta(days=3)}")
+    assert response.status_code == 200
+    assert "The end date is before the start date." in response.content.decode()
+
+
 def test_a_manager_sees_only_their_teams(client, answered):
     other_manager = UserFactory(username="other-manager")
     Team.objects.create(name="Enterprise", lead=other_manager)

@@ -21,6 +21,7 @@ from capture.identity import email_key
 from capture.intake import IntakeInput, receive_lead
 from capture.models import Channel, IntakeForm, Lead
 from followup.demo import seed_followup
+from followup.demo_history import seed_worked_history
 from followup.social_demo import seed_social_leads
 from routing.demo import seed_routing
 from routing.demo_custom_fields import TECH_STACK, seed_custom_fields
@@ -90,7 +91,8 @@ class Command(BaseCommand):
                           f"“{widget.name}”; its demo page is /chat/demo/")
         made = self._sample_leads(form)
         made += seed_social_leads()  # a Telegram and an Instagram prospect
-        self.stdout.write(f"Sample leads: {made} created, "
+        history = seed_worked_history(form)  # eight weeks of answered leads for the dashboard
+        self.stdout.write(f"Sample leads: {made} new and {history} worked ones created, "
                           f"{Lead.objects.count()} leads in the database.")
         self._print_logins(password, generated)
 
