@@ -88,6 +88,9 @@ def test_a_date_range_before_the_leads_shows_nothing(as_manager, answered):
     old = (timezone.localdate() - timedelta(days=90)).isoformat()
     response = as_manager.get(f"/dashboard/?start={old}&end={old}")
     assert response.context["speed"]["overall"] is None
+    html = response.content.decode()
+    assert html.count("No answered leads in this range.") >= 3  # overall, by source, by tier
+    assert "No leads in this range." in html
 
 
 def test_the_date_fields_show_the_range_and_a_reversed_range_is_an_error(as_manager, answered):
