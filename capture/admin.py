@@ -136,7 +136,7 @@ class LeadAdmin(admin.ModelAdmin):
         ("Work", {"fields": (("status", "owner"), ("score", "tier"),
                              ("created_at", "respond_by", "first_response_at"),
                              ("last_activity_at", "updated_at"), "previous_lead",
-                             ("needs_callback", "do_not_text"))}),
+                             ("needs_callback", "do_not_text", "snoozed_until"))}),
         ("Consent", {"fields": (("has_consent", "consent_at", "consent_ip"), "consent_text")}),
         ("Attribution", {"classes": ("collapse",), "fields": (
             ("channel", "form", "source"), ("utm_source", "utm_medium", "utm_campaign"),

@@ -336,6 +336,9 @@ def receive_lead(data: IntakeInput, *, event: InboundEvent | None = None) -> Int
     # A concurrent twin raises IntegrityError on the partial unique constraints here; the
     # caller's transaction is rolled back and receive_event() tries again, as a match.
     lead, created, filled = _match_or_create(data, values, key, phone, now)
+    if lead.snoozed_until is not None:  # the prospect wrote: back in the owner's queue now
+        Lead.objects.filter(pk=lead.pk).update(snoozed_until=None)
+        lead.snoozed_until = None
     if data.identity is not None:
         _remember_identity(lead, data, now, created=created)
 

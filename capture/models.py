@@ -197,6 +197,8 @@ OPEN_STATUSES = (
     LeadStatus.QUALIFIED,
     LeadStatus.NURTURE,
 )
+# Open and working (not resting in long-term nurture): an unanswered one is owed an answer.
+WORKING_STATUSES = tuple(s for s in OPEN_STATUSES if s != LeadStatus.NURTURE)
 CLOSED_STATUSES = (LeadStatus.WON, LeadStatus.LOST, LeadStatus.DISQUALIFIED)
 
 ALLOWED_TRANSITIONS = {
@@ -295,6 +297,10 @@ class Lead(models.Model):
     needs_callback = models.BooleanField(
         default=False, help_text="A missed or unanswered call: call back first."
     )
+    snoozed_until = models.DateTimeField(
+        null=True, blank=True,
+        help_text="Out of the owner's queue until then (the rep's snooze); a new message "
+        "from the prospect wakes it at once.")
     custom_fields = models.JSONField(
         default=dict, blank=True,
         help_text="Values of the custom lead fields, by key; checked against their "
@@ -329,16 +335,26 @@ class Lead(models.Model):
             # The aging list: open leads nobody has answered, oldest first, per owner.
             models.Index(fields=["owner", "created_at"], name="lead_unanswered_idx",
                          condition=Q(first_response_at__isnull=True, status__in=OPEN_STATUSES)),
-            # The queue's two ordered reads (routing/queue.py: queue_page), per owner and for
-            # the unassigned (owner IS NULL): breached first, then the rest, by deadline.
+            # The queue's ordered reads (routing/queue.py: queue_page), per owner: the
+            # unanswered by deadline (breached first), then the answered and nurtured by their
+            # next touch.
             models.Index(fields=["owner", "respond_by"], name="lead_unanswered_due_idx",
-                         condition=Q(first_response_at__isnull=True, status__in=OPEN_STATUSES)),
+                         condition=Q(first_response_at__isnull=True,
+                                     status__in=WORKING_STATUSES)),
+            models.Index(fields=["owner", "-needs_callback", "last_activity_at", "id"],
+                         name="lead_later_idx",
+                         condition=Q(status__in=OPEN_STATUSES)
+                         & (Q(first_response_at__isnull=False) | Q(status=LeadStatus.NURTURE))),
+            # The Snoozed tab: the few snoozed leads of a rep, the next to come back first.
+            models.Index(fields=["owner", "snoozed_until"], name="lead_snoozed_idx",
+                         condition=Q(snoozed_until__isnull=False)),
             models.Index(fields=["owner", "respond_by"], name="lead_open_due_idx",
                          condition=Q(status__in=OPEN_STATUSES)),
-            # The team tab: unassigned open leads by deadline, whatever their team (the queue
-            # walks it in order and keeps its teams' leads until the page is full).
+            # The team tab: unassigned leads owed an answer by deadline, whatever their team
+            # (the queue walks it in order and keeps its teams' leads until the page is full).
             models.Index(fields=["respond_by", "created_at", "id"], name="lead_unassigned_due_idx",
-                         condition=Q(owner__isnull=True, status__in=OPEN_STATUSES)),
+                         condition=Q(owner__isnull=True, first_response_at__isnull=True,
+                                     status__in=WORKING_STATUSES)),
         ]
         constraints = [
             # One open lead per person: concurrent duplicates collide here, not in Python.

@@ -24,7 +24,7 @@ from followup.models import (
     SequenceStep,
     Suppression,
 )
-from followup.sequences import step_context, stop_enrollment
+from followup.sequences import RUNNING, step_context, stop_enrollment
 from followup.services import render_text
 from followup.suppression import unsubscribe_url
 from followup.tasks import send_outbound
@@ -137,7 +137,8 @@ class EnrollmentAdmin(admin.ModelAdmin):
     list_filter = ("status", "sequence")
     list_select_related = ("lead", "sequence")
     raw_id_fields = ("lead",)
-    readonly_fields = ("lead", "sequence", "status", "enrolled_at", "ended_at", "stop_reason")
+    readonly_fields = ("lead", "sequence", "status", "enrolled_at", "paused_at", "ended_at",
+                       "stop_reason")
     actions = ("stop_selected",)
 
     def has_add_permission(self, request) -> bool:
@@ -146,7 +147,7 @@ class EnrollmentAdmin(admin.ModelAdmin):
     @admin.action(description="Stop the selected sequences now", permissions=["change"])
     def stop_selected(self, request, queryset) -> None:
         stopped = sum(stop_enrollment(lead=e.lead, reason=f"stopped by {request.user}")
-                      for e in queryset.filter(status=Enrollment.Status.ACTIVE))
+                      for e in queryset.filter(status__in=RUNNING))
         self.message_user(request, f"Stopped {stopped} sequence(s).")
 
 

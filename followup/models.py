@@ -117,6 +117,7 @@ class SequenceStep(models.Model):
 class Enrollment(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
         COMPLETED = "completed", "Completed"
         STOPPED = "stopped", "Stopped"
 
@@ -126,11 +127,16 @@ class Enrollment(models.Model):
     enrolled_at = models.DateTimeField(default=timezone.now)
     ended_at = models.DateTimeField(null=True, blank=True)
     stop_reason = models.CharField(max_length=255, blank=True)
+    paused_at = models.DateTimeField(
+        null=True, blank=True, help_text="While paused: since when (resuming moves the unsent "
+        "steps on by the time it was paused).")
 
     class Meta:
         ordering = ["-enrolled_at"]
         constraints = [
-            models.UniqueConstraint(fields=["lead"], condition=Q(status="active"),
+            # Paused counts as running: a paused lead is not enrolled in a second sequence.
+            models.UniqueConstraint(fields=["lead"],
+                                    condition=Q(status__in=["active", "paused"]),
                                     name="one_active_enrollment_per_lead",
                                     violation_error_message="The lead is already in a sequence."),
         ]
@@ -166,6 +172,7 @@ class OutboundMessage(models.Model):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
         SKIPPED = "skipped", "Skipped (too late)"
+        PAUSED = "paused", "Held (its sequence is paused)"
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="outbound_messages")
     kind = models.CharField(max_length=16, choices=Kind.choices)

@@ -1,8 +1,9 @@
 """Enrol leads in sequences, schedule every step as an outbox row, stop and finish them.
 
-A lead is in at most one active sequence (a partial unique constraint). Enrolling writes one
-row per step at once — unique per (enrollment, step), so no step can be written or sent twice
-— each due at its delay after the previous step, moved into the lead's sending window.
+A lead is in at most one running (active or paused) sequence (a partial unique constraint).
+Enrolling writes one row per step at once — unique per (enrollment, step), so no step can be
+written or sent twice — each due at its delay after the previous step, moved into the lead's
+sending window. A paused sequence holds its unsent rows until it is resumed.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from capture.models import OPEN_STATUSES, Channel, Interaction, Lead, LeadStatus
@@ -147,30 +149,75 @@ def enrol_lead(*, lead: Lead, sequence: Sequence, now: datetime | None = None) -
     return enrollment
 
 
+RUNNING = (Enrollment.Status.ACTIVE, Enrollment.Status.PAUSED)
+UNSENT = (OutboundMessage.Status.SCHEDULED, OutboundMessage.Status.PAUSED)
+
+
 def stop_enrollment(*, lead: Lead, reason: str) -> bool:
-    """Stop the lead's active sequence now: its unsent steps are cancelled; the timeline says
-    why. Also drops a pending "no response" enrolment timer. True if something stopped."""
+    """Stop the lead's running (active or paused) sequence now: its unsent steps are cancelled;
+    the timeline says why. Also drops a pending "no response" enrolment timer. True if
+    something stopped."""
     now = timezone.now()
-    enrollment = Enrollment.objects.filter(lead=lead, status=Enrollment.Status.ACTIVE).first()
+    enrollment = Enrollment.objects.filter(lead=lead, status__in=RUNNING).first()
     OutboundMessage.objects.filter(
         lead=lead, kind=OutboundMessage.Kind.ENROLMENT_CHECK,
         status=OutboundMessage.Status.SCHEDULED,
     ).update(status=OutboundMessage.Status.CANCELLED, last_error=reason[:2000])
     if enrollment is None:
         return False
-    stopped = Enrollment.objects.filter(pk=enrollment.pk, status=Enrollment.Status.ACTIVE).update(
-        status=Enrollment.Status.STOPPED, ended_at=now, stop_reason=reason[:255])
+    stopped = Enrollment.objects.filter(pk=enrollment.pk, status__in=RUNNING).update(
+        status=Enrollment.Status.STOPPED, ended_at=now, paused_at=None, stop_reason=reason[:255])
     if not stopped:
+        return False
+    OutboundMessage.objects.filter(enrollment=enrollment, status__in=UNSENT).update(
+        status=OutboundMessage.Status.CANCELLED, last_error=f"Sequence stopped: {reason}")
+    _on_timeline(lead, f"Sequence “{enrollment.sequence}” stopped: {reason}", now)
+    return True
+
+
+@transaction.atomic
+def pause_enrollment(*, lead: Lead, who: str) -> bool:
+    """Hold the lead's active sequence: its unsent steps wait (status paused) until it is
+    resumed. A step already being sent goes back to waiting too (services._prepare_step).
+    True if it was running and is paused now."""
+    now = timezone.now()
+    enrollment = Enrollment.objects.filter(lead=lead, status=Enrollment.Status.ACTIVE).first()
+    if enrollment is None or not Enrollment.objects.filter(
+            pk=enrollment.pk, status=Enrollment.Status.ACTIVE).update(
+                status=Enrollment.Status.PAUSED, paused_at=now):
         return False
     OutboundMessage.objects.filter(
         enrollment=enrollment, status=OutboundMessage.Status.SCHEDULED,
-    ).update(status=OutboundMessage.Status.CANCELLED, last_error=f"Sequence stopped: {reason}")
+    ).update(status=OutboundMessage.Status.PAUSED, last_error=f"Paused by {who}.")
+    _on_timeline(lead, f"Sequence “{enrollment.sequence}” paused by {who}", now)
+    return True
+
+
+@transaction.atomic
+def resume_enrollment(*, lead: Lead, who: str) -> bool:
+    """Run a paused sequence again: every held step moves on by the time the sequence was
+    paused, so the gaps between steps stay as planned (the sending window is checked again
+    when each goes out). True if it was paused and runs again."""
+    now = timezone.now()
+    enrollment = Enrollment.objects.filter(lead=lead, status=Enrollment.Status.PAUSED).first()
+    if enrollment is None or not Enrollment.objects.filter(
+            pk=enrollment.pk, status=Enrollment.Status.PAUSED).update(
+                status=Enrollment.Status.ACTIVE, paused_at=None):
+        return False
+    held = now - (enrollment.paused_at or now)
+    OutboundMessage.objects.filter(
+        enrollment=enrollment, status=OutboundMessage.Status.PAUSED,
+    ).update(status=OutboundMessage.Status.SCHEDULED, claimed_at=None, last_error="",
+             due_at=F("due_at") + held)
+    _on_timeline(lead, f"Sequence “{enrollment.sequence}” resumed by {who}", now)
+    return True
+
+
+def _on_timeline(lead: Lead, summary: str, at: datetime) -> None:
     Interaction.objects.create(
         lead=lead, direction=Interaction.Direction.INTERNAL, kind=Interaction.Kind.SYSTEM,
-        channel=Channel.MANUAL, occurred_at=now,
-        summary=f"Sequence “{enrollment.sequence}” stopped: {reason}"[:255],
+        channel=Channel.MANUAL, occurred_at=at, summary=summary[:255],
     )
-    return True
 
 
 def finish_if_done(enrollment_id: int) -> bool:
@@ -179,8 +226,7 @@ def finish_if_done(enrollment_id: int) -> bool:
     from capture.services import set_lead_status
 
     if OutboundMessage.objects.filter(
-        enrollment_id=enrollment_id,
-        status__in=[OutboundMessage.Status.SCHEDULED, OutboundMessage.Status.SENDING],
+        enrollment_id=enrollment_id, status__in=[*UNSENT, OutboundMessage.Status.SENDING],
     ).exists():
         return False
     done = Enrollment.objects.filter(pk=enrollment_id, status=Enrollment.Status.ACTIVE).update(

@@ -272,6 +272,11 @@ def _prepare_step(message: OutboundMessage, lead: Lead, now: datetime) -> bool:
     from followup.sequences import owner_timezone, step_context
 
     enrollment = Enrollment.objects.select_related("sequence").get(pk=message.enrollment_id)
+    if enrollment.status == Enrollment.Status.PAUSED:
+        # Paused while this row was being claimed: it waits with the others for the resume.
+        OutboundMessage.objects.filter(pk=message.pk, status=Status.SENDING).update(
+            status=Status.PAUSED, claimed_at=None)
+        return False
     if enrollment.status != Enrollment.Status.ACTIVE:
         raise _Unwanted(f"The sequence is {enrollment.status}.")
     step = message.step

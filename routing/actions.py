@@ -6,6 +6,7 @@ reassignment through routing.services.reassign_lead: one place for each rule.
 
 from __future__ import annotations
 
+from datetime import datetime
 from email.utils import make_msgid
 
 from django.conf import settings
@@ -35,6 +36,38 @@ class CallOutcome:
 
 def _name(user) -> str:
     return user.get_full_name() or user.get_username()
+
+
+display_name = _name
+
+
+@transaction.atomic
+def snooze_lead(*, lead: Lead, user, until, note: str = "") -> datetime:
+    """Put the lead out of its owner's queue until `until`; it comes back by itself then (the
+    queue filters on the time: no timer), or at once when the prospect writes (the intake
+    clears it). The SLA clock is not stopped."""
+    Lead.objects.filter(pk=lead.pk).update(snoozed_until=until)
+    lead.snoozed_until = until
+    local = timezone.localtime(until)
+    Interaction.objects.create(
+        lead=lead, direction=Interaction.Direction.INTERNAL, kind=Interaction.Kind.SYSTEM,
+        channel=Channel.MANUAL, actor=user,
+        summary=f"Snoozed by {_name(user)} until {local:%a %d %b %Y, %H:%M}"[:255], body=note)
+    return until
+
+
+@transaction.atomic
+def wake_lead(*, lead: Lead, user) -> bool:
+    """End a snooze now. False if the lead was not snoozed."""
+    woken = Lead.objects.filter(pk=lead.pk, snoozed_until__gt=timezone.now()).update(
+        snoozed_until=None)
+    lead.snoozed_until = None
+    if woken:
+        Interaction.objects.create(
+            lead=lead, direction=Interaction.Direction.INTERNAL, kind=Interaction.Kind.SYSTEM,
+            channel=Channel.MANUAL, actor=user,
+            summary=f"Back in the queue: {_name(user)} ended the snooze"[:255])
+    return bool(woken)
 
 
 @transaction.atomic

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from capture.models import ALLOWED_TRANSITIONS, LeadStatus
 from routing.actions import CallOutcome
@@ -47,6 +50,49 @@ class StatusForm(forms.Form):
         data = super().clean()
         if data.get("status") in NEEDS_REASON and not (data.get("reason") or "").strip():
             self.add_error("reason", "Say why the lead is lost or disqualified.")
+        return data
+
+
+class SnoozeForm(forms.Form):
+    """Until when: a quick choice in the rep's (the site's) time zone, or a date and time."""
+
+    CHOICES = (("1h", "In an hour"), ("tomorrow", "Tomorrow at 9:00"),
+               ("3d", "In 3 days at 9:00"), ("monday", "Next Monday at 9:00"),
+               ("custom", "A date and time…"))
+    MAX_DAYS = 365
+    prefix = "snooze"  # its note field's id must not clash with the reassign form's
+
+    when = forms.ChoiceField(label="Snooze until", choices=CHOICES, initial="tomorrow")
+    at = forms.DateTimeField(label="Date and time", required=False,
+                             widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+                             input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+                             help_text="Only for “A date and time…”.")
+    note = forms.CharField(required=False, max_length=500, help_text="Why, for the timeline.")
+
+    def clean(self):
+        data = super().clean()
+        now = timezone.localtime()
+        morning = now.replace(hour=9, minute=0, second=0, microsecond=0)
+        when = data.get("when")
+        if when == "custom":
+            at = data.get("at")
+            if at is None:
+                self.add_error("at", "Pick the date and time the lead should come back.")
+                return data
+            if at <= now:
+                self.add_error("at", "Pick a time in the future.")
+                return data
+            if at > now + timedelta(days=self.MAX_DAYS):
+                self.add_error("at", f"At most {self.MAX_DAYS} days ahead.")
+                return data
+            data["until"] = at
+        elif when:
+            data["until"] = {
+                "1h": now + timedelta(hours=1),
+                "tomorrow": morning + timedelta(days=1),
+                "3d": morning + timedelta(days=3),
+                "monday": morning + timedelta(days=7 - now.weekday()),
+            }[when]
         return data
 
 

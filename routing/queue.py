@@ -14,7 +14,7 @@ from datetime import datetime, time, timedelta
 from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 
-from capture.models import OPEN_STATUSES, Lead, LeadStatus
+from capture.models import OPEN_STATUSES, WORKING_STATUSES, Lead, LeadStatus
 from routing.access import led_team_ids, member_team_ids
 
 COUNT_CAP = 100  # a tab shows "99+" beyond this
@@ -33,6 +33,8 @@ TABS = (
     Tab("due", "Due today", "A call back is owed, or the answer is due before midnight."),
     Tab("waiting", "Waiting for prospect", "You answered; the next move is theirs."),
     Tab("team", "Team unassigned", "Waiting in your teams' queues: claim one to own it."),
+    Tab("snoozed", "Snoozed", "Put off until later: each comes back by itself at its time, "
+        "or at once when the prospect writes."),
 )
 TAB_SLUGS = frozenset(t.slug for t in TABS)
 
@@ -60,10 +62,14 @@ def tab_leads(user, tab: str, now: datetime | None = None) -> QuerySet[Lead]:
         return Lead.objects.filter(assessment__team_id__in=my_team_ids(user),
                                    owner__isnull=True, status__in=OPEN_STATUSES)
     mine = Lead.objects.filter(owner=user, status__in=OPEN_STATUSES)
+    if tab == "snoozed":
+        return mine.filter(snoozed_until__gt=now)
+    mine = mine.exclude(snoozed_until__gt=now)  # a snoozed lead is out of every other tab
     if tab == "new":
         return mine.filter(status=LeadStatus.NEW, first_response_at__isnull=True)
     if tab == "due":
         return mine.filter(Q(needs_callback=True) | Q(first_response_at__isnull=True,
+                                                      status__in=WORKING_STATUSES,
                                                       respond_by__lt=end_of_today(now)))
     if tab == "waiting":
         return mine.filter(status__in=[LeadStatus.CONTACTED, LeadStatus.QUALIFIED],
@@ -72,20 +78,46 @@ def tab_leads(user, tab: str, now: datetime | None = None) -> QuerySet[Lead]:
 
 
 def breached(now: datetime) -> Q:
-    """Unanswered and past its deadline."""
-    return Q(first_response_at__isnull=True, respond_by__lte=now)
+    """Unanswered and past its deadline (a lead in long-term nurture is not owed an answer)."""
+    return Q(first_response_at__isnull=True, status__in=WORKING_STATUSES, respond_by__lte=now)
+
+
+def running(now: datetime) -> Q:
+    """Unanswered, its deadline still ahead (or none set)."""
+    return Q(first_response_at__isnull=True, status__in=WORKING_STATUSES) & (
+        Q(respond_by__gt=now) | Q(respond_by__isnull=True))
+
+
+# Answered, or resting in long-term nurture: no deadline is owed (lead_later_idx's condition).
+LATER = Q(first_response_at__isnull=False) | Q(status=LeadStatus.NURTURE)
+BY_DEADLINE = (F("respond_by").asc(nulls_last=True), "created_at", "id")
+# A call back owed first, then the lead nobody has touched for longest.
+BY_NEXT_TOUCH = ("-needs_callback", "last_activity_at", "id")
 
 
 def in_queue_order(leads: QuerySet[Lead], now: datetime | None = None) -> QuerySet[Lead]:
-    """Breached first (unanswered and past the deadline), then the nearest deadline.
+    """What to do next first: breached (unanswered past the deadline), then the unanswered by
+    deadline, then the answered and nurtured (a call back owed first, then the longest
+    untouched). An answered lead's past deadline no longer puts it ahead of one still owed.
 
     One ordered queryset, for small lists (tests, exports); the queue page reads the same order
     with queue_page(), which never sorts a rep's whole list."""
     now = now or timezone.now()
+    answered = Case(When(LATER, then=Value(1)), default=Value(0), output_field=IntegerField())
     return leads.annotate(
-        is_breached=Case(When(breached(now), then=Value(0)),
-                         default=Value(1), output_field=IntegerField()),
-    ).order_by("is_breached", F("respond_by").asc(nulls_last=True), "created_at", "id")
+        queue_group=Case(When(breached(now), then=Value(0)), When(running(now), then=Value(1)),
+                         default=Value(2), output_field=IntegerField()),
+        queue_later=answered,
+    ).order_by(
+        "queue_group",
+        # the unanswered by deadline, created, id; the rest by the next touch, id
+        Case(When(queue_later=0, then=F("respond_by"))).asc(nulls_last=True),
+        Case(When(queue_later=0, then=F("created_at"))).asc(nulls_last=True),
+        Case(When(queue_later=1, needs_callback=True, then=Value(0)), default=Value(1),
+             output_field=IntegerField()),
+        Case(When(queue_later=1, then=F("last_activity_at"))).asc(nulls_last=True),
+        "id",
+    )
 
 
 def capped_count(leads: QuerySet[Lead]) -> str:
@@ -127,21 +159,29 @@ def page_of(leads: QuerySet[Lead], number: int, size: int) -> Page:
 
 def queue_page(leads: QuerySet[Lead], number: int, size: int,
                now: datetime | None = None) -> Page:
-    """One page in queue order, read as two index-ordered slices instead of one sort.
+    """One page in queue order, read as up to three index-ordered slices instead of one sort.
 
-    The breached leads come first, by deadline (lead_unanswered_due_idx), then the rest by
-    deadline (lead_open_due_idx). Each slice walks its index from the start and stops after
-    the page, so a rep with 10,000 open leads costs what a rep with 30 does. Past the breached
-    leads one bounded COUNT finds where the rest begins.
+    The breached leads by deadline, then the rest of the unanswered by deadline (both through
+    lead_unanswered_due_idx), then the answered and nurtured by their next touch
+    (lead_later_idx). Each slice walks its index from the start and stops after the page, so a
+    rep with 10,000 open leads costs what a rep with 30 does. A page past the start of a slice
+    counts the slices before it (one bounded COUNT each) to know where it begins.
     """
     now = now or timezone.now()
     number = max(1, number)
-    start, want = (number - 1) * size, size + 1
-    first = leads.filter(breached(now)).order_by("respond_by", "created_at", "id")
-    rows = list(first[start:start + want])
-    if len(rows) < want:
-        skip = 0 if rows or start == 0 else start - first.order_by().count()
-        rest = leads.exclude(breached(now)).order_by(
-            F("respond_by").asc(nulls_last=True), "created_at", "id")
-        rows += list(rest[skip:skip + want - len(rows)])
+    want = size + 1
+    skip = (number - 1) * size
+    slices = (leads.filter(breached(now)).order_by(*BY_DEADLINE),
+              leads.filter(running(now)).order_by(*BY_DEADLINE),
+              leads.filter(LATER).order_by(*BY_NEXT_TOUCH))
+    rows: list = []
+    for part in slices:
+        if len(rows) >= want:
+            break
+        got = list(part[skip:skip + want - len(rows)])
+        if not got and skip:
+            skip = max(0, skip - part.order_by().count())  # this slice lies before the page
+            continue
+        rows += got
+        skip = 0
     return Page(rows[:size], number, len(rows) > size)

@@ -13,25 +13,35 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.text import capfirst
 from django.views.decorators.http import require_GET, require_POST
 
-from capture.models import Lead, LeadAccess
+from capture.models import OPEN_STATUSES, Lead, LeadAccess
 from capture.privacy import record_access, trail_for
 from capture.services import set_lead_status
 from routing import actions
 from routing.access import is_manager, may_reassign, may_view
 from routing.custom_field_views import custom_field_context, edit_custom_fields
 from routing.filters import QueueFilter
-from routing.forms import CallForm, EmailForm, NoteForm, ReassignForm, SmsForm, StatusForm
-from routing.queue import TAB_SLUGS, TABS, assigned_since, queue_page, tab_counts
+from routing.forms import (
+    CallForm,
+    EmailForm,
+    NoteForm,
+    ReassignForm,
+    SmsForm,
+    SnoozeForm,
+    StatusForm,
+)
+from routing.queue import TAB_SLUGS, TABS, assigned_since, page_of, queue_page, tab_counts
 from routing.queue import tab_leads as tab_leads_of
 from routing.services import reassign_lead, sla_state_of
 
 PAGE_SIZES = (25, 50, 100)
 QUEUE_COLUMNS = ("id", "first_name", "last_name", "company", "email", "phone", "message",
                  "status", "tier", "score", "channel", "source", "owner_id", "created_at",
-                 "respond_by", "first_response_at", "needs_callback", "erased_at")
+                 "respond_by", "first_response_at", "needs_callback", "erased_at",
+                 "snoozed_until")
 
 
 def _int(value, default: int) -> int:
@@ -52,7 +62,11 @@ def queue(request: HttpRequest) -> HttpResponse:
     size = size if size in PAGE_SIZES else PAGE_SIZES[0]
     filters = QueueFilter(request.GET, queryset=tab_leads_of(request.user, tab, now))
     leads = filters.qs if filters.is_valid() else filters.queryset.none()
-    page = queue_page(leads.only(*QUEUE_COLUMNS), _int(request.GET.get("page"), 1), size, now)
+    number = _int(request.GET.get("page"), 1)
+    if tab == "snoozed":  # the next to come back first
+        page = page_of(leads.only(*QUEUE_COLUMNS).order_by("snoozed_until", "id"), number, size)
+    else:
+        page = queue_page(leads.only(*QUEUE_COLUMNS), number, size, now)
     query = request.GET.copy()
     query.pop("page", None)
     context = {
@@ -118,12 +132,14 @@ def _sequence_state(lead: Lead) -> dict | None:
     if enrollment is None:
         return None
     next_step = None
-    if enrollment.status == Enrollment.Status.ACTIVE:
-        next_step = (OutboundMessage.objects.filter(
-            enrollment=enrollment, status=OutboundMessage.Status.SCHEDULED)
-            .order_by("due_at").only("id", "due_at", "channel", "subject").first())
+    waiting = {Enrollment.Status.ACTIVE: OutboundMessage.Status.SCHEDULED,
+               Enrollment.Status.PAUSED: OutboundMessage.Status.PAUSED}.get(enrollment.status)
+    if waiting:
+        next_step = (OutboundMessage.objects.filter(enrollment=enrollment, status=waiting)
+                     .order_by("due_at").only("id", "due_at", "channel", "subject").first())
     return {"enrollment": enrollment, "next_step": next_step,
-            "is_active": enrollment.status == Enrollment.Status.ACTIVE}
+            "is_active": enrollment.status == Enrollment.Status.ACTIVE,
+            "is_paused": enrollment.status == Enrollment.Status.PAUSED}
 
 
 LEAD_FIELD_GROUPS = (
@@ -176,6 +192,8 @@ def _lead_context(request: HttpRequest, lead: Lead, **forms) -> dict:
         "email_form": forms.get("email") or EmailForm(),
         "sms_form": forms.get("sms") or SmsForm(),
         "status_form": forms.get("status") or StatusForm(current=lead.status),
+        "snooze_form": forms.get("snooze") or SnoozeForm(),
+        "snoozed": lead.snoozed_until is not None and lead.snoozed_until > timezone.now(),
         "custom": custom_field_context(lead, forms.get("custom")),
         "reassign_form": (forms.get("reassign") or ReassignForm(initial={"owner": lead.owner_id})
                           ) if can_reassign else None,
@@ -301,6 +319,48 @@ def _reassign(request, lead):
     return None
 
 
+def _snooze(request, lead):
+    form = SnoozeForm(request.POST)
+    if not form.is_valid():
+        return {"snooze": form}
+    if lead.owner_id is None or lead.status not in OPEN_STATUSES:
+        messages.warning(request, "Only an open lead with an owner can be snoozed.")
+        return None
+    until = actions.snooze_lead(lead=lead, user=request.user, until=form.cleaned_data["until"],
+                                note=form.cleaned_data["note"])
+    text = f"Snoozed until {date_format(timezone.localtime(until), 'DATETIME_FORMAT')}."
+    if lead.first_response_at is None and lead.respond_by and lead.respond_by < until:
+        text += " Its first-response deadline still runs and comes sooner."
+    messages.success(request, text)
+    return None
+
+
+def _wake(request, lead):
+    if actions.wake_lead(lead=lead, user=request.user):
+        messages.success(request, "Back in the queue.")
+    return None
+
+
+def _pause_sequence(request, lead):
+    from followup.sequences import pause_enrollment
+
+    if pause_enrollment(lead=lead, who=actions.display_name(request.user)):
+        messages.success(request, "Sequence paused: nothing more goes out until you resume it.")
+    else:
+        messages.info(request, "No sequence was running.")
+    return None
+
+
+def _resume_sequence(request, lead):
+    from followup.sequences import resume_enrollment
+
+    if resume_enrollment(lead=lead, who=actions.display_name(request.user)):
+        messages.success(request, "Sequence resumed.")
+    else:
+        messages.info(request, "The sequence was not paused.")
+    return None
+
+
 def _stop_sequence(request, lead):
     from followup.sequences import stop_enrollment
 
@@ -315,6 +375,8 @@ def _stop_sequence(request, lead):
 ACTIONS = {
     "call": _log_call, "note": _add_note, "email": _send_email, "sms": _send_sms,
     "status": _change_status, "reassign": _reassign, "stop-sequence": _stop_sequence,
+    "pause-sequence": _pause_sequence, "resume-sequence": _resume_sequence,
+    "snooze": _snooze, "wake": _wake,
     "custom-fields": edit_custom_fields,
     "reply": _reply,
 }

@@ -95,6 +95,20 @@ def test_a_rep_works_a_hot_lead_from_the_queue(live_server, page, team, settings
     page.goto(f"{live_server.url}/queue/?tab=new")
     assert "Hot Prospect" not in page.inner_text("#queue-rows")
     assert Lead.objects.get(pk=hot.pk).first_response_at is not None
+
+    # Snooze the warm lead until tomorrow: it leaves "All open" for "Snoozed".
+    warm = Lead.objects.get(first_name="Warm")
+    page.goto(f"{live_server.url}/leads/{warm.pk}/")
+    page.click("button[data-bs-target='#act-snooze']")
+    page.select_option("#id_snooze-when", "tomorrow")
+    page.fill("#id_snooze-note", "Call after the board meeting")
+    page.click("#act-snooze button[type=submit]")
+    page.wait_for_url(f"**/leads/{warm.pk}/")
+    assert "Snoozed until" in page.inner_text("#snoozed")
+    page.goto(f"{live_server.url}/queue/")
+    assert "Warm Lead" not in page.inner_text("#queue-rows")
+    page.goto(f"{live_server.url}/queue/?tab=snoozed")
+    assert "Warm Lead" in page.inner_text("#queue-rows")
     assert errors == []
 
 

@@ -246,3 +246,78 @@ def test_a_call_task_step_lands_on_the_owners_queue_within_calling_hours(routing
     sweep_at(row.due_at)
     task = Notification.objects.get(user=alice.user, kind="task")
     assert task.text == "Call Grace: Grace" and task.lead == lead
+
+
+# --- Pause and resume ---------------------------------------------------------------------------
+
+def test_a_paused_sequence_sends_nothing_and_resuming_keeps_the_gaps(enrolled):
+    from followup.sequences import pause_enrollment, resume_enrollment
+
+    lead = enrolled.lead
+    planned = list(OutboundMessage.objects.filter(enrollment=enrolled).order_by("due_at")
+                   .values_list("due_at", flat=True))
+    with time_machine.travel(ARRIVAL + DAY + timedelta(hours=1), tick=False):
+        assert pause_enrollment(lead=lead, who="Alice") is True
+        assert pause_enrollment(lead=lead, who="Alice") is False  # already paused
+    enrolled.refresh_from_db()
+    assert enrolled.status == "paused"
+    assert sweep_at(ARRIVAL + 2 * DAY + timedelta(minutes=30)) == 0  # day 2 is held, not sent
+    assert to_prospect(lead) == []
+    held = OutboundMessage.objects.filter(enrollment=enrolled)
+    assert set(held.values_list("status", flat=True)) == {"paused"}
+
+    with time_machine.travel(ARRIVAL + 2 * DAY + timedelta(hours=1), tick=False):
+        assert resume_enrollment(lead=lead, who="Alice") is True
+    # Paused for a day: every step moved on by a day (the first to Thursday 10:00).
+    moved = list(held.order_by("due_at").values_list("due_at", flat=True))
+    assert [b - a for a, b in zip(planned, moved, strict=True)] == [DAY] * 3
+    assert set(held.values_list("status", flat=True)) == {"scheduled"}
+    assert sweep_at(moved[0] - timedelta(minutes=1)) == 0
+    assert sweep_at(moved[0]) == 1
+    assert [m.subject for m in to_prospect(lead)] == ["Your request for US Navy"]
+    summaries = list(lead.interactions.values_list("summary", flat=True))
+    assert any("paused by Alice" in s for s in summaries)
+    assert any("resumed by Alice" in s for s in summaries)
+
+
+def test_a_step_claimed_as_the_sequence_is_paused_goes_back_to_waiting(enrolled):
+    from followup.sequences import pause_enrollment
+
+    row = OutboundMessage.objects.filter(enrollment=enrolled).order_by("due_at").first()
+    OutboundMessage.objects.filter(pk=row.pk).update(status="sending")  # a worker claimed it
+    Enrollment.objects.filter(pk=enrolled.pk).update(status="paused")
+    pause_enrollment(lead=enrolled.lead, who="Alice")  # no-op: already paused
+    from followup.services import deliver_outbound
+
+    row.refresh_from_db()
+    with time_machine.travel(row.due_at, tick=False):
+        assert deliver_outbound(row) is False
+    row.refresh_from_db()
+    assert row.status == "paused" and to_prospect(enrolled.lead) == []
+
+
+def test_stopping_a_paused_sequence_cancels_what_it_held_and_a_paused_lead_gets_no_second(
+        enrolled):
+    from followup.sequences import pause_enrollment, stop_enrollment
+
+    lead = enrolled.lead
+    pause_enrollment(lead=lead, who="Alice")
+    assert enrol_lead(lead=lead, sequence=Sequence.objects.create(name="Other")) is None
+    assert stop_enrollment(lead=lead, reason="stopped by Alice") is True
+    enrolled.refresh_from_db()
+    assert enrolled.status == "stopped"
+    assert set(OutboundMessage.objects.filter(enrollment=enrolled)
+               .values_list("status", flat=True)) == {"cancelled"}
+
+
+def test_the_lead_page_pauses_and_resumes_the_sequence(enrolled, client, alice):
+    lead = enrolled.lead
+    client.force_login(alice.user)
+    page = client.get(f"/leads/{lead.pk}/").content.decode()
+    assert "Pause</button>" in page and "Stop the sequence" in page
+    response = client.post(f"/leads/{lead.pk}/pause-sequence/", follow=True)
+    page = response.content.decode()
+    assert "Sequence paused" in page and "Resume</button>" in page and "(held; was due" in page
+    client.post(f"/leads/{lead.pk}/resume-sequence/")
+    enrolled.refresh_from_db()
+    assert enrolled.status == "active" and enrolled.paused_at is None

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from capture.models import Interaction, Lead, LeadStatus
 from routing.models import Team
+from routing.queue import in_queue_order
 from tests.factories import UserFactory
 from tests.routing.conftest import make_rep
 from tests.routing.pages import lead_for
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.django_db
 
 
 # What one queue page costs, however many leads (and custom fields) there are.
-QUEUE_QUERIES = 18
+QUEUE_QUERIES = 20
 
 
 def names_in(response) -> list[str]:
@@ -117,8 +118,9 @@ def test_pagination_moves_through_the_queue(as_alice, alice):
 
 
 def test_pages_follow_the_breached_first_order_across_the_page_boundaries(as_alice, alice):
-    # 30 breached (more than a page), answered leads past their deadline (not breached), a
-    # few without a deadline: the two ordered reads must page exactly like one sort would.
+    # 30 breached (more than a page), answered leads past their deadline (not breached: they
+    # come after every lead still owed an answer), a few without a deadline: the three
+    # ordered reads must page exactly like one sort would.
     for i in range(30):
         lead_for(alice.user, first_name=f"B{i:02d}", minutes_left=-100 + i)
     for i in range(12):
@@ -131,19 +133,43 @@ def test_pages_follow_the_breached_first_order_across_the_page_boundaries(as_ali
         lead_for(alice.user, first_name=f"N{i:02d}", minutes_left=None)
     shown = [name for page in (1, 2, 3, 4)
              for name in names_in(as_alice.get(f"/queue/?page={page}"))]
-    expected = ([f"B{i:02d}" for i in range(30)] + [f"A{i:02d}" for i in range(12)]
-                + [f"F{i:02d}" for i in range(10)] + [f"N{i:02d}" for i in range(3)])
+    expected = ([f"B{i:02d}" for i in range(30)] + [f"F{i:02d}" for i in range(10)]
+                + [f"N{i:02d}" for i in range(3)] + [f"A{i:02d}" for i in range(12)])
     assert shown == [f"{name} Lovelace" for name in expected]
     assert names_in(as_alice.get("/queue/?page=5")) == []
+    one_sort = in_queue_order(Lead.objects.filter(owner=alice.user))
+    assert [lead.first_name for lead in one_sort] == expected
+
+
+def test_a_new_lead_owed_an_answer_comes_before_the_answered_and_the_nurtured(as_alice, alice):
+    now = timezone.now()
+    lead_for(alice.user, first_name="Talked", minutes_left=-600, status=LeadStatus.CONTACTED,
+             first_response_at=now - timedelta(hours=9), last_activity_at=now - timedelta(hours=2))
+    lead_for(alice.user, first_name="Stale", minutes_left=-6000, status=LeadStatus.QUALIFIED,
+             first_response_at=now - timedelta(days=4), last_activity_at=now - timedelta(days=3))
+    lead_for(alice.user, first_name="Resting", minutes_left=-60000, status=LeadStatus.NURTURE,
+             last_activity_at=now - timedelta(days=1))
+    lead_for(alice.user, first_name="Missed", minutes_left=-900, status=LeadStatus.CONTACTED,
+             first_response_at=now - timedelta(hours=15), needs_callback=True,
+             last_activity_at=now - timedelta(minutes=5))
+    lead_for(alice.user, first_name="Fresh", minutes_left=5, tier="hot")
+    # Owed an answer first; then a call back owed; then the longest untouched.
+    assert names_in(as_alice.get("/queue/")) == [
+        "Fresh Lovelace", "Missed Lovelace", "Stale Lovelace", "Resting Lovelace",
+        "Talked Lovelace"]
+    # A nurtured lead nobody answered is not "due today" and not breached.
+    assert names_in(as_alice.get("/queue/?tab=due")) == ["Fresh Lovelace", "Missed Lovelace"]
 
 
 @pytest.mark.parametrize("rows", [3, 60])
 def test_the_queue_runs_the_same_queries_however_many_leads(as_alice, alice, rows,
                                                             django_assert_num_queries):
-    for i in range(rows):
-        lead_for(alice.user, email=f"q{i}@example.com")
-    # session, user, the rows (the breached slice, then the rest when the page is not full),
-    # my teams, 5 tab counts, the newest id, the form filter's choices, tiers, the menu's
+    for i in range(rows):  # a third of them answered: the page reads all three slices
+        answered = {"first_response_at": timezone.now(), "status": LeadStatus.CONTACTED}
+        lead_for(alice.user, email=f"q{i}@example.com", **(answered if i % 3 == 0 else {}))
+    # session, user, the rows (the breached slice, the other unanswered, then the answered,
+    # each only while the page is not full),
+    # my teams, 6 tab counts, the newest id, the form filter's choices, tiers, the menu's
     # dashboard check (groups, teams led), the custom fields' definitions, and the waiting
     # chats box (chat/), and the access trail's one insert
     with django_assert_num_queries(QUEUE_QUERIES):

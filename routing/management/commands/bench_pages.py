@@ -53,6 +53,7 @@ class Command(BaseCommand):
             ("queue (all)", rep, views.queue, "/queue/", {}),
             ("queue (new)", rep, views.queue, "/queue/?tab=new", {}),
             ("queue (team)", rep, views.queue, "/queue/?tab=team", {}),
+            ("queue (snoozed)", rep, views.queue, "/queue/?tab=snoozed", {}),
             ("queue page 3, 100 rows", rep, views.queue, "/queue/?size=100&page=3", {}),
             ("queue search", rep, views.queue, "/queue/?q=company", {}),
             ("poll", rep, views.queue_poll, "/queue/poll/?after=0", {}),
