@@ -328,9 +328,9 @@ def _snooze(request, lead):
         return None
     until = actions.snooze_lead(lead=lead, user=request.user, until=form.cleaned_data["until"],
                                 note=form.cleaned_data["note"])
-    text = f"Snoozed until {date_format(timezone.localtime(until), 'DATETIME_FORMAT')}."
+    text = f"Snoozed until {date_format(timezone.localtime(until), 'DATETIME_FORMAT')}"
     if lead.first_response_at is None and lead.respond_by and lead.respond_by < until:
-        text += " Its first-response deadline still runs and comes sooner."
+        text += "; its first-response deadline still runs and comes sooner"
     messages.success(request, text)
     return None
 
