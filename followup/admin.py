@@ -16,6 +16,7 @@ from django_q import models as q_models
 
 from capture.models import Lead
 from followup.models import (
+    EmailTemplate,
     Enrollment,
     Notification,
     OutboundMessage,
@@ -60,6 +61,14 @@ class OutboundMessageAdmin(admin.ModelAdmin):
                    if send_outbound(message_id))
         self.message_user(request, f"Sent {sent} message(s).",
                           messages.SUCCESS if sent else messages.WARNING)
+
+
+@admin.register(EmailTemplate)
+class EmailTemplateAdmin(admin.ModelAdmin):
+    list_display = ("name", "subject", "is_active", "updated_at")
+    list_editable = ("is_active",)
+    list_filter = ("is_active",)
+    search_fields = ("name", "subject", "body")
 
 
 class SequenceStepInline(admin.StackedInline):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from followup.models import Sequence, SequenceStep
+from followup.models import EmailTemplate, Sequence, SequenceStep
 
 DEFAULT_SEQUENCE = "No answer yet: day 2, 5 and 10, then nurture"
 
@@ -27,9 +27,32 @@ STEPS = (
 )
 
 
+# name -> (subject, body): what a rep sends from the lead page's Email tab.
+EMAIL_TEMPLATES = {
+    "After a first call": (
+        "Our call today, {{ company }}",
+        "Hi {{ first_name }},\n\nThank you for your time on the phone today. As promised, "
+        "I will send you a proposal by the end of the week; tell me if anyone else should be "
+        "on it.\n\n{{ owner_signature }}"),
+    "Could not reach you": (
+        "Your request for {{ company }}",
+        "Hi {{ first_name }},\n\nI tried to call you about your request and could not get "
+        "through. When would suit you for a 15-minute call? Reply with a time, or a number I "
+        "should use.\n\n{{ owner_signature }}"),
+    "Proposal sent": (
+        "Your proposal, {{ first_name }}",
+        "Hi {{ first_name }},\n\nYou will find the proposal for {{ company }} attached. "
+        "I am happy to walk you through it; just reply to this email.\n\n"
+        "{{ owner_signature }}"),
+}
+
+
 @transaction.atomic
 def seed_followup() -> dict[str, int]:
-    """Install the default sequence when it is missing."""
+    """Install the default sequence and the demo's email templates when they are missing."""
+    for name, (subject, body) in EMAIL_TEMPLATES.items():
+        EmailTemplate.objects.get_or_create(name=name, defaults={"subject": subject,
+                                                                 "body": body})
     sequence, created = Sequence.objects.get_or_create(name=DEFAULT_SEQUENCE, defaults={
         "trigger": Sequence.Trigger.NO_RESPONSE, "no_response_hours": 24, "position": 100,
         "then_nurture": True,

@@ -67,6 +67,43 @@ class Sequence(models.Model):
         return frozenset(s.strip().casefold() for s in self.sources.split(",") if s.strip())
 
 
+def template_errors(obj, names: tuple[str, ...]) -> dict[str, str]:
+    """A message per field whose text is not a valid template (sales ops see it in the admin)."""
+    errors = {}
+    for name in names:
+        try:
+            Template(getattr(obj, name) or "")
+        except TemplateSyntaxError as exc:
+            errors[name] = f"This template has an error: {exc}"
+    return errors
+
+
+TEMPLATE_VARIABLES = ("Variables: {{ first_name }}, {{ last_name }}, {{ company }}, "
+                      "{{ owner_name }}, {{ owner_signature }}.")
+
+
+class EmailTemplate(models.Model):
+    """An email a rep sends from the lead page, written once by sales ops. The rep picks it,
+    sees it filled in for the lead, edits it if they like, and sends it as their own."""
+
+    name = models.CharField(max_length=100, unique=True, help_text="What the rep picks.")
+    subject = models.CharField(max_length=200, help_text=TEMPLATE_VARIABLES)
+    body = models.TextField(help_text=TEMPLATE_VARIABLES)
+    is_active = models.BooleanField(default=True, help_text="Offered on the lead page.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "email template"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if errors := template_errors(self, ("subject", "body")):
+            raise ValidationError(errors)
+
+
 class SequenceStep(models.Model):
     class Unit(models.TextChoices):
         HOURS = "hours", "hours"
@@ -102,12 +139,7 @@ class SequenceStep(models.Model):
                 f"{self.delay} {self.get_delay_unit_display()}")
 
     def clean(self) -> None:
-        errors = {}
-        for name in ("subject", "body"):
-            try:
-                Template(getattr(self, name) or "")
-            except TemplateSyntaxError as exc:
-                errors[name] = f"This template has an error: {exc}"
+        errors = template_errors(self, ("subject", "body"))
         if self.channel == self.Channel.EMAIL and not (self.subject or "").strip():
             errors["subject"] = "An email needs a subject."
         if errors:

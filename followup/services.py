@@ -20,7 +20,13 @@ from django.template import Context, Template, TemplateSyntaxError
 from django.utils import timezone
 
 from capture.models import OPEN_STATUSES, Channel, Interaction, Lead
-from followup.models import Enrollment, Notification, OutboundMessage, SenderProfile
+from followup.models import (
+    EmailTemplate,
+    Enrollment,
+    Notification,
+    OutboundMessage,
+    SenderProfile,
+)
 from followup.platforms import Refused
 from followup.replies import record_reply_failed, record_reply_sent, send_reply, unwanted_reason
 from followup.sms import send_sms, sms_configured
@@ -35,13 +41,39 @@ Status = OutboundMessage.Status
 
 
 def render_text(template_text: str, context: dict) -> str:
-    """Render a sales-ops template as plain text (no HTML escaping: it is not HTML)."""
-    return _compiled(template_text).render(Context(context, autoescape=False))
+    """Render a sales-ops template as plain text (no HTML escaping: it is not HTML).
+
+    Template.render() marks its output safe for HTML; this text holds what prospects typed,
+    unescaped, so the mark is dropped (str.__str__ gives a plain str): a page that shows it
+    (the admin's sequence preview, the lead page's email templates) escapes it like any value.
+    """
+    return str.__str__(_compiled(template_text).render(Context(context, autoescape=False)))
 
 
 @functools.lru_cache(maxsize=512)
 def _compiled(template_text: str) -> Template:
     return Template(template_text)
+
+
+def email_templates_for(lead: Lead) -> list[dict]:
+    """The active email templates filled in for this lead (the lead page's Email tab)."""
+    from followup.sequences import step_context
+
+    templates = list(EmailTemplate.objects.filter(is_active=True))
+    if not templates:
+        return []
+    context = step_context(lead, unsubscribe="")  # reads the owner's signature
+    filled = []
+    for template in templates:
+        try:
+            subject = " ".join(render_text(template.subject, context).split())[:200]
+            body = render_text(template.body, context)
+        except TemplateSyntaxError:  # saved around the admin's check: leave it out
+            logger.warning("Email template %s does not render", template.pk)
+            continue
+        filled.append({"id": template.pk, "name": template.name, "subject": subject,
+                       "body": body})
+    return filled
 
 
 def stale_after() -> timedelta:

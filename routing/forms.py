@@ -14,24 +14,32 @@ from routing.actions import CallOutcome
 NEEDS_REASON = {LeadStatus.LOST, LeadStatus.DISQUALIFIED}
 
 
+class LinesField(forms.CharField):
+    """Text whose lines end in "\n" whatever the browser sent (browsers post "\r\n")."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return value.replace("\r\n", "\n") if value else value
+
+
 class CallForm(forms.Form):
     outcome = forms.ChoiceField(choices=CallOutcome.choices)
-    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False,
+    notes = LinesField(widget=forms.Textarea(attrs={"rows": 2}), required=False,
                             max_length=5000)
 
 
 class NoteForm(forms.Form):
-    body = forms.CharField(label="Note", widget=forms.Textarea(attrs={"rows": 2}),
+    body = LinesField(label="Note", widget=forms.Textarea(attrs={"rows": 2}),
                            max_length=5000)
 
 
 class EmailForm(forms.Form):
     subject = forms.CharField(max_length=200)
-    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 5}), max_length=20000)
+    body = LinesField(widget=forms.Textarea(attrs={"rows": 5}), max_length=20000)
 
 
 class SmsForm(forms.Form):
-    body = forms.CharField(label="Text message", widget=forms.Textarea(attrs={"rows": 2}),
+    body = LinesField(label="Text message", widget=forms.Textarea(attrs={"rows": 2}),
                            max_length=640)
 
 

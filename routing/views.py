@@ -190,6 +190,7 @@ def _lead_context(request: HttpRequest, lead: Lead, **forms) -> dict:
         "call_form": forms.get("call") or CallForm(),
         "note_form": forms.get("note") or NoteForm(),
         "email_form": forms.get("email") or EmailForm(),
+        "email_templates": _email_templates(lead) if lead.email else [],
         "sms_form": forms.get("sms") or SmsForm(),
         "status_form": forms.get("status") or StatusForm(current=lead.status),
         "snooze_form": forms.get("snooze") or SnoozeForm(),
@@ -200,6 +201,12 @@ def _lead_context(request: HttpRequest, lead: Lead, **forms) -> dict:
         "access_trail": trail_for(lead) if is_manager(request.user) else None,
         "reply": _reply_panel(lead, forms.get("reply")),
     }
+
+
+def _email_templates(lead: Lead) -> list[dict]:
+    from followup.services import email_templates_for
+
+    return email_templates_for(lead)
 
 
 def _reply_panel(lead: Lead, form=None) -> dict:

@@ -62,6 +62,15 @@ def test_the_preview_renders_every_step_for_a_real_lead(ops_client, routing_rule
     assert "Alice Rep" in page and "Unsubscribe with one click" in page
 
 
+def test_the_preview_escapes_what_the_prospect_typed(ops_client, routing_rules,
+                                                     default_sequence):
+    lead = submit(email="x@navy.mil", first_name="<b>Bold</b>", company="<script>x()</script>")
+    page = ops_client.get(f"/admin/followup/sequence/{default_sequence.pk}/preview/"
+                          f"?lead={lead.pk}").content.decode()
+    assert "<script>x()</script>" not in page and "<b>Bold</b>" not in page
+    assert "Your request for &lt;script&gt;x()&lt;/script&gt;" in page
+
+
 def test_a_failed_message_is_visible_in_the_outbox(ops_client, routing_rules, settings):
     settings.EMAIL_BACKEND = "tests.followup.failing_backend.FailingBackend"
     moment = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)

@@ -1,0 +1,17 @@
+// The lead page's Email tab: picking a template fills the subject and the body with its text,
+// already filled in for this lead on the server; the rep can still edit both before sending.
+document.addEventListener("DOMContentLoaded", function () {
+  var picker = document.getElementById("email-template");
+  if (!picker) {
+    return;
+  }
+  var form = picker.closest("form");
+  picker.addEventListener("change", function () {
+    var chosen = picker.options[picker.selectedIndex];
+    if (!chosen || !chosen.value) {
+      return;
+    }
+    form.querySelector("[name=subject]").value = chosen.getAttribute("data-subject");
+    form.querySelector("[name=body]").value = chosen.getAttribute("data-body");
+  });
+});

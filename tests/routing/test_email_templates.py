@@ -1,0 +1,61 @@
+"""Email templates: sales ops write them in the admin; the rep picks one on the lead page, sees it
+filled in for the lead, edits it, sends it."""
+
+from __future__ import annotations
+
+import pytest
+from django.core import mail
+
+from followup.models import EmailTemplate
+from tests.routing.pages import lead_for
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def as_alice(client, alice):
+    client.force_login(alice.user)
+    return client
+
+
+@pytest.fixture
+def templates(db):
+    EmailTemplate.objects.create(name="After a call", subject="Our call, {{ company }}",
+                                 body="Hi {{ first_name }},\nthanks.\n{{ owner_signature }}")
+    EmailTemplate.objects.create(name="Old one", subject="Hello", body="Old", is_active=False)
+
+
+def test_the_email_tab_offers_the_active_templates_filled_in_for_the_lead(as_alice, alice,
+                                                                           templates):
+    lead = lead_for(alice.user, first_name="Grace", company="Navy & Co", email="g@navy.mil")
+    response = as_alice.get(f"/leads/{lead.pk}/")
+    offered = response.context["email_templates"]
+    assert [t["name"] for t in offered] == ["After a call"]
+    assert offered[0]["subject"] == "Our call, Navy & Co"
+    assert offered[0]["body"] == "Hi Grace,\nthanks.\nAlice"
+    html = response.content.decode()
+    assert 'data-subject="Our call, Navy &amp; Co"' in html and ">Old one<" not in html
+
+
+def test_lead_fields_are_escaped_in_the_page_and_a_lead_without_email_gets_no_picker(
+        as_alice, alice, templates):
+    lead = lead_for(alice.user, first_name='"><script>x()</script>', email="x@example.com")
+    html = as_alice.get(f"/leads/{lead.pk}/").content.decode()
+    assert "<script>x()" not in html and "&quot;&gt;&lt;script&gt;x()" in html
+    no_email = lead_for(alice.user, email="", phone="+14155550100")
+    assert 'id="email-template"' not in as_alice.get(f"/leads/{no_email.pk}/").content.decode()
+
+
+def test_the_rep_sends_the_edited_text(as_alice, alice, templates):
+    lead = lead_for(alice.user, first_name="Grace", email="g@navy.mil")
+    as_alice.post(f"/leads/{lead.pk}/email/", {"subject": "Our call, Navy",
+                                               "body": "Hi Grace,\nthanks again."})
+    assert mail.outbox[-1].subject == "Our call, Navy" and mail.outbox[-1].to == ["g@navy.mil"]
+
+
+def test_the_admin_refuses_a_template_that_does_not_parse(admin_client):
+    response = admin_client.post("/admin/followup/emailtemplate/add/", {
+        "name": "Broken", "subject": "Hi {{ first_name", "body": "{% if %}", "is_active": "on"})
+    html = response.content.decode()
+    assert response.status_code == 200 and "This template has an error" in html
+    assert not EmailTemplate.objects.filter(name="Broken").exists()
