@@ -350,9 +350,13 @@ class Lead(models.Model):
                          condition=Q(snoozed_until__isnull=False)),
             models.Index(fields=["owner", "respond_by"], name="lead_open_due_idx",
                          condition=Q(status__in=OPEN_STATUSES)),
+            # The dashboard's unassigned list: open leads without an owner by deadline.
+            models.Index(fields=["respond_by", "created_at", "id"], name="lead_unassigned_due_idx",
+                         condition=Q(owner__isnull=True, status__in=OPEN_STATUSES)),
             # The team tab: unassigned leads owed an answer by deadline, whatever their team
             # (the queue walks it in order and keeps its teams' leads until the page is full).
-            models.Index(fields=["respond_by", "created_at", "id"], name="lead_unassigned_due_idx",
+            # Its condition is the queue slices' filter exactly (see docs/queue.md, "Speed").
+            models.Index(fields=["respond_by", "created_at", "id"], name="lead_unassigned_owed_idx",
                          condition=Q(owner__isnull=True, first_response_at__isnull=True,
                                      status__in=WORKING_STATUSES)),
         ]
