@@ -181,10 +181,9 @@ def pause_enrollment(*, lead: Lead, who: str) -> bool:
     resumed. A step already being sent goes back to waiting too (services._prepare_step).
     True if it was running and is paused now."""
     now = timezone.now()
-    enrollment = Enrollment.objects.filter(lead=lead, status=Enrollment.Status.ACTIVE).first()
-    if enrollment is None or not Enrollment.objects.filter(
-            pk=enrollment.pk, status=Enrollment.Status.ACTIVE).update(
-                status=Enrollment.Status.PAUSED, paused_at=now):
+    enrollment = _move(lead, Enrollment.Status.ACTIVE, status=Enrollment.Status.PAUSED,
+                       paused_at=now)
+    if enrollment is None:
         return False
     OutboundMessage.objects.filter(
         enrollment=enrollment, status=OutboundMessage.Status.SCHEDULED,
@@ -199,10 +198,9 @@ def resume_enrollment(*, lead: Lead, who: str) -> bool:
     paused, so the gaps between steps stay as planned (the sending window is checked again
     when each goes out). True if it was paused and runs again."""
     now = timezone.now()
-    enrollment = Enrollment.objects.filter(lead=lead, status=Enrollment.Status.PAUSED).first()
-    if enrollment is None or not Enrollment.objects.filter(
-            pk=enrollment.pk, status=Enrollment.Status.PAUSED).update(
-                status=Enrollment.Status.ACTIVE, paused_at=None):
+    enrollment = _move(lead, Enrollment.Status.PAUSED, status=Enrollment.Status.ACTIVE,
+                       paused_at=None)
+    if enrollment is None:
         return False
     held = now - (enrollment.paused_at or now)
     OutboundMessage.objects.filter(
@@ -211,6 +209,17 @@ def resume_enrollment(*, lead: Lead, who: str) -> bool:
              due_at=F("due_at") + held)
     _on_timeline(lead, f"Sequence “{enrollment.sequence}” resumed by {who}", now)
     return True
+
+
+def _move(lead: Lead, current: str, **changes) -> Enrollment | None:
+    """The lead's enrolment in status `current`, changed by a conditional UPDATE (two clicks at
+    once change it once); None if there is none or another click got there first. The
+    returned instance keeps its fields as they were (resume reads the old paused_at)."""
+    enrollment = Enrollment.objects.filter(lead=lead, status=current).first()
+    if enrollment is None or not Enrollment.objects.filter(
+            pk=enrollment.pk, status=current).update(**changes):
+        return None
+    return enrollment
 
 
 def _on_timeline(lead: Lead, summary: str, at: datetime) -> None:

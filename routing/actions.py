@@ -38,9 +38,6 @@ def _name(user) -> str:
     return user.get_full_name() or user.get_username()
 
 
-display_name = _name
-
-
 @transaction.atomic
 def snooze_lead(*, lead: Lead, user, until, note: str = "") -> datetime:
     """Put the lead out of its owner's queue until `until`; it comes back by itself then (the

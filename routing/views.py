@@ -348,10 +348,14 @@ def _wake(request, lead):
     return None
 
 
+def _who(request) -> str:
+    return request.user.get_full_name() or request.user.get_username()
+
+
 def _pause_sequence(request, lead):
     from followup.sequences import pause_enrollment
 
-    if pause_enrollment(lead=lead, who=actions.display_name(request.user)):
+    if pause_enrollment(lead=lead, who=_who(request)):
         messages.success(request, "Sequence paused: nothing more goes out until you resume it.")
     else:
         messages.info(request, "No sequence was running.")
@@ -361,7 +365,7 @@ def _pause_sequence(request, lead):
 def _resume_sequence(request, lead):
     from followup.sequences import resume_enrollment
 
-    if resume_enrollment(lead=lead, who=actions.display_name(request.user)):
+    if resume_enrollment(lead=lead, who=_who(request)):
         messages.success(request, "Sequence resumed.")
     else:
         messages.info(request, "The sequence was not paused.")
@@ -371,8 +375,7 @@ def _resume_sequence(request, lead):
 def _stop_sequence(request, lead):
     from followup.sequences import stop_enrollment
 
-    who = request.user.get_full_name() or request.user.get_username()
-    if stop_enrollment(lead=lead, reason=f"stopped by {who}"):
+    if stop_enrollment(lead=lead, reason=f"stopped by {_who(request)}"):
         messages.success(request, "Sequence stopped.")
     else:
         messages.info(request, "No sequence was running.")
