@@ -1,7 +1,8 @@
 """Replies by a rep on the channel the prospect used: WhatsApp, Messenger, Instagram, Telegram,
-SMS. Each reply is an outbox row (kind "reply"), sent by the same task, sweeper and retries as
-every message; once a platform accepts it, it is the rep's contact on the timeline (the first
-one stamps the first response), and the platform's status callbacks move its delivery status.
+SMS, and the lead page's Email action. Each reply is an outbox row (kind "reply"), sent by the
+same task, sweeper and retries as every message; once a platform (or the email backend)
+accepts it, it is the rep's contact on the timeline (the first one stamps the first response),
+and the platform's status callbacks move its delivery status.
 
 What each platform allows (checked before the rep writes, and again when the row is sent):
 - WhatsApp: free text within 24 hours of the prospect's last message (the customer-service
@@ -179,10 +180,7 @@ DUPLICATE_WITHIN = timedelta(minutes=1)
 
 @transaction.atomic
 def queue_reply(*, lead: Lead, user, key: str, body: str) -> OutboundMessage:
-    """Write the reply's outbox row (checked against what the platform allows now) and queue
-    its send once committed; the sweeper covers a lost kick."""
-    from followup.receivers import queue_send_on_commit
-
+    """Write the reply's outbox row, checked against what the platform allows now."""
     option = next((o for o in reply_options(lead) if o.key == key), None)
     if option is None:
         raise ReplyNotAllowed("Choose a channel this prospect wrote on.")
@@ -200,10 +198,34 @@ def queue_reply(*, lead: Lead, user, key: str, body: str) -> OutboundMessage:
           else identity.external_id if identity else lead.phone)
     subject = {"template": f"template:{settings.WHATSAPP_TEMPLATE_NAME}",
                "human_agent": "tag:HUMAN_AGENT"}.get(option.mode, "")
+    return _write_reply(lead=lead, user=user, channel=option.channel, to=to, subject=subject,
+                        body=body if option.mode != "template" else "", identity=identity,
+                        fingerprint=f"{option.key}\n{body}")
+
+
+@transaction.atomic
+def queue_email(*, lead: Lead, user, subject: str, body: str) -> OutboundMessage:
+    """The lead page's Email action: an outbox row like any reply, so a down mail server
+    means retries (and the rep is told if it never goes), not a lost email. Its Message-ID
+    goes on the timeline entry once sent, so the prospect's answer threads onto this lead."""
+    if not lead.email:
+        raise ReplyNotAllowed("This lead has no email address.")
+    if is_suppressed(lead, "email"):
+        raise ReplyNotAllowed("This prospect unsubscribed: no email is sent.")
+    return _write_reply(lead=lead, user=user, channel=OutChannel.EMAIL, to=lead.email,
+                        subject=subject.strip(), body=body.strip(), identity=None,
+                        fingerprint=f"email\n{subject.strip()}\n{body.strip()}")
+
+
+def _write_reply(*, lead: Lead, user, channel: str, to: str, subject: str, body: str,
+                 identity: LeadIdentity | None, fingerprint: str) -> OutboundMessage:
+    """Write a reply's outbox row and queue its send once committed; the sweeper covers a
+    lost kick. A double-clicked send (or a resubmitted page) is one message: the same text to
+    the same place by the same rep within a minute is the row already written."""
+    from followup.receivers import queue_send_on_commit
+
     now = timezone.now()
-    # A double-clicked send (or a resubmitted page) is one message: the same text to the same
-    # account by the same rep within a minute is the row already written.
-    digest = hashlib.sha256(f"{option.key}\n{body}\n{getattr(user, 'pk', '')}".encode()
+    digest = hashlib.sha256(f"{fingerprint}\n{getattr(user, 'pk', '')}".encode()
                             ).hexdigest()[:24]
     stem = f"reply:{lead.pk}:{digest}:"
     earlier = OutboundMessage.objects.filter(
@@ -214,9 +236,8 @@ def queue_reply(*, lead: Lead, user, key: str, body: str) -> OutboundMessage:
     try:
         with transaction.atomic():
             message = OutboundMessage.objects.create(
-                lead=lead, kind=OutboundMessage.Kind.REPLY, channel=option.channel,
-                to_address=to, subject=subject, body=body if option.mode != "template" else "",
-                sent_by=user, identity=identity, due_at=now,
+                lead=lead, kind=OutboundMessage.Kind.REPLY, channel=channel, to_address=to,
+                subject=subject, body=body, sent_by=user, identity=identity, due_at=now,
                 dedupe_key=f"{stem}{int(now.timestamp() // 60)}")
     except IntegrityError:  # the twin click committed first
         raise DuplicateReply(OutboundMessage.objects.filter(dedupe_key__startswith=stem)
@@ -270,6 +291,8 @@ def unwanted_reason(message: OutboundMessage, lead: Lead) -> str:
     """Checked again when the row is sent (a retry hours later): why not to send any more."""
     if message.channel in (OutChannel.SMS, OutChannel.WHATSAPP) and is_suppressed(lead, "sms"):
         return "The prospect opted out (texted STOP) before the reply went out."
+    if message.channel == OutChannel.EMAIL and is_suppressed(lead, "email"):
+        return "The prospect unsubscribed (or bounced, or was erased) before the email went out."
     return ""
 
 
@@ -280,8 +303,19 @@ def _name(user) -> str:
 def record_reply_sent(message: OutboundMessage, lead: Lead, now: datetime) -> None:
     """The platform took it: the rep's contact on the timeline (first response, stops the
     sequence, a new lead becomes contacted)."""
-    from capture.services import log_rep_contact, set_lead_status
+    from capture.services import log_rep_contact
 
+    if message.channel == OutChannel.EMAIL:
+        interaction = log_rep_contact(
+            lead=lead, user=message.sent_by, kind=Interaction.Kind.EMAIL,
+            channel=LeadChannel.EMAIL,
+            summary=f"Email by {_name(message.sent_by)}: {message.subject}"[:255],
+            body=message.body, at=now)
+        # The Message-ID on the timeline entry: the prospect's answer threads onto this lead.
+        Interaction.objects.filter(pk=interaction.pk).update(
+            message_id=message.message_id[:255], delivery_status="sent")
+        _contacted_by(message, lead)
+        return
     label = message.get_channel_display()
     what = (f"template “{message.subject.removeprefix('template:')}”"
             if message.subject.startswith("template:") else message.body)
@@ -296,6 +330,13 @@ def record_reply_sent(message: OutboundMessage, lead: Lead, now: datetime) -> No
         body=message.body, at=now)
     Interaction.objects.filter(pk=interaction.pk).update(
         message_id=message.provider_id[:255], delivery_status="sent")
+    _contacted_by(message, lead)
+
+
+def _contacted_by(message: OutboundMessage, lead: Lead) -> None:
+    """A new lead the rep reached is contacted now (the timeline shows the status change)."""
+    from capture.services import set_lead_status
+
     if message.sent_by is not None and lead.status == LeadStatus.NEW:
         set_lead_status(lead=lead, status=LeadStatus.CONTACTED, user=message.sent_by)
 

@@ -42,12 +42,16 @@ class ReplyForm(forms.Form):
 
 
 def reply_panel(lead: Lead, form: ReplyForm | None = None) -> dict:
-    """The panel's context: the options with their reasons, the form, the recent replies."""
+    """The panel's context: the options with their reasons, the form, the recent replies
+    (and, for the Email tab, the rep emails among them)."""
     options = reply_options(lead)
-    recent = list(OutboundMessage.objects.filter(lead=lead, kind=OutboundMessage.Kind.REPLY)
-                  .select_related("sent_by").order_by("-created_at", "-id")[:RECENT_REPLIES])
+    written = list(OutboundMessage.objects.filter(lead=lead, kind=OutboundMessage.Kind.REPLY)
+                   .select_related("sent_by").order_by("-created_at", "-id")[:RECENT_REPLIES])
+    email = OutboundMessage.Channel.EMAIL
     return {"options": options, "any_allowed": any(o.allowed for o in options),
-            "form": form or ReplyForm(options=options), "recent": recent}
+            "form": form or ReplyForm(options=options),
+            "recent": [row for row in written if row.channel != email],
+            "emails": [row for row in written if row.channel == email]}
 
 
 def reply_action(request: HttpRequest, lead: Lead) -> dict | None:

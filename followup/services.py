@@ -348,7 +348,8 @@ def _prepare_step(message: OutboundMessage, lead: Lead, now: datetime) -> bool:
 
 
 def _send(message: OutboundMessage, lead: Lead, connection=None) -> None:
-    if message.kind == Kind.REPLY:  # a rep's reply on the prospect's platform (or SMS)
+    if message.kind == Kind.REPLY and message.channel != OutboundMessage.Channel.EMAIL:
+        # a rep's reply on the prospect's platform (or SMS); a rep's email goes as any email
         receipt = send_reply(message)
         message.provider_id, message.provider_status = receipt.provider_id, receipt.status
     elif message.channel == OutboundMessage.Channel.SMS:
@@ -374,6 +375,11 @@ def _send_email(message: OutboundMessage, lead: Lead, connection=None) -> None:
         headers["List-Unsubscribe"] = f"<{link}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         reply_to = [reply_address(lead.pk)]
+    elif message.kind == Kind.REPLY:  # the rep's email: answers reach the rep and this lead
+        from capture.channels.email import reply_address
+
+        reply_to = [a for a in (getattr(message.sent_by, "email", ""),
+                                reply_address(lead.pk)) if a]
     if connection is not None:
         connection.open()  # once per batch: later messages reuse the session (a no-op then)
     EmailMessage(

@@ -1,4 +1,6 @@
-"""Writes from the rep's pages: claim a lead, log a call, add a note, email or text the prospect.
+"""Writes from the rep's pages: claim a lead, log a call, add a note, text the prospect.
+
+The Email action is a reply through the outbox (followup.replies.queue_email).
 
 Status changes and contacts go through capture.services (set_lead_status, log_rep_contact),
 reassignment through routing.services.reassign_lead: one place for each rule.
@@ -7,10 +9,7 @@ reassignment through routing.services.reassign_lead: one place for each rule.
 from __future__ import annotations
 
 from datetime import datetime
-from email.utils import make_msgid
 
-from django.conf import settings
-from django.core.mail import EmailMessage
 from django.db import transaction
 from django.utils import timezone
 
@@ -116,23 +115,6 @@ def add_note(*, lead: Lead, user, body: str) -> Interaction:
         summary=f"Note by {_name(user)}"[:255], body=body)
     Lead.objects.filter(pk=lead.pk).update(last_activity_at=now)
     lead_touched.send(sender=Lead, lead=lead, interaction=interaction)
-    return interaction
-
-
-def send_email_to_lead(*, lead: Lead, user, subject: str, body: str) -> Interaction:
-    """Email the prospect now, from the rep; the Message-ID is kept on the timeline entry so the
-    prospect's reply threads back onto this lead. Sent first: a failure records nothing."""
-    message_id = make_msgid(domain=settings.DEFAULT_FROM_EMAIL.rpartition("@")[2].strip(">")
-                            or "localhost")
-    email = EmailMessage(subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL,
-                         to=[lead.email], reply_to=[user.email] if user.email else None,
-                         headers={"Message-ID": message_id})
-    email.send()
-    with transaction.atomic():
-        interaction = log_rep_contact(lead=lead, user=user, kind=Interaction.Kind.EMAIL,
-                                      summary=f"Email by {_name(user)}: {subject}", body=body)
-        Interaction.objects.filter(pk=interaction.pk).update(message_id=message_id.strip("<>"))
-        _contacted(lead, user)
     return interaction
 
 

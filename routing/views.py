@@ -256,23 +256,23 @@ def _add_note(request, lead):
 
 
 def _send_email(request, lead):
+    """Queue the rep's email through the outbox: it goes out now, and the Email tab shows
+    whether it went (or is being retried, or failed)."""
+    from followup.replies import DuplicateReply, ReplyNotAllowed, queue_email
+
     form = EmailForm(request.POST)
     if not form.is_valid():
         return {"email": form}
-    if not lead.email:
-        form.add_error(None, "This lead has no email address.")
-        return {"email": form}
-    from followup.suppression import is_suppressed
-
-    if is_suppressed(lead, "email"):
-        form.add_error(None, "This prospect unsubscribed: no email is sent.")
-        return {"email": form}
     try:
-        actions.send_email_to_lead(lead=lead, user=request.user, **form.cleaned_data)
-    except OSError as exc:
-        form.add_error(None, f"The email could not be sent: {exc}")
+        queue_email(lead=lead, user=request.user, **form.cleaned_data)
+    except ReplyNotAllowed as exc:
+        form.add_error(None, str(exc))
         return {"email": form}
-    messages.success(request, "Email sent.")
+    except DuplicateReply as exc:
+        messages.info(request, str(exc))
+        return None
+    messages.success(request, "Email queued: it goes out now, and whether it went shows "
+                     "in the Email tab.")
     return None
 
 

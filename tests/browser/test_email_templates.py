@@ -12,7 +12,8 @@ from tests.routing.pages import lead_for
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_picking_a_template_fills_the_email_for_the_lead(live_server, page, team):  # noqa: F811
+def test_picking_a_template_fills_the_email_for_the_lead(live_server, page, team,  # noqa: F811
+                                                        sync_tasks):
     EmailTemplate.objects.create(name="Could not reach you",
                                  subject="Your request for {{ company }}",
                                  body="Hi {{ first_name }},\nI tried to call you.")
@@ -29,6 +30,8 @@ def test_picking_a_template_fills_the_email_for_the_lead(live_server, page, team
     page.fill("#act-email [name=body]", "Hi Grace,\nI tried to call you twice.")
     page.click("#act-email button[type=submit]")
     page.wait_for_url(f"**/leads/{lead.pk}/")
+    page.click("button[data-bs-target='#act-email']")
+    assert "accepted" in page.inner_text("#email-history")  # the Email tab shows it went
     assert mail.outbox[-1].subject == "Your request for US Navy"
     assert mail.outbox[-1].body == "Hi Grace,\nI tried to call you twice."
     assert errors == []

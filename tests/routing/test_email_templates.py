@@ -46,10 +46,12 @@ def test_lead_fields_are_escaped_in_the_page_and_a_lead_without_email_gets_no_pi
     assert 'id="email-template"' not in as_alice.get(f"/leads/{no_email.pk}/").content.decode()
 
 
-def test_the_rep_sends_the_edited_text(as_alice, alice, templates):
+def test_the_rep_sends_the_edited_text(as_alice, alice, templates, sync_tasks,
+                                      django_capture_on_commit_callbacks):
     lead = lead_for(alice.user, first_name="Grace", email="g@navy.mil")
-    as_alice.post(f"/leads/{lead.pk}/email/", {"subject": "Our call, Navy",
-                                               "body": "Hi Grace,\nthanks again."})
+    with django_capture_on_commit_callbacks(execute=True):
+        as_alice.post(f"/leads/{lead.pk}/email/", {"subject": "Our call, Navy",
+                                                   "body": "Hi Grace,\nthanks again."})
     assert mail.outbox[-1].subject == "Our call, Navy" and mail.outbox[-1].to == ["g@navy.mil"]
 
 

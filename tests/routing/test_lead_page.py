@@ -103,10 +103,11 @@ def test_a_status_the_lead_cannot_reach_is_refused(as_alice, alice):
     assert lead.status == LeadStatus.WON
 
 
-def test_sending_an_email_threads_replies_and_stamps_the_first_response(as_alice, alices_lead,
-                                                                         mailoutbox):
-    as_alice.post(f"/leads/{alices_lead.pk}/email/",
-                  {"subject": "Your quote", "body": "Hello Grace"})
+def test_sending_an_email_threads_replies_and_stamps_the_first_response(
+        as_alice, alices_lead, mailoutbox, sync_tasks, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        as_alice.post(f"/leads/{alices_lead.pk}/email/",
+                      {"subject": "Your quote", "body": "Hello Grace"})
     assert len(mailoutbox) == 1 and mailoutbox[0].to == [alices_lead.email]
     sent = alices_lead.interactions.get(kind=Interaction.Kind.EMAIL)
     assert sent.message_id and mailoutbox[0].extra_headers["Message-ID"].strip("<>") == \
