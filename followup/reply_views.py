@@ -51,7 +51,8 @@ def reply_panel(lead: Lead, form: ReplyForm | None = None) -> dict:
     return {"options": options, "any_allowed": any(o.allowed for o in options),
             "form": form or ReplyForm(options=options),
             "recent": [row for row in written if row.channel != email],
-            "emails": [row for row in written if row.channel == email]}
+            "emails": [row for row in written if row.channel == email],
+            "texts": [row for row in written if row.channel == OutboundMessage.Channel.SMS]}
 
 
 def reply_action(request: HttpRequest, lead: Lead) -> dict | None:

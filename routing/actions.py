@@ -1,6 +1,6 @@
-"""Writes from the rep's pages: claim a lead, log a call, add a note, text the prospect.
+"""Writes from the rep's pages: claim a lead, log a call, add a note.
 
-The Email action is a reply through the outbox (followup.replies.queue_email).
+Emails and texts to the prospect are replies through the outbox (followup.replies).
 
 Status changes and contacts go through capture.services (set_lead_status, log_rep_contact),
 reassignment through routing.services.reassign_lead: one place for each rule.
@@ -115,14 +115,4 @@ def add_note(*, lead: Lead, user, body: str) -> Interaction:
         summary=f"Note by {_name(user)}"[:255], body=body)
     Lead.objects.filter(pk=lead.pk).update(last_activity_at=now)
     lead_touched.send(sender=Lead, lead=lead, interaction=interaction)
-    return interaction
-
-
-def send_sms_to_lead(*, lead: Lead, user, body: str, send) -> Interaction:
-    """Text the prospect through `send(to, body)` (followup's Twilio sender), then record it."""
-    send(lead.phone, body)
-    with transaction.atomic():
-        interaction = log_rep_contact(lead=lead, user=user, kind=Interaction.Kind.SMS,
-                                      summary=f"SMS by {_name(user)}", body=body)
-        _contacted(lead, user)
     return interaction

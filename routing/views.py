@@ -277,26 +277,27 @@ def _send_email(request, lead):
 
 
 def _send_sms(request, lead):
-    from followup.sms import send_sms, sms_configured
-    from followup.suppression import is_suppressed
+    """Queue the text through the outbox, as an SMS reply: the SMS tab shows whether it went."""
+    from followup.models import OutboundMessage
+    from followup.replies import DuplicateReply, ReplyNotAllowed, queue_reply
 
     form = SmsForm(request.POST)
     if not form.is_valid():
         return {"sms": form}
-    if not sms_configured():
-        form.add_error(None, "SMS is not configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, "
-                       "TWILIO_FROM_NUMBER).")
-    elif not lead.phone or is_suppressed(lead, "sms"):
-        form.add_error(None, "This lead has no phone number or asked not to be texted.")
-    if form.errors:
+    if not lead.phone:
+        form.add_error(None, "This lead has no phone number.")
         return {"sms": form}
     try:
-        actions.send_sms_to_lead(lead=lead, user=request.user, body=form.cleaned_data["body"],
-                                 send=send_sms)
-    except Exception as exc:  # the provider's error, shown to the rep; nothing recorded
-        form.add_error(None, f"The text could not be sent: {exc}")
+        queue_reply(lead=lead, user=request.user, key=OutboundMessage.Channel.SMS,
+                    body=form.cleaned_data["body"])
+    except ReplyNotAllowed as exc:
+        form.add_error(None, str(exc))
         return {"sms": form}
-    messages.success(request, "Text sent.")
+    except DuplicateReply as exc:
+        messages.info(request, str(exc))
+        return None
+    messages.success(request, "Text queued: it goes out now, and whether it went shows in "
+                     "the SMS tab.")
     return None
 
 

@@ -1,5 +1,6 @@
-"""The lead page's Email action goes through the outbox: retried while the mail server is down,
-never sent twice, never to a prospect who unsubscribed, and the answer threads onto the lead."""
+"""The lead page's Email and SMS actions go through the outbox: retried while the mail server
+is down, never sent twice, never to a prospect who unsubscribed (or texted STOP), and an email's
+answer threads onto the lead."""
 
 from __future__ import annotations
 
@@ -133,3 +134,54 @@ def test_a_lead_without_email_gets_a_form_error(send, alice):
     client_response = send(lead)
     assert "This lead has no email address." in client_response.content.decode()
     assert not OutboundMessage.objects.filter(kind="reply").exists()
+
+
+# --- SMS ------------------------------------------------------------------------------------
+
+@pytest.fixture
+def text(client, alice, sync_tasks, django_capture_on_commit_callbacks):
+    client.force_login(alice.user)
+
+    def post(lead, body="Are you free at 3?"):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(f"/leads/{lead.pk}/sms/", {"body": body})
+        return response if response.status_code != 302 else client.get(response["Location"])
+    return post
+
+
+def sms_tab(response) -> str:
+    html = response.content.decode()
+    start = html.index('id="act-sms"')
+    return html[start:html.index("</form>", start)]
+
+
+def test_a_text_goes_through_twilio_and_stamps_the_first_response(text, alice, twilio):
+    lead = lead_for(alice.user, phone="+14155552671")
+    response = text(lead)
+    assert "Text queued" in response.content.decode() and "queued" in sms_tab(response)
+    [sent] = twilio.texts
+    assert (sent["To"], sent["Body"]) == ("+14155552671", "Are you free at 3?")
+    lead.refresh_from_db()
+    assert lead.first_response_at is not None and lead.status == LeadStatus.CONTACTED
+    assert lead.interactions.filter(kind=Interaction.Kind.SMS, direction="outbound").exists()
+    text(lead)  # a double click
+    assert len(twilio.texts) == 1
+
+
+def test_a_refused_text_is_shown_failed_and_nothing_counts_as_contact(text, alice, twilio):
+    twilio.fail = True  # Twilio answers 400 (an unsubscribed recipient): not retried
+    lead = lead_for(alice.user, phone="+14155552671")
+    response = text(lead)
+    assert "failed" in sms_tab(response) and "Unsubscribed recipient" in sms_tab(response)
+    lead.refresh_from_db()
+    assert lead.first_response_at is None
+
+
+def test_no_text_to_a_prospect_who_texted_stop_or_without_a_phone(text, alice, twilio):
+    stopped = lead_for(alice.user, phone="+14155552671")
+    suppress(kind="phone", value=stopped.phone, reason="stop", lead=stopped)
+    response = text(stopped)
+    assert response.status_code == 400 and "texted STOP" in response.content.decode()
+    no_phone = lead_for(alice.user, phone="")
+    assert "This lead has no phone number." in text(no_phone).content.decode()
+    assert twilio.texts == [] and not OutboundMessage.objects.filter(kind="reply").exists()
