@@ -13,6 +13,7 @@ SQLite needs none of this: the filters run there with json_extract over the (sma
 from __future__ import annotations
 
 import logging
+import time
 
 from django.db import connection
 
@@ -33,35 +34,65 @@ def wanted_indexes() -> dict[str, str]:
         kind__in=RANGE_KINDS).values_list("key", flat=True) if KEY_PATTERN.match(key)}
 
 
-def existing_indexes() -> set[str]:
+# The advisory lock one ensure_indexes() run holds: two runs at once (two fields saved in a
+# row queue two tasks) building the same index concurrently deadlock each other.
+LOCK_ID = 0x6C63_6D5F_6366  # "lcm_cf"
+LOCK_POLL_S = 0.2
+
+
+def existing_indexes(*, valid: bool | None = True) -> set[str]:
+    """The custom field indexes on the leads table; valid=False: only those a failed
+    concurrent build left invalid (PostgreSQL keeps them, unused, until dropped)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'capture_lead' "
-                       "AND indexname LIKE %s", [PREFIX.replace("_", r"\_") + "%"])
-        return {row[0] for row in cursor.fetchall()}
+        cursor.execute(
+            "SELECT c.relname, i.indisvalid FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = 'capture_lead'::regclass AND c.relname LIKE %s",
+            [PREFIX.replace("_", r"\_") + "%"])
+        return {name for name, ok in cursor.fetchall() if valid is None or ok == valid}
 
 
 def ensure_indexes() -> dict[str, list[str]]:
     """Create the missing expression indexes and drop those of deleted or retyped fields.
 
     Run outside a transaction (CREATE INDEX CONCURRENTLY refuses one): a task or a command.
+    One run at a time (an advisory lock; a second run waits, then finds the work done). An
+    index an interrupted build left invalid is dropped and built again.
     """
     if connection.vendor != "postgresql":
         return {"created": [], "dropped": []}
-    wanted, existing = wanted_indexes(), existing_indexes()
-    done: dict[str, list[str]] = {"created": [], "dropped": []}
     with connection.cursor() as cursor:
-        for name in sorted(existing - set(wanted)):
-            cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
-            done["dropped"].append(name)
-        for name, key in sorted(wanted.items()):
-            if name in existing:
-                continue
-            # The key is a checked slug (KEY_PATTERN): safe to write into the DDL.
-            cursor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON capture_lead "
-                           f"((custom_fields -> '{key}'))")
-            done["created"].append(name)
+        # Polled, not waited for: a session blocked in pg_advisory_lock() is a running
+        # statement, and CREATE INDEX CONCURRENTLY waits for every running statement.
+        while True:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_ID])
+            if cursor.fetchone()[0]:
+                break
+            time.sleep(LOCK_POLL_S)
+        try:
+            done = _bring_in_line(cursor)
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [LOCK_ID])
     if done["created"] or done["dropped"]:
         logger.info("Custom field indexes: %s", done)
+    return done
+
+
+def _bring_in_line(cursor) -> dict[str, list[str]]:
+    wanted, invalid = wanted_indexes(), existing_indexes(valid=False)
+    existing = existing_indexes(valid=None) - invalid
+    done: dict[str, list[str]] = {"created": [], "dropped": []}
+    for name in sorted((existing - set(wanted)) | invalid):
+        cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+        if name not in wanted:
+            done["dropped"].append(name)
+    for name, key in sorted(wanted.items()):
+        if name in existing:
+            continue
+        # The key is a checked slug (KEY_PATTERN): safe to write into the DDL.
+        cursor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON capture_lead "
+                       f"((custom_fields -> '{key}'))")
+        done["created"].append(name)
     return done
 
 

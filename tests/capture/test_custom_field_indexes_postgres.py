@@ -3,11 +3,13 @@ custom field gets (made after commit by a task, dropped with the field), used by
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from django.db import connection
 
 from capture import custom_fields
-from capture.custom_field_indexes import existing_indexes
+from capture.custom_field_indexes import ensure_indexes, existing_indexes
 from capture.models import CustomField, Lead
 from tests.factories import LeadFactory
 
@@ -51,3 +53,42 @@ def test_containment_filters_use_the_gin_index(sync_tasks):
         plan = " ".join(row[0] for row in cursor.fetchall())
         cursor.execute("SET enable_seqscan = on")
     assert "lead_custom_fields_gin" in plan
+
+
+def test_runs_at_once_do_not_deadlock_and_each_index_is_built_once():
+    # Two fields saved in a row queue two tasks; two workers may run them at the same time.
+    for key in ("seats", "budget_usd", "renewal"):
+        CustomField.objects.create(key=key, label=key, kind="date" if key == "renewal"
+                                   else "number")
+    LeadFactory.create_batch(50, custom_fields={"seats": 5, "budget_usd": 10})
+    results, errors = [], []
+    start = threading.Barrier(4)
+
+    def run():
+        try:
+            start.wait()
+            results.append(ensure_indexes())
+        except Exception as exc:  # what the test is about
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert existing_indexes() == {"lead_cf_seats_idx", "lead_cf_budget_usd_idx",
+                                  "lead_cf_renewal_idx"}
+    assert sorted(name for r in results for name in r["created"]) == sorted(existing_indexes())
+
+
+def test_an_index_a_failed_build_left_invalid_is_built_again(sync_tasks):
+    CustomField.objects.create(key="seats", label="Seats", kind="number")
+    with connection.cursor() as cursor:  # what an interrupted CREATE INDEX CONCURRENTLY leaves
+        cursor.execute("UPDATE pg_index SET indisvalid = false "
+                       "WHERE indexrelid = 'lead_cf_seats_idx'::regclass")
+    assert existing_indexes() == set() and existing_indexes(valid=False) == {"lead_cf_seats_idx"}
+    assert ensure_indexes()["created"] == ["lead_cf_seats_idx"]
+    assert existing_indexes() == {"lead_cf_seats_idx"} and not existing_indexes(valid=False)
