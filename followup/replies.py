@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.text import capfirst
 
 from capture.models import Channel as LeadChannel
 from capture.models import Interaction, Lead, LeadIdentity, LeadStatus, Platform
@@ -346,13 +347,14 @@ def record_reply_failed(message: OutboundMessage, error: str, *, blocked: bool =
     from followup.services import notify
 
     label = message.get_channel_display()
+    what = "email" if message.channel == OutChannel.EMAIL else f"{label} reply"
     if blocked and message.identity_id:
         LeadIdentity.objects.filter(pk=message.identity_id).update(
             blocked_at=timezone.now(), blocked_reason=f"{label} refused: {error}"[:255])
     Interaction.objects.create(
         lead_id=message.lead_id, direction=Interaction.Direction.INTERNAL,
         kind=Interaction.Kind.SYSTEM, channel=LeadChannel.MANUAL, actor=message.sent_by,
-        summary=f"{label} reply by {_name(message.sent_by)} failed: {error}"[:255],
+        summary=f"{capfirst(what)} by {_name(message.sent_by)} failed: {error}"[:255],
         body=message.body)
     if message.sent_by_id:
         from followup.models import Notification
@@ -360,7 +362,7 @@ def record_reply_failed(message: OutboundMessage, error: str, *, blocked: bool =
         lead = Lead.objects.only("id", "first_name", "last_name", "company", "email",
                                  "phone").get(pk=message.lead_id)
         notify(message.sent_by_id, lead, Notification.Kind.REPLY_FAILED,
-               f"Your {label} reply to {lead.display_name} was not delivered: {error}")
+               f"Your {what} to {lead.display_name} was not delivered: {error}")
 
 
 # --- delivery reports (capture.signals.delivery_reported) ----------------------------------

@@ -99,8 +99,11 @@ def test_an_email_that_never_goes_is_shown_failed_and_the_rep_is_told(send, lead
             dispatch_due_messages()
     row.refresh_from_db()
     assert (row.status, row.attempts) == ("failed", 5)
-    assert Notification.objects.filter(user=alice.user, kind="reply_failed").exists()
-    assert lead.interactions.filter(summary__contains="failed").exists()
+    notice = Notification.objects.get(user=alice.user, kind="reply_failed")
+    assert notice.text.startswith("Your email to Grace") and "SMTP server unreachable" in \
+        notice.text
+    assert lead.interactions.filter(summary__startswith="Email by", summary__contains="failed"
+                                    ).exists()
 
 
 def test_a_double_click_sends_one_email(send, lead):
