@@ -72,7 +72,7 @@ def seed_worked_history(form: IntakeForm) -> int:
             notify_prospect=False,
         ))
         lead = result.lead
-        _backdate_arrival(lead, arrived)
+        backdate_arrival(lead, arrived)
         made.append(lead.pk)
         if lead.owner is None:
             continue  # nobody to answer it: it shows as unanswered
@@ -90,7 +90,7 @@ def seed_worked_history(form: IntakeForm) -> int:
     return len(made)
 
 
-def _backdate_arrival(lead: Lead, arrived) -> None:
+def backdate_arrival(lead: Lead, arrived) -> None:
     """Move the lead, its first interaction and its response deadline to its arrival time."""
     shift = lead.created_at - arrived
     changes = {"created_at": arrived, "last_activity_at": arrived}

@@ -21,7 +21,7 @@ from capture.identity import email_key
 from capture.intake import IntakeInput, receive_lead
 from capture.models import Channel, IntakeForm, Lead
 from followup.demo import seed_followup
-from followup.demo_history import seed_worked_history
+from followup.demo_history import backdate_arrival, seed_worked_history
 from followup.social_demo import seed_social_leads
 from routing.demo import seed_routing
 from routing.demo_custom_fields import TECH_STACK, seed_custom_fields
@@ -156,14 +156,15 @@ class Command(BaseCommand):
                 fields=fields,
                 summary=f"Demo lead via {Channel(channel).label}",
                 body="Created by seed_demo.",
-                occurred_at=now - timedelta(hours=i * 5),
+                # The last three hours: some answered late already (breached), some due.
+                occurred_at=now - timedelta(minutes=i * 13),
                 form_id=form.id if channel == Channel.WEB_FORM else None,
                 source="demo",
                 notify_prospect=False,
                 custom=custom,
             )
             result = receive_lead(data)
-            Lead.objects.filter(pk=result.lead.pk).update(created_at=data.occurred_at)
+            backdate_arrival(result.lead, data.occurred_at)  # and its deadline with it
             made += 1
         return made
 
