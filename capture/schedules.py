@@ -24,18 +24,21 @@ SCHEDULES = {
 }
 
 
-def install(schedules: dict[str, tuple[str, int]], **kwargs) -> None:
+def install(schedules: dict[str, tuple], **kwargs) -> None:
+    """Each entry: (task, every N minutes) or (task, every N minutes, the task's timeout in
+    seconds when it runs longer than Q_CLUSTER's)."""
     from django_q.models import Schedule
 
-    for name, (func, minutes) in schedules.items():
+    for name, (func, minutes, *timeout) in schedules.items():
+        options = repr({"q_options": {"timeout": timeout[0]}}) if timeout else None
         Schedule.objects.update_or_create(
             name=name,
             defaults={"func": func, "schedule_type": Schedule.MINUTES, "minutes": minutes,
-                      "repeats": -1},
+                      "repeats": -1, "kwargs": options},
         )
 
 
-def connect(app_config, schedules: dict[str, tuple[str, int]] = SCHEDULES) -> None:
+def connect(app_config, schedules: dict[str, tuple] = SCHEDULES) -> None:
     post_migrate.connect(
         partial(install, schedules), sender=app_config, weak=False,
         dispatch_uid=f"{app_config.name}.schedules.install",

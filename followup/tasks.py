@@ -108,16 +108,28 @@ def deliver_claimed(message_ids: list[int], claimed_at: datetime | None = None) 
     return len(_deliver_rows(rows, renew=True))
 
 
+SWEEP_NAME = "followup: dispatch due messages"
+HANDOVER_S = 3.0  # how long a sweep goes on once the next one is queued (it may wait a moment)
+
+
 def sweep_due_messages() -> int:
-    """The one-minute schedule: keep claiming for FOLLOWUP_SWEEP_SECONDS, so a row due between
-    two runs waits half a second, not a minute. Up to two chunks it sends itself; a larger claim
-    (many deadlines at once, a worker back after downtime) is shared out to the other workers
-    in chunks, and a chunk whose task is lost is freed after STALE_AFTER and claimed again. A
+    """The one-minute schedule: keep claiming every half second, so a row due between two
+    runs, or one whose kick was held back (receivers.queue_send_on_commit), waits half a second,
+    not a minute. A run goes on for at least FOLLOWUP_SWEEP_SECONDS and then until the
+    scheduler has queued the next run (plus HANDOVER_S), at most FOLLOWUP_SWEEP_MAX_SECONDS:
+    the scheduler looks every 30 s or so, so runs start 30 to 90 s apart, and a fixed length
+    left gaps of up to a minute. Up to two chunks it sends itself; a larger claim (many
+    deadlines at once, a worker back after downtime) is shared out to the other workers in
+    chunks, and a chunk whose task is lost is freed after STALE_AFTER and claimed again. A
     small claim is not shared out: under load the task queue is full of kicks, and a chunk
     queued behind them would wait longer than it takes to send it here."""
     from django_q.tasks import async_task
 
-    until = time.monotonic() + settings.FOLLOWUP_SWEEP_SECONDS
+    start = time.monotonic()
+    least = settings.FOLLOWUP_SWEEP_SECONDS
+    most = max(least, settings.FOLLOWUP_SWEEP_MAX_SECONDS)
+    following = _next_sweep_at()  # when the next run is due; it moves once that is queued
+    handed_over: float | None = None
     sent = 0
     while True:
         free_rows_of_dead_workers()
@@ -130,7 +142,20 @@ def sweep_due_messages() -> int:
             ids = chunks[0]
         if ids:
             sent += deliver_claimed(ids, claimed_at)
-        if time.monotonic() >= until:
-            return sent
+        elapsed = time.monotonic() - start
+        if elapsed >= least:
+            if not least or following is None or elapsed >= most:  # 0: one pass
+                return sent
+            if handed_over is None and _next_sweep_at() != following:
+                handed_over = elapsed
+            if handed_over is not None and elapsed - handed_over >= HANDOVER_S:
+                return sent
         if len(ids) < FANOUT_CHUNK:
             time.sleep(0.5)
+
+
+def _next_sweep_at() -> datetime | None:
+    """The sweeper schedule's next run (None when there is no schedule: a one-off call)."""
+    from django_q.models import Schedule
+
+    return Schedule.objects.filter(name=SWEEP_NAME).values_list("next_run", flat=True).first()

@@ -242,8 +242,11 @@ TWILIO_STATUS_CALLBACK_URL = env.str("TWILIO_STATUS_CALLBACK_URL", default="")
 FOLLOWUP_SMS_ALERT_TIERS = env.list("FOLLOWUP_SMS_ALERT_TIERS", default=["hot"])
 # A sequence step or SLA warning found this late (a worker was down) is skipped and recorded.
 FOLLOWUP_STALE_AFTER_HOURS = env.int("FOLLOWUP_STALE_AFTER_HOURS", default=12)
-# How long one run of the one-minute sweeper keeps claiming due rows (seconds); 0: one pass.
+# How long one run of the one-minute sweeper keeps claiming due rows (seconds): at least
+# FOLLOWUP_SWEEP_SECONDS (0: one pass), then until the next run is queued, at most
+# FOLLOWUP_SWEEP_MAX_SECONDS (its task's timeout is SWEEP_TIMEOUT_S in followup/schedules.py).
 FOLLOWUP_SWEEP_SECONDS = env.int("FOLLOWUP_SWEEP_SECONDS", default=50)
+FOLLOWUP_SWEEP_MAX_SECONDS = env.int("FOLLOWUP_SWEEP_MAX_SECONDS", default=110)
 # A process queues at most one send kick per this many ms; the rows written in between go out
 # with the next kick (it takes every due row, up to 50) or the sweeper. 0: a kick per row.
 FOLLOWUP_KICK_INTERVAL_MS = env.int("FOLLOWUP_KICK_INTERVAL_MS", default=250)

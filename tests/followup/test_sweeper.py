@@ -48,3 +48,83 @@ def test_a_chunk_whose_task_waited_past_the_lease_leaves_its_rows_to_the_newer_c
     assert deliver_claimed([row.id], second) == 1
     assert deliver_claimed([row.id], second) == 0
     assert len(mail.outbox) == 1
+
+
+# --- how long one sweep runs -----------------------------------------------------------------
+
+class Clock:
+    """followup.tasks' clock and sleep, in seconds that pass only when the sweep sleeps."""
+
+    def __init__(self, on_tick=None):
+        self.now = 0.0
+        self.on_tick = on_tick or (lambda now: None)
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.on_tick(self.now)
+
+
+@pytest.fixture
+def sweep_clock(monkeypatch, settings):
+    from followup import tasks
+
+    settings.FOLLOWUP_SWEEP_SECONDS, settings.FOLLOWUP_SWEEP_MAX_SECONDS = 50, 110
+
+    def install(on_tick=None, next_queued_at=None):
+        clock = Clock(on_tick)
+        monkeypatch.setattr(tasks, "time", clock)
+        if next_queued_at is not None:
+            # The scheduler queues the next run at `next_queued_at`: its next_run moves on.
+            schedule = Schedule.objects.get(name=tasks.SWEEP_NAME)
+
+            def tick(now, first=schedule.next_run, call=clock.on_tick):
+                call(now)
+                if now >= next_queued_at:
+                    Schedule.objects.filter(pk=schedule.pk).update(
+                        next_run=first + timedelta(minutes=1))
+            clock.on_tick = tick
+        return clock
+    return install
+
+
+def test_a_sweep_goes_on_until_the_next_one_is_queued_so_no_row_waits_in_a_gap(sweep_clock):
+    lead = LeadFactory()
+    written = []
+
+    def write_a_row(now):  # a row whose kick was held back, 55 s into the run
+        if now >= 55 and not written:
+            written.append(OutboundMessage.objects.create(
+                lead=lead, kind="owner_alert", to_address="a@x.co", subject="New lead",
+                due_at=timezone.now()))
+
+    clock = sweep_clock(write_a_row, next_queued_at=75)  # the scheduler was late this time
+    sweep_due_messages()
+    assert 75 + 3 <= clock.now < 75 + 4  # the hand-over, not the 50 s minimum
+    written[0].refresh_from_db()
+    assert written[0].status == "sent" and len(mail.outbox) == 1
+
+
+def test_a_sweep_stops_at_its_limit_if_the_scheduler_never_queues_the_next(sweep_clock):
+    clock = sweep_clock()
+    sweep_due_messages()
+    assert 110 <= clock.now < 111
+
+
+def test_a_one_off_sweep_without_the_schedule_runs_the_minimum(sweep_clock):
+    Schedule.objects.all().delete()
+    clock = sweep_clock()
+    sweep_due_messages()
+    assert 50 <= clock.now < 51
+
+
+def test_the_sweep_task_may_outlive_the_clusters_timeout_but_not_the_brokers_retry(settings):
+    import ast
+
+    from followup.tasks import SWEEP_NAME
+
+    options = ast.literal_eval(Schedule.objects.get(name=SWEEP_NAME).kwargs)["q_options"]
+    assert settings.FOLLOWUP_SWEEP_MAX_SECONDS < options["timeout"] < \
+        settings.Q_CLUSTER["retry"]
