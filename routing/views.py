@@ -256,30 +256,21 @@ def _add_note(request, lead):
 
 
 def _send_email(request, lead):
-    """Queue the rep's email through the outbox: it goes out now, and the Email tab shows
-    whether it went (or is being retried, or failed)."""
-    from followup.replies import DuplicateReply, ReplyNotAllowed, queue_email
+    """Queue the rep's email through the outbox: the Email tab shows whether it went."""
+    from followup.replies import queue_email
 
     form = EmailForm(request.POST)
     if not form.is_valid():
         return {"email": form}
-    try:
-        queue_email(lead=lead, user=request.user, **form.cleaned_data)
-    except ReplyNotAllowed as exc:
-        form.add_error(None, str(exc))
-        return {"email": form}
-    except DuplicateReply as exc:
-        messages.info(request, str(exc))
-        return None
-    messages.success(request, "Email queued: it goes out now, and whether it went shows "
-                     "in the Email tab.")
-    return None
+    return _queued(request, "email", form, lambda: queue_email(
+        lead=lead, user=request.user, **form.cleaned_data),
+        "Email queued: it goes out now, and whether it went shows in the Email tab.")
 
 
 def _send_sms(request, lead):
     """Queue the text through the outbox, as an SMS reply: the SMS tab shows whether it went."""
     from followup.models import OutboundMessage
-    from followup.replies import DuplicateReply, ReplyNotAllowed, queue_reply
+    from followup.replies import queue_reply
 
     form = SmsForm(request.POST)
     if not form.is_valid():
@@ -287,17 +278,26 @@ def _send_sms(request, lead):
     if not lead.phone:
         form.add_error(None, "This lead has no phone number.")
         return {"sms": form}
+    return _queued(request, "sms", form, lambda: queue_reply(
+        lead=lead, user=request.user, key=OutboundMessage.Channel.SMS,
+        body=form.cleaned_data["body"]),
+        "Text queued: it goes out now, and whether it went shows in the SMS tab.")
+
+
+def _queued(request, name: str, form, queue, done: str):
+    """Write an outbox reply: a refusal is a form error, a double click the row already
+    written."""
+    from followup.replies import DuplicateReply, ReplyNotAllowed
+
     try:
-        queue_reply(lead=lead, user=request.user, key=OutboundMessage.Channel.SMS,
-                    body=form.cleaned_data["body"])
+        queue()
     except ReplyNotAllowed as exc:
         form.add_error(None, str(exc))
-        return {"sms": form}
+        return {name: form}
     except DuplicateReply as exc:
         messages.info(request, str(exc))
         return None
-    messages.success(request, "Text queued: it goes out now, and whether it went shows in "
-                     "the SMS tab.")
+    messages.success(request, done)
     return None
 
 

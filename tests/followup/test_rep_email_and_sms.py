@@ -25,24 +25,34 @@ def lead(alice):
     return lead_for(alice.user, first_name="Grace", email="grace@navy.mil")
 
 
+def post_action(client, capture, url: str, data: dict):
+    """POST a lead page action and let its send run after commit; the page it leads to."""
+    with capture(execute=True):
+        response = client.post(url, data)
+    if response.status_code != 302:
+        return response  # the form with its errors
+    return client.get(response["Location"])  # the lead page, with the message shown
+
+
+def tab(response, pane: str) -> str:
+    """The HTML of one Act tab (#act-email, #act-sms) of the lead page."""
+    html = response.content.decode()
+    start = html.index(f'id="{pane}"')
+    return html[start:html.index("</form>", start)]
+
+
 @pytest.fixture
 def send(client, alice, sync_tasks, django_capture_on_commit_callbacks):
     client.force_login(alice.user)
 
     def post(lead, subject="Your quote", body="Hello Grace"):
-        with django_capture_on_commit_callbacks(execute=True):  # the send runs after commit
-            response = client.post(f"/leads/{lead.pk}/email/",
-                                   {"subject": subject, "body": body})
-        if response.status_code != 302:
-            return response  # the form with its errors
-        return client.get(response["Location"])  # the lead page, with the message shown
+        return post_action(client, django_capture_on_commit_callbacks,
+                           f"/leads/{lead.pk}/email/", {"subject": subject, "body": body})
     return post
 
 
 def email_tab(response) -> str:
-    html = response.content.decode()
-    start = html.index('id="act-email"')
-    return html[start:html.index("</form>", start)]
+    return tab(response, "act-email")
 
 
 def test_the_email_goes_out_with_the_reps_and_the_leads_reply_address(send, lead, alice):
@@ -146,16 +156,13 @@ def text(client, alice, sync_tasks, django_capture_on_commit_callbacks):
     client.force_login(alice.user)
 
     def post(lead, body="Are you free at 3?"):
-        with django_capture_on_commit_callbacks(execute=True):
-            response = client.post(f"/leads/{lead.pk}/sms/", {"body": body})
-        return response if response.status_code != 302 else client.get(response["Location"])
+        return post_action(client, django_capture_on_commit_callbacks,
+                           f"/leads/{lead.pk}/sms/", {"body": body})
     return post
 
 
 def sms_tab(response) -> str:
-    html = response.content.decode()
-    start = html.index('id="act-sms"')
-    return html[start:html.index("</form>", start)]
+    return tab(response, "act-sms")
 
 
 def test_a_text_goes_through_twilio_and_stamps_the_first_response(text, alice, twilio):
