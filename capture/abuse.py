@@ -29,20 +29,34 @@ def client_ip(request: HttpRequest) -> str | None:
 
 
 def is_rate_limited(request: HttpRequest, scope: str, limit: int, who: str = "") -> bool:
-    """A fixed one-minute window per IP (or per `who`, e.g. a chat visitor) in Django's cache
-    (per process without Redis)."""
+    """Past `limit` requests in the last minute per IP (or per `who`, e.g. a chat visitor)."""
+    return over_limit(f"{scope}:{who or client_ip(request)}", limit)
+
+
+def over_limit(key: str, limit: int) -> bool:
+    """Count one request against `key` and say whether it is past `limit` a minute.
+
+    A sliding window in Django's cache (per process without Redis): this minute's counter,
+    plus the previous minute's weighted by the part of it still inside the last 60 s. A burst
+    that straddles a minute boundary gets `limit` requests, not twice as many as a fixed
+    window allows. Refused requests count too, so a client that keeps hammering stays out."""
     if limit <= 0:
         return False
-    window = int(time.time() // 60)
-    key = f"rl:{scope}:{who or client_ip(request)}:{window}"
-    if cache.add(key, 1, timeout=90):
-        return False
+    minute, into = divmod(time.time(), 60)
+    current = _count_one(f"rl:{key}:{int(minute)}")
+    previous = cache.get(f"rl:{key}:{int(minute) - 1}", 0)
+    return previous * (1 - into / 60) + current > limit
+
+
+def _count_one(key: str) -> int:
+    """Add one to a counter that lives through the next minute (which still reads it)."""
+    if cache.add(key, 1, timeout=150):
+        return 1
     try:
-        count = cache.incr(key)
+        return cache.incr(key)
     except ValueError:  # expired between add() and incr()
-        cache.add(key, 1, timeout=90)
-        return False
-    return count > limit
+        cache.add(key, 1, timeout=150)
+        return 1
 
 
 block_rules_memo: ProcessMemo[list[tuple[str, str]]] = ProcessMemo(ttl=30.0)

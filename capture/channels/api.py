@@ -10,7 +10,6 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
@@ -66,20 +65,6 @@ def authenticate(request: HttpRequest) -> ApiKey:
     return api_key
 
 
-def over_rate(scope: str, limit: int) -> bool:
-    """A fixed one-minute window per key in Django's cache (shared with Redis)."""
-    if limit <= 0:
-        return False
-    key = f"rl:{scope}:{int(time.time() // 60)}"
-    if cache.add(key, 1, timeout=90):
-        return False
-    try:
-        return cache.incr(key) > limit
-    except ValueError:
-        cache.add(key, 1, timeout=90)
-        return False
-
-
 @csrf_exempt
 def api_leads(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
@@ -97,7 +82,7 @@ def api_leads(request: HttpRequest) -> HttpResponse:
     content_type = request.content_type or ""
     if content_type != "application/json":
         return _error("Send the lead as JSON with 'Content-Type: application/json'.", 415)
-    if over_rate(f"api:{api_key.pk}", api_key.rate_limit_per_minute):
+    if abuse.over_limit(f"api:{api_key.pk}", api_key.rate_limit_per_minute):
         response = _error(f"More than {api_key.rate_limit_per_minute} requests a minute.", 429)
         response["Retry-After"] = str(60 - int(time.time() % 60))
         return response

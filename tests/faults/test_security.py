@@ -147,6 +147,20 @@ def test_the_public_form_answers_429_past_its_limit(client, quote_form, settings
     assert InboundEvent.objects.filter(status="rejected", reason="rate limit exceeded").count() == 3
 
 
+def test_a_burst_across_a_minute_boundary_gets_the_limit_not_twice_it(rf, monkeypatch):
+    """A fixed per-minute window let 5 requests at 12:00:59.9 and 5 more at 12:01:00.1 through."""
+    from capture import abuse
+    request = rf.post("/q/quote/", REMOTE_ADDR="203.0.113.9")
+    clock = {"now": 1_800_000_000 - 1_800_000_000 % 60 + 59.9}
+    monkeypatch.setattr(abuse.time, "time", lambda: clock["now"])
+    before = [abuse.is_rate_limited(request, "boundary", 5) for _ in range(5)]
+    clock["now"] += 0.2
+    after = [abuse.is_rate_limited(request, "boundary", 5) for _ in range(5)]
+    assert before == [False] * 5 and after == [True] * 5
+    clock["now"] += 120  # the burst, refused requests included, has slid out of the window
+    assert abuse.is_rate_limited(request, "boundary", 5) is False
+
+
 @pytest.mark.django_db
 def test_the_json_api_answers_429_past_the_key_limit(client, api_key):
     key, plain = api_key
