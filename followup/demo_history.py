@@ -9,7 +9,7 @@ that was answered weeks ago. Idempotent: a person already in the database is lef
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db.models import F
 from django.utils import timezone
@@ -20,6 +20,11 @@ from capture.intake import IntakeInput, receive_lead
 from capture.models import Channel, IntakeForm, Interaction, Lead, LeadStatus
 from capture.services import log_rep_contact, set_lead_status
 from followup.models import Notification, OutboundMessage
+from followup.services import schedule_sla_warning
+from routing.models import LeadAssessment
+from routing.ruleset import current_ruleset
+from routing.services import clock_for
+from routing.sla import Calendar
 
 HISTORY_SIZE = 24
 # Minutes from arrival to the first call: most within the SLA, a few well over it.
@@ -46,6 +51,7 @@ def seed_worked_history(form: IntakeForm) -> int:
     services = form.choices_for("service")
     sizes = form.choices_for("company_size")
     now = timezone.now()
+    office = office_calendar()
     made = []
     for i in range(HISTORY_SIZE):
         first, last = fake.first_name(), fake.last_name()
@@ -53,7 +59,8 @@ def seed_worked_history(form: IntakeForm) -> int:
         company, job, country = fake.company(), fake.job()[:150], fake.country_code()
         if Lead.objects.filter(email_key=email_key(email)).exists():
             continue
-        arrived = now - timedelta(days=3 + i * 2.2, hours=i % 7)
+        arrived = during_office_hours(now - timedelta(days=3 + i * 2.2),
+                                      minutes_after_opening=30 + (i * 47) % 390, office=office)
         channel = CHANNELS[i % len(CHANNELS)]
         result = receive_lead(IntakeInput(
             channel=channel,
@@ -90,14 +97,43 @@ def seed_worked_history(form: IntakeForm) -> int:
     return len(made)
 
 
-def backdate_arrival(lead: Lead, arrived) -> None:
-    """Move the lead, its first interaction and its response deadline to its arrival time."""
+def office_calendar() -> Calendar | None:
+    """The opening hours the demo's SLA policies count in (seed_demo's "Head office")."""
+    return next((spec.calendar for spec in current_ruleset().sla.values() if spec.calendar),
+                None)
+
+
+def during_office_hours(moment: datetime, *, minutes_after_opening: int,
+                        office: Calendar | None) -> datetime:
+    """That day's opening (or the last business day's before it) plus some minutes, before
+    closing. Worked leads arrive while the office is open, so which of them met their deadline
+    does not depend on the hour or the weekday seed_demo happens to run on."""
+    if office is None:
+        return moment
+    day = moment.astimezone(office.tz).date()
+    for _ in range(31):
+        if intervals := office.intervals(day):
+            opens, closes = intervals[0]
+            return min(opens + timedelta(minutes=minutes_after_opening),
+                       closes - timedelta(minutes=1))
+        day -= timedelta(days=1)
+    return moment
+
+
+def backdate_arrival(lead: Lead, arrived: datetime) -> None:
+    """Move the lead and its first interaction to its arrival time, and give it the deadline
+    its SLA policy sets for that arrival (opening hours counted from then, not from now)."""
     shift = lead.created_at - arrived
-    changes = {"created_at": arrived, "last_activity_at": arrived}
-    if lead.respond_by is not None:
-        changes["respond_by"] = lead.respond_by - shift
+    changes: dict[str, object] = {"created_at": arrived, "last_activity_at": arrived}
+    clock = clock_for(lead.tier, arrived, current_ruleset()) if lead.respond_by else None
+    if clock is not None:
+        changes["respond_by"] = clock.respond_by
+        LeadAssessment.objects.filter(lead=lead).update(sla_started_at=clock.started_at,
+                                                        warn_at=clock.warn_at)
     Lead.objects.filter(pk=lead.pk).update(**changes)
     for name, value in changes.items():
         setattr(lead, name, value)
     Interaction.objects.filter(lead=lead, occurred_at__gt=arrived).update(
         occurred_at=F("occurred_at") - shift)
+    if clock is not None:  # the warning queued for the old deadline stands down when it is due
+        schedule_sla_warning(lead, warn_at=clock.warn_at)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.utils import timezone
@@ -33,6 +35,28 @@ def test_the_managers_dashboard_shows_speed_to_lead_on_a_fresh_demo(demo, client
     assert context["sla"]["met"] > 0 and context["sla"]["breached"] > 0
     won = sum(row["won"] for row in context["conversion"])
     assert won > 0
+
+
+@pytest.mark.parametrize("when", [
+    "2026-12-05 23:30:00+00:00",  # Saturday night: the office (New York, 9-17) is closed
+    "2026-12-08 04:00:00+00:00",  # Monday 23:00 in New York
+    "2026-12-09 15:00:00+00:00",  # Wednesday 10:00 in New York, open
+])
+def test_the_demo_dashboard_has_met_and_breached_deadlines_whenever_it_is_seeded(
+        when, monkeypatch, client):
+    """Its deadlines once depended on the hour seed_demo ran: seeded on a weekend or at night,
+    every worked lead had "met" its deadline and the dashboard showed no breach."""
+    monkeypatch.setenv("DEMO_PASSWORD", "a-demo-password-1")
+    with time_machine.travel(datetime.fromisoformat(when), tick=True):
+        call_command("seed_demo", verbosity=0)
+        client.force_login(User.objects.get(username="manager"))
+        sla = client.get("/dashboard/").context["sla"]
+        assert sla["met"] > 0 and sla["breached"] > 0
+        office = ZoneInfo("America/New_York")
+        for lead in Lead.objects.exclude(respond_by=None).exclude(tier="cold"):
+            # Minutes and hours count while the office is open: a deadline falls inside them.
+            local = lead.respond_by.astimezone(office)
+            assert local.weekday() < 5 and time(9) <= local.time() <= time(17), lead
 
 
 def test_worked_leads_are_backdated_answered_and_send_nothing_today(demo):
