@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 from django.conf import settings
@@ -46,6 +47,21 @@ def over_limit(key: str, limit: int) -> bool:
     current = _count_one(f"rl:{key}:{int(minute)}")
     previous = cache.get(f"rl:{key}:{int(minute) - 1}", 0)
     return previous * (1 - into / 60) + current > limit
+
+
+def seconds_until_allowed(key: str, limit: int) -> int:
+    """The Retry-After for `key`: whole seconds until one more request fits under `limit`,
+    if none is sent meanwhile (the previous minute's weight falls as the window slides)."""
+    minute, into = divmod(time.time(), 60)
+    current = cache.get(f"rl:{key}:{int(minute)}", 0)
+    previous = cache.get(f"rl:{key}:{int(minute) - 1}", 0)
+    room = limit - 1 - current  # what the previous minute may still weigh
+    if room >= previous:
+        return 0
+    if room >= 0:  # later in this minute
+        return math.ceil(60 * (1 - room / previous) - into)
+    # Next minute: this minute's count becomes the previous one and slides out in turn.
+    return math.ceil(60 - into + 60 * (1 - (limit - 1) / current))
 
 
 def _count_one(key: str) -> int:

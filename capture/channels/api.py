@@ -4,7 +4,6 @@ sites (POST /api/v1/forms/<source>/, e.g. a Salesforce Web-to-Lead form with a n
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -84,7 +83,8 @@ def api_leads(request: HttpRequest) -> HttpResponse:
         return _error("Send the lead as JSON with 'Content-Type: application/json'.", 415)
     if abuse.over_limit(f"api:{api_key.pk}", api_key.rate_limit_per_minute):
         response = _error(f"More than {api_key.rate_limit_per_minute} requests a minute.", 429)
-        response["Retry-After"] = str(60 - int(time.time() % 60))
+        response["Retry-After"] = str(max(1, abuse.seconds_until_allowed(
+            f"api:{api_key.pk}", api_key.rate_limit_per_minute)))
         return response
     try:
         record = json.loads(body or b"null")

@@ -11,10 +11,12 @@ import secrets
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+import time_machine
 from django.urls import Resolver404, resolve
 
 from capture.forms import sign_started
@@ -170,6 +172,28 @@ def test_the_json_api_answers_429_past_the_key_limit(client, api_key):
                          content_type="application/json",
                          HTTP_AUTHORIZATION=f"Bearer {plain}").status_code for n in range(6)]
     assert codes == [201] * 4 + [429] * 2
+    assert Lead.objects.count() == 4
+
+
+@pytest.mark.django_db
+def test_the_api_retry_after_is_when_a_request_is_accepted_again(client, api_key):
+    """With a sliding window the end of the minute is too early: waiting the Retry-After
+    (and no less) gets the next lead in."""
+    key, plain = api_key
+    key.rate_limit_per_minute = 3
+    key.save()
+
+    def post(n):
+        return client.post("/api/v1/leads/", json.dumps({"email": f"retry{n}@example.com"}),
+                           content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {plain}")
+
+    start = datetime(2026, 12, 7, 10, 0, 10, tzinfo=UTC)  # 10 s into a minute
+    with time_machine.travel(start, tick=False) as clock:
+        assert [post(n).status_code for n in range(4)] == [201, 201, 201, 429]
+        wait = int(post(4)["Retry-After"])
+        assert wait > 50  # more than "the end of this minute"
+        clock.shift(wait)
+        assert post(5).status_code == 201
     assert Lead.objects.count() == 4
 
 
