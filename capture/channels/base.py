@@ -10,6 +10,7 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, ValidationError
@@ -227,6 +228,16 @@ def reprocess(event_id: int) -> bool:
     if prepare := PREPARERS.get(event.channel):
         return bool(prepare(event))
     return process_inbound_event(event_id) is not None
+
+
+def from_epoch(value: object, *, per_second: int = 1) -> datetime | None:
+    """A provider's Unix time (seconds; milliseconds with per_second=1000) in UTC, or None when
+    it is missing, not a number or out of range: a year past 9999 raises OverflowError, and on
+    Linux a huge one OSError (EOVERFLOW), which once crashed a WhatsApp event in the fuzzer."""
+    try:
+        return datetime.fromtimestamp(float(str(value)) / per_second, tz=UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
 
 
 def over_webhook_rate(request: HttpRequest, scope: str) -> JsonResponse | None:

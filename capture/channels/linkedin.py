@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import logging
 import re
-from datetime import UTC, datetime
 from urllib.parse import quote
 
 import requests
@@ -30,6 +29,7 @@ from capture.channels.base import (
     Channel,
     Malformed,
     RawEvent,
+    from_epoch,
     read_json,
     receive,
 )
@@ -96,13 +96,6 @@ def events(request: HttpRequest) -> list[RawEvent]:
     return found
 
 
-def _when(millis: object) -> datetime | None:
-    try:
-        return datetime.fromtimestamp(int(str(millis)) / 1000, tz=UTC)
-    except (TypeError, ValueError, OverflowError, OSError):
-        return None
-
-
 def form_number(*urns: object) -> str:
     for urn in urns:
         if isinstance(urn, str) and (found := FORM_NUMBER.search(urn)):
@@ -167,7 +160,8 @@ def _normalise(event: InboundEvent) -> IntakeInput:
     return IntakeInput(
         channel=LeadChannel.SOCIAL, fields=fields,
         summary=f"LinkedIn lead gen form: {form.name}{test}"[:255], body="\n".join(other),
-        occurred_at=_when(response.get("submittedAt") or notification.get("occuredAt"))
+        occurred_at=from_epoch(response.get("submittedAt") or notification.get("occuredAt"),
+                               per_second=1000)
         or event.received_at,
         source=ChannelSettings.for_channel(SETTINGS).source or form.source,
     )

@@ -15,7 +15,6 @@ import hmac
 import json
 import logging
 import re
-from datetime import UTC, datetime
 
 import requests
 from django.conf import settings
@@ -29,6 +28,7 @@ from capture.channels.base import (
     Channel,
     Malformed,
     RawEvent,
+    from_epoch,
     read_json,
     receive,
 )
@@ -151,32 +151,20 @@ def delivery_statuses(payload: dict) -> list[dict]:
                 mids = delivery.get("mids")
                 reports.append({"platform": network, "status": "delivered", "error": "",
                                 "ids": [str(m) for m in mids] if isinstance(mids, list) else [],
-                                "recipient": who, "before": _when_ms(delivery.get("watermark"))})
+                                "recipient": who,
+                                "before": from_epoch(delivery.get("watermark"), per_second=1000)})
             if isinstance(read := item.get("read"), dict):
                 mid = read.get("mid")
                 reports.append({"platform": network, "status": "read", "error": "",
                                 "ids": [str(mid)] if isinstance(mid, str | int) and mid else [],
-                                "recipient": who, "before": _when_ms(read.get("watermark"))})
+                                "recipient": who,
+                                "before": from_epoch(read.get("watermark"), per_second=1000)})
     return reports
 
 
 def _dicts(value: object) -> list[dict]:
     """The objects in a list that should hold objects (anything else in it is skipped)."""
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
-
-
-def _when_ms(milliseconds: object) -> datetime | None:
-    try:
-        return datetime.fromtimestamp(int(str(milliseconds)) / 1000, tz=UTC)
-    except (TypeError, ValueError, OverflowError, OSError):
-        return None
-
-
-def _when(seconds: object) -> datetime | None:
-    try:
-        return datetime.fromtimestamp(int(str(seconds)), tz=UTC)
-    except (TypeError, ValueError):
-        return None
 
 
 def _text(message: dict) -> str:
@@ -232,7 +220,7 @@ def _whatsapp(event: InboundEvent) -> IntakeInput:
         channel=LeadChannel.CHAT, fields={"phone": phone, "first_name": first,
                                           "last_name": last, "message": text},
         summary=f"WhatsApp: {text[:80]}", body=text,
-        occurred_at=_when(message.get("timestamp")) or event.received_at,
+        occurred_at=from_epoch(message.get("timestamp")) or event.received_at,
         source=ChannelSettings.for_channel(SETTINGS).source or "whatsapp",
         kind=Interaction.Kind.MESSAGE, notify_prospect=False,
         identity=PlatformAccount(Platform.WHATSAPP, str(message.get("from", "")),
@@ -253,7 +241,7 @@ def _messenger(event: InboundEvent) -> IntakeInput:
     return IntakeInput(
         channel=LeadChannel.SOCIAL, fields={"message": text},
         summary=f"{network}: {text[:80]}", body=f"{text}\n\n({network} sender id {sender})",
-        occurred_at=_when((item.get("timestamp") or 0) // 1000) or event.received_at,
+        occurred_at=from_epoch(item.get("timestamp"), per_second=1000) or event.received_at,
         source=ChannelSettings.for_channel(SETTINGS).source or network.lower(),
         kind=Interaction.Kind.MESSAGE, notify_prospect=False,
         identity=PlatformAccount(platform, sender,
@@ -295,7 +283,7 @@ def _comment(event: InboundEvent) -> IntakeInput:
         fields={"message": text, "first_name": first, "last_name": last},
         summary=f"{network} comment: {text[:80]}",
         body=f"{text}\n\n({network} comment by {name or author_id} on {where})",
-        occurred_at=_when(comment.get("created_time")) or event.received_at,
+        occurred_at=from_epoch(comment.get("created_time")) or event.received_at,
         source=ChannelSettings.for_channel(SETTINGS).source or f"{network.lower()}-comments",
         kind=Interaction.Kind.MESSAGE, notify_prospect=False,
         identity=PlatformAccount(platform, author_id, name, event.payload.get("account_id", "")),
@@ -339,7 +327,7 @@ def _leadgen(event: InboundEvent) -> IntakeInput:
     return IntakeInput(
         channel=LeadChannel.SOCIAL, fields=fields,
         summary=f"Facebook lead ad (form {form_id})", body="\n".join(other),
-        occurred_at=_when(event.payload["change"].get("created_time")) or event.received_at,
+        occurred_at=from_epoch(event.payload["change"].get("created_time")) or event.received_at,
         source=config.source or "facebook-lead-ads",
     )
 

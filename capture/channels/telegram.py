@@ -23,6 +23,7 @@ from capture.channels.base import (
     Channel,
     Malformed,
     RawEvent,
+    from_epoch,
     post_only,
     read_json,
     receive,
@@ -121,20 +122,11 @@ def _normalise(event: InboundEvent) -> IntakeInput:
     return IntakeInput(
         channel=LeadChannel.CHAT, fields=fields, summary=summary,
         body="\n".join([text, *notes, f"(Telegram {handle or 'user'} {user_id})"]).strip(),
-        occurred_at=_when(message.get("date")) or event.received_at,
+        occurred_at=from_epoch(message.get("date")) or event.received_at,
         source=ChannelSettings.for_channel(SETTINGS).source or "telegram",
         kind=Interaction.Kind.MESSAGE, notify_prospect=False,
         identity=PlatformAccount(Platform.TELEGRAM, user_id, handle or name, chat_id),
     )
-
-
-def _when(seconds: object):
-    from datetime import UTC, datetime
-
-    try:
-        return datetime.fromtimestamp(int(str(seconds)), tz=UTC)
-    except (TypeError, ValueError, OverflowError, OSError):
-        return None
 
 
 def reply(request: HttpRequest, stored: list[InboundEvent]) -> HttpResponse:

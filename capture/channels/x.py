@@ -80,7 +80,7 @@ def normalise(event: InboundEvent) -> IntakeInput:
         text = str((create.get("message_data") or {}).get("text") or "").strip() or "[media]"
         profile = event.payload.get("sender") or {}
         when = datetime.fromtimestamp(int(item.get("created_timestamp", 0)) / 1000, tz=UTC)
-    except (TypeError, AttributeError, LookupError, ValueError, OverflowError) as exc:
+    except (TypeError, AttributeError, LookupError, ValueError, OverflowError, OSError) as exc:
         raise Rejected(f"Malformed X direct message: {type(exc).__name__}: {exc}") from None
     name = str(profile.get("name") or "")
     handle = f"@{profile['screen_name']}" if profile.get("screen_name") else ""

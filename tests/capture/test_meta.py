@@ -108,6 +108,24 @@ def test_a_retried_whatsapp_delivery_adds_nothing(client):
     assert Lead.objects.get().interactions.count() == 1 and InboundEvent.objects.count() == 1
 
 
+@pytest.mark.parametrize("stamp", [10**17, 10**30, "not a time", None])
+def test_a_message_with_an_impossible_timestamp_is_taken_in_at_its_arrival(client, stamp):
+    """10^17 seconds made Python raise OSError (EOVERFLOW), which crashed the event (fuzzer)."""
+    payload = load_json("meta", "whatsapp_text.json")
+    payload["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"] = stamp
+    assert meta_post(client, payload).status_code == 200
+    event = InboundEvent.objects.get()
+    assert event.status == "processed", event.reason
+    assert Lead.objects.get().interactions.get().occurred_at == event.received_at
+
+
+def test_a_messenger_message_with_a_text_timestamp_is_taken_in(client):
+    payload = load_json("meta", "messenger_message.json")
+    payload["entry"][0]["messaging"][0]["timestamp"] = "soon"  # `//` on it raised TypeError
+    assert meta_post(client, payload).status_code == 200
+    assert InboundEvent.objects.get().status == "processed"
+
+
 def test_delivery_statuses_store_nothing(client):
     assert meta_post(client, load_json("meta", "whatsapp_status.json")).status_code == 200
     assert not InboundEvent.objects.exists()
