@@ -43,18 +43,18 @@ def over_limit(key: str, limit: int) -> bool:
     window allows. Refused requests count too, so a client that keeps hammering stays out."""
     if limit <= 0:
         return False
-    minute, into = divmod(time.time(), 60)
-    current = _count_one(f"rl:{key}:{int(minute)}")
-    previous = cache.get(f"rl:{key}:{int(minute) - 1}", 0)
+    this_minute, last_minute, into = _windows(key)
+    current = _count_one(this_minute)
+    previous = cache.get(last_minute, 0)
     return previous * (1 - into / 60) + current > limit
 
 
 def seconds_until_allowed(key: str, limit: int) -> int:
     """The Retry-After for `key`: whole seconds until one more request fits under `limit`,
     if none is sent meanwhile (the previous minute's weight falls as the window slides)."""
-    minute, into = divmod(time.time(), 60)
-    current = cache.get(f"rl:{key}:{int(minute)}", 0)
-    previous = cache.get(f"rl:{key}:{int(minute) - 1}", 0)
+    this_minute, last_minute, into = _windows(key)
+    current = cache.get(this_minute, 0)
+    previous = cache.get(last_minute, 0)
     room = limit - 1 - current  # what the previous minute may still weigh
     if room >= previous:
         return 0
@@ -62,6 +62,13 @@ def seconds_until_allowed(key: str, limit: int) -> int:
         return math.ceil(60 * (1 - room / previous) - into)
     # Next minute: this minute's count becomes the previous one and slides out in turn.
     return math.ceil(60 - into + 60 * (1 - (limit - 1) / current))
+
+
+def _windows(key: str) -> tuple[str, str, float]:
+    """The cache keys of this minute's and the previous minute's counter, and the seconds
+    into this minute."""
+    minute, into = divmod(time.time(), 60)
+    return f"rl:{key}:{int(minute)}", f"rl:{key}:{int(minute) - 1}", into
 
 
 def _count_one(key: str) -> int:

@@ -81,10 +81,11 @@ def api_leads(request: HttpRequest) -> HttpResponse:
     content_type = request.content_type or ""
     if content_type != "application/json":
         return _error("Send the lead as JSON with 'Content-Type: application/json'.", 415)
-    if abuse.over_limit(f"api:{api_key.pk}", api_key.rate_limit_per_minute):
+    rate_key = f"api:{api_key.pk}"
+    if abuse.over_limit(rate_key, api_key.rate_limit_per_minute):
         response = _error(f"More than {api_key.rate_limit_per_minute} requests a minute.", 429)
         response["Retry-After"] = str(max(1, abuse.seconds_until_allowed(
-            f"api:{api_key.pk}", api_key.rate_limit_per_minute)))
+            rate_key, api_key.rate_limit_per_minute)))
         return response
     try:
         record = json.loads(body or b"null")

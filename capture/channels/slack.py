@@ -11,7 +11,6 @@ edits and deletions are not stored.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -23,6 +22,7 @@ from capture.channels.base import (
     Channel,
     Malformed,
     RawEvent,
+    from_epoch,
     post_only,
     read_json,
     receive,
@@ -81,8 +81,10 @@ def normalise(event: InboundEvent) -> IntakeInput:
         text = str(item.get("text") or "").strip() or "[file]"
         profile = item.get("user_profile") or {}
         name = str(profile.get("real_name") or profile.get("display_name") or "")
-        when = datetime.fromtimestamp(float(item["ts"]), tz=UTC)
-    except (TypeError, AttributeError, LookupError, ValueError, OverflowError, OSError) as exc:
+        when = from_epoch(item["ts"])
+        if when is None:
+            raise ValueError(f"ts {item['ts']!r}")
+    except (TypeError, AttributeError, LookupError, ValueError) as exc:
         raise Rejected(f"Malformed Slack event: {type(exc).__name__}: {exc}") from None
     first, _, last = name.partition(" ")
     how = "mentioned us" if item.get("type") == "app_mention" else "wrote"

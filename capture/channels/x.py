@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from datetime import UTC, datetime
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -23,6 +22,7 @@ from capture.channels.base import (
     Channel,
     Malformed,
     RawEvent,
+    from_epoch,
     read_json,
     receive,
 )
@@ -79,8 +79,10 @@ def normalise(event: InboundEvent) -> IntakeInput:
         sender = str(create["sender_id"])
         text = str((create.get("message_data") or {}).get("text") or "").strip() or "[media]"
         profile = event.payload.get("sender") or {}
-        when = datetime.fromtimestamp(int(item.get("created_timestamp", 0)) / 1000, tz=UTC)
-    except (TypeError, AttributeError, LookupError, ValueError, OverflowError, OSError) as exc:
+        when = from_epoch(item.get("created_timestamp", 0), per_second=1000)
+        if when is None:
+            raise ValueError(f"created_timestamp {item.get('created_timestamp')!r}")
+    except (TypeError, AttributeError, LookupError, ValueError) as exc:
         raise Rejected(f"Malformed X direct message: {type(exc).__name__}: {exc}") from None
     name = str(profile.get("name") or "")
     handle = f"@{profile['screen_name']}" if profile.get("screen_name") else ""
