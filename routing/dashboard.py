@@ -274,9 +274,20 @@ SPEED_SQL = (
     " FROM ({leads}) AS scoped WHERE first_response_at IS NOT NULL"
     " GROUP BY GROUPING SETS ((), (owner_id), (source), (tier), (week))"
     " ORDER BY 1, owner_id, source, tier, week")
+# Counts add up: the range is counted once per (week, channel, source, campaign), one hash
+# aggregate over the scan, and the grouping sets sum those few rows. (Five grouping sets over
+# the scan itself sort every lead: 1.35 s against 0.75 s for a million leads in the range.)
 COUNT_SQL = (
     "SELECT GROUPING(week, channel, source, utm_campaign) AS grouping_set,"
     " week, channel, source, utm_campaign,"
+    " COALESCE(SUM(leads), 0)::bigint AS leads,"
+    " COALESCE(SUM(contacted), 0)::bigint AS contacted,"
+    " COALESCE(SUM(qualified), 0)::bigint AS qualified,"
+    " COALESCE(SUM(won), 0)::bigint AS won,"
+    " COALESCE(SUM(total), 0)::bigint AS total,"
+    " COALESCE(SUM(met), 0)::bigint AS met,"
+    " COALESCE(SUM(breached), 0)::bigint AS breached"
+    " FROM (SELECT week, channel, source, utm_campaign,"
     " COUNT(*) AS leads, COUNT(first_response_at) AS contacted,"
     " COUNT(*) FILTER (WHERE status IN (%s, %s)) AS qualified,"
     " COUNT(*) FILTER (WHERE status = %s) AS won,"
@@ -284,7 +295,7 @@ COUNT_SQL = (
     " COUNT(*) FILTER (WHERE first_response_at <= respond_by) AS met,"
     " COUNT(*) FILTER (WHERE first_response_at > respond_by"
     " OR (first_response_at IS NULL AND respond_by < %s)) AS breached"
-    " FROM ({leads}) AS scoped"
+    " FROM ({leads}) AS scoped GROUP BY week, channel, source, utm_campaign) AS counted"
     " GROUP BY GROUPING SETS ((), (week, channel), (channel), (source), (utm_campaign))"
     " ORDER BY 1, week, channel, source, utm_campaign")
 

@@ -1,0 +1,59 @@
+"""Two indexes of Lead that others already serve, dropped.
+
+- owner: every query by owner is served by a composite index that starts with it
+  (lead_queue_idx and the queue's partial indexes). The lone one made PostgreSQL read all of a
+  rep's leads for a queue search (127 ms) where lead_queue_idx reads the matching ones (16 ms),
+  on a million leads.
+- created_at: lead_created_idx is the same index under its own name.
+
+Every lead written maintains two indexes fewer. Only the indexes go: Django's AlterField would
+also drop and re-add the owner foreign key on PostgreSQL (a check of every row under lock) and
+rebuild the table on SQLite.
+"""
+
+import django.db.models.deletion
+import django.utils.timezone
+from django.conf import settings
+from django.db import migrations, models
+
+INDEXES = ("capture_lead_owner_id_2829ed27", "capture_lead_created_at_ee29f475")
+
+
+def drop(apps, schema_editor):
+    for name in INDEXES:
+        schema_editor.execute(f'DROP INDEX IF EXISTS "{name}"')
+
+
+def create(apps, schema_editor):
+    for name, column in zip(INDEXES, ("owner_id", "created_at"), strict=True):
+        schema_editor.execute(
+            f'CREATE INDEX IF NOT EXISTS "{name}" ON "capture_lead" ("{column}")')
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ("capture", "0013_queue_order_indexes"),
+        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
+    ]
+
+    operations = [
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="lead",
+                    name="created_at",
+                    field=models.DateTimeField(default=django.utils.timezone.now),
+                ),
+                migrations.AlterField(
+                    model_name="lead",
+                    name="owner",
+                    field=models.ForeignKey(
+                        blank=True, db_index=False, null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="owned_leads", to=settings.AUTH_USER_MODEL),
+                ),
+            ],
+            database_operations=[migrations.RunPython(drop, create, elidable=False)],
+        ),
+    ]
