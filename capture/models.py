@@ -430,7 +430,9 @@ class Interaction(models.Model):
         ASSIGNMENT = "assignment", "Assignment"
         SYSTEM = "system", "System"
 
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="interactions")
+    # Indexed by interaction_timeline_idx (lead, occurred_at), not on its own.
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="interactions",
+                             db_index=False)
     direction = models.CharField(max_length=10, choices=Direction.choices)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     channel = models.CharField(max_length=16, choices=Channel.choices)

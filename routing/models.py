@@ -400,8 +400,9 @@ class LeadAssessment(models.Model):
     routing = models.JSONField(default=dict, blank=True)
     rule = models.ForeignKey(RoutingRule, null=True, blank=True, on_delete=models.SET_NULL,
                              related_name="+")
+    # Indexed by assessment_queue_idx (team, outcome), not on its own.
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL,
-                             related_name="assessments")
+                             related_name="assessments", db_index=False)
     sla_started_at = models.DateTimeField(null=True, blank=True)
     warn_at = models.DateTimeField(null=True, blank=True)
     escalated_at = models.DateTimeField(null=True, blank=True)
