@@ -1,6 +1,7 @@
 """App config for routing: listens to capture's signals and keeps the rule cache honest."""
 
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class RoutingConfig(AppConfig):
@@ -14,3 +15,10 @@ class RoutingConfig(AppConfig):
 
         receivers.connect()
         schedules.connect(self)
+        post_migrate.connect(_week_statistics, sender=self)
+
+
+def _week_statistics(sender, using="default", **kwargs) -> None:
+    from routing.dashboard import ensure_week_statistics
+
+    ensure_week_statistics(using)

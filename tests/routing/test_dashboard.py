@@ -208,3 +208,45 @@ def test_the_grouped_figures_are_the_per_figure_ones(manager, sales_team, alice,
     everything = figures.grouped_range_figures(scopes[0], now)
     assert everything["speed"]["overall"]["answered"] > 200
     assert len(everything["speed"]["week"]) >= 11 and len(everything["by_source"]) == 7
+
+
+@pytest.mark.postgres
+def test_postgres_plans_the_range_counts_for_the_few_week_groups_there_are(settings):
+    """The range's counts group its leads by (week, channel, source, campaign). PostgreSQL
+    cannot guess how many weeks an expression yields and took that for about one group per
+    lead, so it sorted the whole range; the statistics migrate makes on the ORM's own week
+    expression give it the real handful. A new TIME_ZONE changes the expression: they follow."""
+    import json
+
+    from django.db import connection
+
+    from capture.models import Lead
+    from routing import dashboard as figures
+
+    now = timezone.now()
+    Lead.objects.bulk_create(
+        Lead(first_name="Lead", email=f"w{n}@example.com", channel=("web_form", "email")[n % 2],
+             source="google", created_at=now - timedelta(days=n % 20, minutes=n))
+        for n in range(3000))
+    scope = figures.Scope(start=timezone.localdate() - timedelta(days=30),
+                          end=timezone.localdate())
+
+    def estimated_groups() -> float:
+        leads_sql, params, _ = figures._range_sql(scope)
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {Lead._meta.db_table}")
+            cursor.execute("EXPLAIN (FORMAT JSON) SELECT week FROM (" + leads_sql + ") AS s"
+                           " GROUP BY week, channel, source, utm_campaign", params)
+            plan = cursor.fetchone()[0]
+        return (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]["Plan Rows"]
+
+    real = Lead.objects.values_list("channel").distinct().count() * 4  # up to 4 weeks in 20 days
+    assert estimated_groups() <= real
+    assert figures.ensure_week_statistics() is False  # made at migrate, for this time zone
+
+    settings.TIME_ZONE = "America/New_York"
+    assert figures.ensure_week_statistics() is True
+    assert estimated_groups() <= real
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP STATISTICS {figures.WEEK_STATISTICS}")
+    assert estimated_groups() > 10 * real  # what PostgreSQL guesses without them
