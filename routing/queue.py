@@ -68,13 +68,20 @@ def tab_leads(user, tab: str, now: datetime | None = None) -> QuerySet[Lead]:
     if tab == "new":
         return mine.filter(status=LeadStatus.NEW, first_response_at__isnull=True)
     if tab == "due":
-        return mine.filter(Q(needs_callback=True) | Q(first_response_at__isnull=True,
-                                                      status__in=WORKING_STATUSES,
-                                                      respond_by__lt=end_of_today(now)))
+        callback, owed = due_halves(now)
+        return mine.filter(callback | owed)
     if tab == "waiting":
         return mine.filter(status__in=[LeadStatus.CONTACTED, LeadStatus.QUALIFIED],
                            needs_callback=False)
     return mine
+
+
+def due_halves(now: datetime) -> tuple[Q, Q]:
+    """The Due today tab as two disjoint halves: a call back owed; else unanswered and due
+    before midnight. Each has its own index (lead_callback_idx, lead_unanswered_due_idx); their
+    OR has none, so its count is taken per half (tab_counts)."""
+    return Q(needs_callback=True), Q(needs_callback=False, first_response_at__isnull=True,
+                                     status__in=WORKING_STATUSES, respond_by__lt=end_of_today(now))
 
 
 def breached(now: datetime) -> Q:
@@ -128,7 +135,19 @@ def capped_count(leads: QuerySet[Lead]) -> str:
 
 def tab_counts(user, now: datetime | None = None) -> dict[str, str]:
     now = now or timezone.now()
-    return {tab.slug: capped_count(tab_leads(user, tab.slug, now)) for tab in TABS}
+    return {tab.slug: capped_count(_countable(user, tab.slug, now)) for tab in TABS}
+
+
+def _countable(user, tab: str, now: datetime) -> QuerySet[Lead]:
+    """A tab's leads as counted: the Due today tab as a UNION ALL of its halves, each read
+    through its own index. As one OR, PostgreSQL expected many matches, read the table in order
+    to stop at COUNT_CAP, and for a rep with nothing due read all of it (250-450 ms for a rep
+    with 100,000 open leads in a million)."""
+    if tab != "due":
+        return tab_leads(user, tab, now)
+    mine = tab_leads(user, "all", now).order_by().values("id")
+    callback, owed = due_halves(now)
+    return mine.filter(callback).union(mine.filter(owed), all=True)
 
 
 def assigned_since(user, after_id: int) -> int:

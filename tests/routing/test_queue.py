@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from capture.models import Interaction, Lead, LeadStatus
@@ -78,6 +79,25 @@ def test_tabs_split_new_due_and_waiting(as_alice, alice):
     assert names_in(as_alice.get("/queue/?tab=new")) == ["Fresh Lovelace"]
     assert names_in(as_alice.get("/queue/?tab=due")) == ["Callback Lovelace"]
     assert names_in(as_alice.get("/queue/?tab=waiting")) == ["Answered Lovelace"]
+
+
+@time_machine.travel("2026-12-02 10:00:00+00:00", tick=True)  # "due before midnight" is stable
+def test_the_due_count_is_the_due_list_each_lead_once(as_alice, alice):
+    """The Due today count adds up its two halves (a call back owed; unanswered and due before
+    midnight): a lead that is both is one lead, a snoozed one is in neither."""
+    now = timezone.now()
+    lead_for(alice.user, first_name="Owed", minutes_left=20)
+    lead_for(alice.user, first_name="Both", minutes_left=20, needs_callback=True)
+    lead_for(alice.user, first_name="Callback", status=LeadStatus.CONTACTED,
+             first_response_at=now, needs_callback=True)
+    lead_for(alice.user, first_name="Late", minutes_left=-30)
+    lead_for(alice.user, first_name="Snoozed", minutes_left=20, needs_callback=True,
+             snoozed_until=now + timedelta(hours=2))
+    lead_for(alice.user, first_name="Nextweek", minutes_left=60 * 24 * 7)
+    html = as_alice.get("/queue/?tab=due").content.decode()
+    assert sorted(names_in(as_alice.get("/queue/?tab=due"))) == [
+        "Both Lovelace", "Callback Lovelace", "Late Lovelace", "Owed Lovelace"]
+    assert 'data-count="due">4<' in html
 
 
 def test_closed_leads_are_not_in_the_queue(as_alice, alice):
