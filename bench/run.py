@@ -348,6 +348,9 @@ def flat_cost(stack: Stack) -> dict:
         if fill.returncode:
             raise RuntimeError(f"fill_leads.py failed:\n{fill.stderr[-3000:]}")
         log(fill.stdout.strip())
+        # Both sizes measured alike: the worker idle (no acknowledgements of earlier leads
+        # being sent on the same cores), the fill on disk (fill_leads.py ends with a CHECKPOINT).
+        wait_for_idle_queue(stack)
         run = wrk(stack.base + "/q/bench/", form_body(session, f"flat{size}-"),
                   seconds=SECONDS, connections=2, env=env)
         queue = wrk(stack.base + "/queue/", "", seconds=SECONDS, connections=2,
