@@ -1,17 +1,17 @@
 """Indexes that others already serve, dropped: two of Lead's, one of Interaction's.
 
-- owner: replaced by lead_owner_newest_idx (owner, id). The lone one made PostgreSQL read all
-  of a rep's leads for a queue search (127 ms) where lead_queue_idx reads the matching ones
-  (16 ms), on a million leads; with (owner, id) it still takes lead_queue_idx. The second column
-  serves the rep's newest lead (the queue's poll), which without it walked the primary key
-  backwards (350 ms for a rep whose leads are all old).
+- owner: every query by owner is served by a composite index that starts with it
+  (lead_queue_idx and the queue's partial indexes). The lone one made PostgreSQL read all of a
+  rep's leads for a queue search (127 ms) where lead_queue_idx reads the matching ones (16 ms),
+  on a million leads. (An (owner, id) index instead was worse: planned on an empty table, the
+  foreign keys' checks of `id = $1` took it over the primary key and scanned it whole for every
+  row, so seeding a million leads slowed from 2 minutes to over half an hour.)
 - created_at: lead_created_idx is the same index under its own name.
 - Interaction.lead: interaction_timeline_idx (lead, occurred_at) starts with it.
 
-Every lead taken in maintains an index entry fewer per interaction and one fewer on the lead.
-Only the indexes change: Django's AlterField would also drop and re-add the foreign keys on
-PostgreSQL (a check of every row under lock) and rebuild the tables on SQLite. The new index is
-built CONCURRENTLY on PostgreSQL, so a live database keeps taking leads meanwhile.
+Every lead taken in maintains an index entry fewer per interaction and two fewer on the lead.
+Only the indexes go: Django's AlterField would also drop and re-add the foreign keys on
+PostgreSQL (a check of every row under lock) and rebuild the tables on SQLite.
 """
 
 import django.db.models.deletion
@@ -26,31 +26,18 @@ INDEXES = {  # name: (table, column), as Django named them
 }
 
 
-NEWEST = "lead_owner_newest_idx"
-
-
-def _concurrently(schema_editor) -> str:
-    return " CONCURRENTLY" if schema_editor.connection.vendor == "postgresql" else ""
-
-
 def forwards(apps, schema_editor):
-    how = _concurrently(schema_editor)
-    schema_editor.execute(
-        f'CREATE INDEX{how} IF NOT EXISTS "{NEWEST}" ON "capture_lead" ("owner_id", "id")')
     for name in INDEXES:
-        schema_editor.execute(f'DROP INDEX{how} IF EXISTS "{name}"')
+        schema_editor.execute(f'DROP INDEX IF EXISTS "{name}"')
 
 
 def backwards(apps, schema_editor):
-    how = _concurrently(schema_editor)
     for name, (table, column) in INDEXES.items():
         schema_editor.execute(
-            f'CREATE INDEX{how} IF NOT EXISTS "{name}" ON "{table}" ("{column}")')
-    schema_editor.execute(f'DROP INDEX{how} IF EXISTS "{NEWEST}"')
+            f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" ("{column}")')
 
 
 class Migration(migrations.Migration):
-    atomic = False  # CREATE INDEX CONCURRENTLY cannot run in a transaction
 
     dependencies = [
         ("capture", "0013_queue_order_indexes"),
@@ -79,10 +66,6 @@ class Migration(migrations.Migration):
                         blank=True, db_index=False, null=True,
                         on_delete=django.db.models.deletion.SET_NULL,
                         related_name="owned_leads", to=settings.AUTH_USER_MODEL),
-                ),
-                migrations.AddIndex(
-                    model_name="lead",
-                    index=models.Index(fields=["owner", "id"], name="lead_owner_newest_idx"),
                 ),
             ],
             database_operations=[migrations.RunPython(forwards, backwards, elidable=False)],
