@@ -228,7 +228,7 @@ def test_postgres_plans_the_range_counts_for_the_few_week_groups_there_are(setti
         Lead(first_name="Lead", email=f"w{n}@example.com", channel=("web_form", "email")[n % 2],
              source="google", created_at=now - timedelta(days=n % 20, minutes=n))
         for n in range(3000))
-    GROUPS_PLAN = ("EXPLAIN (FORMAT JSON) SELECT week FROM ({leads}) AS s"
+    groups_plan = ("EXPLAIN (FORMAT JSON) SELECT week FROM ({leads}) AS s"
                    " GROUP BY week, channel, source, utm_campaign")
     scope = figures.Scope(start=timezone.localdate() - timedelta(days=30),
                           end=timezone.localdate())
@@ -237,7 +237,7 @@ def test_postgres_plans_the_range_counts_for_the_few_week_groups_there_are(setti
         leads_sql, params, _ = figures._range_sql(scope)
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {Lead._meta.db_table}")
-            cursor.execute(GROUPS_PLAN.format(leads=leads_sql), params)
+            cursor.execute(groups_plan.format(leads=leads_sql), params)
             plan = cursor.fetchone()[0]
         return (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]["Plan Rows"]
 

@@ -94,10 +94,10 @@ def test_the_due_count_is_the_due_list_each_lead_once(as_alice, alice):
     lead_for(alice.user, first_name="Snoozed", minutes_left=20, needs_callback=True,
              snoozed_until=now + timedelta(hours=2))
     lead_for(alice.user, first_name="Nextweek", minutes_left=60 * 24 * 7)
-    html = as_alice.get("/queue/?tab=due").content.decode()
-    assert sorted(names_in(as_alice.get("/queue/?tab=due"))) == [
+    response = as_alice.get("/queue/?tab=due")
+    assert sorted(names_in(response)) == [
         "Both Lovelace", "Callback Lovelace", "Late Lovelace", "Owed Lovelace"]
-    assert 'data-count="due">4<' in html
+    assert 'data-count="due">4<' in response.content.decode()
 
 
 def test_closed_leads_are_not_in_the_queue(as_alice, alice):
