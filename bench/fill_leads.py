@@ -1,6 +1,6 @@
 """Fill the database up to N leads in bulk SQL (PostgreSQL), for the flat-cost benchmark.
 
-Usage: fill_leads.py N [OWNER_ID]
+Usage: fill_leads.py N [OWNER_ID,OWNER_ID,...]
 """
 
 import os
@@ -21,11 +21,14 @@ BATCH = 100_000
 STATUSES = ["new", "contacted", "qualified", "won", "lost", "nurture", "disqualified"]
 
 
-def expression(field, owner_id: int | None) -> str:
+def expression(field, owner_ids: list[int]) -> str:
     """SQL for one column of generated row number g."""
     special = {
-        # One lead in 50 belongs to the benchmark's rep, so the queue page has a real queue.
-        "owner": f"CASE WHEN mod(g, 50) = 0 THEN {int(owner_id)} END" if owner_id else "NULL",
+        # One lead in 50 belongs to each given owner: the benchmark's rep, so the queue page
+        # has a real queue, and the reps the intake routes to, so their loads are real.
+        "owner": ("CASE WHEN mod(g, 50) < {n} THEN (ARRAY[{ids}])[1 + mod(g, 50)] END".format(
+            n=len(owner_ids), ids=",".join(str(int(i)) for i in owner_ids))
+            if owner_ids else "NULL"),
         "respond_by": "now() + (mod(g, 7200) - 3600 || ' seconds')::interval",
         "first_name": "'Fill'",
         "last_name": "'Lead ' || g",
@@ -60,7 +63,7 @@ def expression(field, owner_id: int | None) -> str:
 
 def main() -> None:
     target = int(sys.argv[1])
-    owner_id = int(sys.argv[2]) if len(sys.argv) > 2 else None
+    owner_ids = [int(i) for i in sys.argv[2].split(",")] if len(sys.argv) > 2 else []
     if connection.vendor != "postgresql":
         sys.exit("fill_leads.py needs PostgreSQL")
     from capture.models import CustomField
@@ -71,7 +74,7 @@ def main() -> None:
             "label": label, "kind": kind, "choices": "\n".join(choices)})
     fields = [f for f in Lead._meta.concrete_fields if not f.primary_key]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    values = ", ".join(expression(f, owner_id) for f in fields)
+    values = ", ".join(expression(f, owner_ids) for f in fields)
     start = time.perf_counter()
     have = Lead.objects.count()
     with connection.cursor() as cursor:

@@ -202,14 +202,20 @@ def calendar_for(calendar_id: int) -> Calendar | None:
 # --- Reps: read fresh for each decision --------------------------------------------------------
 
 def rep_states(user_ids: Iterable[int], on: date, *, lock: bool = False,
-               open_counts: Mapping[int, int] | None = None) -> dict[int, RepState]:
-    """The reps' state now: three queries whatever the team size.
+               open_counts: Mapping[int, int] | None = None,
+               loads: bool = True) -> dict[int, RepState]:
+    """The reps' state now: at most three queries whatever the team size.
 
     With `lock`, their profile rows stay locked (FOR UPDATE, in id order) until the transaction
     ends, so two leads never both take the last free place of the same rep. The open leads are
     counted after the lock is held, in a statement of their own: a count in the locking
     statement would be read from its snapshot, before the wait, and miss the lead the
     previous lock holder has just given the rep (tests/routing/test_concurrency_postgres.py).
+
+    Open leads are counted only as far as a decision needs them, so the cost stays flat
+    however many leads a rep holds: up to the rep's capacity (the capacity check), and, with
+    `loads` (least-loaded), up to LOAD_COUNT_LIMIT for reps without one. A round-robin or
+    weighted rule over reps without a capacity counts nothing.
     """
     ids = sorted(set(user_ids))
     if not ids:
@@ -223,7 +229,12 @@ def rep_states(user_ids: Iterable[int], on: date, *, lock: bool = False,
             rep__user_id__in=ids, ends_on__gte=on - _DAY).values_list(
             "rep__user_id", "starts_on", "ends_on"):
         away.setdefault(user_id, []).append((first, last))
-    counts = dict(open_counts) if open_counts is not None else open_lead_counts(ids)
+    if open_counts is not None:
+        counts = dict(open_counts)
+    else:
+        limits = {p.user_id: p.capacity if p.capacity is not None else
+                  (LOAD_COUNT_LIMIT if loads else 0) for p in profiles}
+        counts = open_lead_counts_up_to(limits)
     return {
         p.user_id: RepState(
             user_id=p.user_id, name=p.user.get_full_name() or p.user.get_username(),
@@ -243,6 +254,30 @@ def open_lead_counts(user_ids: Iterable[int]) -> dict[int, int]:
         Lead.objects.filter(owner_id__in=list(user_ids), status__in=OPEN_STATUSES)
         .values("owner_id").annotate(n=Count("id")).values_list("owner_id", "n")
     )
+
+
+# Least-loaded compares open leads up to this many; reps holding more count as this many.
+LOAD_COUNT_LIMIT = 1000
+
+
+def open_lead_counts_up_to(limits: Mapping[int, int]) -> dict[int, int]:
+    """Each rep's open leads, counted up to their limit: one statement whose cost is bounded
+    by the limits, not by the leads the reps hold (each part stops at its LIMIT)."""
+    limits = {user_id: limit for user_id, limit in limits.items() if limit > 0}
+    if not limits:
+        return {}
+    parts, params = [], []
+    for n, (user_id, limit) in enumerate(sorted(limits.items())):
+        part = (Lead.objects.filter(owner_id=user_id, status__in=OPEN_STATUSES)
+                .values_list("owner_id", flat=True).order_by()[:limit])
+        sql, part_params = part.query.get_compiler(connection=connection).as_sql()
+        parts.append("SELECT * FROM ({}) AS part{}".format(sql, n))
+        params.extend(part_params)
+    query = "SELECT owner_id, COUNT(*) FROM ({}) AS loads GROUP BY owner_id".format(
+        " UNION ALL ".join(parts))
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        return dict(cursor.fetchall())
 
 
 def users_by_id(user_ids: Iterable[int]) -> dict[int, models.Model]:

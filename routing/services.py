@@ -122,7 +122,8 @@ def _route_locked(facts: dict, ruleset: RuleSet, now: datetime) -> RoutingDecisi
         user_ids = team.member_ids
     else:
         user_ids = [rule.rep_id] if rule.rep_id else []
-    reps = rep_states(user_ids, now.date(), lock=True)
+    reps = rep_states(user_ids, now.date(), lock=True,
+                      loads=rule.action == Action.LEAST_LOADED)
     decision = route(facts, ruleset.routing, ruleset.teams, reps, cursors, now, rule=rule)
     if cursor_row is not None and decision.owner_id:
         moved = cursors[team.id].after(decision.owner_id, team)
@@ -302,7 +303,7 @@ def _next_rep(lead: Lead, team, ruleset: RuleSet, now: datetime) -> int | None:
     cursor = Cursor(cursor_row.last_user_id,
                     {int(k): v for k, v in (cursor_row.counts or {}).items()})
     others = tuple(u for u in team.member_ids if u != lead.owner_id)
-    reps = rep_states(others, now.date(), lock=True)
+    reps = rep_states(others, now.date(), lock=True, loads=rule.action == Action.LEAST_LOADED)
     picked, _ = pick_from_team(rule.action, replace(team, member_ids=others), cursor, reps,
                                rule, facts, now)
     if picked:

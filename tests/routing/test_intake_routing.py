@@ -131,6 +131,53 @@ def test_capacity_counts_open_leads_in_the_database(round_robin, alice, bob):
     assert submit(email="p9@x.com").owner.username == "alice"
 
 
+def test_a_rep_at_capacity_is_explained_with_the_count_stopped_at_the_capacity(
+        round_robin, alice, bob):
+    alice.capacity = 2
+    alice.save()
+    Lead.objects.bulk_create(Lead(email=f"old{i}@x.com", email_key=f"old{i}@x.com",
+                                  owner=alice.user) for i in range(5))
+    lead = submit(email="new@x.com")
+    assert lead.owner.username == "bob"
+    reasons = {c["name"]: c["reason"] for c in lead.assessment.routing["candidates"]}
+    assert reasons["Alice"] == "at capacity (2/2 open leads)"
+
+
+def test_least_loaded_compares_loads_up_to_the_count_limit(
+        sales_team, alice, bob, tiers, monkeypatch):
+    RoutingRule.objects.create(name="Fewest open", action="least_loaded", team=sales_team,
+                               position=1)
+    Lead.objects.bulk_create([
+        *(Lead(email=f"a{i}@x.com", email_key=f"a{i}@x.com", owner=alice.user)
+          for i in range(4)),
+        *(Lead(email=f"b{i}@x.com", email_key=f"b{i}@x.com", owner=bob.user)
+          for i in range(2))])
+    first = submit(email="p1@x.com")
+    assert first.owner.username == "bob"
+    reasons = {c["name"]: c["reason"] for c in first.assessment.routing["candidates"]}
+    assert reasons == {"Bob": "picked: fewest open leads (2)",
+                       "Alice": "eligible, 4 open leads"}
+    # Past the limit every rep counts as the limit: the turn decides, as for equal loads.
+    monkeypatch.setattr("routing.ruleset.LOAD_COUNT_LIMIT", 3)
+    owners = [submit(email=f"q{i}@x.com").owner.username for i in range(2)]
+    assert owners == ["alice", "bob"]
+
+
+def test_round_robin_over_reps_without_a_capacity_does_not_count_their_leads(
+        round_robin, alice, bob, django_assert_num_queries):
+    from routing.ruleset import rep_states
+
+    Lead.objects.bulk_create(Lead(email=f"old{i}@x.com", email_key=f"old{i}@x.com",
+                                  owner=alice.user) for i in range(3))
+    ids = [alice.user_id, bob.user_id]
+    with django_assert_num_queries(2):  # the profiles and the out-of-office days
+        states = rep_states(ids, datetime.now(UTC).date(), loads=False)
+    assert {s.open_leads for s in states.values()} == {0}
+    with django_assert_num_queries(3):
+        states = rep_states(ids, datetime.now(UTC).date())
+    assert states[alice.user_id].open_leads == 3
+
+
 def test_out_of_office_today_is_skipped(round_robin, alice, bob):
     with time_machine.travel(TUESDAY_NOON_BERLIN, tick=False):
         OutOfOffice.objects.create(rep=alice, starts_on="2026-11-23", ends_on="2026-11-24")
