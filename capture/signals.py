@@ -7,6 +7,12 @@ from django.dispatch import Signal
 # transaction and queue their tasks with transaction.on_commit.
 lead_received = Signal()
 
+# Sent inside the intake transaction just before a new lead's row is inserted. kwargs: lead
+# (unsaved), data (IntakeInput). Listeners may set the lead's own columns (routing sets score,
+# tier, owner and deadline), so the row is written once; what they write to other tables
+# waits for lead_received, which is sent with the same Lead object.
+lead_creating = Signal()
+
 # Sent when staff or a channel touches an existing lead (a reply, a call, a status change).
 # kwargs: lead, interaction.
 lead_touched = Signal()

@@ -15,13 +15,14 @@ from capture.models import Interaction, Lead
 from capture.queue import queue_task_with_data
 from capture.signals import delivery_reported, lead_received, lead_touched
 from followup.models import Notification, Suppression
-from followup.sequences import plan_enrolment, stop_enrollment
+from followup.sequences import plan_enrolment, stop_enrollment, write_timers
 from followup.services import (
     acknowledgement_for,
     alert_breach,
     alert_owner_of_assignment,
     notify,
     schedule_sla_warning,
+    sla_warning_row,
 )
 from followup.suppression import suppress
 from routing.signals import lead_assigned, lead_queued, sla_breached
@@ -62,9 +63,11 @@ def follow_up_received_lead(
         if interaction.channel == Lead.Channel.BOOKING:
             reason = "the prospect booked a meeting"
         stop_enrollment(lead=lead, reason=reason)
-    schedule_sla_warning(lead)
+    warning = [row] if (row := sla_warning_row(lead)) else []
     if created and data.notify_prospect:  # imports and demo data are never emailed unasked
-        plan_enrolment(lead)
+        plan_enrolment(lead, timers=warning)  # one INSERT for both timers
+    else:
+        write_timers(warning)
 
 
 @receiver(lead_touched, dispatch_uid="followup.stop_on_touch")

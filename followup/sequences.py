@@ -9,6 +9,7 @@ sending window. A paused sequence holds its unsent rows until it is resumed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -77,26 +78,38 @@ def matching_sequence(lead: Lead) -> Sequence | None:
     return None
 
 
-def plan_enrolment(lead: Lead, now: datetime | None = None) -> Enrollment | None:
+def plan_enrolment(lead: Lead, now: datetime | None = None, *,
+                   timers: Iterable[OutboundMessage] = ()) -> Enrollment | None:
     """For a new lead: enrol at once (the enrolment is returned), or write the "no response
-    within N hours" timer row (None is returned: the row may have existed already)."""
-    if lead.status != LeadStatus.NEW:
-        return None
-    sequence = matching_sequence(lead)
-    if sequence is None:
-        return None
-    now = now or timezone.now()
-    if sequence.trigger == Sequence.Trigger.ON_ARRIVAL:
-        return enrol_lead(lead=lead, sequence=sequence, now=now)
-    # One statement: a second plan for the same lead and sequence hits the unique dedupe_key
-    # and writes nothing (ON CONFLICT DO NOTHING / INSERT OR IGNORE).
-    OutboundMessage.objects.bulk_create([OutboundMessage(
-        lead=lead, kind=OutboundMessage.Kind.ENROLMENT_CHECK,
-        channel=OutboundMessage.Channel.INTERNAL, dedupe_key=f"enrol-check:{lead.pk}:{sequence.pk}",
-        subject=f"Enrol in “{sequence.name}” if nobody answered",
-        body=str(sequence.pk), due_at=now + timedelta(hours=sequence.no_response_hours),
-    )], ignore_conflicts=True)
-    return None
+    within N hours" timer row (None is returned: the row may have existed already).
+
+    `timers` are the lead's other unsaved timer rows (its SLA warning), written in the same
+    statement: one INSERT whatever the sequence asks for.
+    """
+    rows = list(timers)
+    enrollment = None
+    sequence = matching_sequence(lead) if lead.status == LeadStatus.NEW else None
+    if sequence is not None:
+        now = now or timezone.now()
+        if sequence.trigger == Sequence.Trigger.ON_ARRIVAL:
+            enrollment = enrol_lead(lead=lead, sequence=sequence, now=now)
+        else:
+            rows.append(OutboundMessage(
+                lead=lead, kind=OutboundMessage.Kind.ENROLMENT_CHECK,
+                channel=OutboundMessage.Channel.INTERNAL,
+                dedupe_key=f"enrol-check:{lead.pk}:{sequence.pk}",
+                subject=f"Enrol in “{sequence.name}” if nobody answered",
+                body=str(sequence.pk), due_at=now + timedelta(hours=sequence.no_response_hours),
+            ))
+    write_timers(rows)
+    return enrollment
+
+
+def write_timers(rows: Iterable[OutboundMessage]) -> None:
+    """Write timer rows in one statement. Each has a unique dedupe_key: a second plan of the
+    same timer hits it and writes nothing (ON CONFLICT DO NOTHING / INSERT OR IGNORE)."""
+    if rows := list(rows):
+        OutboundMessage.objects.bulk_create(rows, ignore_conflicts=True)
 
 
 def run_enrolment_check(message: OutboundMessage) -> str:

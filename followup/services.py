@@ -167,14 +167,24 @@ def _lead_summary(lead: Lead, opening: str) -> str:
 def schedule_sla_warning(lead: Lead, warn_at: datetime | None = None) -> None:
     """The reminder to the owner at the deadline's warning point: one row per deadline.
 
+    A second call for the same deadline writes nothing (the row's unique dedupe_key; ON
+    CONFLICT DO NOTHING, one statement).
+    """
+    from followup.sequences import write_timers
+
+    write_timers([row] if (row := sla_warning_row(lead, warn_at)) else [])
+
+
+def sla_warning_row(lead: Lead, warn_at: datetime | None = None) -> OutboundMessage | None:
+    """The unsaved warning row of the lead's deadline, or None when no warning is due.
+
     `warn_at` defaults to the lead's assessment's: the one routing has just written (cached on
-    the lead) or, failing that, the stored one. A second call for the same deadline writes
-    nothing (the row's unique dedupe_key; ON CONFLICT DO NOTHING, one statement).
+    the lead) or, failing that, the stored one.
     """
     from routing.models import LeadAssessment
 
     if lead.respond_by is None or lead.first_response_at is not None:
-        return
+        return None
     if warn_at is None:
         if Lead.assessment.related.is_cached(lead):
             warn_at = lead.assessment.warn_at
@@ -182,12 +192,12 @@ def schedule_sla_warning(lead: Lead, warn_at: datetime | None = None) -> None:
             warn_at = LeadAssessment.objects.filter(lead_id=lead.pk).values_list(
                 "warn_at", flat=True).first()
     if warn_at is None:
-        return
-    key = f"sla-warning:{lead.pk}:{int(lead.respond_by.timestamp())}"
-    OutboundMessage.objects.bulk_create([OutboundMessage(
+        return None
+    return OutboundMessage(
         lead=lead, kind=Kind.SLA_WARNING, channel=OutboundMessage.Channel.EMAIL,
-        dedupe_key=key, due_at=warn_at, subject=f"Answer soon: {lead.display_name}"[:255],
-    )], ignore_conflicts=True)
+        dedupe_key=f"sla-warning:{lead.pk}:{int(lead.respond_by.timestamp())}", due_at=warn_at,
+        subject=f"Answer soon: {lead.display_name}"[:255],
+    )
 
 
 def alert_breach(lead: Lead, *, escalation: str, manager_ids: list[int],

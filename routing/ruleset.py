@@ -18,7 +18,7 @@ from datetime import date
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import Count, F
+from django.db.models import Count, Exists, F, OuterRef
 
 from capture.memo import request_memo
 from capture.models import OPEN_STATUSES, CustomField, Lead
@@ -204,7 +204,8 @@ def calendar_for(calendar_id: int) -> Calendar | None:
 def rep_states(user_ids: Iterable[int], on: date, *, lock: bool = False,
                open_counts: Mapping[int, int] | None = None,
                loads: bool = True) -> dict[int, RepState]:
-    """The reps' state now: at most three queries whatever the team size.
+    """The reps' state now: at most three queries whatever the team size, one when nobody is
+    away and no count is needed.
 
     With `lock`, their profile rows stay locked (FOR UPDATE, in id order) until the transaction
     ends, so two leads never both take the last free place of the same rep. The open leads are
@@ -220,15 +221,17 @@ def rep_states(user_ids: Iterable[int], on: date, *, lock: bool = False,
     ids = sorted(set(user_ids))
     if not ids:
         return {}
-    profiles = m.RepProfile.objects.filter(user_id__in=ids).select_related("user")
+    absences = m.OutOfOffice.objects.filter(ends_on__gte=on - _DAY)
+    profiles = m.RepProfile.objects.filter(user_id__in=ids).select_related("user").annotate(
+        has_absence=Exists(absences.filter(rep=OuterRef("pk"))))
     if lock:
         profiles = profiles.select_for_update(of=("self",)).order_by("id")
     profiles = list(profiles)
     away: dict[int, list[tuple[date, date]]] = {}
-    for user_id, first, last in m.OutOfOffice.objects.filter(
-            rep__user_id__in=ids, ends_on__gte=on - _DAY).values_list(
-            "rep__user_id", "starts_on", "ends_on"):
-        away.setdefault(user_id, []).append((first, last))
+    if absent := [p.pk for p in profiles if p.has_absence]:  # most days nobody is away
+        for user_id, first, last in absences.filter(rep__in=absent).values_list(
+                "rep__user_id", "starts_on", "ends_on"):
+            away.setdefault(user_id, []).append((first, last))
     if open_counts is not None:
         counts = dict(open_counts)
     else:
@@ -271,10 +274,10 @@ def open_lead_counts_up_to(limits: Mapping[int, int]) -> dict[int, int]:
         part = (Lead.objects.filter(owner_id=user_id, status__in=OPEN_STATUSES)
                 .values_list("owner_id", flat=True).order_by()[:limit])
         sql, part_params = part.query.get_compiler(connection=connection).as_sql()
-        parts.append("SELECT * FROM ({}) AS part{}".format(sql, n))
+        parts.append(f"SELECT * FROM ({sql}) AS part{n}")  # noqa: S608 - the ORM's own SQL
         params.extend(part_params)
-    query = "SELECT owner_id, COUNT(*) FROM ({}) AS loads GROUP BY owner_id".format(
-        " UNION ALL ".join(parts))
+    union = " UNION ALL ".join(parts)
+    query = f"SELECT owner_id, COUNT(*) FROM ({union}) AS loads GROUP BY owner_id"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(query, params)
         return dict(cursor.fetchall())

@@ -63,22 +63,63 @@ def clock_for(tier: str, started: datetime, ruleset: RuleSet) -> SlaClock | None
         return None
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What assessing a lead decided, before anything is written."""
+
+    scored: ScoreResult
+    decision: RoutingDecision | None
+    clock: SlaClock | None
+    updates: dict[str, object]  # the lead's own fields to write
+    ruleset: RuleSet
+    now: datetime
+
+
 @transaction.atomic(savepoint=False)  # the intake's transaction when called from it
 def assess_lead(lead: Lead, *, route_lead: bool = True, start_clock: bool = True,
-                clock_from: datetime | None = None, now: datetime | None = None,
-                is_new: bool = False) -> Assessment:
+                clock_from: datetime | None = None, now: datetime | None = None) -> Assessment:
     """Score the lead, route it when asked, set its deadline; keep the explanation.
 
     The clock starts at `clock_from` (default: when the lead was created). Runs inside the
     intake transaction (capture's lead_received) or on its own.
     """
     now = now or timezone.now()
+    previous = LeadAssessment.objects.filter(lead=lead).first()
+    plan = _plan(lead, previous, route_lead=route_lead, start_clock=start_clock,
+                 clock_from=clock_from, now=now)
+    previous_owner_id = lead.owner_id
+    if plan.updates:
+        Lead.objects.filter(pk=lead.pk).update(**plan.updates)
+        for name, value in plan.updates.items():
+            setattr(lead, name, value)
+    return _record(lead, plan, previous, previous_owner_id)
+
+
+def plan_new_lead(lead: Lead) -> None:
+    """Score, route and clock a new lead before its row is inserted (capture's lead_creating).
+
+    The outcome (score, tier, owner, deadline, nurture) is set on the unsaved lead, so the row
+    is written once: an UPDATE just after the INSERT would write every one of the lead's
+    indexes again. The explanation and the announcements need the row; they wait on the lead
+    for assess_received_lead().
+    """
+    if lead.owner_id is not None or lead.status in CLOSED_STATUSES:
+        return
+    now = timezone.now()
+    plan = _plan(lead, None, route_lead=True, start_clock=True,
+                 clock_from=lead.created_at or now, now=now)
+    for name, value in plan.updates.items():
+        setattr(lead, name, value)
+    lead._routing_plan = plan
+
+
+def _plan(lead: Lead, previous: LeadAssessment | None, *, route_lead: bool, start_clock: bool,
+          clock_from: datetime | None, now: datetime) -> _Plan:
     ruleset = current_ruleset()
     facts, scored = score_lead(lead, ruleset)
     decision = _route_locked(facts, ruleset, now) if route_lead else None
 
     updates: dict[str, object] = {"score": scored.score, "tier": scored.tier}
-    previous = None if is_new else LeadAssessment.objects.filter(lead=lead).first()
     clock = None
     if start_clock:
         clock = clock_for(scored.tier, clock_from or lead.created_at or now, ruleset)
@@ -87,24 +128,21 @@ def assess_lead(lead: Lead, *, route_lead: bool = True, start_clock: bool = True
         clock = clock_for(scored.tier, previous.sla_started_at or lead.created_at, ruleset)
     if clock:
         updates["respond_by"] = clock.respond_by
-
-    previous_owner_id = lead.owner_id
     if decision and decision.owner_id:
         updates["owner_id"] = decision.owner_id
     if decision and decision.outcome == Outcome.NURTURE and lead.status == LeadStatus.NEW:
         updates["status"] = LeadStatus.NURTURE
-    if is_new:  # the row is as this lead holds it: write only what scoring changed
-        updates = {name: value for name, value in updates.items()
-                   if getattr(lead, name) != value}
-    if updates:
-        Lead.objects.filter(pk=lead.pk).update(**updates)
-        for name, value in updates.items():
-            setattr(lead, name, value)
+    return _Plan(scored, decision, clock, updates, ruleset, now)
 
-    _keep_explanation(lead, previous, scored, decision, clock, ruleset.version, now)
-    if decision:
-        _announce(lead, decision, previous, previous_owner_id, now, ruleset)
-    return Assessment(scored, decision, clock)
+
+def _record(lead: Lead, plan: _Plan, previous: LeadAssessment | None,
+            previous_owner_id: int | None) -> Assessment:
+    """Keep the explanation and announce the outcome (the lead's row holds it already)."""
+    _keep_explanation(lead, previous, plan.scored, plan.decision, plan.clock,
+                      plan.ruleset.version, plan.now)
+    if plan.decision:
+        _announce(lead, plan.decision, previous, previous_owner_id, plan.now, plan.ruleset)
+    return Assessment(plan.scored, plan.decision, plan.clock)
 
 
 def _route_locked(facts: dict, ruleset: RuleSet, now: datetime) -> RoutingDecision:
@@ -207,13 +245,18 @@ def _name(user) -> str:
 
 
 def assess_received_lead(lead: Lead, *, created: bool) -> Assessment:
-    """What capture's lead_received triggers: score always; route and clock what needs it."""
+    """What capture's lead_received triggers: score always; route and clock what needs it.
+
+    A new lead was decided before its insert (plan_new_lead): what is left is to keep the
+    explanation and announce."""
+    plan = lead.__dict__.pop("_routing_plan", None) if created else None
+    if plan is not None:
+        return _record(lead, plan, None, None)
     route_it = lead.owner_id is None and lead.status not in CLOSED_STATUSES
     start_clock = created or (lead.respond_by is None and lead.first_response_at is None)
     # An older lead that never had a deadline gets one from this contact on, not from the past.
     clock_from = lead.created_at if created else timezone.now()
-    return assess_lead(lead, route_lead=route_it, start_clock=start_clock, clock_from=clock_from,
-                       is_new=created)
+    return assess_lead(lead, route_lead=route_it, start_clock=start_clock, clock_from=clock_from)
 
 
 def rescore_lead(lead: Lead) -> Assessment:
