@@ -7,8 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.contrib.auth.models import User
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from capture.models import Interaction, Lead, LeadStatus
+from capture.intake import IntakeInput, receive_event
+from capture.models import Channel, Interaction, Lead, LeadStatus
 from routing.models import LeadAssessment, OutOfOffice, RoutingCondition, RoutingRule
 from routing.services import reassign_lead, rescore_lead, sla_state_of
 from routing.signals import lead_assigned, lead_queued
@@ -53,6 +56,32 @@ def test_a_new_lead_gets_score_tier_owner_deadline_and_explanation(
     assert [kind for kind, _ in announced] == ["assigned"]
     assert lead.interactions.filter(kind=Interaction.Kind.ASSIGNMENT,
                                     summary__contains="Alice").exists()
+
+
+def test_a_new_lead_and_its_event_are_each_written_once_whole(
+        scoring_rules, sla_policies, round_robin, alice):
+    """Routed before its INSERT: no UPDATE rewrites the lead's row (and its 21 indexes), nor
+    the event's; a retry of the same event id afterwards writes nothing."""
+    data = IntakeInput(channel=Channel.API, summary="API lead", source="api-test", fields={
+        "first_name": "Grace", "email": "cto@bigcorp.com", "job_title": "CTO",
+        "company_size": "1001-5000"})
+    with (time_machine.travel(TUESDAY_NOON_BERLIN, tick=False),
+          CaptureQueriesContext(connection) as queries):
+        event, created, result = receive_event(channel="api", external_id="once-1", data=data)
+    assert result.created
+    writes = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    assert not [w for w in writes if w.startswith(('UPDATE "capture_lead"',
+                                                   'UPDATE "capture_inboundevent"'))]
+    lead = Lead.objects.get()
+    assert (lead.owner, lead.tier, lead.score) == (alice.user, "hot", 70)
+    assert lead.respond_by == TUESDAY_NOON_BERLIN + timedelta(minutes=15)
+    assert lead.assessment.routing["rule_name"] == "Everyone"
+    event.refresh_from_db()
+    assert (created, event.status, event.lead_id, event.created_lead) == (
+        True, "processed", lead.pk, True)
+    again, created_again, nothing = receive_event(channel="api", external_id="once-1", data=data)
+    assert (again.pk, created_again, nothing) == (event.pk, False, None)
+    assert Lead.objects.count() == 1 and lead.interactions.count() == 2  # submission, assignment
 
 
 def test_free_mail_scores_down_to_a_cold_lead_due_the_next_business_day(
