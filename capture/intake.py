@@ -180,11 +180,9 @@ def receive_event(
 ) -> tuple[InboundEvent, bool, IntakeResult | None]:
     """Store an inbound event and take it in: what every channel calls.
 
-    The event row and everything it causes (lead, interaction, scoring, routing, outbox rows,
-    their tasks) commit in one transaction: the event is inserted with its outcome once the
-    lead is known (one INSERT instead of an INSERT and an UPDATE). A retried provider id or a
-    double-clicked submit collides with its stored event, and the next try returns that one,
-    having created nothing. If taking it in fails,
+    The event row is written first and everything it causes (lead, interaction, scoring,
+    routing, outbox rows, their tasks) commits with it in one transaction. A retried provider
+    id or a double-clicked submit finds its event and creates nothing. If taking it in fails,
     the transaction rolls back and the event is stored on its own as *failed* (or rejected,
     or ignored) with the reason, so whatever the provider is answered 2xx for is kept, and
     the sweeper and the admin's reprocess run it again. A concurrent twin (the same event, or
@@ -202,8 +200,8 @@ def receive_event(
     for attempt in range(3):
         try:
             with transaction.atomic():
-                # The first try just takes it in: a retried provider id collides with the
-                # stored event on its unique (channel, external_id), and the next try returns it.
+                # The first try just inserts: a retried provider id collides with the stored
+                # event on its unique (channel, external_id), and the next try returns it.
                 if attempt:
                     existing = InboundEvent.objects.filter(
                         channel=channel, external_id=external_id).first()
@@ -211,10 +209,8 @@ def receive_event(
                         return existing, False, None
                 event = _event_row(channel=channel, external_id=external_id,
                                    attempts=1 if processing else 0, **stored)
-                if not processing:
-                    event.save()
-                    return event, True, None
-                return event, True, _take_in(event, data)
+                event.save()
+                return event, True, _take_in(event, data) if processing else None
         except IntegrityError as exc:
             failure = exc
             logger.info("Concurrent intake of %s %s; trying again (%s)", channel, external_id,
@@ -275,25 +271,16 @@ def process_inbound_event(event_id: int) -> IntakeResult | None:
 
 
 def _take_in(event: InboundEvent, data: IntakeInput | None = None) -> IntakeResult:
-    """Normalise (unless given) and receive one event; mark it processed. Raises on failure.
-
-    An event not yet saved (receive_event's) is inserted by receive_lead, already processed.
-    """
+    """Normalise (unless given) and receive one event; mark it processed. Raises on failure."""
     if data is None:
         data = NORMALISERS[event.channel](event)
-    if event.pk is None:
-        return receive_lead(data, event=event)
     result = receive_lead(data, event=event)
-    outcome = _processed(result.lead, result.created)
+    outcome = {"status": InboundEvent.Status.PROCESSED, "reason": "", "lead": result.lead,
+               "created_lead": result.created, "processed_at": timezone.now()}
     InboundEvent.objects.filter(id=event.id).update(**outcome)
     for name, value in outcome.items():
         setattr(event, name, value)
     return result
-
-
-def _processed(lead: Lead, created: bool) -> dict[str, object]:
-    return {"status": InboundEvent.Status.PROCESSED, "reason": "", "lead": lead,
-            "created_lead": created, "processed_at": timezone.now()}
 
 
 def _outcome_of(exc: Exception | None, what: str) -> dict[str, str]:
@@ -354,14 +341,6 @@ def receive_lead(data: IntakeInput, *, event: InboundEvent | None = None) -> Int
         lead.snoozed_until = None
     if data.identity is not None:
         _remember_identity(lead, data, now, created=created)
-    if event is not None and event.pk is None:
-        # The event of this request, stored with its outcome in one INSERT. It commits with
-        # the lead or not at all, so it is as stored "first" as an INSERT at the start; a
-        # retried provider id collides on its unique key here and receive_event() returns
-        # the stored one.
-        for name, value in _processed(lead, created).items():
-            setattr(event, name, value)
-        event.save()
 
     interaction = Interaction.objects.create(
         lead=lead,
