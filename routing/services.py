@@ -103,10 +103,8 @@ def plan_new_lead(lead: Lead) -> None:
     indexes again. The explanation and the announcements need the row; they wait on the lead
     for assess_received_lead().
     """
-    if lead.owner_id is not None or lead.status in CLOSED_STATUSES:
-        return
     now = timezone.now()
-    plan = _plan(lead, None, route_lead=True, start_clock=True,
+    plan = _plan(lead, None, route_lead=_needs_routing(lead), start_clock=True,
                  clock_from=lead.created_at or now, now=now)
     for name, value in plan.updates.items():
         setattr(lead, name, value)
@@ -252,11 +250,15 @@ def assess_received_lead(lead: Lead, *, created: bool) -> Assessment:
     plan = lead.__dict__.pop("_routing_plan", None) if created else None
     if plan is not None:
         return _record(lead, plan, None, None)
-    route_it = lead.owner_id is None and lead.status not in CLOSED_STATUSES
+    route_it = _needs_routing(lead)
     start_clock = created or (lead.respond_by is None and lead.first_response_at is None)
     # An older lead that never had a deadline gets one from this contact on, not from the past.
     clock_from = lead.created_at if created else timezone.now()
     return assess_lead(lead, route_lead=route_it, start_clock=start_clock, clock_from=clock_from)
+
+
+def _needs_routing(lead: Lead) -> bool:
+    return lead.owner_id is None and lead.status not in CLOSED_STATUSES
 
 
 def rescore_lead(lead: Lead) -> Assessment:
