@@ -37,7 +37,7 @@ format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) db.sqlite3 db.sqlite3-* .pytest_cache .ruff_cache staticfiles
+	rm -rf $(VENV) db.sqlite3 db.sqlite3-* db.sqlite3.writer-lock .pytest_cache .ruff_cache staticfiles
 
 bench: $(VENV)/.installed
 	@command -v wrk >/dev/null 2>&1 || apt-get install -y wrk >/dev/null 2>&1 || { echo "make bench needs wrk (apt-get install -y wrk)"; exit 1; }

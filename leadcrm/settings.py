@@ -76,7 +76,9 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Tuned so gunicorn and qcluster share one file without "database is locked" (DESIGN.md).
+    # Tuned so gunicorn and qcluster share one file without "database is locked" (DESIGN.md);
+    # our backend queues the writers on a file lock (leadcrm/db/sqlite3/base.py).
+    DATABASES["default"]["ENGINE"] = "leadcrm.db.sqlite3"
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
