@@ -209,3 +209,21 @@ def test_in_memory_databases_take_no_lock(tmp_path):
     end(db)
     db.close()
     assert not list(tmp_path.glob("*.writer-lock"))
+
+
+def test_where_no_lock_can_be_had_sqlite_decides_as_before(db_file, caplog):
+    """Where the lock file cannot be opened (here a folder stands in its place; elsewhere a
+    file system without flock) writes still go through: the lock is a queue, never a new way
+    to fail."""
+    (db_file.parent / f"{db_file.name}.writer-lock").mkdir()
+    db = open_db(db_file)
+
+    begin(db)
+    insert(db, "no queue")
+    assert db._writer_fd is None
+    end(db)
+    insert(db, "autocommit")
+    db.close()
+
+    assert notes(db_file) == ["no queue", "autocommit"]
+    assert "busy handler" in caplog.text

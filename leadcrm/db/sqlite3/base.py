@@ -9,35 +9,60 @@ at 150 leads/s while each transaction held the lock for about 7 ms.
 Here every write first takes an exclusive flock on `<database>.writer-lock` (the gunicorn
 workers, the qcluster and the management commands alike): a transaction from BEGIN to its
 COMMIT or ROLLBACK, and an INSERT, UPDATE or DELETE outside one (in autocommit, such as
-django-q2's own) for its statement, so they are not left to the busy handler behind a
-queue. The next writer is woken as soon as the last one is done. The operating system drops the lock
-of a process that dies, so a killed worker never leaves it held. The wait is bounded by the
-connection's `timeout` (20 s in our settings): past it, the transaction goes on to BEGIN
-IMMEDIATE as before and SQLite's own busy handling decides. In-memory databases (the test
-suite's) have no other process to wait for and take no lock.
+django-q2's own) for its statement, so they are not left to the busy handler behind a queue.
+The next writer is woken as soon as the last one is done. The operating system drops the
+lock of a process that dies, so a killed worker never leaves it held. The wait is bounded by
+the connection's `timeout` (20 s in our settings): past it, the transaction goes on to BEGIN
+IMMEDIATE as before and SQLite's own busy handling decides. So does every write where the
+lock cannot be had at all (no flock on the file system, no fcntl on the platform). In-memory
+databases (the test suite's) have no other process to wait for and take no lock.
 """
 
 from __future__ import annotations
 
-import fcntl
 import functools
+import logging
 import os
 import threading
 
 from django.db.backends.sqlite3 import base
 
+try:
+    import fcntl
+except ImportError:  # not a POSIX platform: SQLite's own busy handling, as stock Django
+    fcntl = None
+
+logger = logging.getLogger(__name__)
+_warned: set[str] = set()
+
+
+def _without_queue(path: str, exc: OSError) -> None:
+    if path not in _warned:  # once per process and file, not on every write
+        _warned.add(path)
+        logger.warning("SQLite writers wait in SQLite's busy handler (%s): %s", path, exc)
+
 
 def lock_writer(path: str, timeout: float) -> int | None:
     """Wait up to `timeout` seconds for the exclusive lock on `path`; the locked file
-    descriptor (closing it releases the lock), or None when the wait timed out."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    descriptor (closing it releases the lock), or None when the wait timed out or the lock
+    cannot be had here."""
+    if fcntl is None:
+        return None
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        _without_queue(path, exc)
+        return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return fd  # nobody was writing: the usual case under light load
     except BlockingIOError:
         pass
-    except BaseException:
+    except BaseException as exc:
         os.close(fd)
+        if isinstance(exc, OSError):  # a file system without flock, say
+            _without_queue(path, exc)
+            return None
         raise
     # flock() has no timeout: a helper thread waits, and gives the place up if it comes too
     # late. Each wait has a descriptor of its own, so an abandoned one never releases a
