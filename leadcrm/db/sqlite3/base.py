@@ -20,6 +20,7 @@ databases (the test suite's) have no other process to wait for and take no lock.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -104,22 +105,12 @@ class QueuedCursor(base.SQLiteCursorWrapper):
         self.db = db
 
     def execute(self, query, params=None):
-        if not self.db.queues_alone(query):
+        with self.db.turn_for(query):
             return super().execute(query, params)
-        self.db.lock_writer()
-        try:
-            return super().execute(query, params)
-        finally:
-            self.db.unlock_writer()
 
     def executemany(self, query, param_list):
-        if not self.db.queues_alone(query):
+        with self.db.turn_for(query):
             return super().executemany(query, param_list)
-        self.db.lock_writer()
-        try:
-            return super().executemany(query, param_list)
-        finally:
-            self.db.unlock_writer()
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -128,11 +119,20 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def create_cursor(self, name=None):
         return self.connection.cursor(factory=functools.partial(QueuedCursor, db=self))
 
-    def queues_alone(self, query: str) -> bool:
-        """A write in autocommit, on a file database, while this connection holds no turn."""
-        return (self.autocommit and self._writer_fd is None
+    @contextlib.contextmanager
+    def turn_for(self, query: str):
+        """A turn for one statement that writes in autocommit, on a file database, while this
+        connection holds none; nothing for the rest."""
+        if not (self.autocommit and self._writer_fd is None
                 and query[:32].lstrip()[:7].upper().startswith(WRITES)
-                and not self.is_in_memory_db())
+                and not self.is_in_memory_db()):
+            yield
+            return
+        self.lock_writer()
+        try:
+            yield
+        finally:
+            self.unlock_writer()
 
     def lock_writer(self) -> None:
         if self._writer_fd is None and not self.is_in_memory_db():
