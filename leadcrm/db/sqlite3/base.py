@@ -69,27 +69,26 @@ def lock_writer(path: str, timeout: float) -> int | None:
     # late. Each wait has a descriptor of its own, so an abandoned one never releases a
     # later transaction's lock.
     guard = threading.Lock()
-    granted = threading.Event()
-    state = {"abandoned": False}
+    done = threading.Event()
+    state = {"locked": False, "abandoned": False}
 
     def wait() -> None:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            locked = True
         except OSError:
-            os.close(fd)
-            return
+            locked = False
         with guard:
-            if state["abandoned"]:
+            state["locked"] = locked
+            if state["abandoned"] or not locked:
                 os.close(fd)
-            else:
-                granted.set()
+            done.set()
 
     threading.Thread(target=wait, name="sqlite-writer-queue", daemon=True).start()
-    if granted.wait(timeout):
-        return fd
+    done.wait(timeout)
     with guard:
-        if granted.is_set():
-            return fd
+        if done.is_set():
+            return fd if state["locked"] else None
         state["abandoned"] = True
     return None
 
