@@ -129,3 +129,30 @@ def test_a_signed_messenger_message_whose_text_is_an_object_is_rejected_not_fail
     event = InboundEvent.objects.get()
     assert event.status == InboundEvent.Status.REJECTED
     assert "Malformed Meta payload" in event.reason
+
+
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+def test_json_with_nan_or_infinity_is_a_400_on_every_json_channel(client, provider_secrets,
+                                                                   webhook_source, api_key,
+                                                                   constant):
+    # Found by test_fuzz (FAULTS_FULL, PostgreSQL): Python's json.loads accepts these bare
+    # constants and jsonb does not, so the raw event could not be stored (a 500) on Calendly,
+    # and the API, the signed webhook and Meta parse the same way.
+    from tests.faults.conftest import calendly_header, meta_header, webhook_headers
+
+    record = b'{"email": "nan@example.com", "budget": ' + constant + b"}"
+    meta = b'{"object": "page", "entry": [{"id": "1", "time": ' + constant + b"}]}"
+    booking = b'{"event": "invitee.created", "payload": {"uri": ' + constant + b"}}"
+    answers = [
+        client.post("/inbound/webhook/zap/", record, content_type="application/json",
+                    **webhook_headers(record)),
+        client.post("/api/v1/leads/", record, content_type="application/json",
+                    HTTP_AUTHORIZATION=f"Bearer {api_key[1]}"),
+        client.post("/inbound/meta/", meta, content_type="application/json",
+                    HTTP_X_HUB_SIGNATURE_256=meta_header(meta)),
+        client.post("/inbound/calendly/", booking, content_type="application/json",
+                    HTTP_CALENDLY_WEBHOOK_SIGNATURE=calendly_header(booking)),
+    ]
+    assert [a.status_code for a in answers] == [400] * 4
+    assert all("NaN or Infinity" in a.json()["error"] for a in answers)
+    assert not InboundEvent.objects.exists() and not Lead.objects.exists()
