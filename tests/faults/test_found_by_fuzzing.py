@@ -95,22 +95,11 @@ def test_json_nested_hundreds_deep_is_a_400_on_every_json_channel(client, provid
                                                                    depth):
     # Found by test_fuzz: a signed webhook nested 2,000 deep raised RecursionError in json.loads
     # (a 500); 900 deep parsed, then flattening it raised (a 500 and a "failed" event).
-    from tests.faults.conftest import calendly_header, meta_header, webhook_headers
-
     nested = b"[" * depth + b"]" * depth
     record = b'{"email": "deep@example.com", "message": ' + nested + b"}"
     meta = b'{"object": "page", "entry": [' + nested + b"]}"
     booking = b'{"event": "invitee.created", "payload": {"uri": "u", "x": ' + nested + b"}}"
-    answers = [
-        client.post("/inbound/webhook/zap/", record, content_type="application/json",
-                    **webhook_headers(record)),
-        client.post("/api/v1/leads/", record, content_type="application/json",
-                    HTTP_AUTHORIZATION=f"Bearer {api_key[1]}"),
-        client.post("/inbound/meta/", meta, content_type="application/json",
-                    HTTP_X_HUB_SIGNATURE_256=meta_header(meta)),
-        client.post("/inbound/calendly/", booking, content_type="application/json",
-                    HTTP_CALENDLY_WEBHOOK_SIGNATURE=calendly_header(booking)),
-    ]
+    answers = to_every_json_channel(client, api_key, record, meta, booking)
     assert [a.status_code for a in answers] == [400] * 4
     assert not InboundEvent.objects.exists()
 
@@ -138,12 +127,21 @@ def test_json_with_nan_or_infinity_is_a_400_on_every_json_channel(client, provid
     # Found by test_fuzz (FAULTS_FULL, PostgreSQL): Python's json.loads accepts these bare
     # constants and jsonb does not, so the raw event could not be stored (a 500) on Calendly,
     # and the API, the signed webhook and Meta parse the same way.
-    from tests.faults.conftest import calendly_header, meta_header, webhook_headers
-
     record = b'{"email": "nan@example.com", "budget": ' + constant + b"}"
     meta = b'{"object": "page", "entry": [{"id": "1", "time": ' + constant + b"}]}"
     booking = b'{"event": "invitee.created", "payload": {"uri": ' + constant + b"}}"
-    answers = [
+    answers = to_every_json_channel(client, api_key, record, meta, booking)
+    assert [a.status_code for a in answers] == [400] * 4
+    assert all("NaN or Infinity" in a.json()["error"] for a in answers)
+    assert not InboundEvent.objects.exists() and not Lead.objects.exists()
+
+
+def to_every_json_channel(client, api_key, record: bytes, meta: bytes, booking: bytes) -> list:
+    """POST, signed or authenticated as each expects: `record` to the signed webhook and the
+    API, `meta` to Meta, `booking` to Calendly. The four answers."""
+    from tests.faults.conftest import calendly_header, meta_header, webhook_headers
+
+    return [
         client.post("/inbound/webhook/zap/", record, content_type="application/json",
                     **webhook_headers(record)),
         client.post("/api/v1/leads/", record, content_type="application/json",
@@ -153,6 +151,3 @@ def test_json_with_nan_or_infinity_is_a_400_on_every_json_channel(client, provid
         client.post("/inbound/calendly/", booking, content_type="application/json",
                     HTTP_CALENDLY_WEBHOOK_SIGNATURE=calendly_header(booking)),
     ]
-    assert [a.status_code for a in answers] == [400] * 4
-    assert all("NaN or Infinity" in a.json()["error"] for a in answers)
-    assert not InboundEvent.objects.exists() and not Lead.objects.exists()
