@@ -63,7 +63,7 @@ def follow_up_received_lead(
         if interaction.channel == Lead.Channel.BOOKING:
             reason = "the prospect booked a meeting"
         stop_enrollment(lead=lead, reason=reason)
-    warning = [row] if (row := sla_warning_row(lead)) else []
+    warning = [sla_warning_row(lead)]
     if created and data.notify_prospect:  # imports and demo data are never emailed unasked
         plan_enrolment(lead, timers=warning)  # one INSERT for both timers
     else:

@@ -79,7 +79,7 @@ def matching_sequence(lead: Lead) -> Sequence | None:
 
 
 def plan_enrolment(lead: Lead, now: datetime | None = None, *,
-                   timers: Iterable[OutboundMessage] = ()) -> Enrollment | None:
+                   timers: Iterable[OutboundMessage | None] = ()) -> Enrollment | None:
     """For a new lead: enrol at once (the enrolment is returned), or write the "no response
     within N hours" timer row (None is returned: the row may have existed already).
 
@@ -105,10 +105,11 @@ def plan_enrolment(lead: Lead, now: datetime | None = None, *,
     return enrollment
 
 
-def write_timers(rows: Iterable[OutboundMessage]) -> None:
-    """Write timer rows in one statement. Each has a unique dedupe_key: a second plan of the
-    same timer hits it and writes nothing (ON CONFLICT DO NOTHING / INSERT OR IGNORE)."""
-    if rows := list(rows):
+def write_timers(rows: Iterable[OutboundMessage | None]) -> None:
+    """Write timer rows in one statement (None, a timer not due, is left out). Each has a
+    unique dedupe_key: a second plan of the same timer hits it and writes nothing (ON CONFLICT
+    DO NOTHING / INSERT OR IGNORE)."""
+    if rows := [row for row in rows if row is not None]:
         OutboundMessage.objects.bulk_create(rows, ignore_conflicts=True)
 
 

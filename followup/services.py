@@ -172,7 +172,7 @@ def schedule_sla_warning(lead: Lead, warn_at: datetime | None = None) -> None:
     """
     from followup.sequences import write_timers
 
-    write_timers([row] if (row := sla_warning_row(lead, warn_at)) else [])
+    write_timers([sla_warning_row(lead, warn_at)])
 
 
 def sla_warning_row(lead: Lead, warn_at: datetime | None = None) -> OutboundMessage | None:

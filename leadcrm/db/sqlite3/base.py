@@ -43,7 +43,7 @@ def _without_queue(path: str, exc: OSError) -> None:
         logger.warning("SQLite writers wait in SQLite's busy handler (%s): %s", path, exc)
 
 
-def lock_writer(path: str, timeout: float) -> int | None:
+def wait_for_lock(path: str, timeout: float) -> int | None:
     """Wait up to `timeout` seconds for the exclusive lock on `path`; the locked file
     descriptor (closing it releases the lock), or None when the wait timed out or the lock
     cannot be had here."""
@@ -136,7 +136,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def lock_writer(self) -> None:
         if self._writer_fd is None and not self.is_in_memory_db():
             options = self.settings_dict.get("OPTIONS") or {}
-            self._writer_fd = lock_writer(f"{self.settings_dict['NAME']}.writer-lock",
+            self._writer_fd = wait_for_lock(f"{self.settings_dict['NAME']}.writer-lock",
                                           float(options.get("timeout", 5)))
 
     def unlock_writer(self) -> None:
