@@ -52,6 +52,18 @@ class QueueFilter(django_filters.FilterSet):
             | Q(company__icontains=value))
 
 
+class CustomNumberBound(forms.CharField):
+    """One end of a number filter, read as forms, the API and imports read numbers (1,200
+    too); one out of range is a form error beside the field, not a failed query."""
+
+    def __init__(self, definition: CustomField, **kwargs):
+        self.definition = definition
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        return custom_fields.coerce(self.definition, super().clean(value))
+
+
 def custom_filter(definition: CustomField) -> django_filters.Filter:
     """The filter that suits the type; each calls the selector that uses the index."""
     kind, label = definition.kind, definition.label
@@ -78,7 +90,9 @@ def custom_filter(definition: CustomField) -> django_filters.Filter:
         return django_filters.ChoiceFilter(label=label, choices=[("yes", "Yes"), ("no", "No")],
                                            empty_label="Any", method=method)
     if kind == Kind.NUMBER:
-        return django_filters.RangeFilter(label=f"{label} between", method=method)
+        return django_filters.RangeFilter(
+            label=f"{label} between", method=method,
+            fields=(CustomNumberBound(definition), CustomNumberBound(definition)))
     if kind == Kind.DATE:
         return django_filters.DateFromToRangeFilter(
             label=f"{label} between", method=method,

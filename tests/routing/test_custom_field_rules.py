@@ -170,6 +170,29 @@ def test_the_queue_filters_by_each_type(as_alice, stocked, query, names):
     assert sorted(names_in(as_alice.get(f"/queue/?{query}"))) == names
 
 
+@pytest.mark.parametrize(("bound", "error"), [
+    ("1e16", "Enter a number smaller than 1,000,000,000,000,000."),
+    ("1e400", "Enter a number smaller than 1,000,000,000,000,000."),
+    ("abc", "is not a number."),
+])
+def test_a_number_filter_out_of_range_is_a_form_error_on_the_queue_and_its_export(
+        as_alice, stocked, bound, error):
+    page = as_alice.get(f"/queue/?cf_seats_min={bound}")
+    assert page.status_code == 200 and error in page.content.decode()
+    assert names_in(page) == []
+    export = as_alice.get(f"/queue/export.csv?cf_seats_min={bound}")
+    assert export.status_code == 200
+    rows = b"".join(export.streaming_content).decode("utf-8-sig").strip().splitlines()
+    assert len(rows) == 1  # the header only
+
+
+def test_a_number_filter_reads_thousands_separators_as_the_api_does(as_alice, stocked):
+    assert names_in(as_alice.get("/queue/?cf_seats_min=1,00")) == []  # not a number
+    assert names_in(as_alice.get("/queue/?cf_seats_min=1%2C000")) == []
+    assert names_in(as_alice.get("/queue/?cf_seats_max=1%2C000&cf_seats_min=100")) == [
+        "Cloudy Lovelace"]
+
+
 def test_the_filters_are_in_the_queue_form_and_archived_fields_are_not(as_alice, stocked,
                                                                        fields):
     fields["notes"].is_active = False
