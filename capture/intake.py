@@ -325,7 +325,9 @@ def receive_lead(data: IntakeInput, *, event: InboundEvent | None = None) -> Int
     key = email_key(values.get("email", ""))
     phone = values.get("phone", "")
     now = timezone.now()
-    if erased_identity(key, phone):
+    account = data.identity
+    if erased_identity(key, phone, account=(account.platform, clean_text(account.external_id)
+                                            [:128]) if account else None):
         if not is_new_opt_in(data.channel, data.consent):
             raise Erased("This person's data was erased on request; only a new opt-in "
                          "through a form with its consent box ticked brings them back.")
@@ -482,7 +484,7 @@ def _merge_account_lead(earlier: Lead, *, into: Lead, platform: str, now: dateti
             first_response_at=earlier.first_response_at)
         into.first_response_at = earlier.first_response_at
     Lead.objects.filter(pk=earlier.pk).update(status=LeadStatus.DISQUALIFIED,
-                                              last_activity_at=now)
+                                              last_activity_at=now, merged_into=into)
     Interaction.objects.create(
         lead=earlier, direction=Interaction.Direction.INTERNAL, kind=Interaction.Kind.STATUS,
         channel=earlier.channel, occurred_at=now,

@@ -295,6 +295,15 @@ class Lead(models.Model):
         related_name="later_leads",
         help_text="The closed lead of the same person this one follows.",
     )
+    merged_into = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="merged_leads",
+        help_text="The lead this one was merged into (the same person, found later).",
+    )
     do_not_text = models.BooleanField(
         default=False, help_text="The prospect texted STOP: send no SMS or WhatsApp messages."
     )

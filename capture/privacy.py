@@ -39,6 +39,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from capture.identity import InvalidPhone, email_key, normalise_phone
+from capture.identity_models import LeadIdentity
 from capture.models import Channel, InboundEvent, Interaction, Lead, LeadStatus
 from capture.privacy_models import LeadAccess, PrivacyRequest, RetentionPolicy, RetentionRun
 
@@ -76,13 +77,21 @@ def _suppression_model():
     return apps.get_model("followup", "Suppression")
 
 
-def erased_identity(key: str, phone: str) -> bool:
-    """Was a person with this email key or phone erased (and has not opted in again)?"""
+def account_value(platform: str, external_id: str) -> str:
+    """A platform account as one suppressible value ("telegram:555000222")."""
+    return f"{platform}:{(external_id or '').strip()}"
+
+
+def erased_identity(key: str, phone: str, account: tuple[str, str] | None = None) -> bool:
+    """Was a person with this email key, phone or platform account (platform, external id)
+    erased (and has not opted in again)?"""
     wanted = Q()
     if key:
         wanted |= Q(kind="email", value_hash=identity_hash("email", key))
     if phone:
         wanted |= Q(kind="phone", value_hash=identity_hash("phone", phone))
+    if account and account[1]:
+        wanted |= Q(kind="account", value_hash=identity_hash("account", account_value(*account)))
     if not wanted:
         return False
     suppression = _suppression_model()
@@ -98,6 +107,12 @@ def lift_erasure(key: str, phone: str) -> int:
     """A new, explicit opt-in: the erased identities may be stored and contacted again."""
     hashes = [identity_hash("email", key)] if key else []
     hashes += [identity_hash("phone", phone)] if phone else []
+    # The platform accounts erased with that email or phone come back with it: the erasure
+    # request recorded every hash of the person together.
+    for recorded in PrivacyRequest.objects.filter(
+            kind=PrivacyRequest.Kind.ERASURE).values_list("identity_hashes", flat=True):
+        if set(hashes) & set(recorded or []):
+            hashes += recorded
     suppression = _suppression_model()
     deleted, _ = suppression.objects.filter(
         reason=suppression.Reason.ERASED, value_hash__in=hashes).delete()
@@ -116,6 +131,7 @@ class Person:
     phones: set[str] = field(default_factory=set)  # E.164
     names: set[str] = field(default_factory=set)
     lead_ids: list[int] = field(default_factory=list)
+    accounts: set[tuple[str, str]] = field(default_factory=set)  # (platform, external id)
 
     @property
     def leads(self) -> models.QuerySet[Lead]:
@@ -139,7 +155,8 @@ class Person:
 
     def hashes(self) -> list[str]:
         return ([identity_hash("email", e) for e in sorted(self.emails)]
-                + [identity_hash("phone", p) for p in sorted(self.phones)])
+                + [identity_hash("phone", p) for p in sorted(self.phones)]
+                + [identity_hash("account", account_value(*a)) for a in sorted(self.accounts)])
 
 
 def read_identity(email: str = "", phone: str = "") -> tuple[str, str]:
@@ -171,7 +188,8 @@ def find_person(email: str = "", phone: str = "") -> Person:
         if person.phones:
             identity |= Q(phone__in=person.phones)
         if seen:
-            identity |= Q(previous_lead_id__in=seen) | Q(later_leads__in=seen)
+            identity |= (Q(previous_lead_id__in=seen) | Q(later_leads__in=seen)
+                         | Q(merged_into_id__in=seen) | Q(merged_leads__in=seen))
         rows = list(Lead.objects.filter(identity).exclude(pk__in=seen).distinct())
         if not rows:
             break
@@ -182,6 +200,11 @@ def find_person(email: str = "", phone: str = "") -> Person:
             person.names |= {n for n in (lead.first_name, lead.last_name,
                                          f"{lead.first_name} {lead.last_name}".strip()) if n}
     person.lead_ids = sorted(seen)
+    for platform, external_id, name in LeadIdentity.objects.filter(lead_id__in=seen).exclude(
+            external_id__startswith="erased-").values_list("platform", "external_id",
+                                                           "display_name"):
+        person.accounts.add((platform, external_id))
+        person.names |= {name} - {""}
     return person
 
 
@@ -374,7 +397,9 @@ def erase_person(person: Person, user, note: str = "") -> PrivacyRequest:
         raise PersonNotFound("Nothing to erase.")
     counts = anonymise_leads(person)
     suppression = _suppression_model()
-    for kind, values in (("email", person.emails), ("phone", person.phones)):
+    accounts = {account_value(*account) for account in person.accounts}
+    for kind, values in (("email", person.emails), ("phone", person.phones),
+                         ("account", accounts)):
         for value in values:
             digest = identity_hash(kind, value)
             row = suppression.objects.filter(kind=kind, value_hash=digest).first()

@@ -323,6 +323,7 @@ class Suppression(models.Model):
     class Kind(models.TextChoices):
         EMAIL = "email", "Email address"
         PHONE = "phone", "Phone number"
+        ACCOUNT = "account", "Platform account (an erased person's)"
 
     class Reason(models.TextChoices):
         UNSUBSCRIBED = "unsubscribed", "Unsubscribed"

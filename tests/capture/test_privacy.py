@@ -18,11 +18,13 @@ from django.core.management import call_command
 from django.db import connection
 
 from capture.channels.email import receive_email
+from capture.intake import IntakeInput, receive_lead
 from capture.models import BlockRule, InboundEvent, Lead, LeadAccess, LeadStatus, PrivacyRequest
 from capture.privacy import erase_person, find_person, identity_hash
 from followup.models import OutboundMessage, Suppression
 from tests.capture.conftest import PAYLOADS, load_json
 from tests.capture.test_api import post as api_post
+from tests.capture.test_social import telegram_post
 from tests.capture.test_twilio import twilio_post
 from tests.factories import UserFactory
 
@@ -245,3 +247,30 @@ def test_a_lead_less_event_with_the_phone_as_typed_is_erased_too(grace, ops):
     erase_person(grace, ops)
     event.refresh_from_db()
     assert event.payload == {} and event.external_id == f"erased-{event.pk}"
+
+
+def test_a_lead_merged_into_the_person_s_lead_is_exported_and_erased_with_it(client, ops):
+    """Marie writes on Telegram (a lead with her name, no email or phone), fills in the form
+    (another lead), then shares her phone on Telegram: the Telegram lead is merged into the
+    form lead. Her erasure must reach the merged-away lead and its rows, and her Telegram
+    account must not bring her back."""
+    form_lead = receive_lead(IntakeInput(channel="web_form", fields={
+        "phone": "+33612345678", "email": "marie@example.org"}, summary="Form"))
+    telegram_post(client, load_json("telegram", "start.json"))
+    merged = Lead.objects.exclude(pk=form_lead.lead.pk).get()
+    telegram_post(client, load_json("telegram", "contact.json"))
+    merged.refresh_from_db()
+    assert merged.merged_into_id == form_lead.lead.pk and merged.last_name == "Curie"
+
+    person = find_person(email="marie@example.org")
+    assert sorted(person.lead_ids) == sorted([form_lead.lead.pk, merged.pk])
+    assert person.accounts == {("telegram", "5566778899")}
+    erase_person(person, ops)
+    assert _tables_containing(["Curie", "marie@example.org", "33612345678"]) == {}
+
+    leads = Lead.objects.count()
+    again = load_json("telegram", "text.json")
+    assert telegram_post(client, again).status_code == 200
+    assert Lead.objects.count() == leads
+    assert InboundEvent.objects.filter(reason__contains="erased on request").exists()
+    assert "Curie" not in str(_tables_containing(["Curie"]))
