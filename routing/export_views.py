@@ -12,6 +12,8 @@ from django.views.decorators.http import require_GET
 
 from capture import custom_fields
 from capture.fields import LEAD_FIELDS
+from capture.privacy import record_access
+from capture.privacy_models import LeadAccess
 from routing.filters import QueueFilter
 from routing.queue import TAB_SLUGS, in_queue_order
 from routing.queue import tab_leads as tab_leads_of
@@ -32,10 +34,13 @@ class _Echo:
         return value
 
 
-def lead_rows(leads, defs):
+def lead_rows(leads, defs, exported: list[int] | None = None):
+    """The CSV's lines; each lead's id is added to `exported` as its row is written."""
     writer = csv.writer(_Echo())
     yield "\ufeff" + writer.writerow([*BUILT_IN_COLUMNS, *defs])  # BOM: Excel reads UTF-8
     for lead in leads.iterator(chunk_size=2000):
+        if exported is not None:
+            exported.append(lead.pk)
         values = lead.custom_fields or {}
         row = [getattr(lead, name, "") for name in BUILT_IN_COLUMNS if name != "owner"]
         row.insert(BUILT_IN_COLUMNS.index("owner"),
@@ -54,8 +59,20 @@ def queue_csv(request: HttpRequest) -> StreamingHttpResponse:
     filters = QueueFilter(request.GET, queryset=tab_leads_of(request.user, tab, now))
     leads = filters.qs if filters.is_valid() else filters.queryset.none()
     leads = in_queue_order(leads.select_related("owner"), now)
-    response = StreamingHttpResponse(lead_rows(leads, custom_fields.definitions()),
+    response = StreamingHttpResponse(_recorded(request.user, tab, leads),
                                      content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = (
         f'attachment; filename="leads-{tab}-{now:%Y%m%d-%H%M}.csv"')
     return response
+
+
+def _recorded(user, tab: str, leads):
+    """The rows, then one access-trail entry naming every lead the file held (also when the
+    download stops half-way: the rows already sent were exported)."""
+    exported: list[int] = []
+    try:
+        yield from lead_rows(leads, custom_fields.definitions(), exported)
+    finally:
+        record_access(user, LeadAccess.Action.EXPORTED, listed=exported,
+                      detail=f"queue CSV export ({tab}, {len(exported)} lead"
+                      f"{'' if len(exported) == 1 else 's'})")

@@ -42,6 +42,16 @@ def test_opening_listing_changing_and_reassigning_each_leave_one_row(lead, alice
     assert listed.lead is None and f",{lead.pk}," in listed.listed_ids
 
 
+def test_a_queue_csv_export_names_every_lead_it_held_in_the_trail(lead, alice, manager):
+    response = signed_in(alice.user).get("/queue/export.csv?tab=all")
+    assert lead.email in b"".join(response.streaming_content).decode("utf-8-sig")
+    exported = LeadAccess.objects.get(action="exported")
+    assert exported.user == alice.user and f",{lead.pk}," in exported.listed_ids
+    assert exported.detail == "queue CSV export (all, 1 lead)"
+    page = signed_in(manager).get(f"/leads/{lead.pk}/").content.decode()
+    assert "queue CSV export (all, 1 lead)" in page[page.index('id="access-trail"'):]
+
+
 def test_managers_see_the_trail_on_the_lead_page_and_reps_do_not(lead, alice, manager):
     signed_in(alice.user).get(f"/leads/{lead.pk}/")
     rep_page = signed_in(alice.user).get(f"/leads/{lead.pk}/").content.decode()
