@@ -68,6 +68,29 @@ def test_a_bad_definition_is_refused_with_a_clear_message(admin_client, data, me
     assert not CustomField.objects.exists()
 
 
+def test_a_bulk_delete_deletes_the_unused_fields_and_names_those_leads_carry(admin_client,
+                                                                             fields):
+    LeadFactory(custom_fields={"seats": 12})
+    chosen = {"action": "delete_selected",
+              "_selected_action": [fields["seats"].pk, fields["plan"].pk]}
+    confirm = admin_client.post("/admin/capture/customfield/", chosen, follow=True)
+    html = confirm.content.decode()
+    assert confirm.status_code == 200
+    assert "Are you sure you want to delete the selected custom lead field?" in html
+    assert "Not deleted, leads carry them (archive them instead): Seats." in html
+    done = admin_client.post("/admin/capture/customfield/",
+                             {**chosen, "_selected_action": [fields["plan"].pk], "post": "yes"},
+                             follow=True)
+    assert "Successfully deleted 1 custom lead field." in done.content.decode()
+    assert set(CustomField.objects.values_list("key", flat=True)) >= {"seats"}
+    assert not CustomField.objects.filter(key="plan").exists()
+    # the fields leads carry, alone: nothing to confirm, the refusal named
+    only = admin_client.post("/admin/capture/customfield/",
+                             {**chosen, "_selected_action": [fields["seats"].pk]}, follow=True)
+    assert "Not deleted, leads carry them" in only.content.decode()
+    assert CustomField.objects.filter(key="seats").exists()
+
+
 def test_the_key_is_fixed_and_delete_refused_once_leads_carry_the_field(admin_client, fields):
     seats = fields["seats"]
     LeadFactory(custom_fields={"seats": 12})
