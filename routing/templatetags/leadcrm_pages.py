@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django import template
+from django.utils import timezone
 
 register = template.Library()
 
@@ -32,6 +33,18 @@ def duration(value: timedelta | None) -> str:
     if hours:
         return f"{hours} h {minutes:02d} min"
     return f"{minutes} min"
+
+
+@register.filter
+def time_left(deadline) -> str:
+    """"12 min left" or "2 h 05 min overdue": what the countdown script shows, before it runs
+    (Django's timeuntil says "0 minutes" for a deadline already past)."""
+    if deadline is None:
+        return ""
+    left = deadline - timezone.now()
+    if left >= timedelta(0):
+        return f"{duration(left)} left"
+    return f"{duration(-left)} overdue"
 
 
 @register.filter

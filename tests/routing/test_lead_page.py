@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import Group
+from django.utils import timezone
 
-from capture.models import Interaction, LeadStatus
+from capture.models import Interaction, Lead, LeadStatus
 from routing.models import Team
 from tests.factories import UserFactory
 from tests.routing.pages import lead_for
@@ -32,6 +35,17 @@ def test_the_page_shows_fields_explanations_and_sla(as_alice, alices_lead):
     assert "Senior title: <strong>+40</strong>" in html
     assert "Round robin in Sales picked Alice" in html and "Bob: skipped — at capacity" in html
     assert "SLA: Due" in html and "First response: not yet" in html
+
+
+def test_the_deadline_says_how_long_is_left_or_how_long_it_is_overdue(as_alice, alices_lead):
+    Lead.objects.filter(pk=alices_lead.pk).update(
+        respond_by=timezone.now() + timedelta(minutes=12, seconds=30))
+    assert "12 min left</span>" in as_alice.get(f"/leads/{alices_lead.pk}/").content.decode()
+    Lead.objects.filter(pk=alices_lead.pk).update(
+        respond_by=timezone.now() - timedelta(hours=2, minutes=5, seconds=30))
+    for page in (f"/leads/{alices_lead.pk}/", "/queue/"):
+        html = as_alice.get(page).content.decode()
+        assert "2 h 05 min overdue</span>" in html and "0 minutes" not in html
 
 
 def test_attribution_fields_have_readable_labels(as_alice, alices_lead):
