@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django import forms
+from django.apps import apps
 from django.conf import settings
 from django.contrib import admin, messages
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
@@ -18,6 +19,7 @@ from capture.channels.base import reprocess
 from capture.custom_field_admin import FormCustomFieldInline, custom_list_filters
 from capture.forms import IntakeFormAdminForm
 from capture.models import (
+    OPEN_STATUSES,
     ApiKey,
     BlockRule,
     ChannelSettings,
@@ -110,13 +112,49 @@ class LeadIdentityAdmin(admin.ModelAdmin):
         return False
 
 
+class TierFilter(admin.SimpleListFilter):
+    """The score tiers sales ops defined (not a DISTINCT over every lead)."""
+
+    title = "tier"
+    parameter_name = "tier"
+
+    def lookups(self, request, model_admin):
+        tiers = apps.get_model("routing", "ScoreTier").objects.values_list("name", flat=True)
+        return [(name, name) for name in tiers]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(tier=self.value()) if self.value() else queryset
+
+
+class ResponseFilter(admin.SimpleListFilter):
+    """Where each lead stands against its response deadline."""
+
+    title = "response deadline"
+    parameter_name = "deadline"
+
+    def lookups(self, request, model_admin):
+        return [("overdue", "Unanswered, overdue"), ("due", "Unanswered, not yet due"),
+                ("met", "Answered in time"), ("late", "Answered late")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        unanswered = Q(first_response_at__isnull=True, status__in=OPEN_STATUSES)
+        wanted = {
+            "overdue": unanswered & Q(respond_by__lt=now),
+            "due": unanswered & Q(respond_by__gte=now),
+            "met": Q(first_response_at__lte=F("respond_by")),
+            "late": Q(first_response_at__gt=F("respond_by")),
+        }.get(self.value())
+        return queryset.filter(wanted) if wanted is not None else queryset
+
+
 @admin.register(Lead)
 class LeadAdmin(admin.ModelAdmin):
     change_list_template = "capture/admin/lead_change_list.html"
     list_display = ("display_name", "email", "phone", "company", "status", "channel", "form",
-                    "owner", "score", "created_at")
-    list_filter = ("status", "channel", "form", "owner", "needs_callback",
-                   ("created_at", admin.DateFieldListFilter))
+                    "owner", "score", "tier", "created_at", "respond_by")
+    list_filter = ("status", TierFilter, ResponseFilter, "channel", "form", "owner",
+                   "needs_callback", ("created_at", admin.DateFieldListFilter))
     search_fields = ("first_name", "last_name", "email", "email_key", "phone", "company")
     date_hierarchy = "created_at"
     list_select_related = ("form", "owner")

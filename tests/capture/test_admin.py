@@ -1,12 +1,16 @@
 """The back office: every page loads, search and filters work, events can be reprocessed."""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.utils import timezone
 
 from capture import intake
 from capture.intake import IntakeInput, receive_lead, store_inbound_event
 from capture.models import Channel, InboundEvent, IntakeForm, Lead
+from routing.models import ScoreTier
 
 pytestmark = pytest.mark.django_db
 
@@ -51,6 +55,26 @@ def test_lead_filters_by_status_channel_and_form(demo, admin_client):
     html = admin_client.get("/admin/capture/lead/",
                             {"status__exact": "new", "channel__exact": "call"}).content.decode()
     assert "Call" in html
+
+
+def test_lead_filters_by_tier_and_response_deadline(admin_client):
+    ScoreTier.objects.create(name="hot", min_score=50)
+    now = timezone.now()
+    people = {"late": (now - timedelta(hours=3), now - timedelta(hours=2)),
+              "overdue": (now - timedelta(hours=1), None),
+              "due": (now + timedelta(hours=1), None),
+              "met": (now - timedelta(hours=1), now - timedelta(hours=2))}
+    for name, (respond_by, answered) in people.items():
+        lead = receive_lead(IntakeInput(channel=Channel.API, summary="x", notify_prospect=False,
+                                        fields={"email": f"p-{name}@example.com"})).lead
+        Lead.objects.filter(pk=lead.pk).update(respond_by=respond_by, first_response_at=answered,
+                                               tier="hot" if name == "due" else "cold")
+    for value in people:
+        html = admin_client.get("/admin/capture/lead/", {"deadline": value}).content.decode()
+        shown = {name for name in people if f"p-{name}@example.com" in html}
+        assert shown == {value}, value
+    html = admin_client.get("/admin/capture/lead/", {"tier": "hot"}).content.decode()
+    assert {name for name in people if f"p-{name}@example.com" in html} == {"due"}
 
 
 def test_the_reprocess_action_processes_a_failed_event(admin_client, quote_form):
