@@ -16,6 +16,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
+import re2
 from django.db import models
 
 from capture.fields import (
@@ -349,13 +350,27 @@ def _contains(spec: FieldSpec, value: str):
     return lambda v: not _is_empty(v) and pattern.search(str(v)) is not None
 
 
+def _pattern_options() -> re2.Options:
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False  # a bad pattern is the admin form's error, not a log line
+    return options
+
+
 def _matches(spec: FieldSpec, value: str):
+    """A pattern runs on RE2 (google-re2): its time is linear in the text whatever the
+    pattern, so a rule like (a+)+$ cannot stall the intake on a prospect's input, as Python's
+    backtracking re would (seconds for 30 characters). RE2 has no look-arounds or
+    back-references; a pattern using them is refused with the reason."""
     if len(value) > MAX_PATTERN_LENGTH:
         raise ConditionError(f"Keep the pattern under {MAX_PATTERN_LENGTH} characters.")
     try:
-        pattern = re.compile(value, re.IGNORECASE)
-    except re.error as exc:
-        raise ConditionError(f"This pattern has an error: {exc}.") from None
+        pattern = re2.compile(value, _pattern_options())
+    except re2.error as exc:
+        reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(
+            exc.args[0], bytes) else str(exc)
+        raise ConditionError(f"This pattern has an error: {reason} (look-arounds and "
+                             "back-references are not supported).") from None
     return lambda v: not _is_empty(v) and pattern.search(str(v)) is not None
 
 

@@ -1,5 +1,6 @@
 """The condition language, without a database: every operator, every kind, clear errors."""
 
+import threading
 from types import SimpleNamespace
 
 import pytest
@@ -54,6 +55,22 @@ def test_matches_pattern_is_a_case_insensitive_search():
 def test_a_broken_pattern_is_refused_with_a_message():
     with pytest.raises(ConditionError, match="pattern has an error"):
         compile_condition("utm_campaign", "matches", "([a-z")
+
+
+def test_a_pattern_that_backtracks_cannot_stall_the_intake():
+    """(a+)+$ on 40 a's and a '!' takes Python's re about 2**40 steps; RE2 answers at once.
+    The check runs in a thread with a generous bound, so a regression fails, not hangs."""
+    result = []
+    worker = threading.Thread(daemon=True, target=lambda: result.append(holds(
+        "utm_campaign", "matches", "(a+)+$", utm_campaign="a" * 40 + "!")))
+    worker.start()
+    worker.join(timeout=10)
+    assert result == [False]
+
+
+def test_a_pattern_with_a_look_around_is_refused_with_the_reason():
+    with pytest.raises(ConditionError, match="look-arounds and back-references are not"):
+        compile_condition("utm_campaign", "matches", "brand(?=-2026)")
 
 
 def test_greater_and_less_than_follow_the_order_of_company_sizes():
