@@ -128,7 +128,7 @@ class CustomField(models.Model):
             self._clean_change()
 
     def _clean_change(self) -> None:
-        from capture.custom_fields import conversion_report
+        from capture.custom_fields import CHANGE_CHECKS, conversion_report
 
         old = CustomField.objects.filter(pk=self.pk).first()
         if old is None:
@@ -140,6 +140,11 @@ class CustomField(models.Model):
             report = conversion_report(old, self)
             if report.failures:
                 raise ValidationError({"kind": report.message()})
+            if broken := [problem for check in CHANGE_CHECKS for problem in check(self)]:
+                where = "kind" if old.kind != self.kind else "choices"
+                raise ValidationError({where: "Active rules use this field in a way the change "
+                                              "would break; change or switch off these rules "
+                                              "first: " + "; ".join(broken)})
 
 class FormCustomField(models.Model):
     """A custom field placed on an intake form, required there or not."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -31,6 +31,10 @@ MAX_NUMBER = 10**15  # beyond this a float loses whole units; nobody has 10^15 s
 TRUE_WORDS = frozenset({"yes", "true", "1", "y", "on", "x"})
 FALSE_WORDS = frozenset({"no", "false", "0", "n", "off"})
 _LIST_SPLIT = re.compile(r"[\n,;|]")
+# Who reads custom fields elsewhere registers a check here (routing: its rules). Each takes a
+# definition as it is about to be saved (a new type or answers) and returns what that change
+# would break, as sentences; CustomField.clean() refuses the change while any is returned.
+CHANGE_CHECKS: list[Callable[[CustomField], list[str]]] = []
 
 
 # --- definitions ---------------------------------------------------------------------------

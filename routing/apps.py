@@ -11,9 +11,13 @@ class RoutingConfig(AppConfig):
     def ready(self) -> None:
         # routing comes before followup in INSTALLED_APPS, so its lead_received receiver is
         # connected first and a lead is scored and routed before followup acts on it.
+        from capture.custom_fields import CHANGE_CHECKS
         from routing import receivers, schedules
+        from routing.custom_specs import rules_broken_by
 
         receivers.connect()
+        if rules_broken_by not in CHANGE_CHECKS:
+            CHANGE_CHECKS.append(rules_broken_by)
         schedules.connect(self)
         post_migrate.connect(_week_statistics, sender=self)
 

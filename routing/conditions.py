@@ -281,9 +281,12 @@ def describe_condition(field_name: str, operator: str, value: str) -> str:
 
 
 def compile_condition(field_name: str, operator: str, value: str = "", *,
-                      routing: bool = True) -> Condition:
-    """Check a condition and compile it; raises ConditionError with a message for sales ops."""
-    spec = FIELDS.get(field_name)
+                      routing: bool = True, spec: FieldSpec | None = None) -> Condition:
+    """Check a condition and compile it; raises ConditionError with a message for sales ops.
+
+    `spec` checks it against a field as it is about to become (a custom field's new type)
+    instead of the registered one."""
+    spec = spec or FIELDS.get(field_name)
     if spec is None or (spec.routing_only and not routing):
         raise ConditionError(f"“{field_name}” is not a field rules can use here.")
     if operator not in Operator.values:

@@ -13,7 +13,15 @@ from collections.abc import Mapping
 
 from capture.custom_fields import definitions
 from capture.models import CustomField
-from routing.conditions import FIELDS, FieldSpec, Kind, register_field, unregister_field
+from routing.conditions import (
+    FIELDS,
+    ConditionError,
+    FieldSpec,
+    Kind,
+    compile_condition,
+    register_field,
+    unregister_field,
+)
 
 GROUP = "Custom fields"
 KINDS = {
@@ -53,3 +61,24 @@ def sync_custom_field_specs(defs: Mapping[str, CustomField] | None = None) -> No
     for spec in wanted.values():
         if FIELDS.get(spec.name) != spec:
             register_field(spec)
+
+
+def rules_broken_by(definition: CustomField) -> list[str]:
+    """The active rules on this custom field that its new type or answers would break
+    (capture.custom_fields.CHANGE_CHECKS: the change is refused while any is listed)."""
+    from routing.models import RoutingCondition, ScoringRule
+
+    spec, name = spec_for(definition), definition.rule_name
+    broken = []
+    for rule in ScoringRule.objects.filter(field=name, is_active=True).order_by("name"):
+        try:
+            compile_condition(name, rule.operator, rule.value, routing=False, spec=spec)
+        except ConditionError as exc:
+            broken.append(f"scoring rule “{rule.name}” ({exc})")
+    for condition in (RoutingCondition.objects.filter(field=name, rule__is_active=True)
+                      .select_related("rule").order_by("rule__name")):
+        try:
+            compile_condition(name, condition.operator, condition.value, spec=spec)
+        except ConditionError as exc:
+            broken.append(f"routing rule “{condition.rule.name}” ({exc})")
+    return broken

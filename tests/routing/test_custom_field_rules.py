@@ -8,6 +8,7 @@ import io
 import re
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 
 from capture.intake import IntakeInput, receive_lead
@@ -108,6 +109,32 @@ def test_a_routing_rule_on_a_custom_field_routes_the_lead(fields, tiers, alice, 
     assert arrive("direct@example.com", partner=False).owner_id in (alice.user.pk,
                                                                     bob.user.pk)
     assert Lead.objects.get(email="p@example.com").assessment.rule_id == partners.pk
+
+
+def test_a_type_change_that_would_break_active_rules_is_refused_naming_them(fields, bob,
+                                                                             admin_client):
+    rule("cf_plan", "greater_than", "Basic", name="Paying plans")
+    partners = RoutingRule.objects.create(name="Partner deals to Bob", action="rep",
+                                          rep=bob.user, position=1)
+    RoutingCondition.objects.create(rule=partners, field="cf_partner", operator="equals",
+                                    value="yes")
+    plan = fields["plan"]
+    page = admin_client.post(f"/admin/capture/customfield/{plan.pk}/change/", {
+        "key": plan.key, "label": plan.label, "kind": "multi_choice", "choices": plan.choices,
+        "help_text": "", "is_active": "on", "form_slots-TOTAL_FORMS": "0",
+        "form_slots-INITIAL_FORMS": "0"})
+    html = page.content.decode()
+    assert page.status_code == 200 and "change or switch off these rules first" in html
+    assert "scoring rule “Paying plans”" in html
+    plan.refresh_from_db()
+    assert plan.kind == "choice"
+
+    fields["partner"].kind = "number"
+    with pytest.raises(ValidationError, match="routing rule “Partner deals to Bob”"):
+        fields["partner"].full_clean()
+    ScoringRule.objects.filter(name="Paying plans").update(is_active=False)
+    plan.kind = "multi_choice"
+    plan.full_clean()  # a rule switched off does not hold the change back
 
 
 def test_try_it_takes_custom_field_values(fields, tiers, admin_client):
