@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
-from django.template import Template, TemplateSyntaxError
+from django.template import TemplateSyntaxError
 from django.urls import reverse
 from django.utils import timezone
 
@@ -162,9 +162,11 @@ class IntakeForm(models.Model):
             )
         if self.consent_required and not self.consent_text.strip():
             errors["consent_text"] = "Write the consent text the visitor must agree to."
+        from followup.templating import compile_message  # the engine messages render with
+
         for name in ("ack_subject", "ack_body"):
             try:
-                Template(getattr(self, name))
+                compile_message(getattr(self, name))
             except TemplateSyntaxError as exc:
                 errors[name] = f"This template has an error: {exc}"
         if errors:

@@ -109,7 +109,7 @@ class ChatWidget(models.Model):
         return origin.rstrip("/").lower() in self.origin_list
 
     def clean(self) -> None:
-        from django.template import Template, TemplateSyntaxError
+        from django.template import TemplateSyntaxError
 
         errors: dict[str, str] = {}
         problems = [p for o in self.origin_list if (p := check_origin(o))]
@@ -124,9 +124,11 @@ class ChatWidget(models.Model):
             errors["no_answer_seconds"] = "Give the reps at least 10 seconds."
         if not self.first_response_seconds:
             errors["first_response_seconds"] = "The target must be more than zero."
+        from followup.templating import compile_message  # the engine messages render with
+
         for name in ("ack_subject", "ack_body"):
             try:
-                Template(getattr(self, name))
+                compile_message(getattr(self, name))
             except TemplateSyntaxError as exc:
                 errors[name] = f"This template has an error: {exc}"
         if errors:

@@ -19,6 +19,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
 from django.dispatch import receiver
+from django.template import TemplateSyntaxError
 from django.utils import timezone
 
 from capture.identity import InvalidPhone, email_key, normalise_phone, parse_email
@@ -389,10 +390,16 @@ def _hand_over(lead: Lead, conversation: Conversation, interaction: Interaction)
     if lead.email and widget.ack_subject.strip() and not is_suppressed(lead, "email"):
         context = {"first_name": lead.first_name, "last_name": lead.last_name,
                    "transcript": transcript(conversation, visitor_only=True)}
+        try:
+            subject = render_text(widget.ack_subject, context)
+            body = render_text(widget.ack_body, context)
+        except TemplateSyntaxError:  # stored before the check refused its tags
+            logger.exception("Acknowledgement template of chat widget %s is broken", widget.pk)
+            subject = "We received your message"
+            body = "Thank you for your message. We will get back to you shortly."
         message = OutboundMessage.objects.create(
             lead=lead, kind=OutboundMessage.Kind.ACKNOWLEDGEMENT, to_address=lead.email,
-            subject=" ".join(render_text(widget.ack_subject, context).split())[:255],
-            body=render_text(widget.ack_body, context), due_at=timezone.now(),
+            subject=" ".join(subject.split())[:255], body=body, due_at=timezone.now(),
             interaction=interaction)
         queue_send_on_commit(message.id)
     elif lead.phone and not lead.needs_callback:

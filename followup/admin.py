@@ -97,14 +97,25 @@ class SequenceAdmin(admin.ModelAdmin):
                      name="followup_sequence_preview"), *super().get_urls()]
 
     def preview(self, request: HttpRequest, pk: int):
-        """Every step rendered for a real lead (?lead=<id>; the newest lead by default)."""
+        """Every step rendered for a real lead (?lead=<id>; the newest lead by default).
+
+        A lead id that is not found says so, and which lead is shown instead: sales ops must
+        not take the newest lead's text for the lead they asked for.
+        """
         sequence = get_object_or_404(Sequence, pk=pk)
         if not self.has_view_permission(request, sequence):
             raise PermissionDenied
-        lead_id = request.GET.get("lead", "")
+        asked = request.GET.get("lead", "").strip()
         leads = Lead.objects.select_related("owner")
-        lead = (leads.filter(pk=lead_id).first() if lead_id.isdigit() else None) \
-            or leads.order_by("-created_at").first()
+        lead = leads.filter(pk=asked).first() if asked.isdigit() else None
+        if lead is None:
+            lead = leads.order_by("-created_at").first()
+            if asked:
+                missing = (f"There is no lead #{asked}." if asked.isdigit() else
+                           f"“{asked}” is not a lead id (a lead id is a number, e.g. 42).")
+                instead = (f"Showing the newest lead, {lead.display_name} (#{lead.pk}), "
+                           "instead." if lead else "There are no leads to show instead.")
+                self.message_user(request, f"{missing} {instead}", messages.WARNING)
         steps = []
         if lead is not None:
             context = step_context(lead, unsubscribe_url(lead))
@@ -116,7 +127,7 @@ class SequenceAdmin(admin.ModelAdmin):
                     subject, body = "", f"This template has an error: {exc}"
                 if step.channel == SequenceStep.Channel.EMAIL:
                     body = (f"{body.rstrip()}\n\n--\n{settings.COMPANY_POSTAL_ADDRESS}\n"
-                            f"Unsubscribe with one click: {context['unsubscribe_url']}")
+                            f"Unsubscribe: {context['unsubscribe_url']}")
                 steps.append({"step": step, "subject": subject, "body": body})
         return TemplateResponse(request, "followup/admin/sequence_preview.html", {
             **self.admin_site.each_context(request), "opts": self.model._meta,
@@ -143,8 +154,10 @@ class SequenceAdmin(admin.ModelAdmin):
 @admin.register(Enrollment)
 class EnrollmentAdmin(admin.ModelAdmin):
     list_display = ("lead", "sequence", "status", "enrolled_at", "ended_at", "stop_reason")
-    list_filter = ("status", "sequence")
+    list_filter = ("status", "sequence", "enrolled_at")
     list_select_related = ("lead", "sequence")
+    search_fields = ("lead__first_name", "lead__last_name", "lead__email", "lead__company")
+    show_full_result_count = False
     raw_id_fields = ("lead",)
     readonly_fields = ("lead", "sequence", "status", "enrolled_at", "paused_at", "ended_at",
                        "stop_reason")
@@ -181,11 +194,27 @@ class SuppressionAdmin(admin.ModelAdmin):
         return found, may_repeat
 
 
+class NotificationReadFilter(admin.SimpleListFilter):
+    title = "read"
+    parameter_name = "read"
+
+    def lookups(self, request, model_admin):
+        return (("no", "Unread"), ("yes", "Read"))
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(read_at__isnull=self.value() == "no")
+        return queryset
+
+
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
     list_display = ("created_at", "user", "kind", "text", "read_at")
-    list_filter = ("kind",)
+    list_filter = ("kind", NotificationReadFilter, "created_at")
+    list_select_related = ("user",)
+    search_fields = ("text", "user__username", "user__first_name", "user__last_name")
     raw_id_fields = ("user", "lead")
+    show_full_result_count = False
 
 
 @admin.register(SenderProfile)

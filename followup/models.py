@@ -11,10 +11,11 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
-from django.template import Template, TemplateSyntaxError
+from django.template import TemplateSyntaxError
 from django.utils import timezone
 
 from capture.models import IntakeForm, Interaction, Lead
+from followup.templating import compile_message
 from routing.models import ScoreTier
 
 
@@ -68,11 +69,12 @@ class Sequence(models.Model):
 
 
 def template_errors(obj, names: tuple[str, ...]) -> dict[str, str]:
-    """A message per field whose text is not a valid template (sales ops see it in the admin)."""
+    """A message per field whose text is not a valid template, or uses a tag that reads outside
+    the lead's details such as {% debug %} or {% load %} (sales ops see it in the admin)."""
     errors = {}
     for name in names:
         try:
-            Template(getattr(obj, name) or "")
+            compile_message(getattr(obj, name) or "")
         except TemplateSyntaxError as exc:
             errors[name] = f"This template has an error: {exc}"
     return errors

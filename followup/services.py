@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import make_msgid
 
 from django.conf import settings
@@ -31,6 +31,7 @@ from followup.platforms import Refused
 from followup.replies import record_reply_failed, record_reply_sent, send_reply, unwanted_reason
 from followup.sms import send_sms, sms_configured
 from followup.suppression import is_suppressed, unsubscribe_url
+from followup.templating import compile_message
 from followup.windows import in_window, lead_timezone, next_sending_moment, sending_window
 
 logger = logging.getLogger(__name__)
@@ -46,13 +47,15 @@ def render_text(template_text: str, context: dict) -> str:
     Template.render() marks its output safe for HTML; this text holds what prospects typed,
     unescaped, so the mark is dropped (str.__str__ gives a plain str): a page that shows it
     (the admin's sequence preview, the lead page's email templates) escapes it like any value.
+    A text that does not compile, or was stored with a refused tag such as {% debug %}
+    (followup.templating), raises TemplateSyntaxError: its callers show or record the error.
     """
     return str.__str__(_compiled(template_text).render(Context(context, autoescape=False)))
 
 
 @functools.lru_cache(maxsize=512)
 def _compiled(template_text: str) -> Template:
-    return Template(template_text)
+    return compile_message(template_text)
 
 
 def email_templates_for(lead: Lead) -> list[dict]:
@@ -128,16 +131,29 @@ def notify(user_id: int, lead: Lead, kind: str, text: str) -> Notification:
 def alert_owner_of_assignment(lead: Lead, owner_id: int,
                               now: datetime | None = None) -> list[OutboundMessage]:
     """A new owner hears at once: a notification, an email, and a text for a hot lead when the
-    rep has a mobile number and SMS is configured."""
+    rep has a mobile number and SMS is configured.
+
+    A lead reassigned by an SLA escalation arrives past its deadline: the alert says since when
+    it is overdue, not "answer it by" a time already gone.
+    """
     now = now or timezone.now()
     name = lead.display_name
+    overdue = lead.respond_by is not None and lead.respond_by <= now
     notify(owner_id, lead, Notification.Kind.ASSIGNED,
-           f"New {lead.tier + ' ' if lead.tier else ''}lead: {name}")
+           f"New {lead.tier + ' ' if lead.tier else ''}lead: {name}"
+           + (f" (overdue since {_clock(lead.respond_by, now)})" if overdue else ""))
+    if overdue:
+        opening = (f"This lead is now yours. It is overdue since {_when(lead.respond_by)}: "
+                   "please answer it now.")
+    elif lead.respond_by:
+        opening = f"This lead is now yours. Please answer it by {_when(lead.respond_by)}."
+    else:
+        opening = "This lead is now yours. Please answer it."
     rows = [OutboundMessage(
         lead=lead, kind=Kind.OWNER_ALERT, channel=OutboundMessage.Channel.EMAIL,
         recipient_id=owner_id, due_at=now,
         subject=f"New lead for you: {name}"[:255],
-        body=_lead_summary(lead, "This lead is now yours. Please answer it"),
+        body=_lead_summary(lead, opening),
     )]
     if lead.tier in settings.FOLLOWUP_SMS_ALERT_TIERS and sms_configured():
         mobile = SenderProfile.objects.filter(user_id=owner_id).values_list(
@@ -152,10 +168,20 @@ def alert_owner_of_assignment(lead: Lead, owner_id: int,
     return OutboundMessage.objects.bulk_create(rows)
 
 
+def _when(moment: datetime) -> str:
+    """A deadline in an alert: in UTC, the one zone every recipient shares."""
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def _clock(moment: datetime, now: datetime) -> str:
+    """A deadline in a one-line notification: the time alone when it is today (UTC)."""
+    moment = moment.astimezone(UTC)
+    return f"{moment:%H:%M} UTC" if moment.date() == now.astimezone(UTC).date() \
+        else _when(moment)
+
+
 def _lead_summary(lead: Lead, opening: str) -> str:
-    deadline = (f" by {lead.respond_by:%Y-%m-%d %H:%M} UTC" if lead.respond_by
-                else "")
-    lines = [f"{opening}{deadline}.", "", f"Name: {lead.display_name}"]
+    lines = [opening, "", f"Name: {lead.display_name}"]
     for label, value in (("Company", lead.company), ("Email", lead.email),
                          ("Phone", lead.phone), ("Tier", lead.tier), ("Message", lead.message)):
         if value:
@@ -203,17 +229,16 @@ def sla_warning_row(lead: Lead, warn_at: datetime | None = None) -> OutboundMess
 def alert_breach(lead: Lead, *, escalation: str, manager_ids: list[int],
                  reassigned_to_id: int | None) -> list[OutboundMessage]:
     """routing ran the policy's escalation; the breach goes on the timeline, the managers hear
-    (a reassigned lead's new owner hears through lead_assigned)."""
-    from routing.sla import Escalation
+    (a reassigned lead's new owner hears through lead_assigned).
 
+    The text says what happened in a manager's words: whose lead, when it was due, who has it
+    now and whether a manager was told — not the policy's setting ("Both").
+    """
     now = timezone.now()
     users = {u.pk: u for u in get_user_model().objects.filter(
         pk__in=[i for i in (*manager_ids, reassigned_to_id) if i])}
-    what = Escalation(escalation).label if escalation in Escalation.values else escalation
-    reassigned = users.get(reassigned_to_id)
-    text = f"Deadline missed for {lead.display_name}: {what}"
-    if reassigned is not None:
-        text += f"; reassigned to {reassigned.get_full_name() or reassigned.get_username()}"
+    text = breach_text(lead, escalation=escalation, reassigned=users.get(reassigned_to_id),
+                       manager_alerted=bool(manager_ids), now=now)
     Interaction.objects.create(
         lead=lead, direction=Interaction.Direction.INTERNAL, kind=Interaction.Kind.SYSTEM,
         channel=Channel.MANUAL, occurred_at=now, summary=f"SLA breached. {text}"[:255],
@@ -229,9 +254,35 @@ def alert_breach(lead: Lead, *, escalation: str, manager_ids: list[int],
             lead=lead, kind=Kind.SLA_BREACH, channel=OutboundMessage.Channel.EMAIL,
             recipient_id=manager_id, dedupe_key=key, due_at=now,
             subject=f"SLA breached: {lead.display_name}"[:255],
-            body=_lead_summary(lead, f"{text}. It was due"),
+            body=_lead_summary(lead, text),
         ))
     return rows
+
+
+def breach_text(lead: Lead, *, escalation: str, reassigned, manager_alerted: bool,
+                now: datetime) -> str:
+    """E.g. "Deadline missed for lead Grace Hopper (hot, due 14:05 UTC): it was reassigned to
+    Bob Brown, and the manager was alerted." `reassigned` is the new owner (a user) or None."""
+    from routing.sla import Escalation
+
+    facts = [lead.tier] if lead.tier else []
+    if lead.respond_by:
+        facts.append(f"due {_clock(lead.respond_by, now)}")
+    head = f"Deadline missed for lead {lead.display_name}" + (
+        f" ({', '.join(facts)})" if facts else "")
+    if reassigned is not None:
+        outcome = f"it was reassigned to {_person(reassigned)}"
+    else:
+        kept = f"{_person(lead.owner)} still owns it" if lead.owner_id else "it has no owner"
+        tried = escalation in (Escalation.REASSIGN, Escalation.BOTH)
+        outcome = f"no other rep could take it, so {kept}" if tried else kept
+    if manager_alerted:
+        return f"{head}: {outcome}, and the manager was alerted."
+    return f"{head}: {outcome}; there is no team lead to alert."
+
+
+def _person(user) -> str:
+    return user.get_full_name() or user.get_username()
 
 
 # --- delivery ----------------------------------------------------------------------------------
@@ -261,7 +312,8 @@ def deliver_outbound(message: OutboundMessage, *, connection=None) -> bool:
             if reason:
                 return _finish(message, Status.CANCELLED, note=reason)
             message.recipient_id = lead.owner_id
-            message.body = _lead_summary(lead, "Nobody has answered this lead yet. It is due")
+            message.body = _lead_summary(lead, "Nobody has answered this lead yet. It is due "
+                                               f"by {_when(lead.respond_by)}.")
         if message.recipient_id and not message.to_address \
                 and message.channel == OutboundMessage.Channel.EMAIL:
             message.to_address = (lead.owner.email if message.recipient_id == lead.owner_id
@@ -344,7 +396,7 @@ def _prepare_step(message: OutboundMessage, lead: Lead, now: datetime) -> bool:
             raise _Unwanted("The lead has no email address.")
         message.to_address = lead.email
         message.body = (f"{message.body.rstrip()}\n\n--\n{settings.COMPANY_POSTAL_ADDRESS}\n"
-                        f"Unsubscribe with one click: {link}\n")
+                        f"Unsubscribe: {link}\n")
     elif message.channel == "sms":
         if not lead.phone:
             raise _Unwanted("The lead has no phone number.")
@@ -462,6 +514,10 @@ def _record_failure(message: OutboundMessage, exc: Exception) -> None:
                    attempts, error)
     if isinstance(exc, Refused) and exc.permanent:
         attempts = max(attempts, MAX_SEND_ATTEMPTS)  # the platform will say no again
+    if isinstance(exc, TemplateSyntaxError):
+        # The step's text will not render until sales ops fix it: failed at once (with the
+        # reason), so it can be retried from the outbox after the fix.
+        attempts = max(attempts, MAX_SEND_ATTEMPTS)
     if attempts >= MAX_SEND_ATTEMPTS:
         status, due_at = Status.FAILED, message.due_at
     else:

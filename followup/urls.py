@@ -1,4 +1,4 @@
-"""followup's public URLs: the one-click unsubscribe page."""
+"""followup's public URLs: the unsubscribe page (GET asks, POST unsubscribes)."""
 
 from django.urls import path
 

@@ -1,4 +1,5 @@
-"""The public unsubscribe page: one click (GET) or a mail client's one-click POST (RFC 8058)."""
+"""The public unsubscribe page: a confirmation button, or a mail client's one-click POST
+(RFC 8058)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,28 @@ from django.views.decorators.http import require_http_methods
 
 from capture.models import Lead
 from followup.services import unsubscribe_lead
-from followup.suppression import lead_id_from_token
+from followup.suppression import is_suppressed, lead_id_from_token
 
 
 @csrf_exempt  # List-Unsubscribe-Post comes from the mail provider, without our CSRF token
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """GET asks, POST unsubscribes.
+
+    Mail scanners and link previews open every link in an email: a GET that unsubscribed would
+    unsubscribe prospects who never clicked. So GET shows a button, and only a POST — that
+    button, or the mail client's own unsubscribe button (`List-Unsubscribe=One-Click`) —
+    unsubscribes. Both POSTs come without a CSRF token that could be checked (the mail client's
+    never has one), and none is needed: the signed token in the URL is what proves the link
+    came from our email, and the worst a forged POST can do is what the link itself does.
+    """
     lead_id = lead_id_from_token(token)
     lead = Lead.objects.filter(pk=lead_id).first() if lead_id else None
     if lead is None:
         return render(request, "followup/unsubscribe.html", {"invalid": True}, status=404)
+    if request.method == "GET":
+        return render(request, "followup/unsubscribe.html", {
+            "confirm": True, "email": lead.email,
+            "already": is_suppressed(lead, "email")})
     unsubscribe_lead(lead)
     return render(request, "followup/unsubscribe.html", {"email": lead.email})

@@ -122,6 +122,10 @@ def test_the_intake_form_admin_refuses_a_form_without_a_way_to_reach_the_prospec
     response = admin_client.post("/admin/capture/intakeform/add/", data)
     assert response.status_code == 200
     assert "needs an email or a phone field" in response.content.decode()
+    debug = admin_client.post("/admin/capture/intakeform/add/",
+                              {**data, "fields": ["first_name", "email"],
+                               "required_fields": ["email"], "ack_body": "{% debug %}"})
+    assert "{% debug %} is not allowed here" in debug.content.decode()
     ok = admin_client.post("/admin/capture/intakeform/add/",
                            {**data, "fields": ["first_name", "email"],
                             "required_fields": ["email"]})

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from capture.models import BlockRule, InboundEvent, Interaction, Lead
@@ -136,6 +137,20 @@ def test_nobody_answering_in_time_turns_the_chat_into_an_acknowledged_lead(visit
     contact = lead.interactions.get(kind="submission")
     assert "40 laptops" in contact.body  # the transcript
     assert Conversation.objects.get().status == "offline"
+
+
+def test_a_widget_template_with_a_refused_tag_is_an_error_and_a_stored_one_acks_plainly(
+        visitor, widget):
+    widget.ack_body = "Hi {% debug %}"
+    with pytest.raises(ValidationError, match="is not allowed here"):
+        widget.full_clean()
+    type(widget).objects.filter(pk=widget.pk).update(ack_body="Hi {% load static %}")
+    visitor.say("I need a quote for 40 laptops")
+    with time_machine.travel(timezone.now() + timedelta(seconds=widget.no_answer_seconds + 1)):
+        visitor.poll()
+        assert visitor.leave(email="grace@example.com", first_name="Grace").status_code == 200
+    ack = OutboundMessage.objects.get(kind=OutboundMessage.Kind.ACKNOWLEDGEMENT)
+    assert ack.body == "Thank you for your message. We will get back to you shortly."
 
 
 def test_an_offline_widget_says_so(visitor, widget, alice, bob):

@@ -5,10 +5,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from django.template import Context, Template
+from django.core.exceptions import ValidationError
+from django.template import Context, Template, TemplateSyntaxError
 
-from followup.models import Notification, OutboundMessage, Sequence
+from followup.models import EmailTemplate, Notification, OutboundMessage, Sequence
 from followup.selectors import mark_notifications_read
+from followup.sequences import enrol_lead
+from followup.services import render_text
 from tests.factories import UserFactory
 from tests.followup.conftest import submit, sweep_at
 
@@ -59,7 +62,74 @@ def test_the_preview_renders_every_step_for_a_real_lead(ops_client, routing_rule
     page = response.content.decode()
     assert response.status_code == 200
     assert "Your request for US Navy" in page and "Hi Grace," in page
-    assert "Alice Rep" in page and "Unsubscribe with one click" in page
+    assert "Alice Rep" in page and "Unsubscribe: http://127.0.0.1:8000/u/" in page
+    assert "was not found" not in page and "is not a lead id" not in page
+
+
+@pytest.mark.parametrize(("asked", "said"), [
+    ("99999", "There is no lead #99999."),
+    ("abc", "“abc” is not a lead id (a lead id is a number, e.g. 42)."),
+])
+def test_the_preview_says_when_the_asked_lead_is_not_found_and_whom_it_shows(
+        ops_client, routing_rules, default_sequence, asked, said):
+    submit(email="grace@navy.mil")
+    newest = submit(first_name="Ada", email="ada@example.com")
+    page = ops_client.get(f"/admin/followup/sequence/{default_sequence.pk}/preview/"
+                          f"?lead={asked}").content.decode()
+    assert f"{said} Showing the newest lead, Ada (#{newest.pk}), instead." in page
+    assert "Hi Ada," in page
+
+
+def test_the_preview_says_when_there_is_no_lead_at_all(ops_client, default_sequence):
+    page = ops_client.get(f"/admin/followup/sequence/{default_sequence.pk}/preview/"
+                          "?lead=7").content.decode()
+    assert "There is no lead #7. There are no leads to show instead." in page
+    assert "There is no lead to preview with yet." in page
+
+
+@pytest.mark.parametrize(("body", "said"), [
+    ("{% debug %}", "Line 1: {% debug %}"),
+    ("{% load static %}{% static 'x.css' %}", "Line 1: {% load %}"),
+    ("{% include 'base.html' %}", "Line 1: {% include %}"),
+    ("{% extends 'base.html' %}", "Line 1: {% extends %}"),
+    ("{% url 'admin:index' %}", "Line 1: {% url %}"),
+    ("{% ssi '/etc/passwd' %}", "Line 1: {% ssi %}"),
+    ("Hi{% if first_name %}\n{% csrf_token %}{% endif %}", "Line 2: {% csrf_token %}"),
+])
+def test_a_step_that_would_read_outside_the_leads_details_is_refused(ops_client, body, said):
+    response = ops_client.post("/admin/followup/sequence/add/", {
+        "name": "Nosy", "trigger": "on_arrival", "no_response_hours": "24", "position": "1",
+        "window_starts": "09:00", "window_ends": "17:00",
+        "steps-TOTAL_FORMS": "1", "steps-INITIAL_FORMS": "0",
+        "steps-0-position": "1", "steps-0-delay": "1", "steps-0-delay_unit": "days",
+        "steps-0-channel": "email", "steps-0-subject": "Hi", "steps-0-body": body,
+    })
+    assert response.status_code == 200
+    assert f"This template has an error: {said} is not allowed here." in \
+        response.content.decode()
+    assert not Sequence.objects.filter(name="Nosy").exists()
+
+
+def test_an_email_template_with_debug_is_refused_and_the_usual_tags_are_not():
+    with pytest.raises(ValidationError) as refused:
+        EmailTemplate(name="Nosy", subject="Hi {% debug %}", body="Hi").full_clean()
+    assert "{% debug %} is not allowed here" in refused.value.message_dict["subject"][0]
+    EmailTemplate(name="Fine", subject="Hi {{ first_name|default:'there' }}", body=(
+        "{% if company %}At {{ company }}{% endif %}{% for x in '' %}{% empty %}-{% endfor %}"
+        "{% with n=first_name %}{{ n|upper }}{% endwith %}{% now 'Y' %}"
+        "{% templatetag openblock %}{% comment %}{% debug %}{% endcomment %}")).full_clean()
+
+
+def test_a_debug_tag_stored_before_the_check_renders_as_an_error_not_a_dump(
+        ops_client, routing_rules, default_sequence):
+    lead = submit(email="grace@navy.mil")
+    default_sequence.steps.filter(position=1).update(body="Hi {% debug %}")
+    with pytest.raises(TemplateSyntaxError, match=r"\{% debug %\} is not allowed"):
+        render_text("Hi {% debug %}", {"first_name": "Grace"})
+    page = ops_client.get(f"/admin/followup/sequence/{default_sequence.pk}/preview/"
+                          f"?lead={lead.pk}").content.decode()
+    assert "This template has an error: Line 1: {% debug %} is not allowed here." in page
+    assert "&lt;module" not in page and "sys.modules" not in page
 
 
 def test_the_preview_escapes_what_the_prospect_typed(ops_client, routing_rules,
@@ -93,6 +163,34 @@ def test_the_queue_shows_the_reps_unread_notifications(routing_rules, alice, rf)
     html = Template("{% load followup %}{% notifications_for user %}").render(
         Context({"user": alice.user}))
     assert "Grace" not in html
+
+
+def test_enrollments_are_found_by_the_leads_name_email_or_company(
+        ops_client, routing_rules, default_sequence):
+    for name, email, company in (("Grace", "grace@navy.mil", "US Navy"),
+                                 ("Ada", "ada@engine.org", "Engine")):
+        enrol_lead(lead=submit(first_name=name, email=email, company=company),
+                   sequence=default_sequence)
+    for term in ("navy.mil", "US Navy", "Grace"):
+        page = ops_client.get("/admin/followup/enrollment/", {"q": term}).content.decode()
+        assert "Grace in No answer yet" in page and "Ada in" not in page, term
+    page = ops_client.get("/admin/followup/enrollment/", {"q": "Engine"}).content.decode()
+    assert "Ada in No answer yet" in page and "Grace in" not in page
+
+
+def test_notifications_are_found_by_text_or_user_and_filtered_by_read(
+        ops_client, routing_rules, alice, bob, django_assert_max_num_queries):
+    submit(email="grace@navy.mil", company="US Navy")  # to alice
+    submit(email="ada@engine.org", first_name="Ada")  # to bob (round robin)
+    Notification.objects.filter(user=bob.user).update(read_at=datetime.now(UTC))
+    page = ops_client.get("/admin/followup/notification/", {"q": "alice"}).content.decode()
+    assert "New cold lead: Grace" in page and "Ada" not in page
+    page = ops_client.get("/admin/followup/notification/", {"q": "lead: Ada"}).content.decode()
+    assert "New cold lead: Ada" in page and "Grace" not in page
+    page = ops_client.get("/admin/followup/notification/", {"read": "no"}).content.decode()
+    assert "New cold lead: Grace" in page and "New cold lead: Ada" not in page
+    with django_assert_max_num_queries(12):  # users are joined, not fetched row by row
+        ops_client.get("/admin/followup/notification/")
 
 
 def test_seed_demo_installs_the_default_sequence_once(monkeypatch):

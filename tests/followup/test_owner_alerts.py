@@ -23,6 +23,7 @@ def test_the_new_owner_gets_one_email_and_a_notification_at_once(
     assert lead.owner == alice.user
     assert [m.to for m in mail.outbox] == [["alice@example.com"]]
     assert "Grace" in mail.outbox[0].subject and "US Navy" in mail.outbox[0].body
+    assert mail.outbox[0].body.startswith("This lead is now yours. Please answer it.\n")
     note = Notification.objects.get(user=alice.user)
     assert note.lead == lead and note.read_at is None and "Grace" in note.text
     assert dispatch_due_messages() == 0  # nothing left for the sweeper: sent once

@@ -99,8 +99,26 @@ def test_every_sequence_email_has_the_postal_address_unsubscribe_link_and_header
     assert row.status == "sent" and row.provider_status == "accepted"
 
 
-def test_one_click_on_the_unsubscribe_link_stops_at_once_and_confirms(enrolled, client):
-    response = client.get(unsubscribe_url(enrolled.lead).removeprefix("http://127.0.0.1:8000"))
+def unsubscribe_path(lead) -> str:
+    return unsubscribe_url(lead).removeprefix("http://127.0.0.1:8000")
+
+
+def test_opening_the_unsubscribe_link_only_asks_so_a_mail_scanner_unsubscribes_nobody(
+        enrolled, client):
+    response = client.get(unsubscribe_path(enrolled.lead))
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Unsubscribe from our emails?" in page and "grace@navy.mil" in page
+    assert '<form method="post"' in page and "You are unsubscribed" not in page
+    client.get(unsubscribe_path(enrolled.lead))  # a second scanner
+    enrolled.refresh_from_db()
+    assert enrolled.status == "active" and not Suppression.objects.exists()
+
+
+def test_the_button_on_the_unsubscribe_page_stops_at_once_and_confirms(enrolled, csrf_client):
+    path = unsubscribe_path(enrolled.lead)
+    csrf_client.get(path)
+    response = csrf_client.post(path)  # the page's form: no CSRF token is needed or checked
     assert response.status_code == 200
     assert "You are unsubscribed" in response.content.decode()
     enrolled.refresh_from_db()
@@ -110,23 +128,42 @@ def test_one_click_on_the_unsubscribe_link_stops_at_once_and_confirms(enrolled, 
     assert enrolled.lead.interactions.filter(summary__contains="unsubscribed").exists()
 
 
+def test_the_unsubscribe_page_says_when_the_address_is_already_unsubscribed(enrolled, client):
+    client.post(unsubscribe_path(enrolled.lead))
+    page = client.get(unsubscribe_path(enrolled.lead)).content.decode()
+    assert "You are already unsubscribed" in page and "<form" not in page
+
+
 def test_a_mail_clients_one_click_post_unsubscribes_without_a_csrf_token(enrolled, csrf_client):
-    path = unsubscribe_url(enrolled.lead).removeprefix("http://127.0.0.1:8000")
+    path = unsubscribe_path(enrolled.lead)
     response = csrf_client.post(path, {"List-Unsubscribe": "One-Click"})
     assert response.status_code == 200
+    assert "You are unsubscribed" in response.content.decode()
     enrolled.refresh_from_db()
     assert enrolled.status == "stopped"
+    assert Suppression.objects.get().value == "grace@navy.mil"
+
+
+def test_a_step_stored_with_a_debug_tag_fails_at_once_and_sends_nothing(enrolled):
+    enrolled.sequence.steps.filter(position=1).update(body="Hi {% debug %}")
+    sweep_at(ARRIVAL + 2 * DAY)
+    assert to_prospect(enrolled.lead) == []
+    step = OutboundMessage.objects.get(enrollment=enrolled, step__position=1)
+    assert step.status == "failed"  # not retried: the text will not render until it is fixed
+    assert "Line 1: {% debug %} is not allowed here." in step.last_error
 
 
 def test_a_forged_unsubscribe_link_changes_nothing(enrolled, client):
     response = client.get("/u/not-a-real-token/")
+    assert response.status_code == 404 and "not valid" in response.content.decode()
+    response = client.post("/u/not-a-real-token/", {"List-Unsubscribe": "One-Click"})
     assert response.status_code == 404 and "not valid" in response.content.decode()
     enrolled.refresh_from_db()
     assert enrolled.status == "active"
 
 
 def test_an_unsubscribed_address_is_never_enrolled_again(enrolled, client):
-    client.get(unsubscribe_url(enrolled.lead).removeprefix("http://127.0.0.1:8000"))
+    client.post(unsubscribe_path(enrolled.lead))
     sequence = Sequence.objects.create(name="Second try", trigger="on_arrival")
     SequenceStep.objects.create(sequence=sequence, delay=1, delay_unit="hours",
                                 subject="Hello", body="Hi")

@@ -6,12 +6,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.core import mail
+from django.utils import timezone
 
 from capture.models import Interaction, LeadStatus
 from capture.services import log_rep_contact, record_first_response, set_lead_status
 from followup.models import Notification, OutboundMessage
+from followup.services import breach_text
 from routing.services import escalate_due_breaches, sla_state_of
-from routing.sla import SlaState
+from routing.sla import Escalation, SlaState
 from tests.followup.conftest import submit, sweep_at
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +41,8 @@ def test_the_owner_is_reminded_once_at_the_warning_point(hot_lead, alice):
     assert sweep_at(NOON + timedelta(minutes=7, seconds=31)) == 1
     assert sweep_at(NOON + timedelta(minutes=8)) == 0
     assert [m.to for m in warnings()] == [["alice@example.com"]]
-    assert "Nobody has answered" in warnings()[0].body
+    assert warnings()[0].body.startswith(
+        "Nobody has answered this lead yet. It is due by 2026-11-30 12:15 UTC.")
     assert Notification.objects.filter(user=alice.user, kind="sla_warning").count() == 1
 
 
@@ -83,9 +86,12 @@ def test_a_breach_reassigns_tells_the_manager_and_goes_on_the_timeline(hot_lead,
     to = sorted(m.to[0] for m in mail.outbox)
     assert to == ["bob@example.com", "manager@example.com"]
     breach = next(m for m in mail.outbox if m.to == ["manager@example.com"])
-    assert breach.subject == "SLA breached: Grace" and "reassigned to Bob Rep" in breach.body
-    assert Notification.objects.filter(user=manager, kind="sla_breach").count() == 1
-    assert hot_lead.interactions.filter(summary__startswith="SLA breached").count() == 1
+    said = ("Deadline missed for lead Grace (hot, due 12:15 UTC): it was reassigned to Bob Rep, "
+            "and the manager was alerted.")
+    assert breach.subject == "SLA breached: Grace" and breach.body.startswith(f"{said}\n")
+    assert Notification.objects.get(user=manager, kind="sla_breach").text == said
+    assert hot_lead.interactions.get(summary__startswith="SLA breached").summary == \
+        f"SLA breached. {said}"
     assert warnings() == []  # found after the deadline: the breach took over
 
 
@@ -101,3 +107,35 @@ def test_a_cold_lead_breach_only_notifies_the_manager(routing_rules, sla_policie
     sweep_at(NOON + timedelta(hours=4, minutes=1))
     assert [m.to for m in mail.outbox if m.subject.startswith("SLA")] == [
         ["manager@example.com"]]
+    assert Notification.objects.get(kind="sla_breach").text == (
+        "Deadline missed for lead Grace (cold, due 16:00 UTC): Alice Rep still owns it, "
+        "and the manager was alerted.")
+
+
+def test_the_owners_alert_gives_the_deadline_while_it_is_ahead(hot_lead, alice):
+    alert = OutboundMessage.objects.get(kind="owner_alert", recipient=alice.user)
+    assert alert.body.startswith(
+        "This lead is now yours. Please answer it by 2026-11-30 12:15 UTC.\n")
+    assert Notification.objects.get(user=alice.user).text == "New hot lead: Grace"
+
+
+def test_the_owner_of_a_lead_reassigned_after_its_deadline_is_told_it_is_overdue(hot_lead, bob):
+    with time_machine.travel(NOON + timedelta(minutes=16), tick=False):
+        escalate_due_breaches()
+    sweep_at(NOON + timedelta(minutes=16))
+    alert = next(m for m in mail.outbox if m.to == ["bob@example.com"])
+    assert alert.body.startswith("This lead is now yours. It is overdue since 2026-11-30 "
+                                 "12:15 UTC: please answer it now.\n")
+    assert "answer it by" not in alert.body
+    assert Notification.objects.get(user=bob.user, kind="assigned").text == (
+        "New hot lead: Grace (overdue since 12:15 UTC)")
+
+
+def test_a_breach_nobody_could_take_over_says_who_still_owns_it(hot_lead, alice):
+    with time_machine.travel(NOON + timedelta(days=1), tick=False):
+        text = breach_text(hot_lead, escalation=Escalation.BOTH, reassigned=None,
+                           manager_alerted=False, now=timezone.now())
+    # A day late (the worker was down): the deadline carries its date.
+    assert text == ("Deadline missed for lead Grace (hot, due 2026-11-30 12:15 UTC): no other "
+                    "rep could take it, so Alice Rep still owns it; there is no team lead to "
+                    "alert.")
