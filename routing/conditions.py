@@ -26,6 +26,7 @@ from capture.fields import (
     FORM_FIELDS,
     LeadField,
 )
+from capture.models import Channel
 
 MAX_PATTERN_LENGTH = 300
 
@@ -168,7 +169,7 @@ def _register_builtins() -> None:
         register_field(FieldSpec(name, ATTRIBUTION_LABELS[name], Kind.TEXT, _attr(name),
                                  group="Attribution"))
     register_field(FieldSpec("channel", "Channel", Kind.CHOICE, _attr("channel"),
-                             group="Attribution"))
+                             group="Attribution", choices=tuple(Channel.values)))
     register_field(FieldSpec("source", "Source (form, API key, ...)", Kind.TEXT, _attr("source"),
                              group="Attribution"))
     register_field(FieldSpec("email_domain", "Email domain", Kind.TEXT, _email_domain,

@@ -6,6 +6,7 @@ Every rule checks itself in `clean()` with the same condition language the engin
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -17,7 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from capture.models import Lead
-from routing.conditions import ConditionError, compile_condition
+from routing.conditions import FIELDS, ConditionError, compile_condition
 from routing.routing import Action, Outcome
 from routing.sla import Escalation, Unit
 
@@ -64,9 +65,13 @@ class ConditionFields(models.Model):
 
         super().clean()
         sync_custom_field_specs()
+        spec = None
+        if self.field == "tier":  # the tiers sales ops defined are its only answers
+            spec = replace(FIELDS["tier"], choices=tuple(
+                ScoreTier.objects.values_list("name", flat=True)))
         try:
             compile_condition(self.field, self.operator, self.value,
-                              routing=self.routing_fields)
+                              routing=self.routing_fields, spec=spec)
         except ConditionError as exc:
             raise ValidationError({"value": str(exc)}) from None
 

@@ -142,6 +142,17 @@ def test_a_routing_rule_needs_its_team_and_valid_conditions(admin_client, sales_
     assert rule.conditions.get().value == "DE, FR"
 
 
+def test_a_routing_condition_on_a_tier_that_does_not_exist_is_refused(admin_client, sales_team,
+                                                                      tiers):
+    lukewarm = routing_form(team=sales_team.pk, **{
+        "conditions-0-field": "tier", "conditions-0-operator": "equals",
+        "conditions-0-value": "lukewarm"})
+    html = admin_client.post("/admin/routing/routingrule/add/", lukewarm).content.decode()
+    assert "has no answer “lukewarm”" in html and not RoutingRule.objects.exists()
+    hot = {**lukewarm, "conditions-0-value": "hot"}
+    assert admin_client.post("/admin/routing/routingrule/add/", hot).status_code == 302
+
+
 def test_only_one_default_rule(admin_client, round_robin):
     response = admin_client.post("/admin/routing/routingrule/add/", routing_form(
         team=round_robin.team_id, is_default="on"))

@@ -68,6 +68,12 @@ def test_a_pattern_that_backtracks_cannot_stall_the_intake():
     assert result == [False]
 
 
+def test_a_channel_that_does_not_exist_is_refused_with_the_channels_listed():
+    with pytest.raises(ConditionError, match="Channel has no answer “carrier_pigeon”"):
+        compile_condition("channel", "equals", "carrier_pigeon")
+    assert holds("channel", "one_of", "sms, call", channel="call")
+
+
 def test_a_pattern_with_a_look_around_is_refused_with_the_reason():
     with pytest.raises(ConditionError, match="look-arounds and back-references are not"):
         compile_condition("utm_campaign", "matches", "brand(?=-2026)")
