@@ -234,7 +234,8 @@ class SuperuserOnly:
         return self.has_module_permission(request)
 
     def has_add_permission(self, request, *args) -> bool:
-        return self.has_module_permission(request)
+        # and only where django-q2's own admin allows adding: task results are the cluster's
+        return self.has_module_permission(request) and super().has_add_permission(request, *args)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return self.has_module_permission(request)

@@ -35,6 +35,14 @@ def test_every_admin_page_loads_for_the_superuser(demo, admin_client, url):
     assert admin_client.get(url).status_code == 200
 
 
+def test_task_results_have_no_add_page_and_schedules_do(admin_client):
+    index = admin_client.get("/admin/").content.decode()
+    for model in ("success", "failure"):
+        assert f"/admin/django_q/{model}/add/" not in index
+        assert admin_client.get(f"/admin/django_q/{model}/add/").status_code == 403
+    assert admin_client.get("/admin/django_q/schedule/add/").status_code == 200
+
+
 def test_a_lead_page_shows_its_timeline_and_raw_events(demo, admin_client):
     lead = Lead.objects.filter(channel=Channel.WEB_FORM).first()
     html = admin_client.get(f"/admin/capture/lead/{lead.pk}/change/").content.decode()
