@@ -77,3 +77,13 @@ def normalise_phone(raw: str, region: str | None = None) -> str:
     if not phonenumbers.is_possible_number(number) or not phonenumbers.is_valid_number(number):
         raise InvalidPhone("This does not look like a phone number.")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def country_of_phone(e164: str) -> str:
+    """The ISO country code of an E.164 number ("GB" for +44...), or "" when it has none
+    (a non-geographic number) or cannot be read."""
+    try:
+        region = phonenumbers.region_code_for_number(phonenumbers.parse(e164, None))
+    except phonenumbers.NumberParseException:
+        return ""
+    return region if region and region != "001" else ""

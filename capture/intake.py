@@ -18,7 +18,7 @@ from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
 from capture.fields import LEAD_FIELDS, MAX_LENGTHS
-from capture.identity import email_key
+from capture.identity import country_of_phone, email_key
 from capture.models import (
     OPEN_STATUSES,
     InboundEvent,
@@ -324,6 +324,10 @@ def receive_lead(data: IntakeInput, *, event: InboundEvent | None = None) -> Int
     }
     key = email_key(values.get("email", ""))
     phone = values.get("phone", "")
+    # A call, an SMS or a form without a country still says where the person is: the regional
+    # routing rules read it (a lead's own country, when given, is kept).
+    if phone and not values.get("country") and (country := country_of_phone(phone)):
+        values["country"] = country
     now = timezone.now()
     account = data.identity
     if erased_identity(key, phone, account=(account.platform, clean_text(account.external_id)

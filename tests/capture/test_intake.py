@@ -31,6 +31,14 @@ def test_a_new_person_becomes_a_new_lead_with_one_interaction():
     assert result.lead.interactions.get().summary == "Submitted the form"
 
 
+def test_the_country_comes_from_the_phone_when_the_lead_does_not_give_one():
+    london = receive_lead(submission(email="a@example.com", phone="+442079460958")).lead
+    dublin = receive_lead(submission(email="b@example.com", phone="+442079460959",
+                                     country="IE")).lead
+    toll_free = receive_lead(submission(email="c@example.com", phone="+80012345678")).lead
+    assert (london.country, dublin.country, toll_free.country) == ("GB", "IE", "")
+
+
 def test_the_same_email_in_other_case_adds_to_the_open_lead():
     first = receive_lead(submission(first_name="Grace", email="grace@navy.mil"))
     second = receive_lead(submission(email="GRACE@Navy.MIL", company="US Navy"))

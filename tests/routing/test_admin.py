@@ -58,6 +58,13 @@ ROUTING_PAGES = [
 ]
 
 
+def test_the_demo_routes_a_lead_with_a_uk_phone_and_no_country_to_emea(demo):
+    lead = submit(first_name="Eve", email="eve@acme-ltd.co.uk", phone="+442079460958",
+                  company="Acme Ltd")
+    assert lead.country == "GB"
+    assert lead.assessment.rule.name == "EMEA by country"
+
+
 @pytest.mark.parametrize("url", ROUTING_PAGES)
 def test_every_routing_page_loads(demo, admin_client, url):
     assert admin_client.get(url).status_code == 200
