@@ -8,6 +8,7 @@ million rows on a poll.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
@@ -150,9 +151,13 @@ def _countable(user, tab: str, now: datetime) -> QuerySet[Lead]:
     return mine.filter(callback).union(mine.filter(owed), all=True)
 
 
-def assigned_since(user, after_id: int) -> int:
-    """How many open leads I own with an id above the newest one my page shows (capped)."""
-    return Lead.objects.filter(owner=user, status__in=OPEN_STATUSES, id__gt=after_id
+def assigned_since(user, after_id: int, handed_over: Iterable[int] = ()) -> int:
+    """How many open leads I own that my page does not show (capped): those newer than its
+    newest lead, and the older ones handed to me since it loaded (`handed_over`)."""
+    news = Q(id__gt=after_id)
+    if handed := list(handed_over):
+        news |= Q(id__in=handed)
+    return Lead.objects.filter(news, owner=user, status__in=OPEN_STATUSES
                                ).order_by()[:COUNT_CAP].count()
 
 

@@ -33,7 +33,15 @@ from routing.forms import (
     SnoozeForm,
     StatusForm,
 )
-from routing.queue import TAB_SLUGS, TABS, assigned_since, page_of, queue_page, tab_counts
+from routing.queue import (
+    COUNT_CAP,
+    TAB_SLUGS,
+    TABS,
+    assigned_since,
+    page_of,
+    queue_page,
+    tab_counts,
+)
 from routing.queue import tab_leads as tab_leads_of
 from routing.services import reassign_lead, sla_state_of
 
@@ -80,6 +88,7 @@ def queue(request: HttpRequest) -> HttpResponse:
         return render(request, "routing/_queue_rows.html", context)
     context["counts"] = tab_counts(request.user, now)
     context["newest_id"] = _newest_lead_id()  # at least every id on the page
+    context["newest_notice"] = _newest_notice_id(request.user)
     return render(request, "routing/queue.html", context)
 
 
@@ -96,12 +105,32 @@ def _newest_lead_id() -> int:
 def queue_poll(request: HttpRequest) -> JsonResponse:
     """What the queue page asks every few seconds: leads assigned to me since it loaded."""
     after = _int(request.GET.get("after"), 0)
-    arrived = assigned_since(request.user, after)
+    notice = _int(request.GET.get("notice"), 0)
+    arrived = assigned_since(request.user, after, _handed_over(request.user, notice, after))
     return JsonResponse({
         "arrived": arrived,
         "new": tab_counts(request.user)["new"] if arrived else None,
         "newest_id": _newest_lead_id() if arrived else after,
+        "newest_notice": _newest_notice_id(request.user) if arrived else notice,
     })
+
+
+def _handed_over(user, notice_id: int, after_id: int) -> list[int]:
+    """Older leads handed to me since the page's newest assignment notice: a reassignment, an
+    escalation, a claim (every change of owner tells the new owner: followup's notification)."""
+    from followup.models import Notification
+
+    return list(Notification.objects.filter(
+        user=user, kind=Notification.Kind.ASSIGNED, id__gt=notice_id, lead_id__lte=after_id,
+    ).values_list("lead_id", flat=True)[:COUNT_CAP])
+
+
+def _newest_notice_id(user) -> int:
+    from followup.models import Notification
+
+    newest = (Notification.objects.filter(user=user, kind=Notification.Kind.ASSIGNED)
+              .order_by("-id").values_list("id", flat=True)[:1])
+    return next(iter(newest), 0)
 
 
 @login_required

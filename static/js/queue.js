@@ -1,4 +1,5 @@
-// The queue asks every few seconds whether leads were assigned to me since the page loaded.
+// The queue asks every few seconds whether leads were assigned to me since the page loaded
+// (new ones, and older ones reassigned or claimed: the poll sends both baselines).
 // If so, it reloads just the rows of this tab and puts the "new" count in the page title.
 (function () {
   "use strict";
@@ -28,12 +29,14 @@
   function poll() {
     if (busy || document.hidden) { return; }
     busy = true;
-    fetch(queue.dataset.pollUrl + "?after=" + encodeURIComponent(queue.dataset.newestId),
+    fetch(queue.dataset.pollUrl + "?after=" + encodeURIComponent(queue.dataset.newestId) +
+          "&notice=" + encodeURIComponent(queue.dataset.newestNotice || "0"),
           {credentials: "same-origin", headers: {"Accept": "application/json"}})
       .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
       .then(function (data) {
         if (!data.arrived) { return null; }
         queue.dataset.newestId = data.newest_id;
+        queue.dataset.newestNotice = data.newest_notice;
         setNewCount(data.new);
         var note = document.getElementById("arrivals");
         note.textContent = data.arrived + (data.arrived === 1 ? " new lead" : " new leads");

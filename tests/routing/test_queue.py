@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.test import Client
 from django.utils import timezone
 
 from capture.models import Interaction, Lead, LeadStatus
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.django_db
 
 
 # What one queue page costs, however many leads (and custom fields) there are.
-QUEUE_QUERIES = 20
+QUEUE_QUERIES = 21
 
 
 def names_in(response) -> list[str]:
@@ -235,7 +236,23 @@ def test_polling_reports_leads_assigned_since_the_page_loaded(as_alice, alice):
     assert as_alice.get(f"/queue/poll/?after={first.pk}").json()["arrived"] == 0
     second = lead_for(alice.user)
     data = as_alice.get(f"/queue/poll/?after={first.pk}").json()
-    assert data == {"arrived": 1, "new": "2", "newest_id": second.pk}
+    assert data == {"arrived": 1, "new": "2", "newest_id": second.pk, "newest_notice": 0}
+
+
+def test_polling_reports_an_older_lead_reassigned_to_me_since_the_page_loaded(
+        as_alice, alice, bob, manager):
+    bobs = lead_for(bob.user, first_name="Linda")
+    page = as_alice.get("/queue/")
+    after, notice = page.context["newest_id"], page.context["newest_notice"]
+    assert as_alice.get(f"/queue/poll/?after={after}&notice={notice}").json()["arrived"] == 0
+    boss = Client()
+    boss.force_login(manager)
+    boss.post(f"/leads/{bobs.pk}/reassign/", {"owner": alice.user.pk, "note": "holiday"})
+    data = as_alice.get(f"/queue/poll/?after={after}&notice={notice}").json()
+    assert data["arrived"] == 1 and data["newest_notice"] > notice
+    again = as_alice.get(f"/queue/poll/?after={data['newest_id']}"
+                         f"&notice={data['newest_notice']}").json()
+    assert again["arrived"] == 0  # told once
 
 
 def test_the_rows_fragment_is_only_the_rows(as_alice, alice):
