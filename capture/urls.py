@@ -1,10 +1,11 @@
 """Public capture URLs: the form pages, the intake API and the provider webhooks."""
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from capture import views
 from capture.channels import (
     api,
+    base,
     calendly,
     email,
     linkedin,
@@ -36,4 +37,6 @@ urlpatterns = [
          name="twilio-message-status"),
     path("inbound/webhook/<slug:source>/", webhook.webhook_view, name="webhook"),
     path("inbound/email/", include(email.anymail_urls())),
+    # Last: any other address under /inbound/ or /api/ is a JSON 404, as channels answer.
+    re_path(r"^(?:inbound|api)/", base.no_such_endpoint, name="no-such-endpoint"),
 ]

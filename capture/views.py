@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 
 from django.conf import settings
@@ -16,7 +18,13 @@ from django.views.decorators.http import require_http_methods
 
 from capture import abuse
 from capture.channels.webform import CHANNEL, input_from_form, payload_from_post
-from capture.forms import SUBMISSION_ID, build_public_form, form_helper, initial_for_page
+from capture.forms import (
+    STARTED,
+    SUBMISSION_ID,
+    build_public_form,
+    form_helper,
+    initial_for_page,
+)
 from capture.intake import receive_event, store_inbound_event
 from capture.memo import ProcessMemo
 from capture.models import InboundEvent, IntakeForm
@@ -79,7 +87,7 @@ def intake_form_page(request: HttpRequest, slug: str) -> HttpResponse:
     remote_ip = abuse.client_ip(request)
     receive_event(
         channel=CHANNEL,
-        external_id=form.cleaned_data.get(SUBMISSION_ID) or uuid.uuid4().hex,
+        external_id=submission_key(form.cleaned_data),
         # The form is valid: its cleaned data is the input (reprocessing reads the payload).
         data=input_from_form(intake_form, form.cleaned_data, received_at=timezone.now(),
                              remote_ip=remote_ip),
@@ -92,6 +100,20 @@ def intake_form_page(request: HttpRequest, slug: str) -> HttpResponse:
     if intake_form.redirect_url:
         return redirect(intake_form.redirect_url)
     return redirect(reverse("capture:thanks", kwargs={"slug": intake_form.slug}))
+
+
+def submission_key(cleaned_data: dict) -> str:
+    """The event's key: the page's submission id and a digest of what was submitted, so a
+    double click (the same post twice) is one submission, while a corrected resubmission from
+    the same page (Back, fix the email, submit) is taken in. Without an id: a new key."""
+    submission_id = cleaned_data.get(SUBMISSION_ID)
+    if not submission_id:
+        return uuid.uuid4().hex
+    answers = {name: value for name, value in cleaned_data.items()
+               if name not in (SUBMISSION_ID, STARTED)}
+    canonical = json.dumps(answers, sort_keys=True, default=str, ensure_ascii=False)
+    digest = hashlib.sha256(canonical.encode("utf-8", errors="replace")).hexdigest()
+    return f"{submission_id}:{digest}"
 
 
 @xframe_options_exempt

@@ -153,6 +153,9 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
 X_FRAME_OPTIONS = "DENY"
+# Django's limit for form posts (the public forms, the admin, ESP webhooks). The provider
+# webhooks are not held to it: each reads its body up to its channel's own max_body
+# (capture/channels/base.py read_body; Meta's is 1 MiB).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 
 # --- leadcrm --------------------------------------------------------------------------------

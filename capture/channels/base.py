@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import json
 import logging
 import math
@@ -13,9 +14,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
+from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
 
 from capture import abuse
 from capture.fields import LEAD_FIELDS, MAX_LENGTHS
@@ -108,6 +111,27 @@ def post_only(view):
     return wrapper
 
 
+@csrf_exempt  # a POST to a wrong address gets this answer, not the CSRF failure page
+def no_such_endpoint(request: HttpRequest) -> HttpResponse:
+    """Any other path under /inbound/ and /api/: a JSON 404 like every channel's refusals,
+    not the HTML 404 page. A GET that lacks only the final slash is redirected to it, as
+    APPEND_SLASH would (this catch-all stops CommonMiddleware from doing it); any other method
+    is told the address, since a redirect would drop its body."""
+    path = request.path_info
+    if not path.endswith("/"):
+        try:
+            match = resolve(path + "/")
+        except Resolver404:
+            match = None
+        if match is not None and match.url_name != "no-such-endpoint":
+            if request.method in ("GET", "HEAD"):
+                return HttpResponsePermanentRedirect(request.get_full_path(force_append_slash=True))
+            return JsonResponse({"error": f"No endpoint at {path}; the address ends with a "
+                                 f"slash: {path}/."}, status=404)
+    return JsonResponse({"error": f"No endpoint at {path}. The addresses are listed in "
+                         "docs/channels.md."}, status=404)
+
+
 def request_headers(request: HttpRequest) -> dict[str, str]:
     return {name: request.headers[name][:500] for name in STORED_HEADERS
             if name in request.headers}
@@ -168,19 +192,30 @@ def read_json(request: HttpRequest, *, shape: Callable[[object], bool] | None = 
 
 
 def read_body(request: HttpRequest, limit: int) -> bytes:
-    """The raw body, refused with 413 before it is read when it is larger than `limit`."""
+    """The raw body, refused with 413 when it is larger than `limit`: the channel's own limit.
+
+    The stream is read here, at most limit + 1 bytes, not through request.body, which applies
+    DATA_UPLOAD_MAX_MEMORY_SIZE (256 KB, kept for ordinary form posts) before the channel's
+    limit (Meta's is 1 MiB). What was read becomes request.body for the signature check, the
+    parsing and the stored event, as Django keeps what request.body reads itself."""
+    too_big = ChannelError(f"The body is larger than {limit} bytes.", status=413)
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         raise Malformed("Content-Length is not a number.") from None
     if length > limit:
-        raise ChannelError(f"The body is larger than {limit} bytes.", status=413)
-    try:
+        raise too_big
+    if hasattr(request, "_body"):  # read already (a view that looked at it first)
         body = request.body
-    except RequestDataTooBig:
-        raise ChannelError(f"The body is larger than {limit} bytes.", status=413) from None
+    else:
+        try:
+            body = request.read(limit + 1)  # the WSGI stream stops at Content-Length
+        except OSError as exc:
+            raise Malformed(f"The body could not be read: {exc}.") from None
+        request._body = body
+        request._stream = io.BytesIO(body)
     if len(body) > limit:
-        raise ChannelError(f"The body is larger than {limit} bytes.", status=413)
+        raise too_big
     return body
 
 

@@ -121,8 +121,23 @@ def _normalise(event: InboundEvent) -> IntakeInput:
         channel=LeadChannel.BOOKING, fields=fields, summary=summary, body=body,
         occurred_at=_when(event.payload.get("created_at", "")) or event.received_at,
         source=config.source or "calendly", kind=Interaction.Kind.MESSAGE,
-        notify_prospect=False,
+        notify_prospect=False, lead_id=_booking_lead(kind, invitee),
     )
+
+
+def _booking_lead(kind: str, invitee: dict) -> int | None:
+    """The lead the booking was recorded on, for its cancellation and for the new booking of a
+    reschedule (old_invitee). A cancellation carries no phone, so when the booking landed on
+    a lead by its phone, matching by email alone would start a new lead."""
+    uri = invitee.get("uri") if kind == "invitee.canceled" else invitee.get("old_invitee")
+    if not uri or not isinstance(uri, str):
+        return None
+    # The booking's event is keyed "invitee.created:<uri>" (events() above): the unique
+    # (channel, external_id) index finds it.
+    return (InboundEvent.objects.filter(channel=channel.name,
+                                        external_id=f"invitee.created:{uri}"[:255],
+                                        lead__isnull=False)
+            .values_list("lead_id", flat=True).first())
 
 
 def reply(request: HttpRequest, stored: list[InboundEvent]) -> HttpResponse:

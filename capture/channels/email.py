@@ -71,9 +71,39 @@ def parse(raw: bytes) -> EmailMessage:
     return email.message_from_bytes(raw, policy=email.policy.default)
 
 
-def message_id(message: EmailMessage, raw: bytes) -> str:
+def message_id(message: EmailMessage, provider_id: str = "") -> str:
+    """The message's key: its Message-ID; without one, the ESP's own id for it, else a hash of
+    what the sender wrote (content_key)."""
     value = str(message.get("Message-ID", "") or "").strip().strip("<>").strip()
-    return value or "sha256:" + hashlib.sha256(raw).hexdigest()
+    return value or provider_id or content_key(message)
+
+
+def content_key(message: EmailMessage) -> str:
+    """A key for mail without a Message-ID that is the same on every delivery of it: a hash of
+    the sender, date, subject and text, not of the MIME bytes, which an ESP rebuilding the
+    message (anymail from Postmark's JSON) writes with a new random boundary each time."""
+    part = message.get_body(preferencelist=("plain", "html"))
+    try:
+        text = part.get_content() if part is not None else ""
+    except (LookupError, UnicodeError):
+        text = (part.get_payload(decode=True) or b"").decode("utf-8", errors="replace")
+    words = [" ".join(str(message.get(name, "")).split()) for name in ("From", "Date", "Subject")]
+    canonical = "\n".join([*words, "\n".join(line.rstrip() for line in text.splitlines())])
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8", errors="replace")).hexdigest()
+
+
+# ESPs whose inbound event id names the message, the same on every retry: Postmark's
+# MessageID, Amazon SES's messageId, Postal's message id, MailerSend's and Brevo's inbound ids,
+# Mailtrap's inbox/message and Resend's svix-id. (Mailgun's is the request's signing token.)
+ESP_MESSAGE_IDS = {"Postmark", "Amazon SES", "Postal", "MailerSend", "Brevo", "SendinBlue",
+                   "Mailtrap", "Resend"}
+
+
+def provider_message_id(esp_name: str, event_id: object) -> str:
+    """The ESP's own id of an inbound message as a key ("postmark:73e6d360-..."), or ""."""
+    if esp_name not in ESP_MESSAGE_IDS or not isinstance(event_id, str) or not event_id.strip():
+        return ""
+    return f"{esp_name.lower().replace(' ', '-')}:{event_id.strip()}"
 
 
 def own_addresses() -> list[str]:
@@ -152,19 +182,23 @@ def _without_signature(text: str) -> str:
     return text
 
 
-def receive_email(raw: bytes, *, via: str) -> tuple[InboundEvent, bool]:
-    """Store one raw RFC 5322 message first, then process it (or keep it as ignored)."""
+def receive_email(raw: bytes, *, via: str, provider_id: str = "") -> tuple[InboundEvent, bool]:
+    """Store one raw RFC 5322 message first, then process it (or keep it as ignored).
+
+    `provider_id` is the ESP's own id of the message (provider_message_id()), the key when the
+    message has no Message-ID."""
     message = parse(raw)
     try:
         reason = ignore_reason(message)
-        key = message_id(message, raw)
+        key = message_id(message, provider_id)
         summary = {"subject": str(message.get("Subject", ""))[:500],
                    "from": str(message.get("From", ""))[:500]}
     except Exception:  # a broken header: keep the message, let processing record the error
         logger.warning("Could not read the headers of an inbound email", exc_info=True)
-        reason, key, summary = "", "sha256:" + hashlib.sha256(raw).hexdigest(), {}
+        reason, key, summary = "", provider_id or "sha256:" + hashlib.sha256(raw).hexdigest(), {}
     event, created, _ = receive_event(
-        channel=CHANNEL, external_id=key, body=raw, payload={"via": via, **summary},
+        channel=CHANNEL, external_id=key, body=raw,
+        payload={"via": via, **summary, **({"provider_id": provider_id} if provider_id else {})},
         headers={"Message-ID": str(summary and message.get("Message-ID", ""))[:500]},
         status=InboundEvent.Status.IGNORED if reason else InboundEvent.Status.RECEIVED,
         reason=reason,
@@ -209,7 +243,7 @@ def normalise(event: InboundEvent) -> IntakeInput:
         kind=Interaction.Kind.EMAIL,
         notify_prospect=False,
         lead_id=lead_id,
-        message_id=message_id(message, bytes(event.body)),
+        message_id=message_id(message, event.payload.get("provider_id", "")),
     )
 
 
@@ -229,7 +263,8 @@ if anymail_inbound is not None:
     def anymail_message(sender, event, esp_name: str, **kwargs) -> None:
         raw = event.message.as_bytes()  # an unreadable message is the ESP's payload error
         try:
-            receive_email(raw, via=f"anymail:{esp_name}")
+            receive_email(raw, via=f"anymail:{esp_name}",
+                          provider_id=provider_message_id(esp_name, event.event_id))
         except Exception as exc:  # ours: a 500, so the ESP retries
             raise IntakeFailed(str(exc)) from exc
 
@@ -254,6 +289,13 @@ def anymail_urls() -> tuple[list, str]:
     return patterns, "anymail"
 
 
+def refusal_message(exc: Exception) -> str:
+    """Anymail's own words for a refusal, without what its str() adds: the exception it was
+    raised from ("django.utils.datastructures.MultiValueDictKeyError: 'token'")."""
+    message = " ".join(str(arg) for arg in exc.args).strip()
+    return message.splitlines()[0] if message else "Refused."
+
+
 def _json_refusals(view):
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
@@ -270,7 +312,7 @@ def _json_refusals(view):
             return JsonResponse({"error": "The message is larger than this server accepts "
                                  "(DATA_UPLOAD_MAX_MEMORY_SIZE)."}, status=413)
         except SuspiciousOperation as exc:  # anymail: bad basic auth or ESP signature
-            return JsonResponse({"error": str(exc) or "Refused."}, status=400)
+            return JsonResponse({"error": refusal_message(exc)}, status=400)
         except ImproperlyConfigured:  # e.g. MAILGUN_WEBHOOK_SIGNING_KEY not set
             return JsonResponse({"error": "Inbound email from this provider is not "
                                  "configured on this server."}, status=403)

@@ -202,10 +202,10 @@ def _import_batch(batch, options: ImportOptions, report: ImportReport, dry_run: 
         return
     todo = []
     for item in checked:
-        if item[3] in existing:
-            report.already_imported += 1
-        else:
+        if item[3] not in existing:
             todo.append(item)
+        elif not item[2].errors:  # a bad row is counted (and listed) with the errors
+            report.already_imported += 1
     for start in range(0, len(todo), COMMIT_EVERY):
         with transaction.atomic():  # a few rows per commit, not a long lock (SQLite)
             for number, mapped, result, key in todo[start:start + COMMIT_EVERY]:
@@ -246,11 +246,11 @@ def _preview(checked, existing: set[str], report: ImportReport) -> None:
             known.setdefault(phone, lead_id)
     seen: set[str] = set()
     for number, _mapped_row, result, key in checked:
-        if key in existing:
+        if result.errors:  # counted with the errors, whether or not it was seen before
+            outcome = "; ".join(f"{k}: {' '.join(v)}" for k, v in result.errors.items())
+        elif key in existing:
             report.already_imported += 1
             outcome = "already imported"
-        elif result.errors:
-            outcome = "; ".join(f"{k}: {' '.join(v)}" for k, v in result.errors.items())
         else:
             ids = (email_key(result.fields.get("email", "")), result.fields.get("phone", ""))
             match = next((known[i] for i in ids if i and i in known), None)

@@ -88,8 +88,7 @@ def events(request: HttpRequest) -> list[RawEvent]:
                                      "contact": contacts.get(message.get("from"), {}),
                                      "metadata": value.get("metadata", {})}))
                 elif change.get("field") == "leadgen":
-                    found.append(RawEvent(external_id=f"leadgen:{value['leadgen_id']}",
-                                          payload={"kind": "leadgen", "change": value}))
+                    found.append(_leadgen_event(value))
                 elif change.get("field") == "comments" and payload.get("object") == "instagram":
                     found.append(_comment_event(
                         f"ig-comment:{value['id']}", "ig-comment", entry, value,
@@ -115,6 +114,33 @@ def events(request: HttpRequest) -> list[RawEvent]:
     except (KeyError, TypeError, AttributeError) as exc:
         raise Malformed(f"A Meta event is missing a field: {exc}.") from None
     return found
+
+
+# Graph API object ids are decimal digits. A leadgen id becomes a path of the Graph URL the
+# worker fetches with our page token, so anything else ("../../me?x=1") is refused, not sent.
+GRAPH_ID = re.compile(r"[0-9]{1,32}")
+LEADGEN_IDS = ("leadgen_id", "page_id", "form_id")
+
+
+def is_graph_id(value: object) -> bool:
+    return isinstance(value, str | int) and not isinstance(value, bool) and bool(
+        GRAPH_ID.fullmatch(str(value)))
+
+
+def not_graph_ids(change: dict) -> list[str]:
+    """The ids of a leadgen change that are not Graph ids (leadgen_id is required)."""
+    return [f"{name} {change.get(name)!r}" for name in LEADGEN_IDS
+            if (name == "leadgen_id" or change.get(name) not in (None, ""))
+            and not is_graph_id(change.get(name))]
+
+
+def _leadgen_event(value: dict) -> RawEvent:
+    raw = RawEvent(external_id=f"leadgen:{value['leadgen_id']}",
+                   payload={"kind": "leadgen", "change": value})
+    if bad := not_graph_ids(value):
+        return RawEvent(raw.external_id, raw.payload, InboundEvent.Status.REJECTED,
+                        f"Lead ad ids must be Graph ids (digits): {', '.join(bad)}."[:2000])
+    return raw
 
 
 def _comment_event(external_id: str, kind: str, entry: dict, value: dict, own: bool) -> RawEvent:
@@ -216,6 +242,8 @@ def _whatsapp(event: InboundEvent) -> IntakeInput:
     first, _, last = (profile.get("name") or "").partition(" ")
     text = _text(message)
     metadata = event.payload.get("metadata") or {}
+    # Our number's id is where replies are posted ({META_GRAPH_URL}/{id}/messages): a Graph id.
+    number_id = str(metadata.get("phone_number_id", ""))
     return IntakeInput(
         channel=LeadChannel.CHAT, fields={"phone": phone, "first_name": first,
                                           "last_name": last, "message": text},
@@ -225,7 +253,7 @@ def _whatsapp(event: InboundEvent) -> IntakeInput:
         kind=Interaction.Kind.MESSAGE, notify_prospect=False,
         identity=PlatformAccount(Platform.WHATSAPP, str(message.get("from", "")),
                                  profile.get("name") or "",
-                                 str(metadata.get("phone_number_id", ""))),
+                                 number_id if is_graph_id(number_id) else ""),
     )
 
 
@@ -380,6 +408,11 @@ def fetch_leadgen(event_id: int) -> bool:
     if event is None:
         return False
     if not event.payload.get("lead"):
+        if bad := not_graph_ids(event.payload["change"]):  # stored before ids were checked
+            InboundEvent.objects.filter(id=event.id).update(
+                status=InboundEvent.Status.REJECTED,
+                reason=f"Lead ad ids must be Graph ids (digits): {', '.join(bad)}."[:2000])
+            return False
         leadgen_id = event.payload["change"]["leadgen_id"]
         fetches = int(event.payload.get("fetch_attempts", 0)) + 1
         try:

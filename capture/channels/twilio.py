@@ -7,6 +7,7 @@ not answered flags the lead for a priority call-back; STOP-style words mark it n
 
 from __future__ import annotations
 
+from django.apps import apps
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
@@ -19,7 +20,8 @@ from capture.channels.base import BadSignature, Channel, Malformed, RawEvent, po
 from capture.identity import InvalidPhone, normalise_phone
 from capture.intake import Ignored, IntakeInput, Rejected
 from capture.models import Channel as LeadChannel
-from capture.models import ChannelSettings, InboundEvent, Interaction
+from capture.models import ChannelSettings, InboundEvent, Interaction, Lead
+from capture.privacy import identity_hash
 
 SETTINGS = ChannelSettings.Name.TWILIO
 # Twilio's own opt-out and opt-in keywords (Messaging Services "Advanced Opt-Out" defaults).
@@ -71,12 +73,12 @@ def status_events(request: HttpRequest) -> list[RawEvent]:
     return [RawEvent(external_id=f"{data['CallSid']}:{status}", payload=data)]
 
 
-def _caller(payload: dict) -> str:
+def _caller(payload: dict, who: str = "caller") -> str:
     region = ChannelSettings.for_channel(SETTINGS).default_region or None
     try:
         return normalise_phone(payload.get("From", ""), region)
     except InvalidPhone:
-        raise Rejected(f"The caller's number {payload.get('From')!r} is withheld or not a "
+        raise Rejected(f"The {who}'s number {payload.get('From')!r} is withheld or not a "
                        "phone number.") from None
 
 
@@ -110,7 +112,7 @@ def normalise_voice(event: InboundEvent) -> IntakeInput:
 
 def normalise_sms(event: InboundEvent) -> IntakeInput:
     payload = event.payload
-    phone = _caller(payload)
+    phone = _caller(payload, "sender")
     text = payload.get("Body", "").strip()
     word = " ".join(text.upper().split())
     flags = {}
@@ -183,9 +185,28 @@ def sms_reply(request: HttpRequest, events: list[InboundEvent]) -> HttpResponse:
     response = MessagingResponse()
     config = ChannelSettings.for_channel(SETTINGS)
     text = " ".join(request.POST.get("Body", "").upper().split())
-    if config.reply_text and text not in STOP_WORDS and any(e.lead_id for e in events):
+    lead_ids = [e.lead_id for e in events if e.lead_id]
+    if config.reply_text and text not in STOP_WORDS and lead_ids and not any(
+        is_opted_out(lead) for lead in Lead.objects.filter(pk__in=lead_ids)
+    ):
         response.message(config.reply_text)
     return HttpResponse(str(response), content_type="text/xml")
+
+
+def is_opted_out(lead: Lead) -> bool:
+    """Whether the lead texted STOP earlier (do not text) or its number is on followup's
+    suppression list: the auto-reply is never sent to them, whatever this message says.
+
+    The same check as followup.suppression.is_suppressed(lead, "sms"), read through the app
+    registry and the salted hash (capture does not import followup)."""
+    if lead.do_not_text:
+        return True
+    if not lead.phone:
+        return False
+    suppression = apps.get_model("followup", "Suppression")
+    return suppression.objects.filter(
+        kind=suppression.Kind.PHONE,
+        value_hash=identity_hash(suppression.Kind.PHONE, lead.phone)).exists()
 
 
 def status_reply(request: HttpRequest, events: list[InboundEvent]) -> HttpResponse:

@@ -112,3 +112,31 @@ def test_a_lone_surrogate_in_the_invitee_uri_is_a_400(client):
     response = calendly_post(client, body)
     assert response.status_code == 400 and "Unicode" in response.json()["error"]
     assert not InboundEvent.objects.exists()
+
+
+def test_a_cancellation_lands_on_the_lead_its_booking_was_matched_to_by_phone(client, visitor):
+    visitor.submit(first_name="Grace", email="g.hopper@other.example", phone="(415) 555-2671")
+    calendly_post(client, load_json("calendly", "invitee_created.json"))  # matched by phone
+    canceled = load_json("calendly", "invitee_canceled_rescheduled.json")
+    canceled["payload"]["rescheduled"] = False  # no phone in it, and another email
+    assert calendly_post(client, canceled).status_code == 200
+    lead = Lead.objects.get()
+    assert lead.email == "g.hopper@other.example"
+    assert list(lead.interactions.order_by("id").values_list("summary", flat=True))[1:] == [
+        "Booked 30 Minute Discovery Call for 2026-11-25 17:00 UTC",
+        "Cancelled 30 Minute Discovery Call for 2026-11-25 17:00 UTC: Clash",
+    ]
+
+
+def test_a_reschedule_stays_on_the_lead_the_first_booking_was_matched_to(client, visitor):
+    visitor.submit(first_name="Grace", email="g.hopper@other.example", phone="(415) 555-2671")
+    created = load_json("calendly", "invitee_created.json")
+    calendly_post(client, created)
+    calendly_post(client, load_json("calendly", "invitee_canceled_rescheduled.json"))
+    new = json.loads(json.dumps(created))
+    new["payload"].update(
+        uri="https://api.calendly.com/scheduled_events/HCHCDCAADAEDCRZ3/invitees/BBBBBBBBBBBBBBBB",
+        old_invitee=created["payload"]["uri"], text_reminder_number=None)
+    calendly_post(client, new)
+    lead = Lead.objects.get()
+    assert lead.interactions.filter(channel="booking").count() == 3

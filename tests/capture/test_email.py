@@ -210,6 +210,63 @@ def test_postmark_inbound_json_through_anymail_makes_the_lead(client, anymail_se
     assert unauthorised.status_code == 400
 
 
+def postmark_post(client, payload: dict):
+    import base64
+    import json
+
+    auth = "Basic " + base64.b64encode(b"esp:hook-password").decode()
+    return client.post("/inbound/email/postmark/inbound/", json.dumps(payload),
+                       content_type="application/json", HTTP_AUTHORIZATION=auth)
+
+
+def test_postmark_mail_without_a_message_id_is_keyed_by_postmark_s_id_and_retries_add_nothing(
+        client, anymail_settings):
+    from tests.capture.conftest import load_json
+
+    payload = load_json("email", "postmark_inbound.json")
+    payload["Headers"] = [h for h in payload["Headers"] if h["Name"] != "Message-ID"]
+    for _ in range(2):  # Postmark retries a delivery it got no 200 for
+        assert postmark_post(client, payload).status_code == 200
+    event = InboundEvent.objects.get()
+    assert event.external_id == "postmark:73e6d360-66eb-11e1-8e72-a8904824019b"
+    assert Lead.objects.get().interactions.get().message_id == event.external_id
+
+
+def test_mail_without_any_id_is_keyed_by_what_was_written_not_by_its_mime_bytes():
+    from email.message import EmailMessage
+
+    def rebuilt() -> bytes:  # as anymail rebuilds an ESP's JSON: a new MIME boundary each time
+        message = EmailMessage()
+        message["From"] = "Grace Hopper <grace@navy.mil>"
+        message["To"] = "sales@example.com"
+        message["Subject"] = "Cloud move for 40 people"
+        message["Date"] = "Mon, 23 Nov 2026 15:00:00 +0000"
+        message.set_content("Hello, could you quote the cloud move for 40 people?\n\nGrace\n")
+        message.add_alternative("<p>Hello, could you quote the cloud move?</p>", subtype="html")
+        return message.as_bytes()
+
+    first, second = rebuilt(), rebuilt()
+    assert first != second  # the boundaries differ
+    receive_email(first, via="test")
+    assert receive_email(second, via="test")[1] is False
+    assert InboundEvent.objects.get().external_id.startswith("sha256:")
+    assert Lead.objects.get().interactions.count() == 1
+
+
+def test_mailgun_without_its_signature_fields_is_a_400_with_a_clean_message(
+        client, anymail_settings):
+    import base64
+
+    credentials = base64.b64encode(b"esp:hook-password").decode()
+    response = client.post("/inbound/email/mailgun/inbound_mime/", {
+        "body-mime": eml("new_lead.eml").decode(), "recipient": "sales@example.com"},
+        HTTP_AUTHORIZATION=f"Basic {credentials}")
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "Mailgun webhook called without required security fields"}
+    assert not InboundEvent.objects.exists()
+
+
 # --- IMAP poller against a local IMAP server --------------------------------------------------
 
 @pytest.fixture

@@ -40,9 +40,19 @@ def test_import_leads_makes_leads_through_the_intake_and_reports_bad_rows():
 def test_a_rerun_of_the_same_file_creates_nothing_new():
     run(CSV)
     out = run(CSV)
-    assert "0 new leads" in out and "4 already imported" in out
+    assert "0 new leads" in out and "3 already imported" in out
     assert Lead.objects.count() == 3
     assert sum(lead.interactions.count() for lead in Lead.objects.all()) == 3
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_rerun_s_summary_counts_each_row_once_and_still_lists_the_bad_one(dry_run):
+    run(CSV)
+    out = run(CSV, *(["--dry-run"] if dry_run else []))
+    assert "row 4: email: Enter a valid email address" in out
+    assert out.strip().endswith("4 rows: 0 new leads, 0 added to existing leads, "
+                                "3 already imported, 1 with errors, 0 failed")
+    assert InboundEvent.objects.count() == 4
 
 
 def test_an_imported_person_already_known_is_matched_not_duplicated(visitor, mailoutbox):

@@ -240,3 +240,70 @@ def test_a_lone_surrogate_in_a_message_id_is_a_400(client):
         '"wamid.', '"\\ud800wamid.').encode()
     response = meta_post(client, body)
     assert response.status_code == 400 and not InboundEvent.objects.exists()
+
+
+def test_a_signed_body_over_django_s_form_limit_but_within_meta_s_is_taken_in(client):
+    """Meta's channel allows 1 MiB; DATA_UPLOAD_MAX_MEMORY_SIZE (256 KB) is for form posts."""
+    payload = load_json("meta", "whatsapp_text.json")
+    message = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+    message["text"]["body"] = "Please quote the cloud move. " * 20_000  # 580 KB
+    body = json.dumps(payload).encode()
+    assert 256 * 1024 < len(body) < 1024 * 1024
+    response = meta_post(client, body)
+    assert response.status_code == 200, response.content
+    event = InboundEvent.objects.get()
+    assert event.status == "processed" and bytes(event.body) == body
+    assert Lead.objects.get().interactions.get().body.startswith("Please quote")
+
+
+def test_a_body_over_meta_s_limit_is_a_413_that_names_meta_s_limit(client):
+    payload = load_json("meta", "whatsapp_text.json")
+    message = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+    message["text"]["body"] = "x" * (1024 * 1024)
+    response = meta_post(client, payload)
+    assert response.status_code == 413
+    assert response.json() == {"error": "The body is larger than 1048576 bytes."}
+    assert not InboundEvent.objects.exists()
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("leadgen_id", "../../me?x=1"), ("leadgen_id", "1122334455667788/../me"),
+    ("leadgen_id", "١٢٣"), ("leadgen_id", None), ("page_id", "me"), ("form_id", "98765?x=1"),
+])
+def test_a_lead_ad_whose_ids_are_not_graph_ids_is_rejected_and_never_fetched(
+        client, graph, sync_tasks, django_capture_on_commit_callbacks, name, value):
+    payload = load_json("meta", "leadgen_change.json")
+    payload["entry"][0]["changes"][0]["value"][name] = value
+    with django_capture_on_commit_callbacks(execute=True):
+        response = meta_post(client, payload)
+    assert response.status_code == 200  # authentic: stored with the reason, not retried
+    event = InboundEvent.objects.get()
+    assert event.status == "rejected"
+    assert f"Lead ad ids must be Graph ids (digits): {name} {value!r}." == event.reason
+    assert retry_leadgen_fetches() == 0
+    assert graph.requests == [] and not Lead.objects.exists()
+
+
+def test_a_lead_ad_stored_with_a_bad_id_before_the_check_is_rejected_not_fetched(graph):
+    from capture.channels.meta import fetch_leadgen
+
+    change = {**load_json("meta", "leadgen_change.json")["entry"][0]["changes"][0]["value"],
+              "leadgen_id": "../../me?x=1"}
+    event = InboundEvent.objects.create(channel="meta", external_id="leadgen:../../me?x=1",
+                                        payload={"kind": "leadgen", "change": change})
+    assert fetch_leadgen(event.id) is False
+    event.refresh_from_db()
+    assert event.status == "rejected" and "leadgen_id '../../me?x=1'" in event.reason
+    assert graph.requests == []
+
+
+def test_a_whatsapp_number_id_that_is_not_a_graph_id_is_not_kept_as_the_reply_address(client):
+    from capture.models import LeadIdentity
+
+    payload = load_json("meta", "whatsapp_text.json")
+    meta_post(client, payload)
+    assert LeadIdentity.objects.get().address == "106540352242922"
+    payload["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = "../me/feed"
+    payload["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = "wamid.second"
+    meta_post(client, payload)
+    assert LeadIdentity.objects.get().address == "106540352242922"  # the bad one not taken

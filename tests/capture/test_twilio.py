@@ -180,3 +180,49 @@ def test_an_answered_forwarded_call_is_recorded_without_a_call_back(client):
         "dial_no_answer.json", DialCallStatus="completed", DialCallDuration="95"))
     lead = Lead.objects.get()
     assert not lead.needs_callback and lead.interactions.get().summary == "Answered call, 95 s"
+
+
+def test_no_auto_reply_to_a_number_that_texted_stop_earlier(client):
+    """Docs: the reply text is never sent to a STOP, also when a later text is not STOP."""
+    ChannelSettings.objects.create(channel="twilio", reply_text="Thanks!")
+    twilio_post(client, "/inbound/twilio/sms/", fixture("sms.json", MessageSid="SM1",
+                                                        Body="STOP"))
+    assert Lead.objects.get().do_not_text
+    response = twilio_post(client, "/inbound/twilio/sms/",
+                           fixture("sms.json", MessageSid="SM2", Body="What does it cost?"))
+    assert response.status_code == 200 and b"<Message>" not in response.content
+    assert Lead.objects.get().interactions.count() == 2  # taken in, just not answered
+
+
+def test_no_auto_reply_to_a_lead_marked_do_not_text(client):
+    ChannelSettings.objects.create(channel="twilio", reply_text="Thanks!")
+    twilio_post(client, "/inbound/twilio/sms/", fixture("sms.json", MessageSid="SM1"))
+    Lead.objects.update(do_not_text=True)  # ticked by staff: the number is on no list
+    response = twilio_post(client, "/inbound/twilio/sms/",
+                           fixture("sms.json", MessageSid="SM2", Body="Any news?"))
+    assert b"<Message>" not in response.content
+
+
+def test_no_auto_reply_to_a_number_on_the_suppression_list(client):
+    from followup.models import Suppression
+    from followup.suppression import suppress
+
+    ChannelSettings.objects.create(channel="twilio", reply_text="Thanks!")
+    suppress(kind=Suppression.Kind.PHONE, value="+14155552671",
+             reason=Suppression.Reason.MANUAL)
+    response = twilio_post(client, "/inbound/twilio/sms/", fixture("sms.json"))
+    assert b"<Message>" not in response.content
+    assert not Lead.objects.get().do_not_text  # only the list says so
+    other = twilio_post(client, "/inbound/twilio/sms/",
+                        fixture("sms.json", MessageSid="SM3", From="+14155550123"))
+    assert b"<Message>Thanks!</Message>" in other.content
+
+
+def test_an_sms_from_a_sender_id_that_is_no_number_is_rejected_naming_the_sender(client):
+    response = twilio_post(client, "/inbound/twilio/sms/",
+                           fixture("sms.json", From="ACMEBANK", MessageSid="SM-alpha"))
+    assert response.status_code == 200
+    event = InboundEvent.objects.get()
+    assert event.status == "rejected"
+    assert event.reason == "The sender's number 'ACMEBANK' is withheld or not a phone number."
+    assert not Lead.objects.exists()

@@ -124,6 +124,32 @@ def test_a_double_clicked_submit_is_one_submission(visitor):
     assert Lead.objects.get().interactions.count() == 1
 
 
+def test_a_corrected_resubmission_from_the_same_page_is_taken_in(visitor):
+    """Back, fix the email, submit again: the same page's submission id, other answers."""
+    visitor.submit(**{**GOOD, "email": "grace@navy.mli"})
+    again = visitor.submit(**{**GOOD, "message": "We need a cloud move. (Email fixed.)"})
+    assert again.status_code == 302
+    assert InboundEvent.objects.count() == 2
+    lead = Lead.objects.get()  # the same phone: the same person
+    assert lead.interactions.filter(kind="submission").count() == 2
+    assert "(Email fixed.)" in lead.interactions.latest("id").body
+    assert visitor.submit(**{**GOOD, "message": "We need a cloud move. (Email fixed.)"}
+                          ).status_code == 302  # and its double click is still one
+    assert InboundEvent.objects.count() == 2
+
+
+def test_a_listed_site_s_corrected_resubmission_is_taken_in(csrf_client, quote_form):
+    quote_form.allowed_origins = "https://www.acme.example\n"
+    quote_form.save()
+    page = {"submission_id": "b9e1c0de5f6a4b3c9d8e7f6a5b4c3d2e"}  # from the site's own form
+    for email in ("grace@navy.mil", "grace@navy.mil", "grace.hopper@navy.mil"):
+        response = csrf_client.post("/q/quote/", {**GOOD, **page, "email": email},
+                                    HTTP_ORIGIN="https://www.acme.example")
+        assert response.status_code == 302
+    assert InboundEvent.objects.count() == 2
+    assert Lead.objects.get().interactions.filter(kind="submission").count() == 2
+
+
 def test_markup_is_stored_as_typed_and_shown_escaped(visitor, admin_client):
     visitor.submit(**{**GOOD, "first_name": "<script>alert(1)</script>"})
     lead = Lead.objects.get()

@@ -161,3 +161,30 @@ def test_a_lone_surrogate_in_the_event_id_is_a_400(client, chat_widget):
     bad = body().replace(b'"chat-7f3a9c"', b'"\\udfff"')
     response = signed_post(client, "chat", bad)
     assert response.status_code == 400 and not InboundEvent.objects.exists()
+
+
+@pytest.mark.parametrize("path", [
+    "/inbound/webhook/", "/inbound/email/nosuchesp/inbound/", "/inbound/nosuch/",
+    "/inbound/webhook/chat/extra/", "/api/v2/leads/", "/api/",
+])
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_an_unknown_inbound_or_api_address_is_a_json_404(client, chat_widget, path, method):
+    if method == "post":
+        response = client.post(path, body(), content_type="application/json")
+    else:
+        response = client.get(path)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"].startswith(f"No endpoint at {path}.")
+    assert not InboundEvent.objects.exists()
+
+
+def test_a_known_address_without_its_final_slash_is_redirected_on_get_and_named_on_post(
+        client, chat_widget):
+    assert client.get("/inbound/meta?hub.mode=subscribe").status_code == 301
+    assert client.get("/inbound/meta?hub.mode=subscribe")["Location"] == (
+        "/inbound/meta/?hub.mode=subscribe")
+    response = client.post("/inbound/webhook/chat", body(), content_type="application/json")
+    assert response.status_code == 404
+    assert response.json()["error"] == ("No endpoint at /inbound/webhook/chat; the address "
+                                        "ends with a slash: /inbound/webhook/chat/.")
