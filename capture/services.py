@@ -65,8 +65,12 @@ def record_first_response(*, lead: Lead, at=None) -> bool:
 
 @transaction.atomic
 def log_rep_contact(*, lead: Lead, user, kind: str, summary: str = "", body: str = "",
-                    at=None, channel: str = "") -> Interaction:
-    """A rep called, emailed or texted the prospect: on the timeline, and it stops the clock."""
+                    at=None, channel: str = "", reached: bool = True) -> Interaction:
+    """A rep called, emailed or texted the prospect: on the timeline, and it stops the clock.
+
+    `reached=False` is an attempt that did not reach them (a call nobody answered, a wrong
+    number): on the timeline only. The response clock runs on and the follow-up goes on, since
+    nobody has spoken to the prospect yet."""
     from django.utils import timezone
 
     from capture.signals import lead_touched
@@ -81,9 +85,10 @@ def log_rep_contact(*, lead: Lead, user, kind: str, summary: str = "", body: str
         actor=user, occurred_at=at, summary=(summary or HUMAN_CONTACT_KINDS[kind])[:255],
         body=body,
     )
-    record_first_response(lead=lead, at=at)
     Lead.objects.filter(pk=lead.pk).update(last_activity_at=at)
-    lead_touched.send(sender=Lead, lead=lead, interaction=interaction)
+    if reached:
+        record_first_response(lead=lead, at=at)
+        lead_touched.send(sender=Lead, lead=lead, interaction=interaction)
     return interaction
 
 

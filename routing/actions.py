@@ -85,12 +85,14 @@ def claim_lead(*, lead_id: int, user) -> bool:
 
 @transaction.atomic
 def log_call(*, lead: Lead, user, outcome: str, notes: str = "") -> Interaction:
-    """A call the rep made: on the timeline; the first one (answered or not) stamps the first
-    response. A call that reached the prospect clears "call back" and makes a new lead
-    contacted."""
+    """A call the rep made, on the timeline. One that reached the prospect (they answered, or
+    heard a voicemail) stamps the first response; one they answered also clears "call back"
+    and makes a new lead contacted. No answer or a wrong number contacts nobody: the response
+    clock and the follow-up run on."""
     interaction = log_rep_contact(
         lead=lead, user=user, kind=Interaction.Kind.CALL, body=notes,
-        summary=f"Call by {_name(user)}: {CallOutcome.labels.get(outcome, outcome)}")
+        summary=f"Call by {_name(user)}: {CallOutcome.labels.get(outcome, outcome)}",
+        reached=outcome in (CallOutcome.CONNECTED, CallOutcome.VOICEMAIL))
     if outcome == CallOutcome.CONNECTED:
         if lead.needs_callback:
             Lead.objects.filter(pk=lead.pk).update(needs_callback=False)

@@ -84,9 +84,20 @@ def test_logging_a_call_stamps_the_first_response_once(as_alice, alices_lead):
     assert alices_lead.status == LeadStatus.CONTACTED  # reached: no longer new
 
 
-def test_an_unanswered_call_stamps_the_first_response_but_the_lead_stays_new(as_alice,
-                                                                             alices_lead):
-    as_alice.post(f"/leads/{alices_lead.pk}/call/", {"outcome": "no_answer"})
+@pytest.mark.parametrize("outcome", ["no_answer", "wrong_number"])
+def test_a_call_that_reached_nobody_is_on_the_timeline_but_no_first_response(as_alice,
+                                                                            alices_lead,
+                                                                            outcome):
+    as_alice.post(f"/leads/{alices_lead.pk}/call/", {"outcome": outcome})
+    alices_lead.refresh_from_db()
+    assert alices_lead.first_response_at is None and alices_lead.status == LeadStatus.NEW
+    assert alices_lead.interactions.filter(kind="call").exists()
+    html = as_alice.get(f"/leads/{alices_lead.pk}/").content.decode()
+    assert "First response: not yet" in html and "SLA: Due" in html
+
+
+def test_a_voicemail_stamps_the_first_response_but_the_lead_stays_new(as_alice, alices_lead):
+    as_alice.post(f"/leads/{alices_lead.pk}/call/", {"outcome": "voicemail"})
     alices_lead.refresh_from_db()
     assert alices_lead.first_response_at is not None and alices_lead.status == LeadStatus.NEW
 
