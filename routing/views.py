@@ -77,9 +77,13 @@ def queue(request: HttpRequest) -> HttpResponse:
         page = queue_page(leads.only(*QUEUE_COLUMNS), number, size, now)
     query = request.GET.copy()
     query.pop("page", None)
+    kept = query.copy()  # the search and filters, kept when another tab is chosen
+    for name in ("tab", "fragment"):
+        kept.pop(name, None)
     context = {
         "nav": "queue", "tab": tab, "tabs": TABS, "filters": filters, "page": page, "now": now,
         "size": size, "page_sizes": PAGE_SIZES, "query": query.urlencode(),
+        "kept_query": kept.urlencode(),
         "poll_seconds": settings.QUEUE_POLL_SECONDS,
     }
     # The access trail: one insert per page, listing the leads it showed.

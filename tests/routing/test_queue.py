@@ -255,6 +255,13 @@ def test_polling_reports_an_older_lead_reassigned_to_me_since_the_page_loaded(
     assert again["arrived"] == 0  # told once
 
 
+def test_the_tabs_keep_the_search_and_filters(as_alice, alice):
+    lead_for(alice.user, first_name="Only")
+    html = as_alice.get("/queue/?tab=all&q=Only&status=new&page=2").content.decode()
+    assert 'href="?tab=new&amp;q=Only&amp;status=new"' in html
+    assert 'href="?tab=team&amp;q=Only&amp;status=new"' in html
+
+
 def test_the_rows_fragment_is_only_the_rows(as_alice, alice):
     lead_for(alice.user, first_name="Only")
     html = as_alice.get("/queue/?fragment=rows").content.decode()
