@@ -19,13 +19,18 @@ from routing.access import dashboard_team_ids, may_see_dashboard
 from routing.models import Team
 
 
+class RepChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj) -> str:
+        return obj.get_full_name() or obj.get_username()  # as the tables name them
+
+
 class DashboardFilter(forms.Form):
     start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False,
                                   empty_label="All my teams")
-    rep = forms.ModelChoiceField(queryset=get_user_model().objects.none(), required=False,
-                                 empty_label="Every rep")
+    rep = RepChoiceField(queryset=get_user_model().objects.none(), required=False,
+                         empty_label="Every rep")
     source = forms.CharField(required=False, max_length=100)
 
     def __init__(self, *args, team_ids=None, **kwargs):
@@ -35,7 +40,7 @@ class DashboardFilter(forms.Form):
         reps = get_user_model().objects.filter(rep_profile__isnull=False)
         if team_ids is not None:
             reps = reps.filter(rep_profile__memberships__team_id__in=team_ids).distinct()
-        self.fields["rep"].queryset = reps.order_by("username")
+        self.fields["rep"].queryset = reps.order_by("first_name", "last_name", "username")
 
     def clean(self):
         data = super().clean()
@@ -99,8 +104,8 @@ def _csv_rows(table: str, scope: figures.Scope) -> tuple[list[str], list[list]]:
         rows = figures.speed_to_lead(scope)[key]
         label = {"rep": "rep", "source": "source", "tier": "tier", "week": "week"}[key]
         return ([label, "answered", "median_seconds", "p90_seconds"],
-                [[r[label], r["answered"], seconds(r["median"]), seconds(r["p90"])]
-                 for r in rows])
+                [[r[label].date() if key == "week" else r[label], r["answered"],
+                  seconds(r["median"]), seconds(r["p90"])] for r in rows])
     if table == "leads-over-time":
         return (["week", "channel", "leads"],
                 [[r["week"].date(), r["channel"], r["leads"]]

@@ -120,6 +120,18 @@ def test_csv_exports(as_manager, answered):
     speed = as_manager.get("/dashboard/speed-rep.csv").content.decode().splitlines()
     assert "Alice,2,360,552" in speed  # percentile_cont: 2 + 0.9 * 8 minutes
     assert as_manager.get("/dashboard/nonsense.csv").status_code == 404
+    weeks = as_manager.get("/dashboard/speed-week.csv").content.decode().splitlines()[1:]
+    over_time = as_manager.get("/dashboard/leads-over-time.csv").content.decode().splitlines()
+    assert weeks and all(len(line.split(",")[0]) == 10 for line in weeks)  # 2026-11-30
+    assert {line.split(",")[0] for line in weeks} <= {
+        line.split(",")[0] for line in over_time[1:]}
+
+
+def test_the_rep_filter_names_reps_as_the_tables_do(as_manager, answered):
+    html = as_manager.get("/dashboard/").content.decode()
+    select = html[html.index('name="rep"'):]
+    select = select[:select.index("</select>")]
+    assert ">Alice" in select and ">alice<" not in select
 
 
 def test_csv_cells_never_start_a_formula(as_manager, alice, sales_team):
