@@ -35,7 +35,7 @@ from capture.channels.base import (
 )
 from capture.channels.http import retrying_session
 from capture.identity import InvalidPhone, normalise_phone, parse_email
-from capture.intake import IntakeInput, Rejected, process_inbound_event
+from capture.intake import Consent, IntakeInput, Rejected, process_inbound_event
 from capture.models import Channel as LeadChannel
 from capture.models import ChannelSettings, InboundEvent, LinkedInForm
 
@@ -157,12 +157,19 @@ def _normalise(event: InboundEvent) -> IntakeInput:
     if not (fields.get("email") or fields.get("phone")):
         raise Rejected(f"The LinkedIn form response has no valid email or phone (form {number}).")
     test = " (test lead)" if response.get("testLead") else ""
+    occurred_at = from_epoch(response.get("submittedAt") or notification.get("occuredAt"),
+                             per_second=1000) or event.received_at
+    # The form's consent boxes the member ticked (LinkedIn keeps their wording in the form).
+    accepted = [str(c.get("consentId", "")) for c in
+                (response.get("formResponse") or {}).get("consentResponses") or []
+                if isinstance(c, dict) and c.get("accepted") is True]
+    consent = Consent(text="Ticked the consent box of LinkedIn lead gen form "
+                      f"{form.name} (consent {', '.join(accepted)})"[:2000],
+                      given_at=occurred_at) if accepted else None
     return IntakeInput(
         channel=LeadChannel.SOCIAL, fields=fields,
         summary=f"LinkedIn lead gen form: {form.name}{test}"[:255], body="\n".join(other),
-        occurred_at=from_epoch(response.get("submittedAt") or notification.get("occuredAt"),
-                               per_second=1000)
-        or event.received_at,
+        occurred_at=occurred_at, consent=consent,
         source=ChannelSettings.for_channel(SETTINGS).source or form.source,
     )
 

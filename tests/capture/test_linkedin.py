@@ -125,6 +125,7 @@ def test_a_signed_notification_becomes_one_lead_even_when_retried(client, form, 
         "Grace", "Hopper", "grace.hopper@navy.example", "US Navy Cloud")
     assert lead.channel == "social" and lead.source == "linkedin-lead-gen"
     assert "managed Kubernetes" in lead.message
+    assert lead.has_consent and "consent 42" in lead.consent_text  # the ticked consent box
     event = InboundEvent.objects.get()
     assert event.external_id == "notification:987654321" and event.status == "processed"
     assert "question 5: 2" in lead.interactions.get(kind="submission").body
