@@ -316,6 +316,7 @@ def channel_region(settings_name: str) -> str:
 # --- reading flat records (API, webhooks, imports) -------------------------------------------
 
 TRUE_WORDS = {"1", "true", "yes", "y", "on", "x"}
+FALSE_WORDS = {"0", "false", "no", "n", "off"}
 
 
 @dataclass(frozen=True)
@@ -369,7 +370,11 @@ def read_record(
         if name == "":
             continue
         if name == "consent":
-            consent = _truthy(value)
+            if value in (None, "") or isinstance(value, bool) or str(value).strip().casefold() in (
+                    TRUE_WORDS | FALSE_WORDS):
+                consent = _truthy(value)
+            else:  # "maybe" is no answer: say so, rather than read it as a no
+                errors.setdefault(key, []).append("Send true or false (yes / no).")
             continue
         if name in custom_defs:
             try:

@@ -90,6 +90,16 @@ def test_field_errors_are_400_json_by_field_and_nothing_is_stored(client, partne
     assert not Lead.objects.exists() and not InboundEvent.objects.exists()
 
 
+def test_a_consent_that_is_neither_yes_nor_no_is_a_400_naming_it(client, partner_key):
+    response = post(client, partner_key, {"email": "grace@navy.mil", "consent": "maybe"})
+    assert response.status_code == 400
+    assert response.json()["fields"] == {"consent": ["Send true or false (yes / no)."]}
+    assert not Lead.objects.exists()
+    assert post(client, partner_key, {"email": "grace@navy.mil",
+                                      "consent": "no"}).status_code == 201
+    assert not Lead.objects.get().has_consent
+
+
 def test_no_way_to_reach_the_person_is_a_400(client, partner_key):
     response = post(client, partner_key, {"first_name": "Nobody"})
     assert response.status_code == 400
