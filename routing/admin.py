@@ -388,7 +388,8 @@ class LeadAssessmentAdmin(admin.ModelAdmin):
 @admin.register(m.RuleChange)
 class RuleChangeAdmin(admin.ModelAdmin):
     list_display = ("changed_at", "object_repr", "content_type", "action", "user")
-    list_filter = ("action", "content_type", "user", ("changed_at", admin.DateFieldListFilter))
+    list_filter = ("action", ("content_type", admin.RelatedOnlyFieldListFilter), "user",
+                   ("changed_at", admin.DateFieldListFilter))
     search_fields = ("object_repr",)
     list_select_related = ("content_type", "user")
     readonly_fields = ("changed_at", "user", "content_type", "object_id", "object_repr",

@@ -213,6 +213,8 @@ def test_editing_a_rule_is_kept_in_history_and_can_be_rolled_back(admin_client, 
     assert changed.old["points"] == 5 and changed.new["points"] == -15
     page = admin_client.get(f"/admin/routing/rulechange/{changed.pk}/change/").content.decode()
     assert "<td>points</td><td>5</td><td>-15</td>" in page
+    changes = admin_client.get("/admin/routing/rulechange/").content.decode()
+    assert "scoring rule" in changes and "session" not in changes  # only the types changed
 
     response = admin_client.post("/admin/routing/rulechange/", {
         "action": "roll_back_selected", "_selected_action": [changed.pk]}, follow=True)
