@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
@@ -38,7 +39,7 @@ from routing.history import (
     snapshot,
     snapshot_of,
 )
-from routing.routing import Outcome
+from routing.routing import TEAM_ACTIONS, Action, Outcome, RoutingRuleSpec
 from routing.ruleset import RuleSet, current_ruleset
 from routing.scoring import ScoringRuleSpec
 from routing.services import assess_lead, reassign_lead, rescore_lead, sla_state_of
@@ -522,6 +523,21 @@ class DraftRulesForm(forms.Form):
                                        choices=[("", "---------"), *Operator.choices])
     draft_value = forms.CharField(required=False, label="Value")
     draft_points = forms.IntegerField(required=False, label="Points")
+    route_name = forms.CharField(required=False, label="Draft routing rule name")
+    route_field = forms.ChoiceField(required=False, label="Routing: field",
+                                    help_text="Optional: without a condition the draft routing "
+                                    "rule takes every lead. It is tried before the saved rules.")
+    route_operator = forms.ChoiceField(required=False, label="Routing: operator",
+                                       choices=[("", "---------"), *Operator.choices])
+    route_value = forms.CharField(required=False, label="Routing: value")
+    route_action = forms.ChoiceField(required=False, label="Routing: action",
+                                     choices=[("", "--------- (no draft routing rule)"),
+                                              *Action.choices])
+    route_team = forms.ModelChoiceField(queryset=m.Team.objects.all(), required=False,
+                                        label="Routing: team")
+    route_rep = forms.ModelChoiceField(
+        queryset=get_user_model().objects.filter(rep_profile__isnull=False).order_by("username"),
+        required=False, label="Routing: rep")
     switch_off_scoring = forms.ModelMultipleChoiceField(
         queryset=m.ScoringRule.objects.filter(is_active=True), required=False,
         label="Switch off these scoring rules", widget=forms.SelectMultiple(attrs={"size": 6}))
@@ -533,6 +549,8 @@ class DraftRulesForm(forms.Form):
         super().__init__(*args, **kwargs)
         sync_custom_field_specs()
         self.fields["draft_field"].choices = [("", "---------"), *field_choices()]
+        self.fields["route_field"].choices = [("", "---------"),
+                                              *field_choices(routing=True)]
 
     def clean(self):
         data = super().clean()
@@ -550,17 +568,47 @@ class DraftRulesForm(forms.Form):
                 return data
             self.draft = ScoringRuleSpec(None, data.get("draft_name") or "Draft rule", "draft",
                                          condition, data["draft_points"])
+        self.draft_route = self._draft_route(data)
         return data
+
+    def _draft_route(self, data) -> RoutingRuleSpec | None:
+        """The draft routing rule, checked as the routing rule form checks a saved one."""
+        action = data.get("route_action")
+        if not action:
+            if data.get("route_field") or data.get("route_operator"):
+                self.add_error("route_action", "Choose what the draft routing rule does.")
+            return None
+        if action == Action.REP and not data.get("route_rep"):
+            self.add_error("route_rep", "Choose the rep this rule assigns to.")
+            return None
+        if action in TEAM_ACTIONS and not data.get("route_team"):
+            self.add_error("route_team", "Choose the team whose reps share these leads.")
+            return None
+        conditions = ()
+        if data.get("route_field") or data.get("route_operator"):
+            try:
+                conditions = (compile_condition(data.get("route_field", ""),
+                                                data.get("route_operator", ""),
+                                                data.get("route_value", "")),)
+            except ConditionError as exc:
+                self.add_error("route_value", str(exc))
+                return None
+        team, rep = data.get("route_team"), data.get("route_rep")
+        return RoutingRuleSpec(
+            id=None, name=data.get("route_name") or "Draft routing rule", action=action,
+            conditions=conditions, rep_id=rep.pk if rep and action == Action.REP else None,
+            team_id=team.pk if team and action in TEAM_ACTIONS else None)
 
     @property
     def has_edits(self) -> bool:
         data = self.cleaned_data
-        return bool(self.draft or data.get("switch_off_scoring")
+        return bool(self.draft or self.draft_route or data.get("switch_off_scoring")
                     or data.get("switch_off_routing"))
 
     def edited(self, ruleset: RuleSet) -> RuleSet:
         return ruleset.with_changes(
             scoring=[self.draft] if self.draft else [],
+            routing=[self.draft_route] if self.draft_route else [],
             off_scoring=[r.pk for r in self.cleaned_data.get("switch_off_scoring") or []],
             off_routing=[r.pk for r in self.cleaned_data.get("switch_off_routing") or []],
         )

@@ -50,14 +50,16 @@ class RuleSet:
 
     def with_changes(self, *, scoring: Iterable[ScoringRuleSpec] = (),
                      off_scoring: Iterable[int] = (),
-                     off_routing: Iterable[int] = ()) -> RuleSet:
-        """An edited copy for try-it and backtests: draft rules added, chosen rules off."""
+                     off_routing: Iterable[int] = (),
+                     routing: Iterable[RoutingRuleSpec] = ()) -> RuleSet:
+        """An edited copy for try-it and backtests: draft rules added (a draft routing rule is
+        tried before the saved ones), chosen rules off."""
         off_s, off_r = set(off_scoring), set(off_routing)
         return RuleSet(
             version=self.version,
             scoring=tuple(r for r in self.scoring if r.id not in off_s) + tuple(scoring),
             tiers=self.tiers,
-            routing=tuple(r for r in self.routing if r.id not in off_r),
+            routing=tuple(routing) + tuple(r for r in self.routing if r.id not in off_r),
             teams=self.teams, sla=self.sla, context=self.context, broken=self.broken,
             token=self.token,
         )

@@ -295,6 +295,28 @@ def test_try_it_on_a_stored_lead_with_a_draft_rule_writes_nothing(demo, admin_cl
     assert database_state() == before
 
 
+def test_try_it_with_a_draft_routing_rule_routes_by_it_and_writes_nothing(demo, admin_client):
+    bob = User.objects.get(username="bob")
+    before = database_state()
+    typed = {"job_title": "CTO", "company_size": "1001-5000", "email": "cto@bigbank.com",
+             "country": "DE"}
+    html = admin_client.post("/admin/routing/scoringrule/try/", {
+        **typed, "route_name": "German banks to Bob", "route_field": "country",
+        "route_operator": "equals", "route_value": "DE", "route_action": "rep",
+        "route_rep": bob.pk}).content.decode()
+    response = admin_client.post("/admin/routing/scoringrule/try/", {
+        **typed, "route_name": "German banks to Bob", "route_field": "country",
+        "route_operator": "equals", "route_value": "DE", "route_action": "rep",
+        "route_rep": bob.pk})
+    result = response.context["result"]
+    assert result.owner_name == "Bob Brown" and "German banks to Bob" in html
+    assert result.decision.rule_name == "German banks to Bob"
+    missing = admin_client.post("/admin/routing/scoringrule/try/", {
+        **typed, "route_action": "round_robin"}).content.decode()
+    assert "Choose the team whose reps share these leads." in missing
+    assert database_state() == before
+
+
 def test_try_it_refuses_bad_input_with_messages(admin_client):
     response = admin_client.post("/admin/routing/scoringrule/try/", {
         "lead_id": "999999", "draft_field": "utm_campaign", "draft_operator": "matches",
