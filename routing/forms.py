@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -61,8 +62,18 @@ class StatusForm(forms.Form):
         return data
 
 
+def rep_zone(user) -> ZoneInfo:
+    """The rep's own time zone (their rep profile's), else the site's."""
+    name = (getattr(getattr(user, "rep_profile", None), "timezone", "") or "")
+    try:
+        return ZoneInfo(name) if name else timezone.get_current_timezone()
+    except (ZoneInfoNotFoundError, ValueError):
+        return timezone.get_current_timezone()
+
+
 class SnoozeForm(forms.Form):
-    """Until when: a quick choice in the rep's (the site's) time zone, or a date and time."""
+    """Until when: a quick choice, or a date and time, both in the rep's own time zone ("9:00"
+    is the rep's morning, and a typed time is the rep's wall clock)."""
 
     CHOICES = (("1h", "In an hour"), ("tomorrow", "Tomorrow at 9:00"),
                ("3d", "In 3 days at 9:00"), ("monday", "Next Monday at 9:00"),
@@ -74,12 +85,17 @@ class SnoozeForm(forms.Form):
     at = forms.DateTimeField(label="Date and time", required=False,
                              widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
                              input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
-                             help_text="Only for “A date and time…”.")
+                             help_text="Only for “A date and time…”; in your time zone (your "
+                             "rep profile's).")
     note = forms.CharField(required=False, max_length=500, help_text="Why, for the timeline.")
+
+    def __init__(self, *args, zone=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.zone = zone or timezone.get_current_timezone()
 
     def clean(self):
         data = super().clean()
-        now = timezone.localtime()
+        now = timezone.localtime(timezone=self.zone)
         morning = now.replace(hour=9, minute=0, second=0, microsecond=0)
         when = data.get("when")
         if when == "custom":
@@ -87,6 +103,8 @@ class SnoozeForm(forms.Form):
             if at is None:
                 self.add_error("at", "Pick the date and time the lead should come back.")
                 return data
+            # Django read the typed wall-clock time in the site's zone: it is the rep's.
+            at = timezone.make_aware(timezone.make_naive(at), self.zone)
             if at <= now:
                 self.add_error("at", "Pick a time in the future.")
                 return data

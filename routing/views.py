@@ -32,6 +32,7 @@ from routing.forms import (
     SmsForm,
     SnoozeForm,
     StatusForm,
+    rep_zone,
 )
 from routing.queue import (
     COUNT_CAP,
@@ -363,7 +364,8 @@ def _reassign(request, lead):
 
 
 def _snooze(request, lead):
-    form = SnoozeForm(request.POST)
+    zone = rep_zone(request.user)
+    form = SnoozeForm(request.POST, zone=zone)
     if not form.is_valid():
         return {"snooze": form}
     if lead.owner_id is None or lead.status not in OPEN_STATUSES:
@@ -371,7 +373,8 @@ def _snooze(request, lead):
         return None
     until = actions.snooze_lead(lead=lead, user=request.user, until=form.cleaned_data["until"],
                                 note=form.cleaned_data["note"])
-    text = f"Snoozed until {date_format(timezone.localtime(until), 'DATETIME_FORMAT')}"
+    text = (f"Snoozed until {date_format(timezone.localtime(until, zone), 'DATETIME_FORMAT')}"
+            f" ({zone})")
     if lead.first_response_at is None and lead.respond_by and lead.respond_by < until:
         text += "; its first-response deadline still runs and comes sooner"
     messages.success(request, text)

@@ -4,6 +4,7 @@ by itself at its time, at once when the prospect writes, or when the rep wakes i
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -51,6 +52,22 @@ def test_a_snoozed_lead_leaves_the_queue_and_comes_back_at_its_time(as_alice, gr
     with time_machine.travel(tomorrow_nine + timedelta(minutes=1)):
         as_alice.force_login(grace.owner)  # a new day, a new sign-in (sessions time out)
         assert "Grace Hopper" in tab(as_alice, "all") and tab(as_alice, "snoozed") == []
+
+
+def test_the_rep_s_own_time_zone_is_the_one_a_snooze_time_is_read_in(as_alice, alice, grace):
+    alice.timezone = "Asia/Tokyo"
+    alice.save()
+    tokyo = ZoneInfo("Asia/Tokyo")
+    day = (timezone.localtime(timezone=tokyo) + timedelta(days=2)).date()
+    response = as_alice.post(f"/leads/{grace.pk}/snooze/", {
+        "snooze-when": "custom", "snooze-at": f"{day}T10:30"}, follow=True)
+    grace.refresh_from_db()
+    assert timezone.localtime(grace.snoozed_until, tokyo).strftime("%H:%M") == "10:30"
+    assert "(Asia/Tokyo)" in response.content.decode()
+    as_alice.post(f"/leads/{grace.pk}/wake/")
+    as_alice.post(f"/leads/{grace.pk}/snooze/", {"snooze-when": "tomorrow"})
+    grace.refresh_from_db()
+    assert timezone.localtime(grace.snoozed_until, tokyo).strftime("%H:%M") == "09:00"
 
 
 def test_a_message_from_the_prospect_wakes_the_lead_at_once(as_alice, grace, round_robin):
