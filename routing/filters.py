@@ -16,6 +16,15 @@ def _tier_choices() -> list[tuple[str, str]]:
     return [(name, name) for name in ScoreTier.objects.values_list("name", flat=True)]
 
 
+class QueueFilterForm(forms.Form):
+    def clean(self):
+        data = super().clean()
+        created = data.get("created")
+        if created and created.start and created.stop and created.start > created.stop:
+            self.add_error("created", "The end date is before the start date.")
+        return data
+
+
 class QueueFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search",
                                   widget=forms.TextInput(attrs={"placeholder": "Name, email, "
@@ -32,6 +41,7 @@ class QueueFilter(django_filters.FilterSet):
 
     class Meta:
         model = Lead
+        form = QueueFilterForm
         fields = ["q", "status", "tier", "channel", "form", "created"]
 
     def __init__(self, *args, custom_defs=None, **kwargs):

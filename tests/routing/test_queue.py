@@ -255,6 +255,13 @@ def test_polling_reports_an_older_lead_reassigned_to_me_since_the_page_loaded(
     assert again["arrived"] == 0  # told once
 
 
+def test_a_created_range_that_ends_before_it_starts_is_a_form_error(as_alice, alice):
+    lead_for(alice.user, first_name="Only")
+    html = as_alice.get("/queue/?created_after=2026-12-05&created_before=2026-12-01"
+                        ).content.decode()
+    assert "The end date is before the start date." in html
+
+
 def test_the_tabs_keep_the_search_and_filters(as_alice, alice):
     lead_for(alice.user, first_name="Only")
     html = as_alice.get("/queue/?tab=all&q=Only&status=new&page=2").content.decode()
