@@ -293,15 +293,22 @@ def _outcome_of(exc: Exception | None, what: str) -> dict[str, str]:
     return {"status": InboundEvent.Status.FAILED, "reason": f"{type(exc).__name__}: {exc}"[:2000]}
 
 
+# channel -> whether a stored event still waits for that channel's own step (a lead ad or a
+# LinkedIn form response fetched from the provider): the channel's schedule does that step;
+# the sweeper leaves the event alone, so its reason (why the fetch failed) and attempts stay.
+AWAITING_FETCH: dict[str, Callable[[InboundEvent], bool]] = {}
+
+
 def retry_failed_events(limit: int = 100) -> int:
     """The sweeper: reprocess events that failed (or were stored and never processed)."""
     stale = timezone.now() - timedelta(minutes=1)
-    ids = list(
-        InboundEvent.objects.filter(
-            Q(status=InboundEvent.Status.FAILED, attempts__lt=MAX_PROCESS_ATTEMPTS)
-            | Q(status=InboundEvent.Status.RECEIVED, received_at__lt=stale)
-        ).order_by("received_at").values_list("id", flat=True)[:limit]
-    )
+    due = InboundEvent.objects.filter(
+        Q(status=InboundEvent.Status.FAILED, attempts__lt=MAX_PROCESS_ATTEMPTS)
+        | Q(status=InboundEvent.Status.RECEIVED, received_at__lt=stale)
+    ).order_by("received_at")
+    waiting = due.filter(channel__in=list(AWAITING_FETCH)).only("id", "channel", "payload")
+    skipped = [e.id for e in waiting[: limit * 4] if AWAITING_FETCH[e.channel](e)]
+    ids = list(due.exclude(id__in=skipped).values_list("id", flat=True)[:limit])
     return sum(1 for event_id in ids if process_inbound_event(event_id))
 
 

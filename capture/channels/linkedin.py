@@ -35,7 +35,13 @@ from capture.channels.base import (
 )
 from capture.channels.http import retrying_session
 from capture.identity import InvalidPhone, normalise_phone, parse_email
-from capture.intake import Consent, IntakeInput, Rejected, process_inbound_event
+from capture.intake import (
+    AWAITING_FETCH,
+    Consent,
+    IntakeInput,
+    Rejected,
+    process_inbound_event,
+)
 from capture.models import Channel as LeadChannel
 from capture.models import ChannelSettings, InboundEvent, LinkedInForm
 
@@ -206,6 +212,9 @@ class LeadSyncClient:
         if not isinstance(data, dict):
             raise ValueError("The Lead Sync API answered something other than an object.")
         return data
+
+
+AWAITING_FETCH[NAME] = lambda event: not event.payload.get("response")
 
 
 def fetch_form_response(event_id: int) -> bool:

@@ -34,7 +34,14 @@ from capture.channels.base import (
 )
 from capture.channels.http import retrying_session
 from capture.identity import InvalidPhone, normalise_phone, parse_email
-from capture.intake import Ignored, IntakeInput, PlatformAccount, Rejected, process_inbound_event
+from capture.intake import (
+    AWAITING_FETCH,
+    Ignored,
+    IntakeInput,
+    PlatformAccount,
+    Rejected,
+    process_inbound_event,
+)
 from capture.models import Channel as LeadChannel
 from capture.models import ChannelSettings, InboundEvent, Interaction, LeadIdentity, Platform
 from capture.signals import delivery_reported
@@ -395,6 +402,10 @@ class GraphClient:
         )
         response.raise_for_status()
         return response.json()
+
+
+AWAITING_FETCH["meta"] = lambda event: (event.payload.get("kind") == "leadgen"
+                                        and not event.payload.get("lead"))
 
 
 def fetch_leadgen(event_id: int) -> bool:

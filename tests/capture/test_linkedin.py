@@ -14,6 +14,7 @@ import requests
 
 from capture.channels.base import reprocess
 from capture.channels.linkedin import fetch_form_response, retry_form_response_fetches
+from capture.intake import retry_failed_events
 from capture.models import InboundEvent, Lead, LinkedInForm
 from tests.capture.conftest import load_json
 
@@ -170,6 +171,11 @@ def test_a_failing_fetch_is_retried_then_reprocessable(client, form, lead_sync, 
     assert retry_form_response_fetches() == 0  # the schedule tries again: still down
     event.refresh_from_db()
     assert event.payload["fetch_attempts"] == 2
+    # The intake's one-minute sweeper leaves it to that schedule: the reason stays the fetch's.
+    attempts = event.attempts
+    assert retry_failed_events() == 0
+    event.refresh_from_db()
+    assert "Lead Sync API failed (2 tries)" in event.reason and event.attempts == attempts
 
     lead_sync.failures = 0  # it is back: the admin's reprocess fetches and takes it in
     admin_client.post("/admin/capture/inboundevent/",
