@@ -213,8 +213,8 @@ def receive_event(
                 return event, True, _take_in(event, data) if processing else None
         except IntegrityError as exc:
             failure = exc
-            logger.info("Concurrent intake of %s %s; trying again (%s)", channel, external_id,
-                        attempt)
+            logger.info("%s %s collided (a retry of a stored event, or a concurrent twin); "
+                        "looking again (%s)", channel, external_id, attempt)
         except Exception as exc:
             failure = exc
             break
