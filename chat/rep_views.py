@@ -8,7 +8,10 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import localize
+from django.utils.timesince import timesince
 from django.views.decorators.http import require_GET, require_POST
 
 from capture.models import Lead
@@ -16,6 +19,7 @@ from chat import services
 from chat.models import Conversation
 from chat.services import ChatRefused
 from routing.access import may_view
+from routing.services import sla_state_of
 
 
 def _visible_lead(request: HttpRequest, lead_id: int) -> Lead:
@@ -43,10 +47,21 @@ def lead_messages(request: HttpRequest, lead_id: int) -> JsonResponse:
     except ValueError:
         return JsonResponse({"error": "`after` must be a message id."}, status=400)
     conversation.refresh_from_db()
-    waiting = (int((timezone.now() - conversation.waiting_since).total_seconds())
-               if conversation.waiting_since else None)
     return JsonResponse({"messages": services.messages_after(conversation, after),
-                         "waiting_seconds": waiting, "status": conversation.status})
+                         "waiting_seconds": services.waiting_seconds(conversation),
+                         "status": conversation.status, "clock": _clock(lead)})
+
+
+def _clock(lead: Lead) -> dict:
+    """The lead page header's SLA badge and first-response line, as the page renders them: the
+    panel refreshes them once a first reply stops the clock (no reload)."""
+    state = sla_state_of(lead)
+    at = lead.first_response_at
+    return {"sla": state.value if state else "",
+            "sla_label": state.label if state else "no deadline",
+            "first_response_at": at.isoformat() if at else None,
+            "first_response_text": localize(timezone.localtime(at)) if at else "",
+            "first_response_after": timesince(lead.created_at, at) if at else ""}
 
 
 @login_required
@@ -66,7 +81,9 @@ def reply(request: HttpRequest, lead_id: int) -> HttpResponse:
             error, status = exc.message, exc.status
         else:
             if _wants_json(request):
-                return JsonResponse({"message": services.message_json(row)}, status=201)
+                lead.refresh_from_db(fields=["first_response_at", "respond_by"])
+                return JsonResponse({"message": services.message_json(row),
+                                     "clock": _clock(lead)}, status=201)
             messages.success(request, "Chat reply sent.")
             return redirect("routing:lead", lead_id=lead.pk)
     if _wants_json(request):
@@ -80,6 +97,21 @@ def reply(request: HttpRequest, lead_id: int) -> HttpResponse:
 def waiting(request: HttpRequest) -> HttpResponse:
     """The queue page's "waiting chats" box, refreshed by polling."""
     services.mark_present(request.user)
-    return render(request, "routing/_chat_waiting.html", {
+    return render(request, "chat/_waiting.html", {
         "waiting_chats": services.waiting_conversations(request.user), "now": timezone.now(),
         "chat_poll_seconds": settings.CHAT_POLL_SECONDS})
+
+
+@login_required
+@require_POST
+def take(request: HttpRequest, thread: str) -> HttpResponse:
+    """Take a waiting chat whose owner is not online: the lead becomes yours, answer it."""
+    conversation = get_object_or_404(Conversation, thread=thread)
+    services.mark_present(request.user)
+    try:
+        lead = services.take_chat(conversation=conversation, user=request.user)
+    except ChatRefused as exc:
+        messages.error(request, exc.message)
+        return redirect("routing:queue")
+    messages.success(request, "The chat is yours now: answer the visitor below.")
+    return redirect(reverse("routing:lead", args=[lead.pk]) + "#chat-panel")

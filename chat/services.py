@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -78,6 +79,12 @@ def mark_present(user) -> None:
     cache.set(f"chat:present:{user.pk}", 1, timeout=PRESENCE_SECONDS)
 
 
+def present_user_ids(user_ids: Iterable[int]) -> set[int]:
+    """Which of these users have leadcrm open right now (one cache read)."""
+    keys = {f"chat:present:{user_id}": user_id for user_id in user_ids if user_id}
+    return {keys[key] for key in cache.get_many(list(keys))} if keys else set()
+
+
 def is_online(widget: ChatWidget, now: datetime | None = None) -> bool:
     """Inside the widget's business hours, with a rep of its team available and either at
     work by their hours or with leadcrm open right now (the queue or a lead page polling)."""
@@ -95,13 +102,20 @@ def is_online(widget: ChatWidget, now: datetime | None = None) -> bool:
         "rep__user_id", flat=True)
     today = now.date()
     user_ids = list(user_ids)
-    present = cache.get_many([f"chat:present:{u}" for u in user_ids])
+    present = present_user_ids(user_ids)
     return any(
         rep.is_active and rep.is_available and rep.away_until(today) is None
-        and (rep.hours is None or rep.hours.is_working(now)
-             or f"chat:present:{rep.user_id}" in present)
+        and (rep.hours is None or rep.hours.is_working(now) or rep.user_id in present)
         for rep in rep_states(user_ids, today, open_counts={}).values()
     )
+
+
+def waiting_seconds(conversation: Conversation, now: datetime | None = None) -> int | None:
+    """How long the visitor has waited for an answer; None once answered or handed over (they
+    left their details because nobody answered: the lead's follow-up takes it from there)."""
+    if conversation.status != Conversation.Status.ACTIVE or conversation.waiting_since is None:
+        return None
+    return int(((now or timezone.now()) - conversation.waiting_since).total_seconds())
 
 
 def is_unanswered_too_long(conversation: Conversation, now: datetime | None = None) -> bool:
@@ -261,6 +275,25 @@ def _start_chat_clock(lead: Lead, widget: ChatWidget, now: datetime) -> None:
     warn_at = now + timedelta(seconds=widget.first_response_seconds / 2)
     LeadAssessment.objects.filter(lead_id=lead.pk).update(sla_started_at=now, warn_at=warn_at)
     schedule_sla_warning(lead, warn_at)
+    _correct_owner_alert(lead)
+
+
+ALERT_OPENING = "This lead is now yours."  # how followup's alert to a new owner begins
+
+
+def _correct_owner_alert(lead: Lead) -> None:
+    """Routing has just alerted the owner with the tier's deadline, or with none (its receiver
+    runs before this one, in the same transaction; the email is sent once that commits): the
+    queued email names the chat's deadline instead."""
+    from followup.models import OutboundMessage
+    from followup.services import _when  # the alert's own wording of a deadline
+
+    opening = f"{ALERT_OPENING} Please answer it by {_when(lead.respond_by)}."
+    for message in OutboundMessage.objects.filter(
+            lead=lead, kind=OutboundMessage.Kind.OWNER_ALERT, body__startswith=ALERT_OPENING,
+            channel=OutboundMessage.Channel.EMAIL, status=OutboundMessage.Status.SCHEDULED):
+        _old, newline, rest = message.body.partition("\n")
+        OutboundMessage.objects.filter(pk=message.pk).update(body=opening + newline + rest)
 
 
 def _blocked(text: str, fields: dict[str, str]) -> str | None:
@@ -465,11 +498,58 @@ def transcript(conversation: Conversation, visitor_only: bool = False) -> str:
     return "\n".join(lines)
 
 
-def waiting_conversations(user, limit: int = 20):
-    """Chats whose visitor waits for an answer, on leads this user may open, longest first."""
-    from routing.access import visible_leads
+def waiting_conversations(user, limit: int = 20) -> list[Conversation]:
+    """Chats whose visitor waits for an answer, longest first: on leads this user may open, and
+    on their teams' widgets whose lead's owner is not online or who has none (nurtured, say):
+    those are marked `can_take` (see take_chat)."""
+    from routing.access import member_team_ids, sees_every_lead, visible_leads
 
-    return (Conversation.objects.filter(
-        status=Conversation.Status.ACTIVE, waiting_since__isnull=False,
-        lead__in=visible_leads(user).filter(status__in=OPEN_STATUSES))
-        .select_related("lead", "widget").order_by("waiting_since")[:limit])
+    waiting = (Conversation.objects.filter(status=Conversation.Status.ACTIVE,
+                                           waiting_since__isnull=False,
+                                           lead__status__in=OPEN_STATUSES)
+               .select_related("lead", "widget").order_by("waiting_since"))
+    visible = visible_leads(user)
+    chats = list(waiting.filter(lead__in=visible)[:limit])
+    if sees_every_lead(user):
+        return chats
+    others = list(waiting.filter(widget__team_id__in=member_team_ids(user))
+                  .exclude(lead__in=visible).select_related("lead__owner")[:limit])
+    present = present_user_ids({c.lead.owner_id for c in others})
+    for conversation in others:
+        if conversation.lead.owner_id not in present:
+            conversation.can_take = True
+            chats.append(conversation)
+    return sorted(chats, key=lambda c: c.waiting_since)[:limit]
+
+
+@transaction.atomic
+def take_chat(*, conversation: Conversation, user) -> Lead:
+    """A rep of the chat widget's team takes a waiting chat whose lead's owner is not online
+    (no leadcrm open): the lead becomes theirs through routing's reassignment (on the timeline,
+    and the new owner is alerted like any), so someone present answers the visitor.
+
+    Routing picks owners by the rules and never by who is online; this is the one correction,
+    made by a person who is there. Refused when the owner is online or the chat was answered.
+    """
+    from routing.models import TeamMembership
+    from routing.services import reassign_lead
+
+    lead = Lead.objects.select_for_update().filter(pk=conversation.lead_id).first()
+    conversation = Conversation.objects.select_related("widget").get(pk=conversation.pk)
+    if lead is None or lead.status not in OPEN_STATUSES:
+        raise ChatRefused("This chat has no open lead any more.", status=409)
+    if lead.owner_id == user.pk:
+        return lead
+    widget = conversation.widget
+    if widget.team_id is None or not TeamMembership.objects.filter(
+            team_id=widget.team_id, rep__user=user).exists():
+        raise ChatRefused("Only the reps of the chat's team can take it.", status=403)
+    if conversation.status != Conversation.Status.ACTIVE or conversation.waiting_since is None:
+        raise ChatRefused("This chat is not waiting for an answer any more.", status=409)
+    owner = lead.owner
+    name = (owner.get_full_name() or owner.get_username()) if owner else "nobody"
+    if owner is not None and present_user_ids([owner.pk]):
+        raise ChatRefused(f"{name} is online and answers this chat.", status=409)
+    reassign_lead(lead=lead, owner=user, acting_user=user,
+                  note=f"Took the waiting chat on {widget.name}: {name} was not online.")
+    return lead

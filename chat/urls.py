@@ -14,4 +14,5 @@ urlpatterns = [
     path("chat/leads/<int:lead_id>/messages/", rep_views.lead_messages, name="lead-messages"),
     path("chat/leads/<int:lead_id>/reply/", rep_views.reply, name="reply"),
     path("chat/waiting/", rep_views.waiting, name="waiting"),
+    path("chat/take/<str:thread>/", rep_views.take, name="take"),
 ]

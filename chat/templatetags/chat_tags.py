@@ -16,19 +16,19 @@ def chat_panel(context, lead) -> dict:
     conversation = lead.chat_conversations.select_related("widget").order_by(
         "-started_at").first()
     rows = services.messages_after(conversation) if conversation else []
-    waiting = (int((timezone.now() - conversation.waiting_since).total_seconds())
-               if conversation and conversation.waiting_since else None)
+    waiting = services.waiting_seconds(conversation) if conversation else None
     return {"lead": lead, "conversation": conversation, "chat_messages": rows,
             "waiting_seconds": waiting, "csrf_token": context.get("csrf_token"),
             "chat_poll_seconds": settings.CHAT_POLL_SECONDS,
             "last_id": rows[-1]["id"] if rows else 0}
 
 
-@register.inclusion_tag("routing/_chat_waiting.html", takes_context=True)
+@register.inclusion_tag("chat/_waiting.html", takes_context=True)
 def waiting_chats(context) -> dict:
     user = context["request"].user
     return {"waiting_chats": services.waiting_conversations(user), "now": timezone.now(),
-            "chat_poll_seconds": settings.CHAT_POLL_SECONDS, "poll": True}
+            "chat_poll_seconds": settings.CHAT_POLL_SECONDS, "poll": True,
+            "csrf_token": context.get("csrf_token")}
 
 
 @register.filter

@@ -23,7 +23,46 @@
     var text = document.getElementById("chat-reply-text");
     var error = document.getElementById("chat-error");
     var badge = document.getElementById("chat-waiting");
+    var offline = document.getElementById("chat-offline");
     var busy = false;
+    var clockStopped = false;
+
+    // The page header's SLA badge, countdown and first-response line (rendered by the lead
+    // page): once a first reply stops the clock they say so, and the countdown goes.
+    var SLA_CLASSES = {met: "success", breached: "danger", warning: "warning"};
+    var showClock = function (clock) {
+      if (clockStopped || !clock || !clock.first_response_at) { return; }
+      clockStopped = true;
+      var sla = document.getElementById("sla-state");
+      if (sla) {
+        sla.className = "badge text-bg-" + (SLA_CLASSES[clock.sla] || "info");
+        sla.textContent = "SLA: " + clock.sla_label;
+      }
+      document.querySelectorAll(".countdown[data-respond-by]").forEach(function (node) {
+        node.remove();  // countdown.js ticks whatever has data-respond-by
+      });
+      var line = document.getElementById("first-response");
+      if (line) {
+        var at = document.createElement("time");
+        at.setAttribute("datetime", clock.first_response_at);
+        at.textContent = clock.first_response_text;
+        line.textContent = "First response: ";
+        line.appendChild(at);
+        line.appendChild(document.createTextNode(
+          " (" + clock.first_response_after + " after capture)"));
+      }
+    };
+
+    var showWaiting = function (data) {
+      if (data.waiting_seconds === null || data.waiting_seconds === undefined) {
+        badge.classList.add("d-none");
+        badge.textContent = "";
+      } else {
+        badge.textContent = "Visitor waiting " + waited(data.waiting_seconds);
+        badge.classList.remove("d-none");
+      }
+      if (offline) { offline.classList.toggle("d-none", data.status !== "offline"); }
+    };
 
     var append = function (m) {
       if (log.querySelector('[data-id="' + m.id + '"]')) { return; }
@@ -54,12 +93,8 @@
         .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
         .then(function (data) {
           data.messages.forEach(append);
-          if (data.waiting_seconds === null || data.waiting_seconds === undefined) {
-            badge.classList.add("d-none");
-          } else {
-            badge.textContent = "Visitor waiting " + waited(data.waiting_seconds);
-            badge.classList.remove("d-none");
-          }
+          showWaiting(data);
+          showClock(data.clock);
         })
         .catch(function () { /* the next poll tries again */ })
         .then(function () { busy = false; });
@@ -78,6 +113,7 @@
           append(result[1].message);
           text.value = "";
           badge.classList.add("d-none");
+          showClock(result[1].clock);
           text.focus();
         })
         .catch(function (exc) {

@@ -207,8 +207,11 @@
 
   function applyState(data) {
     var online = !!data.online;
-    status.textContent = online ? "Online" : "Offline";
-    status.className = "lc-status " + (online ? "lc-online" : "lc-offline");
+    // The header says what the body says: nobody answered, or the chat was handed over to
+    // the details the visitor left, reads as offline too.
+    var answering = online && !data.no_answer && data.status !== "offline";
+    status.textContent = answering ? "Online" : "Offline";
+    status.className = "lc-status " + (answering ? "lc-online" : "lc-offline");
     state.contactLeft = state.contactLeft || !!data.contact_left;
     if (state.contactLeft) { contactForm.hidden = true; return; }
     if (!online || data.no_answer) {

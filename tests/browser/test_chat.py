@@ -165,9 +165,18 @@ def test_a_visitor_chats_and_a_rep_answers_from_the_lead_page(browser, live_serv
     assert "Do you do Kubernetes?" in rep.inner_text("#chat-log")
     assert rep.evaluate("window.pwned") is None
     assert "Visitor waiting" in rep.inner_text("#chat-waiting")
+    assert "not yet" in rep.inner_text("#first-response")
+    assert rep.locator(".countdown[data-respond-by]").count() == 1
     rep.fill("#chat-reply-text", "Hi Ada, yes: managed Kubernetes on any cloud.")
     rep.press("#chat-reply-text", "Enter")
     rep.locator("#chat-log .chat-msg-rep").wait_for()
+    # The first reply stopped the clock: the header says so without a reload, and no
+    # countdown runs on towards "overdue".
+    assert rep.inner_text("#sla-state") == "SLA: Met"
+    assert "text-bg-success" in rep.get_attribute("#sla-state", "class")
+    assert rep.locator(".countdown[data-respond-by]").count() == 0
+    first_response = rep.inner_text("#first-response")
+    assert "not yet" not in first_response and "after capture" in first_response
 
     # The visitor sees the answer at the next poll, without a reload.
     visitor.locator(".lc-msg-rep:not(.lc-greeting)").wait_for()
@@ -227,6 +236,76 @@ def test_nobody_online_turns_the_chat_into_an_acknowledged_lead(page, host_site,
     assert ack.to_address == "grace@example.com" and "40 laptops" in ack.body
     assert Conversation.objects.get().status == "offline"
     assert errors == []
+
+
+def test_after_nobody_answered_the_widget_and_the_lead_page_agree(browser, live_server,
+                                                                  host_site, chat_setup):
+    widget = chat_setup["widget"]
+    widget.no_answer_seconds = 2
+    widget.save()
+    visitor_context = browser.new_context(viewport={"width": 390, "height": 844})
+    visitor = visitor_context.new_page()
+    visitor.set_default_timeout(15_000)
+    errors = console_errors(visitor)
+    visitor.goto(host_site.url())
+    visitor.get_by_role("button", name="Chat with us").click()
+    status = visitor.locator(".lc-status")
+    assert status.inner_text() == "Online"
+    visitor.get_by_label("Your message").fill("Anyone there?")
+    visitor.get_by_label("Your message").press("Enter")
+    visitor.locator(".lc-msg-visitor:not(.lc-pending)").wait_for()
+    lead = Lead.objects.get()
+
+    rep_context = browser.new_context(viewport={"width": 1280, "height": 900})
+    rep = rep_context.new_page()
+    rep.set_default_timeout(15_000)
+    sign_in(rep, live_server, "alice")
+    rep.goto(f"{live_server.url}/leads/{lead.pk}/")
+    rep.locator("#chat-waiting").wait_for()
+    assert rep.locator("#chat-offline").is_hidden()
+
+    # Nobody answered: the header says what the body says.
+    visitor.get_by_text("Nobody is available to chat right now").wait_for()
+    assert status.inner_text() == "Offline"
+    visitor.locator("#lc-contact-email").fill("ada@example.com")
+    visitor.get_by_role("button", name="Send my details").click()
+    visitor.get_by_text("Thank you! We will get back to you at ada@example.com").wait_for()
+    assert status.inner_text() == "Offline"
+
+    # The lead page stops counting the visitor's wait once the chat is handed over.
+    rep.locator("#chat-offline").wait_for(state="visible")
+    assert rep.locator("#chat-waiting").is_hidden()
+    rep.wait_for_timeout(1500)  # a poll later, it stays so
+    assert rep.locator("#chat-waiting").is_hidden()
+    assert errors == []
+    visitor_context.close()
+    rep_context.close()
+
+
+@pytest.mark.parametrize("width", [390, 360])
+def test_the_demo_page_fits_a_phone_and_its_chat_button_can_be_tapped(browser, live_server,
+                                                                      chat_setup, width):
+    from chat.demo import seed_chat
+
+    widget, _ = seed_chat()
+    context = browser.new_context(viewport={"width": width, "height": 780}, has_touch=True,
+                                  is_mobile=True, device_scale_factor=2)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    errors = console_errors(page)
+    page.goto(f"{live_server.url}/chat/demo/")
+    launcher = page.get_by_role("button", name="Chat with us")
+    launcher.wait_for()
+    # Nothing is wider than the screen (the snippet's long URL wraps), so nothing is off it.
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    box = launcher.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= width
+    launcher.tap()
+    page.get_by_role("dialog", name=widget.name).wait_for()
+    assert launcher.get_attribute("aria-expanded") == "true"
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    assert errors == []
+    context.close()
 
 
 def test_a_site_that_is_not_allowed_gets_no_widget(page, host_site, chat_setup):

@@ -21,6 +21,8 @@ sales_team = routing_fixtures.sales_team
 alice = routing_fixtures.alice
 bob = routing_fixtures.bob
 tiers = routing_fixtures.tiers
+berlin_hours = routing_fixtures.berlin_hours
+sla_policies = routing_fixtures.sla_policies
 
 SITE = "https://www.acme.test"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 import time_machine
@@ -121,6 +121,18 @@ def test_the_chat_target_sets_a_deadline_in_seconds(visitor, widget):
     visitor.say("Quick question")
     lead = Lead.objects.get()
     assert lead.respond_by <= before + timedelta(seconds=widget.first_response_seconds + 5)
+
+
+@pytest.mark.parametrize("tier_deadline", [True, False])
+def test_the_owners_alert_names_the_chats_deadline(visitor, widget, request, tier_deadline):
+    if tier_deadline:
+        request.getfixturevalue("sla_policies")  # the cold tier's: one business day
+    visitor.say("Quick question", fields={"first_name": "Ada"})
+    lead = Lead.objects.get()
+    assert lead.respond_by <= timezone.now() + timedelta(seconds=widget.first_response_seconds)
+    alert = OutboundMessage.objects.get(kind=OutboundMessage.Kind.OWNER_ALERT)
+    deadline = f"{lead.respond_by.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    assert alert.body.startswith(f"This lead is now yours. Please answer it by {deadline}.")
 
 
 def test_nobody_answering_in_time_turns_the_chat_into_an_acknowledged_lead(visitor, widget):

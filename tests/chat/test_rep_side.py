@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+import time_machine
+from django.test import Client
+from django.utils import timezone
 
 from capture.models import Lead
 from chat.models import Conversation
+from tests.chat.conftest import Visitor
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -105,3 +111,109 @@ def test_the_admin_refuses_a_widget_without_a_valid_origin(admin_client, sales_t
         "ack_subject": "", "ack_body": ""})
     assert response.status_code == 200
     assert "is not an origin like https://www.example.com" in response.content.decode()
+
+
+@pytest.fixture
+def chat_routed_to_bob(widget, sales_team, alice, bob):
+    """Round robin's next turn is bob's, and only alice has leadcrm open."""
+    from routing.models import TeamCursor
+
+    TeamCursor.objects.create(team=sales_team, last_user=alice.user)
+    alice_browser = Client()
+    alice_browser.force_login(alice.user)
+    alice_browser.get("/chat/waiting/")  # the queue page's box polls this: alice is present
+    visitor = Visitor(widget)
+    assert visitor.config().json()["online"] is True
+    visitor.say("Is anyone there?", fields={"first_name": "Ada"})
+    lead = Lead.objects.get()
+    assert lead.owner == bob.user
+    return alice_browser, lead
+
+
+def test_a_present_rep_takes_and_answers_a_chat_routed_to_an_absent_one(chat_routed_to_bob,
+                                                                        alice, bob):
+    alice_browser, lead = chat_routed_to_bob
+    assert alice_browser.get(f"/leads/{lead.pk}/").status_code == 404  # not hers yet
+    fragment = alice_browser.get("/chat/waiting/").content.decode()
+    assert "Ada" in fragment and "Bob is not online" in fragment
+    assert "Take and answer" in fragment
+    thread = Conversation.objects.get().thread
+    response = alice_browser.post(f"/chat/take/{thread}/")
+    assert response.status_code == 302
+    assert response["Location"] == f"/leads/{lead.pk}/#chat-panel"
+    lead.refresh_from_db()
+    assert lead.owner == alice.user
+    assert "Reassigned from Bob" in lead.interactions.get(kind="assignment",
+                                                         actor=alice.user).summary
+    assert alice_browser.get(f"/leads/{lead.pk}/").status_code == 200
+    answer = alice_browser.post(f"/chat/leads/{lead.pk}/reply/",
+                                {"thread": thread, "text": "Alice here, hi Ada!"},
+                                HTTP_ACCEPT="application/json")
+    assert answer.status_code == 201
+
+
+def test_a_chat_nobody_owns_can_be_taken_by_a_rep_of_the_widgets_team(chat_routed_to_bob,
+                                                                      alice):
+    from routing.models import LeadAssessment
+
+    alice_browser, lead = chat_routed_to_bob
+    Lead.objects.update(owner=None)  # a rule sent it to the nurture list: no owner, no team
+    LeadAssessment.objects.update(team=None, outcome="nurture")
+    fragment = alice_browser.get("/chat/waiting/").content.decode()
+    assert "Ada" in fragment and "nobody has it" in fragment
+    alice_browser.post(f"/chat/take/{Conversation.objects.get().thread}/")
+    lead.refresh_from_db()
+    assert lead.owner == alice.user
+
+
+def test_a_chat_whose_owner_is_online_is_not_offered_to_take(chat_routed_to_bob, bob):
+    alice_browser, lead = chat_routed_to_bob
+    bob_browser = Client()
+    bob_browser.force_login(bob.user)
+    bob_browser.get("/chat/waiting/")  # bob has leadcrm open now: the chat is his to answer
+    assert "Ada" not in alice_browser.get("/chat/waiting/").content.decode()
+    thread = Conversation.objects.get().thread
+    response = alice_browser.post(f"/chat/take/{thread}/", follow=True)
+    assert "Bob is online and answers this chat" in response.content.decode()
+    lead.refresh_from_db()
+    assert lead.owner == bob.user
+
+
+def test_a_rep_outside_the_chats_team_cannot_take_it(chat_routed_to_bob, client):
+    _alice_browser, lead = chat_routed_to_bob
+    client.force_login(UserFactory(username="mallory"))
+    assert "Ada" not in client.get("/chat/waiting/").content.decode()
+    response = client.post(f"/chat/take/{Conversation.objects.get().thread}/", follow=True)
+    assert "Only the reps of the chat&#x27;s team can take it" in response.content.decode()
+    lead.refresh_from_db()
+    assert lead.owner.username == "bob"
+
+
+def test_the_first_reply_answers_with_the_stopped_clock_for_the_page_header(client, chatting):
+    client.force_login(chatting.owner)
+    thread = Conversation.objects.get().thread
+    assert client.get(f"/chat/leads/{chatting.pk}/messages/").json()["clock"][
+        "first_response_at"] is None
+    response = client.post(f"/chat/leads/{chatting.pk}/reply/",
+                           {"thread": thread, "text": "Hello Ada!"},
+                           HTTP_ACCEPT="application/json")
+    clock = response.json()["clock"]
+    chatting.refresh_from_db()
+    assert clock["first_response_at"] == chatting.first_response_at.isoformat()
+    assert (clock["sla"], clock["sla_label"]) == ("met", "Met")
+    assert clock["first_response_text"] and clock["first_response_after"]
+    # Another rep's page learns it at its next poll.
+    assert client.get(f"/chat/leads/{chatting.pk}/messages/").json()["clock"]["sla"] == "met"
+
+
+def test_the_card_stops_counting_once_the_visitor_left_details(client, chatting, visitor,
+                                                               widget):
+    client.force_login(chatting.owner)
+    with time_machine.travel(timezone.now() + timedelta(seconds=widget.no_answer_seconds + 1)):
+        assert visitor.poll().json()["no_answer"] is True
+        assert visitor.leave(email="ada@example.com").status_code == 200
+        poll = client.get(f"/chat/leads/{chatting.pk}/messages/").json()
+        page = client.get(f"/leads/{chatting.pk}/").content.decode()
+    assert (poll["status"], poll["waiting_seconds"]) == ("offline", None)
+    assert "Visitor waiting" not in page
+    assert 'class="small text-muted mb-2" id="chat-offline"' in page  # shown, not d-none

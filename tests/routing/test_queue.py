@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 
 
 # What one queue page costs, however many leads (and custom fields) there are.
-QUEUE_QUERIES = 21
+QUEUE_QUERIES = 22
 
 
 def names_in(response) -> list[str]:
@@ -190,9 +190,10 @@ def test_the_queue_runs_the_same_queries_however_many_leads(as_alice, alice, row
         lead_for(alice.user, email=f"q{i}@example.com", **(answered if i % 3 == 0 else {}))
     # session, user, the rows (the breached slice, the other unanswered, then the answered,
     # each only while the page is not full),
-    # my teams, 6 tab counts, the newest id, the form filter's choices, tiers, the menu's
-    # dashboard check (groups, teams led), the custom fields' definitions, and the waiting
-    # chats box (chat/), and the access trail's one insert
+    # my teams, 6 tab counts, the newest id and my newest assignment notice (the poll's
+    # baselines), the form filter's choices, tiers, the menu's dashboard check (groups, teams
+    # led), the custom fields' definitions, the waiting chats box (chat/: those on my leads,
+    # and those of my teams' widgets I could take), and the access trail's one insert
     with django_assert_num_queries(QUEUE_QUERIES):
         response = as_alice.get("/queue/?size=50")
     assert response.status_code == 200
