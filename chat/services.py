@@ -512,8 +512,14 @@ def waiting_conversations(user, limit: int = 20) -> list[Conversation]:
     chats = list(waiting.filter(lead__in=visible)[:limit])
     if sees_every_lead(user):
         return chats
-    others = list(waiting.filter(widget__team_id__in=member_team_ids(user))
-                  .exclude(lead__in=visible).select_related("lead__owner")[:limit])
+    # The team's waiting chats first (few, usually none), then which of them I see already:
+    # an exclude(lead__in=visible) made PostgreSQL build the hash of every lead I may see
+    # (15,000 for a rep of the bench's million) on each queue page, 38 ms.
+    theirs = list(waiting.filter(widget__team_id__in=member_team_ids(user))
+                  .select_related("lead__owner")[:limit])
+    seen = set(visible.filter(pk__in=[c.lead_id for c in theirs]).values_list(
+        "pk", flat=True)) if theirs else set()
+    others = [c for c in theirs if c.lead_id not in seen]
     present = present_user_ids({c.lead.owner_id for c in others})
     for conversation in others:
         if conversation.lead.owner_id not in present:
