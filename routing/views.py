@@ -133,8 +133,10 @@ def _handed_over(user, notice_id: int, after_id: int) -> list[int]:
 def _newest_notice_id(user) -> int:
     from followup.models import Notification
 
+    # Newest first through notification_unread_idx (user, -created_at): a rep's thousands of
+    # notices are not sorted by id for one row.
     newest = (Notification.objects.filter(user=user, kind=Notification.Kind.ASSIGNED)
-              .order_by("-id").values_list("id", flat=True)[:1])
+              .order_by("-created_at", "-id").values_list("id", flat=True)[:1])
     return next(iter(newest), 0)
 
 
