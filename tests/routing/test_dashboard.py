@@ -127,6 +127,12 @@ def test_csv_exports(as_manager, answered):
         line.split(",")[0] for line in over_time[1:]}
 
 
+def test_each_heading_is_shown_once_and_the_page_says_its_time_zone(as_manager, answered):
+    html = as_manager.get("/dashboard/").content.decode()
+    assert html.count(">Leads per channel") == 1
+    assert 'id="time-zone">Times are in UTC.' in html
+
+
 def test_the_rep_filter_names_reps_as_the_tables_do(as_manager, answered):
     html = as_manager.get("/dashboard/").content.decode()
     select = html[html.index('name="rep"'):]
