@@ -12,6 +12,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
+from django.utils.html import format_html, format_html_join
 from django.views.decorators.csrf import csrf_exempt
 
 from capture import abuse
@@ -205,6 +206,8 @@ def form_post(request: HttpRequest, source: str) -> HttpResponse:
     checked = read_record(record, mapping=api_key.field_mapping,
                           region=api_key.default_region, unknown="keep")
     if checked.errors:
+        if "text/html" in request.headers.get("Accept", ""):
+            return _error_page(checked.error_body())
         return JsonResponse(checked.error_body(), status=400)
     ip = abuse.client_ip(request)
     receive_event(
@@ -221,3 +224,14 @@ def form_post(request: HttpRequest, source: str) -> HttpResponse:
         "<!doctype html><title>Thank you</title><p>Thank you! We have your request.</p>"
     )
 
+
+
+def _error_page(body: dict) -> HttpResponse:
+    """A plain HTML form on another site posted here: its visitor's browser gets a page that
+    says what to correct, not JSON (scripts, which ask for JSON, still get the JSON body)."""
+    items = format_html_join("", "<li>{}: {}</li>", (
+        (field, " ".join(map(str, messages))) for field, messages in
+        (body.get("fields") or {}).items()))
+    return HttpResponse(format_html(
+        "<!doctype html><title>Please check the form</title><h1>Please check the form</h1>"
+        "<ul>{}</ul><p>Go back, correct it and send it again.</p>", items), status=400)

@@ -193,6 +193,18 @@ def test_a_form_post_never_redirects_to_a_site_not_listed(client):
     assert response.status_code == 200 and b"Thank you" in response.content
 
 
+def test_a_browser_s_form_post_with_errors_gets_a_page_saying_what_to_correct(client):
+    ApiKey.issue("Old website", "www", accepts_form_posts=True)
+    bad = {"email": "not-an-email", "first_name": "<b>Ada</b>"}
+    page = client.post("/api/v1/forms/www/", bad, HTTP_ACCEPT="text/html,application/xhtml+xml")
+    assert page.status_code == 400 and page["Content-Type"].startswith("text/html")
+    assert "<li>email: " in page.content.decode() and "Please check the form" in (
+        page.content.decode())
+    script = client.post("/api/v1/forms/www/", bad, HTTP_ACCEPT="application/json")
+    assert script.status_code == 400 and "email" in script.json()["fields"]
+    assert not Lead.objects.exists()
+
+
 def test_form_posts_to_a_key_that_does_not_accept_them_are_404(client, partner_key):
     response = client.post("/api/v1/forms/acme/", {"email": "a@x.co"})
     assert response.status_code == 404 and not Lead.objects.exists()
