@@ -81,6 +81,9 @@ class IntakeInput:
     custom: Mapping[str, object] = field(default_factory=dict)
     # The sender's platform account: matched before email and phone, stored on the lead.
     identity: PlatformAccount | None = None
+    # A channel's own first-response target (a live chat's, in seconds): a new lead's deadline
+    # is the sooner of it and its tier's, so the owner's alert names the right one.
+    respond_within: timedelta | None = None
 
 
 class Rejected(Exception):
@@ -336,9 +339,9 @@ def receive_lead(data: IntakeInput, *, event: InboundEvent | None = None) -> Int
     if phone and not values.get("country") and (country := country_of_phone(phone)):
         values["country"] = country
     now = timezone.now()
-    account = data.identity
-    if erased_identity(key, phone, account=(account.platform, clean_text(account.external_id)
-                                            [:128]) if account else None):
+    account = (data.identity.platform, clean_text(data.identity.external_id)[:128]) \
+        if data.identity else None
+    if erased_identity(key, phone, account=account):
         if not is_new_opt_in(data.channel, data.consent):
             raise Erased("This person's data was erased on request; only a new opt-in "
                          "through a form with its consent box ticked brings them back.")

@@ -18,6 +18,7 @@ from capture.fields import (
     MAX_LENGTHS,
     LeadField,
 )
+from capture.templating import compile_message
 
 
 class Channel(models.TextChoices):
@@ -162,8 +163,6 @@ class IntakeForm(models.Model):
             )
         if self.consent_required and not self.consent_text.strip():
             errors["consent_text"] = "Write the consent text the visitor must agree to."
-        from followup.templating import compile_message  # the engine messages render with
-
         for name in ("ack_subject", "ack_body"):
             try:
                 compile_message(getattr(self, name))

@@ -98,6 +98,23 @@ def erased_identity(key: str, phone: str, account: tuple[str, str] | None = None
     return suppression.objects.filter(wanted, reason=suppression.Reason.ERASED).exists()
 
 
+def is_suppressed(lead: Lead, channel: str) -> bool:
+    """May we message this lead on this channel (email, sms)? STOP also sets do_not_text.
+    The one check for every sender: followup's messages and replies, capture's SMS auto-reply."""
+    suppression = _suppression_model()
+    if channel == "sms":
+        if lead.do_not_text:
+            return True
+        return bool(lead.phone) and suppression.objects.filter(
+            kind=suppression.Kind.PHONE,
+            value_hash=identity_hash(suppression.Kind.PHONE, lead.phone)).exists()
+    if channel == "email":
+        return bool(lead.email_key) and suppression.objects.filter(
+            kind=suppression.Kind.EMAIL,
+            value_hash=identity_hash(suppression.Kind.EMAIL, lead.email_key)).exists()
+    return False
+
+
 def is_new_opt_in(channel: str, consent) -> bool:
     """Only a public form submitted with its consent box ticked brings an erased person back."""
     return channel == Channel.WEB_FORM and consent is not None

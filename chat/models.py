@@ -111,6 +111,8 @@ class ChatWidget(models.Model):
     def clean(self) -> None:
         from django.template import TemplateSyntaxError
 
+        from capture.templating import compile_message
+
         errors: dict[str, str] = {}
         problems = [p for o in self.origin_list if (p := check_origin(o))]
         if not self.origin_list:
@@ -124,8 +126,6 @@ class ChatWidget(models.Model):
             errors["no_answer_seconds"] = "Give the reps at least 10 seconds."
         if not self.first_response_seconds:
             errors["first_response_seconds"] = "The target must be more than zero."
-        from followup.templating import compile_message  # the engine messages render with
-
         for name in ("ack_subject", "ack_body"):
             try:
                 compile_message(getattr(self, name))

@@ -26,7 +26,7 @@ from django.utils import timezone
 from capture.identity import InvalidPhone, email_key, normalise_phone, parse_email
 from capture.intake import IntakeInput, Rejected, receive_event, register_normaliser
 from capture.models import OPEN_STATUSES, Channel, InboundEvent, Interaction, Lead, LeadStatus
-from capture.services import record_first_response
+from capture.services import person_name, record_first_response
 from capture.signals import lead_received, lead_touched
 from chat.models import PRECHAT_FIELDS, ChatWidget, Conversation
 
@@ -263,7 +263,9 @@ def visitor_message_taken_in(sender, *, lead: Lead, interaction: Interaction,
 
 
 def _start_chat_clock(lead: Lead, widget: ChatWidget, now: datetime) -> None:
-    """A chat's first-response target is seconds, not business hours: the tighter deadline."""
+    """A chat's first-response target is seconds, not business hours: the tighter deadline.
+    A lead the chat creates gets it from the intake (IntakeInput.respond_within), before its
+    owner is alerted; this moves the deadline of a known lead that starts a chat."""
     from followup.services import schedule_sla_warning
     from routing.models import LeadAssessment
 
@@ -275,25 +277,6 @@ def _start_chat_clock(lead: Lead, widget: ChatWidget, now: datetime) -> None:
     warn_at = now + timedelta(seconds=widget.first_response_seconds / 2)
     LeadAssessment.objects.filter(lead_id=lead.pk).update(sla_started_at=now, warn_at=warn_at)
     schedule_sla_warning(lead, warn_at)
-    _correct_owner_alert(lead)
-
-
-ALERT_OPENING = "This lead is now yours."  # how followup's alert to a new owner begins
-
-
-def _correct_owner_alert(lead: Lead) -> None:
-    """Routing has just alerted the owner with the tier's deadline, or with none (its receiver
-    runs before this one, in the same transaction; the email is sent once that commits): the
-    queued email names the chat's deadline instead."""
-    from followup.models import OutboundMessage
-    from followup.services import _when  # the alert's own wording of a deadline
-
-    opening = f"{ALERT_OPENING} Please answer it by {_when(lead.respond_by)}."
-    for message in OutboundMessage.objects.filter(
-            lead=lead, kind=OutboundMessage.Kind.OWNER_ALERT, body__startswith=ALERT_OPENING,
-            channel=OutboundMessage.Channel.EMAIL, status=OutboundMessage.Status.SCHEDULED):
-        _old, newline, rest = message.body.partition("\n")
-        OutboundMessage.objects.filter(pk=message.pk).update(body=opening + newline + rest)
 
 
 def _blocked(text: str, fields: dict[str, str]) -> str | None:
@@ -338,7 +321,8 @@ def normalise(event: InboundEvent) -> IntakeInput:
         channel=Channel.CHAT, fields=fields, kind=Interaction.Kind.MESSAGE,
         summary=f"Chat: {text[:80]}", body=text, source=widget.source, notify_prospect=False,
         lead_id=conversation.lead_id, message_id=conversation.thread,
-        occurred_at=event.received_at)
+        occurred_at=event.received_at,
+        respond_within=timedelta(seconds=widget.first_response_seconds))
 
 
 def _contact_target(conversation: Conversation, fields: dict[str, str]) -> int | None:
@@ -412,11 +396,11 @@ def _move_conversation(conversation: Conversation, lead: Lead) -> None:
 
 def _hand_over(lead: Lead, conversation: Conversation, interaction: Interaction) -> None:
     """Nobody answered: acknowledge by email, flag a call-back for a phone, plan follow-up."""
+    from capture.privacy import is_suppressed
     from followup.models import OutboundMessage
     from followup.receivers import queue_send_on_commit
     from followup.sequences import plan_enrolment
     from followup.services import render_text
-    from followup.suppression import is_suppressed
 
     lead.refresh_from_db()
     widget = conversation.widget
@@ -553,7 +537,7 @@ def take_chat(*, conversation: Conversation, user) -> Lead:
     if conversation.status != Conversation.Status.ACTIVE or conversation.waiting_since is None:
         raise ChatRefused("This chat is not waiting for an answer any more.", status=409)
     owner = lead.owner
-    name = (owner.get_full_name() or owner.get_username()) if owner else "nobody"
+    name = person_name(owner)
     if owner is not None and present_user_ids([owner.pk]):
         raise ChatRefused(f"{name} is online and answers this chat.", status=409)
     reassign_lead(lead=lead, owner=user, acting_user=user,

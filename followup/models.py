@@ -15,7 +15,7 @@ from django.template import TemplateSyntaxError
 from django.utils import timezone
 
 from capture.models import IntakeForm, Interaction, Lead
-from followup.templating import compile_message
+from capture.templating import compile_message
 from routing.models import ScoreTier
 
 

@@ -27,10 +27,11 @@ from django.utils.text import capfirst
 
 from capture.models import Channel as LeadChannel
 from capture.models import Interaction, Lead, LeadIdentity, LeadStatus, Platform
+from capture.privacy import is_suppressed
+from capture.services import person_name
 from followup.models import OutboundMessage
 from followup.platforms import Receipt, Refused, send_messenger, send_telegram, send_whatsapp
 from followup.sms import sms_configured
-from followup.suppression import is_suppressed
 
 logger = logging.getLogger(__name__)
 
@@ -297,10 +298,6 @@ def unwanted_reason(message: OutboundMessage, lead: Lead) -> str:
     return ""
 
 
-def _name(user) -> str:
-    return (user.get_full_name() or user.get_username()) if user else "a rep"
-
-
 def record_reply_sent(message: OutboundMessage, lead: Lead, now: datetime) -> None:
     """The platform took it: the rep's contact on the timeline (first response, stops the
     sequence, a new lead becomes contacted)."""
@@ -310,7 +307,7 @@ def record_reply_sent(message: OutboundMessage, lead: Lead, now: datetime) -> No
         interaction = log_rep_contact(
             lead=lead, user=message.sent_by, kind=Interaction.Kind.EMAIL,
             channel=LeadChannel.EMAIL,
-            summary=f"Email by {_name(message.sent_by)}: {message.subject}"[:255],
+            summary=f"Email by {person_name(message.sent_by, 'a rep')}: {message.subject}"[:255],
             body=message.body, at=now)
         # The Message-ID on the timeline entry: the prospect's answer threads onto this lead.
         Interaction.objects.filter(pk=interaction.pk).update(
@@ -327,7 +324,7 @@ def record_reply_sent(message: OutboundMessage, lead: Lead, now: datetime) -> No
         channel={OutChannel.SMS: LeadChannel.SMS, OutChannel.WHATSAPP: LeadChannel.CHAT,
                  OutChannel.TELEGRAM: LeadChannel.CHAT}.get(message.channel,
                                                             LeadChannel.SOCIAL),
-        summary=f"{label} reply by {_name(message.sent_by)}: {what}"[:255],
+        summary=f"{label} reply by {person_name(message.sent_by, 'a rep')}: {what}"[:255],
         body=message.body, at=now)
     Interaction.objects.filter(pk=interaction.pk).update(
         message_id=message.provider_id[:255], delivery_status="sent")
@@ -354,7 +351,8 @@ def record_reply_failed(message: OutboundMessage, error: str, *, blocked: bool =
     Interaction.objects.create(
         lead_id=message.lead_id, direction=Interaction.Direction.INTERNAL,
         kind=Interaction.Kind.SYSTEM, channel=LeadChannel.MANUAL, actor=message.sent_by,
-        summary=f"{capfirst(what)} by {_name(message.sent_by)} failed: {error}"[:255],
+        summary=(f"{capfirst(what)} by {person_name(message.sent_by, 'a rep')} failed: "
+                 f"{error}")[:255],
         body=message.body)
     if message.sent_by_id:
         from followup.models import Notification

@@ -20,6 +20,9 @@ from django.template import Context, Template, TemplateSyntaxError
 from django.utils import timezone
 
 from capture.models import OPEN_STATUSES, Channel, Interaction, Lead
+from capture.privacy import is_suppressed
+from capture.services import person_name
+from capture.templating import compile_message
 from followup.models import (
     EmailTemplate,
     Enrollment,
@@ -30,8 +33,7 @@ from followup.models import (
 from followup.platforms import Refused
 from followup.replies import record_reply_failed, record_reply_sent, send_reply, unwanted_reason
 from followup.sms import send_sms, sms_configured
-from followup.suppression import is_suppressed, unsubscribe_url
-from followup.templating import compile_message
+from followup.suppression import unsubscribe_url
 from followup.windows import in_window, lead_timezone, next_sending_moment, sending_window
 
 logger = logging.getLogger(__name__)
@@ -48,7 +50,7 @@ def render_text(template_text: str, context: dict) -> str:
     unescaped, so the mark is dropped (str.__str__ gives a plain str): a page that shows it
     (the admin's sequence preview, the lead page's email templates) escapes it like any value.
     A text that does not compile, or was stored with a refused tag such as {% debug %}
-    (followup.templating), raises TemplateSyntaxError: its callers show or record the error.
+    (capture.templating), raises TemplateSyntaxError: its callers show or record the error.
     """
     return str.__str__(_compiled(template_text).render(Context(context, autoescape=False)))
 
@@ -271,18 +273,14 @@ def breach_text(lead: Lead, *, escalation: str, reassigned, manager_alerted: boo
     head = f"Deadline missed for lead {lead.display_name}" + (
         f" ({', '.join(facts)})" if facts else "")
     if reassigned is not None:
-        outcome = f"it was reassigned to {_person(reassigned)}"
+        outcome = f"it was reassigned to {person_name(reassigned)}"
     else:
-        kept = f"{_person(lead.owner)} still owns it" if lead.owner_id else "it has no owner"
+        kept = f"{person_name(lead.owner)} still owns it" if lead.owner_id else "it has no owner"
         tried = escalation in (Escalation.REASSIGN, Escalation.BOTH)
         outcome = f"no other rep could take it, so {kept}" if tried else kept
     if manager_alerted:
         return f"{head}: {outcome}, and the manager was alerted."
     return f"{head}: {outcome}; there is no team lead to alert."
-
-
-def _person(user) -> str:
-    return user.get_full_name() or user.get_username()
 
 
 # --- delivery ----------------------------------------------------------------------------------

@@ -50,18 +50,3 @@ def suppress(*, kind: str, value: str, reason: str, lead: Lead | None = None) ->
     except IntegrityError:
         return False
     return True
-
-
-def is_suppressed(lead: Lead, channel: str) -> bool:
-    """May we message this lead on this channel (email, sms)? STOP also sets do_not_text."""
-    if channel == "sms":
-        if lead.do_not_text:
-            return True
-        return bool(lead.phone) and Suppression.objects.filter(
-            kind=Suppression.Kind.PHONE,
-            value_hash=identity_hash(Suppression.Kind.PHONE, lead.phone)).exists()
-    if channel == "email":
-        return bool(lead.email_key) and Suppression.objects.filter(
-            kind=Suppression.Kind.EMAIL,
-            value_hash=identity_hash(Suppression.Kind.EMAIL, lead.email_key)).exists()
-    return False

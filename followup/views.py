@@ -9,8 +9,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from capture.models import Lead
+from capture.privacy import is_suppressed
 from followup.services import unsubscribe_lead
-from followup.suppression import is_suppressed, lead_id_from_token
+from followup.suppression import lead_id_from_token
 
 
 @csrf_exempt  # List-Unsubscribe-Post comes from the mail provider, without our CSRF token

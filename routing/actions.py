@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from capture.models import Channel, Interaction, Lead, LeadStatus
-from capture.services import log_rep_contact, set_lead_status
+from capture.services import log_rep_contact, person_name, set_lead_status
 from capture.signals import lead_touched
 from routing.signals import lead_assigned
 
@@ -33,10 +33,6 @@ class CallOutcome:
     labels = dict(choices)
 
 
-def _name(user) -> str:
-    return user.get_full_name() or user.get_username()
-
-
 @transaction.atomic
 def snooze_lead(*, lead: Lead, user, until, note: str = "") -> datetime:
     """Put the lead out of its owner's queue until `until`; it comes back by itself then (the
@@ -48,7 +44,7 @@ def snooze_lead(*, lead: Lead, user, until, note: str = "") -> datetime:
     Interaction.objects.create(
         lead=lead, direction=Interaction.Direction.INTERNAL, kind=Interaction.Kind.SYSTEM,
         channel=Channel.MANUAL, actor=user,
-        summary=f"Snoozed by {_name(user)} until {local:%a %d %b %Y, %H:%M}"[:255], body=note)
+        summary=f"Snoozed by {person_name(user)} until {local:%a %d %b %Y, %H:%M}"[:255], body=note)
     return until
 
 
@@ -62,7 +58,7 @@ def wake_lead(*, lead: Lead, user) -> bool:
         Interaction.objects.create(
             lead=lead, direction=Interaction.Direction.INTERNAL, kind=Interaction.Kind.SYSTEM,
             channel=Channel.MANUAL, actor=user,
-            summary=f"Back in the queue: {_name(user)} ended the snooze"[:255])
+            summary=f"Back in the queue: {person_name(user)} ended the snooze"[:255])
     return bool(woken)
 
 
@@ -77,7 +73,7 @@ def claim_lead(*, lead_id: int, user) -> bool:
     Interaction.objects.create(
         lead=lead, direction=Interaction.Direction.INTERNAL, kind=Interaction.Kind.ASSIGNMENT,
         channel=Channel.MANUAL, actor=user,
-        summary=f"Claimed from the team queue by {_name(user)}"[:255])
+        summary=f"Claimed from the team queue by {person_name(user)}"[:255])
     lead_assigned.send(sender=Lead, lead=lead, owner_id=user.pk, previous_owner_id=None,
                        decision=None, acting_user=user)
     return True
@@ -91,7 +87,7 @@ def log_call(*, lead: Lead, user, outcome: str, notes: str = "") -> Interaction:
     clock and the follow-up run on."""
     interaction = log_rep_contact(
         lead=lead, user=user, kind=Interaction.Kind.CALL, body=notes,
-        summary=f"Call by {_name(user)}: {CallOutcome.labels.get(outcome, outcome)}",
+        summary=f"Call by {person_name(user)}: {CallOutcome.labels.get(outcome, outcome)}",
         reached=outcome in (CallOutcome.CONNECTED, CallOutcome.VOICEMAIL))
     if outcome == CallOutcome.CONNECTED:
         if lead.needs_callback:
@@ -114,7 +110,7 @@ def add_note(*, lead: Lead, user, body: str) -> Interaction:
     interaction = Interaction.objects.create(
         lead=lead, direction=Interaction.Direction.INTERNAL, kind=Interaction.Kind.NOTE,
         channel=Channel.MANUAL, actor=user, occurred_at=now,
-        summary=f"Note by {_name(user)}"[:255], body=body)
+        summary=f"Note by {person_name(user)}"[:255], body=body)
     Lead.objects.filter(pk=lead.pk).update(last_activity_at=now)
     lead_touched.send(sender=Lead, lead=lead, interaction=interaction)
     return interaction

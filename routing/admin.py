@@ -9,7 +9,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -578,11 +578,13 @@ class DraftRulesForm(forms.Form):
             if data.get("route_field") or data.get("route_operator"):
                 self.add_error("route_action", "Choose what the draft routing rule does.")
             return None
-        if action == Action.REP and not data.get("route_rep"):
-            self.add_error("route_rep", "Choose the rep this rule assigns to.")
-            return None
-        if action in TEAM_ACTIONS and not data.get("route_team"):
-            self.add_error("route_team", "Choose the team whose reps share these leads.")
+        team, rep = data.get("route_team"), data.get("route_rep")
+        try:  # the saved rule's own checks (a rep for "assign to one rep", a team's action)
+            m.RoutingRule(action=action, team=team, rep=rep).clean()
+        except ValidationError as exc:
+            for name, messages in exc.message_dict.items():
+                self.add_error(f"route_{name}" if f"route_{name}" in self.fields else None,
+                               messages)
             return None
         conditions = ()
         if data.get("route_field") or data.get("route_operator"):
@@ -593,7 +595,6 @@ class DraftRulesForm(forms.Form):
             except ConditionError as exc:
                 self.add_error("route_value", str(exc))
                 return None
-        team, rep = data.get("route_team"), data.get("route_rep")
         return RoutingRuleSpec(
             id=None, name=data.get("route_name") or "Draft routing rule", action=action,
             conditions=conditions, rep_id=rep.pk if rep and action == Action.REP else None,

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from capture.models import Channel
+from capture.services import person_name
 from routing import dashboard as figures
 from routing.access import dashboard_team_ids, may_see_dashboard
 from routing.models import Team
@@ -21,7 +22,7 @@ from routing.models import Team
 
 class RepChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj) -> str:
-        return obj.get_full_name() or obj.get_username()  # as the tables name them
+        return person_name(obj)  # as the tables name them
 
 
 class DashboardFilter(forms.Form):

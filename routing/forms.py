@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from capture.models import ALLOWED_TRANSITIONS, LeadStatus
+from capture.services import person_name
 from routing.actions import CallOutcome
 
 NEEDS_REASON = {LeadStatus.LOST, LeadStatus.DISQUALIFIED}
@@ -131,5 +132,4 @@ class ReassignForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["owner"].queryset = get_user_model().objects.filter(
             is_active=True, rep_profile__isnull=False).order_by("username")
-        self.fields["owner"].label_from_instance = (
-            lambda u: u.get_full_name() or u.get_username())
+        self.fields["owner"].label_from_instance = person_name

@@ -19,7 +19,7 @@ def score_and_route_lead(sender, *, lead: Lead, interaction: Interaction, create
 
 def decide_new_lead(sender, *, lead: Lead, data: IntakeInput, **kwargs) -> None:
     """Before a new lead's insert: its score, owner and deadline go into the row itself."""
-    plan_new_lead(lead)
+    plan_new_lead(lead, respond_within=data.respond_within)
 
 
 def rescore_touched_lead(sender, *, lead: Lead, **kwargs) -> None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
 from capture.models import CLOSED_STATUSES, Channel, Interaction, Lead, LeadStatus
+from capture.services import person_name
 from routing.conditions import facts_for
 from routing.models import LeadAssessment, TeamCursor
 from routing.routing import (
@@ -95,24 +96,26 @@ def assess_lead(lead: Lead, *, route_lead: bool = True, start_clock: bool = True
     return _record(lead, plan, previous, previous_owner_id)
 
 
-def plan_new_lead(lead: Lead) -> None:
+def plan_new_lead(lead: Lead, *, respond_within: timedelta | None = None) -> None:
     """Score, route and clock a new lead before its row is inserted (capture's lead_creating).
 
     The outcome (score, tier, owner, deadline, nurture) is set on the unsaved lead, so the row
     is written once: an UPDATE just after the INSERT would write every one of the lead's
     indexes again. The explanation and the announcements need the row; they wait on the lead
-    for assess_received_lead().
+    for assess_received_lead(). `respond_within` is the channel's own target (a live chat's):
+    the deadline is the sooner of it and the tier's, warned at half of it.
     """
     now = timezone.now()
     plan = _plan(lead, None, route_lead=_needs_routing(lead), start_clock=True,
-                 clock_from=lead.created_at or now, now=now)
+                 clock_from=lead.created_at or now, now=now, respond_within=respond_within)
     for name, value in plan.updates.items():
         setattr(lead, name, value)
     lead._routing_plan = plan
 
 
 def _plan(lead: Lead, previous: LeadAssessment | None, *, route_lead: bool, start_clock: bool,
-          clock_from: datetime | None, now: datetime) -> _Plan:
+          clock_from: datetime | None, now: datetime,
+          respond_within: timedelta | None = None) -> _Plan:
     ruleset = current_ruleset()
     facts, scored = score_lead(lead, ruleset)
     decision = _route_locked(facts, ruleset, now) if route_lead else None
@@ -120,7 +123,10 @@ def _plan(lead: Lead, previous: LeadAssessment | None, *, route_lead: bool, star
     updates: dict[str, object] = {"score": scored.score, "tier": scored.tier}
     clock = None
     if start_clock:
-        clock = clock_for(scored.tier, clock_from or lead.created_at or now, ruleset)
+        started = clock_from or lead.created_at or now
+        clock = clock_for(scored.tier, started, ruleset)
+        if respond_within and (clock is None or started + respond_within < clock.respond_by):
+            clock = SlaClock(started, started + respond_within / 2, started + respond_within)
     elif (previous and previous.tier != scored.tier and lead.first_response_at is None
           and lead.respond_by is not None):
         clock = clock_for(scored.tier, previous.sla_started_at or lead.created_at, ruleset)
@@ -236,12 +242,6 @@ def _announce(lead: Lead, decision: RoutingDecision, previous: LeadAssessment | 
         )
 
 
-def _name(user) -> str:
-    if user is None:
-        return "nobody"
-    return user.get_full_name() or user.get_username()
-
-
 def assess_received_lead(lead: Lead, *, created: bool) -> Assessment:
     """What capture's lead_received triggers: score always; route and clock what needs it.
 
@@ -280,8 +280,9 @@ def reassign_lead(*, lead: Lead, owner, acting_user, note: str = "") -> bool:
     Lead.objects.filter(pk=lead.pk).update(owner_id=new_id)
     lead.owner_id = new_id
     users = users_by_id([i for i in (current, new_id) if i])
-    by = f"by {_name(acting_user)}" if acting_user is not None else "automatically"
-    summary = f"Reassigned from {_name(users.get(current))} to {_name(users.get(new_id))} {by}"
+    by = f"by {person_name(acting_user)}" if acting_user is not None else "automatically"
+    summary = (f"Reassigned from {person_name(users.get(current))} to "
+               f"{person_name(users.get(new_id))} {by}")
     Interaction.objects.create(
         lead=lead, direction=Interaction.Direction.INTERNAL, kind=Interaction.Kind.ASSIGNMENT,
         channel=Channel.MANUAL, actor=acting_user if acting_user and acting_user.pk else None,
@@ -290,7 +291,7 @@ def reassign_lead(*, lead: Lead, owner, acting_user, note: str = "") -> bool:
     assessment = LeadAssessment.objects.filter(lead=lead).first()
     if assessment is not None:
         routing = dict(assessment.routing or {})
-        routing["manual"] = {"by": _name(acting_user), "to_owner_id": new_id,
+        routing["manual"] = {"by": person_name(acting_user), "to_owner_id": new_id,
                              "at": timezone.now().isoformat(), "note": note}
         LeadAssessment.objects.filter(pk=assessment.pk).update(
             routing=routing, outcome=Outcome.ASSIGNED if new_id else assessment.outcome)

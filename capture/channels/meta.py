@@ -134,19 +134,20 @@ def is_graph_id(value: object) -> bool:
         GRAPH_ID.fullmatch(str(value)))
 
 
-def not_graph_ids(change: dict) -> list[str]:
-    """The ids of a leadgen change that are not Graph ids (leadgen_id is required)."""
-    return [f"{name} {change.get(name)!r}" for name in LEADGEN_IDS
-            if (name == "leadgen_id" or change.get(name) not in (None, ""))
-            and not is_graph_id(change.get(name))]
+def bad_leadgen_ids(change: dict) -> str:
+    """Why a leadgen change cannot be fetched (ids that are not Graph ids; leadgen_id is
+    required), or "" when it can."""
+    bad = [f"{name} {change.get(name)!r}" for name in LEADGEN_IDS
+           if (name == "leadgen_id" or change.get(name) not in (None, ""))
+           and not is_graph_id(change.get(name))]
+    return f"Lead ad ids must be Graph ids (digits): {', '.join(bad)}."[:2000] if bad else ""
 
 
 def _leadgen_event(value: dict) -> RawEvent:
     raw = RawEvent(external_id=f"leadgen:{value['leadgen_id']}",
                    payload={"kind": "leadgen", "change": value})
-    if bad := not_graph_ids(value):
-        return RawEvent(raw.external_id, raw.payload, InboundEvent.Status.REJECTED,
-                        f"Lead ad ids must be Graph ids (digits): {', '.join(bad)}."[:2000])
+    if reason := bad_leadgen_ids(value):
+        return RawEvent(raw.external_id, raw.payload, InboundEvent.Status.REJECTED, reason)
     return raw
 
 
@@ -419,10 +420,9 @@ def fetch_leadgen(event_id: int) -> bool:
     if event is None:
         return False
     if not event.payload.get("lead"):
-        if bad := not_graph_ids(event.payload["change"]):  # stored before ids were checked
+        if reason := bad_leadgen_ids(event.payload["change"]):  # stored before the check
             InboundEvent.objects.filter(id=event.id).update(
-                status=InboundEvent.Status.REJECTED,
-                reason=f"Lead ad ids must be Graph ids (digits): {', '.join(bad)}."[:2000])
+                status=InboundEvent.Status.REJECTED, reason=reason)
             return False
         leadgen_id = event.payload["change"]["leadgen_id"]
         fetches = int(event.payload.get("fetch_attempts", 0)) + 1

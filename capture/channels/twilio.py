@@ -7,7 +7,6 @@ not answered flags the lead for a priority call-back; STOP-style words mark it n
 
 from __future__ import annotations
 
-from django.apps import apps
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
@@ -21,7 +20,7 @@ from capture.identity import InvalidPhone, normalise_phone
 from capture.intake import Ignored, IntakeInput, Rejected
 from capture.models import Channel as LeadChannel
 from capture.models import ChannelSettings, InboundEvent, Interaction, Lead
-from capture.privacy import identity_hash
+from capture.privacy import is_suppressed
 
 SETTINGS = ChannelSettings.Name.TWILIO
 # Twilio's own opt-out and opt-in keywords (Messaging Services "Advanced Opt-Out" defaults).
@@ -187,26 +186,10 @@ def sms_reply(request: HttpRequest, events: list[InboundEvent]) -> HttpResponse:
     text = " ".join(request.POST.get("Body", "").upper().split())
     lead_ids = [e.lead_id for e in events if e.lead_id]
     if config.reply_text and text not in STOP_WORDS and lead_ids and not any(
-        is_opted_out(lead) for lead in Lead.objects.filter(pk__in=lead_ids)
+        is_suppressed(lead, "sms") for lead in Lead.objects.filter(pk__in=lead_ids)
     ):
         response.message(config.reply_text)
     return HttpResponse(str(response), content_type="text/xml")
-
-
-def is_opted_out(lead: Lead) -> bool:
-    """Whether the lead texted STOP earlier (do not text) or its number is on followup's
-    suppression list: the auto-reply is never sent to them, whatever this message says.
-
-    The same check as followup.suppression.is_suppressed(lead, "sms"), read through the app
-    registry and the salted hash (capture does not import followup)."""
-    if lead.do_not_text:
-        return True
-    if not lead.phone:
-        return False
-    suppression = apps.get_model("followup", "Suppression")
-    return suppression.objects.filter(
-        kind=suppression.Kind.PHONE,
-        value_hash=identity_hash(suppression.Kind.PHONE, lead.phone)).exists()
 
 
 def status_reply(request: HttpRequest, events: list[InboundEvent]) -> HttpResponse:

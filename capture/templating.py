@@ -1,9 +1,11 @@
 """The template language of message texts sales ops write: variables, filters, simple tags.
 
-Sequence steps and email templates are edited in the admin and rendered into what prospects
-receive (and into the admin's preview). The project's template engine would let such a text
-`{% load %}` any installed tag library, `{% include %}` a project template, or `{% debug %}`
-the context and `sys.modules` into an email. This engine offers only the default filters and
+Sequence steps, email templates and the acknowledgements of forms and chat widgets are edited
+in the admin and rendered into what prospects receive (and into the admin's preview). It lives
+in capture, the app every other one builds on, so forms (here), followup and chat share it.
+The project's template engine would let such a text `{% load %}` any installed tag library,
+`{% include %}` a project template, or `{% debug %}` the context and `sys.modules` into an
+email. This engine offers only the default filters and
 the default tags that work on the given context alone; the others are refused when the text
 is compiled — so when it is saved (followup.models.template_errors) and, for a text stored
 before this check, when it is rendered (a TemplateSyntaxError, never its output).
