@@ -97,7 +97,9 @@ class IntakeForm(models.Model):
     response_promise = models.CharField(
         max_length=100,
         default="within one business hour",
-        help_text='How soon we answer, as the acknowledgement says it: "within 15 minutes".',
+        help_text='How soon we answer, as the form page says it: "within one business hour". '
+        "The acknowledgement email promises the target of the lead's tier's SLA policy when "
+        "it has one, and this otherwise.",
     )
     ack_subject = models.CharField(
         max_length=200,

@@ -8,12 +8,12 @@ from capture.fields import LEAD_FIELDS
 from capture.models import Channel, Interaction, Lead
 
 
-@transaction.atomic
 def person_name(user, nobody: str = "nobody") -> str:
     """How the timeline, alerts and pages name a user: the full name, else the username."""
     return (user.get_full_name() or user.get_username()) if user is not None else nobody
 
 
+@transaction.atomic
 def record_staff_edit(*, lead: Lead, changed_fields: list[str], user) -> None:
     """Remember which lead fields staff set (public submissions never overwrite them)."""
     fields = [f for f in changed_fields if f in LEAD_FIELDS or f.startswith("cf_")]

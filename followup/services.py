@@ -89,6 +89,15 @@ def lead_url(lead: Lead) -> str:
     return settings.SITE_URL.rstrip("/") + lead.get_absolute_url()
 
 
+def response_promise(lead: Lead, form) -> str:
+    """What the acknowledgement promises: the target of the clock the lead is on (its tier's SLA
+    policy: a hot lead is answered sooner than a cold one), else the form's own promise."""
+    from routing.ruleset import current_ruleset  # read once per request (capture.memo)
+
+    policy = current_ruleset().sla.get(lead.tier) if lead.respond_by else None
+    return policy.promise() if policy is not None else form.response_promise
+
+
 def acknowledgement_for(lead: Lead, interaction: Interaction) -> OutboundMessage | None:
     """The acknowledgement row for one inbound submission, or None when there is nothing to send.
 
@@ -102,7 +111,7 @@ def acknowledgement_for(lead: Lead, interaction: Interaction) -> OutboundMessage
         "last_name": lead.last_name,
         "company": lead.company,
         "message": lead.message,
-        "response_promise": form.response_promise,
+        "response_promise": response_promise(lead, form),
         "form_title": form.title,
     }
     try:
@@ -111,7 +120,7 @@ def acknowledgement_for(lead: Lead, interaction: Interaction) -> OutboundMessage
     except TemplateSyntaxError:
         logger.exception("Acknowledgement template of form %s is broken", form.slug)
         subject = "We received your request"
-        body = f"Thank you. We will get back to you {form.response_promise}."
+        body = f"Thank you. We will get back to you {context['response_promise']}."
     return OutboundMessage.objects.create(
         lead=lead,
         kind=OutboundMessage.Kind.ACKNOWLEDGEMENT,

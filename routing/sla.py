@@ -151,6 +151,19 @@ class SlaSpec:
     def describe(self) -> str:
         return f"{self.target} {Unit(self.unit).label}"
 
+    def promise(self) -> str:
+        """The target as a prospect reads it in an acknowledgement: "within 4 business hours"."""
+        n = self.target
+        if self.unit == Unit.BUSINESS_DAYS:
+            return f"within {n} business day{'s' * (n != 1)}"
+        if self.unit == Unit.BUSINESS_HOURS:
+            return f"within {n} business hour{'s' * (n != 1)}"
+        if n % 60 == 0:
+            span = f"{n // 60} hour{'s' * (n != 60)}"
+        else:
+            span = f"{n} minute{'s' * (n != 1)}"
+        return f"within {span}" + (" during business hours" * (self.unit != Unit.MINUTES))
+
 
 @dataclass(frozen=True)
 class SlaClock:

@@ -249,3 +249,39 @@ def test_a_kick_leaves_rows_that_are_not_due_yet(quote_form):
     assert send_outbound(first.id) is True
     later.refresh_from_db()
     assert later.status == OutboundMessage.Status.SCHEDULED and len(mail.outbox) == 1
+
+
+def test_the_promise_is_the_clock_of_the_leads_tier_else_the_forms(
+    quote_form, routing_rules, sla_policies, sync_tasks, django_capture_on_commit_callbacks
+):
+    """A hot lead is promised the hot tier's target, a cold one the cold tier's; a tier without
+    an SLA policy falls back to what the form says."""
+    quote_form.response_promise = "within one business hour"
+    quote_form.save()
+    sla_policies["warm"].delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        receive_lead(web_submission(quote_form, email="cto@navy.mil", job_title="CTO"))
+        receive_lead(web_submission(quote_form, email="intern@navy.mil", job_title="Intern"))
+    bodies = {m.to[0]: m.body for m in mail.outbox}
+    assert "within 15 minutes." in bodies["cto@navy.mil"]
+    assert "within 4 hours." in bodies["intern@navy.mil"]  # cold: 240 minutes
+    sla_policies["cold"].delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        receive_lead(web_submission(quote_form, email="temp@navy.mil", job_title="Temp"))
+    assert "within one business hour." in mail.outbox[-1].body
+
+
+@pytest.mark.parametrize(("target", "unit", "promise"), [
+    (1, "minutes", "within 1 minute"),
+    (90, "minutes", "within 90 minutes"),
+    (120, "minutes", "within 2 hours"),
+    (15, "business_minutes", "within 15 minutes during business hours"),
+    (1, "business_hours", "within 1 business hour"),
+    (4, "business_hours", "within 4 business hours"),
+    (1, "business_days", "within 1 business day"),
+    (2, "business_days", "within 2 business days"),
+])
+def test_an_sla_target_reads_as_a_promise(target, unit, promise):
+    from routing.sla import SlaSpec
+
+    assert SlaSpec("hot", target, unit).promise() == promise

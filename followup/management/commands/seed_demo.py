@@ -40,7 +40,9 @@ DEMO_FORM = {
     "consent_text": "I agree that Acme IT may contact me about my request and store my details "
     "for that purpose.",
     "consent_required": True,
-    "response_promise": "within 15 minutes during business hours",
+    # The page promises the slowest tier's target; each acknowledgement promises its own tier's
+    # (hot: 15 business minutes), followup.services.response_promise.
+    "response_promise": "within one business day",
     "default_region": "US",
 }
 
