@@ -139,9 +139,11 @@ class Stack:
         raise RuntimeError("gunicorn did not start; see bench/." + self.name + "-server.log")
 
     def stop(self) -> None:
+        # SIGTERM to the leaders only: gunicorn's master and the qcluster stop their own
+        # workers (a qcluster whose workers get the signal too waits for the kill below).
         for proc in self.procs:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
+                proc.send_signal(signal.SIGTERM)
         for proc in self.procs:
             try:
                 proc.wait(timeout=20)

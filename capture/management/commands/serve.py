@@ -51,8 +51,13 @@ class Command(BaseCommand):
                 time.sleep(0.3)
         finally:
             self.stdout.write("Stopping the web server and the worker...")
-            for child in children:
-                _signal_group(child, signal.SIGTERM)  # qcluster stops gracefully on SIGTERM
+            # qcluster stops gracefully when its own process gets SIGTERM, and stops its
+            # workers itself; a SIGTERM to each of them as well left it waiting for ever (the
+            # kill below, 15 s later). The autoreloader's server process needs the group's.
+            qcluster, web = children
+            with contextlib.suppress(ProcessLookupError):
+                qcluster.send_signal(signal.SIGTERM)
+            _signal_group(web, signal.SIGTERM)
             deadline = time.monotonic() + 15
             for child in children:
                 try:
