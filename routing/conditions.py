@@ -26,7 +26,6 @@ from capture.fields import (
     FORM_FIELDS,
     LeadField,
 )
-from capture.models import Channel
 
 MAX_PATTERN_LENGTH = 300
 
@@ -168,8 +167,10 @@ def _register_builtins() -> None:
     for name in ATTRIBUTION_FIELDS:
         register_field(FieldSpec(name, ATTRIBUTION_LABELS[name], Kind.TEXT, _attr(name),
                                  group="Attribution"))
+    # Its answers are checked when a rule is saved (ConditionFields.clean), not here: a rule
+    # saved before that check keeps running.
     register_field(FieldSpec("channel", "Channel", Kind.CHOICE, _attr("channel"),
-                             group="Attribution", choices=tuple(Channel.values)))
+                             group="Attribution"))
     register_field(FieldSpec("source", "Source (form, API key, ...)", Kind.TEXT, _attr("source"),
                              group="Attribution"))
     register_field(FieldSpec("email_domain", "Email domain", Kind.TEXT, _email_domain,

@@ -17,7 +17,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from capture.models import Lead
+from capture.models import Channel, Lead
 from routing.conditions import FIELDS, ConditionError, compile_condition
 from routing.routing import Action, Outcome
 from routing.sla import Escalation, Unit
@@ -65,10 +65,14 @@ class ConditionFields(models.Model):
 
         super().clean()
         sync_custom_field_specs()
+        # The answers a built-in choice field has, checked as a rule is saved. Only then: the
+        # engine keeps running a rule saved before (a tier since renamed is simply never met).
         spec = None
         if self.field == "tier":  # the tiers sales ops defined are its only answers
             spec = replace(FIELDS["tier"], choices=tuple(
                 ScoreTier.objects.values_list("name", flat=True)))
+        elif self.field == "channel":
+            spec = replace(FIELDS["channel"], choices=tuple(Channel.values))
         try:
             compile_condition(self.field, self.operator, self.value,
                               routing=self.routing_fields, spec=spec)

@@ -158,10 +158,9 @@ class SlaSpec:
             return f"within {n} business day{'s' * (n != 1)}"
         if self.unit == Unit.BUSINESS_HOURS:
             return f"within {n} business hour{'s' * (n != 1)}"
-        if n % 60 == 0:
-            span = f"{n // 60} hour{'s' * (n != 60)}"
-        else:
-            span = f"{n} minute{'s' * (n != 1)}"
+        hours, minutes = divmod(n, 60)
+        span = f"{hours} hour{'s' * (hours != 1)}" if not minutes else \
+            f"{n} minute{'s' * (n != 1)}"
         return f"within {span}" + (" during business hours" * (self.unit != Unit.MINUTES))
 
 

@@ -160,6 +160,18 @@ def test_a_routing_condition_on_a_tier_that_does_not_exist_is_refused(admin_clie
     assert admin_client.post("/admin/routing/routingrule/add/", hot).status_code == 302
 
 
+def test_a_routing_condition_on_a_channel_that_does_not_exist_is_refused(admin_client,
+                                                                         sales_team):
+    pigeon = routing_form(team=sales_team.pk, **{
+        "conditions-0-field": "channel", "conditions-0-operator": "one_of",
+        "conditions-0-value": "sms, carrier_pigeon"})
+    html = admin_client.post("/admin/routing/routingrule/add/", pigeon).content.decode()
+    assert "Channel has no answer “carrier_pigeon”" in html and "web_form" in html
+    assert not RoutingRule.objects.exists()
+    calls = {**pigeon, "conditions-0-value": "sms, call"}
+    assert admin_client.post("/admin/routing/routingrule/add/", calls).status_code == 302
+
+
 def test_only_one_default_rule(admin_client, round_robin):
     response = admin_client.post("/admin/routing/routingrule/add/", routing_form(
         team=round_robin.team_id, is_default="on"))
