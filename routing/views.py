@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q, Subquery
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -60,6 +61,14 @@ def _int(value, default: int) -> int:
         return default
 
 
+MAX_ID = 2**63 - 1  # a bigint primary key
+
+
+def _row_id(value) -> int:
+    """A primary key from the query string, held within a bigint's range (0 if not a number)."""
+    return min(max(_int(value, 0), 0), MAX_ID)
+
+
 @login_required
 @require_GET
 def queue(request: HttpRequest) -> HttpResponse:
@@ -109,8 +118,8 @@ def _newest_lead_id() -> int:
 @require_GET
 def queue_poll(request: HttpRequest) -> JsonResponse:
     """What the queue page asks every few seconds: leads assigned to me since it loaded."""
-    after = _int(request.GET.get("after"), 0)
-    notice = _int(request.GET.get("notice"), 0)
+    after = _row_id(request.GET.get("after"))
+    notice = _row_id(request.GET.get("notice"))
     arrived = assigned_since(request.user, after, _handed_over(request.user, notice, after))
     return JsonResponse({
         "arrived": arrived,
@@ -125,9 +134,15 @@ def _handed_over(user, notice_id: int, after_id: int) -> list[int]:
     escalation, a claim (every change of owner tells the new owner: followup's notification)."""
     from followup.models import Notification
 
-    return list(Notification.objects.filter(
-        user=user, kind=Notification.Kind.ASSIGNED, id__gt=notice_id, lead_id__lte=after_id,
-    ).values_list("lead_id", flat=True)[:COUNT_CAP])
+    notices = Notification.objects.filter(user=user, kind=Notification.Kind.ASSIGNED,
+                                          lead_id__lte=after_id)
+    if notice_id:
+        # Newer in the order _newest_notice_id reads them, (created_at, id): two notices
+        # written at once by two workers may have their ids the other way round.
+        baseline = Subquery(Notification.objects.filter(pk=notice_id).values("created_at"))
+        notices = notices.filter(Q(created_at__gt=baseline)
+                                 | Q(created_at=baseline, id__gt=notice_id))
+    return list(notices.values_list("lead_id", flat=True)[:COUNT_CAP])
 
 
 def _newest_notice_id(user) -> int:

@@ -256,6 +256,32 @@ def test_polling_reports_an_older_lead_reassigned_to_me_since_the_page_loaded(
     assert again["arrived"] == 0  # told once
 
 
+def test_a_notice_older_by_id_but_newer_by_time_is_not_news_on_every_poll(as_alice, alice):
+    """Two workers may write two notices with their ids the other way round from their times:
+    the page's baseline is the newest by time, and the poll reads newer in the same order."""
+    from followup.models import Notification
+
+    first, second = lead_for(alice.user), lead_for(alice.user)
+    now = timezone.now()
+    later = Notification.objects.create(user=alice.user, lead=first, kind="assigned",
+                                        text="New lead", created_at=now)
+    Notification.objects.create(user=alice.user, lead=second, kind="assigned",
+                                text="New lead", created_at=now - timedelta(seconds=1))
+    page = as_alice.get("/queue/")
+    after, notice = page.context["newest_id"], page.context["newest_notice"]
+    assert notice == later.pk
+    assert as_alice.get(f"/queue/poll/?after={after}&notice={notice}").json()["arrived"] == 0
+
+
+@pytest.mark.parametrize("query", ["after=99999999999999999999999999",
+                                   "after=9223372036854775808&notice=-1",
+                                   "after=5&notice=99999999999999999999"])
+def test_polling_with_an_id_out_of_range_is_no_news(as_alice, alice, query):
+    lead_for(alice.user)
+    answer = as_alice.get(f"/queue/poll/?{query}")
+    assert answer.status_code == 200 and answer.json()["arrived"] == 0
+
+
 def test_a_created_range_that_ends_before_it_starts_is_a_form_error(as_alice, alice):
     lead_for(alice.user, first_name="Only")
     html = as_alice.get("/queue/?created_after=2026-12-05&created_before=2026-12-01"
