@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import csv
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -25,9 +26,16 @@ class RepChoiceField(forms.ModelChoiceField):
         return person_name(obj)  # as the tables name them
 
 
+# Dates a date picker offers but a range cannot span (9999-12-31 has no day after it).
+DATE_RANGE = [MinValueValidator(date(2000, 1, 1), "Choose a date from 2000 on."),
+              MaxValueValidator(date(2999, 12, 31), "Choose a date before the year 3000.")]
+
+
 class DashboardFilter(forms.Form):
-    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}),
+                            validators=DATE_RANGE)
+    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}),
+                          validators=DATE_RANGE)
     team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False,
                                   empty_label="All my teams")
     rep = RepChoiceField(queryset=get_user_model().objects.none(), required=False,

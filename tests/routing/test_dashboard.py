@@ -273,3 +273,13 @@ def test_postgres_plans_the_range_counts_for_the_few_week_groups_there_are(setti
     with connection.cursor() as cursor:
         cursor.execute(f"DROP STATISTICS {figures.WEEK_STATISTICS}")
     assert estimated_groups() > 10 * real  # what PostgreSQL guesses without them
+
+
+@pytest.mark.parametrize("query", ["end=9999-12-31", "start=0001-01-01&end=9999-12-31",
+                                   "start=0001-01-01"])
+def test_a_date_a_picker_offers_but_no_range_can_span_is_a_form_error(as_manager, answered,
+                                                                      query):
+    for path in ("/dashboard/", "/dashboard/sla.csv", "/dashboard/leads-over-time.csv"):
+        assert as_manager.get(f"{path}?{query}").status_code == 200
+    html = as_manager.get(f"/dashboard/?{query}").content.decode()
+    assert "Choose a date" in html

@@ -338,3 +338,11 @@ def test_two_reps_claiming_at_once_give_the_lead_to_exactly_one(sales_team):
     lead = Lead.objects.get(pk=lead.pk)
     assert len(won) == 1 and lead.owner_id == won[0]
     assert lead.interactions.filter(summary__contains="Claimed").count() == 1
+
+
+@pytest.mark.parametrize("query", ["created_before=9999-12-31",
+                                   "created_after=0001-01-01&created_before=9999-12-31"])
+def test_the_widest_dates_a_picker_offers_filter_the_queue(as_alice, alice, query):
+    lead_for(alice.user, first_name="Only")
+    assert as_alice.get(f"/queue/?{query}").status_code == 200
+    assert as_alice.get(f"/queue/export.csv?{query}").status_code == 200
