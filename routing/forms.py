@@ -39,6 +39,12 @@ class EmailForm(forms.Form):
     subject = forms.CharField(max_length=200)
     body = LinesField(widget=forms.Textarea(attrs={"rows": 5}), max_length=20000)
 
+    def clean_subject(self) -> str:
+        subject = self.cleaned_data["subject"]
+        if "\n" in subject or "\r" in subject:  # a header line: a break would add headers
+            raise forms.ValidationError("Write the subject on one line.")
+        return subject
+
 
 class SmsForm(forms.Form):
     body = LinesField(label="Text message", widget=forms.Textarea(attrs={"rows": 2}),

@@ -141,6 +141,17 @@ def test_sending_an_email_threads_replies_and_stamps_the_first_response(
     assert alices_lead.first_response_at is not None
 
 
+def test_an_email_subject_with_a_line_break_is_a_form_error_and_nothing_is_queued(
+        as_alice, alices_lead):
+    from followup.models import OutboundMessage
+
+    response = as_alice.post(f"/leads/{alices_lead.pk}/email/", {
+        "subject": "line1\r\nBcc: evil@example.com", "body": "Hello"})
+    assert response.status_code == 400
+    assert "Write the subject on one line." in response.content.decode()
+    assert not OutboundMessage.objects.filter(lead=alices_lead).exists()
+
+
 def test_sms_without_twilio_settings_is_refused_plainly(as_alice, alices_lead):
     alices_lead.phone = "+14155552671"
     alices_lead.save()
