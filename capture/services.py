@@ -106,17 +106,24 @@ def set_lead_status(*, lead: Lead, status: str, user=None, note: str = "", at=No
     """
     from django.utils import timezone
 
-    from capture.models import ALLOWED_TRANSITIONS, LeadStatus
+    from capture.models import ALLOWED_TRANSITIONS, OPEN_STATUSES, LeadStatus
     from capture.signals import lead_touched
 
-    current = Lead.objects.select_for_update().filter(pk=lead.pk).values_list(
-        "status", flat=True).first()
+    row = Lead.objects.select_for_update().filter(pk=lead.pk).values_list(
+        "status", "first_response_at", "respond_by").first()
+    current, answered_at, respond_by = row or (None, None, None)
     if current is None or current == status:
         return False
     if status not in ALLOWED_TRANSITIONS.get(current, ()):
         raise ValueError(f"A {current} lead cannot become {status}.")
     now = at or timezone.now()
-    Lead.objects.filter(pk=lead.pk).update(status=status, last_activity_at=now)
+    changes = {"status": status, "last_activity_at": now}
+    if status not in OPEN_STATUSES and answered_at is None and respond_by and respond_by > now:
+        # Closed before its deadline (spam, a duplicate, lost): nobody is left to answer, so
+        # the lead leaves the response clock instead of breaching it later. A deadline already
+        # missed stays missed.
+        changes["respond_by"] = lead.respond_by = None
+    Lead.objects.filter(pk=lead.pk).update(**changes)
     lead.status = status
     who = user.get_username() if user is not None else "Follow-up"
     interaction = Interaction.objects.create(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
@@ -139,6 +140,29 @@ def test_sending_an_email_threads_replies_and_stamps_the_first_response(
         sent.message_id
     alices_lead.refresh_from_db()
     assert alices_lead.first_response_at is not None
+
+
+def test_a_lead_closed_before_its_deadline_leaves_the_clock_and_never_breaches(
+        as_alice, alices_lead, alice, manager):
+    from django.test import Client
+
+    as_manager = Client()
+    as_manager.force_login(manager)
+    response = as_alice.post(f"/leads/{alices_lead.pk}/status/",
+                             {"status": "lost", "reason": "Bought elsewhere"})
+    assert response.status_code in (200, 302)
+    alices_lead.refresh_from_db()
+    assert alices_lead.status == LeadStatus.LOST and alices_lead.respond_by is None
+    with time_machine.travel(timezone.now() + timedelta(hours=2)):
+        html = as_alice.get(f"/leads/{alices_lead.pk}/").content.decode()
+        assert "Breached" not in html and "overdue" not in html
+        sla = as_manager.get("/dashboard/sla.csv").content.decode().splitlines()
+    assert sla[1].split(",")[:3] == ["0", "0", "0"], sla  # nothing met, breached or due
+    # A deadline already missed stays missed.
+    late = lead_for(alice.user, first_name="Late", minutes_left=-5)
+    as_alice.post(f"/leads/{late.pk}/status/", {"status": "lost", "reason": "Too late"})
+    late.refresh_from_db()
+    assert late.status == LeadStatus.LOST and late.respond_by is not None
 
 
 def test_an_email_subject_with_a_line_break_is_a_form_error_and_nothing_is_queued(
