@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from email.utils import parseaddr
 
 import phonenumbers
+import pycountry
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -77,6 +79,31 @@ def normalise_phone(raw: str, region: str | None = None) -> str:
     if not phonenumbers.is_possible_number(number) or not phonenumbers.is_valid_number(number):
         raise InvalidPhone("This does not look like a phone number.")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+# What prospects type that ISO 3166 has under another name.
+COUNTRY_ALIASES = {
+    "uk": "GB", "u.k.": "GB", "england": "GB", "scotland": "GB", "wales": "GB",
+    "northern ireland": "GB", "great britain": "GB", "britain": "GB",
+    "u.s.": "US", "u.s.a.": "US", "america": "US", "united states of america": "US",
+    "russia": "RU", "turkey": "TR", "holland": "NL", "the netherlands": "NL",
+    "ivory coast": "CI", "uae": "AE", "czech republic": "CZ", "deutschland": "DE",
+}
+
+
+@functools.lru_cache(maxsize=1024)
+def country_code(typed: str) -> str:
+    """The ISO 3166-1 code of a country as a prospect types it ("United Kingdom", "uk", "GBR"
+    are all "GB"), so rules on country codes match; what cannot be read is kept as typed."""
+    text = " ".join(typed.split())
+    if not text:
+        return ""
+    if code := COUNTRY_ALIASES.get(text.lower()):
+        return code
+    try:
+        return pycountry.countries.lookup(text).alpha_2
+    except LookupError:
+        return text
 
 
 def country_of_phone(e164: str) -> str:

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -18,7 +19,7 @@ from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
 from capture.fields import LEAD_FIELDS, MAX_LENGTHS
-from capture.identity import country_of_phone, email_key
+from capture.identity import country_code, country_of_phone, email_key
 from capture.models import (
     OPEN_STATUSES,
     InboundEvent,
@@ -308,10 +309,19 @@ def retry_failed_events(limit: int = 100) -> int:
     due = InboundEvent.objects.filter(
         Q(status=InboundEvent.Status.FAILED, attempts__lt=MAX_PROCESS_ATTEMPTS)
         | Q(status=InboundEvent.Status.RECEIVED, received_at__lt=stale)
-    ).order_by("received_at")
-    waiting = due.filter(channel__in=list(AWAITING_FETCH)).only("id", "channel", "payload")
-    skipped = [e.id for e in waiting[: limit * 4] if AWAITING_FETCH[e.channel](e)]
-    ids = list(due.exclude(id__in=skipped).values_list("id", flat=True)[:limit])
+    ).order_by("received_at", "id")
+    # Page through the due events until `limit` of them do not wait for a fetch: however long
+    # the backlog of lead ads during a provider outage, none of them is reprocessed here.
+    ids: list[int] = []
+    page = max(limit, 1) * 4
+    for start in itertools.count(0, page):
+        rows = list(due.values_list("id", "channel")[start:start + page])
+        maybe_waiting = [event_id for event_id, channel in rows if channel in AWAITING_FETCH]
+        waiting = {event.id for event in InboundEvent.objects.filter(id__in=maybe_waiting)
+                   .only("id", "channel", "payload") if AWAITING_FETCH[event.channel](event)}
+        ids += [event_id for event_id, _ in rows if event_id not in waiting][:limit - len(ids)]
+        if len(ids) >= limit or len(rows) < page:
+            break
     return sum(1 for event_id in ids if process_inbound_event(event_id))
 
 
@@ -334,9 +344,11 @@ def receive_lead(data: IntakeInput, *, event: InboundEvent | None = None) -> Int
     }
     key = email_key(values.get("email", ""))
     phone = values.get("phone", "")
-    # A call, an SMS or a form without a country still says where the person is: the regional
-    # routing rules read it (a lead's own country, when given, is kept).
-    if phone and not values.get("country") and (country := country_of_phone(phone)):
+    # Rules compare countries by ISO code: "United Kingdom" and "uk" are GB. A call, an SMS or
+    # a form without a country still says where the person is, by the phone's country code.
+    if values.get("country"):
+        values["country"] = country_code(values["country"])
+    elif phone and (country := country_of_phone(phone)):
         values["country"] = country
     now = timezone.now()
     account = (data.identity.platform, clean_text(data.identity.external_id)[:128]) \

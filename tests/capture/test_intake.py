@@ -39,6 +39,17 @@ def test_the_country_comes_from_the_phone_when_the_lead_does_not_give_one():
     assert (london.country, dublin.country, toll_free.country) == ("GB", "IE", "")
 
 
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("United Kingdom", "GB"), ("uk", "GB"), ("  england ", "GB"), ("GBR", "GB"), ("gb", "GB"),
+    ("Germany", "DE"), ("USA", "US"), ("United States", "US"), ("Viet Nam", "VN"),
+    ("Atlantis", "Atlantis"),  # kept as typed: nothing a prospect wrote is lost
+])
+def test_a_country_typed_by_name_is_stored_as_the_iso_code_rules_compare(typed, stored):
+    lead = receive_lead(submission(email="a@example.com", country=typed,
+                                   phone="+14155552671")).lead
+    assert lead.country == stored
+
+
 def test_the_same_email_in_other_case_adds_to_the_open_lead():
     first = receive_lead(submission(first_name="Grace", email="grace@navy.mil"))
     second = receive_lead(submission(email="GRACE@Navy.MIL", company="US Navy"))
