@@ -121,9 +121,11 @@ def queue_poll(request: HttpRequest) -> JsonResponse:
     after = _row_id(request.GET.get("after"))
     notice = _row_id(request.GET.get("notice"))
     arrived = assigned_since(request.user, after, _handed_over(request.user, notice, after))
+    counts = tab_counts(request.user) if arrived else None
     return JsonResponse({
         "arrived": arrived,
-        "new": tab_counts(request.user)["new"] if arrived else None,
+        "new": counts["new"] if counts else None,
+        "counts": counts,  # every tab's badge
         "newest_id": _newest_lead_id() if arrived else after,
         "newest_notice": _newest_notice_id(request.user) if arrived else notice,
     })

@@ -1,6 +1,7 @@
 // The queue asks every few seconds whether leads were assigned to me since the page loaded
 // (new ones, and older ones reassigned or claimed: the poll sends both baselines).
-// If so, it reloads just the rows of this tab and puts the "new" count in the page title.
+// If so, it reloads just the rows of this tab, updates every tab's count and puts the "new"
+// count in the page title.
 (function () {
   "use strict";
   var queue = document.getElementById("queue");
@@ -9,11 +10,14 @@
   var baseTitle = document.title.replace(/^\(\d+\+?\) /, "");
   var busy = false;
 
-  function setNewCount(count) {
-    if (count === null || count === undefined) { return; }
-    document.title = (count !== "0" ? "(" + count + ") " : "") + baseTitle;
-    var badge = document.querySelector('[data-count="new"]');
-    if (badge) { badge.textContent = count; }
+  function setCounts(counts) {
+    if (!counts) { return; }
+    Object.keys(counts).forEach(function (tab) {
+      var badge = document.querySelector('[data-count="' + tab + '"]');
+      if (badge) { badge.textContent = counts[tab]; }
+    });
+    var count = counts["new"];
+    document.title = (count && count !== "0" ? "(" + count + ") " : "") + baseTitle;
   }
 
   function refreshRows() {
@@ -37,7 +41,7 @@
         if (!data.arrived) { return null; }
         queue.dataset.newestId = data.newest_id;
         queue.dataset.newestNotice = data.newest_notice;
-        setNewCount(data.new);
+        setCounts(data.counts);
         var note = document.getElementById("arrivals");
         note.textContent = data.arrived + (data.arrived === 1 ? " new lead" : " new leads");
         note.classList.remove("d-none");

@@ -72,6 +72,10 @@ def test_the_queue_works_under_the_policy(live_server, page, settings):
     page.locator("#arrivals").wait_for(timeout=10_000)
     assert "1 new lead" in page.inner_text("#arrivals")
     page.locator("text=Fresh Arrival").wait_for()
+    # Every tab's count follows, not only the title's.
+    assert page.inner_text('[data-count="all"]') == "2"
+    assert page.inner_text('[data-count="new"]') == "2"
+    assert page.title().startswith("(2) ")
     page.click("text=Fresh Arrival")
     page.wait_for_url("**/leads/**")
     page.locator("text=Why this score").first.wait_for()

@@ -237,7 +237,9 @@ def test_polling_reports_leads_assigned_since_the_page_loaded(as_alice, alice):
     assert as_alice.get(f"/queue/poll/?after={first.pk}").json()["arrived"] == 0
     second = lead_for(alice.user)
     data = as_alice.get(f"/queue/poll/?after={first.pk}").json()
-    assert data == {"arrived": 1, "new": "2", "newest_id": second.pk, "newest_notice": 0}
+    assert data == {"arrived": 1, "new": "2", "newest_id": second.pk, "newest_notice": 0,
+                    "counts": {"all": "2", "new": "2", "due": "2", "waiting": "0", "team": "0",
+                               "snoozed": "0"}}
 
 
 def test_polling_reports_an_older_lead_reassigned_to_me_since_the_page_loaded(
