@@ -122,17 +122,25 @@ def is_new_opt_in(channel: str, consent) -> bool:
 
 def lift_erasure(key: str, phone: str) -> int:
     """A new, explicit opt-in: the erased identities may be stored and contacted again."""
-    hashes = [identity_hash("email", key)] if key else []
-    hashes += [identity_hash("phone", phone)] if phone else []
+    suppression = _suppression_model()
+    opted_in = Q(pk__in=[])
+    if key:
+        opted_in |= Q(kind=suppression.Kind.EMAIL, value_hash=identity_hash("email", key))
+    if phone:
+        opted_in |= Q(kind=suppression.Kind.PHONE, value_hash=identity_hash("phone", phone))
     # The platform accounts erased with that email or phone come back with it: the erasure
-    # request recorded every hash of the person together.
+    # request recorded every hash of the person together. The person's other emails and
+    # phones stay suppressed until they opt in with those too.
+    given = {identity_hash("email", key)} if key else set()
+    given |= {identity_hash("phone", phone)} if phone else set()
+    accounts: set[str] = set()
     for recorded in PrivacyRequest.objects.filter(
             kind=PrivacyRequest.Kind.ERASURE).values_list("identity_hashes", flat=True):
-        if set(hashes) & set(recorded or []):
-            hashes += recorded
-    suppression = _suppression_model()
-    deleted, _ = suppression.objects.filter(
-        reason=suppression.Reason.ERASED, value_hash__in=hashes).delete()
+        if given & set(recorded or []):
+            accounts |= set(recorded)
+    if accounts:
+        opted_in |= Q(kind=suppression.Kind.ACCOUNT, value_hash__in=accounts)
+    deleted, _ = suppression.objects.filter(opted_in, reason=suppression.Reason.ERASED).delete()
     return deleted
 
 

@@ -250,7 +250,8 @@ def visitor_message_taken_in(sender, *, lead: Lead, interaction: Interaction,
     if conversation.waiting_since is None:
         updates["waiting_since"] = now
     Conversation.objects.filter(pk=conversation.pk).update(**updates)
-    if first and lead.first_response_at is None:
+    if first and not created and lead.first_response_at is None:
+        # A lead this message created has the chat's deadline already (respond_within).
         _start_chat_clock(lead, conversation.widget, now)
     if first and not created and lead.owner_id:
         # A known lead started a chat: routing does not run again, so its owner hears here.

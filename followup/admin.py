@@ -107,11 +107,13 @@ class SequenceAdmin(admin.ModelAdmin):
             raise PermissionDenied
         asked = request.GET.get("lead", "").strip()
         leads = Lead.objects.select_related("owner")
-        lead = leads.filter(pk=asked).first() if asked.isdigit() else None
+        # ASCII digits only: "²".isdigit() is True, yet no number int() reads.
+        is_id = asked.isascii() and asked.isdecimal()
+        lead = leads.filter(pk=asked).first() if is_id else None
         if lead is None:
             lead = leads.order_by("-created_at").first()
             if asked:
-                missing = (f"There is no lead #{asked}." if asked.isdigit() else
+                missing = (f"There is no lead #{asked}." if is_id else
                            f"“{asked}” is not a lead id (a lead id is a number, e.g. 42).")
                 instead = (f"Showing the newest lead, {lead.display_name} (#{lead.pk}), "
                            "instead." if lead else "There are no leads to show instead.")

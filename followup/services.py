@@ -238,7 +238,8 @@ def sla_warning_row(lead: Lead, warn_at: datetime | None = None) -> OutboundMess
 
 
 def alert_breach(lead: Lead, *, escalation: str, manager_ids: list[int],
-                 reassigned_to_id: int | None) -> list[OutboundMessage]:
+                 reassigned_to_id: int | None, reassign_tried: bool = False,
+                 ) -> list[OutboundMessage]:
     """routing ran the policy's escalation; the breach goes on the timeline, the managers hear
     (a reassigned lead's new owner hears through lead_assigned).
 
@@ -248,7 +249,8 @@ def alert_breach(lead: Lead, *, escalation: str, manager_ids: list[int],
     now = timezone.now()
     users = {u.pk: u for u in get_user_model().objects.filter(
         pk__in=[i for i in (*manager_ids, reassigned_to_id) if i])}
-    text = breach_text(lead, escalation=escalation, reassigned=users.get(reassigned_to_id),
+    text = breach_text(lead, reassign_tried=reassign_tried,
+                       reassigned=users.get(reassigned_to_id),
                        manager_alerted=bool(manager_ids), now=now)
     Interaction.objects.create(
         lead=lead, direction=Interaction.Direction.INTERNAL, kind=Interaction.Kind.SYSTEM,
@@ -270,12 +272,11 @@ def alert_breach(lead: Lead, *, escalation: str, manager_ids: list[int],
     return rows
 
 
-def breach_text(lead: Lead, *, escalation: str, reassigned, manager_alerted: bool,
+def breach_text(lead: Lead, *, reassign_tried: bool, reassigned, manager_alerted: bool,
                 now: datetime) -> str:
     """E.g. "Deadline missed for lead Grace Hopper (hot, due 14:05 UTC): it was reassigned to
-    Bob Brown, and the manager was alerted." `reassigned` is the new owner (a user) or None."""
-    from routing.sla import Escalation
-
+    Bob Brown, and the manager was alerted." `reassigned` is the new owner (a user) or None;
+    `reassign_tried` says whether routing looked for another rep at all (not the policy)."""
     facts = [lead.tier] if lead.tier else []
     if lead.respond_by:
         facts.append(f"due {_clock(lead.respond_by, now)}")
@@ -285,8 +286,7 @@ def breach_text(lead: Lead, *, escalation: str, reassigned, manager_alerted: boo
         outcome = f"it was reassigned to {person_name(reassigned)}"
     else:
         kept = f"{person_name(lead.owner)} still owns it" if lead.owner_id else "it has no owner"
-        tried = escalation in (Escalation.REASSIGN, Escalation.BOTH)
-        outcome = f"no other rep could take it, so {kept}" if tried else kept
+        outcome = f"no other rep could take it, so {kept}" if reassign_tried else kept
     if manager_alerted:
         return f"{head}: {outcome}, and the manager was alerted."
     return f"{head}: {outcome}; there is no team lead to alert."

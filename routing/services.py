@@ -329,14 +329,16 @@ def escalate_breach(lead_id: int, now: datetime | None = None) -> bool:
     escalation = policy.escalation if policy else Escalation.NOTIFY_MANAGER
     reassigned_to = None
     team = ruleset.teams.get(lead.assessment.team_id) if lead.assessment.team_id else None
-    if escalation in (Escalation.REASSIGN, Escalation.BOTH) and team is not None:
+    # Only a lead routed to a team has other reps to try (a "one rep" rule's has none).
+    reassign_tried = escalation in (Escalation.REASSIGN, Escalation.BOTH) and team is not None
+    if reassign_tried:
         reassigned_to = _next_rep(lead, team, ruleset, now)
         if reassigned_to:
             reassign_lead(lead=lead, owner=users_by_id([reassigned_to])[reassigned_to],
                           acting_user=None, note="The first-response deadline passed.")
     manager_ids = [team.lead_user_id] if team and team.lead_user_id else []
     sla_breached.send(sender=Lead, lead=lead, escalation=escalation, manager_ids=manager_ids,
-                      reassigned_to_id=reassigned_to)
+                      reassign_tried=reassign_tried, reassigned_to_id=reassigned_to)
     return True
 
 

@@ -17,5 +17,6 @@ lead_queued = Signal()
 
 # A lead's first-response deadline passed unanswered and its policy's escalation ran.
 # kwargs: lead, escalation (routing.sla.Escalation value), manager_ids (team lead, if any),
-# reassigned_to_id (or None).
+# reassign_tried (whether another rep of the lead's team was looked for: never for a lead
+# without a team, whatever the policy), reassigned_to_id (or None).
 sla_breached = Signal()

@@ -220,6 +220,47 @@ def test_a_graph_outage_leaves_the_event_failed_then_the_schedule_fetches_it(
     assert retry_leadgen_fetches() == 0  # nothing left to fetch
 
 
+def test_a_backlog_of_lead_ads_waiting_for_the_graph_api_is_left_to_the_schedule(
+        client, graph, sync_tasks, django_capture_on_commit_callbacks):
+    """Six lead ads wait for their answers during an outage; an email that failed for its
+    own reason is behind them. The sweeper, one event at a time, retries the email and leaves
+    every lead ad's reason and tries as the fetch left them."""
+    from capture import intake
+    from capture.intake import IntakeInput, process_inbound_event, store_inbound_event
+
+    graph.failures = 10_000
+    change = load_json("meta", "leadgen_change.json")
+    for n in range(6):
+        change["entry"][0]["changes"][0]["value"]["leadgen_id"] = f"11223344556677{n:02}"
+        with pytest.raises(requests.RequestException), django_capture_on_commit_callbacks(
+            execute=True
+        ):
+            meta_post(client, change)
+    waiting = {e.pk: (e.reason, e.attempts) for e in InboundEvent.objects.all()}
+    assert len(waiting) == 6 and all("Graph API failed" in r for r, _ in waiting.values())
+
+    calls = {"n": 0}
+
+    def flaky(event):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ConnectionError("mail server away")
+        return IntakeInput(channel="email", fields={"email": "late@x.co"}, summary="Email",
+                           notify_prospect=False)
+
+    intake.NORMALISERS["test-flaky"] = flaky
+    try:
+        failed, _ = store_inbound_event(channel="test-flaky", external_id="f1", payload={})
+        process_inbound_event(failed.pk)
+        assert retry_failed_events(limit=1) == 1
+    finally:
+        del intake.NORMALISERS["test-flaky"]
+    failed.refresh_from_db()
+    assert failed.status == "processed" and failed.lead.email == "late@x.co"
+    assert {e.pk: (e.reason, e.attempts)
+            for e in InboundEvent.objects.filter(channel="meta")} == waiting
+
+
 def test_the_admin_reprocess_fetches_a_lead_ad_first(client, graph, sync_tasks, admin_client,
                                                      django_capture_on_commit_callbacks):
     graph.failures = 100

@@ -20,7 +20,7 @@ from django.db import connection
 from capture.channels.email import receive_email
 from capture.intake import IntakeInput, receive_lead
 from capture.models import BlockRule, InboundEvent, Lead, LeadAccess, LeadStatus, PrivacyRequest
-from capture.privacy import erase_person, find_person, identity_hash
+from capture.privacy import erase_person, erased_identity, find_person, identity_hash
 from followup.models import OutboundMessage, Suppression
 from tests.capture.conftest import PAYLOADS, load_json
 from tests.capture.test_api import post as api_post
@@ -274,3 +274,36 @@ def test_a_lead_merged_into_the_person_s_lead_is_exported_and_erased_with_it(cli
     assert Lead.objects.count() == leads
     assert InboundEvent.objects.filter(reason__contains="erased on request").exists()
     assert "Curie" not in str(_tables_containing(["Curie"]))
+
+
+def test_an_opt_in_with_one_email_brings_back_only_that_email_and_the_accounts(client, ops,
+                                                                              visitor):
+    """Marie has two emails, a phone and a Telegram account, all erased together. Opting in
+    again through the form with one email lifts that email and her Telegram account; her
+    other email and her phone stay erased until she opts in with them too."""
+    first = receive_lead(IntakeInput(channel="web_form", fields={
+        "phone": "+33612345678", "email": "marie@example.org"}, summary="Form")).lead
+    telegram_post(client, load_json("telegram", "start.json"))
+    telegram_post(client, load_json("telegram", "contact.json"))  # merged into the form lead
+    Lead.objects.filter(pk=first.pk).update(status=LeadStatus.WON)
+    receive_lead(IntakeInput(channel="web_form", fields={
+        "phone": "+33612345678", "email": "marie@sorbonne.example"}, summary="Form"))
+    person = find_person(email="marie@example.org")
+    assert person.emails == {"marie@example.org", "marie@sorbonne.example"}
+    assert person.accounts == {("telegram", "5566778899")}
+    erase_person(person, ops)
+
+    visitor.load()
+    visitor.submit(first_name="Marie", email="marie@example.org", consent="on")
+
+    assert Lead.objects.filter(email_key="marie@example.org", erased_at=None).exists()
+    assert not erased_identity("marie@example.org", "")
+    assert not erased_identity("", "", account=("telegram", "5566778899"))
+    assert erased_identity("marie@sorbonne.example", "")
+    assert erased_identity("", "+33612345678")
+    leads = Lead.objects.count()
+    receive_email(b"From: Marie Curie <marie@sorbonne.example>\r\nTo: sales@example.com\r\n"
+                  b"Subject: Hello again\r\nMessage-ID: <marie-0001@sorbonne.example>\r\n"
+                  b"Date: Tue, 24 Nov 2026 09:00:00 +0000\r\n\r\nStill interested.\r\n",
+                  via="test")
+    assert Lead.objects.count() == leads  # the other address is still not taken in

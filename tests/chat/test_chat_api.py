@@ -123,6 +123,17 @@ def test_the_chat_target_sets_a_deadline_in_seconds(visitor, widget):
     assert lead.respond_by <= before + timedelta(seconds=widget.first_response_seconds + 5)
 
 
+def test_a_new_chat_lead_keeps_the_deadline_and_the_one_warning_it_was_made_with(visitor,
+                                                                                 widget):
+    visitor.say("Quick question")
+    lead = Lead.objects.get()
+    assert lead.respond_by == lead.created_at + timedelta(seconds=widget.first_response_seconds)
+    warnings = OutboundMessage.objects.filter(lead=lead, kind=OutboundMessage.Kind.SLA_WARNING)
+    assert [(w.status, w.due_at) for w in warnings] == [
+        (OutboundMessage.Status.SCHEDULED,
+         lead.created_at + timedelta(seconds=widget.first_response_seconds / 2))]
+
+
 @pytest.mark.parametrize("tier_deadline", [True, False])
 def test_the_owners_alert_names_the_chats_deadline(visitor, widget, request, tier_deadline):
     if tier_deadline:

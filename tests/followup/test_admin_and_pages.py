@@ -69,6 +69,8 @@ def test_the_preview_renders_every_step_for_a_real_lead(ops_client, routing_rule
 @pytest.mark.parametrize(("asked", "said"), [
     ("99999", "There is no lead #99999."),
     ("abc", "“abc” is not a lead id (a lead id is a number, e.g. 42)."),
+    ("²", "“²” is not a lead id (a lead id is a number, e.g. 42)."),  # isdigit(), not int()
+    ("99999999999999999999", "There is no lead #99999999999999999999."),
 ])
 def test_the_preview_says_when_the_asked_lead_is_not_found_and_whom_it_shows(
         ops_client, routing_rules, default_sequence, asked, said):

@@ -133,9 +133,32 @@ def test_the_owner_of_a_lead_reassigned_after_its_deadline_is_told_it_is_overdue
 
 def test_a_breach_nobody_could_take_over_says_who_still_owns_it(hot_lead, alice):
     with time_machine.travel(NOON + timedelta(days=1), tick=False):
-        text = breach_text(hot_lead, escalation=Escalation.BOTH, reassigned=None,
+        text = breach_text(hot_lead, reassign_tried=True, reassigned=None,
                            manager_alerted=False, now=timezone.now())
     # A day late (the worker was down): the deadline carries its date.
     assert text == ("Deadline missed for lead Grace (hot, due 2026-11-30 12:15 UTC): no other "
                     "rep could take it, so Alice Rep still owns it; there is no team lead to "
                     "alert.")
+
+
+def test_a_one_rep_lead_s_breach_does_not_claim_another_rep_was_tried(tiers, sla_policies,
+                                                                       alice, bob, manager):
+    """A rule hands CTOs to Alice alone (no team): under a "reassign" policy nobody else is
+    looked for, so the breach must not say that no other rep could take it."""
+    from routing.models import RoutingRule, ScoringRule
+
+    ScoringRule.objects.create(name="Senior title", field="job_title", operator="contains",
+                               value="CTO", points=70)
+    RoutingRule.objects.create(name="Alice's", action="rep", rep=alice.user, is_default=True)
+    sla_policies["hot"].escalation = Escalation.REASSIGN
+    sla_policies["hot"].save()
+    with time_machine.travel(NOON, tick=False):
+        lead = submit(email="cto@big.com", job_title="CTO")
+    assert lead.tier == "hot" and lead.owner == alice.user
+    with time_machine.travel(NOON + timedelta(minutes=16), tick=False):
+        assert escalate_due_breaches() == 1
+    lead.refresh_from_db()
+    assert lead.owner == alice.user
+    assert lead.interactions.get(summary__startswith="SLA breached").summary == (
+        "SLA breached. Deadline missed for lead Grace (hot, due 12:15 UTC): Alice Rep still "
+        "owns it; there is no team lead to alert.")
