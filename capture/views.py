@@ -7,6 +7,7 @@ import json
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware, get_token
 from django.shortcuts import get_object_or_404, redirect, render
@@ -65,7 +66,16 @@ def intake_form_page(request: HttpRequest, slug: str) -> HttpResponse:
                                  for_display=True)
         return _render_form(request, intake_form, form)
 
-    raw_body = request.body  # read (and size-checked) before the form parses it
+    try:
+        raw_body = request.body  # read (and size-checked) before the form parses it
+    except RequestDataTooBig:
+        # The fields cannot be read back into the form: say what to do, not a bare 400.
+        form = build_public_form(intake_form, initial=initial_for_page(intake_form, request),
+                                 for_display=True)
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 1024
+        return _render_form(request, intake_form, form, status=413, error=(
+            f"What you sent is longer than this form takes ({limit} KB). Please shorten your "
+            "message and send it again."))
     cross_origin = _is_allowed_cross_origin(request, intake_form)
     if not cross_origin and (failure := _csrf_failure(request)) is not None:
         return failure

@@ -254,9 +254,11 @@ def test_non_utf8_bytes_are_a_form_answer_not_a_500(client, quote_form):
     assert Lead.objects.get().first_name.startswith("Gr")
 
 
-def test_an_oversized_body_is_a_400_not_a_500(client, quote_form):
+def test_an_oversized_body_gets_the_form_again_saying_what_to_do(client, quote_form):
     response = client.post("/q/quote/", {"message": "x" * 400_000})
-    assert response.status_code == 400
+    assert response.status_code == 413
+    html = response.content.decode()
+    assert "longer than this form takes (256 KB)" in html and 'name="email"' in html
     assert Lead.objects.count() == 0
 
 
