@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
@@ -52,13 +52,17 @@ def lead_rows(leads, defs, exported: list[int] | None = None):
 
 @login_required
 @require_GET
-def queue_csv(request: HttpRequest) -> StreamingHttpResponse:
+def queue_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     now = timezone.now()
     tab = request.GET.get("tab", "all")
     tab = tab if tab in TAB_SLUGS else "all"
     filters = QueueFilter(request.GET, queryset=tab_leads_of(request.user, tab, now))
-    leads = filters.qs if filters.is_valid() else filters.queryset.none()
-    leads = in_queue_order(leads.select_related("owner"), now)
+    if not filters.is_valid():  # a file of nothing would look like an empty queue
+        problems = "; ".join(f"{name}: {' '.join(errors)}"
+                             for name, errors in filters.errors.items())
+        return HttpResponse(f"The filters are not valid, so nothing was exported. {problems}",
+                            status=400, content_type="text/plain; charset=utf-8")
+    leads = in_queue_order(filters.qs.select_related("owner"), now)
     response = StreamingHttpResponse(_recorded(request.user, tab, leads),
                                      content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = (

@@ -284,6 +284,14 @@ def test_polling_with_an_id_out_of_range_is_no_news(as_alice, alice, query):
     assert answer.status_code == 200 and answer.json()["arrived"] == 0
 
 
+def test_an_export_with_a_bad_filter_says_so_instead_of_an_empty_file(as_alice, alice):
+    lead_for(alice.user, first_name="Only")
+    answer = as_alice.get("/queue/export.csv?created_after=garbage")
+    assert answer.status_code == 400
+    assert "nothing was exported" in answer.content.decode()
+    assert "Enter a valid date" in answer.content.decode()
+
+
 def test_a_created_range_that_ends_before_it_starts_is_a_form_error(as_alice, alice):
     lead_for(alice.user, first_name="Only")
     html = as_alice.get("/queue/?created_after=2026-12-05&created_before=2026-12-01"
