@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from capture.models import OPEN_STATUSES, Lead, LeadAccess
 from capture.privacy import record_access, trail_for
-from capture.services import set_lead_status
+from capture.services import person_name, set_lead_status
 from routing import actions
 from routing.access import is_manager, may_reassign, may_view
 from routing.custom_field_views import custom_field_context, edit_custom_fields
@@ -376,9 +376,13 @@ def _reassign(request, lead):
     form = ReassignForm(request.POST)
     if not form.is_valid():
         return {"reassign": form}
-    reassign_lead(lead=lead, owner=form.cleaned_data["owner"], acting_user=request.user,
-                  note=form.cleaned_data["note"])
-    messages.success(request, "Reassigned.")
+    owner = form.cleaned_data["owner"]
+    if reassign_lead(lead=lead, owner=owner, acting_user=request.user,
+                     note=form.cleaned_data["note"]):
+        messages.success(request, f"Reassigned to {person_name(owner, 'nobody')}.")
+    else:
+        messages.info(request, f"{person_name(owner, 'Nobody')} owns this lead already; "
+                      "nothing changed.")
     return None
 
 

@@ -202,6 +202,13 @@ def test_the_teams_manager_reassigns(client, manager, alices_lead, bob):
     assert alices_lead.owner == bob.user
     assert alices_lead.interactions.filter(
         summary__contains="Reassigned from Alice to Bob").exists()
+    page = client.get(f"/leads/{alices_lead.pk}/").content.decode()
+    assert "Reassigned to Bob" in page
+    # To the owner it has: said so, and nothing on the timeline.
+    client.post(f"/leads/{alices_lead.pk}/reassign/", {"owner": bob.user.pk})
+    page = client.get(f"/leads/{alices_lead.pk}/").content.decode()
+    assert "Bob owns this lead already; nothing changed." in page
+    assert alices_lead.interactions.filter(kind=Interaction.Kind.ASSIGNMENT).count() == 1
 
 
 # --- who may open a lead ------------------------------------------------------------------
