@@ -11,12 +11,13 @@ from crispy_forms.layout import Div, Field, Layout, Submit
 from django import forms
 from django.conf import settings
 from django.core import signing
+from django.utils.html import format_html
 
 from capture import custom_fields
 from capture.fields import ATTRIBUTION_FIELDS, CHOICE_FIELDS, FORM_FIELDS, MAX_LENGTHS, LeadField
 from capture.identity import InvalidPhone, normalise_phone, parse_email
 from capture.memo import ProcessMemo
-from capture.models import CustomField, IntakeForm
+from capture.models import FILL_SECONDS_MESSAGE, MAX_FILL_SECONDS, CustomField, IntakeForm
 
 HONEYPOT = "website"  # a field people never see; bots fill it
 STARTED = "started"  # signed time the page was served: the minimum fill time
@@ -277,6 +278,12 @@ class IntakeFormAdminForm(forms.ModelForm):
         required=False, assume_scheme="https",
         help_text="Send visitors here after submitting instead of the thank-you page.",
     )
+    min_fill_seconds = forms.IntegerField(
+        min_value=0, max_value=MAX_FILL_SECONDS, initial=3,
+        error_messages={"max_value": FILL_SECONDS_MESSAGE},
+        help_text="Submissions faster than this after the page loaded are rejected "
+        f"(0 to {MAX_FILL_SECONDS}).",
+    )
 
     class Meta:
         model = IntakeForm
@@ -287,6 +294,16 @@ class IntakeFormAdminForm(forms.ModelForm):
             "thank_you_text", "redirect_url", "response_promise", "ack_subject", "ack_body",
             "min_fill_seconds", "allowed_origins",
         )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The admin shows help text as HTML: a bare "<slug>" would vanish as a tag.
+        if self.instance.pk:
+            self.fields["slug"].help_text = format_html(
+                "The page lives at {}.", self.instance.get_absolute_url())
+        else:
+            self.fields["slug"].help_text = format_html(
+                "The page will live at {}, with the slug typed here.", "/q/<slug>/")
 
     def clean_fields(self) -> list[str]:
         chosen = set(self.cleaned_data["fields"])

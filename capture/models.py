@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
+import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -32,6 +35,26 @@ class Channel(models.TextChoices):
     API = "api", "API"
     IMPORT = "import", "Import"
     MANUAL = "manual", "Manual"
+
+
+MAX_FILL_SECONDS = 600  # a visitor slower than this never gets through; ten minutes is plenty
+FILL_SECONDS_MESSAGE = f"Choose at most {MAX_FILL_SECONDS} seconds (10 minutes)."
+
+
+def origin_problem(line_number: int, line: str) -> str | None:
+    """Why a line of allowed origins is not a web origin (scheme://host[:port]), or None."""
+    parts = urlsplit(line)
+    try:
+        parts.port  # noqa: B018  (raises on a port that is not a number from 0 to 65535)
+    except ValueError:
+        return f"Line {line_number}, “{line}”, has a port that is not a number up to 65535."
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return (f"Line {line_number}, “{line}”, is not an origin: write scheme://host[:port], "
+                "e.g. https://www.example.com.")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        return (f"Line {line_number}, “{line}”, has more than scheme, host and port: write "
+                f"only {parts.scheme}://{parts.netloc.rpartition('@')[2]}.")
+    return None
 
 
 def _default_fields() -> list[str]:
@@ -165,6 +188,18 @@ class IntakeForm(models.Model):
             )
         if self.consent_required and not self.consent_text.strip():
             errors["consent_text"] = "Write the consent text the visitor must agree to."
+        self.default_region = (self.default_region or "").strip().upper()
+        if self.default_region and self.default_region not in phonenumbers.SUPPORTED_REGIONS:
+            errors["default_region"] = (
+                f"“{self.default_region}” is not a country code phone numbers know: use two "
+                "letters such as GB, US or DE, or leave it empty."
+            )
+        lines = [line.strip() for line in (self.allowed_origins or "").splitlines()]
+        if problems := [p for n, line in enumerate(lines, 1)
+                        if line and (p := origin_problem(n, line))]:
+            errors["allowed_origins"] = " ".join(problems)
+        if self.min_fill_seconds is not None and self.min_fill_seconds > MAX_FILL_SECONDS:
+            errors["min_fill_seconds"] = FILL_SECONDS_MESSAGE
         for name in ("ack_subject", "ack_body"):
             try:
                 compile_message(getattr(self, name))

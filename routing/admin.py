@@ -22,6 +22,7 @@ from capture import custom_fields
 from capture.admin import LeadAdmin
 from capture.fields import ATTRIBUTION_FIELDS, FORM_FIELDS, LEAD_FIELDS
 from capture.models import OPEN_STATUSES, Channel, Lead
+from capture.services import person_name
 from routing import models as m
 from routing.conditions import (
     FIELDS,
@@ -43,7 +44,27 @@ from routing.routing import TEAM_ACTIONS, Action, Outcome, RoutingRuleSpec
 from routing.ruleset import RuleSet, current_ruleset
 from routing.scoring import ScoringRuleSpec
 from routing.services import assess_lead, reassign_lead, rescore_lead, sla_state_of
+from routing.sla import describe_target
 from routing.trial import MAX_BACKTEST_LEADS, backtest, try_lead
+
+# --- People are named as everywhere else: "Alice Anders", not "alice" --------------------------
+
+
+class PersonChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj) -> str:
+        return person_name(obj)
+
+
+class PersonLabelsMixin:
+    """Foreign keys to users show full names, in plain selects and in the autocomplete's chosen
+    option. (The autocomplete's search results come from Django's AutocompleteJsonView, which
+    labels with str(user), the username; changing those needs a custom AdminSite.)"""
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.related_model is get_user_model():
+            kwargs.setdefault("form_class", PersonChoiceField)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
 
 # --- Condition forms: the field list comes from the registry (custom fields included) --------
 
@@ -197,7 +218,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(m.Team)
-class TeamAdmin(RuleHistoryMixin, admin.ModelAdmin):
+class TeamAdmin(PersonLabelsMixin, RuleHistoryMixin, admin.ModelAdmin):
     list_display = ("name", "lead", "members", "waiting")
     search_fields = ("name", "description")
     list_filter = ("lead",)
@@ -245,7 +266,7 @@ class RepMembershipInline(admin.TabularInline):
 
 
 @admin.register(m.RepProfile)
-class RepProfileAdmin(admin.ModelAdmin):
+class RepProfileAdmin(PersonLabelsMixin, admin.ModelAdmin):
     form = RepProfileForm
     list_display = ("__str__", "team_names", "seniority", "capacity", "open_leads",
                     "timezone", "is_available", "is_active")
@@ -287,11 +308,11 @@ class RoutingConditionInline(admin.TabularInline):
     model = m.RoutingCondition
     form = RoutingConditionForm
     extra = 1
-    verbose_name_plural = "Conditions (all must hold; tier and score below)"
+    verbose_name_plural = "Conditions (all must hold, besides the tier and score above)"
 
 
 @admin.register(m.RoutingRule)
-class RoutingRuleAdmin(RuleHistoryMixin, admin.ModelAdmin):
+class RoutingRuleAdmin(PersonLabelsMixin, RuleHistoryMixin, admin.ModelAdmin):
     list_display = ("position", "name", "action", "team", "rep", "is_default", "is_active")
     list_display_links = ("name",)
     list_editable = ("position", "is_active")
@@ -342,13 +363,33 @@ class BusinessHoursAdmin(RuleHistoryMixin, admin.ModelAdmin):
         return is_open_now(calendar_for(obj.pk), timezone.now())
 
 
+class SlaPolicyForm(forms.ModelForm):
+    # One message for every number out of range (the model field alone says "greater than or
+    # equal to 0" below zero).
+    warning_percent = forms.IntegerField(
+        min_value=1, max_value=99, initial=50,
+        error_messages={"min_value": m.WARNING_POINT_MESSAGE,
+                        "max_value": m.WARNING_POINT_MESSAGE},
+        help_text="Warn when this share of the target has passed (1 to 99 percent).")
+
+    class Meta:
+        model = m.SlaPolicy
+        fields = ("tier", "calendar", "target", "unit", "warning_percent", "escalation",
+                  "is_active")
+
+
 @admin.register(m.SlaPolicy)
 class SlaPolicyAdmin(RuleHistoryMixin, admin.ModelAdmin):
-    list_display = ("tier", "target", "unit", "calendar", "warning_percent", "escalation",
+    form = SlaPolicyForm
+    list_display = ("tier", "target_text", "calendar", "warning_percent", "escalation",
                     "is_active")
     list_filter = ("is_active", "unit", "escalation", "calendar")
     search_fields = ("tier__name",)
     list_select_related = ("tier", "calendar")
+
+    @admin.display(description="Target", ordering="target")
+    def target_text(self, obj) -> str:
+        return describe_target(obj.target, obj.unit)
 
 
 # --- Explanations, history ---------------------------------------------------------------------
@@ -535,7 +576,7 @@ class DraftRulesForm(forms.Form):
                                               *Action.choices])
     route_team = forms.ModelChoiceField(queryset=m.Team.objects.all(), required=False,
                                         label="Routing: team")
-    route_rep = forms.ModelChoiceField(
+    route_rep = PersonChoiceField(
         queryset=get_user_model().objects.filter(rep_profile__isnull=False).order_by("username"),
         required=False, label="Routing: rep")
     switch_off_scoring = forms.ModelMultipleChoiceField(

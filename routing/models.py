@@ -20,7 +20,7 @@ from django.utils import timezone
 from capture.models import Channel, Lead
 from routing.conditions import FIELDS, ConditionError, compile_condition
 from routing.routing import Action, Outcome
-from routing.sla import Escalation, Unit
+from routing.sla import Escalation, Unit, describe_target
 
 WEEKDAYS = [(0, "Monday"), (1, "Tuesday"), (2, "Wednesday"), (3, "Thursday"), (4, "Friday"),
             (5, "Saturday"), (6, "Sunday")]
@@ -364,6 +364,9 @@ class Holiday(models.Model):
         return f"{self.day} {self.name}"
 
 
+WARNING_POINT_MESSAGE = "Choose a warning point between 1 and 99 percent."
+
+
 class SlaPolicy(models.Model):
     tier = models.OneToOneField(ScoreTier, on_delete=models.CASCADE, related_name="sla_policy")
     calendar = models.ForeignKey(
@@ -384,14 +387,14 @@ class SlaPolicy(models.Model):
         verbose_name_plural = "SLA policies"
 
     def __str__(self) -> str:
-        return f"{self.tier.name}: {self.target} {self.get_unit_display()}"
+        return f"{self.tier.name}: {describe_target(self.target, self.unit)}"
 
     def clean(self) -> None:
         errors = {}
         if not self.target:
             errors["target"] = "The target must be more than zero."
         if not 1 <= (self.warning_percent or 0) <= 99:
-            errors["warning_percent"] = "Choose a warning point between 1 and 99 percent."
+            errors["warning_percent"] = WARNING_POINT_MESSAGE
         if self.unit != Unit.MINUTES and not self.calendar_id:
             errors["calendar"] = "Business units need a business hours calendar."
         if errors:

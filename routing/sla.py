@@ -23,6 +23,15 @@ class Unit(models.TextChoices):
     BUSINESS_DAYS = "business_days", "business days"
 
 
+_ONE = {Unit.MINUTES: "minute (around the clock)", Unit.BUSINESS_MINUTES: "business minute",
+        Unit.BUSINESS_HOURS: "business hour", Unit.BUSINESS_DAYS: "business day"}
+
+
+def describe_target(target: int, unit: str) -> str:
+    """A target as sales ops read it: "1 business day", "4 business hours"."""
+    return f"{target} {_ONE[Unit(unit)] if target == 1 else Unit(unit).label}"
+
+
 class Escalation(models.TextChoices):
     NOTIFY_MANAGER = "notify_manager", "Notify the manager"
     REASSIGN = "reassign", "Reassign to the next eligible rep"
@@ -149,7 +158,7 @@ class SlaSpec:
     calendar: Calendar | None = None
 
     def describe(self) -> str:
-        return f"{self.target} {Unit(self.unit).label}"
+        return describe_target(self.target, self.unit)
 
     def promise(self) -> str:
         """The target as a prospect reads it in an acknowledgement: "within 4 business hours"."""

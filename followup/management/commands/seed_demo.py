@@ -62,12 +62,26 @@ GROUP_PERMISSIONS = {
         "routing": ["add", "change", "delete", "view"],
         "followup": ["add", "change", "delete", "view"],
         "chat": ["add", "change", "delete", "view"],
+        # Picking a rep, a team lead or a rep's login goes through the admin's autocomplete,
+        # which asks for view permission on users. A plain, read-only grant is cleaner than
+        # replacing Django's UserAdmin with one whose has_view_permission guesses from the
+        # rule permissions: it shows in the group's page, and gives no user editing.
+        "auth.user": ["view"],
     },
-    "Managers": {"capture": ["view", "change"], "followup": ["view"], "chat": ["view"]},
+    # Managers give a lead another owner in the admin too: the same people picker.
+    "Managers": {"capture": ["view", "change"], "followup": ["view"], "chat": ["view"],
+                 "auth.user": ["view"]},
     "Reps": {},
 }
 
 SAMPLE_SIZE = 12
+
+
+def _permissions_of(scope: str):
+    """The permissions of an app ("routing") or of one model ("auth.user")."""
+    app, _, model = scope.partition(".")
+    perms = Permission.objects.filter(content_type__app_label=app)
+    return perms.filter(content_type__model=model) if model else perms
 
 
 class Command(BaseCommand):
@@ -103,11 +117,11 @@ class Command(BaseCommand):
             group, _ = Group.objects.get_or_create(name=name)
             wanted = [
                 perm
-                for app, actions in apps.items()
-                for perm in Permission.objects.filter(content_type__app_label=app)
+                for scope, actions in apps.items()
+                for perm in _permissions_of(scope)
                 if perm.codename.split("_", 1)[0] in actions
             ]
-            group.permissions.set(wanted)
+            group.permissions.set(wanted)  # a rerun brings an existing group up to date
 
     def _users(self) -> tuple[str | None, bool]:
         password = os.environ.get("DEMO_PASSWORD", "")

@@ -1,0 +1,86 @@
+"""The intake form's admin page refuses settings that would quietly break the public form, and
+says where the form lives."""
+
+from __future__ import annotations
+
+import pytest
+
+from capture.models import IntakeForm, Lead
+from tests.conftest import FormVisitor
+
+pytestmark = pytest.mark.django_db
+
+ADD = "/admin/capture/intakeform/add/"
+
+
+def form_data(**changes) -> dict:
+    data = {"title": "Quote", "slug": "quote-2", "fields": ["first_name", "email", "phone"],
+            "required_fields": ["email"], "submit_label": "Go", "thank_you_text": "Thanks",
+            "response_promise": "soon", "min_fill_seconds": "3", "ack_subject": "Hi",
+            "ack_body": "Hi", "default_region": "", "allowed_origins": "", "is_active": "on"}
+    data.update(changes)
+    return data
+
+
+@pytest.mark.parametrize("region", ["XX", "zz", "1", "00"])
+def test_a_default_region_phone_numbers_do_not_know_is_refused(admin_client, region):
+    response = admin_client.post(ADD, form_data(default_region=region))
+    assert response.status_code == 200
+    assert "is not a country code phone numbers know" in response.content.decode()
+    assert not IntakeForm.objects.exists()
+
+
+def test_a_three_letter_region_is_refused(admin_client):
+    response = admin_client.post(ADD, form_data(default_region="gbr"))
+    assert response.status_code == 200 and not IntakeForm.objects.exists()
+
+
+def test_a_lower_case_region_is_saved_in_capitals_and_reads_local_numbers(admin_client, client):
+    # A browser keeps two letters of "gbr" (the box's maxlength): "gb" must still work.
+    assert admin_client.post(ADD, form_data(default_region="gb")).status_code == 302
+    assert IntakeForm.objects.get().default_region == "GB"
+    IntakeForm.objects.update(min_fill_seconds=0)
+    visitor = FormVisitor(client, "quote-2")
+    page = visitor.load().content.decode()
+    assert "With country code if you are outside GB." in page
+    visitor.submit(first_name="Ada", email="ada@example.com", phone="020 7946 0018")
+    assert Lead.objects.get().phone == "+442079460018"
+
+
+@pytest.mark.parametrize(("origins", "message"), [
+    ("notaurl", "Line 1, “notaurl”, is not an origin"),
+    ("https://www.example.com\nhttps://ok.example.com/path",
+     "Line 2, “https://ok.example.com/path”, has more than scheme, host and port: write only "
+     "https://ok.example.com."),
+    ("ftp://files.example.com", "Line 1, “ftp://files.example.com”, is not an origin"),
+    ("https://shop.example.com:99999", "has a port that is not a number up to 65535"),
+])
+def test_allowed_origins_must_be_origins(admin_client, origins, message):
+    response = admin_client.post(ADD, form_data(allowed_origins=origins))
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not IntakeForm.objects.exists()
+
+
+def test_real_origins_are_saved(admin_client):
+    origins = "https://www.example.com\nhttp://localhost:8080/\n\nhttps://shop.example.org"
+    assert admin_client.post(ADD, form_data(allowed_origins=origins)).status_code == 302
+    assert IntakeForm.objects.get().origin_list == [
+        "https://www.example.com", "http://localhost:8080", "https://shop.example.org"]
+
+
+@pytest.mark.parametrize("seconds", ["601", "9223372036854775807"])
+def test_min_fill_seconds_is_capped_at_ten_minutes(admin_client, seconds):
+    response = admin_client.post(ADD, form_data(min_fill_seconds=seconds))
+    assert response.status_code == 200
+    assert "Choose at most 600 seconds (10 minutes)." in response.content.decode()
+    assert not IntakeForm.objects.exists()
+    assert admin_client.post(ADD, form_data(min_fill_seconds="600")).status_code == 302
+
+
+def test_the_slug_help_says_where_the_page_lives(admin_client, quote_form):
+    add = admin_client.get(ADD).content.decode()
+    assert "The page will live at /q/&lt;slug&gt;/" in add
+    change = admin_client.get(f"/admin/capture/intakeform/{quote_form.pk}/change/")
+    html = change.content.decode()
+    assert "The page lives at /q/quote/." in html and "/q//" not in html
