@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 from base64 import b32encode
 
 from django import forms
@@ -54,6 +55,16 @@ def _qr_data_uri(url: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
+def _wait_message(locked_until) -> str:
+    """django-otp doubles the wait after each wrong code (1 s, 2 s, 4 s...): say how long."""
+    seconds = 1
+    if locked_until is not None:
+        seconds = max(1, math.ceil((locked_until - timezone.now()).total_seconds()))
+    wait = f"{seconds} second{'s' * (seconds != 1)}" if seconds < 120 else \
+        f"{math.ceil(seconds / 60)} minutes"
+    return f"Too many wrong codes: wait {wait} and try again."
+
+
 @login_required
 def two_factor(request: HttpRequest) -> HttpResponse:
     """Enter the code (or enrol a device first, scanning the QR code)."""
@@ -66,9 +77,9 @@ def two_factor(request: HttpRequest) -> HttpResponse:
                                                confirmed=False))
     form = TokenForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        allowed, _ = device.verify_is_allowed()
+        allowed, why = device.verify_is_allowed()
         if not allowed:
-            form.add_error("token", "Too many wrong codes: wait a minute and try again.")
+            form.add_error("token", _wait_message((why or {}).get("locked_until")))
         elif device.verify_token(form.cleaned_data["token"]):
             if enrolling:
                 device.confirmed = True

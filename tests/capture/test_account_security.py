@@ -7,8 +7,10 @@ from __future__ import annotations
 import time
 
 import pytest
+import time_machine
 from django.contrib.auth.models import Group
 from django.test import Client
+from django.utils import timezone
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -59,6 +61,21 @@ def test_sales_ops_must_enrol_a_device_before_any_page_or_the_admin(client):
     assert TOTPDevice.objects.get(pk=device.pk).confirmed
     assert client.get("/admin/").status_code == 200
     assert client.get("/queue/").status_code == 200
+
+
+def test_a_wrong_code_says_how_long_to_wait_as_the_wait_doubles(client):
+    admin = person("root", is_staff=True, is_superuser=True)
+    device = TOTPDevice.objects.create(user=admin, name="phone", confirmed=True)
+    sign_in(client, "root", "/admin/login/?next=/admin/")
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        first = client.post("/accounts/two-factor/", {"token": "000000"}).content.decode()
+        assert "That code is not right" in first
+        right_away = client.post("/accounts/two-factor/", {"token": code_for(device)})
+        assert "wait 1 second and try again" in right_away.content.decode()
+        clock.shift(1.5)
+        client.post("/accounts/two-factor/", {"token": "000000"})  # the second wrong code
+        again = client.post("/accounts/two-factor/", {"token": "000000"}).content.decode()
+        assert "wait 2 seconds and try again" in again
 
 
 def test_a_superuser_signing_in_to_the_admin_is_asked_for_the_code(client):
