@@ -70,30 +70,31 @@ class CustomFieldAdmin(admin.ModelAdmin):
                 messages.warning(request, report.message())
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        if obj is not None and obj.leads_carrying().exists():
-            return False  # archive instead: the values stay with the leads
+        if obj is not None and obj.why_not_deletable():
+            return False  # leads carry it (archive instead) or active rules use it
         return super().has_delete_permission(request, obj)
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        if request.method == "GET" and obj is not None and (reason := obj.why_not_deletable()):
+            messages.info(request, f"This field cannot be deleted. {reason}")
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def delete_queryset(self, request, queryset) -> None:
-        refused = []
         for obj in queryset:
             try:
                 obj.delete()
-            except ValidationError:
-                refused.append(obj.label)
-        if refused:
-            messages.error(request, f"Not deleted, leads carry them (archive them instead): "
-                                    f"{', '.join(refused)}.")
+            except ValidationError as exc:
+                messages.error(request, f"Not deleted: {' '.join(exc.messages)}")
 
     @admin.action(description="Delete selected custom lead fields", permissions=["delete"])
     def delete_selected(self, request, queryset):
-        """Django's bulk delete, for the fields no lead carries; the others are named, not
-        deleted (Django's own action refuses the whole selection with a bare 403 then)."""
-        carried = [field for field in queryset if field.leads_carrying().exists()]
-        if carried:
-            messages.error(request, "Not deleted, leads carry them (archive them instead): "
-                                    f"{', '.join(field.label for field in carried)}.")
-        rest = queryset.exclude(pk__in=[field.pk for field in carried])
+        """Django's bulk delete, for the fields that may go; the others are named with the
+        reason, not deleted (Django's own action refuses the whole selection with a bare 403)."""
+        kept = {field.pk: reason for field in queryset if (reason := field.why_not_deletable())}
+        for reason in kept.values():
+            messages.error(request, f"Not deleted: {reason}")
+        rest = queryset.exclude(pk__in=list(kept))
         if not rest.exists():
             return None
         return admin_actions.delete_selected(self, request, rest)

@@ -83,11 +83,21 @@ class CustomField(models.Model):
             queue_index_update()
         forget_definitions()
 
-    def delete(self, *args, **kwargs):
+    def why_not_deletable(self) -> str:
+        """Why this field cannot be deleted now, or "" when it can."""
+        from capture.custom_fields import DELETE_CHECKS
+
         if self.leads_carrying().exists():
-            raise ValidationError(
-                f"Leads carry values of “{self.label}”: archive the field instead of deleting "
-                "it (archiving keeps the data).")
+            return (f"Leads carry values of “{self.label}”: archive the field instead of "
+                    "deleting it (archiving keeps the data).")
+        if users := [user for check in DELETE_CHECKS for user in check(self)]:
+            return (f"Active rules use “{self.label}”: change or switch off "
+                    f"{'; '.join(users)} first.")
+        return ""
+
+    def delete(self, *args, **kwargs):
+        if reason := self.why_not_deletable():
+            raise ValidationError(reason)
         from capture.custom_field_indexes import queue_index_update
 
         result = super().delete(*args, **kwargs)

@@ -35,6 +35,8 @@ _LIST_SPLIT = re.compile(r"[\n,;|]")
 # definition as it is about to be saved (a new type or answers) and returns what that change
 # would break, as sentences; CustomField.clean() refuses the change while any is returned.
 CHANGE_CHECKS: list[Callable[[CustomField], list[str]]] = []
+# The same for deleting a field: each returns who still uses it (routing: its active rules).
+DELETE_CHECKS: list[Callable[[CustomField], list[str]]] = []
 
 
 # --- definitions ---------------------------------------------------------------------------

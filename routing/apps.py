@@ -11,13 +11,15 @@ class RoutingConfig(AppConfig):
     def ready(self) -> None:
         # routing comes before followup in INSTALLED_APPS, so its lead_received receiver is
         # connected first and a lead is scored and routed before followup acts on it.
-        from capture.custom_fields import CHANGE_CHECKS
+        from capture.custom_fields import CHANGE_CHECKS, DELETE_CHECKS
         from routing import receivers, schedules
-        from routing.custom_specs import rules_broken_by
+        from routing.custom_specs import rules_broken_by, rules_using
 
         receivers.connect()
         if rules_broken_by not in CHANGE_CHECKS:
             CHANGE_CHECKS.append(rules_broken_by)
+        if rules_using not in DELETE_CHECKS:
+            DELETE_CHECKS.append(rules_using)
         schedules.connect(self)
         post_migrate.connect(_week_statistics, sender=self)
 

@@ -82,3 +82,16 @@ def rules_broken_by(definition: CustomField) -> list[str]:
         except ConditionError as exc:
             broken.append(f"routing rule “{condition.rule.name}” ({exc})")
     return broken
+
+
+def rules_using(definition: CustomField) -> list[str]:
+    """The active rules with a condition on this custom field (capture.custom_fields.
+    DELETE_CHECKS: the field is not deleted while any is listed)."""
+    from routing.models import RoutingCondition, ScoringRule
+
+    name = definition.rule_name
+    scoring = ScoringRule.objects.filter(field=name, is_active=True).order_by("name")
+    routing = (RoutingCondition.objects.filter(field=name, rule__is_active=True)
+               .select_related("rule").order_by("rule__name"))
+    return ([f"scoring rule “{rule.name}”" for rule in scoring]
+            + list(dict.fromkeys(f"routing rule “{c.rule.name}”" for c in routing)))

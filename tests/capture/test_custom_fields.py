@@ -77,7 +77,7 @@ def test_a_bulk_delete_deletes_the_unused_fields_and_names_those_leads_carry(adm
     html = confirm.content.decode()
     assert confirm.status_code == 200
     assert "Are you sure you want to delete the selected custom lead field?" in html
-    assert "Not deleted, leads carry them (archive them instead): Seats." in html
+    assert "Not deleted: Leads carry values of “Seats”: archive the field instead" in html
     done = admin_client.post("/admin/capture/customfield/",
                              {**chosen, "_selected_action": [fields["plan"].pk], "post": "yes"},
                              follow=True)
@@ -87,7 +87,7 @@ def test_a_bulk_delete_deletes_the_unused_fields_and_names_those_leads_carry(adm
     # the fields leads carry, alone: nothing to confirm, the refusal named
     only = admin_client.post("/admin/capture/customfield/",
                              {**chosen, "_selected_action": [fields["seats"].pk]}, follow=True)
-    assert "Not deleted, leads carry them" in only.content.decode()
+    assert "Not deleted: Leads carry values of “Seats”" in only.content.decode()
     assert CustomField.objects.filter(key="seats").exists()
 
 

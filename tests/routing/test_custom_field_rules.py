@@ -137,6 +137,27 @@ def test_a_type_change_that_would_break_active_rules_is_refused_naming_them(fiel
     plan.full_clean()  # a rule switched off does not hold the change back
 
 
+def test_a_field_active_rules_use_is_not_deleted_and_the_rules_are_named(fields, bob,
+                                                                          admin_client):
+    partners = RoutingRule.objects.create(name="Partner deals to Bob", action="rep",
+                                          rep=bob.user, position=1)
+    RoutingCondition.objects.create(rule=partners, field="cf_partner", operator="equals",
+                                    value="yes")
+    partner = fields["partner"]  # no lead carries it yet
+    page = admin_client.get(f"/admin/capture/customfield/{partner.pk}/change/").content.decode()
+    assert "cannot be deleted" in page and "routing rule “Partner deals to Bob”" in page
+    assert admin_client.post(f"/admin/capture/customfield/{partner.pk}/delete/",
+                             {"post": "yes"}).status_code == 403
+    chosen = {"action": "delete_selected", "_selected_action": [partner.pk]}
+    html = admin_client.post("/admin/capture/customfield/", chosen, follow=True).content.decode()
+    assert "Not deleted: Active rules use “Through a partner?”" in html
+    assert CustomField.objects.filter(pk=partner.pk).exists()
+    partners.is_active = False
+    partners.save()
+    partner.delete()  # a rule switched off does not hold it back
+    assert not CustomField.objects.filter(pk=partner.pk).exists()
+
+
 def test_try_it_takes_custom_field_values(fields, tiers, admin_client):
     rule("cf_seats", "between", "100, 500", points=30, name="Mid-size rollout")
     page = admin_client.get("/admin/routing/scoringrule/try/").content.decode()
