@@ -277,10 +277,10 @@ def test_a_notice_older_by_id_but_newer_by_time_is_not_news_on_every_poll(as_ali
 
 @pytest.mark.parametrize("query", ["after=99999999999999999999999999",
                                    "after=9223372036854775808&notice=-1",
-                                   "after=5&notice=99999999999999999999"])
+                                   "after={lead}&notice=99999999999999999999"])
 def test_polling_with_an_id_out_of_range_is_no_news(as_alice, alice, query):
-    lead_for(alice.user)
-    answer = as_alice.get(f"/queue/poll/?{query}")
+    lead = lead_for(alice.user)
+    answer = as_alice.get("/queue/poll/?" + query.format(lead=lead.pk))
     assert answer.status_code == 200 and answer.json()["arrived"] == 0
 
 
