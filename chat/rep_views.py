@@ -14,7 +14,8 @@ from django.utils.formats import localize
 from django.utils.timesince import timesince
 from django.views.decorators.http import require_GET, require_POST
 
-from capture.models import Lead
+from capture.models import Lead, LeadAccess
+from capture.privacy import record_access
 from chat import services
 from chat.models import Conversation
 from chat.services import ChatRefused
@@ -80,6 +81,8 @@ def reply(request: HttpRequest, lead_id: int) -> HttpResponse:
         except ChatRefused as exc:
             error, status = exc.message, exc.status
         else:
+            record_access(request.user, LeadAccess.Action.CHANGED, lead=lead,
+                          detail="chat reply")
             if _wants_json(request):
                 lead.refresh_from_db(fields=["first_response_at", "respond_by"])
                 return JsonResponse({"message": services.message_json(row),
@@ -113,5 +116,6 @@ def take(request: HttpRequest, thread: str) -> HttpResponse:
     except ChatRefused as exc:
         messages.error(request, exc.message)
         return redirect("routing:queue")
+    record_access(request.user, LeadAccess.Action.REASSIGNED, lead=lead, detail="took the chat")
     messages.success(request, "The chat is yours now: answer the visitor below.")
     return redirect(reverse("routing:lead", args=[lead.pk]) + "#chat-panel")

@@ -504,13 +504,21 @@ def waiting_conversations(user, limit: int = 20) -> list[Conversation]:
                   .select_related("lead__owner")[:limit])
     seen = set(visible.filter(pk__in=[c.lead_id for c in theirs]).values_list(
         "pk", flat=True)) if theirs else set()
-    others = [c for c in theirs if c.lead_id not in seen]
+    others = [c for c in theirs if c.lead_id not in seen and may_be_taken(c, c.lead)]
     present = present_user_ids({c.lead.owner_id for c in others})
     for conversation in others:
         if conversation.lead.owner_id not in present:
             conversation.can_take = True
             chats.append(conversation)
     return sorted(chats, key=lambda c: c.waiting_since)[:limit]
+
+
+def may_be_taken(conversation: Conversation, lead: Lead) -> bool:
+    """Only a lead this chat brought in, that nobody has answered, changes hands: a known
+    person's lead the chat landed on (matched by an email the visitor typed, which nobody
+    verified) stays with the rep who works it, who is alerted; so does a lead once answered."""
+    return (lead.first_response_at is None and conversation.first_reply_at is None
+            and lead.created_at >= conversation.started_at)
 
 
 @transaction.atomic
@@ -537,6 +545,9 @@ def take_chat(*, conversation: Conversation, user) -> Lead:
         raise ChatRefused("Only the reps of the chat's team can take it.", status=403)
     if conversation.status != Conversation.Status.ACTIVE or conversation.waiting_since is None:
         raise ChatRefused("This chat is not waiting for an answer any more.", status=409)
+    if not may_be_taken(conversation, lead):
+        raise ChatRefused("This chat is on a lead its owner works (it was answered, or the "
+                          "visitor is a known lead): the owner has been told.", status=409)
     owner = lead.owner
     name = person_name(owner)
     if owner is not None and present_user_ids([owner.pk]):

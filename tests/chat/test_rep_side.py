@@ -152,6 +152,50 @@ def test_a_present_rep_takes_and_answers_a_chat_routed_to_an_absent_one(chat_rou
     assert answer.status_code == 201
 
 
+def test_taking_a_chat_and_replying_go_on_the_access_trail(chat_routed_to_bob, alice):
+    from capture.models import LeadAccess
+
+    alice_browser, lead = chat_routed_to_bob
+    thread = Conversation.objects.get().thread
+    alice_browser.post(f"/chat/take/{thread}/")
+    alice_browser.post(f"/chat/leads/{lead.pk}/reply/", {"thread": thread, "text": "Hi Ada"},
+                       HTTP_ACCEPT="application/json")
+    trail = set(LeadAccess.objects.filter(lead=lead, user=alice.user)
+                .values_list("action", "detail"))
+    assert {("reassigned", "took the chat"), ("changed", "chat reply")} <= trail
+
+
+def test_a_chat_on_a_known_persons_lead_is_not_offered_to_take(widget, sales_team, alice, bob):
+    """The visitor types the email of a lead bob works: nobody verified it, so no teammate may
+    take bob's lead through the chat (bob is alerted, as for any message on his lead)."""
+    from tests.routing.pages import lead_for
+
+    worked = lead_for(bob.user, sales_team, email="bryce@young.example", status="qualified")
+    alice_browser = Client()
+    alice_browser.force_login(alice.user)
+    alice_browser.get("/chat/waiting/")
+    Visitor(widget).say("hi it is me", fields={"email": "bryce@young.example"})
+    conversation = Conversation.objects.get()
+    assert conversation.lead_id == worked.pk
+    assert "hi it is me" not in alice_browser.get("/chat/waiting/").content.decode()
+    response = alice_browser.post(f"/chat/take/{conversation.thread}/", follow=True)
+    assert "the owner has been told" in response.content.decode()
+    worked.refresh_from_db()
+    assert worked.owner == bob.user
+    assert alice_browser.get(f"/leads/{worked.pk}/").status_code == 404
+
+
+def test_an_answered_chat_lead_is_not_offered_to_take_when_the_visitor_writes_again(
+        chat_routed_to_bob, bob):
+    alice_browser, lead = chat_routed_to_bob
+    Lead.objects.filter(pk=lead.pk).update(first_response_at=timezone.now())
+    thread = Conversation.objects.get().thread
+    assert "Ada" not in alice_browser.get("/chat/waiting/").content.decode()
+    alice_browser.post(f"/chat/take/{thread}/")
+    lead.refresh_from_db()
+    assert lead.owner == bob.user
+
+
 def test_a_chat_nobody_owns_can_be_taken_by_a_rep_of_the_widgets_team(chat_routed_to_bob,
                                                                       alice):
     from routing.models import LeadAssessment
