@@ -343,7 +343,7 @@ def _contact_target(conversation: Conversation, fields: dict[str, str]) -> int |
 # --- contact details: offline, nobody answered, or asked during the chat ----------------------
 
 def leave_contact(*, conversation: Conversation, fields: dict[str, str], ip: str | None = None,
-                  reason: str = "offline") -> Lead:
+                  reason: str = "offline") -> Lead | None:
     """The visitor left an email or phone. The chat's lead gets them (or the chat moves to the
     visitor's existing lead); when nobody answered, the prospect is acknowledged and the lead
     follows the ordinary follow-up."""
@@ -361,10 +361,15 @@ def leave_contact(*, conversation: Conversation, fields: dict[str, str], ip: str
         payload = {"kind": "contact", "thread": conversation.thread, "reason": reason,
                    "widget": conversation.widget_id, "fields": fields,
                    "text": transcript(conversation)}
-        _event, _created, result = receive_event(
+        event, _created, result = receive_event(
             channel=CHANNEL, external_id=f"{conversation.thread}:contact-{stamp}",
             payload=payload, remote_ip=ip)
-        if result is None:
+        if result is None and event.status == InboundEvent.Status.IGNORED:
+            # Set aside on purpose (a person erased on request, with no new opt-in): a final
+            # answer, never "try again", and nothing said about why.
+            Conversation.objects.filter(pk=conversation.pk).update(contact_left_at=now)
+            return conversation.lead
+        if result is None:  # the intake failed: the event is kept and retried
             raise ChatRefused("Your details could not be saved; please try again.", status=503)
         lead = result.lead
         if conversation.lead_id and conversation.lead_id != lead.pk:

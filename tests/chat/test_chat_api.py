@@ -287,3 +287,18 @@ def test_the_owner_of_a_known_lead_hears_when_it_starts_a_chat(visitor, alice):
     visitor.say("Hi again", fields={"email": "ada@example.com"})
     note = Notification.objects.get(user=alice.user, lead=known)
     assert "is chatting on Acme site" in note.text
+
+
+def test_an_erased_person_leaving_details_gets_a_final_answer_not_try_again(visitor):
+    from capture.privacy import erase_person, find_person
+    from tests.factories import LeadFactory, UserFactory
+
+    LeadFactory(email="olga@example.com", phone="+442079460958")
+    erase_person(find_person(email="olga@example.com"), UserFactory(username="olivia"))
+    leads = Lead.objects.count()
+    visitor.say("Hello?")
+    for _ in range(2):
+        answer = visitor.leave(phone="+44 20 7946 0958", email="olga@example.com")
+        assert answer.status_code == 200 and answer.json()["saved"] is True
+    assert not Lead.objects.filter(phone="+442079460958", erased_at__isnull=True).exists()
+    assert Lead.objects.count() == leads + 1  # the anonymous chat's own lead only
