@@ -328,14 +328,21 @@ class InboundEventAdmin(admin.ModelAdmin):
     @admin.action(description="Reprocess the selected failed or received events",
                   permissions=["view"])
     def reprocess(self, request, queryset) -> None:
-        retryable = queryset.filter(
+        # The ids first: once reprocessed, an event is no longer failed or received.
+        chosen = list(queryset.values_list("id", flat=True))
+        retryable = list(queryset.filter(
             status__in=[InboundEvent.Status.FAILED, InboundEvent.Status.RECEIVED])
-        done = sum(1 for event_id in retryable.values_list("id", flat=True)
-                   if reprocess(event_id))
-        skipped = queryset.count() - retryable.count()
-        level = messages.SUCCESS if done else messages.WARNING
-        self.message_user(request, f"Reprocessed {done} event(s); {skipped} skipped (already "
-                          "processed, rejected or ignored).", level)
+            .values_list("id", flat=True))
+        done = sum(1 for event_id in retryable if reprocess(event_id))
+        failed = len(retryable) - done
+        skipped = len(chosen) - len(retryable)
+        level = messages.SUCCESS if done and not failed else messages.WARNING
+        text = f"Reprocessed {done} event(s)"
+        if failed:
+            text += f"; {failed} failed again (see their reason)"
+        if skipped:
+            text += f"; {skipped} skipped (already processed, rejected or ignored)"
+        self.message_user(request, text + ".", level)
 
 
 @admin.register(BlockRule)
