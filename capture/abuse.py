@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import unicodedata
 
 from django.conf import settings
 from django.core.cache import cache
@@ -116,8 +117,17 @@ def blocklist_reason(cleaned: dict) -> str | None:
             domain == value or domain.endswith("." + value)
         ):
             return f"blocked email domain {value}"
-    text = " ".join(str(v) for v in cleaned.values() if isinstance(v, str)).casefold()
+    text = plain(" ".join(str(v) for v in cleaned.values() if isinstance(v, str)))
     for kind, value in rules:
-        if kind == BlockRule.Kind.PHRASE and value and value in text:
+        if kind == BlockRule.Kind.PHRASE and value and plain(value) in text:
             return f"blocked phrase “{value}”"
     return None
+
+
+def plain(text: str) -> str:
+    """Text as a phrase rule compares it: compatibility forms folded (a non-breaking space is
+    a space, full-width letters plain ones), case folded, invisible characters dropped, every
+    run of spaces one space; "CRYPTO   Casino" then holds "crypto casino"."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    visible = "".join(c for c in folded if unicodedata.category(c) != "Cf")
+    return " ".join(visible.split())

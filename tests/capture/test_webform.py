@@ -205,6 +205,16 @@ def test_blocked_domains_and_phrases_reject(visitor):
     assert Lead.objects.count() == 0
 
 
+@pytest.mark.parametrize("message", [
+    "Win big at CRYPTO   Casino", "crypto\u00a0casino", "crypto\u200b casino", "crypto\ncasino",
+    "\uff23\uff32\uff39\uff30\uff34\uff2f casino",  # full-width letters
+])
+def test_a_blocked_phrase_is_not_slipped_past_with_other_spaces_or_letters(visitor, message):
+    BlockRule.objects.create(kind=BlockRule.Kind.PHRASE, value="crypto casino")
+    assert visitor.submit(**{**GOOD, "message": message}).status_code == 400
+    assert Lead.objects.count() == 0
+
+
 def test_the_rate_limit_answers_429_after_the_limit(client, quote_form, settings):
     from tests.conftest import FormVisitor
 
