@@ -26,6 +26,9 @@ def chat_panel(context, lead) -> dict:
 @register.inclusion_tag("chat/_waiting.html", takes_context=True)
 def waiting_chats(context) -> dict:
     user = context["request"].user
+    # The queue page's box: opening it is being there, as each of its refreshes is (else the
+    # widget said "offline" until the first refresh, a few seconds after the page loaded).
+    services.mark_present(user)
     return {"waiting_chats": services.waiting_conversations(user), "now": timezone.now(),
             "chat_poll_seconds": settings.CHAT_POLL_SECONDS, "poll": True,
             "csrf_token": context.get("csrf_token")}

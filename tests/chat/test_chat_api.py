@@ -280,6 +280,18 @@ def test_a_rep_with_leadcrm_open_makes_the_widget_online_outside_their_hours(
     assert visitor.config().json()["online"] is True
 
 
+def test_opening_the_queue_page_makes_the_rep_present_at_once(visitor, alice, bob, client):
+    from datetime import time
+
+    from routing.models import RepProfile
+
+    RepProfile.objects.update(work_days=[], work_starts=time(9), work_ends=time(17))
+    assert visitor.config().json()["online"] is False
+    client.force_login(alice.user)
+    assert client.get("/queue/").status_code == 200  # before its box's first refresh
+    assert visitor.config().json()["online"] is True
+
+
 def test_the_owner_of_a_known_lead_hears_when_it_starts_a_chat(visitor, alice):
     from followup.models import Notification
 
