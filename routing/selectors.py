@@ -12,8 +12,9 @@ from routing.routing import Outcome
 
 
 def _unanswered() -> QuerySet[Lead]:
+    # An erased person's lead is not chased: there is nobody left to answer.
     return Lead.objects.filter(status__in=OPEN_STATUSES, first_response_at__isnull=True,
-                               respond_by__isnull=False)
+                               respond_by__isnull=False, erased_at__isnull=True)
 
 
 def leads_breaching(now: datetime | None = None) -> QuerySet[Lead]:

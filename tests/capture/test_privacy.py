@@ -208,6 +208,29 @@ def test_a_new_opt_in_through_the_form_brings_the_person_back(grace, ops, visito
     assert OutboundMessage.objects.filter(lead=lead, to_address=EMAIL).exists()  # the ack
 
 
+def test_an_erased_persons_open_lead_is_not_chased_and_says_why(grace, ops, client):
+    """Its status and deadline stay (the dashboards' figures do not move), but no warning or
+    escalation runs for it, and the queue and lead page say there is nobody to answer."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from routing.selectors import leads_breaching, leads_past_warning
+
+    lead = Lead.objects.filter(pk__in=grace.lead_ids).exclude(status=LeadStatus.WON).first()
+    owner = UserFactory(username="rita")
+    Lead.objects.filter(pk=lead.pk).update(owner=owner, first_response_at=None,
+                                           respond_by=timezone.now() + timedelta(minutes=30))
+    erase_person(grace, ops)
+    later = timezone.now() + timedelta(hours=2)
+    assert not leads_breaching(later).filter(pk=lead.pk).exists()
+    assert not leads_past_warning(later).filter(pk=lead.pk).exists()
+    client.force_login(owner)
+    assert ">erased</span>" in client.get("/queue/").content.decode()
+    page = client.get(f"/leads/{lead.pk}/").content.decode()
+    assert "SLA: off, the person's data was erased" in page
+
+
 def test_scheduled_messages_of_an_erased_person_are_cancelled(grace, ops):
     OutboundMessage.objects.create(lead_id=grace.lead_ids[-1], kind="sequence",
                                    to_address=EMAIL, subject="Hi Grace", body="Hello Grace")
