@@ -52,7 +52,8 @@ PERSONAL_LEAD_FIELDS = ("first_name", "last_name", "email", "email_key", "phone"
 # Text columns of rows belonging to a lead that never hold what a person typed: kept unless
 # they happen to contain one of the person's identifiers.
 KEPT_COLUMNS = {"dedupe_key", "provider_id", "provider_status", "stop_reason", "tier",
-                "fired_rules", "routing", "consent_text", "listed_ids", "detail"}
+                "fired_rules", "routing", "consent_text", "listed_ids", "detail",
+                "channel"}  # an InboundEvent's adapter ("twilio-sms"): a choice in all but name
 
 
 # --- identities --------------------------------------------------------------------------------

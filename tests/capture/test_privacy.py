@@ -148,6 +148,8 @@ def test_erasure_previews_then_leaves_no_trace_anywhere(grace, ops, client):
     others = Lead.objects.exclude(pk__in=grace.lead_ids).count()
     first_response = {lead.pk: (lead.created_at, lead.channel, lead.status)
                       for lead in grace.leads}
+    adapters = dict(InboundEvent.objects.filter(lead_id__in=grace.lead_ids)
+                    .values_list("pk", "channel"))
     client.force_login(ops)
     preview = client.post("/admin/capture/privacyrequest/erase/", {"email": EMAIL})
     html = preview.content.decode()
@@ -166,6 +168,9 @@ def test_erasure_previews_then_leaves_no_trace_anywhere(grace, ops, client):
         assert (lead.created_at, lead.channel, lead.status) == first_response[lead.pk]
         assert lead.erased_at and lead.display_name == f"Erased lead #{lead.pk}"
     assert Lead.objects.filter(email_key="ada@analytical.example").exists()  # others stay
+    # The raw events keep which adapter took them in (a choice column in all but name).
+    assert dict(InboundEvent.objects.filter(pk__in=adapters).values_list("pk", "channel")) \
+        == adapters
     record = PrivacyRequest.objects.get(kind="erasure")
     assert record.note == "ticket 4711" and record.counts["leads"] == 2
     assert set(record.identity_hashes) == {identity_hash("email", EMAIL),
