@@ -387,15 +387,22 @@ def anonymise_leads(person: Person, *, now: datetime | None = None) -> dict[str,
     tokens = person.tokens
     counts: dict[str, int] = {}
     events = list(_events_of(person))
-    counts["inbound events"] = _scrub_rows(events, tokens)
+    # The counts are the rows that belonged to the person, as the preview listed them (each
+    # was checked; one with nothing typed in it, a lead assessment, has nothing to blank).
+    _scrub_rows(events, tokens)
+    counts["inbound events"] = len(events)
     _scrub_admin_log(InboundEvent, [e.pk for e in events], tokens)
     for rel in _lead_relations():
         model = rel.related_model
-        if model in (InboundEvent, LeadAccess, _suppression_model()):
+        if model in (InboundEvent, LeadAccess):
             continue
         rows = list(model._default_manager.filter(
             **{f"{rel.field.name}_id__in": person.lead_ids}))
-        counts[str(model._meta.verbose_name_plural)] = _scrub_rows(rows, tokens)
+        if model is _suppression_model():  # they become hashes (erase_person), not blanks
+            counts[str(model._meta.verbose_name_plural)] = len(rows)
+            continue
+        _scrub_rows(rows, tokens)
+        counts[str(model._meta.verbose_name_plural)] = len(rows)
         _scrub_admin_log(model, [r.pk for r in rows], tokens)
     # Messages not yet sent are cancelled: there is nobody to send them to any more.
     if apps.is_installed("followup"):

@@ -20,7 +20,13 @@ from django.db import connection
 from capture.channels.email import receive_email
 from capture.intake import IntakeInput, receive_lead
 from capture.models import BlockRule, InboundEvent, Lead, LeadAccess, LeadStatus, PrivacyRequest
-from capture.privacy import erase_person, erased_identity, find_person, identity_hash
+from capture.privacy import (
+    erase_person,
+    erased_identity,
+    erasure_preview,
+    find_person,
+    identity_hash,
+)
 from followup.models import OutboundMessage, Suppression
 from tests.capture.conftest import PAYLOADS, load_json
 from tests.capture.test_api import post as api_post
@@ -150,6 +156,7 @@ def test_erasure_previews_then_leaves_no_trace_anywhere(grace, ops, client):
                       for lead in grace.leads}
     adapters = dict(InboundEvent.objects.filter(lead_id__in=grace.lead_ids)
                     .values_list("pk", "channel"))
+    erasure_counts_before = erasure_preview(grace)
     client.force_login(ops)
     preview = client.post("/admin/capture/privacyrequest/erase/", {"email": EMAIL})
     html = preview.content.decode()
@@ -173,6 +180,7 @@ def test_erasure_previews_then_leaves_no_trace_anywhere(grace, ops, client):
         == adapters
     record = PrivacyRequest.objects.get(kind="erasure")
     assert record.note == "ticket 4711" and record.counts["leads"] == 2
+    assert record.counts == erasure_counts_before  # what the preview said would go
     assert set(record.identity_hashes) == {identity_hash("email", EMAIL),
                                            identity_hash("phone", PHONE)}
     hashes = set(Suppression.objects.filter(reason="erased").values_list("value_hash",
