@@ -14,8 +14,11 @@ from django.utils import timezone
 from followup.models import OutboundMessage
 from followup.services import deliver_outbound
 
-# A message claimed longer ago than this belongs to a worker that died mid-send.
-STALE_AFTER = timedelta(minutes=10)
+# A message claimed longer ago than this belongs to a worker that died mid-send. A live worker
+# sends a kick's rows within its task's timeout (Q_CLUSTER["timeout"], 60 s: django-q2 kills it
+# then), and a sweep's rows each right after renewing their claim; so past two minutes nobody
+# is sending the row, and a crash holds an acknowledgement back two minutes, not ten.
+STALE_AFTER = timedelta(minutes=2)
 SWEEP_BATCH = 500
 FANOUT_CHUNK = 50
 KICK_BATCH = 50  # rows one kick may take along (send_outbound)

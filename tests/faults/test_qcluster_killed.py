@@ -41,7 +41,7 @@ print("seeded")
 """
 
 # What the passage of time does for a cluster that died, done at once instead of waiting:
-# the dead worker's claim passes STALE_AFTER (10 minutes), the broker's `retry` (180 s) frees
+# the dead worker's claim passes STALE_AFTER (2 minutes), the broker's `retry` (180 s) frees
 # the tasks it had taken, and the one-minute sweeper's schedule is due.
 AFTER_THE_CRASH = """
 from datetime import timedelta

@@ -50,6 +50,24 @@ def test_a_chunk_whose_task_waited_past_the_lease_leaves_its_rows_to_the_newer_c
     assert len(mail.outbox) == 1
 
 
+def test_a_dead_workers_claim_is_freed_within_minutes_but_never_under_a_live_send(settings):
+    """After a crash a claimed acknowledgement waits STALE_AFTER: two minutes, not ten. A live
+    kick sends within its task's timeout, so its rows are never freed while it sends them."""
+    from followup.tasks import STALE_AFTER, free_rows_of_dead_workers
+
+    assert timedelta(seconds=settings.Q_CLUSTER["timeout"]) < STALE_AFTER <= timedelta(minutes=2)
+    lead = LeadFactory()
+    row = OutboundMessage.objects.create(lead=lead, kind="ack", to_address="a@x.co",
+                                         subject="Hi", due_at=timezone.now(), status="sending",
+                                         claimed_at=timezone.now() - timedelta(seconds=61))
+    free_rows_of_dead_workers()
+    assert OutboundMessage.objects.get(id=row.id).status == "sending"  # may still be sending
+    OutboundMessage.objects.filter(id=row.id).update(
+        claimed_at=timezone.now() - timedelta(minutes=2, seconds=5))
+    free_rows_of_dead_workers()
+    assert OutboundMessage.objects.get(id=row.id).status == "scheduled"
+
+
 # --- how long one sweep runs -----------------------------------------------------------------
 
 class Clock:
