@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
@@ -215,8 +215,10 @@ def receive_event(
                                    attempts=1 if processing else 0, **stored)
                 event.save()
                 return event, True, _take_in(event, data) if processing else None
-        except IntegrityError as exc:
+        except (IntegrityError, OperationalError) as exc:
             failure = exc
+            if isinstance(exc, OperationalError) and not _twins_deadlocked(exc):
+                break
             logger.info("%s %s collided (a retry of a stored event, or a concurrent twin); "
                         "looking again (%s)", channel, external_id, attempt)
         except Exception as exc:
@@ -229,6 +231,15 @@ def receive_event(
     event, created = store_inbound_event(channel=channel, external_id=external_id, attempts=1,
                                          **stored)
     return event, created, None
+
+
+DEADLOCKED = {"40P01", "40001"}  # PostgreSQL: deadlock detected, serialization failure
+
+
+def _twins_deadlocked(exc: OperationalError) -> bool:
+    """Two twins of one person inserting their email and phone in the other order into the
+    unique indexes: PostgreSQL aborts one. Like a collision, the next try finds the other's."""
+    return getattr(exc.__cause__, "sqlstate", None) in DEADLOCKED
 
 
 # channel adapter name -> function(event) -> IntakeInput (filled by capture.channels)

@@ -255,3 +255,49 @@ def test_receive_event_records_a_rejection_from_the_normaliser():
         del intake.NORMALISERS["test-refuse"]
     assert (event.status, event.reason) == ("rejected", "no way to reach this person")
     assert Lead.objects.count() == 0
+
+
+def test_a_deadlock_between_twins_is_tried_again_within_the_request(monkeypatch):
+    """PostgreSQL aborts one of two twins that took the email and phone indexes in the other
+    order (deadlock detected); the aborted request tries again and finds the lead in the same
+    request, instead of leaving its event to the sweeper."""
+    from django.db import OperationalError
+
+    from capture import intake
+
+    class DeadlockDetected(Exception):
+        sqlstate = "40P01"
+
+    real, calls = intake._take_in, []
+
+    def deadlocked_once(event, data=None):
+        calls.append(event.pk)
+        if len(calls) == 1:
+            raise OperationalError("deadlock detected") from DeadlockDetected()
+        return real(event, data)
+
+    monkeypatch.setattr(intake, "_take_in", deadlocked_once)
+    event, created, result = receive_event(
+        channel="api", external_id="twin-1",
+        data=submission(first_name="Grace", email="grace@navy.mil"))
+    assert len(calls) == 2 and result is not None and result.lead.email == "grace@navy.mil"
+    assert event.status == InboundEvent.Status.PROCESSED and created
+
+
+def test_another_database_error_is_kept_as_a_failed_event_not_retried(monkeypatch):
+    from django.db import OperationalError
+
+    from capture import intake
+
+    calls = []
+
+    def broken(event, data=None):
+        calls.append(event.pk)
+        raise OperationalError("disk I/O error")
+
+    monkeypatch.setattr(intake, "_take_in", broken)
+    event, _created, result = receive_event(
+        channel="api", external_id="broken-1",
+        data=submission(first_name="Grace", email="grace@navy.mil"))
+    assert len(calls) == 1 and result is None
+    assert event.status == InboundEvent.Status.FAILED and "disk I/O error" in event.reason
