@@ -101,7 +101,7 @@ def spam_reason(
     if not cross_origin:  # a site's own HTML form cannot carry our signed start time
         elapsed = seconds_since_started(raw.get(STARTED, ""), intake_form.id)
         if elapsed is None:
-            return "form start token missing or forged"
+            return "form start token missing, forged or older than a day"
         if elapsed < intake_form.min_fill_seconds:
             return f"submitted {elapsed:.1f}s after the page loaded (minimum "\
                 f"{intake_form.min_fill_seconds}s)"

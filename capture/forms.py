@@ -30,11 +30,17 @@ def sign_started(form_id: int) -> str:
     return signing.dumps({"form": form_id, "at": time.time()}, salt=_STARTED_SALT)
 
 
+# A page's start token is good for a day: a page left open overnight still sends, while a
+# bot that fetched the page once cannot skip the minimum fill time for ever with that token.
+STARTED_MAX_AGE = 24 * 3600
+
+
 def seconds_since_started(token: str, form_id: int) -> float | None:
-    """Seconds since the page was served, or None when the token is missing or forged."""
+    """Seconds since the page was served, or None when the token is missing, forged or older
+    than STARTED_MAX_AGE."""
     try:
-        value = signing.loads(token or "", salt=_STARTED_SALT)
-    except signing.BadSignature:
+        value = signing.loads(token or "", salt=_STARTED_SALT, max_age=STARTED_MAX_AGE)
+    except signing.BadSignature:  # SignatureExpired is one
         return None
     if not isinstance(value, dict) or value.get("form") != form_id:
         return None

@@ -25,6 +25,7 @@ from capture.forms import (
     build_public_form,
     form_helper,
     initial_for_page,
+    sign_started,
 )
 from capture.intake import receive_event, store_inbound_event
 from capture.memo import ProcessMemo
@@ -92,6 +93,11 @@ def intake_form_page(request: HttpRequest, slug: str) -> HttpResponse:
     if reason := abuse.spam_reason(intake_form, form.cleaned_data, raw,
                                    cross_origin=cross_origin):
         _store_rejected(request, intake_form, raw, reason)
+        # The page again with a new start token: a person whose page was open too long (or
+        # who was too quick) waits a few seconds and sends, as the message asks.
+        data = request.POST.copy()
+        data[STARTED] = sign_started(intake_form.id)
+        form = build_public_form(intake_form, data=data)
         return _render_form(request, intake_form, form, error=abuse.FRIENDLY["spam"], status=400)
 
     remote_ip = abuse.client_ip(request)

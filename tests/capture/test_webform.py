@@ -1,9 +1,11 @@
 """The public quote-request page /q/<slug>/: render, submit, validation, abuse, attribution."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.utils import timezone
 
 from capture.forms import sign_started
 from capture.models import BlockRule, InboundEvent, Lead
@@ -182,16 +184,35 @@ def test_a_slow_enough_submission_passes_the_fill_time(visitor, quote_form):
     quote_form.min_fill_seconds = 30
     quote_form.save()
     visitor.load()
-    with time_machine.travel("2099-01-01", tick=True):  # long after the page was served
+    later = timezone.now() + timedelta(hours=20)  # the page left open all day
+    with time_machine.travel(later, tick=True):
         response = visitor.submit(**GOOD)
     assert response.status_code == 302 and Lead.objects.count() == 1
+
+
+def test_a_start_token_older_than_a_day_is_refused_and_the_page_gives_a_new_one(visitor):
+    """A bot that fetched the page once cannot skip the fill time for ever; a person whose page
+    was open since yesterday is asked to send again, and can."""
+    import time_machine
+
+    visitor.load()
+    with time_machine.travel(timezone.now() + timedelta(days=2), tick=True):
+        refused = visitor.submit(**GOOD)
+        assert refused.status_code == 400 and Lead.objects.count() == 0
+        old = visitor.hidden["started"]
+        visitor.hidden.update(dict(re.findall(r'type="hidden" name="([a-z_]+)" value="([^"]*)"',
+                                              refused.content.decode())))
+        assert visitor.hidden["started"] != old  # a new token in the page sent back
+        assert visitor.submit(**GOOD).status_code == 302
+    assert Lead.objects.count() == 1
 
 
 def test_a_forged_start_token_is_rejected(visitor, quote_form):
     visitor.load()
     visitor.hidden["started"] = sign_started(quote_form.pk + 1)
     assert visitor.submit(**GOOD).status_code == 400
-    assert InboundEvent.objects.get().reason == "form start token missing or forged"
+    assert InboundEvent.objects.get().reason == \
+        "form start token missing, forged or older than a day"
 
 
 def test_blocked_domains_and_phrases_reject(visitor):
