@@ -83,10 +83,22 @@ def intake_form_page(request: HttpRequest, slug: str) -> HttpResponse:
 
     raw = payload_from_post(request.POST)
     form = build_public_form(intake_form, data=request.POST)
-    if abuse.is_rate_limited(request, f"form:{intake_form.pk}",
-                             settings.FORM_RATE_LIMIT_PER_MINUTE):
-        _store_rejected(request, intake_form, raw, "rate limit exceeded")
-        return _render_form(request, intake_form, form, error=abuse.FRIENDLY["rate"], status=429)
+    limit = settings.FORM_RATE_LIMIT_PER_MINUTE
+    if abuse.is_rate_limited(request, f"form:{intake_form.pk}", limit):
+        ip = abuse.client_ip(request)
+        # A person past the limit gets the form back with what they typed, and the refused
+        # submission is kept. A flood (as many refused again in a minute) gets a short answer
+        # and is not stored row by row: 1,500 refused posts wrote 1,500 rows in 30 s.
+        if not abuse.over_limit(f"form-refused:{intake_form.pk}:{ip}", limit):
+            _store_rejected(request, intake_form, raw, "rate limit exceeded")
+            response = _render_form(request, intake_form, form, error=abuse.FRIENDLY["rate"],
+                                    status=429)
+        else:
+            response = HttpResponse(abuse.FRIENDLY["rate"], status=429,
+                                    content_type="text/plain; charset=utf-8")
+        response["Retry-After"] = str(max(1, abuse.seconds_until_allowed(
+            f"form:{intake_form.pk}:{ip}", limit)))
+        return response
     if not form.is_valid():
         # The visitor is still on the page and fixes the fields; nothing is stored yet.
         return _render_form(request, intake_form, form, status=400)

@@ -247,6 +247,23 @@ def test_the_rate_limit_answers_429_after_the_limit(client, quote_form, settings
     assert InboundEvent.objects.filter(status="rejected", reason="rate limit exceeded").count() == 2
 
 
+def test_a_flood_past_the_limit_gets_short_answers_and_is_not_stored_row_by_row(
+        client, quote_form, settings):
+    from tests.conftest import FormVisitor
+
+    settings.FORM_RATE_LIMIT_PER_MINUTE = 3
+    answers = [FormVisitor(client).submit(**{**GOOD, "email": f"p{i}@x.co", "phone": ""})
+               for i in range(20)]
+    refused = [a for a in answers if a.status_code == 429]
+    assert len(refused) == 17 and all(int(a["Retry-After"]) >= 1 for a in refused)
+    # The first refused ones get the form back with what was typed, and are kept...
+    assert all('name="email"' in a.content.decode() for a in refused[:3])
+    # ...the flood beyond gets a short answer, and only a few rows are written for it all.
+    assert all(a.content.decode() == "Too many submissions from your network. Please try "
+               "again in a minute." for a in refused[3:])
+    assert InboundEvent.objects.filter(reason="rate limit exceeded").count() == 3
+
+
 def test_a_post_without_the_csrf_token_gets_a_clear_403(csrf_client, quote_form):
     response = csrf_client.post("/q/quote/", GOOD)
     assert response.status_code == 403
