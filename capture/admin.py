@@ -372,8 +372,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
     search_fields = ("name", "source", "prefix")
     readonly_fields = ("prefix", "last_used_at", "created_at")
     fields = ("name", "source", "is_active", "field_mapping", "accepts_form_posts",
-              "return_origins", "default_region", "rate_limit_per_minute", "prefix",
-              "last_used_at", "created_at")
+              "return_origins", "default_region", "rate_limit_per_minute", "acknowledge_with",
+              "prefix", "last_used_at", "created_at")
 
     def save_model(self, request, obj, form, change) -> None:
         key = "" if change else obj.set_new_key()
@@ -397,7 +397,7 @@ class WebhookSourceAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         secret = ("secret",) if request.user.is_superuser else ("secret_hint",)
         return ("name", "slug", "is_active", *secret, "field_mapping", "default_region",
-                "endpoint")
+                "acknowledge_with", "endpoint")
 
     def get_readonly_fields(self, request, obj=None):
         return ("secret_hint", "endpoint")

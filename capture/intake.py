@@ -85,6 +85,9 @@ class IntakeInput:
     # A channel's own first-response target (a live chat's, in seconds): a new lead's deadline
     # is the sooner of it and its tier's, so the owner's alert names the right one.
     respond_within: timedelta | None = None
+    # A partner's key or a webhook source may acknowledge its leads with a form's message
+    # (the form's id; ApiKey/WebhookSource.acknowledge_with). A web form uses its own.
+    acknowledge_with: int | None = None
 
 
 class Rejected(Exception):

@@ -44,7 +44,7 @@ def acknowledge_prospect(
 ) -> None:
     if not data.notify_prospect:
         return
-    message = acknowledgement_for(lead, interaction)
+    message = acknowledgement_for(lead, interaction, acknowledge_with=data.acknowledge_with)
     if message is not None:
         queue_send_on_commit(message.id)
 

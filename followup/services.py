@@ -19,7 +19,7 @@ from django.db import transaction
 from django.template import Context, Template, TemplateSyntaxError
 from django.utils import timezone
 
-from capture.models import OPEN_STATUSES, Channel, Interaction, Lead
+from capture.models import OPEN_STATUSES, Channel, IntakeForm, Interaction, Lead
 from capture.privacy import is_suppressed
 from capture.services import person_name
 from capture.templating import compile_message
@@ -98,12 +98,17 @@ def response_promise(lead: Lead, form) -> str:
     return policy.promise() if policy is not None else form.response_promise
 
 
-def acknowledgement_for(lead: Lead, interaction: Interaction) -> OutboundMessage | None:
+def acknowledgement_for(lead: Lead, interaction: Interaction, *,
+                        acknowledge_with: int | None = None) -> OutboundMessage | None:
     """The acknowledgement row for one inbound submission, or None when there is nothing to send.
 
-    One per interaction (a OneToOne), rendered now, so the row holds exactly what will be sent.
+    A web form's lead gets its form's message; a partner's API lead or a webhook's, the message
+    of the form its key or source names (`acknowledge_with`). One per interaction (a OneToOne),
+    rendered now, so the row holds exactly what will be sent.
     """
     form = lead.form if interaction.channel == Channel.WEB_FORM else None
+    if form is None and acknowledge_with:
+        form = IntakeForm.objects.filter(pk=acknowledge_with).first()
     if form is None or not lead.email or not form.ack_subject.strip():
         return None
     context = {

@@ -177,6 +177,7 @@ def _input(api_key: ApiKey, record: dict, checked, *, at, ip: str | None,
         source=api_key.source,
         consent=consent,
         custom=checked.custom,
+        acknowledge_with=api_key.acknowledge_with_id,
     )
 
 channel = Channel(name=CHANNEL, verify=authenticate, events=lambda r: [], normalise=normalise)

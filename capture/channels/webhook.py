@@ -105,6 +105,7 @@ def normalise(event: InboundEvent) -> IntakeInput:
         occurred_at=event.received_at,
         source=source.slug,
         custom=checked.custom,
+        acknowledge_with=source.acknowledge_with_id,
         consent=Consent(text=f"Consent given through {source.name}",
                         given_at=event.received_at) if checked.consent else None,
     )

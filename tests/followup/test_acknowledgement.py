@@ -1,5 +1,6 @@
 """The prospect's acknowledgement: a row in the same transaction, a task on commit, sent once."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -285,3 +286,31 @@ def test_an_sla_target_reads_as_a_promise(target, unit, promise):
     from routing.sla import SlaSpec
 
     assert SlaSpec("hot", target, unit).promise() == promise
+
+
+def test_a_partners_api_lead_and_a_webhooks_are_acknowledged_with_the_form_they_name(
+    client, quote_form, sync_tasks, django_capture_on_commit_callbacks
+):
+    """The API key and the webhook source each name a form whose acknowledgement their leads
+    get; one that names none sends none (a partner may write to its people itself)."""
+    from capture.models import ApiKey, WebhookSource
+    from tests.capture.test_api import post as api_post
+    from tests.capture.test_webhook import SECRET, signed_post
+
+    quote_form.response_promise = "within one business day"
+    quote_form.save()
+    _partner, key = ApiKey.issue("Partner", source="partner", acknowledge_with=quote_form)
+    _quiet, quiet_key = ApiKey.issue("Quiet partner", source="quiet")
+    WebhookSource.objects.create(slug="zap", name="Zapier", secret=SECRET,
+                                 acknowledge_with=quote_form)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api_post(client, key, {"first_name": "Grace", "email": "grace@navy.mil"}
+                        ).status_code == 201
+        assert api_post(client, quiet_key, {"first_name": "Ada", "email": "ada@example.com"}
+                        ).status_code == 201
+        body = json.dumps({"first_name": "Linus", "email": "linus@example.org"}).encode()
+        assert signed_post(client, "zap", body).status_code == 200
+    sent = {m.to[0]: m for m in mail.outbox}
+    assert set(sent) == {"grace@navy.mil", "linus@example.org"}
+    assert "Hi Grace," in sent["grace@navy.mil"].body
+    assert "within one business day" in sent["linus@example.org"].body
