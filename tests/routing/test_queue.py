@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from capture.models import Interaction, Lead, LeadStatus
 from routing.models import Team
-from routing.queue import in_queue_order
+from routing.queue import in_queue_order, tab_counts
 from tests.factories import UserFactory
 from tests.routing.conftest import make_rep
 from tests.routing.pages import lead_for
@@ -237,9 +237,10 @@ def test_polling_reports_leads_assigned_since_the_page_loaded(as_alice, alice):
     assert as_alice.get(f"/queue/poll/?after={first.pk}").json()["arrived"] == 0
     second = lead_for(alice.user)
     data = as_alice.get(f"/queue/poll/?after={first.pk}").json()
-    assert data == {"arrived": 1, "new": "2", "newest_id": second.pk, "newest_notice": 0,
-                    "counts": {"all": "2", "new": "2", "due": "2", "waiting": "0", "team": "0",
-                               "snoozed": "0"}}
+    counts = data.pop("counts")
+    assert data == {"arrived": 1, "new": "2", "newest_id": second.pk, "newest_notice": 0}
+    # Every tab's badge, as the page counts them ("due today" depends on the hour: not fixed).
+    assert counts == tab_counts(alice.user) and counts["all"] == counts["new"] == "2"
 
 
 def test_polling_reports_an_older_lead_reassigned_to_me_since_the_page_loaded(
