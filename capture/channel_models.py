@@ -40,6 +40,16 @@ def check_field_mapping(mapping: object) -> None:
         )
 
 
+def acknowledge_with_field(sender: str) -> models.ForeignKey:
+    """The form whose acknowledgement a partner's or a webhook's leads get (IntakeInput.
+    acknowledge_with; followup.services.acknowledgement_for)."""
+    return models.ForeignKey(
+        "capture.IntakeForm", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text=f"Each lead with an email address that {sender} sends gets the "
+        "acknowledgement email of this form (its subject, text and promise; the lead's tier "
+        "sets the promise when it has an SLA policy). Empty: no acknowledgement.")
+
+
 class ApiKey(models.Model):
     """One partner or website posting leads to /api/v1/leads/: one key per source."""
 
@@ -68,11 +78,7 @@ class ApiKey(models.Model):
         max_length=2, blank=True, help_text="Region for phone numbers without +country code."
     )
     rate_limit_per_minute = models.PositiveIntegerField(default=120)
-    acknowledge_with = models.ForeignKey(
-        "capture.IntakeForm", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-        help_text="Each lead with an email address that this key sends gets the "
-        "acknowledgement email of this form (its subject, text and promise; the lead's tier "
-        "sets the promise when it has an SLA policy). Empty: no acknowledgement.")
+    acknowledge_with = acknowledge_with_field("this key")
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 
@@ -121,11 +127,7 @@ class WebhookSource(models.Model):
         "Lead field names are accepted as they are; other keys go into the message.",
     )
     default_region = models.CharField(max_length=2, blank=True)
-    acknowledge_with = models.ForeignKey(
-        "capture.IntakeForm", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-        help_text="Each lead with an email address that this source sends gets the "
-        "acknowledgement email of this form (its subject, text and promise; the lead's tier "
-        "sets the promise when it has an SLA policy). Empty: no acknowledgement.")
+    acknowledge_with = acknowledge_with_field("this source")
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
