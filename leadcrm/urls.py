@@ -8,6 +8,8 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from routing.admin import PeopleAutocomplete
+
 admin.site.site_header = "leadcrm"
 admin.site.site_title = "leadcrm admin"
 admin.site.index_title = "Sales operations"
@@ -21,6 +23,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    # The admin's autocomplete, naming people by full name (routing.admin.PeopleAutocomplete).
+    path("admin/autocomplete/", admin.site.admin_view(
+        PeopleAutocomplete.as_view(admin_site=admin.site))),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),

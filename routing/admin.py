@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
@@ -48,6 +49,17 @@ from routing.sla import describe_target
 from routing.trial import MAX_BACKTEST_LEADS, backtest, try_lead
 
 # --- People are named as everywhere else: "Alice Anders", not "alice" --------------------------
+
+
+class PeopleAutocomplete(AutocompleteJsonView):
+    """The admin's search-as-you-type for users names them as everywhere else ("Alice Anders",
+    not "alice"); leadcrm/urls.py serves it at the admin's own autocomplete address."""
+
+    def serialize_result(self, obj, to_field_name):
+        result = super().serialize_result(obj, to_field_name)
+        if isinstance(obj, get_user_model()):
+            result["text"] = person_name(obj)
+        return result
 
 
 class PersonChoiceField(forms.ModelChoiceField):

@@ -35,7 +35,7 @@ def test_sales_ops_find_a_rep_in_the_people_pickers(ops_client, url):
     response = ops_client.get(url)
     assert response.status_code == 200
     alice = User.objects.get(username="alice")
-    assert {"id": str(alice.pk), "text": "alice"} in response.json()["results"]
+    assert {"id": str(alice.pk), "text": "Alice Anders"} in response.json()["results"]
 
 
 def test_a_manager_finds_a_rep_for_a_leads_owner_in_the_admin(demo, client):
