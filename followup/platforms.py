@@ -98,7 +98,8 @@ def send_messenger(*, to: str, body: str, instagram: bool = False,
     else:
         message["messaging_type"] = "RESPONSE"
     response = requests.post(f"{settings.META_GRAPH_URL.rstrip('/')}/me/messages",
-                             params={"access_token": token}, json=message, timeout=TIMEOUT)
+                             headers={"Authorization": f"Bearer {token}"}, json=message,
+                             timeout=TIMEOUT)  # the token never in a URL an error may quote
     data = _check(response, name)
     if not data.get("message_id"):
         raise Refused(f"{name} accepted the request but returned no message id.",

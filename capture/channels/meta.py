@@ -395,10 +395,12 @@ class GraphClient:
         self.session = retrying_session(attempts=3, backoff=0.5)
 
     def lead(self, leadgen_id: str) -> dict:
+        # The token in a header, never the URL: a failed request's message (stored on the
+        # event, logged by the worker) names the URL.
         response = self.session.get(
             f"{self.base_url}/{leadgen_id}",
-            params={"access_token": self.token,
-                    "fields": "created_time,id,ad_id,form_id,field_data"},
+            params={"fields": "created_time,id,ad_id,form_id,field_data"},
+            headers={"Authorization": f"Bearer {self.token}"},
             timeout=10,
         )
         response.raise_for_status()

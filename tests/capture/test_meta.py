@@ -46,7 +46,8 @@ class StubGraph:
                     self.send_response(500)
                     self.end_headers()
                     return
-                if query.get("access_token") != ["page-token"]:
+                if (self.headers.get("Authorization") != "Bearer page-token"
+                        or "access_token" in query):  # never in the URL
                     self.send_response(401)
                     self.end_headers()
                     return

@@ -212,7 +212,8 @@ def test_a_messenger_reply_uses_the_send_api_and_records_the_delivery(
     reply(client, lead, option_key(lead, "messenger"), "We open at 10 on Saturdays.",
           django_capture_on_commit_callbacks)
     sent = api.requests[-1]
-    assert sent.path == "/v21.0/me/messages" and sent.query["access_token"] == ["page-token"]
+    assert sent.path == "/v21.0/me/messages" and "access_token" not in sent.query
+    assert sent.headers["Authorization"] == "Bearer page-token"
     assert sent.json == {"recipient": {"id": "6543210987654321"}, "messaging_type": "RESPONSE",
                          "message": {"text": "We open at 10 on Saturdays."}}
     delivery = load_json("meta", "messenger_message.json")
