@@ -7,13 +7,14 @@ from datetime import datetime
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from capture.models import OPEN_STATUSES, Lead
+from capture.models import OPEN_STATUSES, WORKING_STATUSES, Lead
 from routing.routing import Outcome
 
 
 def _unanswered() -> QuerySet[Lead]:
-    # An erased person's lead is not chased: there is nobody left to answer.
-    return Lead.objects.filter(status__in=OPEN_STATUSES, first_response_at__isnull=True,
+    # An erased person's lead is not chased: there is nobody left to answer. Nor is a lead
+    # resting in long-term nurture: it owes no answer (the queue never shows it breached).
+    return Lead.objects.filter(status__in=WORKING_STATUSES, first_response_at__isnull=True,
                                respond_by__isnull=False, erased_at__isnull=True)
 
 

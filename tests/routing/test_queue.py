@@ -285,6 +285,23 @@ def test_polling_with_an_id_out_of_range_is_no_news(as_alice, alice, query):
     assert answer.status_code == 200 and answer.json()["arrived"] == 0
 
 
+def test_a_lead_resting_in_nurture_shows_no_countdown_and_is_never_escalated(as_alice, alice):
+    from routing.selectors import leads_breaching, leads_past_warning
+
+    rested = lead_for(alice.user, first_name="Rested", status=LeadStatus.NURTURE,
+                      minutes_left=30)
+    html = as_alice.get("/queue/").content.decode()
+    rested_row = html[html.rindex("<tr", 0, html.index("Rested Lovelace")):]
+    rested_row = rested_row[:rested_row.index("</tr>")]
+    assert ">nurture</span>" in rested_row and "countdown" not in rested_row
+    later = timezone.now() + timedelta(hours=2)
+    assert not leads_breaching(later).filter(pk=rested.pk).exists()
+    assert not leads_past_warning(timezone.now() + timedelta(minutes=20)).filter(
+        pk=rested.pk).exists()
+    page = as_alice.get(f"/leads/{rested.pk}/").content.decode()
+    assert "SLA: off, in long-term nurture" in page
+
+
 def test_an_export_with_a_bad_filter_says_so_instead_of_an_empty_file(as_alice, alice):
     lead_for(alice.user, first_name="Only")
     answer = as_alice.get("/queue/export.csv?created_after=garbage")
