@@ -24,7 +24,7 @@ from followup.services import (
     schedule_sla_warning,
     sla_warning_row,
 )
-from followup.suppression import suppress
+from followup.suppression import lift_stop, suppress
 from routing.signals import lead_assigned, lead_queued, sla_breached
 
 logger = logging.getLogger(__name__)
@@ -58,6 +58,10 @@ def follow_up_received_lead(
         suppress(kind=Suppression.Kind.PHONE, value=lead.phone, reason=Suppression.Reason.STOP,
                  lead=lead)
         stop_enrollment(lead=lead, reason="the prospect texted STOP")
+    elif data.flags.get("do_not_text") is False and lead.phone:  # texted START again
+        lift_stop(lead.phone)
+        if not created:
+            stop_enrollment(lead=lead, reason=INBOUND_REPLY[Interaction.Kind.SMS])
     elif not created:
         reason = INBOUND_REPLY.get(interaction.kind, "the prospect got in touch")
         if interaction.channel == Lead.Channel.BOOKING:

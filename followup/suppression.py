@@ -33,6 +33,15 @@ def unsubscribe_url(lead: Lead) -> str:
                                                    args=[unsubscribe_token(lead)])
 
 
+def lift_stop(phone: str) -> bool:
+    """The prospect texted START (or UNSTOP, YES...) after a STOP: texting them is allowed again.
+    Only the STOP goes: an erasure, a bounce or a hand-made entry for the number stays."""
+    deleted, _ = Suppression.objects.filter(
+        kind=Suppression.Kind.PHONE, reason=Suppression.Reason.STOP,
+        value_hash=identity_hash(Suppression.Kind.PHONE, phone.strip())).delete()
+    return bool(deleted)
+
+
 def suppress(*, kind: str, value: str, reason: str, lead: Lead | None = None) -> bool:
     """Add an address to the list (a second time does nothing). True when it is new.
 

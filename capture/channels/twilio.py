@@ -7,6 +7,8 @@ not answered flags the lead for a priority call-back; STOP-style words mark it n
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
@@ -113,7 +115,8 @@ def normalise_sms(event: InboundEvent) -> IntakeInput:
     payload = event.payload
     phone = _caller(payload, "sender")
     text = payload.get("Body", "").strip()
-    word = " ".join(text.upper().split())
+    # "Stop.", "stop!" are STOP too: the keyword alone, whatever its case and punctuation.
+    word = " ".join(re.sub(r"[^\w\s]", " ", text.upper()).split())
     flags = {}
     if word in STOP_WORDS:
         flags = {"do_not_text": True}

@@ -84,7 +84,8 @@ def test_the_sms_auto_reply_is_valid_twiml(client):
         "<Response><Message>Thanks! We'll text you soon.</Message></Response>")
 
 
-@pytest.mark.parametrize("word", ["STOP", "stop", " Unsubscribe ", "STOP ALL"])
+@pytest.mark.parametrize("word", ["STOP", "stop", " Unsubscribe ", "STOP ALL", "Stop.",
+                                  "stop!"])
 def test_stop_marks_the_lead_not_to_be_texted_and_gets_no_auto_reply(client, word):
     ChannelSettings.objects.create(channel="twilio", reply_text="Thanks!")
     twilio_post(client, "/inbound/twilio/sms/", fixture("sms.json"))
@@ -192,6 +193,22 @@ def test_no_auto_reply_to_a_number_that_texted_stop_earlier(client):
                            fixture("sms.json", MessageSid="SM2", Body="What does it cost?"))
     assert response.status_code == 200 and b"<Message>" not in response.content
     assert Lead.objects.get().interactions.count() == 2  # taken in, just not answered
+
+
+@pytest.mark.parametrize("word", ["START", "unstop", "Yes"])
+def test_start_after_stop_lets_the_number_be_texted_and_answered_again(client, word):
+    from capture.privacy import is_suppressed
+
+    ChannelSettings.objects.create(channel="twilio", reply_text="Thanks!")
+    twilio_post(client, "/inbound/twilio/sms/", fixture("sms.json", MessageSid="SM1",
+                                                        Body="STOP"))
+    assert is_suppressed(Lead.objects.get(), "sms")
+    twilio_post(client, "/inbound/twilio/sms/", fixture("sms.json", MessageSid="SM2",
+                                                        Body=word))
+    assert not is_suppressed(Lead.objects.get(), "sms")
+    response = twilio_post(client, "/inbound/twilio/sms/",
+                           fixture("sms.json", MessageSid="SM3", Body="What does it cost?"))
+    assert b"<Message>Thanks!</Message>" in response.content
 
 
 def test_no_auto_reply_to_a_lead_marked_do_not_text(client):
