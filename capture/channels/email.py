@@ -152,15 +152,25 @@ def parse_email_safe(raw: str) -> str:
         return ""
 
 
+def _content(part) -> str:
+    try:
+        return part.get_content()
+    except (LookupError, UnicodeError):
+        return (part.get_payload(decode=True) or b"").decode("utf-8", errors="replace")
+
+
 def text_of(message: EmailMessage) -> str:
-    """The plain-text body (HTML converted), with quoted replies and signatures trimmed."""
+    """The plain-text body (HTML converted), with quoted replies and signatures trimmed. An
+    empty text part does not hide the HTML (an ESP building the message from an HTML-only
+    mail, as anymail does for Postmark, adds one)."""
     part = message.get_body(preferencelist=("plain", "html"))
     if part is None:
         return ""
-    try:
-        content = part.get_content()
-    except (LookupError, UnicodeError):
-        content = part.get_payload(decode=True).decode("utf-8", errors="replace")
+    content = _content(part)
+    if part.get_content_type() == "text/plain" and not content.strip():
+        html = message.get_body(preferencelist=("html",))
+        if html is not None:
+            part, content = html, _content(html)
     if part.get_content_type() == "text/html":
         converter = html2text.HTML2Text()
         converter.body_width = 0

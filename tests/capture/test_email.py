@@ -219,6 +219,20 @@ def postmark_post(client, payload: dict):
                        content_type="application/json", HTTP_AUTHORIZATION=auth)
 
 
+def test_an_html_only_mail_through_postmark_is_read_as_text(client, anymail_settings):
+    """Postmark sends an empty TextBody; anymail makes it an empty text part, which used to
+    hide the HTML: the lead's message and timeline were empty."""
+    from tests.capture.conftest import load_json
+
+    payload = load_json("email", "postmark_inbound.json")
+    payload["TextBody"] = ""
+    payload["HtmlBody"] = "<p>We need a <b>quote</b> for 40 laptops.</p>"
+    assert postmark_post(client, payload).status_code == 200
+    lead = Lead.objects.get()
+    assert "We need a **quote** for 40 laptops." in lead.interactions.get().body
+    assert "quote" in lead.message
+
+
 def test_postmark_mail_without_a_message_id_is_keyed_by_postmark_s_id_and_retries_add_nothing(
         client, anymail_settings):
     from tests.capture.conftest import load_json
