@@ -111,7 +111,13 @@ def events(request: HttpRequest) -> list[RawEvent]:
                 message = item.get("message")
                 if not message:
                     continue  # deliveries, reads, postbacks: nothing a person wrote
-                raw = RawEvent(external_id=f"mid:{message['mid']}",
+                mid = message.get("mid")
+                if not (isinstance(mid, str) and mid.strip()) or not is_graph_id(
+                        (item.get("sender") or {}).get("id")):
+                    # No message id is no key (every such event would be one), and no sender
+                    # is no one to answer: a blank lead either way.
+                    raise Malformed("A Messenger message without its mid or its sender id.")
+                raw = RawEvent(external_id=f"mid:{mid}",
                                payload={"kind": "messenger", "object": payload.get("object"),
                                         "messaging": item})
                 if message.get("is_echo"):

@@ -63,12 +63,14 @@ def events(request: HttpRequest) -> list[RawEvent]:
         return []
     if event.get("bot_id") or event.get("subtype", "") not in PEOPLE_SUBTYPES:
         return []  # our own posts, other bots, edits and deletions
-    if not event.get("user") or not event.get("ts") or not event.get("channel"):
-        raise Malformed("A Slack message event without user, channel or ts.")
+    team = body.get("team_id") or event.get("team", "")
+    if not all(isinstance(event.get(k), str) and event[k] for k in ("user", "ts", "channel")) \
+            or not isinstance(team, str) or not team:
+        # Slack's ids are strings; without them there is no one to answer and no key.
+        raise Malformed("A Slack message event without its team, user, channel or ts.")
     wanted = settings.SLACK_CHANNEL_IDS
     if wanted and event["channel"] not in wanted and event["type"] != "app_mention":
         return []  # a channel the app is in, but not one sales ops listed
-    team = body.get("team_id") or event.get("team", "")
     return [RawEvent(external_id=f"{team}:{event['channel']}:{event['ts']}",
                      payload={"team_id": team, "event_id": body.get("event_id", ""),
                               "event": event})]

@@ -349,3 +349,18 @@ def test_a_whatsapp_number_id_that_is_not_a_graph_id_is_not_kept_as_the_reply_ad
     payload["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = "wamid.second"
     meta_post(client, payload)
     assert LeadIdentity.objects.get().address == "106540352242922"  # the bad one not taken
+
+
+@pytest.mark.parametrize("message", [
+    {"mid": "m_nosender_1", "text": "hi"},  # and no sender below
+    {"mid": None, "text": "hi"},
+    {"text": "hi"},
+])
+def test_a_signed_messenger_message_without_its_id_or_sender_is_a_400_not_a_blank_lead(
+        client, message):
+    item = {"message": message, "timestamp": 1733400000000}
+    if not message.get("mid"):  # a sender, but no mid
+        item["sender"] = {"id": "6543210987654321"}
+    answer = meta_post(client, {"object": "page", "entry": [{"id": "1", "messaging": [item]}]})
+    assert answer.status_code == 400 and "without its mid or its sender" in answer.json()["error"]
+    assert not Lead.objects.exists() and not InboundEvent.objects.exists()

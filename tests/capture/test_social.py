@@ -281,6 +281,21 @@ def test_bot_posts_and_edits_in_slack_store_nothing(client):
     assert not InboundEvent.objects.exists()
 
 
+@pytest.mark.parametrize("change", [
+    {"team_id": None}, {"user": {"a": 1}}, {"ts": 1.3}, {"channel": ""},
+])
+def test_a_signed_slack_message_without_its_ids_is_a_400_not_a_blank_lead(client, change):
+    payload = load_json("slack", "message.json")
+    if "team_id" in change:
+        payload.pop("team_id", None)
+        payload["event"].pop("team", None)
+    else:
+        payload["event"].update(change)
+    answer = slack_post(client, payload)
+    assert answer.status_code == 400 and "without its team, user" in answer.json()["error"]
+    assert not Lead.objects.exists()
+
+
 def test_slack_messages_outside_the_listed_channels_are_not_taken_in(client, settings):
     settings.SLACK_CHANNEL_IDS = ["C0OTHER"]
     slack_post(client, load_json("slack", "message.json"))
