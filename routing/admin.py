@@ -651,7 +651,10 @@ class DraftRulesForm(forms.Form):
         return RoutingRuleSpec(
             id=None, name=data.get("route_name") or "Draft routing rule", action=action,
             conditions=conditions, rep_id=rep.pk if rep and action == Action.REP else None,
-            team_id=team.pk if team and action in TEAM_ACTIONS else None)
+            # A team's action shares among its reps; "one rep" falls back to its queue, as a
+            # saved rule's does (ruleset.load_ruleset keeps its team too).
+            team_id=team.pk if team and (action in TEAM_ACTIONS or action == Action.REP)
+            else None)
 
     @property
     def has_edits(self) -> bool:

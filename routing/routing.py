@@ -32,7 +32,7 @@ class Outcome(models.TextChoices):
     ASSIGNED = "assigned", "Assigned"
     QUEUED = "queued", "Team's unassigned queue"
     NURTURE = "nurture", "Nurture list"
-    UNROUTED = "unrouted", "No rule matched"
+    UNROUTED = "unrouted", "No owner"  # no rule matched, or its rep could not take it
 
 
 @dataclass(frozen=True)

@@ -329,6 +329,29 @@ def test_try_it_with_a_draft_routing_rule_routes_by_it_and_writes_nothing(demo, 
     assert database_state() == before
 
 
+def test_try_it_routes_a_draft_one_rep_rule_to_its_team_queue_as_a_saved_rule_does(
+        demo, admin_client):
+    """The rep is out of office: the draft, like the same rule saved, leaves the lead in the
+    rule's team's queue (it said "No rule matched ... It has no owner")."""
+    from routing.models import OutOfOffice, RepProfile
+
+    bob = User.objects.get(username="bob")
+    today = timezone.localdate()
+    OutOfOffice.objects.create(rep=RepProfile.objects.get(user=bob),
+                               starts_on=today - timedelta(days=2),
+                               ends_on=today + timedelta(days=7))
+    team = Team.objects.filter(memberships__rep__user=bob).first()
+    response = admin_client.post("/admin/routing/scoringrule/try/", {
+        "country": "DE", "email": "cto@bigbank.com", "route_name": "German banks to Bob",
+        "route_field": "country", "route_operator": "equals", "route_value": "DE",
+        "route_action": "rep", "route_rep": bob.pk, "route_team": team.pk})
+    decision = response.context["result"].decision
+    assert decision.outcome == "queued" and decision.team_name == team.name
+    html = response.content.decode()
+    assert f"It waits in the unassigned queue of {team.name}" in html
+    assert "No rule matched" not in html
+
+
 def test_try_it_refuses_bad_input_with_messages(admin_client):
     response = admin_client.post("/admin/routing/scoringrule/try/", {
         "lead_id": "999999", "draft_field": "utm_campaign", "draft_operator": "matches",
