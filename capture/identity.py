@@ -106,6 +106,11 @@ def country_code(typed: str) -> str:
         return text
 
 
+def is_country_code(code: str) -> bool:
+    """An ISO 3166-1 alpha-2 code ("GB"), as country_code() gives for a real country."""
+    return len(code) == 2 and code.isupper() and pycountry.countries.get(alpha_2=code) is not None
+
+
 def country_of_phone(e164: str) -> str:
     """The ISO country code of an E.164 number ("GB" for +44...), or "" when it has none
     (a non-geographic number) or cannot be read."""

@@ -17,6 +17,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from capture.identity import country_code, is_country_code
 from capture.models import Channel, Lead
 from routing.conditions import FIELDS, ConditionError, compile_condition
 from routing.routing import Action, Outcome
@@ -194,6 +195,16 @@ class RepProfile(models.Model):
             raise ValidationError({"work_days": "Choose weekdays between 0 (Monday) and 6."})
         if self.work_starts == self.work_ends:
             raise ValidationError({"work_ends": "The working day needs a length."})
+        # Leads' countries are stored as ISO codes (capture.identity.country_code): so are the
+        # regions a rep covers, or a rule matching the region would never match.
+        typed = [w.strip() for w in (self.regions or "").replace("\n", ",").split(",")
+                 if w.strip()]
+        codes = [country_code(word) for word in typed]
+        if unknown := [w for w, code in zip(typed, codes, strict=True)
+                       if not is_country_code(code)]:
+            raise ValidationError({"regions": f"“{unknown[0]}” is not a country: write country "
+                                              "codes such as DE, FR, GB (or names: Germany)."})
+        self.regions = ", ".join(dict.fromkeys(codes))
 
     @property
     def region_set(self) -> frozenset[str]:

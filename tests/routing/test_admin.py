@@ -195,6 +195,19 @@ def test_bad_sla_policy_and_rep_profile_input_get_messages(admin_client, tiers, 
     assert "The last day cannot be before the first day" in html
 
 
+def test_a_reps_regions_are_country_codes_as_lead_countries_are(admin_client, alice):
+    form = {"user": alice.user_id, "seniority": "2", "timezone": "Europe/London",
+            "work_days": ["0", "1"], "work_starts": "09:00", "work_ends": "17:00",
+            "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0",
+            "absences-TOTAL_FORMS": "0", "absences-INITIAL_FORMS": "0"}
+    url = f"/admin/routing/repprofile/{alice.pk}/change/"
+    html = admin_client.post(url, {**form, "regions": "DE, Narnia, 12"}).content.decode()
+    assert "“Narnia” is not a country" in html
+    assert admin_client.post(url, {**form, "regions": "germany, uk, DE"}).status_code == 302
+    alice.refresh_from_db()
+    assert alice.regions == "DE, GB"
+
+
 def test_a_manager_changing_the_owner_is_on_the_timeline(demo, client):
     client.force_login(User.objects.get(username="manager"))
     lead = Lead.objects.filter(owner__username="alice").first()
