@@ -89,6 +89,11 @@ def events(request: HttpRequest) -> list[RawEvent]:
                 if change.get("field") == "messages":  # WhatsApp Cloud API
                     contacts = {c.get("wa_id"): c for c in value.get("contacts", [])}
                     for message in value.get("messages", []):
+                        if not (isinstance(message, dict) and _is_text_id(message.get("id"))
+                                and _is_text_id(message.get("from"))):
+                            found.append(_unreadable("whatsapp", message, "A WhatsApp message "
+                                                     "without its id or its sender."))
+                            continue
                         found.append(RawEvent(
                             external_id=f"wa:{message['id']}",
                             payload={"kind": "whatsapp", "message": message,
@@ -111,12 +116,14 @@ def events(request: HttpRequest) -> list[RawEvent]:
                 message = item.get("message")
                 if not message:
                     continue  # deliveries, reads, postbacks: nothing a person wrote
-                mid = message.get("mid")
-                if not (isinstance(mid, str) and mid.strip()) or not is_graph_id(
+                if not _is_text_id(message.get("mid")) or not is_graph_id(
                         (item.get("sender") or {}).get("id")):
-                    # No message id is no key (every such event would be one), and no sender
-                    # is no one to answer: a blank lead either way.
-                    raise Malformed("A Messenger message without its mid or its sender id.")
+                    # No message id is no key, and no sender is no one to answer: kept as
+                    # rejected, while the rest of the delivery is taken in.
+                    found.append(_unreadable("messenger", item, "A Messenger message without "
+                                             "its mid or its sender id."))
+                    continue
+                mid = message["mid"]
                 raw = RawEvent(external_id=f"mid:{mid}",
                                payload={"kind": "messenger", "object": payload.get("object"),
                                         "messaging": item})
@@ -127,6 +134,19 @@ def events(request: HttpRequest) -> list[RawEvent]:
     except (KeyError, TypeError, AttributeError) as exc:
         raise Malformed(f"A Meta event is missing a field: {exc}.") from None
     return found
+
+
+def _is_text_id(value: object) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _unreadable(kind: str, item: object, reason: str) -> RawEvent:
+    """One item of a delivery that cannot be read: kept as rejected with its reason, keyed by
+    what it holds (Meta's redelivery finds it), while the other items are taken in; a 400 would
+    make Meta send the whole delivery again, the good items with it, until it gives up."""
+    digest = hashlib.sha256(json.dumps(item, sort_keys=True, default=str).encode()).hexdigest()
+    return RawEvent(f"{kind}-unreadable:{digest[:40]}", {"kind": kind, "item": item},
+                    InboundEvent.Status.REJECTED, reason)
 
 
 # Graph API object ids are decimal digits. A leadgen id becomes a path of the Graph URL the

@@ -165,13 +165,14 @@ def test_a_bad_or_missing_signature_is_403_and_stores_nothing(client):
     assert not InboundEvent.objects.exists()
 
 
-def test_a_malformed_body_is_400(client):
+def test_a_malformed_body_is_400_and_an_unreadable_item_is_kept_rejected(client):
     assert meta_post(client, b"not json").status_code == 400
     assert meta_post(client, {"object": "page"}).status_code == 400
+    assert not InboundEvent.objects.exists()
     broken = load_json("meta", "whatsapp_text.json")
     del broken["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
-    assert meta_post(client, broken).status_code == 400
-    assert not InboundEvent.objects.exists()
+    assert meta_post(client, broken).status_code == 200  # the delivery is read; the item is not
+    assert InboundEvent.objects.get().status == "rejected" and not Lead.objects.exists()
 
 
 def test_a_lead_ad_is_fetched_from_the_graph_api_and_mapped(client, graph, sync_tasks,
@@ -356,11 +357,27 @@ def test_a_whatsapp_number_id_that_is_not_a_graph_id_is_not_kept_as_the_reply_ad
     {"mid": None, "text": "hi"},
     {"text": "hi"},
 ])
-def test_a_signed_messenger_message_without_its_id_or_sender_is_a_400_not_a_blank_lead(
+def test_a_messenger_item_without_its_id_or_sender_is_kept_rejected_and_the_rest_taken_in(
         client, message):
-    item = {"message": message, "timestamp": 1733400000000}
+    """Not a blank lead nobody can answer, and not a 400 either: Meta would send the whole
+    delivery again, the good message with it. A redelivery adds nothing."""
+    bad = {"message": message, "timestamp": 1733400000000}
     if not message.get("mid"):  # a sender, but no mid
-        item["sender"] = {"id": "6543210987654321"}
-    answer = meta_post(client, {"object": "page", "entry": [{"id": "1", "messaging": [item]}]})
-    assert answer.status_code == 400 and "without its mid or its sender" in answer.json()["error"]
-    assert not Lead.objects.exists() and not InboundEvent.objects.exists()
+        bad["sender"] = {"id": "6543210987654321"}
+    good = load_json("meta", "messenger_message.json")["entry"][0]["messaging"][0]
+    delivery = {"object": "page", "entry": [{"id": "1", "messaging": [bad, good]}]}
+    for _ in range(2):
+        assert meta_post(client, delivery).status_code == 200
+    rejected = InboundEvent.objects.get(status="rejected")
+    assert "without its mid or its sender" in rejected.reason and rejected.lead is None
+    assert Lead.objects.count() == 1  # the good message's
+    assert InboundEvent.objects.count() == 2
+
+
+def test_a_whatsapp_message_whose_sender_is_not_a_number_is_kept_rejected_alone(client):
+    payload = load_json("meta", "whatsapp_text.json")
+    messages = payload["entry"][0]["changes"][0]["value"]["messages"]
+    messages.append({**messages[0], "id": "wamid.BAD", "from": {"a": 1}})
+    assert meta_post(client, payload).status_code == 200
+    assert InboundEvent.objects.filter(status="rejected").count() == 1
+    assert Lead.objects.count() == 1
