@@ -124,20 +124,18 @@ def is_new_opt_in(channel: str, consent) -> bool:
 def lift_erasure(key: str, phone: str) -> int:
     """A new, explicit opt-in: the erased identities may be stored and contacted again."""
     suppression = _suppression_model()
+    given = {kind: identity_hash(kind, value)
+             for kind, value in (("email", key), ("phone", phone)) if value}
     opted_in = Q(pk__in=[])
-    if key:
-        opted_in |= Q(kind=suppression.Kind.EMAIL, value_hash=identity_hash("email", key))
-    if phone:
-        opted_in |= Q(kind=suppression.Kind.PHONE, value_hash=identity_hash("phone", phone))
+    for kind, digest in given.items():
+        opted_in |= Q(kind=kind, value_hash=digest)
     # The platform accounts erased with that email or phone come back with it: the erasure
     # request recorded every hash of the person together. The person's other emails and
     # phones stay suppressed until they opt in with those too.
-    given = {identity_hash("email", key)} if key else set()
-    given |= {identity_hash("phone", phone)} if phone else set()
     accounts: set[str] = set()
     for recorded in PrivacyRequest.objects.filter(
             kind=PrivacyRequest.Kind.ERASURE).values_list("identity_hashes", flat=True):
-        if given & set(recorded or []):
+        if set(given.values()) & set(recorded or []):
             accounts |= set(recorded)
     if accounts:
         opted_in |= Q(kind=suppression.Kind.ACCOUNT, value_hash__in=accounts)
@@ -346,9 +344,8 @@ def _blank(field: models.Field):
     return ""
 
 
-def _scrub_rows(rows: Iterable[models.Model], tokens: list[str]) -> int:
+def _scrub_rows(rows: Iterable[models.Model], tokens: list[str]) -> None:
     """Blank what a person may have typed in these rows; choice and key columns stay."""
-    changed = 0
     for obj in rows:
         update = {}
         for f in obj._meta.concrete_fields:
@@ -366,8 +363,6 @@ def _scrub_rows(rows: Iterable[models.Model], tokens: list[str]) -> int:
                 update[f.attname] = _blank(f)
         if update:
             type(obj)._default_manager.filter(pk=obj.pk).update(**update)
-            changed += 1
-    return changed
 
 
 def _scrub_admin_log(model: type[models.Model], ids: Iterable[int], tokens: list[str]) -> None:
@@ -398,12 +393,10 @@ def anonymise_leads(person: Person, *, now: datetime | None = None) -> dict[str,
             continue
         rows = list(model._default_manager.filter(
             **{f"{rel.field.name}_id__in": person.lead_ids}))
-        if model is _suppression_model():  # they become hashes (erase_person), not blanks
-            counts[str(model._meta.verbose_name_plural)] = len(rows)
-            continue
-        _scrub_rows(rows, tokens)
         counts[str(model._meta.verbose_name_plural)] = len(rows)
-        _scrub_admin_log(model, [r.pk for r in rows], tokens)
+        if model is not _suppression_model():  # those become hashes (erase_person)
+            _scrub_rows(rows, tokens)
+            _scrub_admin_log(model, [r.pk for r in rows], tokens)
     # Messages not yet sent are cancelled: there is nobody to send them to any more.
     if apps.is_installed("followup"):
         outbound = apps.get_model("followup", "OutboundMessage")

@@ -20,7 +20,6 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
 from django.dispatch import receiver
-from django.template import TemplateSyntaxError
 from django.utils import timezone
 
 from capture.identity import InvalidPhone, email_key, normalise_phone, parse_email
@@ -403,27 +402,20 @@ def _move_conversation(conversation: Conversation, lead: Lead) -> None:
 def _hand_over(lead: Lead, conversation: Conversation, interaction: Interaction) -> None:
     """Nobody answered: acknowledge by email, flag a call-back for a phone, plan follow-up."""
     from capture.privacy import is_suppressed
-    from followup.models import OutboundMessage
     from followup.receivers import queue_send_on_commit
     from followup.sequences import plan_enrolment
-    from followup.services import render_text
+    from followup.services import acknowledgement_row
 
     lead.refresh_from_db()
     widget = conversation.widget
     if lead.email and widget.ack_subject.strip() and not is_suppressed(lead, "email"):
         context = {"first_name": lead.first_name, "last_name": lead.last_name,
                    "transcript": transcript(conversation, visitor_only=True)}
-        try:
-            subject = render_text(widget.ack_subject, context)
-            body = render_text(widget.ack_body, context)
-        except TemplateSyntaxError:  # stored before the check refused its tags
-            logger.exception("Acknowledgement template of chat widget %s is broken", widget.pk)
-            subject = "We received your message"
-            body = "Thank you for your message. We will get back to you shortly."
-        message = OutboundMessage.objects.create(
-            lead=lead, kind=OutboundMessage.Kind.ACKNOWLEDGEMENT, to_address=lead.email,
-            subject=" ".join(subject.split())[:255], body=body, due_at=timezone.now(),
-            interaction=interaction)
+        message = acknowledgement_row(
+            lead, interaction, (widget.ack_subject, widget.ack_body), context,
+            what=f"chat widget {widget.pk}",
+            fallback=("We received your message",
+                      "Thank you for your message. We will get back to you shortly."))
         queue_send_on_commit(message.id)
     elif lead.phone and not lead.needs_callback:
         Lead.objects.filter(pk=lead.pk).update(needs_callback=True)

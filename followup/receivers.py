@@ -104,11 +104,10 @@ def tell_team_lead(sender, *, lead: Lead, team_lead_id: int | None = None, **kwa
 
 
 @receiver(sla_breached, dispatch_uid="followup.escalate_breach")
-def send_breach_alerts(sender, *, lead: Lead, escalation: str, manager_ids: list[int],
+def send_breach_alerts(sender, *, lead: Lead, manager_ids: list[int],
                        reassign_tried: bool = False, reassigned_to_id: int | None = None,
                        **kwargs) -> None:
-    for message in alert_breach(lead, escalation=escalation, manager_ids=manager_ids,
-                                reassign_tried=reassign_tried,
+    for message in alert_breach(lead, manager_ids=manager_ids, reassign_tried=reassign_tried,
                                 reassigned_to_id=reassigned_to_id):
         queue_send_on_commit(message.id)
 

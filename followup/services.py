@@ -119,22 +119,27 @@ def acknowledgement_for(lead: Lead, interaction: Interaction, *,
         "response_promise": response_promise(lead, form),
         "form_title": form.title,
     }
+    return acknowledgement_row(
+        lead, interaction, (form.ack_subject, form.ack_body), context, what=f"form {form.slug}",
+        fallback=("We received your request",
+                  f"Thank you. We will get back to you {context['response_promise']}."))
+
+
+def acknowledgement_row(lead: Lead, interaction: Interaction, templates: tuple[str, str],
+                        context: dict, *, what: str, fallback: tuple[str, str],
+                        ) -> OutboundMessage:
+    """The prospect's acknowledgement (a form's, a chat widget's): subject and body rendered
+    now, so the row holds exactly what will be sent. A template stored before the engine
+    refused its tags (capture.templating) sends the plain `fallback` and is logged."""
     try:
-        subject = render_text(form.ack_subject, context)
-        body = render_text(form.ack_body, context)
+        subject, body = (render_text(text, context) for text in templates)
     except TemplateSyntaxError:
-        logger.exception("Acknowledgement template of form %s is broken", form.slug)
-        subject = "We received your request"
-        body = f"Thank you. We will get back to you {context['response_promise']}."
+        logger.exception("Acknowledgement template of %s is broken", what)
+        subject, body = fallback
     return OutboundMessage.objects.create(
-        lead=lead,
-        kind=OutboundMessage.Kind.ACKNOWLEDGEMENT,
-        to_address=lead.email,
-        subject=" ".join(subject.split())[:255],
-        body=body,
-        due_at=timezone.now(),
-        interaction=interaction,
-    )
+        lead=lead, kind=OutboundMessage.Kind.ACKNOWLEDGEMENT, to_address=lead.email,
+        subject=" ".join(subject.split())[:255], body=body, due_at=timezone.now(),
+        interaction=interaction)
 
 
 # --- alerts to staff ---------------------------------------------------------------------------
@@ -242,9 +247,8 @@ def sla_warning_row(lead: Lead, warn_at: datetime | None = None) -> OutboundMess
     )
 
 
-def alert_breach(lead: Lead, *, escalation: str, manager_ids: list[int],
-                 reassigned_to_id: int | None, reassign_tried: bool = False,
-                 ) -> list[OutboundMessage]:
+def alert_breach(lead: Lead, *, manager_ids: list[int], reassigned_to_id: int | None,
+                 reassign_tried: bool = False) -> list[OutboundMessage]:
     """routing ran the policy's escalation; the breach goes on the timeline, the managers hear
     (a reassigned lead's new owner hears through lead_assigned).
 
