@@ -84,8 +84,9 @@ def intake_form_page(request: HttpRequest, slug: str) -> HttpResponse:
     raw = payload_from_post(request.POST)
     form = build_public_form(intake_form, data=request.POST)
     limit = settings.FORM_RATE_LIMIT_PER_MINUTE
-    if abuse.is_rate_limited(request, f"form:{intake_form.pk}", limit):
-        ip = abuse.client_ip(request)
+    ip = abuse.client_ip(request)
+    rate_key = f"form:{intake_form.pk}:{ip}"  # per form and sending address
+    if abuse.over_limit(rate_key, limit):
         # A person past the limit gets the form back with what they typed, and the refused
         # submission is kept. A flood (as many refused again in a minute) gets a short answer
         # and is not stored row by row: 1,500 refused posts wrote 1,500 rows in 30 s.
@@ -96,8 +97,7 @@ def intake_form_page(request: HttpRequest, slug: str) -> HttpResponse:
         else:
             response = HttpResponse(abuse.FRIENDLY["rate"], status=429,
                                     content_type="text/plain; charset=utf-8")
-        response["Retry-After"] = str(max(1, abuse.seconds_until_allowed(
-            f"form:{intake_form.pk}:{ip}", limit)))
+        response["Retry-After"] = str(max(1, abuse.seconds_until_allowed(rate_key, limit)))
         return response
     if not form.is_valid():
         # The visitor is still on the page and fixes the fields; nothing is stored yet.
@@ -112,17 +112,16 @@ def intake_form_page(request: HttpRequest, slug: str) -> HttpResponse:
         form = build_public_form(intake_form, data=data)
         return _render_form(request, intake_form, form, error=abuse.FRIENDLY["spam"], status=400)
 
-    remote_ip = abuse.client_ip(request)
     receive_event(
         channel=CHANNEL,
         external_id=submission_key(form.cleaned_data),
         # The form is valid: its cleaned data is the input (reprocessing reads the payload).
         data=input_from_form(intake_form, form.cleaned_data, received_at=timezone.now(),
-                             remote_ip=remote_ip),
+                             remote_ip=ip),
         body=raw_body,
         payload=raw,
         headers=_headers(request),
-        remote_ip=remote_ip,
+        remote_ip=ip,
         form=intake_form,
     )  # a processing failure stays on the stored event (retried); the visitor is thanked
     if intake_form.redirect_url:
