@@ -69,8 +69,7 @@ class PersonChoiceField(forms.ModelChoiceField):
 
 class PersonLabelsMixin:
     """Foreign keys to users show full names, in plain selects and in the autocomplete's chosen
-    option. (The autocomplete's search results come from Django's AutocompleteJsonView, which
-    labels with str(user), the username; changing those needs a custom AdminSite.)"""
+    option (its search results: PeopleAutocomplete)."""
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.related_model is get_user_model():

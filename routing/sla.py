@@ -163,11 +163,9 @@ class SlaSpec:
     def promise(self) -> str:
         """The target as a prospect reads it in an acknowledgement: "within 4 business hours"."""
         n = self.target
-        if self.unit == Unit.BUSINESS_DAYS:
-            return f"within {n} business day{'s' * (n != 1)}"
-        if self.unit == Unit.BUSINESS_HOURS:
-            return f"within {n} business hour{'s' * (n != 1)}"
-        hours, minutes = divmod(n, 60)
+        if self.unit in (Unit.BUSINESS_DAYS, Unit.BUSINESS_HOURS):
+            return f"within {describe_target(n, self.unit)}"
+        hours, minutes = divmod(n, 60)  # minutes read as hours when whole
         span = f"{hours} hour{'s' * (hours != 1)}" if not minutes else \
             f"{n} minute{'s' * (n != 1)}"
         return f"within {span}" + (" during business hours" * (self.unit != Unit.MINUTES))
