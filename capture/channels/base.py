@@ -21,6 +21,7 @@ from django.urls import Resolver404, resolve
 from django.views.decorators.csrf import csrf_exempt
 
 from capture import abuse
+from capture.custom_fields import FALSE_WORDS, TRUE_WORDS  # the yes/no words custom fields read
 from capture.fields import LEAD_FIELDS, MAX_LENGTHS
 from capture.identity import InvalidPhone, normalise_phone, parse_email
 from capture.intake import (
@@ -315,8 +316,6 @@ def channel_region(settings_name: str) -> str:
 
 # --- reading flat records (API, webhooks, imports) -------------------------------------------
 
-TRUE_WORDS = {"1", "true", "yes", "y", "on", "x"}
-FALSE_WORDS = {"0", "false", "no", "n", "off"}
 
 
 @dataclass(frozen=True)
