@@ -19,7 +19,7 @@ from capture.channels.base import reprocess
 from capture.custom_field_admin import FormCustomFieldInline, custom_list_filters
 from capture.forms import IntakeFormAdminForm
 from capture.models import (
-    OPEN_STATUSES,
+    WORKING_STATUSES,
     ApiKey,
     BlockRule,
     ChannelSettings,
@@ -138,7 +138,10 @@ class ResponseFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         now = timezone.now()
-        unanswered = Q(first_response_at__isnull=True, status__in=OPEN_STATUSES)
+        # A lead resting in long-term nurture, or an erased person's, owes no answer: the queue
+        # never shows it breached, and neither does this filter.
+        unanswered = Q(first_response_at__isnull=True, status__in=WORKING_STATUSES,
+                       erased_at__isnull=True)
         wanted = {
             "overdue": unanswered & Q(respond_by__lt=now),
             "due": unanswered & Q(respond_by__gte=now),

@@ -85,6 +85,18 @@ def test_lead_filters_by_tier_and_response_deadline(admin_client):
     assert {name for name in people if f"p-{name}@example.com" in html} == {"due"}
 
 
+def test_the_overdue_filter_leaves_out_leads_in_nurture_and_erased_people(admin_client):
+    past = timezone.now() - timedelta(hours=1)
+    for name, change in {"working": {}, "resting": {"status": "nurture"},
+                         "erased": {"erased_at": timezone.now()}}.items():
+        lead = receive_lead(IntakeInput(channel=Channel.API, summary="x", notify_prospect=False,
+                                        fields={"email": f"p-{name}@example.com"})).lead
+        Lead.objects.filter(pk=lead.pk).update(respond_by=past, first_response_at=None, **change)
+    html = admin_client.get("/admin/capture/lead/", {"deadline": "overdue"}).content.decode()
+    assert "p-working@example.com" in html
+    assert "p-resting@example.com" not in html and "p-erased@example.com" not in html
+
+
 def test_the_reprocess_action_processes_a_failed_event(admin_client, quote_form):
     intake.NORMALISERS["test-admin"] = lambda e: IntakeInput(
         channel=Channel.API, fields={"email": "re@x.co"}, summary="api", notify_prospect=False)
