@@ -15,7 +15,8 @@ from capture.custom_field_models import CustomField, FormCustomField
 class CustomFieldForm(forms.ModelForm):
     class Meta:
         model = CustomField
-        fields = ("label", "key", "kind", "choices", "help_text", "position", "is_active")
+        fields = ("label", "key", "kind", "choices", "min_value", "max_value", "help_text",
+                  "position", "is_active")
         widgets = {"choices": forms.Textarea(attrs={"rows": 6})}
 
 
@@ -29,7 +30,8 @@ class CustomFieldAdmin(admin.ModelAdmin):
     prepopulated_fields = {"key": ("label",)}
     actions = ("archive", "restore", "delete_selected")
     fieldsets = (
-        (None, {"fields": ("label", "key", "kind", "choices", "help_text")}),
+        (None, {"fields": ("label", "key", "kind", "choices", ("min_value", "max_value"),
+                           "help_text")}),
         ("Where it shows", {"fields": ("position", "is_active"), "description":
             "Put the field on a form under Capture → Intake forms → “Custom fields on this "
             "form”. Leads, the queue's filters, exports, the API, imports and rules see every "

@@ -51,6 +51,13 @@ class CustomField(models.Model):
         help_text="For “One choice” and “Several choices”: one answer per line, in the order "
         "forms and filters list them.",
     )
+    min_value = models.DecimalField(
+        "lowest number", max_digits=19, decimal_places=4, null=True, blank=True,
+        help_text="For “Number”: the lowest value forms, the API and imports accept "
+        "(0 or 1 for seats). Empty: no limit. Values stored before stay as they are.")
+    max_value = models.DecimalField(
+        "highest number", max_digits=19, decimal_places=4, null=True, blank=True,
+        help_text="For “Number”: the highest value accepted. Empty: no limit.")
     help_text = models.CharField(max_length=300, blank=True,
                                  help_text="Shown under the field on forms.")
     position = models.PositiveSmallIntegerField(
@@ -132,6 +139,10 @@ class CustomField(models.Model):
             errors["key"] = f"“{self.key}” is a built-in name; choose another key."
         if self.kind in self.CHOICE_KINDS and not self.choice_list:
             errors["choices"] = "List the answers, one per line."
+        if self.kind != self.Kind.NUMBER:
+            self.min_value = self.max_value = None  # limits only mean something for numbers
+        elif None not in (self.min_value, self.max_value) and self.min_value > self.max_value:
+            errors["max_value"] = "The highest number must not be below the lowest."
         if errors:
             raise ValidationError(errors)
         if self.pk:

@@ -100,7 +100,7 @@ def coerce(definition: CustomField, raw: object) -> object:
             text = " ".join(text.split())
         return text or None
     if kind == Kind.NUMBER:
-        return _number(raw)
+        return _within_limits(definition, _number(raw))
     if kind == Kind.DATE:
         return _date(raw)
     if kind == Kind.YES_NO:
@@ -145,6 +145,20 @@ def _number(raw: object) -> int | float:
     if abs(number) >= MAX_NUMBER:
         raise ValidationError(f"Enter a number smaller than {MAX_NUMBER:,}.")
     return int(number) if number == number.to_integral_value() else float(number)
+
+
+def _within_limits(definition: CustomField, number: int | float) -> int | float:
+    low, high = definition.min_value, definition.max_value
+    if low is not None and Decimal(str(number)) < low:
+        raise ValidationError(f"Enter {_plain(low)} or more.")
+    if high is not None and Decimal(str(number)) > high:
+        raise ValidationError(f"Enter {_plain(high)} or less.")
+    return number
+
+
+def _plain(limit: Decimal) -> str:
+    """A limit as sales ops typed it: 1 rather than 1.0000."""
+    return f"{limit.normalize():f}"
 
 
 def _date(raw: object) -> str:

@@ -119,7 +119,7 @@ def _config_key(intake_form: IntakeForm) -> tuple:
     )
 
 
-CustomSlot = tuple  # (key, label, kind, choices, help_text, required, after)
+CustomSlot = tuple  # (key, label, kind, choices, help_text, required, after, lowest, highest)
 
 
 # Each form's custom fields, re-read every 10 s per process like the form itself
@@ -139,15 +139,15 @@ def _read_custom_slots(intake_form: IntakeForm) -> tuple[CustomSlot, ...]:
              .select_related("field").order_by("position", "id"))
     return tuple(
         (s.field.key, s.field.label, s.field.kind, tuple(s.field.choice_list),
-         s.field.help_text, s.is_required, s.after)
+         s.field.help_text, s.is_required, s.after, s.field.min_value, s.field.max_value)
         for s in slots
     )
 
 
 def _definition(slot: CustomSlot) -> CustomField:
-    key, label, kind, choices, help_text, _required, _after = slot
+    key, label, kind, choices, help_text, _required, _after, lowest, highest = slot
     return CustomField(key=key, label=label, kind=kind, choices="\n".join(choices),
-                       help_text=help_text)
+                       help_text=help_text, min_value=lowest, max_value=highest)
 
 
 def forget_form_classes() -> None:

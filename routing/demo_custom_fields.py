@@ -28,7 +28,8 @@ def seed_custom_fields(form: IntakeForm) -> dict[str, int]:
             DEMO_FIELDS, 1):
         field, created = CustomField.objects.get_or_create(key=key, defaults={
             "label": label, "kind": kind, "choices": "\n".join(choices),
-            "help_text": help_text, "position": position * 10})
+            "help_text": help_text, "position": position * 10,
+            "min_value": 1 if kind == CustomField.Kind.NUMBER else None})
         made["fields"] += created
         FormCustomField.objects.get_or_create(form=form, field=field, defaults={
             "is_required": required, "after": after, "position": position})

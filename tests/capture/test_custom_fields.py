@@ -260,6 +260,33 @@ def test_an_invalid_custom_value_is_a_400_under_its_key(client, partner_key, fie
     assert not Lead.objects.exists()
 
 
+def test_a_number_outside_the_field_s_limits_is_refused_everywhere(client, partner_key, fields,
+                                                                   visitor, on_form):
+    seats = fields["seats"]
+    seats.min_value, seats.max_value = 1, 5000
+    seats.save()
+    for seats, message in ((-5, "Enter 1 or more."), (0.5, "Enter 1 or more."),
+                           ("12,000", "Enter 5000 or less.")):
+        response = api_post(client, partner_key, {**GOOD, "seats": seats})
+        assert response.status_code == 400
+        assert response.json()["fields"]["seats"] == [message]
+    response = submit(visitor, **GOOD, cf_seats="-3")
+    assert response.status_code == 400
+    assert "Enter 1 or more." in response.content.decode()
+    assert not Lead.objects.exists()
+    assert api_post(client, partner_key, {**GOOD, "seats": 5000}).status_code == 201
+
+
+def test_number_limits_are_checked_when_sales_ops_set_them(admin_client):
+    response = admin_add(admin_client, label="Seats", key="seats", kind="number",
+                         min_value="10", max_value="5")
+    assert "The highest number must not be below the lowest." in response.content.decode()
+    assert not CustomField.objects.exists()
+    admin_add(admin_client, label="Plan", key="plan", kind="choice", choices="A\nB",
+              min_value="1")
+    assert CustomField.objects.get().min_value is None  # a limit means nothing for a choice
+
+
 def test_an_archived_field_is_not_accepted_by_the_api(client, partner_key, fields):
     fields["plan"].is_active = False
     fields["plan"].save()
