@@ -101,7 +101,8 @@ def log_rep_contact(*, lead: Lead, user, kind: str, summary: str = "", body: str
 def set_lead_status(*, lead: Lead, status: str, user=None, note: str = "", at=None) -> bool:
     """Move a lead to another status (checked against the allowed transitions), on the timeline.
 
-    A rep moving a lead to "contacted" is a first human contact. `user` None is the system
+    A rep moving a lead to "contacted" or "qualified" (which nobody does without having spoken
+    to the prospect) is a first human contact. `user` None is the system
     (a finished sequence moving the lead to nurture). `at` backdates it (the demo's history).
     """
     from django.utils import timezone
@@ -132,7 +133,7 @@ def set_lead_status(*, lead: Lead, status: str, user=None, note: str = "", at=No
         summary=f"{who}: {LeadStatus(current).label} → {LeadStatus(status).label}"[:255],
         body=note,
     )
-    if user is not None and status == LeadStatus.CONTACTED:
+    if user is not None and status in (LeadStatus.CONTACTED, LeadStatus.QUALIFIED):
         record_first_response(lead=lead, at=now)
     lead_touched.send(sender=Lead, lead=lead, interaction=interaction)
     return True

@@ -61,11 +61,20 @@ def test_a_call_logged_before_the_warning_point_stops_the_clock(hot_lead, alice)
     assert warning.status == "cancelled" and "Answered" in warning.last_error
 
 
-def test_moving_the_lead_to_contacted_is_a_first_response(hot_lead, alice):
+@pytest.mark.parametrize("status", [LeadStatus.CONTACTED, LeadStatus.QUALIFIED])
+def test_moving_the_lead_to_contacted_or_qualified_is_a_first_response(hot_lead, alice,
+                                                                        status):
     with time_machine.travel(NOON + timedelta(minutes=5), tick=False):
-        set_lead_status(lead=hot_lead, status=LeadStatus.CONTACTED, user=alice.user)
+        set_lead_status(lead=hot_lead, status=status, user=alice.user)
     hot_lead.refresh_from_db()
     assert hot_lead.first_response_at == NOON + timedelta(minutes=5)
+
+
+def test_closing_a_lead_as_spam_is_no_first_response(hot_lead, alice):
+    with time_machine.travel(NOON + timedelta(minutes=5), tick=False):
+        set_lead_status(lead=hot_lead, status=LeadStatus.DISQUALIFIED, user=alice.user)
+    hot_lead.refresh_from_db()
+    assert hot_lead.first_response_at is None
 
 
 def test_only_the_first_contact_stamps_the_response_time(hot_lead):
