@@ -311,6 +311,8 @@ def _json_refusals(view):
     def wrapper(request, *args, **kwargs):
         if limited := over_webhook_rate(request, "email"):
             return limited
+        if not ChannelSettings.for_channel(SETTINGS).is_active:
+            return JsonResponse({"error": "This channel is switched off."}, status=404)
         if not getattr(settings, "ANYMAIL", {}).get("WEBHOOK_SECRET"):
             # Without basic auth anyone could post mail as leads: refuse, as the other
             # channels refuse without their provider secret.
@@ -341,6 +343,8 @@ def poll_imap(limit: int = 200) -> int:
     """Fetch unseen messages; each is marked seen only after it is stored. Returns how many."""
     if not settings.IMAP_HOST:
         return 0
+    if not ChannelSettings.for_channel(SETTINGS).is_active:
+        return 0  # switched off: the mail stays unseen in the mailbox until it is on again
     cls = imaplib.IMAP4_SSL if settings.IMAP_SSL else imaplib.IMAP4
     stored = 0
     with cls(settings.IMAP_HOST, settings.IMAP_PORT, timeout=30) as imap:

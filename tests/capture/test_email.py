@@ -189,6 +189,21 @@ def test_an_esp_not_configured_is_a_403_not_a_500(client, settings):
     assert not InboundEvent.objects.exists()
 
 
+def test_switched_off_email_answers_404_and_the_poller_leaves_the_mail_unseen(
+        client, anymail_settings, mailbox):
+    from capture.models import ChannelSettings
+
+    ChannelSettings.objects.create(channel="email", is_active=False)
+    response = mailgun_post(client, eml("new_lead.eml"))
+    assert response.status_code == 404
+    assert response.json() == {"error": "This channel is switched off."}
+    mailbox.add(eml("new_lead.eml"))
+    assert poll_imap() == 0
+    assert not InboundEvent.objects.exists() and not mailbox.messages[0].seen
+    ChannelSettings.objects.filter(channel="email").update(is_active=True)
+    assert poll_imap() == 1 and Lead.objects.count() == 1
+
+
 def test_postmark_inbound_json_through_anymail_makes_the_lead(client, anymail_settings):
     import base64
     import json
