@@ -26,7 +26,6 @@ from capture.channels.base import (
     PREPARERS,
     BadSignature,
     Channel,
-    Malformed,
     RawEvent,
     from_epoch,
     read_json,
@@ -79,61 +78,100 @@ def _json(request: HttpRequest) -> dict:
 
 
 def events(request: HttpRequest) -> list[RawEvent]:
-    """One RawEvent per message or lead, each with the part of the payload it is."""
+    """One RawEvent per message or lead, each with the part of the payload it is.
+
+    A delivery is read item by item: an item that cannot be read (a field missing or of the
+    wrong type) is kept as rejected with its reason, and the others are taken in."""
     payload = _json(request)
     found: list[RawEvent] = []
-    try:
-        for entry in payload["entry"]:
-            for change in entry.get("changes", []):
-                value = change.get("value") or {}
-                if change.get("field") == "messages":  # WhatsApp Cloud API
-                    contacts = {c.get("wa_id"): c for c in value.get("contacts", [])}
-                    for message in value.get("messages", []):
-                        if not (isinstance(message, dict) and _is_text_id(message.get("id"))
-                                and _is_text_id(message.get("from"))):
-                            found.append(_unreadable("whatsapp", message, "A WhatsApp message "
-                                                     "without its id or its sender."))
-                            continue
-                        found.append(RawEvent(
-                            external_id=f"wa:{message['id']}",
-                            payload={"kind": "whatsapp", "message": message,
-                                     "contact": contacts.get(message.get("from"), {}),
-                                     "metadata": value.get("metadata", {})}))
-                elif change.get("field") == "leadgen":
-                    found.append(_leadgen_event(value))
-                elif change.get("field") == "comments" and payload.get("object") == "instagram":
-                    found.append(_comment_event(
-                        f"ig-comment:{value['id']}", "ig-comment", entry, value,
-                        own=str((value.get("from") or {}).get("id", "")) == str(entry.get("id"))))
-                elif (change.get("field") == "feed" and value.get("item") == "comment"
-                      and value.get("verb") == "add"):
-                    # Page feed: new comments only; edits, removals, reactions and posts are
-                    # not someone asking for something, and are not stored.
-                    found.append(_comment_event(
-                        f"fb-comment:{value['comment_id']}", "fb-comment", entry, value,
-                        own=str((value.get("from") or {}).get("id", "")) == str(entry.get("id"))))
-            for item in entry.get("messaging", []):  # Messenger (and Instagram messaging)
-                message = item.get("message")
-                if not message:
-                    continue  # deliveries, reads, postbacks: nothing a person wrote
-                if not _is_text_id(message.get("mid")) or not is_graph_id(
-                        (item.get("sender") or {}).get("id")):
-                    # No message id is no key, and no sender is no one to answer: kept as
-                    # rejected, while the rest of the delivery is taken in.
-                    found.append(_unreadable("messenger", item, "A Messenger message without "
-                                             "its mid or its sender id."))
-                    continue
-                mid = message["mid"]
-                raw = RawEvent(external_id=f"mid:{mid}",
-                               payload={"kind": "messenger", "object": payload.get("object"),
-                                        "messaging": item})
-                if message.get("is_echo"):
-                    raw = RawEvent(raw.external_id, raw.payload, InboundEvent.Status.IGNORED,
-                                   "Our own page's message (echo).")
+    for entry in payload["entry"]:
+        if not isinstance(entry, dict):
+            found.append(_unreadable("meta", entry, "A Meta entry that is not an object."))
+            continue
+        for change in _items(entry, "changes"):
+            try:
+                found += _change_events(payload, entry, change)
+            except (KeyError, TypeError, AttributeError, ValueError) as exc:
+                field = change.get("field") if isinstance(change, dict) else None
+                kind = UNREADABLE_KINDS.get(field, "meta") if isinstance(field, str) else "meta"
+                found.append(_unreadable(kind, change, f"A Meta {kind} item that cannot be "
+                                         f"read: {exc}."))
+        for item in _items(entry, "messaging"):  # Messenger (and Instagram messaging)
+            if raw := _messenger_event(payload, item):
                 found.append(raw)
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise Malformed(f"A Meta event is missing a field: {exc}.") from None
     return found
+
+
+UNREADABLE_KINDS = {"messages": "whatsapp", "leadgen": "leadgen", "comments": "ig-comment",
+                    "feed": "fb-comment"}
+
+
+def _items(entry: dict, name: str) -> list:
+    items = entry.get(name, [])
+    return items if isinstance(items, list) else [items]  # a lone object: read, or rejected
+
+
+def _change_events(payload: dict, entry: dict, change: dict) -> list[RawEvent]:
+    value = change.get("value") or {}
+    if not isinstance(value, dict):
+        raise TypeError("its value is not an object")
+    field = change.get("field")
+    if field == "messages":  # WhatsApp Cloud API
+        messages = value.get("messages", [])
+        if not isinstance(messages, list):
+            raise TypeError("'messages' is not a list")
+        contacts = {c.get("wa_id"): c for c in value.get("contacts", [])
+                    if isinstance(c, dict)}
+        found = []
+        for message in messages:
+            if not (isinstance(message, dict) and _is_text_id(message.get("id"))
+                    and _is_text_id(message.get("from"))):
+                found.append(_unreadable("whatsapp", message, "A WhatsApp message without its "
+                                         "id or its sender."))
+                continue
+            found.append(RawEvent(
+                external_id=f"wa:{message['id']}",
+                payload={"kind": "whatsapp", "message": message,
+                         "contact": contacts.get(message.get("from"), {}),
+                         "metadata": value.get("metadata", {})}))
+        return found
+    if field == "leadgen":
+        return [_leadgen_event(value)]
+    own = str((value.get("from") or {}).get("id", "")) == str(entry.get("id"))
+    if field == "comments" and payload.get("object") == "instagram":
+        return [_comment_event(f"ig-comment:{_text_id(value, 'id')}", "ig-comment", entry,
+                               value, own=own)]
+    if field == "feed" and value.get("item") == "comment" and value.get("verb") == "add":
+        # Page feed: new comments only; edits, removals, reactions and posts are not someone
+        # asking for something, and are not stored.
+        return [_comment_event(f"fb-comment:{_text_id(value, 'comment_id')}", "fb-comment",
+                               entry, value, own=own)]
+    return []
+
+
+def _text_id(value: dict, name: str) -> str:
+    if not _is_text_id(value.get(name)):
+        raise KeyError(name)
+    return value[name]
+
+
+def _messenger_event(payload: dict, item: object) -> RawEvent | None:
+    message = item.get("message") if isinstance(item, dict) else None
+    if isinstance(item, dict) and not message:
+        return None  # deliveries, reads, postbacks: nothing a person wrote
+    if not (isinstance(message, dict) and _is_text_id(message.get("mid"))
+            and isinstance(item.get("sender"), dict) and is_graph_id(item["sender"].get("id"))):
+        # No message id is no key, and no sender is no one to answer: kept as rejected, while
+        # the rest of the delivery is taken in.
+        return _unreadable("messenger", item, "A Messenger message without its mid or its "
+                           "sender id.")
+    raw = RawEvent(external_id=f"mid:{message['mid']}",
+                   payload={"kind": "messenger", "object": payload.get("object"),
+                            "messaging": item})
+    if message.get("is_echo"):
+        return RawEvent(raw.external_id, raw.payload, InboundEvent.Status.IGNORED,
+                        "Our own page's message (echo).")
+    return raw
 
 
 def _is_text_id(value: object) -> bool:

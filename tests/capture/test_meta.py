@@ -175,6 +175,24 @@ def test_a_malformed_body_is_400_and_an_unreadable_item_is_kept_rejected(client)
     assert InboundEvent.objects.get().status == "rejected" and not Lead.objects.exists()
 
 
+def test_unreadable_lead_ad_and_comment_items_do_not_lose_the_good_message_beside_them(
+        client):
+    delivery = load_json("meta", "whatsapp_text.json")
+    delivery["entry"][0]["changes"] += [
+        {"field": "leadgen", "value": {"page_id": "999"}},  # no leadgen_id
+        {"field": "feed", "value": {"item": "comment", "verb": "add"}},  # no comment_id
+        {"field": "messages", "value": {"messages": "oops"}},  # not a list
+    ]
+    assert meta_post(client, delivery).status_code == 200
+    assert Lead.objects.count() == 1  # the WhatsApp message
+    rejected = InboundEvent.objects.filter(status="rejected").order_by("id")
+    assert [e.external_id.split(":")[0] for e in rejected] == [
+        "leadgen-unreadable", "fb-comment-unreadable", "whatsapp-unreadable"]
+    assert "leadgen_id" in rejected[0].reason
+    assert meta_post(client, delivery).status_code == 200  # Meta's retry adds nothing
+    assert InboundEvent.objects.count() == 4
+
+
 def test_a_lead_ad_is_fetched_from_the_graph_api_and_mapped(client, graph, sync_tasks,
                                                             django_capture_on_commit_callbacks):
     ChannelSettings.objects.create(channel="meta", default_region="GB",
