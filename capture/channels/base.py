@@ -266,6 +266,27 @@ def reprocess(event_id: int) -> bool:
     return process_inbound_event(event_id) is not None
 
 
+def platform_id(value: object, what: str) -> str:
+    """A platform's id for a user, chat or message (a number or a short string) as text.
+
+    Raises ValueError for anything else (an object, a list, true, an empty or huge string), so
+    a signed but malformed event is refused instead of keyed by "{'a': 1}"."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str) and value.strip() and len(value) <= 200 and value.isprintable():
+        return value
+    raise ValueError(f"{what} is not an id: {str(value)[:40]!r}")
+
+
+def platform_text(value: object, what: str) -> str:
+    """Text a person wrote on a platform ("" when absent); ValueError when it is not text."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"{what} is not text")
+    return value
+
+
 def from_epoch(value: object, *, per_second: int = 1) -> datetime | None:
     """A provider's Unix time (seconds; milliseconds with per_second=1000) in UTC, or None when
     it is missing, not a number or out of range: a year past 9999 raises OverflowError, and on

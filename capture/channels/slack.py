@@ -23,6 +23,8 @@ from capture.channels.base import (
     Malformed,
     RawEvent,
     from_epoch,
+    platform_id,
+    platform_text,
     post_only,
     read_json,
     receive,
@@ -79,8 +81,8 @@ def events(request: HttpRequest) -> list[RawEvent]:
 def normalise(event: InboundEvent) -> IntakeInput:
     try:
         item = event.payload["event"]
-        user = str(item["user"])
-        text = str(item.get("text") or "").strip() or "[file]"
+        user = platform_id(item["user"], "user")
+        text = platform_text(item.get("text"), "text").strip() or "[file]"
         profile = item.get("user_profile") or {}
         name = str(profile.get("real_name") or profile.get("display_name") or "")
         when = from_epoch(item["ts"])

@@ -24,6 +24,8 @@ from capture.channels.base import (
     Malformed,
     RawEvent,
     from_epoch,
+    platform_id,
+    platform_text,
     post_only,
     read_json,
     receive,
@@ -78,10 +80,11 @@ def normalise(event: InboundEvent) -> IntakeInput:
 def _normalise(event: InboundEvent) -> IntakeInput:
     message = event.payload["message"]
     sender = message["from"]
-    user_id = str(sender["id"])
-    fields = {"first_name": str(sender.get("first_name") or ""),
-              "last_name": str(sender.get("last_name") or "")}
-    text = str(message.get("text") or message.get("caption") or "").strip()
+    user_id = platform_id(sender["id"], "from.id")
+    fields = {"first_name": platform_text(sender.get("first_name"), "first_name"),
+              "last_name": platform_text(sender.get("last_name"), "last_name")}
+    text = (platform_text(message.get("text"), "text")
+            or platform_text(message.get("caption"), "caption")).strip()
     notes: list[str] = []
     summary = f"Telegram: {text[:80]}" if text else "Telegram message"
     if text.split(" ", 1)[0].split("@", 1)[0] == "/start":

@@ -23,6 +23,8 @@ from capture.channels.base import (
     Malformed,
     RawEvent,
     from_epoch,
+    platform_id,
+    platform_text,
     read_json,
     receive,
 )
@@ -55,13 +57,16 @@ def events(request: HttpRequest) -> list[RawEvent]:
     ours = str(body["for_user_id"])
     users = body.get("users") if isinstance(body.get("users"), dict) else {}
     found = []
-    for item in body.get("direct_message_events") or []:
+    items = body.get("direct_message_events") or []
+    if not isinstance(items, list):
+        raise Malformed("'direct_message_events' is not a list.")
+    for item in items:
         if not isinstance(item, dict) or item.get("type") != "message_create":
             continue
         try:
-            sender = str(item["message_create"]["sender_id"])
-            external_id = f"dm:{item['id']}"
-        except (KeyError, TypeError):
+            sender = platform_id(item["message_create"]["sender_id"], "sender_id")
+            external_id = f"dm:{platform_id(item['id'], 'id')}"
+        except (KeyError, TypeError, ValueError):
             raise Malformed("A direct message event without id or sender_id.") from None
         payload = {"for_user_id": ours, "event": item, "sender": users.get(sender) or {}}
         if sender == ours:
@@ -76,8 +81,9 @@ def normalise(event: InboundEvent) -> IntakeInput:
     try:
         item = event.payload["event"]
         create = item["message_create"]
-        sender = str(create["sender_id"])
-        text = str((create.get("message_data") or {}).get("text") or "").strip() or "[media]"
+        sender = platform_id(create["sender_id"], "sender_id")
+        text = platform_text((create.get("message_data") or {}).get("text"),
+                             "text").strip() or "[media]"
         profile = event.payload.get("sender") or {}
         when = from_epoch(item.get("created_timestamp", 0), per_second=1000)
         if when is None:

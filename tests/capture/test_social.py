@@ -180,6 +180,22 @@ def test_an_account_lead_with_its_own_email_is_not_merged_only_the_account_moves
     assert "messages go there now" in telegram_lead.interactions.order_by("-id").first().summary
 
 
+@pytest.mark.parametrize(("where", "value"), [("from.id", {"a": 1}), ("from.id", True),
+                                               ("text", {"a": 1}), ("first_name", ["x"])])
+def test_a_telegram_update_with_ids_or_text_of_the_wrong_type_makes_no_lead(client, where,
+                                                                           value):
+    update = load_json("telegram", "start.json")
+    if where == "from.id":
+        update["message"]["from"]["id"] = value
+    elif where == "first_name":
+        update["message"]["from"]["first_name"] = value
+    else:
+        update["message"]["text"] = value
+    assert telegram_post(client, update).status_code == 200  # authentic: kept, not retried
+    assert InboundEvent.objects.get().status == "rejected"
+    assert not Lead.objects.exists()
+
+
 def test_a_wrong_or_missing_telegram_secret_stores_nothing(client):
     assert telegram_post(client, load_json("telegram", "start.json"), secret="guess"
                          ).status_code == 403
@@ -349,6 +365,23 @@ def test_a_second_x_message_lands_on_the_same_lead_and_ours_are_ignored(client):
     x_post(client, ours)
     assert only_lead().interactions.count() == 2
     assert InboundEvent.objects.get(external_id="dm:954491830116155398").status == "ignored"
+
+
+@pytest.mark.parametrize("events", [5, True, "dm"])
+def test_signed_x_events_that_are_not_a_list_are_a_400_not_a_500(client, events):
+    response = x_post(client, {"for_user_id": "1", "direct_message_events": events})
+    assert response.status_code == 400 and "not a list" in response.json()["error"]
+    assert not InboundEvent.objects.exists()
+
+
+def test_an_x_sender_or_text_that_is_not_what_x_sends_makes_no_lead(client):
+    payload = load_json("x", "direct_message.json")
+    payload["direct_message_events"][0]["message_create"]["sender_id"] = {"a": 1}
+    assert x_post(client, payload).status_code == 400
+    payload = load_json("x", "direct_message.json")
+    payload["direct_message_events"][0]["message_create"]["message_data"]["text"] = {"a": 1}
+    assert x_post(client, payload).status_code == 200  # stored, then refused by its reader
+    assert InboundEvent.objects.get().status == "rejected" and not Lead.objects.exists()
 
 
 def test_a_forged_x_signature_stores_nothing(client):
