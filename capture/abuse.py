@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 import unicodedata
@@ -14,6 +15,8 @@ from capture.forms import HONEYPOT, STARTED, seconds_since_started
 from capture.identity import email_domain
 from capture.memo import ProcessMemo
 from capture.models import BlockRule, IntakeForm
+
+logger = logging.getLogger(__name__)
 
 FRIENDLY = {
     "rate": "Too many submissions from your network. Please try again in a minute.",
@@ -45,17 +48,49 @@ def over_limit(key: str, limit: int) -> bool:
     if limit <= 0:
         return False
     this_minute, last_minute, into = _windows(key)
-    current = _count_one(this_minute)
-    previous = cache.get(last_minute, 0)
+    try:
+        current = _count_one(this_minute)
+        previous = cache.get(last_minute, 0)
+    except Exception as exc:  # Redis down: any of its client's errors
+        # The cache counts requests; it holds no lead. Refusing every request while it is
+        # unreachable would lose what reached us, so the limit is off until it is back.
+        _cache_down(exc)
+        return False
     return previous * (1 - into / 60) + current > limit
+
+
+_last_warning = 0.0
+
+
+def _cache_down(exc: Exception) -> None:
+    """Log an unreachable cache once a minute per process, not once per request."""
+    global _last_warning
+    if time.monotonic() - _last_warning > 60:
+        _last_warning = time.monotonic()
+        logger.error("The cache (REDIS_URL) is unreachable; rate limits are off until it is "
+                     "back: %r", exc)
+
+
+def cache_reachable() -> bool:
+    """For /healthz: can the cache be written and read?"""
+    try:
+        cache.set("healthz", 1, timeout=10)
+        return cache.get("healthz") == 1
+    except Exception as exc:
+        _cache_down(exc)
+        return False
 
 
 def seconds_until_allowed(key: str, limit: int) -> int:
     """The Retry-After for `key`: whole seconds until one more request fits under `limit`,
     if none is sent meanwhile (the previous minute's weight falls as the window slides)."""
     this_minute, last_minute, into = _windows(key)
-    current = cache.get(this_minute, 0)
-    previous = cache.get(last_minute, 0)
+    try:
+        current = cache.get(this_minute, 0)
+        previous = cache.get(last_minute, 0)
+    except Exception as exc:
+        _cache_down(exc)
+        return 60
     room = limit - 1 - current  # what the previous minute may still weigh
     if room >= previous:
         return 0

@@ -2,12 +2,13 @@
 
 from django.conf import settings
 from django.contrib import admin
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from capture.abuse import cache_reachable
 from routing.admin import PeopleAutocomplete
 
 admin.site.site_header = "leadcrm"
@@ -16,8 +17,17 @@ admin.site.index_title = "Sales operations"
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+    """200 while leads can be taken in; 503 (JSON) when the database cannot be reached.
+
+    An unreachable cache (REDIS_URL) is "degraded", still 200: the intake goes on without
+    its rate limits (capture.abuse), so a load balancer should keep sending traffic."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        return JsonResponse({"status": "error", "database": "unreachable"}, status=503)
+    if settings.REDIS_URL and not cache_reachable():
+        return JsonResponse({"status": "degraded", "cache": "unreachable"})
     return JsonResponse({"status": "ok"})
 
 
