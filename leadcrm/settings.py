@@ -3,11 +3,22 @@
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+
+def one_of(name: str, default: str, choices: tuple[str, ...]) -> str:
+    """A setting with a few documented values: any other is refused at start-up, not read as
+    the default."""
+    value = env.str(name, default=default).strip().lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r}: use one of {', '.join(choices)}.")
+    return value
+
 
 DEBUG = env.bool("DEBUG", default=False)
 # The default key is only good for a laptop; production sets SECRET_KEY (README, "Production").
@@ -111,7 +122,10 @@ Q_CLUSTER = {
     "orm": "default",
     "sync": env.bool("Q_SYNC", default=False),
 }
-if env.str("TASK_BROKER", default="orm") == "redis" and REDIS_URL:
+TASK_BROKER = one_of("TASK_BROKER", "orm", ("orm", "redis"))
+if TASK_BROKER == "redis":
+    if not REDIS_URL:
+        raise ImproperlyConfigured("TASK_BROKER=redis needs REDIS_URL.")
     Q_CLUSTER.pop("orm")
     Q_CLUSTER["redis"] = REDIS_URL
 
@@ -163,7 +177,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="US")
 # What a submission matching a closed (won/lost/disqualified) lead does: "link" makes a new lead
 # linked to the closed one; "reopen" puts the closed lead back to "new".
-CLOSED_LEAD_MATCH = env.str("CLOSED_LEAD_MATCH", default="link")
+CLOSED_LEAD_MATCH = one_of("CLOSED_LEAD_MATCH", "link", ("link", "reopen"))
 # Public form submissions per IP address per form, per minute (Django's cache; see README).
 FORM_RATE_LIMIT_PER_MINUTE = env.int("FORM_RATE_LIMIT_PER_MINUTE", default=10)
 # Provider webhooks (/inbound/...): requests per sending IP per channel per minute; 0 = no limit.

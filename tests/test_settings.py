@@ -1,0 +1,34 @@
+"""Settings read from the environment: a value outside the documented ones stops the start."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def check(**environment) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DATABASE_URL": "sqlite:////tmp/leadcrm-settings-check.sqlite3",
+           **environment}
+    return subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize(("environment", "message"), [
+    ({"CLOSED_LEAD_MATCH": "bogus"}, "CLOSED_LEAD_MATCH='bogus': use one of link, reopen."),
+    ({"TASK_BROKER": "rabbit"}, "TASK_BROKER='rabbit': use one of orm, redis."),
+    ({"TASK_BROKER": "redis", "REDIS_URL": ""}, "TASK_BROKER=redis needs REDIS_URL."),
+])
+def test_a_setting_outside_its_documented_values_stops_the_start(environment, message):
+    result = check(**environment)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_documented_values_are_taken_whatever_their_case():
+    assert check(CLOSED_LEAD_MATCH="Reopen", TASK_BROKER="ORM").returncode == 0
