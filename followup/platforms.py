@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import requests
 from django.conf import settings
 
-TIMEOUT = 10  # seconds; the outbox retries a timeout
+TIMEOUT = 10  # seconds; the outbox retries a message that surely did not reach the platform
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,33 @@ class Refused(Exception):
         super().__init__(message)
         self.permanent = permanent
         self.blocked = blocked
+
+
+def _post(platform: str, url: str, *, secret_in_url: str = "", **kwargs) -> requests.Response:
+    """POST to a platform's send API. Sending is not idempotent on any of them (no idempotency
+    key), so what happens when the answer does not come matters:
+
+    - the request never left (no connection, a connect timeout): raised as it is, and the
+      outbox tries again with backoff;
+    - it left and no answer came within TIMEOUT (a read timeout, a connection dropped after
+      sending): the platform may have delivered it, so it is not sent again by itself but
+      fails with a reason the rep reads on the timeline (Refused, permanent).
+    """
+    try:
+        return requests.post(url, timeout=TIMEOUT, **kwargs)
+    except (requests.ConnectTimeout, requests.exceptions.InvalidURL) as exc:
+        raise requests.ConnectionError(_without(str(exc), secret_in_url)) from None
+    except (requests.ReadTimeout, requests.exceptions.ChunkedEncodingError) as exc:
+        raise Refused(f"{platform} did not answer within {TIMEOUT} s after taking the message; "
+                      "it may have reached the prospect. Check the conversation there before "
+                      "sending it again.", permanent=True) from exc
+    except requests.RequestException as exc:
+        raise requests.ConnectionError(_without(str(exc), secret_in_url)) from None
+
+
+def _without(text: str, secret: str) -> str:
+    """An error's text without the secret a URL carries (the Telegram bot token)."""
+    return text.replace(secret, "…") if secret else text
 
 
 def _check(response: requests.Response, platform: str) -> dict:
@@ -56,6 +83,10 @@ def _check(response: requests.Response, platform: str) -> dict:
     raise Refused(text[:500], permanent=not retryable, blocked=blocked)
 
 
+ACCEPTED_WITHOUT_ID = ("{platform} accepted the message but returned no message id; it may "
+                       "have reached the prospect, so it is not sent again by itself.")
+
+
 def send_whatsapp(*, to: str, phone_number_id: str, body: str,
                   template: str = "", language: str = "") -> Receipt:
     """A text inside the 24-hour window, else (template given) an approved template."""
@@ -69,14 +100,13 @@ def send_whatsapp(*, to: str, phone_number_id: str, body: str,
                     "template": {"name": template, "language": {"code": language}}}
     else:
         message |= {"type": "text", "text": {"preview_url": False, "body": body}}
-    response = requests.post(
-        f"{settings.META_GRAPH_URL.rstrip('/')}/{phone_number_id}/messages", json=message,
-        headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT)
+    response = _post(
+        "WhatsApp", f"{settings.META_GRAPH_URL.rstrip('/')}/{phone_number_id}/messages",
+        json=message, headers={"Authorization": f"Bearer {token}"})
     data = _check(response, "WhatsApp")
     ids = [m.get("id") for m in data.get("messages") or [] if isinstance(m, dict)]
     if not ids or not ids[0]:
-        raise Refused("WhatsApp accepted the request but returned no message id.",
-                      permanent=False)
+        raise Refused(ACCEPTED_WITHOUT_ID.format(platform="WhatsApp"), permanent=True)
     return Receipt(provider_id=str(ids[0]), status="sent")
 
 
@@ -97,13 +127,12 @@ def send_messenger(*, to: str, body: str, instagram: bool = False,
         message |= {"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}
     else:
         message["messaging_type"] = "RESPONSE"
-    response = requests.post(f"{settings.META_GRAPH_URL.rstrip('/')}/me/messages",
-                             headers={"Authorization": f"Bearer {token}"}, json=message,
-                             timeout=TIMEOUT)  # the token never in a URL an error may quote
+    response = _post(name, f"{settings.META_GRAPH_URL.rstrip('/')}/me/messages",
+                     headers={"Authorization": f"Bearer {token}"},  # never in the URL
+                     json=message)
     data = _check(response, name)
     if not data.get("message_id"):
-        raise Refused(f"{name} accepted the request but returned no message id.",
-                      permanent=False)
+        raise Refused(ACCEPTED_WITHOUT_ID.format(platform=name), permanent=True)
     return Receipt(provider_id=str(data["message_id"]), status="sent")
 
 
@@ -112,12 +141,12 @@ def send_telegram(*, chat_id: str, body: str) -> Receipt:
     if not token:
         raise Refused("Telegram replies are not configured (TELEGRAM_BOT_TOKEN).",
                       permanent=True)
-    response = requests.post(f"{settings.TELEGRAM_API_URL.rstrip('/')}/bot{token}/sendMessage",
-                             json={"chat_id": chat_id, "text": body}, timeout=TIMEOUT)
+    response = _post("Telegram",
+                     f"{settings.TELEGRAM_API_URL.rstrip('/')}/bot{token}/sendMessage",
+                     secret_in_url=token, json={"chat_id": chat_id, "text": body})
     data = _check(response, "Telegram")
     result = data.get("result") or {}
     if not isinstance(result, dict) or "message_id" not in result:
-        raise Refused("Telegram accepted the request but returned no message.",
-                      permanent=False)
+        raise Refused(ACCEPTED_WITHOUT_ID.format(platform="Telegram"), permanent=True)
     # Telegram reports no deliveries: accepted by the Bot API is as far as we can know.
     return Receipt(provider_id=f"{chat_id}:{result['message_id']}", status="sent")

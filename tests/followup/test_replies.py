@@ -291,6 +291,35 @@ def test_a_blocked_bot_fails_at_once_and_the_page_then_says_why(
     assert "bot was blocked by the user" in html and 'id="reply-form"' not in html
 
 
+def test_a_reply_the_platform_took_but_did_not_answer_in_time_is_not_sent_again(
+        client, rep, api, sync_tasks, django_capture_on_commit_callbacks, monkeypatch):
+    monkeypatch.setattr("followup.platforms.TIMEOUT", 0.3)
+    lead = telegram_from_prospect(client, rep)
+
+    def slow(request):
+        time.sleep(0.8)  # the message is in; the answer comes too late
+        return {"ok": True, "result": {"message_id": 79}}
+
+    api.answer(200, slow)
+    reply(client, lead, option_key(lead, "telegram"), "Hello?",
+          django_capture_on_commit_callbacks)
+    row = OutboundMessage.objects.get(kind="reply")
+    assert row.status == "failed" and len(api.requests) == 1
+    assert "may have reached the prospect" in row.last_error
+    assert "may have reached the prospect" in page(client, lead)
+
+
+def test_a_reply_that_never_left_is_retried_and_the_bot_token_stays_out_of_the_error(
+        client, rep, api, sync_tasks, django_capture_on_commit_callbacks, settings):
+    lead = telegram_from_prospect(client, rep)
+    settings.TELEGRAM_API_URL = "http://127.0.0.1:9"  # nothing listens: refused at once
+    reply(client, lead, option_key(lead, "telegram"), "Hello?",
+          django_capture_on_commit_callbacks)
+    row = OutboundMessage.objects.get(kind="reply")
+    assert (row.status, row.attempts) == ("scheduled", 1)  # tried again with backoff
+    assert "bot-token" not in row.last_error and "ConnectionError" in row.last_error
+
+
 # --- SMS ------------------------------------------------------------------------------------
 
 def test_an_sms_reply_goes_through_twilio_and_its_status_callback_is_recorded(
