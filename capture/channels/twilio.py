@@ -146,13 +146,20 @@ def normalise_status(event: InboundEvent) -> IntakeInput:
     if status not in MISSED and status != "completed":
         raise Ignored(f"Call status {status!r}: nothing to record.")
     phone = _caller(payload)
-    missed = status in MISSED or (
-        "DialCallStatus" not in payload
-        and not ChannelSettings.for_channel(SETTINGS).forward_to
-    )
+    dialled = "DialCallStatus" in payload
+    forwarding = bool(ChannelSettings.for_channel(SETTINGS).forward_to)
+    if forwarding and not dialled and InboundEvent.objects.filter(
+            channel=event.channel, external_id__startswith=f"{payload.get('CallSid')}:",
+    ).exclude(pk=event.pk).exists():
+        # The call's own "completed" after a forward: the dial's outcome (answered or not,
+        # which Twilio reports first) is what happened, and it is on the timeline already.
+        raise Ignored("The forwarded call's outcome came with its dial status.")
+    missed = status in MISSED or not dialled
     seconds = payload.get("DialCallDuration") or payload.get("CallDuration") or "0"
     if status in MISSED:
         summary = f"Missed call ({status}): call back"
+    elif missed and forwarding:
+        summary = f"Call ended before it was put through ({seconds} s): call back"
     elif missed:
         summary = f"Call ended after the greeting ({seconds} s), nobody to answer: call back"
     else:

@@ -183,6 +183,28 @@ def test_an_answered_forwarded_call_is_recorded_without_a_call_back(client):
     assert not lead.needs_callback and lead.interactions.get().summary == "Answered call, 95 s"
 
 
+def test_a_forwarded_call_nobody_answered_is_not_logged_as_answered_when_it_completes(client):
+    ChannelSettings.objects.create(channel="twilio", forward_to="+14155550199")
+    twilio_post(client, "/inbound/twilio/status/", fixture("dial_no_answer.json"))
+    call = fixture("dial_no_answer.json", CallStatus="completed", CallDuration="27")
+    del call["DialCallStatus"]
+    twilio_post(client, "/inbound/twilio/status/", call)  # the call's own status callback
+    lead = Lead.objects.get()
+    assert [i.summary for i in lead.interactions.all()] == [
+        "Missed call (no-answer): call back"]
+    assert lead.needs_callback
+
+
+def test_a_caller_who_hangs_up_before_the_forward_needs_a_call_back(client):
+    ChannelSettings.objects.create(channel="twilio", forward_to="+14155550199")
+    twilio_post(client, "/inbound/twilio/status/", fixture(
+        "voice.json", CallStatus="completed", CallDuration="4"))
+    lead = Lead.objects.get()
+    assert lead.needs_callback
+    assert lead.interactions.get().summary == (
+        "Call ended before it was put through (4 s): call back")
+
+
 def test_no_auto_reply_to_a_number_that_texted_stop_earlier(client):
     """Docs: the reply text is never sent to a STOP, also when a later text is not STOP."""
     ChannelSettings.objects.create(channel="twilio", reply_text="Thanks!")
