@@ -3,9 +3,10 @@
 from django.conf import settings
 from django.contrib import admin
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.templatetags.static import static
 from django.urls import include, path
+from django.views import defaults
 from django.views.generic import RedirectView
 
 from capture.abuse import cache_reachable
@@ -30,6 +31,20 @@ def healthz(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"status": "degraded", "cache": "unreachable"})
     return JsonResponse({"status": "ok"})
 
+
+# Machines post to these: a body Django cannot parse (a broken multipart form) gets a JSON 400
+# like every other refusal there, not the HTML page people get.
+MACHINE_PATHS = ("/inbound/", "/api/", "/chat/w/")
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path.startswith(MACHINE_PATHS):
+        return JsonResponse({"error": "The request could not be read: its body or headers "
+                             "are malformed."}, status=400)
+    return defaults.bad_request(request, exception)
+
+
+handler400 = bad_request
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),

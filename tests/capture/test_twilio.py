@@ -265,3 +265,14 @@ def test_an_sms_from_a_sender_id_that_is_no_number_is_rejected_naming_the_sender
     assert event.status == "rejected"
     assert event.reason == "The sender's number 'ACMEBANK' is withheld or not a phone number."
     assert not Lead.objects.exists()
+
+
+@pytest.mark.parametrize("path", ["/inbound/twilio/sms/", "/inbound/twilio/voice/"])
+def test_a_broken_multipart_body_is_a_json_400(client, path):
+    response = client.generic("POST", path, b"--x\r\n",
+                              content_type="multipart/form-data",  # no boundary
+                              HTTP_X_TWILIO_SIGNATURE="anything")
+    assert response.status_code == 400
+    assert response.json() == {"error": "The request could not be read: its body or headers "
+                                        "are malformed."}
+    assert not InboundEvent.objects.exists()
