@@ -414,8 +414,7 @@ def _leadgen(event: InboundEvent) -> IntakeInput:
         try:
             fields["email"] = parse_email(fields["email"])[1]
         except Exception:
-            fields.pop("email")
-            other.append(f"email (not valid): {fields.get('email', '')}")
+            other.append(f"email (not valid): {fields.pop('email')}")
     if fields.get("phone"):
         try:
             fields["phone"] = normalise_phone(fields["phone"], config.default_region or None)

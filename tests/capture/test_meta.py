@@ -35,6 +35,7 @@ class StubGraph:
     def __init__(self):
         self.failures = 0
         self.requests: list[str] = []
+        self.lead = load_json("meta", "leadgen_lead.json")  # what the Graph API answers
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -51,7 +52,7 @@ class StubGraph:
                     self.send_response(401)
                     self.end_headers()
                     return
-                body = json.dumps(load_json("meta", "leadgen_lead.json")).encode()
+                body = json.dumps(stub.lead).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -207,6 +208,16 @@ def test_a_lead_ad_is_fetched_from_the_graph_api_and_mapped(client, graph, sync_
     assert "how many seats: 50" in lead.interactions.get().body
     assert graph.requests[0].startswith("/v21.0/1122334455667788?")
     assert InboundEvent.objects.get().status == "processed"
+
+
+def test_a_lead_ad_s_invalid_email_is_kept_on_the_timeline(client, graph, sync_tasks,
+                                                             django_capture_on_commit_callbacks):
+    graph.lead["field_data"][1]["values"] = ["not-an-email"]
+    with django_capture_on_commit_callbacks(execute=True):
+        meta_post(client, load_json("meta", "leadgen_change.json"))
+    lead = Lead.objects.get()
+    assert lead.email == "" and lead.phone == "+447911123456"
+    assert "email (not valid): not-an-email" in lead.interactions.get().body
 
 
 def test_the_graph_client_retries_a_flaky_graph_api(client, graph, sync_tasks,
