@@ -22,6 +22,8 @@ from capture.intake import (
     Consent,
     IntakeInput,
     Rejected,
+    clean_payload,
+    process_inbound_event,
     receive_event,
     register_normaliser,
 )
@@ -195,21 +197,34 @@ def _import_batch(batch, options: ImportOptions, report: ImportReport, dry_run: 
                 report.errors.append((number, result.errors))
         checked.append((number, mapped, result, row_key(row)))
     keys = [key for *_, key in checked]
-    existing = set(InboundEvent.objects.filter(channel=CHANNEL, external_id__in=keys)
-                   .values_list("external_id", flat=True))
+    existing: set[str] = set()  # rows stored before and not refused: imported (or failed)
+    refused: dict[str, int] = {}  # rows refused before: their rejected event, to read again
+    for key, event_id, status in InboundEvent.objects.filter(
+            channel=CHANNEL, external_id__in=keys).values_list("external_id", "id", "status"):
+        if status == InboundEvent.Status.REJECTED:
+            refused[key] = event_id
+        else:
+            existing.add(key)
     if dry_run:
         _preview(checked, existing, report)
         return
     todo = []
     for item in checked:
-        if item[3] not in existing:
+        key, errors = item[3], item[2].errors
+        if key in refused:
+            if not errors:  # still bad: counted (and listed) with the errors, nothing written
+                todo.append(item)
+        elif key not in existing:
             todo.append(item)
-        elif not item[2].errors:  # a bad row is counted (and listed) with the errors
+        elif not errors:  # a bad row is counted (and listed) with the errors
             report.already_imported += 1
     for start in range(0, len(todo), COMMIT_EVERY):
         with transaction.atomic():  # a few rows per commit, not a long lock (SQLite)
             for number, mapped, result, key in todo[start:start + COMMIT_EVERY]:
-                _import_row(number, mapped, result, key, options, report)
+                if key in refused:
+                    _import_refused_row(refused[key], number, mapped, options, report)
+                else:
+                    _import_row(number, mapped, result, key, options, report)
 
 
 def _import_row(number: int, mapped: dict, result, key: str, options: ImportOptions,
@@ -226,6 +241,31 @@ def _import_row(number: int, mapped: dict, result, key: str, options: ImportOpti
         report.already_imported += 1
     elif outcome is None:
         report.failed += 1
+    elif outcome.created:
+        report.created += 1
+    else:
+        report.matched += 1
+
+
+def _import_refused_row(event_id: int, number: int, mapped: dict, options: ImportOptions,
+                        report: ImportReport) -> None:
+    """A row an earlier import refused that reads well now (another --region, a new field
+    mapping): its rejected event takes this import's reading and is taken in, once."""
+    payload = {"row": mapped, "line": number, "source": options.source, "region": options.region}
+    # The claim: a concurrent import of the same row finds the event no longer rejected.
+    claimed = InboundEvent.objects.filter(id=event_id, status=InboundEvent.Status.REJECTED).update(
+        status=InboundEvent.Status.RECEIVED, payload=clean_payload(payload), reason="",
+        received_at=timezone.now(), processed_at=None)
+    if not claimed:
+        report.already_imported += 1
+        return
+    outcome = process_inbound_event(event_id)  # reads the stored row with the normaliser below
+    if outcome is None:
+        status = InboundEvent.objects.values_list("status", flat=True).get(id=event_id)
+        if status == InboundEvent.Status.REJECTED:
+            report.invalid += 1
+        else:
+            report.failed += 1
     elif outcome.created:
         report.created += 1
     else:

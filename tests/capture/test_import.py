@@ -158,3 +158,40 @@ def test_a_row_that_fails_is_kept_failed_and_reprocessed(monkeypatch):
     monkeypatch.undo()
     assert reprocess(InboundEvent.objects.get(status="failed").pk)
     assert Lead.objects.get().channel == "import"
+
+
+UK_ROW = ("First Name,Last Name,E-mail,Phone Number,Company Name\n"
+          "Uma,Uk,,020 7946 0123,Brit Ltd\n")
+
+
+def test_a_refused_row_imports_on_a_rerun_that_reads_it_well_and_only_once(tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_text(UK_ROW)
+    assert "row 2: phone: This does not look like a phone number" in run(path)
+    assert InboundEvent.objects.get().status == "rejected"
+    preview = run(path, "--region", "GB", "--dry-run")
+    assert "1 rows: 1 new leads, 0 added to existing leads, 0 already imported" in preview
+    out = run(path, "--region", "GB")
+    assert out.strip().endswith("1 rows: 1 new leads, 0 added to existing leads, "
+                                "0 already imported, 0 with errors, 0 failed")
+    lead = Lead.objects.get(phone="+442079460123")
+    assert (lead.first_name, lead.company) == ("Uma", "Brit Ltd")
+    again = run(path, "--region", "GB")
+    assert again.strip().endswith("1 rows: 0 new leads, 0 added to existing leads, "
+                                  "1 already imported, 0 with errors, 0 failed")
+    event = InboundEvent.objects.get()  # the refused row's event, taken in: no second one
+    assert (event.status, event.lead, event.reason) == ("processed", lead, "")
+    assert event.payload["region"] == "GB"
+    assert lead.interactions.count() == 1
+    run(path)  # read with the old region again: still refused, the import is kept
+    assert Lead.objects.get().interactions.count() == 1
+    assert InboundEvent.objects.get().status == "processed"
+
+
+def test_a_refused_row_read_again_is_taken_in_once_when_twice_in_the_file():
+    row = {"first_name": "Uma", "phone": "020 7946 0123"}
+    import_rows([row], ImportOptions(region="US"))
+    report = import_rows([row, dict(row)], ImportOptions(region="GB"))
+    assert (report.created, report.already_imported, report.invalid) == (1, 1, 0)
+    assert Lead.objects.get().interactions.count() == 1
+
