@@ -3,6 +3,7 @@ rerun of the same file creates nothing new, and each row goes through the same i
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -47,7 +48,7 @@ def _header(name: object) -> str:
 
 
 def read_table(data: bytes, filename: str) -> Iterator[dict[str, str]]:
-    """Rows of a .csv (any common delimiter, UTF-8 or Latin-1) or .xlsx file as dicts."""
+    """Rows of a .csv (any common delimiter; UTF-8, UTF-16, Windows-1252) or .xlsx as dicts."""
     suffix = Path(filename).suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
         yield from _read_xlsx(data)
@@ -58,15 +59,8 @@ def read_table(data: bytes, filename: str) -> Iterator[dict[str, str]]:
 
 
 def _read_csv(data: bytes) -> Iterator[dict[str, str]]:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")
-    try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    text = _decode_csv(data)
+    reader = csv.reader(io.StringIO(text, newline=""), _dialect(text))
     header = next(reader, None)
     if not header:
         raise ImportFileError("The file is empty: the first row must name the columns.")
@@ -74,6 +68,67 @@ def _read_csv(data: bytes) -> Iterator[dict[str, str]]:
     for row in reader:
         if any(cell.strip() for cell in row):
             yield {name: cell for name, cell in zip(names, row, strict=False) if name}
+
+
+BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"),
+        (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"))  # UTF-32 first: its LE BOM starts like UTF-16's
+
+
+def _decode_csv(data: bytes) -> str:
+    """The text of a CSV as spreadsheets save it: UTF-8 or UTF-16 ("Unicode Text") told by
+    their byte-order mark, else UTF-8, else Windows-1252 (Excel's "CSV" on Western Windows:
+    curly quotes and the euro sign), else Latin-1, which reads any bytes."""
+    for bom, encoding in BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError:
+                raise ImportFileError(
+                    f"The file starts as {encoding.upper()} text but is not valid "
+                    f"{encoding.upper()}: save it again as CSV (UTF-8).") from None
+    sample = data[:4096]
+    if b"\x00" in sample:  # no text encoding above has NUL bytes, except UTF-16 without a BOM
+        half = len(sample) // 4
+        encoding = ("utf-16-le" if sample[1::2].count(0) > half
+                    else "utf-16-be" if sample[0::2].count(0) > half else "")
+        try:
+            if encoding:
+                return data.decode(encoding)
+        except UnicodeDecodeError:
+            pass
+        raise ImportFileError("This is not a text file: save the sheet as CSV (UTF-8) or .xlsx.")
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")
+
+
+DELIMITERS = ",;\t|"
+
+
+def _dialect(text: str) -> type[csv.Dialect] | csv.Dialect:
+    """The delimiter (and quoting) from the first complete lines; when the sniffer cannot
+    tell, the delimiter the header line uses most."""
+    sample = text[:8192]
+    if len(text) > len(sample) and "\n" in sample:
+        sample = sample[:sample.rindex("\n")]  # a cut last line misleads the sniffer
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS)
+    except csv.Error:
+        pass
+    first_line = sample.partition("\n")[0]
+    delimiter = max(DELIMITERS, key=first_line.count)
+    if not first_line.count(delimiter):
+        return csv.excel
+
+    class Found(csv.excel):
+        pass
+
+    Found.delimiter = delimiter
+    return Found
 
 
 def _read_xlsx(data: bytes) -> Iterator[dict[str, str]]:

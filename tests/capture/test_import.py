@@ -195,3 +195,44 @@ def test_a_refused_row_read_again_is_taken_in_once_when_twice_in_the_file():
     assert (report.created, report.already_imported, report.invalid) == (1, 1, 0)
     assert Lead.objects.get().interactions.count() == 1
 
+
+EXCEL_ROWS = ("First Name\tLast Name\tE-mail\tCompany Name\n"
+              "Seán\tO\u2019Brien\tsean@obrien.example\tCafé € Ltd\n")
+
+
+def test_a_windows_1252_csv_from_excel_keeps_its_curly_quotes_and_euro_sign(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes(EXCEL_ROWS.replace("\t", ",").encode("cp1252"))
+    assert "1 new leads" in run(path)
+    lead = Lead.objects.get()
+    assert (lead.first_name, lead.last_name, lead.company) == ("Seán", "O\u2019Brien", "Café € Ltd")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-8-sig"])
+def test_unicode_text_from_excel_is_read_tab_separated(tmp_path, encoding):
+    path = tmp_path / "unicode.txt"
+    path.write_bytes(EXCEL_ROWS.replace("\n", "\r\n").encode(encoding))  # utf-16: with a BOM
+    out = run(path)
+    assert out.strip().endswith("1 rows: 1 new leads, 0 added to existing leads, "
+                                "0 already imported, 0 with errors, 0 failed")
+    lead = Lead.objects.get(email="sean@obrien.example")
+    assert (lead.last_name, lead.company) == ("O\u2019Brien", "Café € Ltd")
+
+
+def test_a_file_that_is_not_text_is_a_clear_error(tmp_path, admin_client):
+    data = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00" * 20
+    (tmp_path / "photo.csv").write_bytes(data)
+    with pytest.raises(CommandError, match="not a text file"):
+        run(tmp_path / "photo.csv")
+    upload = SimpleUploadedFile("photo.csv", data, content_type="text/csv")
+    page = admin_client.post("/admin/capture/lead/import/", {"file": upload})
+    assert page.status_code == 400 and "This is not a text file" in page.content.decode()
+    assert not InboundEvent.objects.exists()
+
+
+def test_the_delimiter_is_found_when_rows_are_ragged():
+    # Rows whose empty last cells were left off: csv.Sniffer cannot tell the delimiter.
+    data = b"first_name;last_name;email\nAda;Lovelace;ada@analytical.example\nBob;Smith\nCy\n"
+    assert list(read_table(data, "x.csv")) == [
+        {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@analytical.example"},
+        {"first_name": "Bob", "last_name": "Smith"}, {"first_name": "Cy"}]
