@@ -131,6 +131,40 @@ def test_ingest_email_reads_eml_files_and_mbox_archives_and_reruns_add_nothing()
     assert Lead.objects.count() == 3
 
 
+def test_ingest_email_reads_an_mbox_one_message_at_a_time(tmp_path, monkeypatch):
+    """A Google Takeout archive can be many gigabytes: memory stays near one message."""
+    import tracemalloc
+    from types import SimpleNamespace
+
+    import capture.management.commands.ingest_email as command
+
+    attachment = b"QUJD" * 19 + b"\n"  # a base64 line
+    path = tmp_path / "takeout.mbox"
+    with path.open("wb") as handle:
+        for i in range(100):
+            handle.write(b"From sender@example.com Thu Jan  1 00:00:00 2026\n"
+                         b"Message-ID: <m%d@example.com>\nSubject: Quote %d\n\n" % (i, i)
+                         + attachment * 2500 + b"\n")  # 200 KB a message, 20 MB in all
+    seen = []
+
+    def receive(raw, *, via):
+        seen.append(len(raw))
+        return SimpleNamespace(status="processed", created_lead=True,
+                               Status=InboundEvent.Status), True
+
+    monkeypatch.setattr(command, "receive_email", receive)
+    out = StringIO()
+    tracemalloc.start()
+    try:
+        call_command("ingest_email", str(path), "--no-progress", stdout=out)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert out.getvalue().strip() == "100 message(s): 100 new lead"
+    assert len(seen) == 100 and min(seen) > 190_000
+    assert peak < 5_000_000, peak
+
+
 def test_ingest_email_refuses_a_missing_file():
     from django.core.management.base import CommandError
 

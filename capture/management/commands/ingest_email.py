@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mailbox
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -17,6 +18,20 @@ def _is_mbox(path: Path) -> bool:
         return handle.read(5) == b"From "
 
 
+def _messages(sources: list[tuple[Path, mailbox.mbox | None]]) -> Iterator[bytes]:
+    """One message at a time: an mbox of many gigabytes (a Google Takeout archive) is read
+    message by message from its table of contents, never held in memory as a whole."""
+    for path, box in sources:
+        if box is None:
+            yield path.read_bytes()
+            continue
+        try:
+            for key in box.iterkeys():
+                yield box.get_bytes(key)
+        finally:
+            box.close()
+
+
 class Command(BaseCommand):
     help = "Read .eml files and mbox archives as inbound email (a rerun adds nothing new)."
 
@@ -25,19 +40,17 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, files: list[Path], no_progress: bool, **options) -> None:
-        messages = []
         for path in files:
             if not path.is_file():
                 raise CommandError(f"{path}: no such file.")
-            if _is_mbox(path):
-                box = mailbox.mbox(path, create=False)
-                messages += [(f"{path}#{i}", box.get_bytes(key))
-                             for i, key in enumerate(box.keys())]
-            else:
-                messages.append((str(path), path.read_bytes()))
+        # The first pass only finds where each message starts (mailbox's table of contents:
+        # two offsets a message), which gives the progress bar its total.
+        sources = [(path, mailbox.mbox(path, create=False) if _is_mbox(path) else None)
+                   for path in files]
+        total = sum(1 if box is None else len(box) for _, box in sources)
         outcome: Counter = Counter()
-        for _name, raw in tqdm(messages, unit="msg", disable=no_progress,
-                               file=self.stderr._out):
+        for raw in tqdm(_messages(sources), total=total, unit="msg", disable=no_progress,
+                        file=self.stderr._out):
             event, created = receive_email(raw, via="ingest_email")
             if not created:
                 outcome["already stored"] += 1
@@ -46,4 +59,4 @@ class Command(BaseCommand):
             else:
                 outcome[event.status] += 1
         summary = ", ".join(f"{count} {what}" for what, count in sorted(outcome.items()))
-        self.stdout.write(f"{len(messages)} message(s): {summary or 'nothing to do'}\n")
+        self.stdout.write(f"{total} message(s): {summary or 'nothing to do'}\n")
