@@ -65,7 +65,12 @@ def _scope(request: HttpRequest) -> tuple[DashboardFilter, figures.Scope]:
     today = timezone.localdate()
     form = DashboardFilter(request.GET or None, team_ids=allowed,
                            initial={"start": today - timedelta(days=29), "end": today})
-    data = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    data: dict = {}
+    if form.is_bound:
+        # An invalid filter is left out (the page says which, above the figures and beside
+        # the field); the valid ones still apply: cleaned_data keeps the fields that passed.
+        form.is_valid()
+        data = form.cleaned_data
     end = data.get("end") or today
     start = data.get("start") or end - timedelta(days=29)
     team_ids = allowed
@@ -153,7 +158,11 @@ def _safe_cell(value) -> object:
 @login_required
 @require_GET
 def dashboard_csv(request: HttpRequest, table: str) -> HttpResponse:
-    _, scope = _scope(request)
+    form, scope = _scope(request)
+    if form.is_bound and form.errors:  # a file of other dates or teams would look right
+        problems = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
+        return HttpResponse(f"The filters are not valid, so nothing was exported. {problems}",
+                            status=400, content_type="text/plain; charset=utf-8")
     header, rows = _csv_rows(table, scope)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     filename = f"{table}-{scope.start}-{scope.end}.csv"

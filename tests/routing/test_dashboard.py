@@ -104,6 +104,15 @@ def test_the_date_fields_show_the_range_and_a_reversed_range_is_an_error(as_mana
     assert "The end date is before the start date." in response.content.decode()
 
 
+def test_an_invalid_filter_is_named_and_the_valid_ones_still_apply(as_manager, answered):
+    old = (timezone.localdate() - timedelta(days=90)).isoformat()
+    response = as_manager.get(f"/dashboard/?start={old}&end={old}&rep=999999")
+    assert response.context["scope"].start.isoformat() == old  # the dates still count
+    html = response.content.decode()
+    assert 'id="filter-errors"' in html and "Rep:" in html
+    assert as_manager.get(f"/dashboard/sla.csv?start={old}&rep=999999").status_code == 400
+
+
 def test_a_manager_sees_only_their_teams(client, answered):
     other_manager = UserFactory(username="other-manager")
     Team.objects.create(name="Enterprise", lead=other_manager)
@@ -279,7 +288,10 @@ def test_postgres_plans_the_range_counts_for_the_few_week_groups_there_are(setti
                                    "start=0001-01-01"])
 def test_a_date_a_picker_offers_but_no_range_can_span_is_a_form_error(as_manager, answered,
                                                                       query):
-    for path in ("/dashboard/", "/dashboard/sla.csv", "/dashboard/leads-over-time.csv"):
-        assert as_manager.get(f"{path}?{query}").status_code == 200
+    assert as_manager.get(f"/dashboard/?{query}").status_code == 200
+    for path in ("/dashboard/sla.csv", "/dashboard/leads-over-time.csv"):
+        response = as_manager.get(f"{path}?{query}")
+        assert response.status_code == 400  # not a file of the default 30 days
+        assert "Choose a date" in response.content.decode()
     html = as_manager.get(f"/dashboard/?{query}").content.decode()
-    assert "Choose a date" in html
+    assert "Choose a date" in html and 'id="filter-errors"' in html
