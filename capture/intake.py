@@ -384,6 +384,9 @@ def receive_lead(data: IntakeInput, *, event: InboundEvent | None = None) -> Int
     if data.identity is not None:
         _remember_identity(lead, data, now, created=created)
 
+    body = clean_text(data.body)
+    if not created and (notes := _contacts_kept_apart(lead, values, key, phone)):
+        body = "\n".join([body, *notes]) if body else "\n".join(notes)
     interaction = Interaction.objects.create(
         lead=lead,
         direction=Interaction.Direction.INBOUND,
@@ -391,7 +394,7 @@ def receive_lead(data: IntakeInput, *, event: InboundEvent | None = None) -> Int
         channel=data.channel,
         occurred_at=data.occurred_at or now,
         summary=clean_text(data.summary)[:255] or "Inbound",
-        body=clean_text(data.body),
+        body=body,
         inbound_event=event,
         message_id=clean_text(data.message_id)[:255],
     )
@@ -595,6 +598,25 @@ def _fill_empty_fields(
         update.append("email_key")
     lead.save(update_fields=update)
     return filled
+
+
+def _contacts_kept_apart(lead: Lead, values: dict, key: str, phone: str) -> list[str]:
+    """The email or phone this event gave that its lead does not hold, said on the timeline.
+
+    The lead keeps its own (never overwritten), and one another open lead holds stays there:
+    two leads of one person are for a rep to merge, not for the intake to guess. Nothing the
+    prospect gave is dropped unseen, and the rep is told where the other lead is."""
+    notes = []
+    for name, given, held, lookup in (("email", key, lead.email_key, {"email_key": key}),
+                                      ("phone", phone, lead.phone, {"phone": phone})):
+        if not given or given == held:
+            continue
+        other = (Lead.objects.filter(status__in=OPEN_STATUSES, **lookup).exclude(pk=lead.pk)
+                 .values_list("pk", flat=True).first())
+        where = (f"open lead #{other} has it: the same person?" if other
+                 else "this lead keeps its own")
+        notes.append(f"Also gave the {name} {values[name]} ({where})")
+    return notes
 
 
 def _key_taken(lead: Lead, name: str, value: str) -> bool:

@@ -93,6 +93,18 @@ def test_an_email_match_wins_over_a_phone_match_of_another_lead():
     assert result.lead.pk == by_email.pk
     by_email.refresh_from_db()
     assert by_email.phone == ""  # the number belongs to the other open lead; left alone
+    other = Lead.objects.exclude(pk=by_email.pk).get()
+    assert result.interaction.body.endswith(
+        f"Also gave the phone +14155552671 (open lead #{other.pk} has it: the same person?)")
+
+
+def test_a_second_phone_of_a_known_lead_is_said_on_its_timeline_not_dropped():
+    lead = receive_lead(submission(email="a@x.co", phone="+14155552671")).lead
+    result = receive_lead(submission(email="a@x.co", phone="+14155550000"))
+    assert result.lead.pk == lead.pk and Lead.objects.get().phone == "+14155552671"
+    assert "Also gave the phone +14155550000 (this lead keeps its own)" in result.interaction.body
+    same = receive_lead(submission(email="a@x.co", phone="+14155552671"))
+    assert "Also gave" not in same.interaction.body
 
 
 @pytest.mark.parametrize("closed", [Lead.Status.WON, Lead.Status.LOST, Lead.Status.DISQUALIFIED])
