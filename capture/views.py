@@ -117,7 +117,7 @@ def intake_form_page(request: HttpRequest, slug: str) -> HttpResponse:
         external_id=submission_key(form.cleaned_data),
         # The form is valid: its cleaned data is the input (reprocessing reads the payload).
         data=input_from_form(intake_form, form.cleaned_data, received_at=timezone.now(),
-                             remote_ip=ip),
+                             remote_ip=ip, posted=raw),
         body=raw_body,
         payload=raw,
         headers=_headers(request),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from django.http import QueryDict
 from django.utils import timezone
 
 from capture.custom_fields import FORM_PREFIX
-from capture.fields import FORM_FIELDS, LEAD_FIELDS
+from capture.fields import FORM_FIELDS, LEAD_FIELDS, MAX_LENGTHS
 from capture.intake import Consent, IntakeInput, Rejected, register_normaliser
 from capture.models import Channel, InboundEvent, IntakeForm
 
@@ -48,13 +49,18 @@ def normalise(event: InboundEvent) -> IntakeInput:
     if not form.is_valid():
         raise Rejected(f"Invalid submission: {form.errors.as_json()}")
     return input_from_form(intake_form, form.cleaned_data, received_at=event.received_at,
-                           remote_ip=event.remote_ip)
+                           remote_ip=event.remote_ip, posted=event.payload)
 
 
 def input_from_form(
-    intake_form: IntakeForm, data: dict, *, received_at: datetime | None, remote_ip: str | None
+    intake_form: IntakeForm, data: dict, *, received_at: datetime | None, remote_ip: str | None,
+    posted: Mapping[str, object] | None = None,
 ) -> IntakeInput:
-    """A validated public form as the intake's input (the live path and reprocessing)."""
+    """A validated public form as the intake's input (the live path and reprocessing).
+
+    `posted`: the raw POST. A lead field the form does not show but a page of the customer's
+    own posted anyway (their HTML form with a country box) is kept on the timeline, not
+    dropped unseen; it is not stored on the lead, as the form's settings say what it asks."""
     received_at = received_at or timezone.now()
     fields = {name: data.get(name) or "" for name in LEAD_FIELDS if data.get(name)}
     consent = None
@@ -66,6 +72,10 @@ def input_from_form(
               if name.startswith(FORM_PREFIX) and value is not None}
     answered += [f"{key}: {', '.join(map(str, v)) if isinstance(v, list) else v}"
                  for key, v in custom.items()]
+    answered += [f"{name.replace('_', ' ').capitalize()} (not on this form): "
+                 f"{str(posted[name])[:MAX_LENGTHS[name]]}"
+                 for name in LEAD_FIELDS if name not in data and posted
+                 and isinstance(posted.get(name), str) and posted[name].strip()]
     body = "\n".join([*answered, "", data.get("message", "")]).strip()
     return IntakeInput(
         channel=Channel.WEB_FORM,

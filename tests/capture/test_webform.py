@@ -152,6 +152,21 @@ def test_a_listed_site_s_corrected_resubmission_is_taken_in(csrf_client, quote_f
     assert Lead.objects.get().interactions.filter(kind="submission").count() == 2
 
 
+def test_lead_fields_a_site_s_own_form_posts_but_ours_does_not_show_are_kept_on_the_timeline(
+        csrf_client, quote_form):
+    quote_form.allowed_origins = "https://www.acme.example\n"
+    quote_form.save()
+    assert "industry" not in quote_form.fields
+    response = csrf_client.post("/q/quote/", {**GOOD, "industry": "Retail", "utm_source": "ad"},
+                                HTTP_ORIGIN="https://www.acme.example")
+    assert response.status_code == 302
+    lead = Lead.objects.get()
+    assert lead.industry == ""  # the form's settings say what it asks
+    body = lead.interactions.get().body
+    assert "Industry (not on this form): Retail" in body
+    assert "not on this form): ad" not in body  # attribution is the form's own hidden field
+
+
 def test_markup_is_stored_as_typed_and_shown_escaped(visitor, admin_client):
     visitor.submit(**{**GOOD, "first_name": "<script>alert(1)</script>"})
     lead = Lead.objects.get()
