@@ -8,7 +8,7 @@ from datetime import datetime
 from django.http import QueryDict
 from django.utils import timezone
 
-from capture.custom_fields import FORM_PREFIX
+from capture.custom_fields import FORM_PREFIX, active_definitions, display
 from capture.fields import FORM_FIELDS, LEAD_FIELDS, MAX_LENGTHS
 from capture.intake import Consent, IntakeInput, Rejected, register_normaliser
 from capture.models import Channel, InboundEvent, IntakeForm
@@ -70,7 +70,8 @@ def input_from_form(
                 for name in FORM_FIELDS if data.get(name) and name != "message"]
     custom = {name.removeprefix(FORM_PREFIX): value for name, value in data.items()
               if name.startswith(FORM_PREFIX) and value is not None}
-    answered += [f"{key}: {', '.join(map(str, v)) if isinstance(v, list) else v}"
+    defs = active_definitions() if custom else {}  # memoised: no query per submission
+    answered += [f"{defs[key].label}: {display(defs[key], v)}" if key in defs else f"{key}: {v}"
                  for key, v in custom.items()]
     answered += [f"{name.replace('_', ' ').capitalize()} (not on this form): "
                  f"{str(posted[name])[:MAX_LENGTHS[name]]}"

@@ -416,9 +416,10 @@ def test_an_import_dry_run_previews_the_custom_values(fields):
 
 
 def test_the_timeline_shows_the_custom_answers_of_a_submission(visitor, on_form):
-    submit(visitor, **GOOD, cf_tech_stack=["AWS"], cf_seats="12")
+    submit(visitor, **GOOD, cf_tech_stack=["AWS", "GCP"], cf_seats="12", cf_partner="yes")
     body = Lead.objects.get().interactions.get().body
-    assert "tech_stack: AWS" in body and "seats: 12" in body
+    assert "Tech stack: AWS, GCP" in body and "Seats: 12" in body  # labels, as people read
+    assert "Through a partner?: Yes" in body and "True" not in body
 
 
 def test_the_admin_pages_load_and_the_form_places_custom_fields(admin_client, on_form, fields):
