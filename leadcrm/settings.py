@@ -59,6 +59,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "capture.security.TwoFactorMiddleware",  # superusers and sales ops: TOTP before any page
+    "routing.timezones.RepTimezoneMiddleware",  # a rep's pages in the rep's own time zone
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]

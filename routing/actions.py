@@ -44,7 +44,8 @@ def snooze_lead(*, lead: Lead, user, until, note: str = "") -> datetime:
     Interaction.objects.create(
         lead=lead, direction=Interaction.Direction.INTERNAL, kind=Interaction.Kind.SYSTEM,
         channel=Channel.MANUAL, actor=user,
-        summary=f"Snoozed by {person_name(user)} until {local:%a %d %b %Y, %H:%M}"[:255], body=note)
+        summary=(f"Snoozed by {person_name(user)} until {local:%a %d %b %Y, %H:%M} "
+                 f"{local.tzname()}")[:255], body=note)
     return until
 
 

@@ -1,7 +1,10 @@
 """App config for routing: listens to capture's signals and keeps the rule cache honest."""
 
 from django.apps import AppConfig
+from django.contrib.auth.signals import user_logged_in
 from django.db.models.signals import post_migrate
+
+from routing.timezones import remember_zone
 
 
 class RoutingConfig(AppConfig):
@@ -22,6 +25,7 @@ class RoutingConfig(AppConfig):
             DELETE_CHECKS.append(rules_using)
         schedules.connect(self)
         post_migrate.connect(_week_statistics, sender=self)
+        user_logged_in.connect(remember_zone, dispatch_uid="routing_rep_timezone")
 
 
 def _week_statistics(sender, using="default", **kwargs) -> None:

@@ -70,6 +70,20 @@ def test_the_rep_s_own_time_zone_is_the_one_a_snooze_time_is_read_in(as_alice, a
     assert timezone.localtime(grace.snoozed_until, tokyo).strftime("%H:%M") == "09:00"
 
 
+def test_a_rep_s_pages_show_times_in_the_rep_s_own_zone(client, alice, grace):
+    alice.timezone = "Asia/Tokyo"
+    alice.save()
+    client.force_login(alice.user)  # the zone is read at sign-in
+    tokyo = ZoneInfo("Asia/Tokyo")
+    day = (timezone.localtime(timezone=tokyo) + timedelta(days=2)).date()
+    client.post(f"/leads/{grace.pk}/snooze/", {"snooze-when": "custom",
+                                               "snooze-at": f"{day}T10:30"})
+    note = grace.interactions.get(kind=Interaction.Kind.SYSTEM)
+    assert note.summary.endswith(f"{day:%d %b %Y}, 10:30 JST")
+    page = client.get("/queue/?tab=snoozed").content.decode()
+    assert "10:30" in page  # the Snoozed tab's "back" time, in Tokyo
+
+
 def test_a_message_from_the_prospect_wakes_the_lead_at_once(as_alice, grace, round_robin):
     as_alice.post(f"/leads/{grace.pk}/snooze/", {"snooze-when": "3d"})
     assert tab(as_alice, "snoozed") == ["Grace Hopper"]
