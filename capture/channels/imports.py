@@ -166,13 +166,16 @@ class ImportReport:
     already_imported: int = 0
     invalid: int = 0
     failed: int = 0
+    left_out: int = 0  # stored and not taken in for good: a person erased on request
     errors: list[tuple[int, dict[str, list[str]]]] = field(default_factory=list)
     preview: list[dict] = field(default_factory=list)
 
     def summary(self) -> str:
         return (f"{self.rows} rows: {self.created} new leads, {self.matched} added to existing "
                 f"leads, {self.already_imported} already imported, {self.invalid} with errors, "
-                f"{self.failed} failed")
+                f"{self.failed} failed"
+                + (f", {self.left_out} left out (people erased on request)"
+                   if self.left_out else ""))
 
 
 @dataclass(frozen=True)
@@ -290,10 +293,12 @@ def _import_row(number: int, mapped: dict, result, key: str, options: ImportOpti
                       status=InboundEvent.Status.REJECTED,
                       reason=f"Row {number}: {json.dumps(result.errors)}")
         return
-    _, created, outcome = receive_event(channel=CHANNEL, external_id=key, payload=payload,
-                                        data=_input(result, options.source, timezone.now()))
+    event, created, outcome = receive_event(channel=CHANNEL, external_id=key, payload=payload,
+                                            data=_input(result, options.source, timezone.now()))
     if not created:
         report.already_imported += 1
+    elif outcome is None and event.status == InboundEvent.Status.IGNORED:
+        report.left_out += 1  # not a failure: nothing will retry it, nothing should
     elif outcome is None:
         report.failed += 1
     elif outcome.created:

@@ -195,6 +195,7 @@ def test_an_erased_person_is_not_re_created_by_an_import_a_webhook_or_an_email(g
     out = StringIO()
     call_command("import_leads", str(PAYLOADS / "import" / "leads.csv"), "--no-progress",
                  "--source", "second-import", stdout=out)
+    assert "0 failed, 1 left out (people erased on request)" in out.getvalue()
     sms = {**load_json("twilio", "sms.json")["params"], "MessageSid": "SMother",
            "SmsSid": "SMother", "SmsMessageSid": "SMother"}
     assert twilio_post(client, "/inbound/twilio/sms/", sms).status_code == 200
