@@ -225,7 +225,10 @@ class LeadAdmin(admin.ModelAdmin):
         return response
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        if request.method == "GET" and str(object_id).isdigit():
+        # Only a lead this user may open (get_queryset) and that exists: the trail holds
+        # what was shown, and its foreign key refuses an id with no lead.
+        if (request.method == "GET" and str(object_id).isdigit()
+                and self.get_queryset(request).filter(pk=object_id).exists()):
             from capture.privacy import record_access
 
             record_access(request.user, "admin_viewed", lead=int(object_id))

@@ -20,11 +20,12 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from capture import custom_fields
-from capture.admin import LeadAdmin
+from capture.admin import InboundEventAdmin, InteractionAdmin, LeadAdmin, LeadIdentityAdmin
 from capture.fields import ATTRIBUTION_FIELDS, FORM_FIELDS, LEAD_FIELDS
-from capture.models import OPEN_STATUSES, Channel, Lead
+from capture.models import OPEN_STATUSES, Channel, InboundEvent, Interaction, Lead, LeadIdentity
 from capture.services import person_name
 from routing import models as m
+from routing.access import sees_every_lead, visible_leads
 from routing.conditions import (
     FIELDS,
     ConditionError,
@@ -406,8 +407,23 @@ class SlaPolicyAdmin(RuleHistoryMixin, admin.ModelAdmin):
 # --- Explanations, history ---------------------------------------------------------------------
 
 
+class VisibleLeadsOnly:
+    """A lead-bearing admin lists and opens only the leads the site's own rules let the user
+    see (routing.access.visible_leads): all of them for sales ops and superusers, a manager's
+    teams' leads for a manager. Any other id reads as one that does not exist."""
+
+    lead_path = "lead"  # "" for the lead itself
+
+    def get_queryset(self, request):
+        rows = super().get_queryset(request)
+        if sees_every_lead(request.user):
+            return rows
+        lookup = f"{self.lead_path}__in" if self.lead_path else "pk__in"
+        return rows.filter(**{lookup: visible_leads(request.user).values("pk")})
+
+
 @admin.register(m.LeadAssessment)
-class LeadAssessmentAdmin(admin.ModelAdmin):
+class LeadAssessmentAdmin(VisibleLeadsOnly, admin.ModelAdmin):
     list_display = ("lead", "score", "tier", "outcome", "team", "rule", "owner", "sla",
                     "scored_at")
     list_filter = ("tier", "outcome", "team", ("scored_at", admin.DateFieldListFilter))
@@ -526,11 +542,19 @@ def render_explanation(assessment: m.LeadAssessment | None) -> str:
     )
 
 
+for model, admin_class in ((Interaction, InteractionAdmin), (InboundEvent, InboundEventAdmin),
+                           (LeadIdentity, LeadIdentityAdmin)):
+    admin.site.unregister(model)
+    admin.site.register(model, type(f"Visible{admin_class.__name__}",
+                                    (VisibleLeadsOnly, admin_class), {}))
+
 admin.site.unregister(Lead)
 
 
 @admin.register(Lead)
-class RoutedLeadAdmin(LeadAdmin):
+class RoutedLeadAdmin(VisibleLeadsOnly, LeadAdmin):
+    lead_path = ""
+
     def get_readonly_fields(self, request, obj=None):
         return (*super().get_readonly_fields(request, obj), "explanation")
 

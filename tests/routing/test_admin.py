@@ -208,8 +208,8 @@ def test_a_reps_regions_are_country_codes_as_lead_countries_are(admin_client, al
     assert alice.regions == "DE, GB"
 
 
-def test_a_manager_changing_the_owner_is_on_the_timeline(demo, client):
-    client.force_login(User.objects.get(username="manager"))
+def test_sales_ops_changing_the_owner_is_on_the_timeline(demo, client):
+    client.force_login(User.objects.get(username="ops"))
     lead = Lead.objects.filter(owner__username="alice").first()
     bob = User.objects.get(username="bob")
     form = client.get(f"/admin/capture/lead/{lead.pk}/change/").context["adminform"].form
@@ -221,8 +221,83 @@ def test_a_manager_changing_the_owner_is_on_the_timeline(demo, client):
     assert response.status_code == 302, response.context["adminform"].form.errors
     lead.refresh_from_db()
     assert lead.owner == bob
-    entry = lead.interactions.get(kind=Interaction.Kind.ASSIGNMENT, actor__username="manager")
-    assert entry.summary == "Reassigned from Alice Anders to Bob Brown by Max Manager"
+    entry = lead.interactions.get(kind=Interaction.Kind.ASSIGNMENT, actor__username="ops")
+    assert entry.summary == "Reassigned from Alice Anders to Bob Brown by Olivia Ops"
+
+
+@pytest.fixture
+def other_teams_lead(demo):
+    """A lead of a team the demo manager does not lead, owned by its rep."""
+    from tests.routing.conftest import make_rep
+    from tests.routing.pages import lead_for
+
+    team = Team.objects.create(name="Partners")
+    carol = make_rep("carol", team)
+    return lead_for(carol.user, team, first_name="Other", last_name="Teamlead",
+                    email="other@example.com")
+
+
+def test_the_demo_manager_lists_and_opens_only_their_teams_leads_in_the_admin(
+        demo, other_teams_lead, client):
+    client.force_login(User.objects.get(username="manager"))
+    alices = Lead.objects.filter(owner__username="alice").first()
+    listing = client.get("/admin/capture/lead/", {"q": "example.com"}).content.decode()
+    assert "other@example.com" not in listing
+    listing = client.get("/admin/capture/lead/").content.decode()
+    assert f"/admin/capture/lead/{alices.pk}/change/" in listing
+    assert f"/admin/capture/lead/{other_teams_lead.pk}/change/" not in listing
+    # Another team's lead reads like one that does not exist.
+    hidden = client.get(f"/admin/capture/lead/{other_teams_lead.pk}/change/", follow=True)
+    missing = client.get("/admin/capture/lead/999999/change/", follow=True)
+    assert "Perhaps it was deleted?" in hidden.content.decode()
+    assert hidden.redirect_chain == [("/admin/", 302)] == missing.redirect_chain
+
+
+def test_a_manager_given_the_timeline_in_the_admin_still_sees_only_their_teams(
+        demo, other_teams_lead, client):
+    from django.contrib.auth.models import Group, Permission
+
+    Group.objects.get(name="Managers").permissions.add(
+        *Permission.objects.filter(codename__in=["view_interaction", "view_leadassessment"]))
+    other_teams_lead.interactions.create(direction="inbound", kind="message", channel="email",
+                                         summary="Hidden from the manager")
+    client.force_login(User.objects.get(username="manager"))
+    assert "Hidden from the manager" not in client.get(
+        "/admin/capture/interaction/").content.decode()
+    assert client.get(f"/admin/routing/leadassessment/{other_teams_lead.assessment.pk}"
+                      "/change/").status_code == 302  # "does not exist"
+    alices = Lead.objects.filter(owner__username="alice").first()
+    assert client.get(f"/admin/routing/leadassessment/{alices.assessment.pk}/change/"
+                      ).status_code == 200
+
+
+def test_the_demo_manager_only_reads_in_the_admin(demo, client):
+    client.force_login(User.objects.get(username="manager"))
+    lead = Lead.objects.filter(owner__username="alice").first()
+    bob = User.objects.get(username="bob")
+    page = client.get(f"/admin/capture/lead/{lead.pk}/change/")
+    assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
+    response = client.post(f"/admin/capture/lead/{lead.pk}/change/",
+                           {"owner": bob.pk, "first_name": "Changed"})
+    assert response.status_code == 403
+    lead.refresh_from_db()
+    assert lead.owner.username == "alice" and lead.first_name != "Changed"
+    for url in ("/admin/capture/intakeform/add/", "/admin/capture/blockrule/",
+                "/admin/capture/apikey/", "/admin/capture/webhooksource/",
+                "/admin/capture/retentionpolicy/", "/admin/capture/privacyrequest/",
+                "/admin/capture/customfield/", "/admin/followup/outboundmessage/",
+                "/admin/capture/interaction/", "/admin/auth/user/"):
+        assert client.get(url).status_code == 403, url
+
+
+def test_seed_demo_takes_editing_away_from_an_existing_managers_group(demo, client):
+    from django.contrib.auth.models import Group, Permission
+
+    managers = Group.objects.get(name="Managers")
+    managers.permissions.add(*Permission.objects.filter(
+        codename__in=["change_lead", "change_intakeform", "view_outboundmessage"]))
+    call_command("seed_demo", verbosity=0)
+    assert set(managers.permissions.values_list("codename", flat=True)) == {"view_lead"}
 
 
 # --- History and rollback ----------------------------------------------------------------

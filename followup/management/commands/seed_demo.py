@@ -68,9 +68,10 @@ GROUP_PERMISSIONS = {
         # rule permissions: it shows in the group's page, and gives no user editing.
         "auth.user": ["view"],
     },
-    # Managers give a lead another owner in the admin too: the same people picker.
-    "Managers": {"capture": ["view", "change"], "followup": ["view"], "chat": ["view"],
-                 "auth.user": ["view"]},
+    # The admin is for sales ops. Managers work on the lead page and the dashboard (reassign
+    # there, to their teams' reps); the admin only lets them look their teams' leads up, read
+    # only (routing.admin.VisibleLeadsOnly limits the list to the leads they may open).
+    "Managers": {"capture.lead": ["view"]},
     "Reps": {},
 }
 
