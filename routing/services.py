@@ -271,18 +271,24 @@ def rescore_lead(lead: Lead) -> Assessment:
 
 @transaction.atomic
 def reassign_lead(*, lead: Lead, owner, acting_user, note: str = "") -> bool:
-    """A manager gives the lead to someone else: the timeline says who, and the owner hears."""
-    current = Lead.objects.select_for_update().filter(pk=lead.pk).values_list(
-        "owner_id", flat=True).first()
+    """A manager gives the lead to someone else: the timeline says who, and the owner hears.
+
+    Nobody (owner None) puts it back in its team's unassigned queue, counted there like a lead
+    no rep could take (outcome "queued"); an owner makes it "assigned" again. A snooze ends:
+    it was the old owner's, and the new one is told about a lead they could not see."""
+    current, snoozed_until = Lead.objects.select_for_update().filter(pk=lead.pk).values_list(
+        "owner_id", "snoozed_until").first() or (None, None)
     new_id = owner.pk if owner is not None else None
     if current == new_id:
         return False
-    Lead.objects.filter(pk=lead.pk).update(owner_id=new_id)
-    lead.owner_id = new_id
+    Lead.objects.filter(pk=lead.pk).update(owner_id=new_id, snoozed_until=None)
+    lead.owner_id, lead.snoozed_until = new_id, None
     users = users_by_id([i for i in (current, new_id) if i])
     by = f"by {person_name(acting_user)}" if acting_user is not None else "automatically"
     summary = (f"Reassigned from {person_name(users.get(current))} to "
                f"{person_name(users.get(new_id))} {by}")
+    if snoozed_until is not None and snoozed_until > timezone.now():
+        summary += "; the snooze ended"
     Interaction.objects.create(
         lead=lead, direction=Interaction.Direction.INTERNAL, kind=Interaction.Kind.ASSIGNMENT,
         channel=Channel.MANUAL, actor=acting_user if acting_user and acting_user.pk else None,
@@ -293,8 +299,13 @@ def reassign_lead(*, lead: Lead, owner, acting_user, note: str = "") -> bool:
         routing = dict(assessment.routing or {})
         routing["manual"] = {"by": person_name(acting_user), "to_owner_id": new_id,
                              "at": timezone.now().isoformat(), "note": note}
-        LeadAssessment.objects.filter(pk=assessment.pk).update(
-            routing=routing, outcome=Outcome.ASSIGNED if new_id else assessment.outcome)
+        if new_id:
+            outcome = Outcome.ASSIGNED
+        elif assessment.team_id:
+            outcome = Outcome.QUEUED  # the dashboard's unassigned queue, aging and SLA counts
+        else:
+            outcome = assessment.outcome
+        LeadAssessment.objects.filter(pk=assessment.pk).update(routing=routing, outcome=outcome)
     if new_id:
         lead_assigned.send(sender=Lead, lead=lead, owner_id=new_id, previous_owner_id=current,
                            decision=None, acting_user=acting_user)

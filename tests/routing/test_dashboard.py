@@ -295,3 +295,17 @@ def test_a_date_a_picker_offers_but_no_range_can_span_is_a_form_error(as_manager
         assert "Choose a date" in response.content.decode()
     html = as_manager.get(f"/dashboard/?{query}").content.decode()
     assert "Choose a date" in html and 'id="filter-errors"' in html
+
+
+def test_a_lead_sent_back_to_the_team_queue_counts_as_unassigned_until_reassigned(
+        as_manager, answered, alice, bob, sales_team):
+    lead = lead_for(alice.user, sales_team, first_name="Back",
+                    created_at=timezone.now() - timedelta(hours=1),
+                    respond_by=timezone.now() - timedelta(minutes=30))
+    as_manager.post(f"/leads/{lead.pk}/reassign/", {"owner": ""})
+    page = as_manager.get("/dashboard/").context
+    assert [x.first_name for x in page["unassigned"]] == ["Waiting", "Back"]
+    assert "Back" in [x.first_name for x in page["aging"]]
+    as_manager.post(f"/leads/{lead.pk}/reassign/", {"owner": bob.user.pk})
+    page = as_manager.get("/dashboard/").context
+    assert [x.first_name for x in page["unassigned"]] == ["Waiting"]

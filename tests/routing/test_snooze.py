@@ -137,3 +137,15 @@ def test_only_an_open_owned_lead_can_be_snoozed_and_only_by_who_may_see_it(as_al
     assert closed.snoozed_until is None
     bobs = lead_for(bob.user)
     assert as_alice.post(f"/leads/{bobs.pk}/snooze/", {"snooze-when": "1h"}).status_code == 404
+
+
+def test_a_reassignment_ends_the_snooze_and_says_so(client, manager, as_alice, grace, bob):
+    as_alice.post(f"/leads/{grace.pk}/snooze/", {"snooze-when": "tomorrow"})
+    client.force_login(manager)
+    client.post(f"/leads/{grace.pk}/reassign/", {"owner": bob.user.pk})
+    grace.refresh_from_db()
+    assert grace.snoozed_until is None
+    assert grace.interactions.filter(
+        summary="Reassigned from Alice to Bob by Max; the snooze ended").exists()
+    client.force_login(bob.user)
+    assert tab(client, "all") == ["Grace Hopper"] and tab(client, "snoozed") == []
