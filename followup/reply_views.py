@@ -20,6 +20,7 @@ class ReplyForm(forms.Form):
                            widget=forms.Textarea(attrs={"rows": 4}))
 
     def __init__(self, *args, options=(), **kwargs):
+        kwargs.setdefault("auto_id", "id_reply-%s")  # the lead page has other "body" fields
         super().__init__(*args, **kwargs)
         self.options = {o.key: o for o in options}
         allowed = [o for o in options if o.allowed]

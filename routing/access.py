@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from capture.models import Lead
-from routing.models import Team, TeamMembership
+from routing.models import RepProfile, Team, TeamMembership
 
 SALES_OPS = "Sales ops"
 MANAGERS = "Managers"
@@ -38,6 +38,15 @@ def is_manager(user) -> bool:
         user._leadcrm_is_manager = (sees_every_lead(user) or MANAGERS in _group_names(user)
                                     or Team.objects.filter(lead=user).exists())
     return user._leadcrm_is_manager
+
+
+def is_rep(user) -> bool:
+    """A rep (has a rep profile): only reps claim and work the team queues' leads; a manager
+    who is not one gives a lead to a rep with Reassign. Cached on the user for the request."""
+    if not hasattr(user, "_leadcrm_is_rep"):
+        user._leadcrm_is_rep = (user.is_authenticated
+                                and RepProfile.objects.filter(user=user).exists())
+    return user._leadcrm_is_rep
 
 
 def visible_leads(user) -> QuerySet[Lead]:

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from capture.models import ALLOWED_TRANSITIONS, LeadStatus
 from capture.services import person_name
+from routing.access import led_team_ids, sees_every_lead
 from routing.actions import CallOutcome
 
 NEEDS_REASON = {LeadStatus.LOST, LeadStatus.DISQUALIFIED}
@@ -24,18 +25,33 @@ class LinesField(forms.CharField):
         return value.replace("\r\n", "\n") if value else value
 
 
-class CallForm(forms.Form):
+class ActionForm(forms.Form):
+    """One of the lead page's action forms. Several share field names ("body", "note"), so each
+    has its own ids (id_<action>-<field>) for its labels to point at; the names it posts stay
+    the field names."""
+
+    action = ""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", f"id_{self.action}-%s")
+        super().__init__(*args, **kwargs)
+
+
+class CallForm(ActionForm):
+    action = "call"
     outcome = forms.ChoiceField(choices=CallOutcome.choices)
     notes = LinesField(widget=forms.Textarea(attrs={"rows": 2}), required=False,
                             max_length=5000)
 
 
-class NoteForm(forms.Form):
+class NoteForm(ActionForm):
+    action = "note"
     body = LinesField(label="Note", widget=forms.Textarea(attrs={"rows": 2}),
                            max_length=5000)
 
 
-class EmailForm(forms.Form):
+class EmailForm(ActionForm):
+    action = "email"
     subject = forms.CharField(max_length=200)
     body = LinesField(widget=forms.Textarea(attrs={"rows": 5}), max_length=20000)
 
@@ -46,12 +62,14 @@ class EmailForm(forms.Form):
         return subject
 
 
-class SmsForm(forms.Form):
+class SmsForm(ActionForm):
+    action = "sms"
     body = LinesField(label="Text message", widget=forms.Textarea(attrs={"rows": 2}),
                            max_length=640)
 
 
-class StatusForm(forms.Form):
+class StatusForm(ActionForm):
+    action = "status"
     status = forms.ChoiceField(choices=LeadStatus.choices)
     reason = forms.CharField(required=False, max_length=1000,
                              help_text="Required for lost and disqualified.")
@@ -129,13 +147,30 @@ class SnoozeForm(forms.Form):
         return data
 
 
-class ReassignForm(forms.Form):
+class ReassignForm(ActionForm):
+    """Who takes the lead. Sales ops and superusers pick any active rep; a manager the reps of
+    the teams they lead (the same people their dashboard's rep load lists)."""
+
+    action = "reassign"
     owner = forms.ModelChoiceField(queryset=get_user_model().objects.none(),
                                    empty_label="Nobody (back to the team queue)", required=False)
     note = forms.CharField(required=False, max_length=500)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user=None, lead=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = get_user_model().objects.filter(
-            is_active=True, rep_profile__isnull=False).order_by("username")
+        self.lead = lead
+        reps = get_user_model().objects.filter(is_active=True, rep_profile__isnull=False)
+        if user is not None and not sees_every_lead(user):
+            reps = reps.filter(pk__in=get_user_model().objects.filter(
+                rep_profile__memberships__team_id__in=led_team_ids(user)).values("pk"))
+        self.fields["owner"].queryset = reps.order_by("username")
         self.fields["owner"].label_from_instance = person_name
+
+    def clean_owner(self):
+        owner = self.cleaned_data["owner"]
+        assessment = getattr(self.lead, "assessment", None) if self.lead is not None else None
+        if owner is None and self.lead is not None and (assessment is None
+                                                        or assessment.team_id is None):
+            raise forms.ValidationError("This lead came through no team's queue, so nobody "
+                                        "would see it there: choose who takes it.")
+        return owner

@@ -9,8 +9,15 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.db.models import Q, Subquery
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseForbidden,
+    JsonResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -22,7 +29,7 @@ from capture.models import OPEN_STATUSES, Lead, LeadAccess
 from capture.privacy import record_access, trail_for
 from capture.services import person_name, set_lead_status
 from routing import actions
-from routing.access import is_manager, may_reassign, may_view
+from routing.access import is_manager, is_rep, may_reassign, may_view
 from routing.custom_field_views import custom_field_context, edit_custom_fields
 from routing.filters import QueueFilter
 from routing.forms import (
@@ -48,6 +55,9 @@ from routing.queue import tab_leads as tab_leads_of
 from routing.services import reassign_lead, sla_state_of
 
 PAGE_SIZES = (25, 50, 100)
+# A page past the end is empty; one past this is read as this one, so its offset stays a
+# number the database takes (an OFFSET beyond a bigint was a 500).
+MAX_PAGE = 100_000
 QUEUE_COLUMNS = ("id", "first_name", "last_name", "company", "email", "phone", "message",
                  "status", "tier", "score", "channel", "source", "owner_id", "created_at",
                  "respond_by", "first_response_at", "needs_callback", "erased_at",
@@ -80,7 +90,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     size = size if size in PAGE_SIZES else PAGE_SIZES[0]
     filters = QueueFilter(request.GET, queryset=tab_leads_of(request.user, tab, now))
     leads = filters.qs if filters.is_valid() else filters.queryset.none()
-    number = _int(request.GET.get("page"), 1)
+    number = min(max(_int(request.GET.get("page"), 1), 1), MAX_PAGE)
     if tab == "snoozed":  # the next to come back first
         page = page_of(leads.only(*QUEUE_COLUMNS).order_by("snoozed_until", "id"), number, size)
     else:
@@ -92,6 +102,7 @@ def queue(request: HttpRequest) -> HttpResponse:
         kept.pop(name, None)
     context = {
         "nav": "queue", "tab": tab, "tabs": TABS, "filters": filters, "page": page, "now": now,
+        "can_claim": tab == "team" and is_rep(request.user),  # the Claim buttons
         "size": size, "page_sizes": PAGE_SIZES, "query": query.urlencode(),
         "kept_query": kept.urlencode(),
         "poll_seconds": settings.QUEUE_POLL_SECONDS,
@@ -160,6 +171,8 @@ def _newest_notice_id(user) -> int:
 @login_required
 @require_POST
 def claim(request: HttpRequest, lead_id: int) -> HttpResponse:
+    if not is_rep(request.user):
+        return HttpResponseForbidden(NOT_A_REP)
     if not tab_leads_of(request.user, "team").filter(pk=lead_id).exists():
         messages.warning(request, "Someone else has taken this lead already.")
         return redirect(f"{reverse('routing:queue')}?tab=team")
@@ -168,6 +181,16 @@ def claim(request: HttpRequest, lead_id: int) -> HttpResponse:
         return redirect("routing:lead", lead_id=lead_id)
     messages.warning(request, "Someone else has taken this lead already.")
     return redirect(f"{reverse('routing:queue')}?tab=team")
+
+
+NOT_A_REP = ("Only reps claim leads: give this lead to one of your reps with Reassign on "
+             "its page.")
+
+
+def _claimable(user, lead: Lead) -> bool:
+    """Open, nobody's, waiting in one of my teams' queues, and I am a rep: the queue's Claim."""
+    return (lead.owner_id is None and lead.status in OPEN_STATUSES and is_rep(user)
+            and tab_leads_of(user, "team").filter(pk=lead.pk).exists())
 
 
 def _visible_lead(request: HttpRequest, lead_id: int) -> Lead:
@@ -237,7 +260,9 @@ def lead_detail(request: HttpRequest, lead_id: int) -> HttpResponse:
 def _lead_context(request: HttpRequest, lead: Lead, **forms) -> dict:
     can_reassign = may_reassign(request.user, lead)
     timeline = list(lead.interactions.select_related("actor").order_by("-occurred_at", "-id")[:200])
+    unowned = lead.owner_id is None and lead.status in OPEN_STATUSES
     return {
+        "unowned": unowned, "can_claim": unowned and _claimable(request.user, lead),
         "lead": lead, "assessment": getattr(lead, "assessment", None),
         "field_rows": _field_rows(lead), "sla": sla_state_of(lead),
         "sequence": _sequence_state(lead), "timeline": timeline,
@@ -251,7 +276,8 @@ def _lead_context(request: HttpRequest, lead: Lead, **forms) -> dict:
         "snooze_form": forms.get("snooze") or SnoozeForm(),
         "snoozed": lead.snoozed_until is not None and lead.snoozed_until > timezone.now(),
         "custom": custom_field_context(lead, forms.get("custom")),
-        "reassign_form": (forms.get("reassign") or ReassignForm(initial={"owner": lead.owner_id})
+        "reassign_form": (forms.get("reassign") or ReassignForm(
+            initial={"owner": lead.owner_id}, user=request.user, lead=lead)
                           ) if can_reassign else None,
         "access_trail": trail_for(lead) if is_manager(request.user) else None,
         "reply": _reply_panel(lead, forms.get("reply")),
@@ -283,13 +309,44 @@ def lead_action(request: HttpRequest, lead_id: int, action: str) -> HttpResponse
     handler = ACTIONS.get(action)
     if handler is None:
         raise Http404("No such action.")
-    invalid = handler(request, lead)
+    if (action in CLAIMING_ACTIONS and lead.owner_id is None and lead.status in OPEN_STATUSES
+            and (action in CONTACT_ACTIONS or is_rep(request.user))):
+        with transaction.atomic():
+            refused = _claim_first(request, lead)
+            if refused is not None:
+                return refused
+            invalid = handler(request, lead)
+            if invalid is not None:  # nothing done: the lead stays in the team queue
+                transaction.set_rollback(True)
+                lead.owner = None
+        if invalid is None:
+            messages.info(request, "The lead is yours now: working it claimed it from the team "
+                          "queue.")
+    else:
+        invalid = handler(request, lead)
     if invalid is not None:  # a form with errors: the page again, the errors beside the fields
         return render(request, "routing/lead.html", _lead_context(request, lead, **invalid),
                       status=400)
     record_access(request.user, LeadAccess.Action.REASSIGNED if action == "reassign"
                   else LeadAccess.Action.CHANGED, lead=lead, detail=action)
     return redirect("routing:lead", lead_id=lead.pk)
+
+
+def _claim_first(request, lead) -> HttpResponse | None:
+    """Working a lead from the team queue claims it first, as the queue's Claim does: contact
+    with the prospect and its status are the owner's, and the lead must leave the queue. None
+    once it is mine; else where to go (someone else took it, or I am not a rep)."""
+    if not is_rep(request.user):
+        messages.warning(request, "Nobody owns this lead yet: give it to one of your reps with "
+                         "Reassign, and they contact the prospect.")
+        return redirect("routing:lead", lead_id=lead.pk)
+    # Gone from my teams' queues since the page was read, or claimed by another rep just now.
+    if not _claimable(request.user, lead) or not actions.claim_lead(lead_id=lead.pk,
+                                                                    user=request.user):
+        messages.warning(request, "Someone else has taken this lead already.")
+        return redirect(f"{reverse('routing:queue')}?tab=team")
+    lead.owner = request.user
+    return None
 
 
 def _log_call(request, lead):
@@ -373,7 +430,7 @@ def _change_status(request, lead):
 def _reassign(request, lead):
     if not may_reassign(request.user, lead):
         raise Http404("No such action.")
-    form = ReassignForm(request.POST)
+    form = ReassignForm(request.POST, user=request.user, lead=lead)
     if not form.is_valid():
         return {"reassign": form}
     owner = form.cleaned_data["owner"]
@@ -443,6 +500,13 @@ def _stop_sequence(request, lead):
         messages.info(request, "No sequence was running.")
     return None
 
+
+# What works the lead (contacts the prospect or moves its status) is the owner's: a rep doing
+# it on a lead waiting in the team queue claims the lead first. Someone who is not a rep (a
+# manager, sales ops) contacts nobody on a lead with no owner, but may still close one. A note,
+# custom fields and the sequence buttons claim nothing.
+CONTACT_ACTIONS = frozenset({"call", "email", "sms", "reply"})
+CLAIMING_ACTIONS = CONTACT_ACTIONS | {"status"}
 
 ACTIONS = {
     "call": _log_call, "note": _add_note, "email": _send_email, "sms": _send_sms,

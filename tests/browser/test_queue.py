@@ -82,8 +82,8 @@ def test_a_rep_works_a_hot_lead_from_the_queue(live_server, page, team, settings
     page.click("text=Hot Prospect")
     page.wait_for_url(f"**/leads/{hot.pk}/")
     assert "First response: not yet" in page.inner_text("#first-response")
-    page.select_option("#id_outcome", "connected")
-    page.fill("#id_notes", "Wants a quote by Friday")
+    page.select_option("#id_call-outcome", "connected")
+    page.fill("#id_call-notes", "Wants a quote by Friday")
     page.click("#act-call button[type=submit]")
     page.wait_for_url(f"**/leads/{hot.pk}/")
     newest = page.locator("#timeline li").all_inner_texts()[:2]  # the call, then New → Contacted
@@ -124,8 +124,8 @@ def test_a_manager_reassigns_and_reads_the_dashboard(live_server, page, team):
     sign_in(page, live_server, "max")
     page.goto(f"{live_server.url}/leads/{lead.pk}/")
     page.click("button[data-bs-target='#act-reassign']")
-    page.select_option("#id_owner", str(team["bob"].pk))
-    page.fill("#act-reassign #id_note", "Alice is on leave")
+    page.select_option("#id_reassign-owner", str(team["bob"].pk))
+    page.fill("#id_reassign-note", "Alice is on leave")
     page.click("#act-reassign button[type=submit]")
     page.wait_for_url(f"**/leads/{lead.pk}/")
     assert page.inner_text("#lead-owner") == "Bob"

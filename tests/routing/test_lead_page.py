@@ -261,3 +261,142 @@ def test_the_lead_page_runs_a_fixed_number_of_queries(as_alice, alices_lead,
         as_alice.post(f"/leads/{alices_lead.pk}/note/", {"body": f"more {i}"})
     with django_assert_num_queries(14):
         assert as_alice.get(f"/leads/{alices_lead.pk}/").status_code == 200
+
+
+# --- working a lead from the team queue ---------------------------------------------------------
+
+@pytest.fixture
+def waiting(sales_team):
+    return lead_for(None, sales_team, first_name="Ada", last_name="Waiting", email="ada@x.org")
+
+
+def test_the_lead_page_of_a_waiting_lead_offers_claim(as_alice, waiting, alice):
+    html = as_alice.get(f"/leads/{waiting.pk}/").content.decode()
+    assert f'action="/queue/claim/{waiting.pk}/"' in html
+    as_alice.post(f"/queue/claim/{waiting.pk}/")
+    assert "/queue/claim/" not in as_alice.get(f"/leads/{waiting.pk}/").content.decode()
+
+
+@pytest.mark.parametrize(("action", "data"), [
+    ("call", {"outcome": "connected"}),
+    ("status", {"status": "qualified"}),
+])
+def test_working_a_waiting_lead_claims_it_first(as_alice, waiting, alice, action, data):
+    response = as_alice.post(f"/leads/{waiting.pk}/{action}/", data, follow=True)
+    assert "The lead is yours now" in response.content.decode()
+    waiting.refresh_from_db()
+    assert waiting.owner == alice.user
+    assert waiting.interactions.filter(summary="Claimed from the team queue by Alice").exists()
+    assert names_in_team_tab(as_alice) == []
+
+
+def test_a_form_error_on_a_waiting_lead_claims_nothing(as_alice, waiting):
+    response = as_alice.post(f"/leads/{waiting.pk}/status/", {"status": "lost"})
+    assert response.status_code == 400
+    waiting.refresh_from_db()
+    assert waiting.owner is None and waiting.status == LeadStatus.NEW
+
+
+def test_a_note_on_a_waiting_lead_claims_nothing(as_alice, waiting):
+    as_alice.post(f"/leads/{waiting.pk}/note/", {"body": "Looked them up"})
+    waiting.refresh_from_db()
+    assert waiting.owner is None
+
+
+def test_a_lead_claimed_meanwhile_is_not_worked_by_a_second_rep(as_alice, waiting, bob,
+                                                               monkeypatch):
+    from routing import views
+
+    read = views._visible_lead
+
+    def read_then_bob_claims(request, lead_id):
+        lead = read(request, lead_id)
+        Lead.objects.filter(pk=lead_id).update(owner=bob.user)  # bob clicks Claim meanwhile
+        return lead
+
+    monkeypatch.setattr(views, "_visible_lead", read_then_bob_claims)
+    response = as_alice.post(f"/leads/{waiting.pk}/call/", {"outcome": "connected"})
+    assert response["Location"] == "/queue/?tab=team"
+    waiting.refresh_from_db()
+    assert waiting.owner == bob.user and waiting.first_response_at is None
+    assert not waiting.interactions.filter(kind=Interaction.Kind.CALL).exists()
+
+
+def test_a_manager_who_is_not_a_rep_neither_claims_nor_calls_a_waiting_lead(client, manager,
+                                                                           waiting):
+    client.force_login(manager)
+    html = client.get(f"/leads/{waiting.pk}/").content.decode()
+    assert "/queue/claim/" not in html and "gives it to one with Reassign" in html
+    assert client.post(f"/queue/claim/{waiting.pk}/").status_code == 403
+    response = client.post(f"/leads/{waiting.pk}/call/", {"outcome": "connected"}, follow=True)
+    assert "Nobody owns this lead yet" in response.content.decode()
+    waiting.refresh_from_db()
+    assert waiting.owner is None and waiting.first_response_at is None
+    assert "Claim</button>" not in client.get("/queue/?tab=team").content.decode()
+
+
+def names_in_team_tab(client) -> list[str]:
+    from tests.routing.test_queue import names_in
+
+    return names_in(client.get("/queue/?tab=team"))
+
+
+# --- reassigning -------------------------------------------------------------------------------
+
+def test_a_manager_reassigns_only_to_the_reps_of_the_teams_they_lead(client, manager,
+                                                                   alices_lead, bob):
+    from tests.routing.conftest import make_rep
+
+    carol = make_rep("carol", Team.objects.create(name="Partners"))
+    client.force_login(manager)
+    picker = client.get(f"/leads/{alices_lead.pk}/").context["reassign_form"]
+    assert {u.username for u in picker.fields["owner"].queryset} == {"alice", "bob"}
+    response = client.post(f"/leads/{alices_lead.pk}/reassign/", {"owner": carol.user.pk})
+    assert response.status_code == 400
+    assert "Select a valid choice" in response.content.decode()
+    alices_lead.refresh_from_db()
+    assert alices_lead.owner.username == "alice"
+    ops = UserFactory(username="ops")
+    ops.groups.add(Group.objects.create(name="Sales ops"))
+    client.force_login(ops)
+    picker = client.get(f"/leads/{alices_lead.pk}/").context["reassign_form"]
+    assert "carol" in {u.username for u in picker.fields["owner"].queryset}
+
+
+def test_a_lead_of_no_team_cannot_go_back_to_a_team_queue(client, manager, alice):
+    lead = lead_for(alice.user)  # given to alice by a rule naming her, no team
+    ops = UserFactory(username="ops")
+    ops.groups.add(Group.objects.create(name="Sales ops"))
+    client.force_login(ops)
+    response = client.post(f"/leads/{lead.pk}/reassign/", {"owner": ""})
+    assert response.status_code == 400
+    assert "came through no team" in response.content.decode()
+    lead.refresh_from_db()
+    assert lead.owner == alice.user
+
+
+# --- the page itself ----------------------------------------------------------------------------
+
+def test_every_label_on_the_lead_page_points_at_its_own_field(as_alice, alices_lead):
+    import re
+
+    html = as_alice.get(f"/leads/{alices_lead.pk}/").content.decode()
+    ids = re.findall(r'\bid="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    labels = dict(re.findall(r'<label\s+for="([^"]+)"[^>]*>\s*([^<]+?)\s*<', html))
+    assert labels["id_note-body"] == "Note"
+    assert labels["id_sms-body"] == "Text message"
+    assert labels["id_email-body"] == "Body"
+
+
+def test_the_timeline_names_the_channel_of_each_entry(as_alice, alices_lead):
+    for channel, kind, summary in (("api", "submission", "Posted by the CRM sync"),
+                                   ("booking", "message", "Booked a call"),
+                                   ("social", "submission", "Facebook lead ad")):
+        alices_lead.interactions.create(direction="inbound", kind=kind, channel=channel,
+                                        summary=summary)
+    as_alice.post(f"/leads/{alices_lead.pk}/note/", {"body": "internal"})
+    html = as_alice.get(f"/leads/{alices_lead.pk}/").content.decode()
+    assert "· Form submission · API" in html and "· Message · Booking" in html
+    assert "· Form submission · Social" in html
+    assert "· Note · alice" in html  # the rep's own entries need no channel

@@ -374,3 +374,13 @@ def test_the_widest_dates_a_picker_offers_filter_the_queue(as_alice, alice, quer
     lead_for(alice.user, first_name="Only")
     assert as_alice.get(f"/queue/?{query}").status_code == 200
     assert as_alice.get(f"/queue/export.csv?{query}").status_code == 200
+
+
+@pytest.mark.parametrize("query", ["page=400000000000000000", "page=99999999999999999999",
+                                   "tab=snoozed&page=99999999999999999999", "page=-5"])
+def test_a_page_number_out_of_range_is_a_page_not_an_error(as_alice, alice, query):
+    lead_for(alice.user, first_name="Only")
+    response = as_alice.get(f"/queue/?{query}")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Only Lovelace" in html if query == "page=-5" else "back to the first page" in html
