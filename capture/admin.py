@@ -74,7 +74,7 @@ class LeadCustomFieldsForm(forms.ModelForm):
         values = self.instance.custom_fields or {}
         for definition in self.custom_defs:
             name = custom_fields.FORM_PREFIX + definition.key
-            if name in self.fields and not self.is_bound:
+            if name in self.fields:  # bound too: changed_data compares with it
                 self.initial[name] = custom_fields.initial_value(
                     definition, values.get(definition.key))
 

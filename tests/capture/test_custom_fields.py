@@ -384,6 +384,21 @@ def test_the_admin_change_form_edits_custom_fields_with_the_same_checks(admin_cl
     assert "cf_seats" in lead.staff_set_fields  # a later submission will not overwrite it
 
 
+def test_saving_a_lead_in_the_admin_marks_only_what_changed_as_edited(admin_client, fields):
+    from capture.models import Interaction
+
+    lead = LeadFactory(custom_fields={"seats": 5, "tech_stack": ["AWS"], "partner": True,
+                                      "plan": "Pro"})
+    data = _admin_form_data(admin_client, lead)
+    assert admin_client.post(f"/admin/capture/lead/{lead.pk}/change/", data).status_code == 302
+    lead.refresh_from_db()
+    assert not lead.staff_set_fields
+    assert not Interaction.objects.filter(lead=lead, summary__contains="edited").exists()
+    admin_client.post(f"/admin/capture/lead/{lead.pk}/change/", {**data, "cf_plan": "Basic"})
+    lead.refresh_from_db()
+    assert lead.staff_set_fields == ["cf_plan"]
+
+
 def test_the_lead_page_edits_custom_fields_and_shows_errors(client, fields):
     rep = UserFactory(username="rita", is_staff=True, is_superuser=True)
     client.force_login(rep)
