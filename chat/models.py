@@ -149,6 +149,10 @@ class Conversation(models.Model):
                              related_name="chat_conversations")
     thread = models.CharField(max_length=64, unique=True, default=new_thread, editable=False,
                               help_text="The message_id every message of this chat carries.")
+    first_client_id = models.CharField(
+        max_length=64, blank=True, default="", editable=False,
+        help_text="The widget's id of the visitor's first message: a retry of that message "
+        "(its answer lost, so the widget has no token yet) finds this conversation.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     page_url = models.CharField(max_length=500, blank=True)
     referrer = models.CharField(max_length=500, blank=True)
@@ -165,6 +169,12 @@ class Conversation(models.Model):
         indexes = [
             models.Index(fields=["waiting_since"], name="chat_waiting_idx",
                          condition=Q(waiting_since__isnull=False)),
+        ]
+        constraints = [
+            # Two tries of one first message arriving together open one conversation.
+            models.UniqueConstraint(fields=["widget", "first_client_id"],
+                                    condition=~Q(first_client_id=""),
+                                    name="chat_first_message_once"),
         ]
 
     def __str__(self) -> str:

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.dispatch import receiver
 from django.utils import timezone
@@ -205,29 +205,64 @@ def receive_visitor_message(
     *, widget: ChatWidget, conversation: Conversation | None, text: str, client_id: str,
     fields: dict[str, str] | None = None, attribution: dict[str, str] | None = None,
     ip: str | None = None, headers: dict | None = None, body: bytes = b"",
-) -> tuple[Conversation, InboundEvent]:
+) -> tuple[Conversation, InboundEvent | None]:
     """Store the message as an InboundEvent, then take it in: a new conversation's first
     message makes or matches the lead, later ones land on it. A retry of `client_id` is
-    answered with what the first try stored."""
+    answered with what the first try stored, the first message's too: its retry comes
+    without a token (the answer that carried it was lost), and finds its conversation by the
+    id instead of opening a second one (a second lead, a second owner alerted)."""
     if not CLIENT_ID.match(client_id or ""):
         raise ChatRefused("Each message needs an id (8-64 letters, digits, - or _).")
     fields = dict(fields or {})
     if reason := _blocked(text, fields):
         _store_refused(widget, conversation, client_id, text, reason, ip)
         raise ChatRefused("We could not accept this message.", status=422)
+    if conversation is None and (earlier := _first_message_sent(widget, client_id, text)):
+        return earlier
     now = timezone.now()
-    with transaction.atomic():
-        if conversation is None:
-            attribution = attribution or {}
-            conversation = Conversation.objects.create(
-                widget=widget, page_url=attribution.get("landing_page", "")[:500],
-                referrer=attribution.get("referrer", "")[:500], visitor_ip=ip, started_at=now)
-        payload = {"kind": "message", "thread": conversation.thread, "widget": widget.pk,
-                   "text": text, "fields": fields, "attribution": attribution or {}}
-        event, _, _ = receive_event(
-            channel=CHANNEL, external_id=f"{conversation.thread}:{client_id}",
-            payload=payload, body=body, headers=headers or {}, remote_ip=ip)
+    try:
+        with transaction.atomic():
+            if conversation is None:
+                attribution = attribution or {}
+                conversation = Conversation.objects.create(
+                    widget=widget, first_client_id=client_id,
+                    page_url=attribution.get("landing_page", "")[:500],
+                    referrer=attribution.get("referrer", "")[:500], visitor_ip=ip,
+                    started_at=now)
+            payload = {"kind": "message", "thread": conversation.thread, "widget": widget.pk,
+                       "text": text, "fields": fields, "attribution": attribution or {}}
+            event, _, _ = receive_event(
+                channel=CHANNEL, external_id=f"{conversation.thread}:{client_id}",
+                payload=payload, body=body, headers=headers or {}, remote_ip=ip)
+    except IntegrityError:
+        # The unique (widget, first_client_id): a twin of this first message, sent at the
+        # same moment, opened the conversation first (receive_event handles its own).
+        if earlier := _first_message_sent(widget, client_id, text):
+            return earlier
+        raise
     conversation.refresh_from_db()
+    return conversation, event
+
+
+def _first_message_sent(widget: ChatWidget, client_id: str,
+                        text: str) -> tuple[Conversation, InboundEvent | None] | None:
+    """The conversation a first message with this id opened already, and its event; None if
+    there is none. The same id with another text is no retry: refused, so a client that
+    makes weak ids never gets someone else's conversation."""
+    from capture.privacy import erased_event_id
+
+    conversation = Conversation.objects.filter(widget=widget,
+                                               first_client_id=client_id).first()
+    if conversation is None:
+        return None
+    external_id = f"{conversation.thread}:{client_id}"
+    event = InboundEvent.objects.filter(
+        channel=CHANNEL, external_id__in=[external_id, erased_event_id(CHANNEL, external_id)]
+    ).first()
+    payload = event.payload if event is not None else {}
+    if payload and payload.get("text") != text:  # an erased person's event keeps no text
+        raise ChatRefused("This message id was used for another message: send it with a new "
+                          "id.", status=409)
     return conversation, event
 
 

@@ -58,7 +58,25 @@
           }
           return data;
         });
+      }, function () {
+        // No answer at all (the network dropped, the browser's "Failed to fetch"): leadcrm may
+        // or may not have the message. Sending again is safe: a retry keeps its message id.
+        var error = new Error("We could not reach the chat: check your connection, then " +
+                              "press Send again.");
+        error.status = 0;
+        error.fields = {};
+        throw error;
       });
+  }
+
+  // The message being sent and its id, kept until leadcrm answers: a visitor who presses
+  // Send again after a lost answer resends the same message under the same id, so leadcrm
+  // stores it once (and a first message opens one chat, not two).
+  var outgoing = null;
+
+  function messageId(message) {
+    if (!outgoing || outgoing.text !== message) { outgoing = {text: message, id: clientId()}; }
+    return outgoing.id;
   }
 
   function clientId() {
@@ -248,7 +266,7 @@
     var message = text.value.trim();
     say(error, "");
     if (!message) { say(error, "Write a message first."); text.focus(); return; }
-    var body = {text: message, client_id: clientId(),
+    var body = {text: message, client_id: messageId(message),
                 page: {url: window.location.href, referrer: document.referrer}};
     var fields = values(prechatInputs);
     if (!contactForm.hidden) {  // offline: the details go with the message
@@ -260,6 +278,7 @@
     send.disabled = true;
     request("POST", "messages/", body)
       .then(function (data) {
+        outgoing = null;
         saveToken(data.token);
         text.value = "";
         showFieldErrors(prechatInputs, {});
@@ -282,6 +301,8 @@
         return null;
       })
       .catch(function (exc) {
+        // leadcrm refused it (a 4xx): nothing was taken, an edited or later send is new.
+        if (exc.status >= 400 && exc.status < 500) { outgoing = null; }
         say(error, exc.message);  // the text stays in the box: nothing typed is lost
         showFieldErrors(prechatInputs, exc.fields);
         showFieldErrors(contactInputs, exc.fields);

@@ -238,6 +238,37 @@ def test_nobody_online_turns_the_chat_into_an_acknowledged_lead(page, host_site,
     assert errors == []
 
 
+def test_a_send_whose_answer_was_lost_is_sent_again_as_the_same_message(page, host_site,
+                                                                       chat_setup):
+    answers = []
+
+    def lose_the_first_answer(route):
+        if route.request.method != "POST" or answers:
+            route.continue_()
+            return
+        answers.append(route.fetch().status)  # leadcrm has the message and answers...
+        route.abort("connectionreset")  # ...but the answer never reaches the visitor
+
+    page.route(lambda url: url.endswith("/messages/"), lose_the_first_answer)
+    page.goto(host_site.url())
+    page.get_by_role("button", name="Chat with us").click()
+    page.get_by_label("Your message").fill("Do you ship to Norway?")
+    page.get_by_label("Your message").press("Enter")
+    alert = page.get_by_role("alert")
+    alert.wait_for()
+    assert answers == [201]
+    assert "check your connection" in alert.inner_text()
+    assert "Failed to fetch" not in alert.inner_text()
+    assert page.get_by_label("Your message").input_value() == "Do you ship to Norway?"
+
+    page.get_by_role("button", name="Send", exact=True).click()
+    page.locator(".lc-msg-visitor").wait_for()
+    assert alert.is_hidden()
+    assert Conversation.objects.count() == 1 and Lead.objects.count() == 1
+    assert OutboundMessage.objects.filter(kind=OutboundMessage.Kind.OWNER_ALERT).count() == 1
+    assert page.locator(".lc-msg-visitor").count() == 1
+
+
 def test_after_nobody_answered_the_widget_and_the_lead_page_agree(browser, live_server,
                                                                   host_site, chat_setup):
     widget = chat_setup["widget"]

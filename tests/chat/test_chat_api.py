@@ -43,6 +43,49 @@ def test_a_retried_send_stores_one_message(visitor):
     assert InboundEvent.objects.count() == 1
 
 
+def test_a_first_message_retried_after_its_answer_was_lost_opens_one_chat(visitor, widget):
+    first = visitor.say("Do you ship to Norway?", client_id="first-message-1")
+    assert first.status_code == 201
+    retry = Visitor(widget)  # the 201 never arrived: the widget has no token to send
+    again = retry.say("Do you ship to Norway?", client_id="first-message-1")
+    assert again.status_code == 201
+    assert Conversation.objects.count() == 1 and Lead.objects.count() == 1
+    assert InboundEvent.objects.count() == 1
+    assert Interaction.objects.filter(kind="message").count() == 1
+    assert OutboundMessage.objects.filter(kind=OutboundMessage.Kind.OWNER_ALERT).count() == 1
+    retry.say("And to Iceland?")  # the retry's token continues the same chat
+    assert [m["text"] for m in retry.poll().json()["messages"]] == [
+        "Do you ship to Norway?", "And to Iceland?"]
+
+
+def test_a_twin_of_a_first_message_that_opened_its_chat_meanwhile_joins_it(visitor, widget,
+                                                                           monkeypatch):
+    import chat.services
+
+    visitor.say("Do you ship to Norway?", client_id="first-message-1")
+    looked = []
+    real = chat.services._first_message_sent
+
+    def not_yet_committed(*args):  # the twin committed between the look and the insert
+        looked.append(args)
+        return None if len(looked) == 1 else real(*args)
+
+    monkeypatch.setattr(chat.services, "_first_message_sent", not_yet_committed)
+    twin = Visitor(widget).say("Do you ship to Norway?", client_id="first-message-1")
+    assert twin.status_code == 201 and len(looked) == 2  # the unique constraint caught it
+    assert Conversation.objects.count() == 1 and Lead.objects.count() == 1
+    assert InboundEvent.objects.count() == 1
+
+
+def test_a_first_message_id_used_again_for_another_text_is_refused(visitor, widget):
+    visitor.say("Hello from Ada", client_id="weak-id-0001")
+    stranger = Visitor(widget, ip="198.51.100.9")
+    refused = stranger.say("Hello from Bob", client_id="weak-id-0001")
+    assert refused.status_code == 409 and "new id" in refused.json()["error"]
+    assert "token" not in refused.json()  # Ada's chat stays hers
+    assert Conversation.objects.count() == 1 and InboundEvent.objects.count() == 1
+
+
 def test_the_token_continues_the_conversation_after_a_reload(visitor, widget):
     visitor.say("First")
     reloaded = Visitor(widget)
