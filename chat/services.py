@@ -8,6 +8,8 @@ or matches the lead and writes the message as an Interaction carrying the conver
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 from collections.abc import Iterable
@@ -384,25 +386,27 @@ def leave_contact(*, conversation: Conversation, fields: dict[str, str], ip: str
     if not (fields.get("email") or fields.get("phone")):
         raise ChatRefused("Give an email address or a phone number.",
                           fields={"email": "Give an email address or a phone number."})
+    contact_id = _contact_id(fields, reason)
     if reason_blocked := _blocked("", fields):
-        _store_refused(conversation.widget, conversation,
-                       f"contact-{int(timezone.now().timestamp() * 1000)}", "", reason_blocked, ip)
+        _store_refused(conversation.widget, conversation, contact_id, "", reason_blocked, ip)
         raise ChatRefused("We could not accept these details.", status=422)
     now = timezone.now()
     first_time = conversation.contact_left_at is None
     with transaction.atomic():
-        stamp = int(now.timestamp() * 1000)
         payload = {"kind": "contact", "thread": conversation.thread, "reason": reason,
                    "widget": conversation.widget_id, "fields": fields,
                    "text": transcript(conversation)}
-        event, _created, result = receive_event(
-            channel=CHANNEL, external_id=f"{conversation.thread}:contact-{stamp}",
+        event, created, result = receive_event(
+            channel=CHANNEL, external_id=f"{conversation.thread}:{contact_id}",
             payload=payload, remote_ip=ip)
         if result is None and event.status == InboundEvent.Status.IGNORED:
             # Set aside on purpose (a person erased on request, with no new opt-in): a final
             # answer, never "try again", and nothing said about why.
             Conversation.objects.filter(pk=conversation.pk).update(contact_left_at=now)
             return conversation.lead
+        if not created and event.status == InboundEvent.Status.PROCESSED:
+            # The same details again (a second click, a retry): answered as the first time.
+            return Lead.objects.filter(pk=conversation.lead_id).first()
         if result is None:  # the intake failed: the event is kept and retried
             raise ChatRefused("Your details could not be saved; please try again.", status=503)
         lead = result.lead
@@ -417,6 +421,12 @@ def leave_contact(*, conversation: Conversation, fields: dict[str, str], ip: str
         if reason == "offline" and conversation.first_reply_at is None and first_time:
             _hand_over(lead, conversation, result.interaction)  # acknowledged once
     return lead
+
+
+def _contact_id(fields: dict[str, str], reason: str) -> str:
+    """The details' own id in the chat: the same details left again are the same event."""
+    details = json.dumps({"fields": fields, "reason": reason}, sort_keys=True)
+    return "contact-" + hashlib.sha256(details.encode()).hexdigest()[:32]
 
 
 def _move_conversation(conversation: Conversation, lead: Lead) -> None:

@@ -293,6 +293,34 @@ def test_details_left_twice_are_acknowledged_once(visitor, widget, alice, bob):
     assert Lead.objects.get().phone == "+14155552671"
 
 
+def test_the_same_details_left_again_store_nothing_new(visitor):
+    visitor.say("Can someone call me?")
+    answers = [visitor.leave(reason="details", email="dupo@example.org") for _ in range(3)]
+    assert [a.status_code for a in answers] == [200] * 3
+    assert answers[1].json() == answers[2].json() == answers[0].json()
+    lead = Lead.objects.get()
+    assert lead.email == "dupo@example.org"
+    assert [i.summary for i in lead.interactions.filter(kind="submission")] == [
+        "Left contact details in the chat"]
+    assert InboundEvent.objects.count() == 2  # the message and the details, once each
+
+
+def test_details_that_could_not_be_saved_are_saved_when_sent_again(visitor, monkeypatch):
+    import capture.intake
+
+    visitor.say("Can someone call me?")
+    real = capture.intake._take_in
+
+    def hiccup(event, data=None):
+        raise RuntimeError("database hiccup")
+
+    monkeypatch.setattr(capture.intake, "_take_in", hiccup)
+    assert visitor.leave(reason="details", email="dupo@example.org").status_code == 503
+    monkeypatch.setattr(capture.intake, "_take_in", real)
+    assert visitor.leave(reason="details", email="dupo@example.org").status_code == 200
+    assert Lead.objects.get().interactions.filter(kind="submission").count() == 1
+
+
 def test_outside_the_widgets_business_hours_it_is_offline(visitor, widget):
     from datetime import time
 
