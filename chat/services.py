@@ -134,10 +134,26 @@ class VisitorFields:
     errors: dict[str, str]
 
 
-def read_visitor_fields(raw: object, region: str = "") -> VisitorFields:
-    """The pre-chat answers (name, email, phone, company), checked like the public form's."""
+# What the widget's contact box asks (static/chat/widget.js), whatever the pre-chat fields.
+CONTACT_FIELDS = ("first_name", "email", "phone")
+
+
+def message_fields(widget: ChatWidget) -> list[str]:
+    """The fields a visitor's message may carry: the widget's pre-chat fields."""
+    return [name for name in widget.prechat_fields or [] if name in PRECHAT_FIELDS]
+
+
+def contact_fields(widget: ChatWidget) -> list[str]:
+    """The fields contact details may carry: the contact box's and the pre-chat fields."""
+    return list(dict.fromkeys([*CONTACT_FIELDS, *message_fields(widget)]))
+
+
+def read_visitor_fields(raw: object, allowed: Iterable[str], region: str = "") -> VisitorFields:
+    """The visitor's answers among the `allowed` lead fields (those the widget asks),
+    checked like the public form's."""
     from capture.fields import MAX_LENGTHS
 
+    allowed = set(allowed) & set(PRECHAT_FIELDS)
     fields: dict[str, str] = {}
     errors: dict[str, str] = {}
     if raw in (None, ""):
@@ -145,7 +161,7 @@ def read_visitor_fields(raw: object, region: str = "") -> VisitorFields:
     if not isinstance(raw, dict):
         return VisitorFields(fields, {"fields": "Expected an object of field names."})
     for name, value in raw.items():
-        if name not in PRECHAT_FIELDS:
+        if name not in allowed:
             errors[str(name)[:40]] = "Not a field this chat asks for."
             continue
         if not isinstance(value, str):

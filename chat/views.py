@@ -155,7 +155,7 @@ def messages(request: HttpRequest, widget: ChatWidget) -> HttpResponse:
     if conversation is not None:
         _limit(request, "chat-visitor", settings.CHAT_RATE_PER_VISITOR, who=conversation.thread)
     text = services.read_text(data.get("text"))
-    read = services.read_visitor_fields(data.get("fields"))
+    read = services.read_visitor_fields(data.get("fields"), services.message_fields(widget))
     if read.errors:
         raise ChatRefused("Please check the details you gave.", fields=read.errors)
     attribution = services.attribution_from(data.get("page")) if conversation is None else {}
@@ -178,7 +178,7 @@ def contact(request: HttpRequest, widget: ChatWidget) -> HttpResponse:
                           status=404)
     _limit(request, "chat-visitor", settings.CHAT_RATE_PER_VISITOR, who=conversation.thread)
     data = _json_body(request)
-    read = services.read_visitor_fields(data.get("fields"))
+    read = services.read_visitor_fields(data.get("fields"), services.contact_fields(widget))
     if read.errors:
         raise ChatRefused("Please check the details you gave.", fields=read.errors)
     reason = "details" if data.get("reason") == "details" else "offline"

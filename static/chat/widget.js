@@ -269,9 +269,10 @@
     var body = {text: message, client_id: messageId(message),
                 page: {url: window.location.href, referrer: document.referrer}};
     var fields = values(prechatInputs);
-    if (!contactForm.hidden) {  // offline: the details go with the message
-      Object.keys(values(contactInputs)).forEach(function (name) {
-        fields[name] = values(contactInputs)[name];
+    if (!contactForm.hidden) {  // offline: the details the message may carry go with it
+      var details = values(contactInputs);  // (all of them go to contact/ once it is stored)
+      Object.keys(details).forEach(function (name) {
+        if (state.config.prechat_fields.indexOf(name) >= 0) { fields[name] = details[name]; }
       });
     }
     if (Object.keys(fields).length) { body.fields = fields; }

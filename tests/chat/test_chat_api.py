@@ -276,6 +276,26 @@ def test_bad_input_gets_a_clear_4xx(visitor, widget):
     assert no_id.status_code == 400
 
 
+def test_a_field_the_widget_does_not_ask_is_refused(visitor, widget):
+    assert widget.prechat_fields == ["first_name", "email"]
+    refused = visitor.say("hi", fields={"phone": "+14155552671"})
+    assert refused.status_code == 400
+    assert refused.json()["fields"] == {"phone": "Not a field this chat asks for."}
+    assert not InboundEvent.objects.exists()
+    widget.prechat_fields = ["first_name", "email", "phone"]
+    widget.save()
+    assert visitor.say("hi", fields={"phone": "+14155552671"}).status_code == 201
+    assert Lead.objects.get().phone == "+14155552671"
+
+
+def test_contact_details_take_what_the_contact_box_asks_and_no_more(visitor):
+    visitor.say("hi")
+    refused = visitor.leave(email="ada@example.com", company="Acme")
+    assert refused.status_code == 400 and list(refused.json()["fields"]) == ["company"]
+    assert visitor.leave(first_name="Ada", phone="+14155552671").status_code == 200
+    assert Lead.objects.get().phone == "+14155552671"
+
+
 def test_markup_is_stored_and_returned_as_text(visitor):
     payload = '<img src=x onerror="alert(1)">'
     visitor.say(payload)
