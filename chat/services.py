@@ -201,15 +201,23 @@ def read_text(raw: object) -> str:
 
 
 def attribution_from(page: object) -> dict[str, str]:
-    """The host page's URL, referrer and UTM parameters, as lead attribution fields."""
+    """The host page's URL, referrer and UTM parameters, as lead attribution fields; a page
+    that is not {"url": text, "referrer": text} is refused, never stored as its repr."""
     from urllib.parse import parse_qsl, urlsplit
 
     from capture.fields import MAX_LENGTHS
 
-    if not isinstance(page, dict):
+    if page in (None, ""):
         return {}
-    url = str(page.get("url") or "")[:2000]
-    values = {"landing_page": url, "referrer": str(page.get("referrer") or "")}
+    wrong = "Expected {\"url\": text, \"referrer\": text}."
+    if not isinstance(page, dict):
+        raise ChatRefused("`page` must be an object with the page's url and referrer.",
+                          fields={"page": wrong})
+    for name in ("url", "referrer"):
+        if page.get(name) is not None and not isinstance(page[name], str):
+            raise ChatRefused(f"`page.{name}` must be text.", fields={"page": wrong})
+    url = (page.get("url") or "")[:2000]
+    values = {"landing_page": url, "referrer": page.get("referrer") or ""}
     if url:
         query = dict(parse_qsl(urlsplit(url).query))
         values.update({name: query[name] for name in ATTRIBUTION if query.get(name)})

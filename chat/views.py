@@ -158,7 +158,9 @@ def messages(request: HttpRequest, widget: ChatWidget) -> HttpResponse:
     read = services.read_visitor_fields(data.get("fields"), services.message_fields(widget))
     if read.errors:
         raise ChatRefused("Please check the details you gave.", fields=read.errors)
-    attribution = services.attribution_from(data.get("page")) if conversation is None else {}
+    attribution = services.attribution_from(data.get("page"))  # checked on every message
+    if conversation is not None:  # the conversation has its page already
+        attribution = {}
     conversation, _event = services.receive_visitor_message(
         widget=widget, conversation=conversation, text=text,
         client_id=str(data.get("client_id") or ""), fields=read.fields,

@@ -296,6 +296,18 @@ def test_contact_details_take_what_the_contact_box_asks_and_no_more(visitor):
     assert Lead.objects.get().phone == "+14155552671"
 
 
+@pytest.mark.parametrize("page", [{"url": ["a"]}, {"url": "https://www.acme.test/", "referrer": 7},
+                                  {"url": {"href": "x"}}, ["https://www.acme.test/"]])
+def test_a_page_that_is_not_text_is_refused_not_stored_as_its_repr(visitor, page):
+    refused = visitor.say("hi", page=page)
+    assert refused.status_code == 400 and "page" in refused.json()["fields"]
+    assert not InboundEvent.objects.exists() and not Lead.objects.exists()
+    fine = visitor.say("hi", page={"url": "https://www.acme.test/", "referrer": None})
+    assert fine.status_code == 201
+    assert Lead.objects.get().landing_page == "https://www.acme.test/"
+    assert visitor.say("and again", page={"url": ["a"]}).status_code == 400
+
+
 def test_markup_is_stored_and_returned_as_text(visitor):
     payload = '<img src=x onerror="alert(1)">'
     visitor.say(payload)
