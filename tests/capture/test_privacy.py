@@ -243,6 +243,7 @@ def test_an_erased_persons_open_lead_is_not_chased_and_says_why(grace, ops, clie
     assert ">erased</span>" in client.get("/queue/").content.decode()
     page = client.get(f"/leads/{lead.pk}/").content.decode()
     assert "SLA: off, the person's data was erased" in page
+    assert "data-respond-by" not in page  # no countdown beside it
 
 
 def test_scheduled_messages_of_an_erased_person_are_cancelled(grace, ops):
