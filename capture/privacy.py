@@ -5,7 +5,8 @@
     export_person(person, user)  -> the JSON document and its HTML summary; recorded
     erasure_preview(person)      -> what erase_person would touch, counted
     erase_person(person, user)   -> leads anonymised (their counts and timings stay for the
-                                    dashboards), raw payloads, messages and texts scrubbed, the
+                                    dashboards; custom field values go), raw payloads, messages
+                                    and texts scrubbed, the
                                     identities suppressed as salted hashes; recorded without data
     run_retention(dry_run=)      -> the retention policy applied (the daily schedule), reported
     record_access(...)           -> one access-trail row
@@ -38,6 +39,7 @@ from django.db.models.functions import Cast
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from capture.custom_field_models import CustomField
 from capture.identity import InvalidPhone, email_key, normalise_phone
 from capture.identity_models import LeadIdentity
 from capture.models import Channel, InboundEvent, Interaction, Lead, LeadStatus
@@ -51,6 +53,8 @@ PERSONAL_LEAD_FIELDS = ("first_name", "last_name", "email", "email_key", "phone"
                         "referrer", "landing_page")
 # Text columns of rows belonging to a lead that never hold what a person typed: kept unless
 # they happen to contain one of the person's identifiers.
+# Custom field types whose values the person wrote themselves (capture/custom_fields.py).
+TEXT_KINDS = (CustomField.Kind.SHORT_TEXT, CustomField.Kind.LONG_TEXT)
 KEPT_COLUMNS = {"dedupe_key", "provider_id", "provider_status", "stop_reason", "tier",
                 "fired_rules", "routing", "consent_text", "listed_ids", "detail",
                 "channel"}  # an InboundEvent's adapter ("twilio-sms"): a choice in all but name
@@ -156,6 +160,7 @@ class Person:
     names: set[str] = field(default_factory=set)
     lead_ids: list[int] = field(default_factory=list)
     accounts: set[tuple[str, str]] = field(default_factory=set)  # (platform, external id)
+    typed: set[str] = field(default_factory=set)  # custom text values (a profile URL...)
 
     @property
     def leads(self) -> models.QuerySet[Lead]:
@@ -173,8 +178,10 @@ class Person:
 
     @property
     def tokens(self) -> list[str]:
-        """What identifies the person in free text: addresses, numbers, names."""
-        found = set(self.emails) | self.numbers | {n for n in self.names if len(n) >= 3}
+        """What identifies the person in free text: addresses, numbers, names, and what they
+        typed into custom text fields (copied into a score explanation, say)."""
+        found = (set(self.emails) | self.numbers
+                 | {n for n in self.names | self.typed if len(n) >= 3})
         return sorted(found, key=len, reverse=True)
 
     def hashes(self) -> list[str]:
@@ -197,6 +204,21 @@ def read_identity(email: str = "", phone: str = "") -> tuple[str, str]:
     return key, e164
 
 
+def typed_custom_values(*leads_values: dict | None) -> set[str]:
+    """The custom field values a person wrote freely (text fields, and fields deleted since),
+    from the `Lead.custom_fields` of their leads. Choices, numbers, dates and yes/no answers
+    are not searched for in other rows (a choice such as "Pro" would match too much); erasure
+    drops them from the lead all the same."""
+    if not any(leads_values):
+        return set()
+    from capture.custom_fields import definitions
+
+    picked = {key for key, definition in definitions().items()
+              if definition.kind not in TEXT_KINDS}
+    return {value.strip() for values in leads_values for key, value in (values or {}).items()
+            if key not in picked and isinstance(value, str) and value.strip()}
+
+
 def find_person(email: str = "", phone: str = "") -> Person:
     """Every lead of the person: same email key or phone, then whatever those leads share.
 
@@ -205,6 +227,7 @@ def find_person(email: str = "", phone: str = "") -> Person:
     key, e164 = read_identity(email, phone)
     person = Person(emails={key} - {""}, phones={e164} - {""})
     seen: set[int] = set()
+    custom_values: list[dict] = []
     for _ in range(10):  # a chain of shared identities; ten hops is far beyond real data
         identity = Q(pk__in=[])
         if person.emails:
@@ -223,7 +246,9 @@ def find_person(email: str = "", phone: str = "") -> Person:
             person.phones |= {lead.phone} - {""}
             person.names |= {n for n in (lead.first_name, lead.last_name,
                                          f"{lead.first_name} {lead.last_name}".strip()) if n}
+            custom_values.append(lead.custom_fields)
     person.lead_ids = sorted(seen)
+    person.typed = typed_custom_values(*custom_values)
     for platform, external_id, name in LeadIdentity.objects.filter(lead_id__in=seen).exclude(
             external_id__startswith="erased-").values_list("platform", "external_id",
                                                            "display_name"):
@@ -410,8 +435,9 @@ def anonymise_leads(person: Person, *, now: datetime | None = None) -> dict[str,
         mentions |= Q(object_repr__icontains=token) | Q(change_message__icontains=token)
     LogEntry.objects.filter(mentions).update(object_repr="(erased)", change_message="")
     lead_update = dict.fromkeys(PERSONAL_LEAD_FIELDS, "")
+    # Custom field values go too, every type: whatever the person answered is theirs.
     counts["leads"] = Lead.objects.filter(pk__in=person.lead_ids).update(
-        **lead_update, consent_ip=None, erased_at=now, updated_at=now)
+        **lead_update, custom_fields={}, consent_ip=None, erased_at=now, updated_at=now)
     _scrub_admin_log(Lead, person.lead_ids, tokens)
     return counts
 
@@ -496,7 +522,7 @@ def run_retention(*, dry_run: bool = False, user=None) -> RetentionRun:
                 lead = Lead.objects.get(pk=pk)
                 person = Person(emails={lead.email_key} - {""}, phones={lead.phone} - {""},
                                 names={n for n in (lead.first_name, lead.last_name) if n},
-                                lead_ids=[pk])
+                                typed=typed_custom_values(lead.custom_fields), lead_ids=[pk])
                 anonymise_leads(person, now=now)
     run.report = report
     run.finished_at = timezone.now()

@@ -345,3 +345,43 @@ def test_an_opt_in_with_one_email_brings_back_only_that_email_and_the_accounts(c
                   b"Date: Tue, 24 Nov 2026 09:00:00 +0000\r\n\r\nStill interested.\r\n",
                   via="test")
     assert Lead.objects.count() == leads  # the other address is still not taken in
+
+
+LINKEDIN = "linkedin.com/in/amazing-admiral-1906"  # nothing of her name in it
+
+
+@pytest.fixture
+def grace_with_custom_values(visitor, quote_form, fields):
+    """Grace through a form that asks for a LinkedIn profile, some background and a number
+    of seats, all custom fields."""
+    from capture.models import CustomField, FormCustomField
+
+    linkedin = CustomField.objects.create(key="linkedin", label="LinkedIn", kind="short_text")
+    FormCustomField.objects.create(form=quote_form, field=linkedin)
+    FormCustomField.objects.create(form=quote_form, field=fields["notes"])
+    FormCustomField.objects.create(form=quote_form, field=fields["seats"])
+    visitor.load()
+    response = visitor.submit(first_name="Grace", email=EMAIL, cf_linkedin=LINKEDIN,
+                              cf_notes="Rear admiral at the dockyard", cf_seats="40")
+    assert response.status_code == 302, response.content.decode()
+    lead = Lead.objects.get(email_key=EMAIL)
+    assert lead.custom_fields["linkedin"] == LINKEDIN
+    return lead
+
+
+def test_custom_field_values_leave_no_trace_after_erasure(grace_with_custom_values, ops, client):
+    from routing.models import LeadAssessment
+
+    typed = [LINKEDIN, "Rear admiral at the dockyard"]
+    # A kept column (the explanation) that quotes a value is blanked as a name would be.
+    LeadAssessment.objects.update_or_create(lead=grace_with_custom_values, defaults={
+        "routing": {"reasons": [f"profile {LINKEDIN} looked at"]}})
+    assert set(_tables_containing(typed)) == set(typed)  # the search finds them first
+    erase_person(find_person(email=EMAIL), ops)
+
+    lead = Lead.objects.get(pk=grace_with_custom_values.pk)
+    assert lead.custom_fields == {}
+    # Nowhere: not on the lead, its interactions, its raw events, its score explanation...
+    assert _tables_containing(typed) == {}
+    client.force_login(ops)
+    assert LINKEDIN not in client.get(f"/leads/{lead.pk}/").content.decode()

@@ -113,3 +113,12 @@ def test_the_admin_edits_the_policy_and_runs_a_dry_run(history, admin_client):
         "inactive_lead_months": "6"})
     assert response.status_code == 200  # 0 days is refused with a message
     assert "Ensure this value is greater than or equal to 1." in response.content.decode()
+
+
+def test_an_idle_lead_loses_its_custom_field_values_too(history, fields):
+    Lead.objects.filter(pk=history.pk).update(custom_fields={
+        "contact_time": "after 6pm, ask for the admiral", "seats": 40})
+    with time_machine.travel(datetime(2026, 7, 6, 12, 0, tzinfo=UTC), tick=False):
+        run_retention()
+    history.refresh_from_db()
+    assert history.erased_at and history.custom_fields == {}
