@@ -6,8 +6,8 @@
     erasure_preview(person)      -> what erase_person would touch, counted
     erase_person(person, user)   -> leads anonymised (their counts and timings stay for the
                                     dashboards; custom field values go), raw payloads, messages
-                                    and texts scrubbed, the
-                                    identities suppressed as salted hashes; recorded without data
+                                    and texts scrubbed, chats closed, the identities suppressed
+                                    as salted hashes; recorded without data
     run_retention(dry_run=)      -> the retention policy applied (the daily schedule), reported
     record_access(...)           -> one access-trail row
 
@@ -428,6 +428,13 @@ def anonymise_leads(person: Person, *, now: datetime | None = None) -> dict[str,
         outbound.objects.filter(lead_id__in=person.lead_ids,
                                 status=outbound.Status.SCHEDULED).update(
             status=outbound.Status.CANCELLED, last_error="The person's data was erased.")
+    # Their live chats end: nobody waits on the other side any more, and a chat left "waiting"
+    # kept the erased lead in every rep's waiting box.
+    if apps.is_installed("chat"):
+        conversation = apps.get_model("chat", "Conversation")
+        conversation.objects.filter(lead_id__in=person.lead_ids).exclude(
+            status=conversation.Status.CLOSED).update(status=conversation.Status.CLOSED,
+                                                      waiting_since=None)
     # Whatever else the admin log says about the person (a suppression typed in by hand...):
     # by address and number only, as a first name alone would catch other people's entries.
     mentions = Q(pk__in=[])

@@ -385,3 +385,23 @@ def test_custom_field_values_leave_no_trace_after_erasure(grace_with_custom_valu
     assert _tables_containing(typed) == {}
     client.force_login(ops)
     assert LINKEDIN not in client.get(f"/leads/{lead.pk}/").content.decode()
+
+
+def test_an_erased_persons_waiting_chat_is_closed_and_leaves_every_waiting_box(grace, ops,
+                                                                                 admin_client):
+    from django.utils import timezone
+
+    from chat.models import ChatWidget, Conversation
+
+    lead = Lead.objects.filter(pk__in=grace.lead_ids).exclude(status=LeadStatus.WON).get()
+    widget = ChatWidget.objects.create(name="Site chat", allowed_origins="https://example.com")
+    chat = Conversation.objects.create(widget=widget, lead=lead,
+                                       waiting_since=timezone.now(), page_url="/pricing")
+    assert f"/leads/{lead.pk}/" in admin_client.get("/chat/waiting/").content.decode()
+
+    erase_person(grace, ops)
+
+    chat.refresh_from_db()
+    assert chat.status == Conversation.Status.CLOSED and chat.waiting_since is None
+    assert f"/leads/{lead.pk}/" not in admin_client.get("/chat/waiting/").content.decode()
+    assert "Visitor waiting" not in admin_client.get(f"/leads/{lead.pk}/").content.decode()
