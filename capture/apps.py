@@ -10,6 +10,7 @@ class CaptureConfig(AppConfig):
     def ready(self) -> None:
         from capture import (
             channels,  # noqa: F401  (registers the channel normalisers)
+            checks,  # noqa: F401  (registers the deploy checks on the secret keys)
             schedules,
         )
 

@@ -40,23 +40,57 @@ ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 
 # --- manage.py check --deploy ------------------------------------------------------------------
 
-def test_the_deploy_check_is_clean_under_the_readme_production_settings(tmp_path):
+def _deploy_check(tmp_path, **changed) -> subprocess.CompletedProcess:
+    """`manage.py check --deploy` under the README's production settings, changed by these."""
     env = {
         # The browser tests' conftest sets DJANGO_ALLOW_ASYNC_UNSAFE for this test process; a
         # production shell never has it, and Django's deploy check rightly refuses it.
         **{k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")},
+           if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE",
+                        "SECRET_KEY", "PRIVACY_HASH_KEY")},
         "DATABASE_URL": f"sqlite:///{tmp_path / 'deploy.sqlite3'}",
         "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": "crm.example.com", "CSRF_TRUSTED_ORIGINS": "https://crm.example.com",
         "SECURE_SSL_REDIRECT": "true", "SECURE_COOKIES": "true",
         "SECURE_HSTS_SECONDS": "31536000", "DJANGO_SETTINGS_MODULE": "leadcrm.settings",
     }
-    done = subprocess.run(
+    for name, value in changed.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_the_deploy_check_is_clean_under_the_readme_production_settings(tmp_path):
+    done = _deploy_check(tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "System check identified no issues" in done.stdout
+
+
+@pytest.mark.parametrize(("changed", "error"), [
+    ({"SECRET_KEY": None}, "SECRET_KEY is the repository's development key"),  # the default
+    ({"SECRET_KEY": "x" * 60}, "SECRET_KEY is too short or too plain"),
+    ({"SECRET_KEY": "s3cret-but-short"}, "SECRET_KEY is too short"),
+    ({"PRIVACY_HASH_KEY": "privacy:insecure-dev-key-change-me-" + "0" * 32},
+     "PRIVACY_HASH_KEY is the repository's development key"),  # kept across a key rotation
+    ({"PRIVACY_HASH_KEY": "hash"}, "PRIVACY_HASH_KEY is too short"),
+], ids=["default", "plain", "short", "hash-key-default", "hash-key-short"])
+def test_the_deploy_check_fails_on_a_secret_key_anyone_can_read(tmp_path, changed, error):
+    """Django's own check passes the development key (long and varied enough); anyone who read
+    the repository could forge sessions, unsubscribe links, chat tokens and erased people's
+    hashes with it. (An empty one Django refuses by itself.)"""
+    done = _deploy_check(tmp_path, **changed)
+    assert done.returncode != 0
+    assert error in done.stdout + done.stderr
+    assert "leadcrm.E00" in done.stdout + done.stderr
+
+
+def test_the_deploy_check_is_clean_with_a_privacy_hash_key_of_its_own(tmp_path):
+    done = _deploy_check(tmp_path, PRIVACY_HASH_KEY=secrets.token_urlsafe(32))
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_the_deploy_check_does_fail_with_the_development_defaults(tmp_path):
