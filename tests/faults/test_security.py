@@ -105,6 +105,20 @@ def test_the_deploy_check_does_fail_with_the_development_defaults(tmp_path):
     assert "security.W018" in done.stderr + done.stdout  # DEBUG on
 
 
+@pytest.mark.django_db
+def test_the_health_check_answers_plain_http_under_the_ssl_redirect(settings):
+    """A load balancer checks gunicorn directly over HTTP: it needs 200, not a 301 to https."""
+    from django.test import Client
+
+    settings.SECURE_SSL_REDIRECT = True  # as in the README's production settings
+    client = Client()  # its middleware is built now, with the setting on
+    health = client.get("/healthz")
+    assert health.status_code == 200 and health.json() == {"status": "ok"}
+    redirected = client.get("/accounts/login/")
+    assert redirected.status_code == 301
+    assert redirected["Location"] == "https://testserver/accounts/login/"
+
+
 # --- no secret in the repository -----------------------------------------------------------------
 
 SECRET_PATTERNS = {
