@@ -127,6 +127,10 @@ def _mark_used(api_key: ApiKey) -> None:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
 
 
+IGNORED_REASON = ("This person is not taken in through the API; the lead was not stored and "
+                  "will not be retried.")
+
+
 def _event_response(event: InboundEvent) -> JsonResponse:
     if event.status == InboundEvent.Status.PROCESSED and event.lead_id:
         created = bool(event.created_lead)
@@ -137,6 +141,12 @@ def _event_response(event: InboundEvent) -> JsonResponse:
         )
     if event.status == InboundEvent.Status.REJECTED:
         return _error(event.reason or "The lead was not accepted.", 400, event_id=event.pk)
+    if event.status == InboundEvent.Status.IGNORED:
+        # Kept, and never processed again (an erased person, say). Its reason stays in the
+        # admin: telling a partner that this person asked to be erased would itself disclose
+        # something about them (docs/channels.md).
+        return JsonResponse({"status": "ignored", "event_id": event.pk,
+                             "reason": IGNORED_REASON}, status=200)
     # Stored but not processed yet (or failed and queued for a retry): nothing is lost.
     return JsonResponse({"status": "queued", "event_id": event.pk}, status=202)
 

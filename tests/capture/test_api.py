@@ -255,3 +255,22 @@ def test_a_custom_field_added_in_the_admin_is_accepted_at_the_next_request(clien
     field.is_active = False  # archived in the admin
     field.save()
     assert post(client, partner_key, {"email": "c@acme.example", "seats": "1"}).status_code == 400
+
+
+def test_an_erased_person_is_200_ignored_for_good_not_202_queued(client, partner_key):
+    """202 says "stored, it is retried"; an erased person's lead is ignored for good. The
+    answer says so without telling the partner that this person asked to be erased."""
+    from capture.privacy import erase_person, find_person
+    from tests.factories import UserFactory
+
+    assert post(client, partner_key, {"email": "gone@example.com"}).status_code == 201
+    erase_person(find_person(email="gone@example.com"), UserFactory(username="olivia"))
+    for attempt in ("first", "second"):
+        response = post(client, partner_key, {"email": "gone@example.com", "first_name": "Al"},
+                        idempotency=attempt)
+        body = response.json()
+        event = InboundEvent.objects.get(pk=body["event_id"])
+        assert response.status_code == 200, body
+        assert body["status"] == "ignored" and event.status == InboundEvent.Status.IGNORED
+        assert "will not be retried" in body["reason"] and "erase" not in body["reason"]
+    assert not Lead.objects.filter(email_key="gone@example.com").exists()
