@@ -38,8 +38,9 @@ def is_rate_limited(request: HttpRequest, scope: str, limit: int, who: str = "")
     return over_limit(f"{scope}:{who or client_ip(request)}", limit)
 
 
-def over_limit(key: str, limit: int) -> bool:
-    """Count one request against `key` and say whether it is past `limit` a minute.
+def over_limit(key: str, limit: int, window: int = 60) -> bool:
+    """Count one request against `key` and say whether it is past `limit` a minute (or per
+    `window` seconds: an hour for password resets).
 
     A sliding window in Django's cache (per process without Redis): this minute's counter,
     plus the previous minute's weighted by the part of it still inside the last 60 s. A burst
@@ -47,16 +48,16 @@ def over_limit(key: str, limit: int) -> bool:
     window allows. Refused requests count too, so a client that keeps hammering stays out."""
     if limit <= 0:
         return False
-    this_minute, last_minute, into = _windows(key)
+    this_minute, last_minute, into = _windows(key, window)
     try:
-        current = _count_one(this_minute)
+        current = _count_one(this_minute, timeout=2 * window + 30)
         previous = cache.get(last_minute, 0)
     except Exception as exc:  # Redis down: any of its client's errors
         # The cache counts requests; it holds no lead. Refusing every request while it is
         # unreachable would lose what reached us, so the limit is off until it is back.
         _cache_down(exc)
         return False
-    return previous * (1 - into / 60) + current > limit
+    return previous * (1 - into / window) + current > limit
 
 
 _last_warning = 0.0
@@ -100,21 +101,23 @@ def seconds_until_allowed(key: str, limit: int) -> int:
     return math.ceil(60 - into + 60 * (1 - (limit - 1) / current))
 
 
-def _windows(key: str) -> tuple[str, str, float]:
-    """The cache keys of this minute's and the previous minute's counter, and the seconds
-    into this minute."""
-    minute, into = divmod(time.time(), 60)
-    return f"rl:{key}:{int(minute)}", f"rl:{key}:{int(minute) - 1}", into
+def _windows(key: str, window: int = 60) -> tuple[str, str, float]:
+    """The cache keys of this minute's and the previous minute's counter (or window's), and
+    the seconds into this one."""
+    slot, into = divmod(time.time(), window)
+    if window != 60:
+        key = f"{key}:per{window}"
+    return f"rl:{key}:{int(slot)}", f"rl:{key}:{int(slot) - 1}", into
 
 
-def _count_one(key: str) -> int:
-    """Add one to a counter that lives through the next minute (which still reads it)."""
-    if cache.add(key, 1, timeout=150):
+def _count_one(key: str, timeout: int = 150) -> int:
+    """Add one to a counter that lives through the next window (which still reads it)."""
+    if cache.add(key, 1, timeout=timeout):
         return 1
     try:
         return cache.incr(key)
     except ValueError:  # expired between add() and incr()
-        cache.add(key, 1, timeout=150)
+        cache.add(key, 1, timeout=timeout)
         return 1
 
 

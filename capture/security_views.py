@@ -1,19 +1,24 @@
 """Staff account pages: the TOTP step after the password (enrol a device, then a code each
-sign-in), the account-security page, and "log out everywhere"."""
+sign-in), the account-security page, "log out everywhere", and the rate-limited password
+reset."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
+import logging
 import math
 from base64 import b32encode
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.sessions.models import Session
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -21,7 +26,11 @@ from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from capture import abuse
+from capture.identity import email_key
 from capture.security import ENROLLED_SESSION_KEY, two_factor_required
+
+logger = logging.getLogger(__name__)
 
 
 class TokenForm(forms.Form):
@@ -125,3 +134,30 @@ def logout_everywhere(request: HttpRequest) -> HttpResponse:
     logout(request)
     messages.info(request, f"Signed out of {ended} session(s) on every device.")
     return redirect("login")
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's "forgot your password" page, with a limit on the emails it sends.
+
+    Past PASSWORD_RESET_RATE_PER_IP requests an hour from one address, or
+    PASSWORD_RESET_RATE_PER_EMAIL for one email address, nothing is sent, and the answer is
+    the same "check your email" page as always: a 429 would tell a prober that the address
+    was asked for before, and the page already never says whether an account has it."""
+
+    def form_valid(self, form):
+        if password_reset_limited(self.request, form.cleaned_data["email"]):
+            logger.warning("password reset not sent: over the hourly limit (ip %s)",
+                           abuse.client_ip(self.request))
+            return HttpResponseRedirect(self.get_success_url())
+        return super().form_valid(form)
+
+
+def password_reset_limited(request: HttpRequest, email: str) -> bool:
+    """Count one reset request for this client and this address; past either hourly limit?"""
+    address = email_key(email) or email.strip().casefold()
+    digest = hashlib.sha256(address.encode()).hexdigest()[:32]  # no address in the cache
+    by_ip = abuse.over_limit(f"password-reset:ip:{abuse.client_ip(request)}",
+                             settings.PASSWORD_RESET_RATE_PER_IP, window=3600)
+    by_email = abuse.over_limit(f"password-reset:email:{digest}",
+                                settings.PASSWORD_RESET_RATE_PER_EMAIL, window=3600)
+    return by_ip or by_email

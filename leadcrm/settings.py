@@ -302,6 +302,10 @@ TEMPLATES[0]["OPTIONS"]["context_processors"].append("routing.context_processors
 QUEUE_POLL_SECONDS = env.int("QUEUE_POLL_SECONDS", default=15)
 # Password-reset links are valid this long (seconds); mail goes through EMAIL_URL's backend.
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 24 * 3600)
+# Reset emails an hour per client IP and per email address (capture/security_views.py): past
+# either, the same "check your email" page, and nothing is sent. 0 turns a limit off.
+PASSWORD_RESET_RATE_PER_IP = env.int("PASSWORD_RESET_RATE_PER_IP", default=10)
+PASSWORD_RESET_RATE_PER_EMAIL = env.int("PASSWORD_RESET_RATE_PER_EMAIL", default=3)
 
 # Live chat (chat/): the widget's polling, limits and the visitor token's lifetime.
 CHAT_POLL_SECONDS = env.int("CHAT_POLL_SECONDS", default=3)

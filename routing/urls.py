@@ -17,6 +17,9 @@ pages = [
 ]
 
 urlpatterns = [
+    # Before Django's own: the same page, with a limit on the emails it sends.
+    path("accounts/password_reset/", security_views.PasswordResetView.as_view(),
+         name="password_reset"),
     # Django's own names (login, logout, password_reset, ...): its views reverse them bare.
     path("accounts/", include("django.contrib.auth.urls")),
     # Two-factor sign-in, account security, "log out everywhere" (capture/security_views.py).

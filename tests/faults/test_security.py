@@ -11,7 +11,7 @@ import secrets
 import shutil
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -398,3 +398,36 @@ def test_a_scripted_lead_name_shows_as_text_on_the_staff_pages(superuser_client,
     scripted_lead.owner = UserFactory(username="root")
     scripted_lead.save()
     assert_shown_as_text(superuser_client.get(path))
+
+
+@pytest.mark.django_db
+def test_password_reset_sends_a_few_emails_an_hour_per_address_then_nothing(client, settings,
+                                                                             mailoutbox):
+    """25 quick resets for one address sent 25 emails. Past the limit the page is the same
+    "check your email" (it never says whether an account has the address), and nothing goes."""
+    UserFactory(username="carol", email="carol@example.com")
+    settings.PASSWORD_RESET_RATE_PER_EMAIL = 3
+    responses = [client.post("/accounts/password_reset/", {"email": "Carol@Example.com"})
+                 for _ in range(25)]
+    assert {(r.status_code, r["Location"]) for r in responses} == {
+        (302, "/accounts/password_reset/done/")}
+    assert len(mailoutbox) == 3
+    with time_machine.travel(datetime.now(UTC) + timedelta(hours=2), tick=False):
+        client.post("/accounts/password_reset/", {"email": "carol@example.com"})
+    assert len(mailoutbox) == 4  # an hour or two later the person may ask again
+
+
+@pytest.mark.django_db
+def test_password_reset_is_limited_per_client_address_across_email_addresses(client, settings,
+                                                                              mailoutbox):
+    for n in range(6):
+        UserFactory(username=f"rep{n}", email=f"rep{n}@example.com")
+    settings.PASSWORD_RESET_RATE_PER_IP = 4
+    for n in range(6):
+        response = client.post("/accounts/password_reset/", {"email": f"rep{n}@example.com"},
+                               REMOTE_ADDR="198.51.100.20")
+        assert response.status_code == 302
+    assert len(mailoutbox) == 4
+    client.post("/accounts/password_reset/", {"email": "rep5@example.com"},
+                REMOTE_ADDR="198.51.100.21")  # another client still gets its email
+    assert len(mailoutbox) == 5
