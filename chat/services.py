@@ -239,6 +239,8 @@ def receive_visitor_message(
     id instead of opening a second one (a second lead, a second owner alerted)."""
     if not CLIENT_ID.match(client_id or ""):
         raise ChatRefused("Each message needs an id (8-64 letters, digits, - or _).")
+    if conversation is not None and conversation.status == Conversation.Status.CLOSED:
+        raise ChatRefused("This chat has ended. Thank you for writing to us.", status=410)
     fields = dict(fields or {})
     if reason := _blocked(text, fields):
         _store_refused(widget, conversation, client_id, text, reason, ip)
@@ -266,6 +268,12 @@ def receive_visitor_message(
         if earlier := _first_message_sent(widget, client_id, text):
             return earlier
         raise
+    if (event is not None and event.status == InboundEvent.Status.IGNORED
+            and conversation.lead_id is None):
+        # Set aside on purpose (a person erased on request, with no new opt-in): the chat
+        # ends here, so a next message cannot start an anonymous lead; nothing says why.
+        Conversation.objects.filter(pk=conversation.pk).update(
+            status=Conversation.Status.CLOSED, waiting_since=None)
     conversation.refresh_from_db()
     return conversation, event
 
@@ -501,6 +509,8 @@ def reply_to_visitor(*, conversation: Conversation, user, text: str) -> Interact
     text = read_text(text)
     if conversation.lead_id is None:
         raise ChatRefused("This chat has no lead yet.", status=409)
+    if conversation.status == Conversation.Status.CLOSED:
+        raise ChatRefused("This chat has ended: nothing more can be sent in it.", status=409)
     now = timezone.now()
     lead = Lead.objects.get(pk=conversation.lead_id)
     interaction = Interaction.objects.create(

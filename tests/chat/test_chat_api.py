@@ -417,3 +417,24 @@ def test_an_erased_person_leaving_details_gets_a_final_answer_not_try_again(visi
         assert answer.status_code == 200 and answer.json()["saved"] is True
     assert not Lead.objects.filter(phone="+442079460958", erased_at__isnull=True).exists()
     assert Lead.objects.count() == leads + 1  # the anonymous chat's own lead only
+
+
+def test_an_erased_person_starting_a_chat_ends_it_and_no_anonymous_lead_follows(visitor,
+                                                                                widget):
+    from capture.privacy import erase_person, find_person
+    from tests.factories import UserFactory
+
+    widget.prechat_fields = ["first_name", "email"]
+    widget.save()
+    LeadFactory(email="zelda@example.org")
+    erase_person(find_person(email="zelda@example.org"), UserFactory(username="olivia"))
+    leads = Lead.objects.count()
+    first = visitor.say("Hello", fields={"email": "zelda@example.org"})
+    assert first.status_code == 201 and first.json()["status"] == "closed"
+    later = visitor.say("my number is +14155550188")
+    assert later.status_code == 410 and "ended" in later.json()["error"]
+    assert Lead.objects.count() == leads  # nothing new, no anonymous lead
+    assert not any("+14155550188" in str(e.payload) for e in InboundEvent.objects.all())
+    chat = Conversation.objects.get()
+    with pytest.raises(Exception, match="no lead yet|ended"):
+        reply_to_visitor(conversation=chat, user=UserFactory(username="rita"), text="Hi")
