@@ -24,6 +24,7 @@ import contextlib
 import functools
 import logging
 import os
+import re
 import threading
 
 from django.db.backends.sqlite3 import base
@@ -112,8 +113,39 @@ class QueuedCursor(base.SQLiteCursorWrapper):
             return super().executemany(query, param_list)
 
 
+@functools.lru_cache(maxsize=512)
+def _like_regex(pattern: str, escape: str | None) -> re.Pattern:
+    """A LIKE pattern (% any run, _ one character, `escape` before a literal) as a regex."""
+    parts, i = [], 0
+    while i < len(pattern):
+        char = pattern[i]
+        if escape and char == escape and i + 1 < len(pattern):
+            parts.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        parts.append(".*" if char == "%" else "." if char == "_" else re.escape(char))
+        i += 1
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def unicode_like(pattern, value, escape=None) -> bool | None:
+    """SQLite's LIKE, case-blind for every alphabet: SQLite's own folds ASCII only, so a
+    search for "KOVÁCS" missed "Kovács" and a filter for "über" missed "ÜBER" (Django's
+    icontains and contains are LIKE on SQLite). PostgreSQL's UPPER() LIKE already does this."""
+    if pattern is None or value is None:
+        return None
+    return _like_regex(str(pattern).casefold(), escape).fullmatch(
+        str(value).casefold()) is not None
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     _writer_fd: int | None = None
+
+    def get_new_connection(self, conn_params):
+        connection = super().get_new_connection(conn_params)
+        connection.create_function("like", 2, unicode_like, deterministic=True)
+        connection.create_function("like", 3, unicode_like, deterministic=True)
+        return connection
 
     def create_cursor(self, name=None):
         return self.connection.cursor(factory=functools.partial(QueuedCursor, db=self))
