@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import actions as admin_actions
+from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -137,6 +140,41 @@ class RuleHistoryMixin:
             self.delete_model(request, obj)
 
 
+class GuardedDeleteMixin:
+    """Rows that rules still use (obj.why_not_deletable()) are not deleted: the delete page
+    goes back to the row with the reason, and the bulk delete names them and deletes the rest
+    (Django's own action would delete them all, or refuse the whole selection with a 403)."""
+
+    def delete_view(self, request, object_id, extra_context=None):
+        obj = self.get_object(request, unquote(object_id))
+        if obj is not None and self.has_delete_permission(request, obj) \
+                and (reason := obj.why_not_deletable()):
+            self.message_user(request, f"“{obj}” was not deleted. {reason}", messages.ERROR)
+            opts = self.model._meta
+            return redirect(f"admin:{opts.app_label}_{opts.model_name}_change", obj.pk)
+        return super().delete_view(request, object_id, extra_context)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for obj in queryset:
+            try:
+                self.delete_model(request, obj)
+            except ValidationError as exc:
+                self.message_user(request, f"“{obj}” was not deleted. {' '.join(exc.messages)}",
+                                  messages.ERROR)
+
+    @admin.action(description="Delete selected %(verbose_name_plural)s",
+                  permissions=["delete"])
+    def delete_selected(self, request, queryset):
+        kept = {obj.pk: f"“{obj}” was not deleted. {reason}" for obj in queryset
+                if (reason := obj.why_not_deletable())}
+        for text in kept.values():
+            self.message_user(request, text, messages.ERROR)
+        rest = queryset.exclude(pk__in=list(kept))
+        if not rest.exists():
+            return None
+        return admin_actions.delete_selected(self, request, rest)
+
+
 # --- Scoring ------------------------------------------------------------------------------------
 
 
@@ -203,8 +241,9 @@ class ScoringRuleAdmin(RuleHistoryMixin, admin.ModelAdmin):
 
 
 @admin.register(m.ScoreTier)
-class ScoreTierAdmin(RuleHistoryMixin, admin.ModelAdmin):
+class ScoreTierAdmin(GuardedDeleteMixin, RuleHistoryMixin, admin.ModelAdmin):
     list_display = ("name", "min_score", "description", "sla")
+    actions = ("delete_selected",)
     search_fields = ("name",)
     list_select_related = ("sla_policy",)
 
@@ -230,8 +269,9 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(m.Team)
-class TeamAdmin(PersonLabelsMixin, RuleHistoryMixin, admin.ModelAdmin):
+class TeamAdmin(PersonLabelsMixin, GuardedDeleteMixin, RuleHistoryMixin, admin.ModelAdmin):
     list_display = ("name", "lead", "members", "waiting")
+    actions = ("delete_selected",)
     search_fields = ("name", "description")
     list_filter = ("lead",)
     autocomplete_fields = ("lead",)

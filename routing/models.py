@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from capture.identity import country_code, is_country_code
 from capture.models import Channel, Lead
-from routing.conditions import FIELDS, ConditionError, compile_condition
+from routing.conditions import FIELDS, ConditionError, compile_condition, split_values
 from routing.routing import Action, Outcome
 from routing.sla import Escalation, Unit, describe_target
 
@@ -136,6 +136,32 @@ class ScoreTier(models.Model):
     def __str__(self) -> str:
         return f"{self.name} (≥ {self.min_score})"
 
+    def why_not_deletable(self) -> str:
+        """Why this tier cannot be deleted now, or "" when it can.
+
+        Deleting it would drop it from the routing rules limited to it (no tier left means
+        any tier: the rule would take every lead), leave the conditions naming it never met,
+        and delete its SLA policy with it; none of that comes back with a rollback."""
+        users = [f"routing rule “{rule.name}”" + ("" if rule.is_active else " (switched off)")
+                 for rule in RoutingRule.objects.filter(tiers=self).order_by("name")]
+        name = self.name.casefold()
+        users += list(dict.fromkeys(
+            f"routing rule “{c.rule.name}” (its condition on the tier)"
+            for c in RoutingCondition.objects.filter(field="tier", rule__is_active=True)
+            .select_related("rule").order_by("rule__name")
+            if name in {v.casefold() for v in split_values(c.value)}))
+        if SlaPolicy.objects.filter(tier=self).exists():
+            users.append(f"its SLA policy (Rules → SLA policies → “{self.name}”)")
+        if not users:
+            return ""
+        return (f"The tier “{self.name}” is in use: change or delete {'; '.join(users)} "
+                "first.")
+
+    def delete(self, *args, **kwargs):
+        if reason := self.why_not_deletable():
+            raise ValidationError(reason)
+        return super().delete(*args, **kwargs)
+
 
 class Team(models.Model):
     name = models.CharField(max_length=100, unique=True)
@@ -151,6 +177,21 @@ class Team(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def why_not_deletable(self) -> str:
+        """Why this team cannot be deleted now, or "" when it can: an active rule that shares
+        leads among its reps, or queues them there, would send them nowhere."""
+        rules = [f"routing rule “{rule.name}”" for rule in
+                 self.routing_rules.filter(is_active=True).order_by("name")]
+        if not rules:
+            return ""
+        return (f"Active rules send leads to the team “{self.name}”: change or switch off "
+                f"{'; '.join(rules)} first.")
+
+    def delete(self, *args, **kwargs):
+        if reason := self.why_not_deletable():
+            raise ValidationError(reason)
+        return super().delete(*args, **kwargs)
 
 
 class RepProfile(models.Model):
@@ -276,7 +317,9 @@ class RoutingRule(models.Model):
     action = models.CharField(max_length=16, choices=Action.choices)
     rep = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                             on_delete=models.SET_NULL, related_name="+",
-                            help_text="For “assign to one rep”.")
+                            # The picker (and its search) offers reps only.
+                            limit_choices_to={"rep_profile__isnull": False, "is_active": True},
+                            help_text="For “assign to one rep”: people with a rep profile.")
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL,
                              related_name="routing_rules",
                              help_text="For team strategies; for one rep, the queue used "
@@ -308,6 +351,11 @@ class RoutingRule(models.Model):
         errors = {}
         if self.action == Action.REP and not self.rep_id:
             errors["rep"] = "Choose the rep this rule assigns to."
+        elif self.action == Action.REP and not RepProfile.objects.filter(
+                user_id=self.rep_id, user__is_active=True).exists():
+            # Routing only ever assigns to reps: anyone else would leave every lead unrouted.
+            errors["rep"] = ("This person has no rep profile (or their account is switched "
+                             "off): add one under Rep profiles, or choose a rep.")
         if self.action in (Action.ROUND_ROBIN, Action.LEAST_LOADED, Action.WEIGHTED) \
                 and not self.team_id:
             errors["team"] = "Choose the team whose reps share these leads."

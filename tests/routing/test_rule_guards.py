@@ -1,0 +1,121 @@
+"""Rules that would send leads nowhere, or never match, are refused with a message when sales
+ops save them (or delete what they use)."""
+
+from __future__ import annotations
+
+import pytest
+
+from routing.models import RoutingRule, ScoreTier, SlaPolicy, Team
+from tests.routing.test_admin import routing_form
+
+pytestmark = pytest.mark.django_db
+
+
+# --- Tiers that rules and policies use ---------------------------------------------------
+
+
+@pytest.fixture
+def hot_rule(sales_team, tiers):
+    rule = RoutingRule.objects.create(name="Hot to sales", action="round_robin",
+                                      team=sales_team)
+    rule.tiers.set([tiers["hot"]])
+    return rule
+
+
+def test_deleting_a_tier_a_rule_is_limited_to_is_refused_naming_the_rule(admin_client,
+                                                                         hot_rule, tiers):
+    url = f"/admin/routing/scoretier/{tiers['hot'].pk}/delete/"
+    response = admin_client.post(url, {"post": "yes"}, follow=True)
+    html = response.content.decode()
+    assert "“hot (≥ 60)” was not deleted" in html and "routing rule “Hot to sales”" in html
+    assert list(hot_rule.tiers.all()) == [tiers["hot"]]  # still limited to hot: no catch-all
+    assert admin_client.get(url).status_code == 302  # the confirmation page is not offered
+
+
+def test_deleting_a_tier_with_an_sla_policy_is_refused(admin_client, sla_policies, tiers):
+    response = admin_client.post(f"/admin/routing/scoretier/{tiers['warm'].pk}/delete/",
+                                 {"post": "yes"}, follow=True)
+    assert "its SLA policy" in response.content.decode()
+    assert SlaPolicy.objects.filter(tier__name="warm").exists()
+
+
+def test_the_bulk_delete_of_tiers_deletes_the_unused_ones_and_names_the_others(admin_client,
+                                                                             hot_rule, tiers):
+    chosen = {"action": "delete_selected",
+              "_selected_action": [tiers["hot"].pk, tiers["cold"].pk]}
+    page = admin_client.post("/admin/routing/scoretier/", chosen).content.decode()
+    assert "routing rule “Hot to sales”" in page
+    done = admin_client.post("/admin/routing/scoretier/", {**chosen, "post": "yes"},
+                             follow=True)
+    assert "Successfully deleted 1 score tier" in done.content.decode()
+    assert set(ScoreTier.objects.values_list("name", flat=True)) == {"hot", "warm"}
+    assert list(hot_rule.tiers.all()) == [tiers["hot"]]
+
+
+def test_a_tier_nothing_uses_is_deleted(admin_client, tiers):
+    admin_client.post(f"/admin/routing/scoretier/{tiers['cold'].pk}/delete/", {"post": "yes"})
+    assert not ScoreTier.objects.filter(name="cold").exists()
+
+
+def test_a_condition_on_the_tier_also_keeps_it(admin_client, sales_team, tiers):
+    rule = RoutingRule.objects.create(name="Warm leads", action="round_robin", team=sales_team)
+    rule.conditions.create(field="tier", operator="one_of", value="Warm, hot")
+    response = admin_client.post(f"/admin/routing/scoretier/{tiers['warm'].pk}/delete/",
+                                 {"post": "yes"}, follow=True)
+    assert "routing rule “Warm leads” (its condition on the tier)" in response.content.decode()
+    assert ScoreTier.objects.filter(name="warm").exists()
+
+
+# --- Rules that send leads nowhere -------------------------------------------------------
+
+
+def test_a_one_rep_rule_needs_a_rep_not_any_user(admin_client, manager, alice, sales_team):
+    response = admin_client.post("/admin/routing/routingrule/add/",
+                                 routing_form(action="rep", rep=manager.pk))
+    assert response.status_code == 200
+    assert not RoutingRule.objects.exists()
+    rule = RoutingRule(name="To the manager", action="rep", rep=manager)
+    with pytest.raises(Exception, match="no rep profile"):
+        rule.full_clean()
+    assert admin_client.post("/admin/routing/routingrule/add/", routing_form(
+        action="rep", rep=alice.user_id)).status_code == 302
+
+
+def test_a_one_rep_rule_refuses_a_rep_whose_account_is_switched_off(alice):
+    alice.user.is_active = False
+    alice.user.save()
+    with pytest.raises(Exception, match="no rep profile"):
+        RoutingRule(name="To alice", action="rep", rep=alice.user).full_clean()
+
+
+def test_the_rep_picker_of_a_routing_rule_offers_only_reps(admin_client, manager, alice):
+    url = "/admin/autocomplete/?app_label=routing&model_name=routingrule&field_name=rep&term="
+    found = {r["id"] for r in admin_client.get(url).json()["results"]}
+    assert str(alice.user_id) in found and str(manager.pk) not in found
+    team_lead = "/admin/autocomplete/?app_label=routing&model_name=team&field_name=lead&term="
+    assert str(manager.pk) in {r["id"] for r in admin_client.get(team_lead).json()["results"]}
+
+
+def test_deleting_a_team_an_active_rule_sends_leads_to_is_refused(admin_client, round_robin,
+                                                                  sales_team):
+    response = admin_client.post(f"/admin/routing/team/{sales_team.pk}/delete/",
+                                 {"post": "yes"}, follow=True)
+    html = response.content.decode()
+    assert "Active rules send leads to the team “Sales”" in html and "“Everyone”" in html
+    round_robin.refresh_from_db()
+    assert round_robin.team == sales_team
+
+
+def test_the_bulk_delete_of_teams_keeps_those_rules_use(admin_client, round_robin, sales_team):
+    spare = Team.objects.create(name="Spare")
+    chosen = {"action": "delete_selected", "_selected_action": [sales_team.pk, spare.pk],
+              "post": "yes"}
+    done = admin_client.post("/admin/routing/team/", chosen, follow=True).content.decode()
+    assert "“Sales” was not deleted" in done and "Successfully deleted 1 team" in done
+    assert list(Team.objects.values_list("name", flat=True)) == ["Sales"]
+
+
+def test_a_team_only_switched_off_rules_use_can_go(admin_client, round_robin, sales_team):
+    RoutingRule.objects.filter(pk=round_robin.pk).update(is_active=False)
+    admin_client.post(f"/admin/routing/team/{sales_team.pk}/delete/", {"post": "yes"})
+    assert not Team.objects.exists()
