@@ -339,6 +339,15 @@ def retry_failed_events(limit: int = 100) -> int:
     return sum(1 for event_id in ids if process_inbound_event(event_id))
 
 
+def lead_country(country: str, phone: str) -> str:
+    """The country a lead is stored with, as rules compare it: the ISO code ("United Kingdom"
+    and "uk" are GB). A call, an SMS or a form without a country still says where the person
+    is, by the country code of their phone number (E.164)."""
+    if country:
+        return country_code(country)
+    return country_of_phone(phone) if phone else ""
+
+
 @transaction.atomic(savepoint=False)  # the caller's transaction, if there is one
 def receive_lead(data: IntakeInput, *, event: InboundEvent | None = None) -> IntakeResult:
     """The one place a lead is created or matched. Every channel ends here.
@@ -358,11 +367,7 @@ def receive_lead(data: IntakeInput, *, event: InboundEvent | None = None) -> Int
     }
     key = email_key(values.get("email", ""))
     phone = values.get("phone", "")
-    # Rules compare countries by ISO code: "United Kingdom" and "uk" are GB. A call, an SMS or
-    # a form without a country still says where the person is, by the phone's country code.
-    if values.get("country"):
-        values["country"] = country_code(values["country"])
-    elif phone and (country := country_of_phone(phone)):
+    if country := lead_country(values.get("country", ""), phone):
         values["country"] = country
     now = timezone.now()
     account = (data.identity.platform, clean_text(data.identity.external_id)[:128]) \

@@ -25,6 +25,7 @@ from django.utils.safestring import mark_safe
 from capture import custom_fields
 from capture.admin import InboundEventAdmin, InteractionAdmin, LeadAdmin, LeadIdentityAdmin
 from capture.fields import ATTRIBUTION_FIELDS, FORM_FIELDS, LEAD_FIELDS
+from capture.intake import lead_country
 from capture.models import OPEN_STATUSES, Channel, InboundEvent, Interaction, Lead, LeadIdentity
 from capture.services import person_name
 from routing import models as m
@@ -35,6 +36,7 @@ from routing.conditions import (
     Operator,
     compile_condition,
     field_choices,
+    normalise_value,
 )
 from routing.custom_specs import sync_custom_field_specs
 from routing.history import (
@@ -678,7 +680,10 @@ class DraftRulesForm(forms.Form):
             try:
                 condition = compile_condition(data.get("draft_field", ""),
                                               data.get("draft_operator", ""),
-                                              data.get("draft_value", ""), routing=False)
+                                              normalise_value(data.get("draft_field", ""),
+                                                              data.get("draft_operator", ""),
+                                                              data.get("draft_value", "")),
+                                              routing=False)
             except ConditionError as exc:
                 self.add_error("draft_value", str(exc))
                 return data
@@ -707,7 +712,9 @@ class DraftRulesForm(forms.Form):
             try:
                 conditions = (compile_condition(data.get("route_field", ""),
                                                 data.get("route_operator", ""),
-                                                data.get("route_value", "")),)
+                                                normalise_value(data.get("route_field", ""),
+                                                                data.get("route_operator", ""),
+                                                                data.get("route_value", ""))),)
             except ConditionError as exc:
                 self.add_error("route_value", str(exc))
                 return None
@@ -766,6 +773,8 @@ class TryItForm(DraftRulesForm):
             value = (self.cleaned_data.get(name) or "").strip()
             if value:
                 setattr(lead, name, value)
+        # As the intake stores it: a country name is its code, a phone's country fills a gap.
+        lead.country = lead_country(lead.country or "", lead.phone or "")
         typed = {d.key: self.cleaned_data.get(custom_fields.FORM_PREFIX + d.key)
                  for d in self.custom_defs}
         lead.custom_fields = {**(lead.custom_fields or {}),

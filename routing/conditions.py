@@ -26,6 +26,7 @@ from capture.fields import (
     FORM_FIELDS,
     LeadField,
 )
+from capture.identity import country_code, is_country_code
 
 MAX_PATTERN_LENGTH = 300
 
@@ -297,7 +298,7 @@ def compile_condition(field_name: str, operator: str, value: str = "", *,
         allowed = ", ".join(Operator(o).label for o in Operator.values if o in spec.operators)
         raise ConditionError(f"{spec.label} cannot use “{Operator(operator).label}”. "
                              f"It can use: {allowed}.")
-    value = (value or "").strip()
+    value = normalise_value(field_name, operator, value, strict=False)
     if operator not in NO_VALUE_OPERATORS and not value:
         raise ConditionError("Enter a value to compare with.")
     if spec.choices and operator in _CHOICE_CHECKED:
@@ -308,6 +309,29 @@ def compile_condition(field_name: str, operator: str, value: str = "", *,
     predicate = _PREDICATE_BUILDERS[operator](spec, value)
     return Condition(field_name, operator, value, predicate,
                      describe_condition(field_name, operator, value))
+
+
+# Operators whose values are compared with the field's values as stored, one by one.
+_VALUE_COMPARED = frozenset({Operator.EQUALS, Operator.ONE_OF, Operator.CONTAINS})
+
+
+def normalise_value(field_name: str, operator: str, value: str, *, strict: bool = True) -> str:
+    """A condition's value written as leads store the field, so the rule can match.
+
+    Leads' countries are ISO codes (capture.intake.lead_country): “Germany, uk” is “DE, GB”.
+    `strict` (saving a rule, a draft on try-it) refuses a value that is no country; otherwise
+    (a rule saved before this check) it is kept as typed."""
+    value = (value or "").strip()
+    if field_name != "country" or operator not in _VALUE_COMPARED or not value:
+        return value
+    typed = split_values(value) if operator in LIST_OPERATORS else (value,)
+    codes = [country_code(word) for word in typed]
+    if strict and (unknown := [w for w, code in zip(typed, codes, strict=True)
+                               if not is_country_code(code)]):
+        raise ConditionError(f"“{unknown[0]}” is not a country: write country codes such as "
+                             "DE, FR, GB (or names: Germany). Leads' countries are stored as "
+                             "codes.")
+    return ", ".join(dict.fromkeys(codes))
 
 
 _CHOICE_CHECKED = frozenset({Operator.EQUALS, Operator.ONE_OF, Operator.CONTAINS_ANY,

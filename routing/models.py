@@ -19,7 +19,13 @@ from django.utils import timezone
 
 from capture.identity import country_code, is_country_code
 from capture.models import Channel, Lead
-from routing.conditions import FIELDS, ConditionError, compile_condition, split_values
+from routing.conditions import (
+    FIELDS,
+    ConditionError,
+    compile_condition,
+    normalise_value,
+    split_values,
+)
 from routing.routing import Action, Outcome
 from routing.sla import Escalation, Unit, describe_target
 
@@ -75,6 +81,8 @@ class ConditionFields(models.Model):
         elif self.field == "channel":
             spec = replace(FIELDS["channel"], choices=tuple(Channel.values))
         try:
+            # Kept as leads store the field (country names as codes), or refused.
+            self.value = normalise_value(self.field, self.operator, self.value)
             compile_condition(self.field, self.operator, self.value,
                               routing=self.routing_fields, spec=spec)
         except ConditionError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from routing.models import RoutingRule, ScoreTier, SlaPolicy, Team
+from tests.routing.conftest import submit
 from tests.routing.test_admin import routing_form
 
 pytestmark = pytest.mark.django_db
@@ -119,3 +120,49 @@ def test_a_team_only_switched_off_rules_use_can_go(admin_client, round_robin, sa
     RoutingRule.objects.filter(pk=round_robin.pk).update(is_active=False)
     admin_client.post(f"/admin/routing/team/{sales_team.pk}/delete/", {"post": "yes"})
     assert not Team.objects.exists()
+
+
+# --- Countries are ISO codes, in rules as on leads ----------------------------------------
+
+
+def test_a_country_condition_written_with_names_is_saved_as_the_codes_leads_carry(
+        admin_client, sales_team, alice):
+    response = admin_client.post("/admin/routing/routingrule/add/", routing_form(
+        team=sales_team.pk, **{"conditions-0-value": "Germany, austria, uk"}))
+    assert response.status_code == 302
+    rule = RoutingRule.objects.get()
+    assert rule.conditions.get().value == "DE, AT, GB"
+    lead = submit(email="max@firma.de", country="Deutschland")
+    assert lead.assessment.rule_id == rule.pk and lead.owner_id == alice.user_id
+
+
+def test_a_country_condition_on_no_country_is_refused(admin_client, sales_team):
+    response = admin_client.post("/admin/routing/routingrule/add/", routing_form(
+        team=sales_team.pk, **{"conditions-0-value": "Germany, Narnia"}))
+    assert "“Narnia” is not a country" in response.content.decode()
+    assert not RoutingRule.objects.exists()
+    scoring = admin_client.post("/admin/routing/scoringrule/add/", {
+        "name": "DACH", "group": "fit", "field": "country", "operator": "equals",
+        "value": "Atlantis", "points": "5", "is_active": "on", "position": "1"})
+    assert "“Atlantis” is not a country" in scoring.content.decode()
+
+
+def test_try_it_reads_typed_countries_and_phones_as_the_intake_does(admin_client, sales_team,
+                                                                    alice):
+    rule = RoutingRule.objects.create(name="UK", action="round_robin", team=sales_team)
+    rule.conditions.create(field="country", operator="one_of", value="GB")
+    by_name = admin_client.post("/admin/routing/scoringrule/try/",
+                                {"email": "a@b.co.uk", "country": "United Kingdom"})
+    assert by_name.context["result"].decision.rule_name == "UK"
+    by_phone = admin_client.post("/admin/routing/scoringrule/try/",
+                                 {"email": "a@b.co.uk", "phone": "+44 20 7946 0958"})
+    assert by_phone.context["result"].decision.rule_name == "UK"
+    assert by_phone.context["result"].facts["country"] == "GB"
+    nowhere = admin_client.post("/admin/routing/scoringrule/try/",
+                                {"email": "a@b.de", "country": "Germany"})
+    assert nowhere.context["result"].decision.rule_name != "UK"
+    draft = admin_client.post("/admin/routing/scoringrule/try/", {
+        "email": "a@b.de", "country": "DE", "route_field": "country", "route_operator":
+        "equals", "route_value": "Germany", "route_action": "round_robin",
+        "route_team": sales_team.pk})
+    assert draft.context["result"].decision.rule_name == "Draft routing rule"
