@@ -25,7 +25,7 @@ from followup.services import (
     sla_warning_row,
 )
 from followup.suppression import lift_stop, suppress
-from routing.signals import lead_assigned, lead_queued, sla_breached
+from routing.signals import deadline_moved, lead_assigned, lead_queued, sla_breached
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +88,12 @@ def stop_on_touch(sender, *, lead: Lead, interaction: Interaction | None = None,
                 else "a rep contacted the prospect")
         stop_enrollment(lead=lead, reason=what)
     schedule_sla_warning(lead)  # a new tier may have moved the deadline
+
+
+@receiver(deadline_moved, dispatch_uid="followup.warn_before_new_deadline")
+def warn_before_new_deadline(sender, *, lead: Lead, **kwargs) -> None:
+    """A new tier's deadline gets its own warning (the old one is cancelled when it is due)."""
+    schedule_sla_warning(lead)
 
 
 @receiver(lead_assigned, dispatch_uid="followup.alert_new_owner")

@@ -32,7 +32,7 @@ from routing.routing import (
 from routing.ruleset import RuleSet, current_ruleset, rep_states, users_by_id
 from routing.scoring import ScoreResult, score
 from routing.selectors import leads_breaching
-from routing.signals import lead_assigned, lead_queued, sla_breached
+from routing.signals import deadline_moved, lead_assigned, lead_queued, sla_breached
 from routing.sla import Escalation, SlaClock, SlaState, respond_by_for, sla_state
 
 logger = logging.getLogger(__name__)
@@ -261,12 +261,18 @@ def _needs_routing(lead: Lead) -> bool:
     return lead.owner_id is None and lead.status not in CLOSED_STATUSES
 
 
+@transaction.atomic
 def rescore_lead(lead: Lead) -> Assessment:
     """After staff edit a lead's fields: new score, tier and explanation; the owner stays.
 
-    A changed tier moves an unanswered lead's deadline to the new tier's policy.
+    A changed tier moves an unanswered lead's deadline to the new tier's policy, announced
+    so the owner is warned before the new one (followup schedules the warning).
     """
-    return assess_lead(lead, route_lead=False, start_clock=False)
+    respond_by = lead.respond_by
+    assessment = assess_lead(lead, route_lead=False, start_clock=False)
+    if assessment.clock is not None and lead.respond_by != respond_by:
+        deadline_moved.send(sender=Lead, lead=lead)
+    return assessment
 
 
 @transaction.atomic

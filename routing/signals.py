@@ -20,3 +20,7 @@ lead_queued = Signal()
 # reassign_tried (whether another rep of the lead's team was looked for: never for a lead
 # without a team, whatever the policy), reassigned_to_id (or None).
 sla_breached = Signal()
+
+# A re-score (staff edited the lead's fields) moved an unanswered lead's deadline: its tier
+# changed. kwargs: lead (its respond_by and its assessment's warn_at are the new ones).
+deadline_moved = Signal()

@@ -171,3 +171,50 @@ def test_a_one_rep_lead_s_breach_does_not_claim_another_rep_was_tried(tiers, sla
     assert lead.interactions.get(summary__startswith="SLA breached").summary == (
         "SLA breached. Deadline missed for lead Grace (hot, due 12:15 UTC): Alice Rep still "
         "owns it; there is no team lead to alert.")
+
+
+@pytest.fixture
+def cold_lead(routing_rules, sla_policies, alice):
+    with time_machine.travel(NOON, tick=False):
+        lead = submit(email="grace@big.com", job_title="Engineer")
+    assert lead.tier == "cold" and lead.respond_by == NOON + timedelta(minutes=240)
+    sweep_at(NOON)  # the assignment alert
+    mail.outbox.clear()
+    return lead
+
+
+def test_a_lead_edited_into_a_hotter_tier_warns_its_owner_before_the_new_deadline(cold_lead,
+                                                                                  alice):
+    from routing.services import rescore_lead
+
+    with time_machine.travel(NOON + timedelta(minutes=2), tick=False):
+        cold_lead.job_title = "CTO"  # as the admin's lead page saves it, then re-scores
+        cold_lead.save(update_fields=["job_title"])
+        rescore_lead(cold_lead)
+    cold_lead.refresh_from_db()
+    assert cold_lead.tier == "hot" and cold_lead.respond_by == NOON + timedelta(minutes=15)
+    assert sweep_at(NOON + timedelta(minutes=8)) == 1  # hot warns at 7.5 minutes
+    assert [m.to for m in warnings()] == [["alice@example.com"]]
+    assert "It is due by 2026-11-30 12:15 UTC." in warnings()[0].body
+    sweep_at(NOON + timedelta(minutes=121))  # the cold tier's warning point: not sent
+    assert len(warnings()) == 1
+
+
+def test_a_custom_field_edit_on_the_lead_page_that_changes_the_tier_warns_the_owner(
+        cold_lead, alice, client):
+    from capture.models import CustomField
+    from routing.models import ScoringRule
+
+    CustomField.objects.create(label="Through a partner", key="through_partner",
+                               kind=CustomField.Kind.YES_NO)
+    ScoringRule.objects.create(name="Partner deal", field="cf_through_partner",
+                               operator="equals", value="yes", points=70)
+    client.force_login(alice.user)
+    with time_machine.travel(NOON + timedelta(minutes=2), tick=False):
+        response = client.post(f"/leads/{cold_lead.pk}/custom-fields/",
+                               {"cf_through_partner": "yes"})
+    assert response.status_code in (200, 302)
+    cold_lead.refresh_from_db()
+    assert cold_lead.tier == "hot"
+    assert sweep_at(NOON + timedelta(minutes=8)) == 1
+    assert [m.to for m in warnings()] == [["alice@example.com"]]
