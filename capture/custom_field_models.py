@@ -157,6 +157,14 @@ class CustomField(models.Model):
         if old.key != self.key and old.leads_carrying().exists():
             raise ValidationError({"key": f"Leads carry “{old.key}”: the key cannot change "
                                           "(rename the label instead)."})
+        if old.key != self.key:
+            from capture.custom_fields import DELETE_CHECKS
+
+            # Rules name the field by its key (cf_<key>): renamed, they would never match.
+            if users := [user for check in DELETE_CHECKS for user in check(old)]:
+                raise ValidationError({"key": f"Active rules use “{old.key}”: the key cannot "
+                                              f"change until {'; '.join(users)} are changed "
+                                              "or switched off (rename the label instead)."})
         if (old.kind, old.choice_list) != (self.kind, self.choice_list):
             report = conversion_report(old, self)
             if report.failures:

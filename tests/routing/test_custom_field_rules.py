@@ -158,6 +158,26 @@ def test_a_field_active_rules_use_is_not_deleted_and_the_rules_are_named(fields,
     assert not CustomField.objects.filter(pk=partner.pk).exists()
 
 
+def test_the_key_of_a_field_active_rules_use_cannot_change_and_the_rules_are_named(
+        fields, tiers, admin_client):
+    ScoringRule.objects.create(name="Partner deal", field="cf_partner", operator="equals",
+                               value="yes", points=30)
+    partner = fields["partner"]  # no lead carries it: the key could change but for the rule
+    response = admin_client.post(f"/admin/capture/customfield/{partner.pk}/change/", {
+        "label": "Through a partner?", "key": "via_partner", "kind": "yes_no",
+        "position": "0", "is_active": "on"})
+    assert response.status_code == 200
+    assert "scoring rule “Partner deal”" in response.content.decode()
+    partner.refresh_from_db()
+    assert partner.key == "partner"
+    lead = receive_lead(IntakeInput(channel=Channel.API, fields={"first_name": "Ann"},
+                                    custom={"partner": True}, summary="API")).lead
+    assert lead.score == 30  # the rule still matches
+    ScoringRule.objects.update(is_active=False)
+    fields["seats"].key = "licences"  # nothing uses it: free to change
+    fields["seats"].full_clean()
+
+
 def test_try_it_takes_custom_field_values(fields, tiers, admin_client):
     rule("cf_seats", "between", "100, 500", points=30, name="Mid-size rollout")
     page = admin_client.get("/admin/routing/scoringrule/try/").content.decode()
