@@ -640,7 +640,9 @@ class DraftRulesForm(forms.Form):
     draft_operator = forms.ChoiceField(required=False, label="Operator",
                                        choices=[("", "---------"), *Operator.choices])
     draft_value = forms.CharField(required=False, label="Value")
-    draft_points = forms.IntegerField(required=False, label="Points")
+    draft_points = forms.IntegerField(
+        required=False, label="Points", min_value=-m.MAX_POINTS, max_value=m.MAX_POINTS,
+        error_messages={"min_value": m.POINTS_MESSAGE, "max_value": m.POINTS_MESSAGE})
     route_name = forms.CharField(required=False, label="Draft routing rule name")
     route_field = forms.ChoiceField(required=False, label="Routing: field",
                                     help_text="Optional: without a condition the draft routing "

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -103,8 +104,24 @@ class FreeMailDomain(models.Model):
         return self.domain
 
     def save(self, *args, **kwargs) -> None:
-        self.domain = self.domain.strip().lstrip("@").rstrip(".").casefold()
+        self.domain = self.normalised(self.domain)
         super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        # Before the uniqueness check, so another spelling of a listed domain is the form's
+        # "already exists" error, not an IntegrityError on save.
+        self.domain = self.normalised(self.domain)
+        if not self.domain:
+            raise ValidationError({"domain": "Enter a domain such as gmail.com."})
+
+    @staticmethod
+    def normalised(domain: str) -> str:
+        """As `email_domain` reads an address: “ @Gmail.com. ” is gmail.com."""
+        return (domain or "").strip().lstrip("@").rstrip(".").casefold()
+
+
+MAX_POINTS = 1000  # a lead's score is a sum of these: no rule may outweigh all others forever
+POINTS_MESSAGE = f"Give points between -{MAX_POINTS} and {MAX_POINTS}."
 
 
 class ScoringRule(ConditionFields):
@@ -113,7 +130,10 @@ class ScoringRule(ConditionFields):
         max_length=40, default="fit",
         help_text="Rules add up per group on the lead's explanation, e.g. fit or intent.",
     )
-    points = models.IntegerField(help_text="Added when the condition holds; may be negative.")
+    points = models.IntegerField(
+        validators=[MinValueValidator(-MAX_POINTS, POINTS_MESSAGE),
+                    MaxValueValidator(MAX_POINTS, POINTS_MESSAGE)],
+        help_text=f"Added when the condition holds; may be negative (±{MAX_POINTS} at most).")
     is_active = models.BooleanField("on", default=True)
     position = models.PositiveIntegerField(default=100, help_text="Order on the explanation.")
     updated_at = models.DateTimeField(auto_now=True)
@@ -432,6 +452,9 @@ class Holiday(models.Model):
 
 
 WARNING_POINT_MESSAGE = "Choose a warning point between 1 and 99 percent."
+# The longest first-response target per unit: a year (a business year of 8-hour days).
+MAX_TARGETS = {Unit.MINUTES: 365 * 24 * 60, Unit.BUSINESS_MINUTES: 260 * 8 * 60,
+               Unit.BUSINESS_HOURS: 260 * 8, Unit.BUSINESS_DAYS: 260}
 
 
 class SlaPolicy(models.Model):
@@ -460,6 +483,9 @@ class SlaPolicy(models.Model):
         errors = {}
         if not self.target:
             errors["target"] = "The target must be more than zero."
+        elif self.unit in MAX_TARGETS and self.target > MAX_TARGETS[self.unit]:
+            errors["target"] = (f"Keep the target within a year: at most "
+                                f"{describe_target(MAX_TARGETS[self.unit], self.unit)}.")
         if not 1 <= (self.warning_percent or 0) <= 99:
             errors["warning_percent"] = WARNING_POINT_MESSAGE
         if self.unit != Unit.MINUTES and not self.calendar_id:

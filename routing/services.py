@@ -59,8 +59,9 @@ def clock_for(tier: str, started: datetime, ruleset: RuleSet) -> SlaClock | None
         return None
     try:
         return respond_by_for(started, policy)
-    except ValueError:
-        logger.warning("SLA policy of tier %s has a calendar that never opens", tier)
+    except (ValueError, OverflowError):  # a target past the calendar (or year 9999)
+        logger.warning("SLA policy of tier %s gives no deadline: its calendar never opens "
+                       "or its target is out of reach", tier)
         return None
 
 

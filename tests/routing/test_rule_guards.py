@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from routing.models import RoutingRule, ScoreTier, SlaPolicy, Team
+from routing.models import FreeMailDomain, RoutingRule, ScoreTier, ScoringRule, SlaPolicy, Team
 from tests.routing.conftest import submit
 from tests.routing.test_admin import routing_form
 
@@ -166,3 +166,60 @@ def test_try_it_reads_typed_countries_and_phones_as_the_intake_does(admin_client
         "equals", "route_value": "Germany", "route_action": "round_robin",
         "route_team": sales_team.pk})
     assert draft.context["result"].decision.rule_name == "Draft routing rule"
+
+
+# --- Free-mail domains, points and targets -----------------------------------------------
+
+
+@pytest.mark.parametrize("typed", ["Gmail.com", "@gmail.com", " gmail.com.", "GMAIL.COM"])
+def test_a_free_mail_domain_listed_in_another_spelling_is_the_usual_form_error(admin_client,
+                                                                              typed):
+    assert FreeMailDomain.objects.filter(domain="gmail.com").exists()  # built in
+    response = admin_client.post("/admin/routing/freemaildomain/add/", {"domain": typed})
+    assert response.status_code == 200
+    assert "Free-mail domain with this Domain already exists" in response.content.decode()
+    assert FreeMailDomain.objects.filter(domain__iexact="gmail.com").count() == 1
+
+
+def test_a_new_free_mail_domain_is_stored_as_addresses_read_it(admin_client):
+    response = admin_client.post("/admin/routing/freemaildomain/add/", {"domain": "@Mail.Example."})
+    assert response.status_code == 302
+    assert FreeMailDomain.objects.filter(domain="mail.example").exists()
+
+
+@pytest.mark.parametrize("points", ["9223372036854775807", "1001", "-1001"])
+def test_scoring_points_have_limits(admin_client, points):
+    response = admin_client.post("/admin/routing/scoringrule/add/", {
+        "name": "Huge", "group": "fit", "field": "email", "operator": "is_set",
+        "value": "", "points": points, "is_active": "on", "position": "1"})
+    assert response.status_code == 200
+    assert "Give points between -1000 and 1000" in response.content.decode()
+    assert not ScoringRule.objects.exists()
+    draft = admin_client.post("/admin/routing/scoringrule/try/", {
+        "draft_field": "email", "draft_operator": "is_set", "draft_points": points})
+    assert "Give points between -1000 and 1000" in draft.content.decode()
+
+
+@pytest.mark.parametrize(("target", "unit", "shown"), [
+    ("100000000000000", "minutes", "525600 minutes"),
+    ("600000", "minutes", "525600 minutes"),
+    ("2081", "business_hours", "2080 business hours"),
+    ("261", "business_days", "260 business days"),
+])
+def test_an_sla_target_beyond_a_year_is_refused(admin_client, tiers, berlin_hours, target,
+                                                unit, shown):
+    response = admin_client.post("/admin/routing/slapolicy/add/", {
+        "tier": tiers["hot"].pk, "calendar": berlin_hours.pk, "target": target, "unit": unit,
+        "warning_percent": "50", "escalation": "both", "is_active": "on"})
+    assert response.status_code == 200
+    assert f"Keep the target within a year: at most {shown}" in response.content.decode()
+    assert not SlaPolicy.objects.exists()
+
+
+def test_a_stored_out_of_reach_target_gives_no_deadline_instead_of_failing(admin_client, tiers):
+    SlaPolicy.objects.create(tier=tiers["cold"], target=100000000000000, unit="minutes")
+    lead = submit(email="grace@example.com")  # the intake takes the lead
+    assert lead.pk and lead.tier == "cold" and lead.respond_by is None
+    response = admin_client.post("/admin/routing/scoringrule/try/", {"email": "a@b.com"})
+    assert response.status_code == 200
+    assert "No SLA policy for this tier" in response.content.decode()
