@@ -145,6 +145,8 @@ class CustomValueListFilter(admin.SimpleListFilter):
         if not value:
             return queryset
         if self.definition.kind == CustomField.Kind.YES_NO:
+            if value not in ("yes", "no"):  # a hand-edited address: no filter, not "no"
+                return queryset
             return custom_fields.filter_yes_no(queryset, self.definition, value == "yes")
         return custom_fields.filter_any_of(queryset, self.definition, [value])
 

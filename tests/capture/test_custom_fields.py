@@ -479,3 +479,10 @@ def test_the_admin_lead_list_filters_by_choice_and_yes_no_fields(admin_client, f
     assert "Cloud" in page and "Metal" not in page
     page = admin_client.get("/admin/capture/lead/?cf_partner=yes").content.decode()
     assert "Cloud" in page and "Metal" not in page
+
+
+def test_an_unknown_yes_no_filter_value_is_ignored_not_read_as_no(admin_client, fields):
+    LeadFactory(first_name="Cloud", custom_fields={"partner": True})
+    LeadFactory(first_name="Metal", custom_fields={"partner": False})
+    page = admin_client.get("/admin/capture/lead/?cf_partner=xyz").content.decode()
+    assert "Cloud" in page and "Metal" in page
