@@ -318,10 +318,15 @@ _VALUE_COMPARED = frozenset({Operator.EQUALS, Operator.ONE_OF, Operator.CONTAINS
 def normalise_value(field_name: str, operator: str, value: str, *, strict: bool = True) -> str:
     """A condition's value written as leads store the field, so the rule can match.
 
-    Leads' countries are ISO codes (capture.intake.lead_country): “Germany, uk” is “DE, GB”.
+    Leads' countries are ISO codes (capture.intake.lead_country): “Germany, uk” is “DE, GB”;
+    an email domain is what follows the @: “@acme.com” is “acme.com”.
     `strict` (saving a rule, a draft on try-it) refuses a value that is no country; otherwise
     (a rule saved before this check) it is kept as typed."""
     value = (value or "").strip()
+    if field_name == "email_domain" and operator in _VALUE_COMPARED:
+        # The field is what follows the @ (`acme.com`): “@acme.com” would never match.
+        typed = split_values(value) if operator in LIST_OPERATORS else (value,)
+        return ", ".join(dict.fromkeys(w.lstrip("@").rstrip(".") for w in typed))
     if field_name != "country" or operator not in _VALUE_COMPARED or not value:
         return value
     typed = split_values(value) if operator in LIST_OPERATORS else (value,)

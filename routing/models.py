@@ -18,10 +18,12 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from capture.fields import DEFAULT_CHOICES
 from capture.identity import country_code, is_country_code
-from capture.models import Channel, Lead
+from capture.models import Channel, IntakeForm, Lead
 from routing.conditions import (
     FIELDS,
+    ORDERS,
     ConditionError,
     compile_condition,
     normalise_value,
@@ -81,6 +83,8 @@ class ConditionFields(models.Model):
                 ScoreTier.objects.values_list("name", flat=True)))
         elif self.field == "channel":
             spec = replace(FIELDS["channel"], choices=tuple(Channel.values))
+        elif self.field in ORDERS:  # company size, budget, urgency: the forms' answers
+            spec = replace(FIELDS[self.field], choices=form_answers(self.field))
         try:
             # Kept as leads store the field (country names as codes), or refused.
             self.value = normalise_value(self.field, self.operator, self.value)
@@ -88,6 +92,15 @@ class ConditionFields(models.Model):
                               routing=self.routing_fields, spec=spec)
         except ConditionError as exc:
             raise ValidationError({"value": str(exc)}) from None
+
+
+def form_answers(field: str) -> tuple[str, ...]:
+    """The answers leads can give to a choice field: the built-in list and every form's own."""
+    answers = dict.fromkeys(DEFAULT_CHOICES.get(field, ()))
+    for text in IntakeForm.objects.values_list(f"{field}_choices", flat=True):
+        answers.update(dict.fromkeys(line.strip() for line in text.splitlines()
+                                     if line.strip()))
+    return tuple(answers)
 
 
 class FreeMailDomain(models.Model):

@@ -223,3 +223,40 @@ def test_a_stored_out_of_reach_target_gives_no_deadline_instead_of_failing(admin
     response = admin_client.post("/admin/routing/scoringrule/try/", {"email": "a@b.com"})
     assert response.status_code == 200
     assert "No SLA policy for this tier" in response.content.decode()
+
+
+# --- Values a field never has --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("field", "operator", "value", "message"), [
+    ("company_size", "equals", "200+", "Company size has no answer “200+”"),
+    ("company_size", "one_of", "201-1000, 5000+, lots", "Company size has no answer “lots”"),
+    ("budget", "equals", "$50k+", "Budget range has no answer “$50k+”"),
+    ("urgency", "equals", "asap", "has no answer “asap”"),
+])
+def test_a_choice_field_condition_on_an_answer_that_does_not_exist_is_refused(
+        admin_client, field, operator, value, message):
+    response = admin_client.post("/admin/routing/scoringrule/add/", {
+        "name": "Odd", "group": "fit", "field": field, "operator": operator, "value": value,
+        "points": "5", "is_active": "on", "position": "1"})
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not ScoringRule.objects.exists()
+
+
+def test_a_choice_field_condition_on_a_forms_own_answer_is_kept(admin_client, quote_form):
+    quote_form.company_size_choices = "Just me\n2-20\n21+"
+    quote_form.save()
+    response = admin_client.post("/admin/routing/scoringrule/add/", {
+        "name": "Solo", "group": "fit", "field": "company_size", "operator": "one_of",
+        "value": "just me, 1-10", "points": "5", "is_active": "on", "position": "1"})
+    assert response.status_code == 302
+
+
+def test_an_email_domain_condition_drops_the_at_sign_and_matches(admin_client, tiers):
+    response = admin_client.post("/admin/routing/scoringrule/add/", {
+        "name": "Acme", "group": "fit", "field": "email_domain", "operator": "equals",
+        "value": "@acme.com", "points": "50", "is_active": "on", "position": "1"})
+    assert response.status_code == 302
+    assert ScoringRule.objects.get().value == "acme.com"
+    assert submit(email="wile@acme.com").score == 50
