@@ -6,6 +6,9 @@ backtest pages run the live engines over real or typed leads and write nothing.
 
 from __future__ import annotations
 
+import itertools
+from datetime import time
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import actions as admin_actions
@@ -392,8 +395,33 @@ class RoutingRuleAdmin(PersonLabelsMixin, RuleHistoryMixin, admin.ModelAdmin):
 # --- Business hours and SLA ---------------------------------------------------------------------
 
 
+class OpeningHoursFormSet(forms.BaseInlineFormSet):
+    def clean(self) -> None:
+        """Hours of one day may not overlap (a lunch break is two rows that do not touch)."""
+        super().clean()
+        days: dict[int, list[tuple]] = {}
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None) or {}
+            if data.get("DELETE") or None in (data.get("weekday"), data.get("opens"),
+                                               data.get("closes")):
+                continue
+            closes = data["closes"] if data["closes"] != time(0) else time.max  # midnight
+            days.setdefault(data["weekday"], []).append((data["opens"], closes, form))
+        for weekday, rows in days.items():
+            rows.sort(key=lambda row: row[:2])
+            for (_, first_closes, first), (opens, _, form) in itertools.pairwise(rows):
+                if opens < first_closes:
+                    raise ValidationError(
+                        f"{dict(m.WEEKDAYS)[weekday]}: {first.cleaned_data['opens']:%H:%M}-"
+                        f"{first.cleaned_data['closes']:%H:%M} and "
+                        f"{form.cleaned_data['opens']:%H:%M}-"
+                        f"{form.cleaned_data['closes']:%H:%M} overlap. Make them one row, or "
+                        "let one end before the other starts.")
+
+
 class OpeningHoursInline(admin.TabularInline):
     model = m.OpeningHours
+    formset = OpeningHoursFormSet
     extra = 1
 
 

@@ -72,7 +72,11 @@ class Calendar:
             start = datetime.combine(day, opens, tzinfo=tz).astimezone(UTC)
             end_day = day + timedelta(days=1) if closes == time(0) else day
             end = datetime.combine(end_day, closes, tzinfo=tz).astimezone(UTC)
-            if end > start:
+            if end <= start:
+                continue
+            if result and start <= result[-1][1]:  # overlapping hours count once
+                result[-1] = (result[-1][0], max(result[-1][1], end))
+            else:
                 result.append((start, end))
         return result
 

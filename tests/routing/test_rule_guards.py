@@ -260,3 +260,44 @@ def test_an_email_domain_condition_drops_the_at_sign_and_matches(admin_client, t
     assert response.status_code == 302
     assert ScoringRule.objects.get().value == "acme.com"
     assert submit(email="wile@acme.com").score == 50
+
+
+# --- Opening hours -------------------------------------------------------------------------
+
+
+def hours_form(*rows) -> dict:
+    data = {"name": "Office", "timezone": "Europe/Berlin",
+            "hours-TOTAL_FORMS": str(len(rows)), "hours-INITIAL_FORMS": "0",
+            "holidays-TOTAL_FORMS": "0", "holidays-INITIAL_FORMS": "0"}
+    for n, (weekday, opens, closes) in enumerate(rows):
+        data.update({f"hours-{n}-weekday": weekday, f"hours-{n}-opens": opens,
+                     f"hours-{n}-closes": closes})
+    return data
+
+
+def test_overlapping_opening_hours_on_one_day_are_refused(admin_client):
+    from routing.models import BusinessHours
+
+    response = admin_client.post("/admin/routing/businesshours/add/", hours_form(
+        ("0", "09:00", "12:00"), ("0", "11:00", "14:00"), ("1", "11:00", "14:00")))
+    assert response.status_code == 200
+    assert "Monday: 09:00-12:00 and 11:00-14:00 overlap" in response.content.decode()
+    assert not BusinessHours.objects.exists()
+    late = admin_client.post("/admin/routing/businesshours/add/", hours_form(
+        ("4", "18:00", "00:00"), ("4", "20:00", "22:00")))
+    assert "Friday: 18:00-00:00 and 20:00-22:00 overlap" in late.content.decode()
+    lunch = admin_client.post("/admin/routing/businesshours/add/", hours_form(
+        ("0", "09:00", "12:00"), ("0", "12:00", "14:00"), ("0", "15:00", "00:00")))
+    assert lunch.status_code == 302
+
+
+def test_overlapping_hours_saved_before_are_counted_once():
+    from datetime import UTC, datetime, time, timedelta
+
+    from routing.sla import Calendar, add_business_time, business_time_between
+
+    calendar = Calendar("UTC", {0: ((time(9), time(12)), (time(11), time(14)))})
+    monday = datetime(2026, 11, 30, 9, tzinfo=UTC)
+    assert business_time_between(monday, monday + timedelta(hours=8), calendar) == \
+        timedelta(hours=5)
+    assert add_business_time(monday, timedelta(hours=4), calendar) == monday + timedelta(hours=4)
