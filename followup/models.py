@@ -63,6 +63,20 @@ class Sequence(models.Model):
         if self.window_starts and self.window_ends and self.window_ends <= self.window_starts:
             raise ValidationError({"window_ends": "The window must end after it starts."})
 
+    def window_problem(self, channel: str) -> str:
+        """Why a step on `channel` could never go out in this sequence's window, or ""."""
+        from followup.windows import TCPA_ENDS, TCPA_STARTS, sending_window
+
+        if None in (self.window_starts, self.window_ends):
+            return ""
+        starts, ends = sending_window(channel, self.window_starts, self.window_ends)
+        if ends > starts:
+            return ""
+        return (f"SMS and call tasks go out only between {TCPA_STARTS:%H:%M} and "
+                f"{TCPA_ENDS:%H:%M} in the lead's local time, and this sequence's window "
+                f"({self.window_starts:%H:%M}-{self.window_ends:%H:%M}) has no time in "
+                "there: widen the window or make the step an email.")
+
     @property
     def source_set(self) -> frozenset[str]:
         return frozenset(s.strip().casefold() for s in self.sources.split(",") if s.strip())
@@ -144,6 +158,11 @@ class SequenceStep(models.Model):
         errors = template_errors(self, ("subject", "body"))
         if self.channel == self.Channel.EMAIL and not (self.subject or "").strip():
             errors["subject"] = "An email needs a subject."
+        # The admin's form hands in the sequence as it is being edited (its new window).
+        sequence = self.sequence if self.sequence_id or SequenceStep.sequence.is_cached(
+            self) else None
+        if sequence is not None and (problem := sequence.window_problem(self.channel)):
+            errors["channel"] = problem
         if errors:
             raise ValidationError(errors)
 

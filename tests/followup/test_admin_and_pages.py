@@ -54,6 +54,44 @@ def test_a_broken_step_template_is_refused_with_a_clear_error(ops_client):
     assert not Sequence.objects.filter(name="Broken").exists()
 
 
+EARLY_SEQUENCE = {
+    "name": "Early birds", "trigger": "on_arrival", "no_response_hours": "24", "position": "1",
+    "window_starts": "06:00", "window_ends": "07:30",
+    "steps-TOTAL_FORMS": "2", "steps-INITIAL_FORMS": "0",
+    "steps-0-position": "1", "steps-0-delay": "1", "steps-0-delay_unit": "days",
+    "steps-0-channel": "email", "steps-0-subject": "Hi", "steps-0-body": "Hello",
+    "steps-1-position": "2", "steps-1-delay": "1", "steps-1-delay_unit": "days",
+    "steps-1-channel": "sms", "steps-1-subject": "", "steps-1-body": "Hello",
+}
+
+
+@pytest.mark.parametrize("channel", ["sms", "task"])
+def test_an_sms_or_call_step_outside_any_time_it_may_go_out_is_refused(ops_client, channel):
+    response = ops_client.post("/admin/followup/sequence/add/",
+                               {**EARLY_SEQUENCE, "steps-1-channel": channel})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "SMS and call tasks go out only between 08:00 and 21:00" in html
+    assert "(06:00-07:30) has no time in there" in html
+    assert not Sequence.objects.filter(name="Early birds").exists()
+    emails_only = {**EARLY_SEQUENCE, "steps-TOTAL_FORMS": "1"}
+    assert ops_client.post("/admin/followup/sequence/add/", emails_only).status_code == 302
+
+
+def test_narrowing_the_window_of_a_sequence_with_an_sms_step_is_refused(ops_client):
+    ops_client.post("/admin/followup/sequence/add/", {
+        **EARLY_SEQUENCE, "window_starts": "07:00", "window_ends": "09:00"})
+    sequence = Sequence.objects.get(name="Early birds")
+    email, sms = sequence.steps.order_by("position")
+    data = {**EARLY_SEQUENCE, "steps-INITIAL_FORMS": "2", "steps-0-id": email.pk,
+            "steps-0-sequence": sequence.pk, "steps-1-id": sms.pk,
+            "steps-1-sequence": sequence.pk}
+    response = ops_client.post(f"/admin/followup/sequence/{sequence.pk}/change/", data)
+    assert "has no time in there" in response.content.decode()
+    sequence.refresh_from_db()
+    assert sequence.window_ends.hour == 9
+
+
 def test_the_preview_renders_every_step_for_a_real_lead(ops_client, routing_rules,
                                                         default_sequence):
     lead = submit(email="grace@navy.mil", company="US Navy")
