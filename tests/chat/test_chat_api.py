@@ -436,5 +436,5 @@ def test_an_erased_person_starting_a_chat_ends_it_and_no_anonymous_lead_follows(
     assert Lead.objects.count() == leads  # nothing new, no anonymous lead
     assert not any("+14155550188" in str(e.payload) for e in InboundEvent.objects.all())
     chat = Conversation.objects.get()
-    with pytest.raises(Exception, match="no lead yet|ended"):
+    with pytest.raises(Exception, match=r"no lead yet|ended"):
         reply_to_visitor(conversation=chat, user=UserFactory(username="rita"), text="Hi")
