@@ -193,6 +193,7 @@ class ScoreTier(models.Model):
             if name in {v.casefold() for v in split_values(c.value)}))
         if SlaPolicy.objects.filter(tier=self).exists():
             users.append(f"its SLA policy (Rules → SLA policies → “{self.name}”)")
+        users += [user for check in TIER_DELETE_CHECKS for user in check(self)]
         if not users:
             return ""
         return (f"The tier “{self.name}” is in use: change or delete {'; '.join(users)} "
@@ -202,6 +203,11 @@ class ScoreTier(models.Model):
         if reason := self.why_not_deletable():
             raise ValidationError(reason)
         return super().delete(*args, **kwargs)
+
+
+# Apps above routing (followup's sequences limited to tiers) add what of theirs uses a tier:
+# each check takes the tier and names its users ("sequence “Hot leads”").
+TIER_DELETE_CHECKS: list = []
 
 
 class Team(models.Model):

@@ -53,6 +53,17 @@ def test_the_bulk_delete_of_tiers_deletes_the_unused_ones_and_names_the_others(a
     assert list(hot_rule.tiers.all()) == [tiers["hot"]]
 
 
+def test_deleting_a_tier_a_sequence_is_limited_to_is_refused_naming_it(admin_client, tiers):
+    from followup.models import Sequence
+
+    sequence = Sequence.objects.create(name="Hot leads follow-up")
+    sequence.tiers.set([tiers["cold"]])
+    response = admin_client.post(f"/admin/routing/scoretier/{tiers['cold'].pk}/delete/",
+                                 {"post": "yes"}, follow=True)
+    assert "sequence “Hot leads follow-up”" in response.content.decode()
+    assert list(sequence.tiers.all()) == [tiers["cold"]]
+
+
 def test_a_tier_nothing_uses_is_deleted(admin_client, tiers):
     admin_client.post(f"/admin/routing/scoretier/{tiers['cold'].pk}/delete/", {"post": "yes"})
     assert not ScoreTier.objects.filter(name="cold").exists()
