@@ -61,7 +61,11 @@ def test_a_reply_to_our_email_attaches_to_that_lead_even_from_another_address():
     assert event.lead_id == lead.pk and Lead.objects.count() == 1
     reply = lead.interactions.get(kind="email", direction="inbound")
     assert reply.summary == "Replied: Re: We received your request"
-    assert reply.body == "Yes, Thursday at 10 works for me."  # the quote is trimmed
+    # The quote is trimmed; the other address is said, not put on the lead.
+    assert reply.body == ("Yes, Thursday at 10 works for me.\nAlso gave the email "
+                          "ada.personal@gmail.example (this lead keeps its own)")
+    lead.refresh_from_db()
+    assert lead.email == "ada@analytical.example"
 
 
 def test_a_reply_to_a_signed_plus_address_attaches_to_that_lead(settings):
