@@ -97,7 +97,9 @@ def warn_before_new_deadline(sender, *, lead: Lead, **kwargs) -> None:
 
 
 @receiver(lead_assigned, dispatch_uid="followup.alert_new_owner")
-def alert_new_owner(sender, *, lead: Lead, owner_id: int, **kwargs) -> None:
+def alert_new_owner(sender, *, lead: Lead, owner_id: int, acting_user=None, **kwargs) -> None:
+    if acting_user is not None and acting_user.pk == owner_id:
+        return  # a rep who claimed a lead (or took it by working it) knows it is theirs
     for message in alert_owner_of_assignment(lead, owner_id):
         queue_send_on_commit(message.id)
 

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.db.models import Q
 from django.utils import timezone
 
 from capture.models import ALLOWED_TRANSITIONS, LeadStatus
@@ -161,8 +162,11 @@ class ReassignForm(ActionForm):
         self.lead = lead
         reps = get_user_model().objects.filter(is_active=True, rep_profile__isnull=False)
         if user is not None and not sees_every_lead(user):
-            reps = reps.filter(pk__in=get_user_model().objects.filter(
+            # The current owner stays listed (and selected), even from another team: else
+            # the picker shows "Nobody" and a note alone would send the lead back.
+            reps = reps.filter(Q(pk__in=get_user_model().objects.filter(
                 rep_profile__memberships__team_id__in=led_team_ids(user)).values("pk"))
+                | Q(pk=getattr(lead, "owner_id", None)))
         self.fields["owner"].queryset = reps.order_by("username")
         self.fields["owner"].label_from_instance = person_name
 

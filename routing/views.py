@@ -47,12 +47,14 @@ from routing.queue import (
     TAB_SLUGS,
     TABS,
     assigned_since,
+    my_team_ids,
     page_of,
     queue_page,
     tab_counts,
 )
 from routing.queue import tab_leads as tab_leads_of
 from routing.services import reassign_lead, sla_state_of
+from routing.timezones import SESSION_KEY as SESSION_ZONE
 
 PAGE_SIZES = (25, 50, 100)
 # A page past the end is empty; one past this is read as this one, so its offset stays a
@@ -263,6 +265,8 @@ def _lead_context(request: HttpRequest, lead: Lead, **forms) -> dict:
     unowned = lead.owner_id is None and lead.status in OPEN_STATUSES
     return {
         "unowned": unowned, "can_claim": unowned and _claimable(request.user, lead),
+        # Someone who is not a rep does not contact an unowned lead's prospect: they reassign.
+        "may_contact": not unowned or is_rep(request.user),
         "lead": lead, "assessment": getattr(lead, "assessment", None),
         "field_rows": _field_rows(lead), "sla": sla_state_of(lead),
         "sequence": _sequence_state(lead), "timeline": timeline,
@@ -305,12 +309,22 @@ def _reply(request, lead):
 @login_required
 @require_POST
 def lead_action(request: HttpRequest, lead_id: int, action: str) -> HttpResponse:
-    lead = _visible_lead(request, lead_id)
+    try:
+        lead = _visible_lead(request, lead_id)
+    except Http404:
+        if _taken_from_my_team(request.user, lead_id):  # another rep claimed it since
+            messages.warning(request, "Someone else has taken this lead already.")
+            return redirect(f"{reverse('routing:queue')}?tab=team")
+        raise
     handler = ACTIONS.get(action)
     if handler is None:
         raise Http404("No such action.")
+    # Contacting the prospect is the owner's: a rep claims a waiting lead by it; someone who
+    # is not a rep (a manager) may close it, not mark it contacted or qualified.
+    contacts = action in CONTACT_ACTIONS or (
+        action == "status" and request.POST.get("status") in STATUSES_THAT_CONTACT)
     if (action in CLAIMING_ACTIONS and lead.owner_id is None and lead.status in OPEN_STATUSES
-            and (action in CONTACT_ACTIONS or is_rep(request.user))):
+            and (contacts or is_rep(request.user))):
         with transaction.atomic():
             refused = _claim_first(request, lead)
             if refused is not None:
@@ -330,6 +344,12 @@ def lead_action(request: HttpRequest, lead_id: int, action: str) -> HttpResponse
     record_access(request.user, LeadAccess.Action.REASSIGNED if action == "reassign"
                   else LeadAccess.Action.CHANGED, lead=lead, detail=action)
     return redirect("routing:lead", lead_id=lead.pk)
+
+
+def _taken_from_my_team(user, lead_id: int) -> bool:
+    """A lead of my teams' queues that another rep owns now (I may not open it any more)."""
+    return is_rep(user) and Lead.objects.filter(
+        pk=lead_id, owner__isnull=False, assessment__team_id__in=my_team_ids(user)).exists()
 
 
 def _claim_first(request, lead) -> HttpResponse | None:
@@ -444,7 +464,8 @@ def _reassign(request, lead):
 
 
 def _snooze(request, lead):
-    zone = rep_zone(request.user)
+    zone = timezone.get_current_timezone() if SESSION_ZONE in request.session else rep_zone(
+        request.user)  # the zone the pages show since sign-in, as the rest of the page
     form = SnoozeForm(request.POST, zone=zone)
     if not form.is_valid():
         return {"snooze": form}
@@ -507,6 +528,8 @@ def _stop_sequence(request, lead):
 # custom fields and the sequence buttons claim nothing.
 CONTACT_ACTIONS = frozenset({"call", "email", "sms", "reply"})
 CLAIMING_ACTIONS = CONTACT_ACTIONS | {"status"}
+# Moving a lead to these says someone spoke to the prospect: it stamps the first response.
+STATUSES_THAT_CONTACT = frozenset({"contacted", "qualified"})
 
 ACTIONS = {
     "call": _log_call, "note": _add_note, "email": _send_email, "sms": _send_sms,

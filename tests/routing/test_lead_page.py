@@ -335,6 +335,39 @@ def test_a_manager_who_is_not_a_rep_neither_claims_nor_calls_a_waiting_lead(clie
     assert "Claim</button>" not in client.get("/queue/?tab=team").content.decode()
 
 
+@pytest.mark.parametrize("status", ["contacted", "qualified"])
+def test_a_manager_who_is_not_a_rep_cannot_mark_a_waiting_lead_answered(client, manager,
+                                                                        waiting, status):
+    client.force_login(manager)
+    html = client.get(f"/leads/{waiting.pk}/").content.decode()
+    assert 'id="act-call"' not in html and 'id="act-email"' not in html  # nothing to send
+    response = client.post(f"/leads/{waiting.pk}/status/", {"status": status}, follow=True)
+    assert "Nobody owns this lead yet" in response.content.decode()
+    waiting.refresh_from_db()
+    assert waiting.status == LeadStatus.NEW and waiting.first_response_at is None
+    client.post(f"/leads/{waiting.pk}/status/", {"status": "disqualified", "reason": "Spam"})
+    waiting.refresh_from_db()
+    assert waiting.status == LeadStatus.DISQUALIFIED  # closing it stays theirs to do
+
+
+def test_a_rep_whose_lead_another_rep_took_since_is_told_so_not_a_404(as_alice, waiting, bob):
+    Lead.objects.filter(pk=waiting.pk).update(owner=bob.user)  # bob claimed it first
+    response = as_alice.post(f"/leads/{waiting.pk}/email/", {"subject": "Hi", "body": "x"},
+                             follow=True)
+    assert response.status_code == 200
+    assert "Someone else has taken this lead already." in response.content.decode()
+    assert as_alice.get(f"/leads/{waiting.pk}/").status_code == 404  # still not hers to open
+
+
+def test_a_rep_who_takes_a_lead_by_working_it_gets_no_new_lead_alert(as_alice, waiting, alice):
+    from followup.models import Notification, OutboundMessage
+
+    as_alice.post(f"/leads/{waiting.pk}/call/", {"outcome": "connected"})
+    assert not OutboundMessage.objects.filter(kind="owner_alert",
+                                              recipient_id=alice.user.pk).exists()
+    assert not Notification.objects.filter(user=alice.user, kind="assigned").exists()
+
+
 def names_in_team_tab(client) -> list[str]:
     from tests.routing.test_queue import names_in
 
@@ -361,6 +394,20 @@ def test_a_manager_reassigns_only_to_the_reps_of_the_teams_they_lead(client, man
     client.force_login(ops)
     picker = client.get(f"/leads/{alices_lead.pk}/").context["reassign_form"]
     assert "carol" in {u.username for u in picker.fields["owner"].queryset}
+
+
+def test_a_lead_owned_outside_the_manager_s_teams_shows_its_owner_in_the_picker(
+        client, manager, alices_lead):
+    from tests.routing.conftest import make_rep
+
+    carol = make_rep("carol", Team.objects.create(name="Partners"))
+    Lead.objects.filter(pk=alices_lead.pk).update(owner=carol.user)  # sales ops gave it to her
+    client.force_login(manager)
+    html = client.get(f"/leads/{alices_lead.pk}/").content.decode()
+    assert f'<option value="{carol.user.pk}" selected>' in html  # not "Nobody"
+    client.post(f"/leads/{alices_lead.pk}/reassign/", {"owner": carol.user.pk, "note": "hi"})
+    alices_lead.refresh_from_db()
+    assert alices_lead.owner == carol.user  # a note alone does not send it back to the queue
 
 
 def test_a_lead_of_no_team_cannot_go_back_to_a_team_queue(client, manager, alice):

@@ -57,6 +57,7 @@ def test_a_snoozed_lead_leaves_the_queue_and_comes_back_at_its_time(as_alice, gr
 def test_the_rep_s_own_time_zone_is_the_one_a_snooze_time_is_read_in(as_alice, alice, grace):
     alice.timezone = "Asia/Tokyo"
     alice.save()
+    as_alice.force_login(alice.user)  # a zone is read at sign-in
     tokyo = ZoneInfo("Asia/Tokyo")
     day = (timezone.localtime(timezone=tokyo) + timedelta(days=2)).date()
     response = as_alice.post(f"/leads/{grace.pk}/snooze/", {
@@ -82,6 +83,21 @@ def test_a_rep_s_pages_show_times_in_the_rep_s_own_zone(client, alice, grace):
     assert note.summary.endswith(f"{day:%d %b %Y}, 10:30 JST")
     page = client.get("/queue/?tab=snoozed").content.decode()
     assert "10:30" in page  # the Snoozed tab's "back" time, in Tokyo
+
+
+def test_a_zone_changed_since_sign_in_waits_for_the_next_sign_in_everywhere(client, alice,
+                                                                          grace):
+    alice.timezone = "America/New_York"
+    alice.save()
+    client.force_login(alice.user)
+    alice.timezone = "Asia/Tokyo"  # changed in the admin while she is signed in
+    alice.save()
+    day = (timezone.localtime(timezone=ZoneInfo("America/New_York")) + timedelta(days=2)).date()
+    client.post(f"/leads/{grace.pk}/snooze/", {"snooze-when": "custom",
+                                               "snooze-at": f"{day}T09:00"})
+    grace.refresh_from_db()
+    local = timezone.localtime(grace.snoozed_until, ZoneInfo("America/New_York"))
+    assert local.strftime("%H:%M") == "09:00"  # read in the zone her pages show
 
 
 def test_a_message_from_the_prospect_wakes_the_lead_at_once(as_alice, grace, round_robin):
