@@ -15,7 +15,7 @@ from django.contrib.admin import actions as admin_actions
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -119,6 +119,34 @@ class RoutingConditionForm(ConditionForm):
 # --- History: every save and delete of a rule is a RuleChange row ------------------------------
 
 
+class ListRowForm(forms.ModelForm):
+    """A row of a rule list edited in place (points, on/off, position).
+
+    A row left as it was is not checked again: a rule that stopped passing its checks since
+    it was saved (its team deleted while switched off, an answer removed from the forms)
+    must not keep sales ops from reordering the others. A row that changed is checked in
+    full, and an error on a field the list does not show (the condition's value, the team)
+    is shown on the row instead of failing the page."""
+
+    def _post_clean(self):
+        if self.has_changed():
+            super()._post_clean()
+
+    def _update_errors(self, errors):
+        if hasattr(errors, "error_dict"):
+            rows: dict = {}
+            for name, items in errors.error_dict.items():
+                shown = name == NON_FIELD_ERRORS or name in self.fields
+                rows.setdefault(name if shown else NON_FIELD_ERRORS, []).extend(items)
+            errors = ValidationError(rows)
+        super()._update_errors(errors)
+
+
+class ListRowFormMixin:
+    def get_changelist_form(self, request, **kwargs):
+        return super().get_changelist_form(request, **{"form": ListRowForm, **kwargs})
+
+
 class RuleHistoryMixin:
     """Keeps the before/after snapshot of each rule edited here (children included)."""
 
@@ -184,7 +212,7 @@ class GuardedDeleteMixin:
 
 
 @admin.register(m.ScoringRule)
-class ScoringRuleAdmin(RuleHistoryMixin, admin.ModelAdmin):
+class ScoringRuleAdmin(ListRowFormMixin, RuleHistoryMixin, admin.ModelAdmin):
     form = ScoringRuleForm
     list_display = ("name", "group", "condition", "points", "is_active", "position")
     list_editable = ("points", "is_active", "position")
@@ -369,7 +397,7 @@ class RoutingConditionInline(admin.TabularInline):
 
 
 @admin.register(m.RoutingRule)
-class RoutingRuleAdmin(PersonLabelsMixin, RuleHistoryMixin, admin.ModelAdmin):
+class RoutingRuleAdmin(ListRowFormMixin, PersonLabelsMixin, RuleHistoryMixin, admin.ModelAdmin):
     list_display = ("position", "name", "action", "team", "rep", "is_default", "is_active")
     list_display_links = ("name",)
     list_editable = ("position", "is_active")

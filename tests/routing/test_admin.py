@@ -553,3 +553,45 @@ def test_list_pages_make_the_same_queries_for_more_rows(admin_client, round_robi
         admin_client.post(f"/admin/routing/scoringrule/{scoring_rules[1].pk}/change/", {
             **SCORING_FORM, "name": f"edited {i}"})
     assert queries() == few
+
+
+def _list_post(admin_client, url: str, change) -> object:
+    """The rule list's Save, as the browser posts it, with `change(row)` applied to rows."""
+    formset = admin_client.get(url).context["cl"].formset
+    data = {f"{formset.prefix}-{k}": v for k, v in formset.management_form.initial.items()}
+    for form in formset.forms:
+        row = {name: form.initial.get(name) for name in form.fields}
+        row["id"] = form.instance.pk
+        change(form.instance, row)
+        for name, value in row.items():
+            if value is True:
+                data[f"{form.prefix}-{name}"] = "on"
+            elif value not in (False, None):
+                data[f"{form.prefix}-{name}"] = value
+    return admin_client.post(url, {**data, "_save": "Save"})
+
+
+def test_a_rule_that_no_longer_passes_its_checks_does_not_break_the_list_s_save(admin_client):
+    good = ScoringRule.objects.create(name="Has a phone", field="phone", operator="is_set",
+                                      points=5)
+    stale = ScoringRule.objects.create(name="Giant companies", field="company_size",
+                                       operator="equals", value="Giant", points=5)  # no form
+    url = "/admin/routing/scoringrule/"
+
+    def raise_good(rule, row):
+        if rule.pk == good.pk:
+            row["points"] = 7
+
+    assert _list_post(admin_client, url, raise_good).status_code == 302
+    good.refresh_from_db()
+    assert good.points == 7
+
+    def raise_stale(rule, row):
+        if rule.pk == stale.pk:
+            row["points"] = 9
+
+    response = _list_post(admin_client, url, raise_stale)
+    assert response.status_code == 200  # the row's error, not a 500
+    assert "Giant" in response.content.decode()
+    stale.refresh_from_db()
+    assert stale.points == 5
