@@ -55,7 +55,7 @@ def over_limit(key: str, limit: int, window: int = 60) -> bool:
     except Exception as exc:  # Redis down: any of its client's errors
         # The cache counts requests; it holds no lead. Refusing every request while it is
         # unreachable would lose what reached us, so the limit is off until it is back.
-        _cache_down(exc)
+        cache_unreachable(exc)
         return False
     return previous * (1 - into / window) + current > limit
 
@@ -63,8 +63,9 @@ def over_limit(key: str, limit: int, window: int = 60) -> bool:
 _last_warning = 0.0
 
 
-def _cache_down(exc: Exception) -> None:
-    """Log an unreachable cache once a minute per process, not once per request."""
+def cache_unreachable(exc: Exception) -> None:
+    """Log an unreachable cache once a minute per process, not once per request (the rate
+    limits here, chat presence)."""
     global _last_warning
     if time.monotonic() - _last_warning > 60:
         _last_warning = time.monotonic()
@@ -78,7 +79,7 @@ def cache_reachable() -> bool:
         cache.set("healthz", 1, timeout=10)
         return cache.get("healthz") == 1
     except Exception as exc:
-        _cache_down(exc)
+        cache_unreachable(exc)
         return False
 
 
@@ -90,7 +91,7 @@ def seconds_until_allowed(key: str, limit: int) -> int:
         current = cache.get(this_minute, 0)
         previous = cache.get(last_minute, 0)
     except Exception as exc:
-        _cache_down(exc)
+        cache_unreachable(exc)
         return 60
     room = limit - 1 - current  # what the previous minute may still weigh
     if room >= previous:

@@ -24,6 +24,7 @@ from django.db.models import Q
 from django.dispatch import receiver
 from django.utils import timezone
 
+from capture.abuse import cache_unreachable
 from capture.identity import InvalidPhone, email_key, normalise_phone, parse_email
 from capture.intake import IntakeInput, Rejected, receive_event, register_normaliser
 from capture.models import OPEN_STATUSES, Channel, InboundEvent, Interaction, Lead, LeadStatus
@@ -77,13 +78,23 @@ PRESENCE_SECONDS = 90
 
 def mark_present(user) -> None:
     """A rep with the queue or a chat open counts as online for a while (the pages poll)."""
-    cache.set(f"chat:present:{user.pk}", 1, timeout=PRESENCE_SECONDS)
+    try:
+        cache.set(f"chat:present:{user.pk}", 1, timeout=PRESENCE_SECONDS)
+    except Exception as exc:  # Redis down: presence is a hint, never worth a page
+        cache_unreachable(exc)
 
 
 def present_user_ids(user_ids: Iterable[int]) -> set[int]:
-    """Which of these users have leadcrm open right now (one cache read)."""
+    """Which of these users have leadcrm open right now (one cache read); nobody when the
+    cache cannot be read (reps at work by their hours still count: is_online)."""
     keys = {f"chat:present:{user_id}": user_id for user_id in user_ids if user_id}
-    return {keys[key] for key in cache.get_many(list(keys))} if keys else set()
+    if not keys:
+        return set()
+    try:
+        return {keys[key] for key in cache.get_many(list(keys))}
+    except Exception as exc:  # Redis down
+        cache_unreachable(exc)
+        return set()
 
 
 def is_online(widget: ChatWidget, now: datetime | None = None) -> bool:

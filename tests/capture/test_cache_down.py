@@ -43,3 +43,4 @@ def test_healthz_says_degraded_without_the_cache_and_503_without_the_database(
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json() == {"status": "error", "database": "unreachable"}
+
