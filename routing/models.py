@@ -226,13 +226,14 @@ class Team(models.Model):
         return self.name
 
     def why_not_deletable(self) -> str:
-        """Why this team cannot be deleted now, or "" when it can: an active rule that shares
-        leads among its reps, or queues them there, would send them nowhere."""
-        rules = [f"routing rule “{rule.name}”" for rule in
-                 self.routing_rules.filter(is_active=True).order_by("name")]
+        """Why this team cannot be deleted now, or "" when it can: a rule that shares leads
+        among its reps, or queues them there, would send them nowhere (a switched-off one as
+        soon as it is switched on again; a rollback of the delete would not give it back)."""
+        rules = [f"routing rule “{rule.name}”" + ("" if rule.is_active else " (switched off)")
+                 for rule in self.routing_rules.order_by("name")]
         if not rules:
             return ""
-        return (f"Active rules send leads to the team “{self.name}”: change or switch off "
+        return (f"Rules send leads to the team “{self.name}”: change or delete "
                 f"{'; '.join(rules)} first.")
 
     def delete(self, *args, **kwargs):

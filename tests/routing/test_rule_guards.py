@@ -113,7 +113,7 @@ def test_deleting_a_team_an_active_rule_sends_leads_to_is_refused(admin_client, 
     response = admin_client.post(f"/admin/routing/team/{sales_team.pk}/delete/",
                                  {"post": "yes"}, follow=True)
     html = response.content.decode()
-    assert "Active rules send leads to the team “Sales”" in html and "“Everyone”" in html
+    assert "Rules send leads to the team “Sales”" in html and "“Everyone”" in html
     round_robin.refresh_from_db()
     assert round_robin.team == sales_team
 
@@ -127,10 +127,13 @@ def test_the_bulk_delete_of_teams_keeps_those_rules_use(admin_client, round_robi
     assert list(Team.objects.values_list("name", flat=True)) == ["Sales"]
 
 
-def test_a_team_only_switched_off_rules_use_can_go(admin_client, round_robin, sales_team):
+def test_a_team_a_switched_off_rule_uses_is_kept_too(admin_client, round_robin, sales_team):
     RoutingRule.objects.filter(pk=round_robin.pk).update(is_active=False)
-    admin_client.post(f"/admin/routing/team/{sales_team.pk}/delete/", {"post": "yes"})
-    assert not Team.objects.exists()
+    response = admin_client.post(f"/admin/routing/team/{sales_team.pk}/delete/",
+                                 {"post": "yes"}, follow=True)
+    assert "“Everyone” (switched off)" in response.content.decode()
+    round_robin.refresh_from_db()
+    assert round_robin.team == sales_team  # switching it on again does not send leads nowhere
 
 
 # --- Countries are ISO codes, in rules as on leads ----------------------------------------
