@@ -48,8 +48,8 @@ CAMPAIGNS = ["spring-webinar", "", "cloud-audit", "", "brand"]
 def seed_worked_history(form: IntakeForm) -> int:
     fake = Faker("en_US")
     fake.seed_instance(1999)  # other people than the fresh sample leads
-    services = form.choices_for("service")
-    sizes = form.choices_for("company_size")
+    services = form.choices_for("service") or [""]  # emptied by sales ops: left blank
+    sizes = form.choices_for("company_size") or [""]
     now = timezone.now()
     office = office_calendar()
     made = []

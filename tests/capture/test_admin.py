@@ -164,6 +164,13 @@ def test_seed_demo_is_idempotent_and_makes_one_login_per_role(demo, client):
     assert IntakeForm.objects.filter(slug="quote", is_active=True).exists()
 
 
+def test_seed_demo_runs_again_after_sales_ops_emptied_the_form_s_answers(demo):
+    IntakeForm.objects.filter(slug="quote").update(company_size_choices="", service_choices="")
+    Lead.objects.all().delete()  # the samples are made again, with those answers blank
+    call_command("seed_demo", verbosity=0)
+    assert Lead.objects.exists()
+
+
 def test_the_demo_s_telegram_lead_shows_its_identity_and_why_no_reply_goes(demo, admin_client):
     lead = Lead.objects.get(identities__platform="telegram")
     html = admin_client.get(f"/admin/capture/lead/{lead.pk}/change/").content.decode()

@@ -148,8 +148,9 @@ class Command(BaseCommand):
         fake = Faker("en_US")
         fake.seed_instance(2026)  # the same people on every run: reruns create nothing
         channels = [Channel.WEB_FORM, Channel.EMAIL, Channel.CALL, Channel.API, Channel.SMS]
-        services = form.choices_for("service")
-        sizes = form.choices_for("company_size")
+        # Sales ops may have emptied a form's answers: the samples then leave those blank.
+        services = form.choices_for("service") or [""]
+        sizes = form.choices_for("company_size") or [""]
         made = 0
         now = timezone.now()
         for i in range(SAMPLE_SIZE):
