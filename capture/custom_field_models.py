@@ -165,10 +165,17 @@ class CustomField(models.Model):
                 raise ValidationError({"key": f"Active rules use “{old.key}”: the key cannot "
                                               f"change until {'; '.join(users)} are changed "
                                               "or switched off (rename the label instead)."})
-        if (old.kind, old.choice_list) != (self.kind, self.choice_list):
+        limits = (self.min_value, self.max_value)
+        if (old.kind, old.choice_list, (old.min_value, old.max_value)) != (
+                self.kind, self.choice_list, limits):
+            # Tighter limits are checked like a type change: a lead whose stored value falls
+            # outside them could not be saved again (every save checks its values).
+            change, where = (("type", "kind") if old.kind != self.kind
+                             else ("answers", "choices") if old.choice_list != self.choice_list
+                             else ("limits", "max_value"))
             report = conversion_report(old, self)
             if report.failures:
-                raise ValidationError({"kind": report.message()})
+                raise ValidationError({where: report.message(change)})
             if broken := [problem for check in CHANGE_CHECKS for problem in check(self)]:
                 where = "kind" if old.kind != self.kind else "choices"
                 raise ValidationError({where: "Active rules use this field in a way the change "

@@ -379,12 +379,16 @@ class ConversionReport:
     failures: list[tuple[int, object, str]] = field(default_factory=list)  # (lead id, value, why)
     failed: int = 0
 
-    def message(self) -> str:
-        examples = "; ".join(f"lead #{lead_id}: “{value}” ({why})"
-                             for lead_id, value, why in self.failures[:5])
-        return (f"{self.failed} lead(s) have values of “{self.field_label}” that would not "
-                f"convert to {self.new_kind_label}, e.g. {examples}. Edit those leads first, "
-                "or keep the type.")
+    def message(self, change: str = "type") -> str:
+        """`change`: what sales ops changed ("type", "answers" or "limits")."""
+        examples = "; ".join(
+            f"lead #{lead_id}: “{', '.join(map(str, value)) if isinstance(value, list) else value}”"
+            f" ({why})" for lead_id, value, why in self.failures[:5])
+        problem = {"type": f"would not convert to {self.new_kind_label}",
+                   "answers": "are not among the answers any more",
+                   "limits": "are outside the new lowest or highest number"}[change]
+        return (f"{self.failed} lead(s) have values of “{self.field_label}” that {problem}, "
+                f"e.g. {examples}. Edit those leads first, or keep the {change}.")
 
 
 def _convert(new: CustomField, value: object) -> object:

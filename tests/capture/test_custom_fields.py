@@ -134,10 +134,26 @@ def test_removing_an_answer_leads_still_carry_is_refused(fields):
     LeadFactory(custom_fields={"plan": "Pro"})
     plan = fields["plan"]
     plan.choices = "Basic\nEnterprise"
-    with pytest.raises(ValidationError, match="“Pro”"):
+    with pytest.raises(ValidationError, match="“Pro”") as refused:
         plan.full_clean()
+    assert "are not among the answers any more" in str(refused.value)
     plan.choices = "Basic\nPro\nEnterprise\nUltimate"  # adding one is fine
     plan.full_clean()
+
+
+def test_limits_tighter_than_values_leads_hold_are_refused_naming_them(fields):
+    held = LeadFactory(custom_fields={"seats": 250, "tech_stack": ["AWS", "GCP"]})
+    seats = fields["seats"]
+    seats.max_value = 10
+    with pytest.raises(ValidationError, match="outside the new lowest or highest") as refused:
+        seats.full_clean()
+    assert f"lead #{held.pk}: “250” (Enter 10 or less.)" in str(refused.value)
+    seats.max_value = 250
+    seats.full_clean()  # the value fits: fine
+    stack = fields["tech_stack"]
+    stack.choices = "Azure"
+    with pytest.raises(ValidationError, match="“AWS, GCP”"):  # the list, as people read it
+        stack.full_clean()
 
 
 def test_one_choice_becomes_several_choices_with_its_values_kept(fields):
