@@ -712,7 +712,8 @@ class DraftRulesForm(forms.Form):
     route_team = forms.ModelChoiceField(queryset=m.Team.objects.all(), required=False,
                                         label="Routing: team")
     route_rep = PersonChoiceField(
-        queryset=get_user_model().objects.filter(rep_profile__isnull=False).order_by("username"),
+        queryset=get_user_model().objects.filter(is_active=True, rep_profile__isnull=False)
+        .order_by("username"),
         required=False, label="Routing: rep")
     switch_off_scoring = forms.ModelMultipleChoiceField(
         queryset=m.ScoringRule.objects.filter(is_active=True), required=False,

@@ -6,6 +6,7 @@ Every rule checks itself in `clean()` with the same condition language the engin
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -124,13 +125,21 @@ class FreeMailDomain(models.Model):
         # Before the uniqueness check, so another spelling of a listed domain is the form's
         # "already exists" error, not an IntegrityError on save.
         self.domain = self.normalised(self.domain)
-        if not self.domain:
+        if not DOMAIN.fullmatch(self.domain):
             raise ValidationError({"domain": "Enter a domain such as gmail.com."})
 
     @staticmethod
     def normalised(domain: str) -> str:
-        """As `email_domain` reads an address: “ @Gmail.com. ” is gmail.com."""
-        return (domain or "").strip().lstrip("@").rstrip(".").casefold()
+        """As `email_domain` reads an address: “ @Gmail.com. ” is gmail.com, and bücher.example
+        its IDNA form xn--bcher-kva.example (one row for both spellings)."""
+        from capture.identity import email_domain
+
+        plain = (domain or "").strip().lstrip("@").rstrip(".").casefold()
+        return email_domain(f"x@{plain}") if plain else ""
+
+
+# A host name of two labels or more (letters, digits, hyphens), as email_domain gives it.
+DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}")
 
 
 MAX_POINTS = 1000  # a lead's score is a sum of these: no rule may outweigh all others forever

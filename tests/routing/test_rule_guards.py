@@ -199,6 +199,16 @@ def test_a_new_free_mail_domain_is_stored_as_addresses_read_it(admin_client):
     response = admin_client.post("/admin/routing/freemaildomain/add/", {"domain": "@Mail.Example."})
     assert response.status_code == 302
     assert FreeMailDomain.objects.filter(domain="mail.example").exists()
+    admin_client.post("/admin/routing/freemaildomain/add/", {"domain": "bücher.example"})
+    again = admin_client.post("/admin/routing/freemaildomain/add/",
+                              {"domain": "xn--bcher-kva.example"})
+    assert "already exists" in again.content.decode()  # one domain, two spellings
+
+
+@pytest.mark.parametrize("typed", ["not a domain", "gmail", "a..b", "-x.com"])
+def test_what_is_no_domain_is_not_a_free_mail_domain(admin_client, typed):
+    response = admin_client.post("/admin/routing/freemaildomain/add/", {"domain": typed})
+    assert "Enter a domain such as gmail.com." in response.content.decode()
 
 
 @pytest.mark.parametrize("points", ["9223372036854775807", "1001", "-1001"])
