@@ -450,7 +450,10 @@ def leave_contact(*, conversation: Conversation, fields: dict[str, str], ip: str
         if not created and event.status == InboundEvent.Status.PROCESSED:
             # The same details again (a second click, a retry): answered as the first time.
             return Lead.objects.filter(pk=conversation.lead_id).first()
-        if result is None:  # the intake failed: the event is kept and retried
+        if result is None:
+            # The intake failed: nothing of it is kept (this transaction rolls back) and the
+            # visitor is told to send again, as a provider answered 5xx resends; a stored
+            # failed event would answer every retry with the same 503 until the sweeper ran.
             raise ChatRefused("Your details could not be saved; please try again.", status=503)
         lead = result.lead
         if conversation.lead_id and conversation.lead_id != lead.pk:
