@@ -32,7 +32,7 @@ from capture.intake import lead_country
 from capture.models import OPEN_STATUSES, Channel, InboundEvent, Interaction, Lead, LeadIdentity
 from capture.services import person_name
 from routing import models as m
-from routing.access import sees_every_lead, visible_leads
+from routing.access import led_team_ids, sees_every_lead, visible_leads
 from routing.conditions import (
     FIELDS,
     ConditionError,
@@ -649,9 +649,24 @@ for model, admin_class in ((Interaction, InteractionAdmin), (InboundEvent, Inbou
 admin.site.unregister(Lead)
 
 
+class OwnerFilter(admin.RelatedFieldListFilter):
+    """"By owner": every user for sales ops; for a manager, the reps of the teams they lead
+    (other teams' people are not theirs to list, as their leads are not)."""
+
+    def field_choices(self, field, request, model_admin):
+        if sees_every_lead(request.user):
+            return super().field_choices(field, request, model_admin)
+        reps = (get_user_model().objects.filter(
+            rep_profile__memberships__team_id__in=led_team_ids(request.user))
+            .distinct().order_by("first_name", "last_name", "username"))
+        return [(user.pk, person_name(user)) for user in reps]
+
+
 @admin.register(Lead)
 class RoutedLeadAdmin(VisibleLeadsOnly, LeadAdmin):
     lead_path = ""
+    list_filter = tuple(("owner", OwnerFilter) if name == "owner" else name
+                        for name in LeadAdmin.list_filter)
 
     def get_readonly_fields(self, request, obj=None):
         return (*super().get_readonly_fields(request, obj), "explanation")

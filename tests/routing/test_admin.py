@@ -253,6 +253,15 @@ def test_the_demo_manager_lists_and_opens_only_their_teams_leads_in_the_admin(
     assert hidden.redirect_chain == [("/admin/", 302)] == missing.redirect_chain
 
 
+def test_the_demo_manager_s_owner_filter_names_only_their_teams_reps(demo, other_teams_lead,
+                                                                      client):
+    client.force_login(User.objects.get(username="manager"))
+    listing = client.get("/admin/capture/lead/").content.decode()
+    alice = User.objects.get(username="alice")
+    assert f"owner__id__exact={alice.pk}" in listing
+    assert f"owner__id__exact={other_teams_lead.owner_id}" not in listing
+
+
 def test_a_manager_given_the_timeline_in_the_admin_still_sees_only_their_teams(
         demo, other_teams_lead, client):
     from django.contrib.auth.models import Group, Permission
