@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -14,12 +15,13 @@ from django.utils.formats import localize
 from django.utils.timesince import timesince
 from django.views.decorators.http import require_GET, require_POST
 
-from capture.models import Lead, LeadAccess
+from capture.models import OPEN_STATUSES, Lead, LeadAccess
 from capture.privacy import record_access
 from chat import services
 from chat.models import Conversation
 from chat.services import ChatRefused
-from routing.access import may_view
+from routing.access import is_rep, may_view
+from routing.actions import claim_lead
 from routing.services import sla_state_of
 
 
@@ -76,8 +78,10 @@ def reply(request: HttpRequest, lead_id: int) -> HttpResponse:
         status = 404
     else:
         try:
-            row = services.reply_to_visitor(conversation=conversation, user=request.user,
-                                            text=request.POST.get("text", ""))
+            with transaction.atomic():
+                _claim_if_waiting(request.user, lead)
+                row = services.reply_to_visitor(conversation=conversation, user=request.user,
+                                                text=request.POST.get("text", ""))
         except ChatRefused as exc:
             error, status = exc.message, exc.status
         else:
@@ -93,6 +97,19 @@ def reply(request: HttpRequest, lead_id: int) -> HttpResponse:
         return JsonResponse({"error": error}, status=status)
     messages.error(request, error)
     return redirect("routing:lead", lead_id=lead.pk)
+
+
+def _claim_if_waiting(user, lead: Lead) -> None:
+    """A chat reply on a lead waiting in the team queue claims it first, as working it from
+    the lead page does (routing.views.lead_action): answering the prospect is the owner's."""
+    if lead.owner_id is not None or lead.status not in OPEN_STATUSES:
+        return
+    if not is_rep(user):
+        raise ChatRefused("Nobody owns this lead yet: give it to one of your reps with "
+                          "Reassign, and they answer the visitor.", status=403)
+    if not claim_lead(lead_id=lead.pk, user=user):
+        raise ChatRefused("Someone else has taken this lead already.", status=409)
+    lead.owner = user
 
 
 @login_required

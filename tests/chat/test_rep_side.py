@@ -261,3 +261,22 @@ def test_the_card_stops_counting_once_the_visitor_left_details(client, chatting,
     assert (poll["status"], poll["waiting_seconds"]) == ("offline", None)
     assert "Visitor waiting" not in page
     assert 'class="small text-muted mb-2" id="chat-offline"' in page  # shown, not d-none
+
+
+def test_a_reply_to_a_chat_waiting_in_the_team_queue_claims_the_lead_first(client, chatting,
+                                                                           alice, manager):
+    from routing.models import LeadAssessment
+
+    Lead.objects.update(owner=None)  # waiting in the widget team's queue
+    LeadAssessment.objects.update(outcome="queued")
+    thread = Conversation.objects.get().thread
+    client.force_login(manager)  # a manager who is not a rep answers nobody's visitor
+    refused = client.post(f"/chat/leads/{chatting.pk}/reply/", {"thread": thread, "text": "Hi"},
+                          HTTP_ACCEPT="application/json")
+    assert refused.status_code == 403 and "Nobody owns this lead yet" in refused.json()["error"]
+    client.force_login(alice.user)
+    response = client.post(f"/chat/leads/{chatting.pk}/reply/", {"thread": thread, "text": "Hi"},
+                           HTTP_ACCEPT="application/json")
+    assert response.status_code == 201
+    chatting.refresh_from_db()
+    assert chatting.owner == alice.user and chatting.first_response_at is not None
