@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from capture import abuse
@@ -35,15 +36,36 @@ logger = logging.getLogger(__name__)
 
 class TokenForm(forms.Form):
     token = forms.CharField(
-        label="6-digit code from your authenticator app", max_length=8, min_length=6,
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric",
-                                      "autofocus": True}))
+        label="6-digit code from your authenticator app (or a backup code)", max_length=12,
+        min_length=6, widget=forms.TextInput(attrs={"autocomplete": "one-time-code",
+                                                    "autofocus": True}))
 
     def clean_token(self) -> str:
-        token = "".join(self.cleaned_data["token"].split())
-        if not token.isdigit():
-            raise forms.ValidationError("Enter the digits your app shows.")
+        token = "".join(self.cleaned_data["token"].split()).replace("-", "").casefold()
+        if not (token.isdigit() and len(token) == 6) and not (
+                token.isalnum() and len(token) == BACKUP_CODE_LENGTH):
+            raise forms.ValidationError("Enter the 6 digits your app shows, or one of your "
+                                        "backup codes.")
         return token
+
+
+BACKUP_CODES = 10
+BACKUP_CODE_LENGTH = 8  # django-otp's StaticToken.random_token()
+BACKUP_DEVICE = "Backup codes"
+
+
+def new_backup_codes(user) -> list[str]:
+    """Ten single-use codes for a lost phone, shown once; new ones void the old."""
+    device, _ = StaticDevice.objects.get_or_create(user=user, name=BACKUP_DEVICE,
+                                                   defaults={"confirmed": True})
+    device.token_set.all().delete()
+    codes = [StaticToken.random_token() for _ in range(BACKUP_CODES)]
+    StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
+    return codes
+
+
+def backup_codes_left(user) -> int:
+    return StaticToken.objects.filter(device__user=user, device__name=BACKUP_DEVICE).count()
 
 
 def _next_url(request: HttpRequest) -> str:
@@ -86,16 +108,26 @@ def two_factor(request: HttpRequest) -> HttpResponse:
                                                confirmed=False))
     form = TokenForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
+        token = form.cleaned_data["token"]
+        if not token.isdigit() and not enrolling:  # a backup code: its own device
+            device = StaticDevice.objects.filter(user=user, name=BACKUP_DEVICE).first() \
+                or device
         allowed, why = device.verify_is_allowed()
         if not allowed:
             form.add_error("token", _wait_message((why or {}).get("locked_until")))
-        elif device.verify_token(form.cleaned_data["token"]):
+        elif device.verify_token(token):
+            otp_login(request, device)
             if enrolling:
                 device.confirmed = True
                 device.save(update_fields=["confirmed"])
                 request.session[ENROLLED_SESSION_KEY] = True
                 messages.success(request, "Two-factor sign-in is on for your account.")
-            otp_login(request, device)
+                return render(request, "registration/backup_codes.html", {
+                    "codes": new_backup_codes(user), "next": _next_url(request)})
+            if isinstance(device, StaticDevice):
+                messages.warning(request, f"You signed in with a backup code: "
+                                 f"{backup_codes_left(user)} left. Make new ones under "
+                                 "Account security once your phone is back.")
             return redirect(_next_url(request))
         else:
             form.add_error("token", "That code is not right (or has expired): try the "
@@ -110,10 +142,23 @@ def two_factor(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_POST
+def make_backup_codes(request: HttpRequest) -> HttpResponse:
+    """New backup codes, from a session that passed two-factor sign-in (a password alone
+    must not be enough to mint codes that pass it)."""
+    if not request.user.is_verified():
+        messages.warning(request, "Sign in with your authenticator app first.")
+        return redirect("account-security")
+    return render(request, "registration/backup_codes.html", {
+        "codes": new_backup_codes(request.user), "next": "/accounts/security/"})
+
+
+@login_required
 def account_security(request: HttpRequest) -> HttpResponse:
     devices = TOTPDevice.objects.filter(user=request.user, confirmed=True)
     return render(request, "registration/account_security.html", {
         "devices": devices, "required": two_factor_required(request.user),
+        "backup_codes_left": backup_codes_left(request.user) if devices else None,
         "session_expires": request.session.get_expiry_date()})
 
 

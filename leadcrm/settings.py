@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "csp",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",  # single-use backup codes for a lost phone
     "capture",
     "routing",
     "followup",

@@ -25,6 +25,7 @@ urlpatterns = [
     # Two-factor sign-in, account security, "log out everywhere" (capture/security_views.py).
     path("accounts/two-factor/", security_views.two_factor, name="two-factor"),
     path("accounts/security/", security_views.account_security, name="account-security"),
+    path("accounts/backup-codes/", security_views.make_backup_codes, name="backup-codes"),
     path("accounts/logout-everywhere/", security_views.logout_everywhere,
          name="logout-everywhere"),
     path("", include((pages, "routing"))),

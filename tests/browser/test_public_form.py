@@ -18,6 +18,8 @@ def enrol_two_factor(page) -> None:
     secret = page.inner_text("#totp-secret")
     page.fill("#id_token", f"{totp(b32decode(secret)):06d}")
     page.click("#two-factor-form button[type=submit]")
+    assert page.locator("#backup-codes li").count() == 10  # shown once, to be saved
+    page.click("text=I have saved them: continue")
 
 
 def test_a_visitor_submits_the_quote_form_and_sales_ops_find_the_lead(live_server, page,

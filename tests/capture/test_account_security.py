@@ -57,7 +57,8 @@ def test_sales_ops_must_enrol_a_device_before_any_page_or_the_admin(client):
     device.throttling_failure_timestamp = None
     device.save()
     done = client.post("/accounts/two-factor/", {"token": code_for(device), "next": "/admin/"})
-    assert done.status_code == 302 and done["Location"] == "/admin/"
+    assert done.status_code == 200 and 'href="/admin/"' in done.content.decode()  # codes
+    assert len(done.context["codes"]) == 10
     assert TOTPDevice.objects.get(pk=device.pk).confirmed
     assert client.get("/admin/").status_code == 200
     assert client.get("/queue/").status_code == 200
@@ -114,6 +115,45 @@ def test_a_rep_may_enrol_and_then_always_gives_the_code(client):
     later = Client()
     sign_in(later, "carol")
     assert later.get("/queue/").status_code == 302  # a device enrolled: the code is asked
+
+
+def test_a_backup_code_signs_in_once_and_new_ones_void_the_old(client):
+    person("carol")
+    sign_in(client, "carol")
+    client.get("/accounts/two-factor/")
+    device = TOTPDevice.objects.get(user__username="carol")
+    codes = client.post("/accounts/two-factor/", {"token": code_for(device)}).context["codes"]
+    assert len(set(codes)) == 10
+
+    phone_lost = Client()
+    sign_in(phone_lost, "carol")
+    used = phone_lost.post("/accounts/two-factor/", {"token": codes[0].upper(),
+                                                     "next": "/queue/"}, follow=True)
+    assert used.redirect_chain[-1][0] == "/queue/"
+    assert "You signed in with a backup code: 9 left." in used.content.decode()
+    again = Client()
+    sign_in(again, "carol")
+    assert again.post("/accounts/two-factor/", {"token": codes[0]}).status_code == 400  # once
+
+    page = phone_lost.get("/accounts/security/").content.decode()
+    assert "Backup codes left: 9." in page
+    fresh = phone_lost.post("/accounts/backup-codes/").context["codes"]
+    assert not set(fresh) & set(codes)
+    later = Client()
+    sign_in(later, "carol")
+    assert later.post("/accounts/two-factor/", {"token": codes[1]}).status_code == 400  # void
+
+
+def test_a_password_alone_cannot_make_backup_codes(client):
+    carol = person("carol")
+    TOTPDevice.objects.create(user=carol, name="phone", confirmed=True)
+    sign_in(client, "carol")  # no code given yet
+    response = client.post("/accounts/backup-codes/", follow=True)
+    assert response.redirect_chain[-1][0].startswith("/accounts/two-factor/")  # the code first
+    assert not response.context.get("codes")
+    from django_otp.plugins.otp_static.models import StaticToken
+
+    assert not StaticToken.objects.exists()
 
 
 def test_log_out_everywhere_ends_every_session_of_the_user_only(client):
