@@ -132,30 +132,15 @@ def scoped_parts(scope: Scope, *, dated: bool = True) -> list[QuerySet[Lead]]:
 
 
 def _percentiles(leads: QuerySet[Lead], group: str | None) -> list[dict]:
+    """PostgreSQL: percentile_cont per group in SQL (SQLite: _speed_in_one_pass)."""
     answered = leads.filter(first_response_at__isnull=False)
-    keys = [group] if group else []
-    if connection.vendor == "postgresql":
-        if not group:
-            row = answered.aggregate(answered=Count("id"), median=Percentile(RESPONSE_TIME, 0.5),
-                                     p90=Percentile(RESPONSE_TIME, 0.9))
-            return [row] if row["answered"] else []
-        rows = (answered.values(*keys).order_by(*keys)
+    if not group:
+        row = answered.aggregate(answered=Count("id"), median=Percentile(RESPONSE_TIME, 0.5),
+                                 p90=Percentile(RESPONSE_TIME, 0.9))
+        return [row] if row["answered"] else []
+    return list(answered.values(group).order_by(group)
                 .annotate(answered=Count("id"), median=Percentile(RESPONSE_TIME, 0.5),
                           p90=Percentile(RESPONSE_TIME, 0.9)))
-        return list(rows)
-    groups: dict = defaultdict(list)
-    for key, seconds in answered.annotate(took=RESPONSE_TIME).values_list(
-            group or "id", "took").order_by()[:200_000]:
-        groups[key if group else None].append(seconds.total_seconds())
-    rows = []
-    for key, values in sorted(groups.items(), key=lambda kv: (kv[0] is None, str(kv[0]))):
-        values.sort()
-        row = {"answered": len(values), "median": timedelta(seconds=_cont(values, 0.5)),
-               "p90": timedelta(seconds=_cont(values, 0.9))}
-        if group:
-            row[group] = key
-        rows.append(row)
-    return rows
 
 
 def _cont(values: list[float], fraction: float) -> float:
@@ -168,6 +153,8 @@ def _cont(values: list[float], fraction: float) -> float:
 
 def speed_to_lead(scope: Scope) -> dict[str, list[dict]]:
     leads = scoped_leads(scope)
+    if connection.vendor != "postgresql":
+        return _speed_in_one_pass(leads)
     by_week = leads.annotate(week=TruncWeek("created_at"))
     overall = _percentiles(leads, None)
     return {
@@ -177,6 +164,43 @@ def speed_to_lead(scope: Scope) -> dict[str, list[dict]]:
         "tier": _percentiles(leads, "tier"),
         "week": _percentiles(by_week, "week"),
     }
+
+
+def _speed_in_one_pass(leads: QuerySet[Lead]) -> dict[str, list[dict]]:
+    """SQLite (small installs): the answered leads read once, grouped five ways here. Five
+    queries that each worked out the durations in SQL (a Python function per row on SQLite)
+    took 516 ms for a year of seed_load's 5,000 leads (4,268 answered); this takes 104 ms."""
+    zone = timezone.get_current_timezone()
+    groups: dict[str, dict] = {name: defaultdict(list) for name in
+                               ("overall", "owner_id", "source", "tier", "week")}
+    rows = (leads.filter(first_response_at__isnull=False)
+            .values_list("owner_id", "source", "tier", "created_at", "first_response_at")
+            .order_by()[:200_000])
+    for owner_id, source, tier, created, answered in rows:
+        took = (answered - created).total_seconds()
+        local = timezone.localtime(created, zone)
+        monday = datetime.combine(local.date() - timedelta(days=local.weekday()), time(0),
+                                  tzinfo=zone)  # TruncWeek: Monday 00:00 in the site's zone
+        for name, key in (("overall", None), ("owner_id", owner_id), ("source", source),
+                          ("tier", tier), ("week", monday)):
+            groups[name][key].append(took)
+
+    def figures(name: str) -> list[dict]:
+        out = []
+        for key, values in sorted(groups[name].items(),
+                                  key=lambda kv: (kv[0] is None, str(kv[0]))):
+            values.sort()
+            row = {"answered": len(values), "median": timedelta(seconds=_cont(values, 0.5)),
+                   "p90": timedelta(seconds=_cont(values, 0.9))}
+            if name != "overall":
+                row[name] = key
+            out.append(row)
+        return out
+
+    overall = figures("overall")
+    return {"overall": overall[0] if overall else None,
+            "rep": _label_reps(figures("owner_id")), "source": figures("source"),
+            "tier": figures("tier"), "week": figures("week")}
 
 
 def _label_reps(rows: list[dict]) -> list[dict]:

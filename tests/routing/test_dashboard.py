@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from django.utils import timezone
@@ -309,3 +309,66 @@ def test_a_lead_sent_back_to_the_team_queue_counts_as_unassigned_until_reassigne
     as_manager.post(f"/leads/{lead.pk}/reassign/", {"owner": bob.user.pk})
     page = as_manager.get("/dashboard/").context
     assert [x.first_name for x in page["unassigned"]] == ["Waiting"]
+
+
+def test_speed_to_lead_matches_percentiles_worked_out_by_hand(manager, sales_team, alice, bob,
+                                                              settings):
+    """On both databases (SQLite groups one read in Python, PostgreSQL uses percentile_cont):
+    each group's median and 90th percentile, and weeks starting Monday 00:00 in the site's
+    zone (a Sunday-evening lead in New York is a UTC Monday, and still last week's)."""
+    import random
+    from collections import defaultdict
+    from datetime import datetime, time
+    from zoneinfo import ZoneInfo
+
+    from capture.models import Lead
+    from routing import dashboard as figures
+
+    settings.TIME_ZONE = "America/New_York"
+    zone = ZoneInfo("America/New_York")
+    rnd = random.Random(7)
+    start = datetime(2026, 11, 1, 12, 0, tzinfo=zone)
+    made = []
+    for n in range(120):
+        created = start + timedelta(hours=rnd.randint(0, 24 * 27), minutes=n)
+        if n == 0:
+            created = datetime(2026, 11, 8, 22, 30, tzinfo=zone)  # a Sunday, late
+        took = timedelta(seconds=rnd.randint(30, 5 * 3600)) if n % 5 else None
+        made.append(Lead(first_name="L", last_name=str(n), email=f"p{n}@example.com",
+                         owner=rnd.choice([alice.user, bob.user, None]),
+                         source=rnd.choice(["google", "linkedin", ""]),
+                         tier=rnd.choice(["hot", "warm", ""]), created_at=created,
+                         first_response_at=created + took if took else None))
+    Lead.objects.bulk_create(made)
+    for lead in Lead.objects.filter(owner__isnull=True):
+        from routing.models import LeadAssessment
+
+        LeadAssessment.objects.create(lead=lead, team=sales_team, outcome="queued")
+
+    def cont(values, fraction):
+        values = sorted(values)
+        position = fraction * (len(values) - 1)
+        low = int(position)
+        high = min(low + 1, len(values) - 1)
+        return values[low] + (values[high] - values[low]) * (position - low)
+
+    scope = figures.Scope(start=date(2026, 11, 1), end=date(2026, 12, 1),
+                          team_ids=[sales_team.pk], rep_id=None, source="")
+    speed = figures.speed_to_lead(scope)
+    expected = defaultdict(lambda: defaultdict(list))
+    for lead in Lead.objects.filter(first_response_at__isnull=False):
+        took = (lead.first_response_at - lead.created_at).total_seconds()
+        local = lead.created_at.astimezone(zone)
+        monday = datetime.combine(local.date() - timedelta(days=local.weekday()), time(0),
+                                  tzinfo=zone)
+        for name, key in (("rep", lead.owner_id), ("source", lead.source),
+                          ("tier", lead.tier), ("week", monday)):
+            expected[name][key].append(took)
+    for name, key_name in (("rep", "owner_id"), ("source", "source"), ("tier", "tier"),
+                           ("week", "week")):
+        got = {row[key_name]: (row["answered"], round(row["median"].total_seconds(), 3),
+                               round(row["p90"].total_seconds(), 3)) for row in speed[name]}
+        want = {key: (len(v), round(cont(v, 0.5), 3), round(cont(v, 0.9), 3))
+                for key, v in expected[name].items()}
+        assert got == want, name
+    assert datetime(2026, 11, 2, tzinfo=zone) in {row["week"] for row in speed["week"]}
