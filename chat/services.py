@@ -446,6 +446,7 @@ def leave_contact(*, conversation: Conversation, fields: dict[str, str], ip: str
             # Set aside on purpose (a person erased on request, with no new opt-in): a final
             # answer, never "try again", and nothing said about why.
             Conversation.objects.filter(pk=conversation.pk).update(contact_left_at=now)
+            conversation.contact_left_at = now  # the answer says so, as the next poll will
             return conversation.lead
         if not created and event.status == InboundEvent.Status.PROCESSED:
             # The same details again (a second click, a retry): answered as the first time.

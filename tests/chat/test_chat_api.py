@@ -415,6 +415,7 @@ def test_an_erased_person_leaving_details_gets_a_final_answer_not_try_again(visi
     for _ in range(2):
         answer = visitor.leave(phone="+44 20 7946 0958", email="olga@example.com")
         assert answer.status_code == 200 and answer.json()["saved"] is True
+        assert answer.json()["contact_left"] is True  # as the next poll says
     assert not Lead.objects.filter(phone="+442079460958", erased_at__isnull=True).exists()
     assert Lead.objects.count() == leads + 1  # the anonymous chat's own lead only
 
