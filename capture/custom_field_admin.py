@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import actions as admin_actions
-from django.core.exceptions import ValidationError
 from django.db.models import Count
 
+from capture.admin_guards import GuardedDeleteMixin
 from capture.custom_field_models import CustomField, FormCustomField
 
 
@@ -21,7 +20,7 @@ class CustomFieldForm(forms.ModelForm):
 
 
 @admin.register(CustomField)
-class CustomFieldAdmin(admin.ModelAdmin):
+class CustomFieldAdmin(GuardedDeleteMixin, admin.ModelAdmin):
     form = CustomFieldForm
     list_display = ("label", "key", "kind", "answers", "on_forms", "is_active", "position")
     list_editable = ("position",)
@@ -82,24 +81,8 @@ class CustomFieldAdmin(admin.ModelAdmin):
             messages.info(request, f"This field cannot be deleted. {reason}")
         return super().change_view(request, object_id, form_url, extra_context)
 
-    def delete_queryset(self, request, queryset) -> None:
-        for obj in queryset:
-            try:
-                obj.delete()
-            except ValidationError as exc:
-                messages.error(request, f"Not deleted: {' '.join(exc.messages)}")
-
-    @admin.action(description="Delete selected custom lead fields", permissions=["delete"])
-    def delete_selected(self, request, queryset):
-        """Django's bulk delete, for the fields that may go; the others are named with the
-        reason, not deleted (Django's own action refuses the whole selection with a bare 403)."""
-        kept = {field.pk: reason for field in queryset if (reason := field.why_not_deletable())}
-        for reason in kept.values():
-            messages.error(request, f"Not deleted: {reason}")
-        rest = queryset.exclude(pk__in=list(kept))
-        if not rest.exists():
-            return None
-        return admin_actions.delete_selected(self, request, rest)
+    def refusal(self, obj, reason: str) -> str:
+        return f"Not deleted: {reason}"
 
     @admin.action(description="Archive: hide from forms, the API and filters (values kept)")
     def archive(self, request, queryset) -> None:

@@ -20,8 +20,8 @@ from capture.privacy import record_access
 from chat import services
 from chat.models import Conversation
 from chat.services import ChatRefused
-from routing.access import is_rep, may_view
-from routing.actions import claim_lead
+from routing.access import may_view
+from routing.actions import NOT_A_REP_TO_WORK, claim_to_work
 from routing.services import sla_state_of
 
 
@@ -101,15 +101,11 @@ def reply(request: HttpRequest, lead_id: int) -> HttpResponse:
 
 def _claim_if_waiting(user, lead: Lead) -> None:
     """A chat reply on a lead waiting in the team queue claims it first, as working it from
-    the lead page does (routing.views.lead_action): answering the prospect is the owner's."""
+    the lead page does (routing.actions.claim_to_work)."""
     if lead.owner_id is not None or lead.status not in OPEN_STATUSES:
         return
-    if not is_rep(user):
-        raise ChatRefused("Nobody owns this lead yet: give it to one of your reps with "
-                          "Reassign, and they answer the visitor.", status=403)
-    if not claim_lead(lead_id=lead.pk, user=user):
-        raise ChatRefused("Someone else has taken this lead already.", status=409)
-    lead.owner = user
+    if refusal := claim_to_work(lead=lead, user=user):
+        raise ChatRefused(refusal, status=403 if refusal == NOT_A_REP_TO_WORK else 409)
 
 
 @login_required

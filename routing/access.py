@@ -49,6 +49,15 @@ def is_rep(user) -> bool:
     return user._leadcrm_is_rep
 
 
+def reps_of_teams(team_ids) -> QuerySet:
+    """The people with a rep profile in these teams (ids or a query of ids), once each: whom a
+    manager assigns to, filters by and sees in the rep load."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(
+        pk__in=TeamMembership.objects.filter(team_id__in=team_ids).values("rep__user_id"))
+
+
 def visible_leads(user) -> QuerySet[Lead]:
     """Every lead this user may open; any other lead is a 404 to them."""
     if not user.is_authenticated or not user.is_active:

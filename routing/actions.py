@@ -16,6 +16,8 @@ from django.utils import timezone
 from capture.models import Channel, Interaction, Lead, LeadStatus
 from capture.services import log_rep_contact, person_name, set_lead_status
 from capture.signals import lead_touched
+from routing.access import is_rep
+from routing.queue import tab_leads
 from routing.signals import lead_assigned
 
 
@@ -61,6 +63,25 @@ def wake_lead(*, lead: Lead, user) -> bool:
             channel=Channel.MANUAL, actor=user,
             summary=f"Back in the queue: {person_name(user)} ended the snooze"[:255])
     return bool(woken)
+
+
+NOT_A_REP_TO_WORK = ("Nobody owns this lead yet: give it to one of your reps with Reassign, "
+                     "and they contact the prospect.")
+TAKEN = "Someone else has taken this lead already."
+
+
+def claim_to_work(*, lead: Lead, user) -> str | None:
+    """Working a lead waiting in a team queue (contacting the prospect, moving its status, a
+    chat reply) claims it first, as the queue's Claim does: that work is the owner's, and the
+    lead must leave the queue. None once it is the user's; else why not (not a rep, or gone
+    from their teams' queues, or claimed by another rep just now)."""
+    if not is_rep(user):
+        return NOT_A_REP_TO_WORK
+    if not tab_leads(user, "team").filter(pk=lead.pk).exists() or not claim_lead(
+            lead_id=lead.pk, user=user):
+        return TAKEN
+    lead.owner = user
+    return None
 
 
 @transaction.atomic

@@ -11,14 +11,11 @@ from datetime import time
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import actions as admin_actions
-from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.contrib.auth import get_user_model
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -27,12 +24,13 @@ from django.utils.safestring import mark_safe
 
 from capture import custom_fields
 from capture.admin import InboundEventAdmin, InteractionAdmin, LeadAdmin, LeadIdentityAdmin
+from capture.admin_guards import GuardedDeleteMixin
 from capture.fields import ATTRIBUTION_FIELDS, FORM_FIELDS, LEAD_FIELDS
 from capture.intake import lead_country
 from capture.models import OPEN_STATUSES, Channel, InboundEvent, Interaction, Lead, LeadIdentity
 from capture.services import person_name
 from routing import models as m
-from routing.access import led_team_ids, sees_every_lead, visible_leads
+from routing.access import led_team_ids, reps_of_teams, sees_every_lead, visible_leads
 from routing.conditions import (
     FIELDS,
     ConditionError,
@@ -171,41 +169,6 @@ class RuleHistoryMixin:
     def delete_queryset(self, request, queryset) -> None:
         for obj in queryset:
             self.delete_model(request, obj)
-
-
-class GuardedDeleteMixin:
-    """Rows that rules still use (obj.why_not_deletable()) are not deleted: the delete page
-    goes back to the row with the reason, and the bulk delete names them and deletes the rest
-    (Django's own action would delete them all, or refuse the whole selection with a 403)."""
-
-    def delete_view(self, request, object_id, extra_context=None):
-        obj = self.get_object(request, unquote(object_id))
-        if obj is not None and self.has_delete_permission(request, obj) \
-                and (reason := obj.why_not_deletable()):
-            self.message_user(request, f"“{obj}” was not deleted. {reason}", messages.ERROR)
-            opts = self.model._meta
-            return redirect(f"admin:{opts.app_label}_{opts.model_name}_change", obj.pk)
-        return super().delete_view(request, object_id, extra_context)
-
-    def delete_queryset(self, request, queryset) -> None:
-        for obj in queryset:
-            try:
-                self.delete_model(request, obj)
-            except ValidationError as exc:
-                self.message_user(request, f"“{obj}” was not deleted. {' '.join(exc.messages)}",
-                                  messages.ERROR)
-
-    @admin.action(description="Delete selected %(verbose_name_plural)s",
-                  permissions=["delete"])
-    def delete_selected(self, request, queryset):
-        kept = {obj.pk: f"“{obj}” was not deleted. {reason}" for obj in queryset
-                if (reason := obj.why_not_deletable())}
-        for text in kept.values():
-            self.message_user(request, text, messages.ERROR)
-        rest = queryset.exclude(pk__in=list(kept))
-        if not rest.exists():
-            return None
-        return admin_actions.delete_selected(self, request, rest)
 
 
 # --- Scoring ------------------------------------------------------------------------------------
@@ -656,9 +619,8 @@ class OwnerFilter(admin.RelatedFieldListFilter):
     def field_choices(self, field, request, model_admin):
         if sees_every_lead(request.user):
             return super().field_choices(field, request, model_admin)
-        reps = (get_user_model().objects.filter(
-            rep_profile__memberships__team_id__in=led_team_ids(request.user))
-            .distinct().order_by("first_name", "last_name", "username"))
+        reps = reps_of_teams(led_team_ids(request.user)).order_by(
+            "first_name", "last_name", "username")
         return [(user.pk, person_name(user)) for user in reps]
 
 

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET
 from capture.models import Channel
 from capture.services import person_name
 from routing import dashboard as figures
-from routing.access import dashboard_team_ids, may_see_dashboard
+from routing.access import dashboard_team_ids, may_see_dashboard, reps_of_teams
 from routing.models import Team
 
 
@@ -48,7 +48,7 @@ class DashboardFilter(forms.Form):
         self.fields["team"].queryset = teams
         reps = get_user_model().objects.filter(rep_profile__isnull=False)
         if team_ids is not None:
-            reps = reps.filter(rep_profile__memberships__team_id__in=team_ids).distinct()
+            reps = reps.filter(pk__in=reps_of_teams(team_ids).values("pk"))
         self.fields["rep"].queryset = reps.order_by("first_name", "last_name", "username")
 
     def clean(self):

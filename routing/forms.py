@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from capture.models import ALLOWED_TRANSITIONS, LeadStatus
 from capture.services import person_name
-from routing.access import led_team_ids, sees_every_lead
+from routing.access import led_team_ids, reps_of_teams, sees_every_lead
 from routing.actions import CallOutcome
 
 NEEDS_REASON = {LeadStatus.LOST, LeadStatus.DISQUALIFIED}
@@ -164,9 +164,8 @@ class ReassignForm(ActionForm):
         if user is not None and not sees_every_lead(user):
             # The current owner stays listed (and selected), even from another team: else
             # the picker shows "Nobody" and a note alone would send the lead back.
-            reps = reps.filter(Q(pk__in=get_user_model().objects.filter(
-                rep_profile__memberships__team_id__in=led_team_ids(user)).values("pk"))
-                | Q(pk=getattr(lead, "owner_id", None)))
+            reps = reps.filter(Q(pk__in=reps_of_teams(led_team_ids(user)).values("pk"))
+                               | Q(pk=getattr(lead, "owner_id", None)))
         self.fields["owner"].queryset = reps.order_by("username")
         self.fields["owner"].label_from_instance = person_name
 

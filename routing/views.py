@@ -176,12 +176,12 @@ def claim(request: HttpRequest, lead_id: int) -> HttpResponse:
     if not is_rep(request.user):
         return HttpResponseForbidden(NOT_A_REP)
     if not tab_leads_of(request.user, "team").filter(pk=lead_id).exists():
-        messages.warning(request, "Someone else has taken this lead already.")
+        messages.warning(request, actions.TAKEN)
         return redirect(f"{reverse('routing:queue')}?tab=team")
     if actions.claim_lead(lead_id=lead_id, user=request.user):
         messages.success(request, "The lead is yours.")
         return redirect("routing:lead", lead_id=lead_id)
-    messages.warning(request, "Someone else has taken this lead already.")
+    messages.warning(request, actions.TAKEN)
     return redirect(f"{reverse('routing:queue')}?tab=team")
 
 
@@ -313,7 +313,7 @@ def lead_action(request: HttpRequest, lead_id: int, action: str) -> HttpResponse
         lead = _visible_lead(request, lead_id)
     except Http404:
         if _taken_from_my_team(request.user, lead_id):  # another rep claimed it since
-            messages.warning(request, "Someone else has taken this lead already.")
+            messages.warning(request, actions.TAKEN)
             return redirect(f"{reverse('routing:queue')}?tab=team")
         raise
     handler = ACTIONS.get(action)
@@ -353,20 +353,14 @@ def _taken_from_my_team(user, lead_id: int) -> bool:
 
 
 def _claim_first(request, lead) -> HttpResponse | None:
-    """Working a lead from the team queue claims it first, as the queue's Claim does: contact
-    with the prospect and its status are the owner's, and the lead must leave the queue. None
-    once it is mine; else where to go (someone else took it, or I am not a rep)."""
-    if not is_rep(request.user):
-        messages.warning(request, "Nobody owns this lead yet: give it to one of your reps with "
-                         "Reassign, and they contact the prospect.")
+    """routing.actions.claim_to_work: None once the lead is mine; else where to go."""
+    refusal = actions.claim_to_work(lead=lead, user=request.user)
+    if refusal is None:
+        return None
+    messages.warning(request, refusal)
+    if refusal == actions.NOT_A_REP_TO_WORK:
         return redirect("routing:lead", lead_id=lead.pk)
-    # Gone from my teams' queues since the page was read, or claimed by another rep just now.
-    if not _claimable(request.user, lead) or not actions.claim_lead(lead_id=lead.pk,
-                                                                    user=request.user):
-        messages.warning(request, "Someone else has taken this lead already.")
-        return redirect(f"{reverse('routing:queue')}?tab=team")
-    lead.owner = request.user
-    return None
+    return redirect(f"{reverse('routing:queue')}?tab=team")
 
 
 def _log_call(request, lead):
