@@ -37,7 +37,6 @@ from routing.conditions import (
     Operator,
     compile_condition,
     field_choices,
-    normalise_value,
 )
 from routing.custom_specs import sync_custom_field_specs
 from routing.history import (
@@ -708,25 +707,26 @@ class DraftRulesForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        self.draft = None
-        if data.get("draft_field") or data.get("draft_operator"):
-            if data.get("draft_points") is None:
-                self.add_error("draft_points", "Give the draft rule its points.")
-                return data
-            try:
-                condition = compile_condition(data.get("draft_field", ""),
-                                              data.get("draft_operator", ""),
-                                              normalise_value(data.get("draft_field", ""),
-                                                              data.get("draft_operator", ""),
-                                                              data.get("draft_value", "")),
-                                              routing=False)
-            except ConditionError as exc:
-                self.add_error("draft_value", str(exc))
-                return data
-            self.draft = ScoringRuleSpec(None, data.get("draft_name") or "Draft rule", "draft",
-                                         condition, data["draft_points"])
+        self.draft = self._draft_scoring(data)
         self.draft_route = self._draft_route(data)
         return data
+
+    def _draft_scoring(self, data) -> ScoringRuleSpec | None:
+        """The draft scoring rule, its condition checked as a saved rule's is."""
+        if not (data.get("draft_field") or data.get("draft_operator")):
+            return None
+        if data.get("draft_points") is None:
+            self.add_error("draft_points", "Give the draft rule its points.")
+            return None
+        try:
+            _, condition = m.checked_condition(
+                data.get("draft_field", ""), data.get("draft_operator", ""),
+                data.get("draft_value", ""), routing=False)
+        except ConditionError as exc:
+            self.add_error("draft_value", str(exc))
+            return None
+        return ScoringRuleSpec(None, data.get("draft_name") or "Draft rule", "draft", condition,
+                               data["draft_points"])
 
     def _draft_route(self, data) -> RoutingRuleSpec | None:
         """The draft routing rule, checked as the routing rule form checks a saved one."""
@@ -746,11 +746,9 @@ class DraftRulesForm(forms.Form):
         conditions = ()
         if data.get("route_field") or data.get("route_operator"):
             try:
-                conditions = (compile_condition(data.get("route_field", ""),
-                                                data.get("route_operator", ""),
-                                                normalise_value(data.get("route_field", ""),
-                                                                data.get("route_operator", ""),
-                                                                data.get("route_value", ""))),)
+                conditions = (m.checked_condition(
+                    data.get("route_field", ""), data.get("route_operator", ""),
+                    data.get("route_value", ""), routing=True)[1],)
             except ConditionError as exc:
                 self.add_error("route_value", str(exc))
                 return None

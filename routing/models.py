@@ -72,27 +72,32 @@ class ConditionFields(models.Model):
         abstract = True
 
     def clean(self) -> None:
-        from routing.custom_specs import sync_custom_field_specs
-
         super().clean()
-        sync_custom_field_specs()
-        # The answers a built-in choice field has, checked as a rule is saved. Only then: the
-        # engine keeps running a rule saved before (a tier since renamed is simply never met).
-        spec = None
-        if self.field == "tier":  # the tiers sales ops defined are its only answers
-            spec = replace(FIELDS["tier"], choices=tuple(
-                ScoreTier.objects.values_list("name", flat=True)))
-        elif self.field == "channel":
-            spec = replace(FIELDS["channel"], choices=tuple(Channel.values))
-        elif self.field in ORDERS:  # company size, budget, urgency: the forms' answers
-            spec = replace(FIELDS[self.field], choices=form_answers(self.field))
         try:
-            # Kept as leads store the field (country names as codes), or refused.
-            self.value = normalise_value(self.field, self.operator, self.value)
-            compile_condition(self.field, self.operator, self.value,
-                              routing=self.routing_fields, spec=spec)
+            self.value, _ = checked_condition(self.field, self.operator, self.value,
+                                              routing=self.routing_fields)
         except ConditionError as exc:
             raise ValidationError({"value": str(exc)}) from None
+
+
+def checked_condition(field: str, operator: str, value: str, *, routing: bool):
+    """A condition as a rule being saved (or a draft on try-it and the backtest) is checked:
+    the value as leads store it (country names as codes) and the compiled condition, or
+    ConditionError. The answers a built-in choice field has are checked here only: the engine
+    keeps running a rule saved before (a tier since renamed is simply never met)."""
+    from routing.custom_specs import sync_custom_field_specs
+
+    sync_custom_field_specs()
+    spec = None
+    if field == "tier":  # the tiers sales ops defined are its only answers
+        spec = replace(FIELDS["tier"], choices=tuple(
+            ScoreTier.objects.values_list("name", flat=True)))
+    elif field == "channel":
+        spec = replace(FIELDS["channel"], choices=tuple(Channel.values))
+    elif field in ORDERS:  # company size, budget, urgency: the forms' answers
+        spec = replace(FIELDS[field], choices=form_answers(field))
+    value = normalise_value(field, operator, value)
+    return value, compile_condition(field, operator, value, routing=routing, spec=spec)
 
 
 def form_answers(field: str) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from django.apps import apps
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -604,3 +605,29 @@ def test_a_rule_that_no_longer_passes_its_checks_does_not_break_the_list_s_save(
     assert "Giant" in response.content.decode()
     stale.refresh_from_db()
     assert stale.points == 5
+
+
+def test_try_it_and_backtest_refuse_draft_answers_no_form_gives_as_a_saved_rule_does(
+        demo, admin_client):
+    """A draft "company size is 10000+" (no form offers it) would never fire: refused on the
+    draft, with the message saving the rule gives, for both draft rules and the backtest."""
+    draft = {"draft_field": "company_size", "draft_operator": "equals",
+             "draft_value": "10000+", "draft_points": "10"}
+    route = {"route_field": "tier", "route_operator": "equals", "route_value": "lukewarm",
+             "route_action": "round_robin", "route_team": Team.objects.first().pk}
+    saved = ScoringRule(name="x", field="company_size", operator="equals", value="10000+",
+                        points=10)
+    with pytest.raises(ValidationError) as refused:
+        saved.full_clean()
+    message = refused.value.message_dict["value"][0]
+    for url, extra in (("/admin/routing/scoringrule/try/", {}),
+                       ("/admin/routing/scoringrule/backtest/", {"days": "30"})):
+        response = admin_client.post(url, {**draft, **route, **extra})
+        assert response.status_code == 200
+        errors = response.context["form"].errors
+        assert errors["draft_value"] == [message]
+        assert "lukewarm" in errors["route_value"][0]
+        assert response.context.get("result") is None and response.context.get("report") is None
+    fine = admin_client.post("/admin/routing/scoringrule/try/", {
+        **draft, "draft_value": "1001-5000", "company_size": "1001-5000"})
+    assert fine.context["form"].errors == {} and fine.context["result"] is not None
