@@ -23,3 +23,24 @@ def test_a_manager_on_a_phone_opens_the_menu_and_logs_out(live_server, page, tea
     page.get_by_role("button", name="Menu").click()
     logout.click()
     page.wait_for_url("**/accounts/login/**")
+
+
+def test_a_rep_on_a_phone_reads_the_queue_without_scrolling_sideways(
+        live_server, page, team):  # noqa: F811
+    """At 390 px the queue keeps due, lead, tier, age and Claim on screen; the message moves
+    under the lead's name and the source column folds away."""
+    from tests.routing.pages import lead_for
+
+    lead_for(team["alice"], team["team"], first_name="Hot", last_name="Prospect", tier="hot",
+             source="google-ads-spring-campaign-with-a-long-name", minutes_left=30,
+             message="We need forty laptops delivered to our Berlin office by Friday")
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_in(page, live_server, "alice")
+    table = page.locator("#queue-rows").locator("xpath=ancestor::table")
+    wrapper = table.locator("xpath=..")
+    assert table.evaluate("t => t.scrollWidth") <= wrapper.evaluate("w => w.clientWidth")
+    row = page.locator("#queue-rows tr").first
+    assert "We need forty laptops" in row.inner_text()
+    assert "google-ads-spring" not in row.inner_text()  # folded away at this width
+    page.set_viewport_size({"width": 1280, "height": 900})
+    assert "google-ads-spring" in row.inner_text()
