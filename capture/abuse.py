@@ -83,6 +83,22 @@ def cache_reachable() -> bool:
         return False
 
 
+def is_past(key: str, limit: int) -> bool:
+    """Whether `key` already counted `limit` in the last minute, without counting this request:
+    for limits that count only failures (wrong API keys). False while the cache is unreachable,
+    as over_limit is."""
+    if limit <= 0:
+        return False
+    this_minute, last_minute, into = _windows(key)
+    try:
+        current = cache.get(this_minute, 0)
+        previous = cache.get(last_minute, 0)
+    except Exception as exc:
+        cache_unreachable(exc)
+        return False
+    return previous * (1 - into / 60) + current >= limit
+
+
 def seconds_until_allowed(key: str, limit: int) -> int:
     """The Retry-After for `key`: whole seconds until one more request fits under `limit`,
     if none is sent meanwhile (the previous minute's weight falls as the window slides)."""

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from capture import abuse
 from capture.channels.webform import CHANNEL, input_from_form, payload_from_post
@@ -143,6 +143,7 @@ def submission_key(cleaned_data: dict) -> str:
     return f"{submission_id}:{digest}"
 
 
+@require_safe
 @xframe_options_exempt
 def thanks_page(request: HttpRequest, slug: str) -> HttpResponse:
     intake_form = get_object_or_404(IntakeForm, slug=slug)

@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_safe
 
 from capture import abuse
 from capture.channels.base import request_headers, unreadable_json
@@ -147,11 +148,11 @@ def messages(request: HttpRequest, widget: ChatWidget) -> HttpResponse:
                              **_state(widget, conversation)})
     if request.method != "POST":
         raise ChatRefused("Use GET or POST.", status=405)
+    _limit(request, "chat-ip", settings.CHAT_RATE_PER_IP)  # first: unreadable posts count too
     data = _json_body(request)
     if request.headers.get("X-Chat-Token") and conversation is None:
         raise ChatRefused("This chat token is not valid (or expired): start a new chat.",
                           status=404)
-    _limit(request, "chat-ip", settings.CHAT_RATE_PER_IP)
     if conversation is not None:
         _limit(request, "chat-visitor", settings.CHAT_RATE_PER_VISITOR, who=conversation.thread)
     text = services.read_text(data.get("text"))
@@ -174,6 +175,7 @@ def messages(request: HttpRequest, widget: ChatWidget) -> HttpResponse:
 def contact(request: HttpRequest, widget: ChatWidget) -> HttpResponse:
     if request.method != "POST":
         raise ChatRefused("Use POST.", status=405)
+    _limit(request, "chat-ip", settings.CHAT_RATE_PER_IP)
     conversation = _conversation(request, widget)
     if conversation is None:
         raise ChatRefused("Write a message first: there is no chat to attach these details to.",
@@ -189,6 +191,7 @@ def contact(request: HttpRequest, widget: ChatWidget) -> HttpResponse:
     return JsonResponse({"saved": True, **_state(widget, conversation)})
 
 
+@require_safe
 def demo_page(request: HttpRequest) -> HttpResponse:
     """A page that embeds the demo widget the way a customer's site would (seed_demo)."""
     widget = ChatWidget.objects.filter(is_active=True, name=settings.CHAT_DEMO_WIDGET).first()

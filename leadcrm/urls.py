@@ -7,16 +7,20 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.templatetags.static import static
 from django.urls import include, path
 from django.views import defaults
+from django.views.decorators.http import require_safe
 from django.views.generic import RedirectView
 
 from capture.abuse import cache_reachable
 from routing.admin import PeopleAutocomplete
+
+GET_ONLY = ["get", "head"]  # pages, not endpoints: a POST to them is a 405
 
 admin.site.site_header = "leadcrm"
 admin.site.site_title = "leadcrm admin"
 admin.site.index_title = "Sales operations"
 
 
+@require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
     """200 while leads can be taken in; 503 (JSON) when the database cannot be reached.
 
@@ -47,13 +51,14 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
 handler400 = bad_request
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("", RedirectView.as_view(url="/admin/", permanent=False, http_method_names=GET_ONLY)),
     # The admin's autocomplete, naming people by full name (routing.admin.PeopleAutocomplete).
     path("admin/autocomplete/", admin.site.admin_view(
         PeopleAutocomplete.as_view(admin_site=admin.site))),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
-    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True,
+                                                  http_method_names=GET_ONLY)),
     path("", include("capture.urls")),
     path("", include("routing.urls")),  # /accounts/, /queue/, /leads/<id>/, /dashboard/
     path("", include("followup.urls")),

@@ -244,9 +244,11 @@ TWILIO_DELIVERY = {"queued": "", "accepted": "", "sending": "", "scheduled": "",
 def message_status_view(request: HttpRequest) -> HttpResponse:
     """Twilio's message status callback (TWILIO_STATUS_CALLBACK_URL points here): signed like
     every Twilio request; announced to the outbox, not stored (a status is not a lead)."""
-    from capture.channels.base import ChannelError
+    from capture.channels.base import ChannelError, over_webhook_rate
     from capture.signals import delivery_reported
 
+    if limited := over_webhook_rate(request, "twilio-message-status"):
+        return limited
     try:
         verify(request)
         data = _post(request, "MessageSid", "MessageStatus")

@@ -431,3 +431,81 @@ def test_password_reset_is_limited_per_client_address_across_email_addresses(cli
     client.post("/accounts/password_reset/", {"email": "rep5@example.com"},
                 REMOTE_ADDR="198.51.100.21")  # another client still gets its email
     assert len(mailoutbox) == 5
+
+
+# --- every public POST endpoint, found in the URLconf ------------------------------------------
+
+def _public_post_paths(samples: dict[str, str]) -> list[str]:
+    """Every URL an anonymous sender can reach, with these sample arguments: the URLconf walked,
+    so an endpoint added later is in the sweep without anyone remembering to add it."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    def walk(patterns, prefix=""):
+        for entry in patterns:
+            route = prefix + str(entry.pattern)
+            if isinstance(entry, URLResolver):
+                yield from walk(entry.url_patterns, route)
+            elif isinstance(entry, URLPattern):
+                yield route
+
+    paths = set()
+    for route in walk(get_resolver().url_patterns):
+        route = route.lstrip("^").rstrip("$").replace("\\Z", "")
+        if route.startswith(("admin/", "static/", "chat/leads/", "chat/take/", "chat/waiting/",
+                             "queue", "leads/", "dashboard", "bench/", "accounts/")):
+            continue  # signed-in staff pages (login and password reset: tested above)
+        path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: samples[m.group(1)], route)
+        path = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: samples[m.group(1)], path)
+        if re.search(r"[()\[\]*+?]", path):
+            continue  # the catch-all of unknown /inbound/ and /api/ paths: a 404 JSON
+        paths.add("/" + path)
+    return sorted(paths)
+
+
+@pytest.mark.django_db
+def test_every_public_post_endpoint_answers_429_past_its_limit(client, settings, api_key,
+                                                               webhook_source):
+    """Forged or empty posts from one address to every public URL, to real forms, widgets and
+    sources: each URL that takes a POST ends in 429 past its limit, the others answer 405. The
+    API counts wrong keys; Twilio's message status callback once had no limit at all."""
+    from chat.models import ChatWidget
+    from followup.suppression import unsubscribe_token
+    from capture.models import IntakeForm
+
+    settings.WEBHOOK_RATE_LIMIT_PER_MINUTE = 3
+    settings.FORM_RATE_LIMIT_PER_MINUTE = 3
+    settings.CHAT_RATE_PER_IP = settings.CHAT_POLL_RATE_PER_IP = 3
+    IntakeForm.objects.create(slug="quote", title="Quote")
+    widget = ChatWidget.objects.create(name="Site", allowed_origins="https://shop.example")
+    lead = Lead.objects.create(email="u@example.com")
+    samples = {"slug": "quote", "source": "partner", "token": unsubscribe_token(lead),
+               "key": widget.key, "esp_name": "postmark", "webhook_type": "inbound"}
+    paths = _public_post_paths(samples)
+    assert {"/inbound/twilio/message-status/", "/api/v1/leads/", "/healthz"} <= set(paths)
+    unlimited = {}
+    for path in paths:
+        codes = [client.post(path, b"x=1", content_type="application/x-www-form-urlencoded",
+                             HTTP_ORIGIN="https://shop.example").status_code
+                 for _ in range(8)]
+        if codes[-1] != 429 and set(codes) != {405}:
+            unlimited[path] = codes
+    assert unlimited == {}
+
+
+@pytest.mark.django_db
+def test_wrong_api_keys_from_one_address_are_refused_past_the_limit_right_keys_are_not_counted(
+        client, api_key, settings):
+    settings.WEBHOOK_RATE_LIMIT_PER_MINUTE = 3
+    _, plain = api_key
+
+    def post(key, n):
+        return client.post("/api/v1/leads/", json.dumps({"email": f"k{n}@example.com"}),
+                           content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {key}")
+
+    assert [post(plain, n).status_code for n in range(5)] == [201] * 5  # not counted
+    wrong = plain[:-4] + "AAAA"
+    assert [post(wrong, n).status_code for n in range(4)] == [401, 401, 401, 429]
+    refused = post(plain, 9)  # the address is out for the minute, whatever its key
+    assert refused.status_code == 429 and refused["Retry-After"] == "60"
+    assert "API key" in refused.json()["error"]
+    assert Lead.objects.count() == 5
