@@ -1,8 +1,10 @@
 """Top-level URLs: the admin, the public capture pages and a health check."""
 
+import sys
+
 from django.conf import settings
 from django.contrib import admin
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.templatetags.static import static
 from django.urls import include, path
@@ -48,7 +50,22 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     return defaults.bad_request(request, exception)
 
 
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Machines get JSON here too. A lost database connection (an outage, a failover, a pooler
+    closing idle connections) is a 503 with Retry-After: the sender's retry will be taken in,
+    and nothing of the failed request was kept."""
+    if not request.path.startswith(MACHINE_PATHS):
+        return defaults.server_error(request)
+    if isinstance(sys.exc_info()[1], (OperationalError, InterfaceError)):
+        response = JsonResponse({"error": "The database is unreachable just now; retry in a "
+                                 "moment."}, status=503)
+        response["Retry-After"] = "30"
+        return response
+    return JsonResponse({"error": "Something went wrong on our side; retry later."}, status=500)
+
+
 handler400 = bad_request
+handler500 = server_error
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False, http_method_names=GET_ONLY)),

@@ -151,3 +151,30 @@ def to_every_json_channel(client, api_key, record: bytes, meta: bytes, booking: 
         client.post("/inbound/calendly/", booking, content_type="application/json",
                     HTTP_CALENDLY_WEBHOOK_SIGNATURE=calendly_header(booking)),
     ]
+
+
+def test_a_connection_lost_mid_request_is_a_json_503_for_machines_and_keeps_nothing(
+        monkeypatch):
+    """Found under load with PostgreSQL's idle connections terminated (as a failover or a
+    pooler does): the API key's read raised OperationalError and the partner got Django's HTML
+    500 page. Machines get JSON, and a lost database says retry."""
+    from django.db import OperationalError
+    from django.test import Client
+
+    from capture.channels import api
+
+    def lost(request):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(api, "authenticate", lost)
+    client = Client(raise_request_exception=False)
+    response = client.post("/api/v1/leads/", b'{"email": "a@b.example"}',
+                           content_type="application/json", HTTP_AUTHORIZATION="Bearer lcrm_x_y")
+    assert response.status_code == 503 and response["Retry-After"] == "30"
+    assert "retry" in response.json()["error"]
+    assert InboundEvent.objects.count() == 0 and Lead.objects.count() == 0
+
+    monkeypatch.setattr(api, "authenticate", lambda request: 1 / 0)
+    response = client.post("/api/v1/leads/", b"{}", content_type="application/json")
+    assert response.status_code == 500
+    assert response.json() == {"error": "Something went wrong on our side; retry later."}
