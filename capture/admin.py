@@ -468,6 +468,12 @@ class ChannelSettingsAdmin(admin.ModelAdmin):
     )
 
     def changelist_view(self, request, extra_context=None):
+        # Every channel has its row to open, as docs/channels.md says ("Channel settings →
+        # Twilio calls and SMS"), with the defaults the channel runs on until it is saved.
+        if self.has_add_permission(request):
+            ChannelSettings.objects.bulk_create(
+                [ChannelSettings(channel=name) for name in ChannelSettings.Name.values],
+                ignore_conflicts=True)
         since = timezone.now() - timedelta(hours=24)
         extra_context = {**(extra_context or {}), "channel_stats": channel_stats(since),
                          "stats_since": since}

@@ -86,3 +86,21 @@ def test_a_webhook_secret_is_shown_to_superusers_only(admin_client, ops_client):
     assert source.secret in admin_client.get(page).content.decode()
     html = ops_client.get(page).content.decode()
     assert source.secret not in html and f"…{source.secret[-4:]}" in html
+
+
+def test_a_fresh_install_lists_every_channel_to_open_and_edit(ops_client):
+    """docs/channels.md sends sales ops to "Channel settings → Twilio calls and SMS": on a fresh
+    install the list was empty and the row had to be added by hand first."""
+    html = ops_client.get("/admin/capture/channelsettings/").content.decode()
+    for label in ChannelSettings.Name.labels:
+        assert label in html
+    twilio = ChannelSettings.objects.get(channel="twilio")
+    assert twilio.is_active and twilio.forward_to == ""  # the defaults the channel ran on
+    response = ops_client.post(f"/admin/capture/channelsettings/{twilio.pk}/change/", {
+        "channel": "twilio", "is_active": "on", "source": "phones", "default_region": "GB",
+        "forward_to": "+442079460958", "greeting": "Hello", "reply_text": "",
+        "own_addresses": "", "field_mapping": "{}"})
+    assert response.status_code == 302
+    assert ChannelSettings.for_channel("twilio").forward_to == "+442079460958"
+    ops_client.get("/admin/capture/channelsettings/")  # opening it again adds nothing
+    assert ChannelSettings.objects.count() == len(ChannelSettings.Name.values)
