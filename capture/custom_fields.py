@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, models
 from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
+from django.utils.html import conditional_escape
 
 from capture.custom_field_models import CustomField
 from capture.memo import ProcessMemo
@@ -274,8 +275,10 @@ def form_field(definition: CustomField, *, required: bool = False,
     label = definition.label
     messages = {"required": (f"Please fill in {label.lower()}." if public
                              else "This field is required.")}
-    common = {"label": label, "required": required, "help_text": definition.help_text,
-              "error_messages": messages}
+    # Crispy's and Django's form templates print help texts with |safe (they are meant to be
+    # the developer's HTML); this one is sales ops' plain text, so it is escaped here.
+    common = {"label": label, "required": required,
+              "help_text": conditional_escape(definition.help_text), "error_messages": messages}
     kind = definition.kind
     if kind == Kind.SHORT_TEXT:
         field = forms.CharField(max_length=MAX_LENGTH[kind], **common)

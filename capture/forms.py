@@ -8,9 +8,11 @@ import uuid
 
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Div, Field, Layout, Submit
+from crispy_forms.utils import TEMPLATE_PACK
 from django import forms
 from django.conf import settings
 from django.core import signing
+from django.template.loader import render_to_string
 from django.utils.html import format_html
 
 from capture import custom_fields
@@ -228,6 +230,15 @@ def _field_for(intake_form: IntakeForm, name: str, *, required: bool) -> forms.F
                            widget=forms.TextInput(attrs={"autocomplete": autocomplete}))
 
 
+class PlainSubmit(Submit):
+    """A submit button whose label is shown as typed: crispy's own renders the label as a
+    template (sales ops' "{{ request.path }}" would run, and its output is not escaped)."""
+
+    def render(self, form, context, template_pack=TEMPLATE_PACK, **kwargs):
+        context.update({"input": self})
+        return render_to_string(self.get_template_name(template_pack), context.flatten())
+
+
 def form_helper(intake_form: IntakeForm, form: forms.Form) -> FormHelper:
     helper = FormHelper()
     helper.form_method = "post"
@@ -241,7 +252,7 @@ def form_helper(intake_form: IntakeForm, form: forms.Form) -> FormHelper:
         *(["consent"] if "consent" in form.fields else []),
         Div(HONEYPOT, css_class="hp-field", aria_hidden="true"),
         *hidden,
-        Submit("submit", intake_form.submit_label, css_class="btn-primary btn-lg w-100"),
+        PlainSubmit("submit", intake_form.submit_label, css_class="btn-primary btn-lg w-100"),
     )
     return helper
 

@@ -366,6 +366,18 @@ def test_values_are_shown_escaped_on_the_lead_page_and_the_admin(admin_client, f
     assert evil not in change and "Custom fields" in change
 
 
+def test_sales_ops_help_text_is_shown_escaped_wherever_the_field_is_edited(
+        client, admin_client, fields, on_form):
+    evil = "<script>alert(4)</script>"
+    fields["seats"].help_text = evil
+    fields["seats"].save()
+    lead = LeadFactory(owner=None)
+    for url in ("/q/quote/", f"/leads/{lead.pk}/", f"/admin/capture/lead/{lead.pk}/change/"):
+        page = (client if url.startswith("/q/") else admin_client).get(url).content.decode()
+        assert evil not in page, url
+        assert "&lt;script&gt;alert(4)&lt;/script&gt;" in page, url
+
+
 def _admin_form_data(admin_client, lead) -> dict:
     form = admin_client.get(f"/admin/capture/lead/{lead.pk}/change/").context["adminform"].form
     data = {}

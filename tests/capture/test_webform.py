@@ -176,6 +176,18 @@ def test_markup_is_stored_as_typed_and_shown_escaped(visitor, admin_client):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
+def test_sales_ops_texts_on_the_form_are_shown_as_typed(visitor, quote_form):
+    quote_form.title = "<i>Quote</i>"
+    quote_form.submit_label = "<b>Send</b> {{ request.path }}"  # crispy renders labels as templates
+    quote_form.consent_text = "<u>I agree</u>"
+    quote_form.service_choices = "<s>Cloud</s>"
+    quote_form.save()
+    html = visitor.load().content.decode()
+    assert 'value="&lt;b&gt;Send&lt;/b&gt; {{ request.path }}"' in html
+    for text in ("<i>Quote</i>", "<b>Send</b>", "<u>I agree</u>", "<s>Cloud</s>", "/q/quote/ "):
+        assert text not in html
+
+
 def test_the_honeypot_rejects_and_keeps_the_event(visitor):
     response = visitor.submit(**GOOD, website="http://spam.example")
     assert response.status_code == 400
