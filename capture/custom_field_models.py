@@ -24,6 +24,17 @@ RESERVED_KEYS = frozenset({
 })
 
 
+# The queue filters a number by `cf_<key>_min` and `cf_<key>_max` and a date by `cf_<key>_after`
+# and `cf_<key>_before` (django-filter's RangeWidget and DateRangeWidget); a key may not take
+# another field's name there, or one filter would read the other's input.
+FILTER_SUFFIXES = {"number": ("min", "max"), "date": ("after", "before")}
+
+
+def filter_names(key: str, kind: str) -> set[str]:
+    """The names (without `cf_`) the queue's filter of this field reads from the address."""
+    return {key, *(f"{key}_{suffix}" for suffix in FILTER_SUFFIXES.get(kind, ()))}
+
+
 class CustomField(models.Model):
     """One field sales ops added to leads: "Tech stack", "Seats", "Contract end date"."""
 
@@ -137,6 +148,8 @@ class CustomField(models.Model):
                              "(e.g. tech_stack).")
         elif self.key in RESERVED_KEYS:
             errors["key"] = f"“{self.key}” is a built-in name; choose another key."
+        elif clash := self._filter_name_clash():
+            errors["key"] = clash
         if self.kind in self.CHOICE_KINDS and not self.choice_list:
             errors["choices"] = "List the answers, one per line."
         if self.kind != self.Kind.NUMBER:
@@ -147,6 +160,16 @@ class CustomField(models.Model):
             raise ValidationError(errors)
         if self.pk:
             self._clean_change()
+
+    def _filter_name_clash(self) -> str:
+        """Why the queue's filters could not tell this field from another (archived ones too:
+        restoring one is not checked), or ""."""
+        mine = filter_names(self.key, self.kind)
+        for key, kind in CustomField.objects.exclude(pk=self.pk).values_list("key", "kind"):
+            if shared := sorted(mine & filter_names(key, kind)):
+                return (f"The queue would filter this field and “{key}” by the same name "
+                        f"(cf_{shared[0]}); choose another key.")
+        return ""
 
     def _clean_change(self) -> None:
         from capture.custom_fields import CHANGE_CHECKS, conversion_report

@@ -68,6 +68,32 @@ def test_a_bad_definition_is_refused_with_a_clear_message(admin_client, data, me
     assert not CustomField.objects.exists()
 
 
+@pytest.mark.parametrize(("data", "clash"), [
+    ({"key": "seats_max"}, "cf_seats_max"),  # the number field "seats" filters by seats_max
+    ({"key": "contract_end_before", "kind": "yes_no"}, "cf_contract_end_before"),
+    ({"key": "seats_total", "kind": "date"}, None),
+])
+def test_a_key_the_queue_filters_another_field_by_is_refused(admin_client, fields, data, clash):
+    response = admin_add(admin_client, label="Something", **data)
+    if clash is None:
+        assert response.status_code == 302
+        return
+    assert response.status_code == 200
+    assert "The queue would filter this field and" in response.content.decode()
+    assert clash in response.content.decode()
+    assert not CustomField.objects.filter(key=data["key"]).exists()
+
+
+def test_a_number_or_date_field_whose_filter_names_are_taken_is_refused(fields):
+    CustomField.objects.create(key="budget_k_after", label="After", kind="short_text")
+    with pytest.raises(ValidationError, match="cf_budget_k_after"):
+        CustomField(key="budget_k", label="Budget", kind="date").full_clean()
+    CustomField(key="budget_k", label="Budget", kind="number").full_clean()  # _min, _max: free
+    fields["notes"].key, fields["notes"].kind = "seats_min", "long_text"
+    with pytest.raises(ValidationError, match="cf_seats_min"):
+        fields["notes"].full_clean()
+
+
 def test_a_bulk_delete_deletes_the_unused_fields_and_names_those_leads_carry(admin_client,
                                                                              fields):
     LeadFactory(custom_fields={"seats": 12})

@@ -269,6 +269,16 @@ def test_the_filters_are_in_the_queue_form_and_archived_fields_are_not(as_alice,
     assert 'name="cf_notes"' not in html
 
 
+def test_the_queue_reads_each_field_by_the_names_a_key_is_checked_against(as_alice, fields):
+    from capture.custom_field_models import filter_names
+
+    html = as_alice.get("/queue/").content.decode()
+    shown = set(re.findall(r'name="cf_([a-z0-9_]+)"', html))
+    expected = set().union(*(filter_names(f.key, f.kind) - (
+        {f.key} if f.kind in ("number", "date") else set()) for f in fields.values()))
+    assert shown == expected
+
+
 @pytest.mark.parametrize("count", [1, 12])
 def test_the_queue_page_s_queries_do_not_grow_with_the_custom_fields(
         as_alice, alice, count, django_assert_num_queries):
