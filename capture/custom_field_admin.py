@@ -26,7 +26,6 @@ class CustomFieldAdmin(GuardedDeleteMixin, admin.ModelAdmin):
     list_editable = ("position",)
     list_filter = ("is_active", "kind")
     search_fields = ("label", "key", "help_text", "choices")
-    prepopulated_fields = {"key": ("label",)}
     actions = ("archive", "restore", "delete_selected")
     fieldsets = (
         (None, {"fields": ("label", "key", "kind", "choices", ("min_value", "max_value"),
@@ -37,11 +36,12 @@ class CustomFieldAdmin(GuardedDeleteMixin, admin.ModelAdmin):
             "active field."}),
     )
 
+    class Media:
+        # Fills the key from the label with _ (prepopulated_fields would write hyphens).
+        js = ("js/custom_field_key.js",)
+
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(form_count=Count("form_slots"))
-
-    def get_prepopulated_fields(self, request, obj=None):
-        return {} if obj is not None else self.prepopulated_fields
 
     def get_readonly_fields(self, request, obj=None):
         # The key is fixed once leads carry it: the API, imports and exports use it.
