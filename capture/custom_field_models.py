@@ -11,7 +11,7 @@ import re
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from capture.fields import LEAD_FIELDS, LeadField
+from capture.fields import LEAD_FIELDS, LeadField, answer_list, answers_differing_in_case
 
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,48}$")
 # Names a custom key may not take: the built-in fields and the words the API, forms, rules
@@ -129,11 +129,7 @@ class CustomField(models.Model):
 
     @property
     def choice_list(self) -> list[str]:
-        seen: dict[str, None] = {}
-        for line in (self.choices or "").splitlines():
-            if line.strip():
-                seen.setdefault(line.strip(), None)
-        return list(seen)
+        return answer_list(self.choices)
 
     def leads_carrying(self) -> models.QuerySet:
         from capture.custom_fields import leads_with_key
@@ -152,6 +148,9 @@ class CustomField(models.Model):
             errors["key"] = clash
         if self.kind in self.CHOICE_KINDS and not self.choice_list:
             errors["choices"] = "List the answers, one per line."
+        elif self.kind in self.CHOICE_KINDS and (
+                repeated := answers_differing_in_case(self.choice_list)):
+            errors["choices"] = repeated
         if self.kind != self.Kind.NUMBER:
             self.min_value = self.max_value = None  # limits only mean something for numbers
         elif None not in (self.min_value, self.max_value) and self.min_value > self.max_value:

@@ -50,6 +50,24 @@ DEFAULT_CHOICES = {
 }
 
 
+def answer_list(text: str) -> list[str]:
+    """One answer per line, as sales ops list them: blank lines and exact repeats dropped."""
+    return list(dict.fromkeys(line.strip() for line in (text or "").splitlines()
+                              if line.strip()))
+
+
+def answers_differing_in_case(answers: list[str]) -> str:
+    """A refusal naming answers that differ only in capitals, or "": forms would offer both,
+    while the API, imports and rules match answers ignoring case (one could never be kept)."""
+    groups: dict[str, list[str]] = {}
+    for answer in answers:
+        groups.setdefault(answer.casefold(), []).append(answer)
+    if repeated := [group for group in groups.values() if len(group) > 1]:
+        named = "; ".join(" and ".join(f"“{a}”" for a in group) for group in repeated)
+        return f"Answers must differ in more than capitals: {named}. Keep one of each."
+    return ""
+
+
 class LeadField(models.TextChoices):
     """The form-selectable lead fields with their labels (admin checkboxes, rules later)."""
 

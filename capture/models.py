@@ -20,6 +20,8 @@ from capture.fields import (
     FORM_FIELDS,
     MAX_LENGTHS,
     LeadField,
+    answer_list,
+    answers_differing_in_case,
 )
 from capture.templating import compile_message
 
@@ -200,6 +202,9 @@ class IntakeForm(models.Model):
             errors["allowed_origins"] = " ".join(problems)
         if self.min_fill_seconds is not None and self.min_fill_seconds > MAX_FILL_SECONDS:
             errors["min_fill_seconds"] = FILL_SECONDS_MESSAGE
+        for name in CHOICE_FIELDS:
+            if repeated := answers_differing_in_case(self.choices_for(name)):
+                errors[f"{name}_choices"] = repeated
         for name in ("ack_subject", "ack_body"):
             try:
                 compile_message(getattr(self, name))
@@ -211,8 +216,7 @@ class IntakeForm(models.Model):
     def choices_for(self, field: str) -> list[str]:
         if field not in CHOICE_FIELDS:
             return []
-        text = getattr(self, f"{field}_choices", "")
-        return [line.strip() for line in text.splitlines() if line.strip()]
+        return answer_list(getattr(self, f"{field}_choices", ""))
 
     @property
     def origin_list(self) -> list[str]:

@@ -78,6 +78,19 @@ def test_min_fill_seconds_is_capped_at_ten_minutes(admin_client, seconds):
     assert admin_client.post(ADD, form_data(min_fill_seconds="600")).status_code == 302
 
 
+def test_answers_differing_only_in_capitals_are_refused_and_repeats_shown_once(admin_client,
+                                                                              client):
+    response = admin_client.post(ADD, form_data(fields=["email", "budget"],
+                                                budget_choices="Low\nHigh\nlow\nLOW"))
+    assert response.status_code == 200 and not IntakeForm.objects.exists()
+    assert ("Answers must differ in more than capitals: “Low” and “low” and “LOW”. Keep one of "
+            "each.") in response.content.decode()
+    assert admin_client.post(ADD, form_data(fields=["email", "budget"],
+                                            budget_choices="Low\nHigh\nLow")).status_code == 302
+    page = FormVisitor(client, "quote-2").load().content.decode()
+    assert page.count('<option value="Low">') == 1
+
+
 def test_the_slug_help_says_where_the_page_lives(admin_client, quote_form):
     add = admin_client.get(ADD).content.decode()
     assert "The page will live at /q/&lt;slug&gt;/" in add

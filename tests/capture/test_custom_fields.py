@@ -94,6 +94,17 @@ def test_a_number_or_date_field_whose_filter_names_are_taken_is_refused(fields):
         fields["notes"].full_clean()
 
 
+@pytest.mark.parametrize("kind", ["choice", "multi_choice"])
+def test_answers_differing_only_in_capitals_are_refused_naming_them(admin_client, kind):
+    # The API and imports match answers ignoring case: "a" would always be kept as "A".
+    response = admin_add(admin_client, label="Grade", key="grade", kind=kind,
+                         choices="A\nA\na\nB\nb\nC")
+    assert response.status_code == 200
+    assert ("Answers must differ in more than capitals: “A” and “a”; “B” and “b”. Keep one of "
+            "each.") in response.content.decode()
+    assert not CustomField.objects.exists()
+
+
 def test_a_bulk_delete_deletes_the_unused_fields_and_names_those_leads_carry(admin_client,
                                                                              fields):
     LeadFactory(custom_fields={"seats": 12})
