@@ -53,6 +53,7 @@ from routing.queue import (
     tab_counts,
 )
 from routing.queue import tab_leads as tab_leads_of
+from routing.routing import Outcome
 from routing.services import reassign_lead, sla_state_of
 from routing.timezones import SESSION_KEY as SESSION_ZONE
 
@@ -347,9 +348,13 @@ def lead_action(request: HttpRequest, lead_id: int, action: str) -> HttpResponse
 
 
 def _taken_from_my_team(user, lead_id: int) -> bool:
-    """A lead of my teams' queues that another rep owns now (I may not open it any more)."""
+    """A lead that waited in my teams' queue and another rep claimed since (I may not open it
+    any more). A claim leaves the assessment's outcome QUEUED; a lead routed or reassigned
+    straight to a teammate is ASSIGNED, and is a 404 as any other lead I may not see (saying
+    "taken" would tell its id from others')."""
     return is_rep(user) and Lead.objects.filter(
-        pk=lead_id, owner__isnull=False, assessment__team_id__in=my_team_ids(user)).exists()
+        pk=lead_id, owner__isnull=False, assessment__team_id__in=my_team_ids(user),
+        assessment__outcome=Outcome.QUEUED).exists()
 
 
 def _claim_first(request, lead) -> HttpResponse | None:

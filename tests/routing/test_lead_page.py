@@ -359,6 +359,19 @@ def test_a_rep_whose_lead_another_rep_took_since_is_told_so_not_a_404(as_alice, 
     assert as_alice.get(f"/leads/{waiting.pk}/").status_code == 404  # still not hers to open
 
 
+@pytest.mark.parametrize(("action", "data"), [
+    ("note", {"body": "x"}), ("call", {"outcome": "connected"}), ("status", {"status": "lost"}),
+    ("snooze", {"until": "2030-01-01T09:00"}), ("custom-fields", {}), ("reassign", {}),
+])
+def test_a_teammate_s_lead_routed_straight_to_them_is_a_404_as_any_other(as_alice, bob,
+                                                                        sales_team, action,
+                                                                        data):
+    routed = lead_for(bob.user, sales_team)  # round robin gave it to bob: never in the queue
+    stranger = lead_for(bob.user, Team.objects.create(name="Enterprise"))
+    for lead in (routed, stranger):
+        assert as_alice.post(f"/leads/{lead.pk}/{action}/", data).status_code == 404
+
+
 def test_a_rep_who_takes_a_lead_by_working_it_gets_no_new_lead_alert(as_alice, waiting, alice):
     from followup.models import Notification, OutboundMessage
 
