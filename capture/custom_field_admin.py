@@ -64,11 +64,16 @@ class CustomFieldAdmin(GuardedDeleteMixin, admin.ModelAdmin):
     def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)
         report = getattr(obj, "conversion", None)
-        if report is not None:
+        if report is None:
+            return
+        # New answers run the same conversion (values take the answers' spelling); only a new
+        # type is worth telling.
+        change = "type" if "kind" in form.changed_data else "answers"
+        if change == "type":
             messages.info(request, f"Converted the values of {report.converted} lead(s) to "
                                    f"{report.new_kind_label}.")
-            if report.failed:
-                messages.warning(request, report.message())
+        if report.failed:
+            messages.warning(request, report.message(change))
 
     def has_delete_permission(self, request, obj=None) -> bool:
         if obj is not None and obj.why_not_deletable():

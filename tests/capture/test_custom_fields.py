@@ -178,6 +178,20 @@ def test_removing_an_answer_leads_still_carry_is_refused(fields):
     plan.full_clean()
 
 
+def test_the_admin_says_values_were_converted_only_when_the_type_changed(admin_client, fields):
+    for _ in range(6):
+        LeadFactory(custom_fields={"plan": "Pro"})
+    plan = fields["plan"]
+    url = f"/admin/capture/customfield/{plan.pk}/change/"
+    data = {"label": "Price plan", "key": "plan", "kind": "choice", "help_text": "",
+            "choices": "Basic\nPro\nEnterprise\nUltimate", "position": 0, "is_active": "on"}
+    html = admin_client.post(url, data, follow=True).content.decode()
+    assert "was changed successfully" in html and "Converted" not in html
+    assert CustomField.objects.get(pk=plan.pk).choice_list[-1] == "Ultimate"
+    html = admin_client.post(url, {**data, "kind": "multi_choice"}, follow=True).content.decode()
+    assert "Converted the values of 6 lead(s) to several choices." in html
+
+
 def test_limits_tighter_than_values_leads_hold_are_refused_naming_them(fields):
     held = LeadFactory(custom_fields={"seats": 250, "tech_stack": ["AWS", "GCP"]})
     seats = fields["seats"]
