@@ -32,6 +32,7 @@ MAX_NUMBER = 10**15  # beyond this a float loses whole units; nobody has 10^15 s
 TRUE_WORDS = frozenset({"yes", "true", "1", "y", "on", "x"})
 FALSE_WORDS = frozenset({"no", "false", "0", "n", "off"})
 _LIST_SPLIT = re.compile(r"[\n,;|]")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # Who reads custom fields elsewhere registers a check here (routing: its rules). Each takes a
 # definition as it is about to be saved (a new type or answers) and returns what that change
 # would break, as sentences; CustomField.clean() refuses the change while any is returned.
@@ -138,7 +139,8 @@ def _number(raw: object) -> int | float:
         if re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?", text):
             text = text.replace(",", "")  # 1,200 or 1,200.50: thousands separators
         try:
-            number = Decimal(text)
+            # Decimal reads Python's 1_000 too; nobody else writes numbers so.
+            number = Decimal(text) if "_" not in text else None
         except InvalidOperation:
             number = None
     if number is None or not number.is_finite():
@@ -168,11 +170,14 @@ def _date(raw: object) -> str:
     if isinstance(raw, date):
         return raw.isoformat()
     text = _text(raw)
-    try:
-        return date.fromisoformat(text[:10] if len(text) > 10 and text[10] in "T " else text
-                                  ).isoformat()
-    except ValueError:
-        raise ValidationError(f"“{text[:40]}” is not a date: use YYYY-MM-DD.") from None
+    day = text[:10] if len(text) > 10 and text[10] in "T " else text
+    # Only YYYY-MM-DD text: fromisoformat also reads 20270101 (a JSON number too) and 2027-W01-1.
+    if isinstance(raw, str) and _ISO_DATE.fullmatch(day):
+        try:
+            return date.fromisoformat(day).isoformat()
+        except ValueError:
+            pass
+    raise ValidationError(f"“{text[:40]}” is not a date: use YYYY-MM-DD.")
 
 
 def _yes_no(raw: object) -> bool:

@@ -327,6 +327,20 @@ def test_an_invalid_custom_value_is_a_400_under_its_key(client, partner_key, fie
     assert not Lead.objects.exists()
 
 
+@pytest.mark.parametrize(("key", "sent", "message"), [
+    ("seats", "1_000", "“1_000” is not a number."),  # Python's grouping, not a number format
+    ("contract_end", 20270101, "“20270101” is not a date: use YYYY-MM-DD."),  # a JSON number
+    ("contract_end", "20270101", "“20270101” is not a date: use YYYY-MM-DD."),
+    ("contract_end", "2027-W01-1", "“2027-W01-1” is not a date: use YYYY-MM-DD."),
+])
+def test_the_api_takes_numbers_and_dates_only_as_documented(client, partner_key, fields, key,
+                                                            sent, message):
+    response = api_post(client, partner_key, {**GOOD, key: sent})
+    assert response.status_code == 400
+    assert response.json()["fields"][key] == [message]
+    assert not Lead.objects.exists()
+
+
 def test_a_number_outside_the_field_s_limits_is_refused_everywhere(client, partner_key, fields,
                                                                    visitor, on_form):
     seats = fields["seats"]
