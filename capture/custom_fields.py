@@ -145,8 +145,10 @@ def _number(raw: object) -> int | float:
             number = None
     if number is None or not number.is_finite():
         raise ValidationError(f"“{_text(raw)[:40]}” is not a number.")
-    if abs(number) >= MAX_NUMBER:
+    if number >= MAX_NUMBER:
         raise ValidationError(f"Enter a number smaller than {MAX_NUMBER:,}.")
+    if number <= -MAX_NUMBER:
+        raise ValidationError(f"Enter a number greater than {-MAX_NUMBER:,}.")
     return int(number) if number == number.to_integral_value() else float(number)
 
 

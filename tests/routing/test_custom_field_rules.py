@@ -241,6 +241,7 @@ def test_the_queue_filters_by_each_type(as_alice, stocked, query, names):
 @pytest.mark.parametrize(("bound", "error"), [
     ("1e16", "Enter a number smaller than 1,000,000,000,000,000."),
     ("1e400", "Enter a number smaller than 1,000,000,000,000,000."),
+    ("-1e20", "Enter a number greater than -1,000,000,000,000,000."),
     ("abc", "is not a number."),
 ])
 def test_a_number_filter_out_of_range_is_a_form_error_on_the_queue_and_its_export(
