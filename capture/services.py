@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.db import transaction
 
 from capture.fields import LEAD_FIELDS
@@ -11,6 +13,14 @@ from capture.models import Channel, Interaction, Lead
 def person_name(user, nobody: str = "nobody") -> str:
     """How the timeline, alerts and pages name a user: the full name, else the username."""
     return (user.get_full_name() or user.get_username()) if user is not None else nobody
+
+
+def person_sort_key(user) -> list:
+    """People in the order their names read: by `person_name`, any case, numbers in it as
+    numbers ("Rep 2" before "Rep 10"). re.split keeps text and digits alternating, so the
+    lists always compare text with text and numbers with numbers."""
+    parts = re.split(r"(\d+)", person_name(user).casefold())
+    return [int(part) if i % 2 else part for i, part in enumerate(parts)]
 
 
 @transaction.atomic

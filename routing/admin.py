@@ -28,7 +28,7 @@ from capture.admin_guards import GuardedDeleteMixin
 from capture.fields import ATTRIBUTION_FIELDS, FORM_FIELDS, LEAD_FIELDS
 from capture.intake import lead_country
 from capture.models import OPEN_STATUSES, Channel, InboundEvent, Interaction, Lead, LeadIdentity
-from capture.services import person_name
+from capture.services import person_name, person_sort_key
 from routing import models as m
 from routing.access import led_team_ids, reps_of_teams, sees_every_lead, visible_leads
 from routing.conditions import (
@@ -39,6 +39,7 @@ from routing.conditions import (
     field_choices,
 )
 from routing.custom_specs import sync_custom_field_specs
+from routing.forms import PersonChoiceField
 from routing.history import (
     TRACKED,
     RollbackError,
@@ -66,11 +67,6 @@ class PeopleAutocomplete(AutocompleteJsonView):
         if isinstance(obj, get_user_model()):
             result["text"] = person_name(obj)
         return result
-
-
-class PersonChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, obj) -> str:
-        return person_name(obj)
 
 
 class PersonLabelsMixin:
@@ -618,8 +614,7 @@ class OwnerFilter(admin.RelatedFieldListFilter):
     def field_choices(self, field, request, model_admin):
         if sees_every_lead(request.user):
             return super().field_choices(field, request, model_admin)
-        reps = reps_of_teams(led_team_ids(request.user)).order_by(
-            "first_name", "last_name", "username")
+        reps = sorted(reps_of_teams(led_team_ids(request.user)), key=person_sort_key)
         return [(user.pk, person_name(user)) for user in reps]
 
 
@@ -688,8 +683,7 @@ class DraftRulesForm(forms.Form):
     route_team = forms.ModelChoiceField(queryset=m.Team.objects.all(), required=False,
                                         label="Routing: team")
     route_rep = PersonChoiceField(
-        queryset=get_user_model().objects.filter(is_active=True, rep_profile__isnull=False)
-        .order_by("username"),
+        queryset=get_user_model().objects.filter(is_active=True, rep_profile__isnull=False),
         required=False, label="Routing: rep")
     switch_off_scoring = forms.ModelMultipleChoiceField(
         queryset=m.ScoringRule.objects.filter(is_active=True), required=False,

@@ -15,16 +15,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from capture.models import Channel
-from capture.services import person_name
 from routing import dashboard as figures
 from routing.access import dashboard_team_ids, may_see_dashboard, reps_of_teams
+from routing.forms import PersonChoiceField
 from routing.models import Team
-
-
-class RepChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, obj) -> str:
-        return person_name(obj)  # as the tables name them
-
 
 # Dates a date picker offers but a range cannot span (9999-12-31 has no day after it).
 DATE_RANGE = [MinValueValidator(date(2000, 1, 1), "Choose a date from 2000 on."),
@@ -38,8 +32,8 @@ class DashboardFilter(forms.Form):
                           validators=DATE_RANGE)
     team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False,
                                   empty_label="All my teams")
-    rep = RepChoiceField(queryset=get_user_model().objects.none(), required=False,
-                         empty_label="Every rep")
+    rep = PersonChoiceField(queryset=get_user_model().objects.none(), required=False,
+                            empty_label="Every rep")
     source = forms.CharField(required=False, max_length=100)
 
     def __init__(self, *args, team_ids=None, **kwargs):
@@ -49,7 +43,7 @@ class DashboardFilter(forms.Form):
         reps = get_user_model().objects.filter(rep_profile__isnull=False)
         if team_ids is not None:
             reps = reps.filter(pk__in=reps_of_teams(team_ids).values("pk"))
-        self.fields["rep"].queryset = reps.order_by("first_name", "last_name", "username")
+        self.fields["rep"].queryset = reps
 
     def clean(self):
         data = super().clean()

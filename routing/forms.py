@@ -8,10 +8,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import Q
+from django.forms.models import ModelChoiceIterator
 from django.utils import timezone
 
 from capture.models import ALLOWED_TRANSITIONS, LeadStatus
-from capture.services import person_name
+from capture.services import person_name, person_sort_key
 from routing.access import led_team_ids, reps_of_teams, sees_every_lead
 from routing.actions import CallOutcome
 
@@ -148,13 +149,31 @@ class SnoozeForm(forms.Form):
         return data
 
 
+class _PeopleByName(ModelChoiceIterator):
+    def __iter__(self):
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        for user in sorted(self.queryset, key=person_sort_key):
+            yield self.choice(user)
+
+
+class PersonChoiceField(forms.ModelChoiceField):
+    """A picker of people, named as the pages name them and listed in that name's order
+    (person_sort_key): the reassign, dashboard, try-it and admin pickers all read so."""
+
+    iterator = _PeopleByName
+
+    def label_from_instance(self, obj) -> str:
+        return person_name(obj)
+
+
 class ReassignForm(ActionForm):
     """Who takes the lead. Sales ops and superusers pick any active rep; a manager the reps of
     the teams they lead (the same people their dashboard's rep load lists)."""
 
     action = "reassign"
-    owner = forms.ModelChoiceField(queryset=get_user_model().objects.none(),
-                                   empty_label="Nobody (back to the team queue)", required=False)
+    owner = PersonChoiceField(queryset=get_user_model().objects.none(),
+                              empty_label="Nobody (back to the team queue)", required=False)
     note = forms.CharField(required=False, max_length=500)
 
     def __init__(self, *args, user=None, lead=None, **kwargs):
@@ -166,8 +185,7 @@ class ReassignForm(ActionForm):
             # the picker shows "Nobody" and a note alone would send the lead back.
             reps = reps.filter(Q(pk__in=reps_of_teams(led_team_ids(user)).values("pk"))
                                | Q(pk=getattr(lead, "owner_id", None)))
-        self.fields["owner"].queryset = reps.order_by("username")
-        self.fields["owner"].label_from_instance = person_name
+        self.fields["owner"].queryset = reps
 
     def clean_owner(self):
         owner = self.cleaned_data["owner"]

@@ -150,6 +150,24 @@ def test_the_rep_filter_names_reps_as_the_tables_do(as_manager, answered):
     assert ">Alice" in select and ">alice<" not in select
 
 
+def options_of(html: str, name: str) -> list[str]:
+    import re
+
+    select = html[html.index(f'name="{name}"'):]
+    return re.findall(r"<option [^>]*>([^<]*)</option>", select[:select.index("</select>")])
+
+
+def test_the_rep_filter_lists_reps_in_name_order_numbers_as_numbers(as_manager, sales_team):
+    for number in (10, 2, 1):
+        user = make_rep(f"rep{number}", sales_team).user
+        user.first_name, user.last_name = "Rep", str(number)
+        user.save()
+    make_rep("zed", sales_team)
+    make_rep("adam", sales_team)
+    html = as_manager.get("/dashboard/").content.decode()
+    assert options_of(html, "rep") == ["Every rep", "Adam", "Rep 1", "Rep 2", "Rep 10", "Zed"]
+
+
 def test_csv_cells_never_start_a_formula(as_manager, alice, sales_team):
     lead_for(alice.user, sales_team, source="=HYPERLINK(1)")
     body = as_manager.get("/dashboard/source.csv").content.decode()

@@ -409,6 +409,23 @@ def test_a_manager_reassigns_only_to_the_reps_of_the_teams_they_lead(client, man
     assert "carol" in {u.username for u in picker.fields["owner"].queryset}
 
 
+def test_the_reassign_picker_lists_reps_in_name_order_as_the_dashboard_does(
+        client, manager, alices_lead, bob, sales_team):
+    import re
+
+    from tests.routing.conftest import make_rep
+
+    for number in (10, 2):
+        user = make_rep(f"rep{number}", sales_team).user
+        user.first_name, user.last_name = "Rep", str(number)
+        user.save()
+    client.force_login(manager)
+    html = client.get(f"/leads/{alices_lead.pk}/").content.decode()
+    select = html[html.index('name="owner"'):]
+    options = re.findall(r"<option [^>]*>([^<]*)</option>", select[:select.index("</select>")])
+    assert options == ["Nobody (back to the team queue)", "Alice", "Bob", "Rep 2", "Rep 10"]
+
+
 def test_a_lead_owned_outside_the_manager_s_teams_shows_its_owner_in_the_picker(
         client, manager, alices_lead):
     from tests.routing.conftest import make_rep
