@@ -55,7 +55,9 @@ PERSONAL_LEAD_FIELDS = ("first_name", "last_name", "email", "email_key", "phone"
 # they happen to contain one of the person's identifiers.
 # Custom field types whose values the person wrote themselves (capture/custom_fields.py).
 TEXT_KINDS = (CustomField.Kind.SHORT_TEXT, CustomField.Kind.LONG_TEXT)
-KEPT_COLUMNS = {"dedupe_key", "provider_id", "provider_status", "stop_reason", "tier",
+# Not provider_id: Telegram's is "<chat id>:<message id>", and the chat id is the person's
+# account; a delivery report that comes after the erasure has nothing left to update anyway.
+KEPT_COLUMNS = {"dedupe_key", "provider_status", "stop_reason", "tier",
                 "fired_rules", "routing", "consent_text", "listed_ids", "detail",
                 "channel"}  # an InboundEvent's adapter ("twilio-sms"): a choice in all but name
 
@@ -177,10 +179,16 @@ class Person:
         return found
 
     @property
+    def account_ids(self) -> set[str]:
+        """The platform account ids (a Telegram user id is also the chat id our messages carry);
+        too short an id would match other people's text, and no platform makes one."""
+        return {external_id for _, external_id in self.accounts if len(external_id) >= 6}
+
+    @property
     def tokens(self) -> list[str]:
-        """What identifies the person in free text: addresses, numbers, names, and what they
-        typed into custom text fields (copied into a score explanation, say)."""
-        found = (set(self.emails) | self.numbers
+        """What identifies the person in free text: addresses, numbers, account ids, names,
+        and what they typed into custom text fields (copied into a score explanation, say)."""
+        found = (set(self.emails) | self.numbers | self.account_ids
                  | {n for n in self.names | self.typed if len(n) >= 3})
         return sorted(found, key=len, reverse=True)
 
@@ -270,7 +278,7 @@ def _events_of(person: Person) -> models.QuerySet[InboundEvent]:
         pk__in=Interaction.objects.filter(lead_id__in=person.lead_ids)
         .exclude(inbound_event=None).values("inbound_event_id"))
     mentions = Q(pk__in=[])
-    for token in [*person.emails, *person.numbers]:
+    for token in [*person.emails, *person.numbers, *person.account_ids]:
         mentions |= Q(payload_text__icontains=token) | Q(headers_text__icontains=token)
     unlinked = InboundEvent.objects.filter(lead__isnull=True).annotate(
         payload_text=Cast("payload", models.TextField()),

@@ -404,3 +404,32 @@ def test_a_double_clicked_send_sends_one_message(
     reply(client, lead, option_key(lead, "telegram"), "Another question?",
           django_capture_on_commit_callbacks)  # a different text is a new reply
     assert len(api.requests) == 2
+
+
+# --- erasure --------------------------------------------------------------------------------
+
+def test_an_erased_telegram_prospect_leaves_no_account_id_in_any_column(
+        client, rep, api, sync_tasks, django_capture_on_commit_callbacks):
+    """Telegram's chat id is the person's user id, and our message's provider id starts with
+    it ("5566778899:77"): the erasure blanks it with the rest, wherever it was copied, and
+    finds an update from that account that was kept on no lead (a rejected event)."""
+    from capture.intake import store_inbound_event
+    from capture.privacy import erase_person, find_person
+    from tests.capture.test_privacy import _tables_containing
+
+    lead = telegram_from_prospect(client, rep)
+    spam = load_json("telegram", "text.json")
+    spam["message"]["from"] = {"id": 5566778899, "is_bot": False}
+    store_inbound_event(channel="telegram", external_id="815000009", payload=spam,
+                        status="rejected", reason="kept aside")
+    api.answer(200, {"ok": True, "result": {"message_id": 77, "chat": {"id": 5566778899}}})
+    reply(client, lead, option_key(lead, "telegram"), "Bonjour!",
+          django_capture_on_commit_callbacks)
+    assert OutboundMessage.objects.get(kind="reply").provider_id == "5566778899:77"
+    Lead.objects.filter(pk=lead.pk).update(email="marie@example.org",
+                                           email_key="marie@example.org")
+
+    erase_person(find_person(email="marie@example.org"), rep)
+
+    assert _tables_containing(["5566778899", "mcurie"]) == {}
+    assert OutboundMessage.objects.get(kind="reply").provider_id == ""
