@@ -40,7 +40,14 @@ class LeadIdentity(models.Model):
     last_inbound_at = models.DateTimeField(
         null=True, blank=True,
         help_text="The prospect's last message: WhatsApp's and Messenger's 24-hour windows "
-        "count from here.")
+        "count from here (a comment is no message: it moves last_comment_at).")
+    last_comment_id = models.CharField(
+        max_length=128, blank=True,
+        help_text="The prospect's latest comment on our Instagram media or Page post. A comment "
+        "opens no messaging window: Instagram allows one private reply to it, within 7 days.")
+    last_comment_at = models.DateTimeField(
+        null=True, blank=True, help_text="When that comment was written (the 7 days count "
+        "from here).")
     blocked_at = models.DateTimeField(
         null=True, blank=True, help_text="The platform refused a reply: the prospect blocked us "
         "(a new message from them clears it).")

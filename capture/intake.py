@@ -53,6 +53,9 @@ class PlatformAccount:
     external_id: str
     display_name: str = ""
     address: str = ""  # where replies go, when it is not external_id (a Telegram chat id)
+    # A public comment, not a message: it opens no messaging window (Meta allows one private
+    # reply to the comment instead), so it moves last_comment_*, not last_inbound_at.
+    comment_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -483,10 +486,13 @@ def _remember_identity(lead: Lead, data: IntakeInput, now: datetime, *,
                                       external_id=external_id).first()
     name = clean_text(account.display_name)[:200]
     address = clean_text(account.address)[:128]
+    comment_id = clean_text(account.comment_id)[:128]
     if row is None:
         LeadIdentity.objects.create(lead=lead, platform=account.platform,
                                     external_id=external_id, display_name=name,
-                                    address=address, last_inbound_at=at, created_at=now)
+                                    address=address, last_inbound_at=None if comment_id else at,
+                                    last_comment_id=comment_id,
+                                    last_comment_at=at if comment_id else None, created_at=now)
         return
     earlier = (Lead.objects.select_for_update().filter(pk=row.lead_id, status__in=OPEN_STATUSES)
                .first() if row.lead_id != lead.pk else None)
@@ -498,10 +504,15 @@ def _remember_identity(lead: Lead, data: IntakeInput, now: datetime, *,
                              "concurrent request")
     if earlier is not None:
         _merge_account_lead(earlier, into=lead, platform=row.get_platform_display(), now=now)
+    if comment_id:  # the latest comment, whatever order Meta delivers them in
+        latest = row.last_comment_at is None or at >= row.last_comment_at
+        moved = {"last_comment_id": comment_id, "last_comment_at": at} if latest else {}
+    else:
+        moved = {"last_inbound_at": max(at, row.last_inbound_at) if row.last_inbound_at
+                 else at}
     LeadIdentity.objects.filter(pk=row.pk).update(
         lead=lead, display_name=name or row.display_name, address=address or row.address,
-        last_inbound_at=max(at, row.last_inbound_at) if row.last_inbound_at else at,
-        blocked_at=None, blocked_reason="")
+        blocked_at=None, blocked_reason="", **moved)
 
 
 def _merge_account_lead(earlier: Lead, *, into: Lead, platform: str, now: datetime) -> None:

@@ -111,22 +111,26 @@ def send_whatsapp(*, to: str, phone_number_id: str, body: str,
 
 
 def send_messenger(*, to: str, body: str, instagram: bool = False,
-                   human_agent: bool = False) -> Receipt:
+                   human_agent: bool = False, comment_id: str = "") -> Receipt:
     """The Send API: Messenger (page-scoped id) and Instagram (Instagram-scoped id).
 
     Inside 24 hours of the prospect's last message a RESPONSE; up to 7 days, a reply a person
-    writes may go with the HUMAN_AGENT tag."""
+    writes may go with the HUMAN_AGENT tag. With `comment_id`, a private reply to that comment
+    (recipient {"comment_id"}): Meta allows one per comment, within 7 days of it."""
     token = (settings.INSTAGRAM_ACCESS_TOKEN if instagram else "") \
         or settings.META_PAGE_ACCESS_TOKEN
     name = "Instagram" if instagram else "Messenger"
     if not token:
         raise Refused(f"{name} replies are not configured (META_PAGE_ACCESS_TOKEN"
                       f"{' or INSTAGRAM_ACCESS_TOKEN' if instagram else ''}).", permanent=True)
-    message: dict = {"recipient": {"id": to}, "message": {"text": body}}
-    if human_agent:
-        message |= {"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}
+    if comment_id:
+        message: dict = {"recipient": {"comment_id": comment_id}, "message": {"text": body}}
     else:
-        message["messaging_type"] = "RESPONSE"
+        message = {"recipient": {"id": to}, "message": {"text": body}}
+        if human_agent:
+            message |= {"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}
+        else:
+            message["messaging_type"] = "RESPONSE"
     response = _post(name, f"{settings.META_GRAPH_URL.rstrip('/')}/me/messages",
                      headers={"Authorization": f"Bearer {token}"},  # never in the URL
                      json=message)

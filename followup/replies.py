@@ -9,6 +9,8 @@ What each platform allows (checked before the rep writes, and again when the row
   window); after that only the approved template WHATSAPP_TEMPLATE_NAME.
 - Messenger and Instagram: a reply within 24 hours; up to 7 days with the HUMAN_AGENT tag;
   after that nothing until the prospect writes again.
+- An Instagram comment opens no messaging window: only one private reply to the comment
+  (recipient comment_id), within 7 days of when it was written.
 - Telegram: any time, unless the prospect blocked the bot.
 - SMS and WhatsApp: never to a prospect who texted STOP.
 """
@@ -37,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 CUSTOMER_SERVICE_WINDOW = timedelta(hours=24)
 HUMAN_AGENT_WINDOW = timedelta(days=7)
+PRIVATE_REPLY_WINDOW = timedelta(days=7)  # from the comment's own time
 OutChannel = OutboundMessage.Channel
 PLATFORM_CHANNELS = {Platform.WHATSAPP: OutChannel.WHATSAPP,
                      Platform.MESSENGER: OutChannel.MESSENGER,
@@ -63,8 +66,9 @@ class ReplyOption:
     to: str
     allowed: bool
     reason: str  # why not, or the rule that applies (a template, the HUMAN_AGENT tag)
-    mode: str = "text"  # "text", "template", "human_agent"
+    mode: str = "text"  # "text", "template", "human_agent", "private_reply"
     identity_id: int | None = None
+    comment_id: str = ""  # the comment a private reply answers
     closes_at: datetime | None = None
     max_length: int = 1600
 
@@ -110,6 +114,9 @@ def _identity_option(lead: Lead, identity: LeadIdentity, now: datetime) -> Reply
     if platform == Platform.TELEGRAM:
         return ReplyOption(allowed=True, reason="", **common)
     last = identity.last_inbound_at
+    if platform == Platform.INSTAGRAM and identity.last_comment_id and (
+            last is None or now >= last + HUMAN_AGENT_WINDOW):  # no message window is open
+        return _private_reply_option(identity, now, common)
     if last is None:
         return ReplyOption(allowed=False, reason=f"The prospect has not written on {label} "
                            "yet: a first message needs their opt-in.", **common)
@@ -136,6 +143,37 @@ def _identity_option(lead: Lead, identity: LeadIdentity, now: datetime) -> Reply
     return ReplyOption(allowed=False, reason=f"The prospect last wrote more than 7 days ago "
                        f"({_at(last)}): {label} allows no reply until they write again.",
                        **common)
+
+
+def _private_reply_option(identity: LeadIdentity, now: datetime, common: dict) -> ReplyOption:
+    """Someone who commented, with no message window open (no message from them, or none in
+    7 days): Instagram allows one private reply to their latest comment, within 7 days of
+    when it was written. A comment opens no 24-hour window for messages."""
+    commented = identity.last_comment_at
+    closes = commented + PRIVATE_REPLY_WINDOW
+    if private_reply_used(identity.pk, identity.last_comment_id):
+        return ReplyOption(allowed=False, reason=f"Their comment of {_at(commented)} has had "
+                           "its private reply: Instagram allows one per comment, and a comment "
+                           "opens no message window. Wait until they comment again or send "
+                           "a message.", **common)
+    if now >= closes:
+        return ReplyOption(allowed=False, reason=f"Their last comment ({_at(commented)}) is "
+                           "more than 7 days old, the time Instagram allows a private reply to "
+                           "it, and a comment opens no message window. Wait until they write "
+                           "again.", **common)
+    return ReplyOption(allowed=True, mode="private_reply", closes_at=closes,
+                       comment_id=identity.last_comment_id,
+                       reason=f"They commented (at {_at(commented)}) and no message window is "
+                       "open: one private reply to that comment, allowed until "
+                       f"{_at(closes)}.", **common)
+
+
+def private_reply_used(identity_id: int, comment_id: str) -> bool:
+    """Has this comment had its one private reply (sent, or on its way)?"""
+    return OutboundMessage.objects.filter(
+        kind=OutboundMessage.Kind.REPLY, identity_id=identity_id,
+        subject=f"comment:{comment_id}").exclude(
+        status__in=[OutboundMessage.Status.FAILED, OutboundMessage.Status.CANCELLED]).exists()
 
 
 def _not_configured(platform: str, identity: LeadIdentity) -> str:
@@ -194,12 +232,18 @@ def queue_reply(*, lead: Lead, user, key: str, body: str) -> OutboundMessage:
     if len(body) > option.max_length:
         raise ReplyNotAllowed(f"{option.label} allows at most {option.max_length} characters "
                               f"(this is {len(body)}).")
-    identity = LeadIdentity.objects.filter(pk=option.identity_id).first() \
+    # Locked: two reps answering one comment at once give it one private reply, not two.
+    identity = LeadIdentity.objects.select_for_update().filter(pk=option.identity_id).first() \
         if option.identity_id else None
+    if option.mode == "private_reply" and private_reply_used(option.identity_id,
+                                                             option.comment_id):
+        raise ReplyNotAllowed("Their comment has just had its private reply: Instagram allows "
+                              "one per comment.")
     to = (identity.address if identity and option.channel == OutChannel.TELEGRAM
           else identity.external_id if identity else lead.phone)
     subject = {"template": f"template:{settings.WHATSAPP_TEMPLATE_NAME}",
-               "human_agent": "tag:HUMAN_AGENT"}.get(option.mode, "")
+               "human_agent": "tag:HUMAN_AGENT",
+               "private_reply": f"comment:{option.comment_id}"}.get(option.mode, "")
     return _write_reply(lead=lead, user=user, channel=option.channel, to=to, subject=subject,
                         body=body if option.mode != "template" else "", identity=identity,
                         fingerprint=f"{option.key}\n{body}")
@@ -282,7 +326,9 @@ def send_reply(message: OutboundMessage) -> Receipt:
     if message.channel in (OutChannel.MESSENGER, OutChannel.INSTAGRAM):
         return send_messenger(to=identity.external_id, body=message.body,
                               instagram=message.channel == OutChannel.INSTAGRAM,
-                              human_agent=message.subject == "tag:HUMAN_AGENT")
+                              human_agent=message.subject == "tag:HUMAN_AGENT",
+                              comment_id=message.subject.removeprefix("comment:")
+                              if message.subject.startswith("comment:") else "")
     if message.channel == OutChannel.TELEGRAM:
         return send_telegram(chat_id=identity.address or identity.external_id,
                              body=message.body)

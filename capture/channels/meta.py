@@ -216,7 +216,10 @@ def _leadgen_event(value: dict) -> RawEvent:
 
 
 def _comment_event(external_id: str, kind: str, entry: dict, value: dict, own: bool) -> RawEvent:
-    raw_payload = {"kind": kind, "account_id": str(entry.get("id", "")), "comment": value}
+    # entry.time: when Meta sent the notification, the comment's time when (as on Instagram)
+    # the comment carries no created_time of its own; a retry or a reprocess keeps it.
+    raw_payload = {"kind": kind, "account_id": str(entry.get("id", "")), "comment": value,
+                   "sent_at": entry.get("time")}
     if own:
         return RawEvent(external_id, raw_payload, InboundEvent.Status.IGNORED,
                         "Our own account's comment.")
@@ -377,16 +380,24 @@ def _comment(event: InboundEvent) -> IntakeInput:
     if not known and not asks_for_something(text):
         raise Ignored(f"A comment that asks for nothing ({text[:60]!r}).")
     network = Platform(platform).label.split(" (")[0]
-    first, _, last = (name if platform == Platform.FACEBOOK else "").partition(" ")
+    # The lead is named after the commenter: a Page comment gives a name, an Instagram comment
+    # only the @username.
+    first, _, last = (name if platform == Platform.FACEBOOK
+                      else f"@{name}" if name else "").partition(" ")
+    comment_id = str(comment.get("id" if platform == Platform.INSTAGRAM else "comment_id", ""))
     return IntakeInput(
         channel=LeadChannel.SOCIAL,
         fields={"message": text, "first_name": first, "last_name": last},
         summary=f"{network} comment: {text[:80]}",
         body=f"{text}\n\n({network} comment by {name or author_id} on {where})",
-        occurred_at=from_epoch(comment.get("created_time")) or event.received_at,
+        # The comment's own time (a private reply is allowed for 7 days from it), not when
+        # we took it in.
+        occurred_at=(from_epoch(comment.get("created_time"))
+                     or from_epoch(event.payload.get("sent_at")) or event.received_at),
         source=ChannelSettings.for_channel(SETTINGS).source or f"{network.lower()}-comments",
         kind=Interaction.Kind.MESSAGE, notify_prospect=False,
-        identity=PlatformAccount(platform, author_id, name, event.payload.get("account_id", "")),
+        identity=PlatformAccount(platform, author_id, name, event.payload.get("account_id", ""),
+                                 comment_id=comment_id),
     )
 
 

@@ -254,6 +254,55 @@ def test_an_instagram_reply_goes_to_the_instagram_scoped_id_and_is_read(
     assert OutboundMessage.objects.get(kind="reply").provider_status == "read"
 
 
+def instagram_comment_from_prospect(client, rep, at: int) -> Lead:
+    """A signed Instagram `comments` change; `at` is the notification's entry.time (the
+    comment carries no created_time of its own)."""
+    payload = load_json("meta", "instagram_comment.json")
+    payload["entry"][0]["time"] = at
+    assert meta_post(client, payload).status_code == 200
+    lead = Lead.objects.get()
+    Lead.objects.filter(pk=lead.pk).update(owner=rep)
+    return lead
+
+
+def test_a_commenter_gets_one_private_reply_to_the_comment_not_a_message(
+        client, rep, api, sync_tasks, django_capture_on_commit_callbacks):
+    """A comment opens no 24-hour message window: Meta allows one private reply addressed to
+    the comment, within 7 days of it."""
+    lead = instagram_comment_from_prospect(client, rep, at=int(time.time()) - 3600)
+    assert lead.display_name == "@ada.builds"  # named after the commenter
+    html = page(client, lead)
+    assert "Inside the 24-hour window" not in html
+    assert "one private reply to that comment" in html and 'id="reply-form"' in html
+    api.answer(200, {"recipient_id": "232323232", "message_id": "aWdfZAG1faXRlbTo9"})
+
+    reply(client, lead, option_key(lead, "instagram"), "Hi! 20 seats are 900 € a month.",
+          django_capture_on_commit_callbacks)
+
+    sent = api.requests[-1]
+    assert sent.path == "/v21.0/me/messages"
+    assert sent.json == {"recipient": {"comment_id": "17865799348089039"},
+                         "message": {"text": "Hi! 20 seats are 900 € a month."}}
+    assert OutboundMessage.objects.get(kind="reply").status == "sent"
+    html = page(client, lead)  # once per comment
+    assert "has had its private reply" in html and 'id="reply-form"' not in html
+    with time_machine.travel(timezone.now() + timedelta(minutes=5)):
+        response = client.post(f"/leads/{lead.pk}/reply/", {
+            "channel": option_key(lead, "instagram"), "body": "Another one"})
+    assert response.status_code == 400
+    assert OutboundMessage.objects.filter(kind="reply").count() == 1
+
+
+def test_a_comment_older_than_seven_days_allows_no_reply_whenever_it_arrived(client, rep, api):
+    """The 7 days count from the comment (the webhook's time), not from when it was taken
+    in: a comment delivered late, or reprocessed, is no fresher."""
+    lead = instagram_comment_from_prospect(client, rep,
+                                           at=int(time.time()) - 8 * 24 * 3600)
+    html = page(client, lead)
+    assert "more than 7 days old" in html and 'id="reply-form"' not in html
+    assert "Inside the 24-hour window" not in html
+
+
 # --- Telegram -------------------------------------------------------------------------------
 
 def test_a_telegram_reply_goes_to_the_chat_and_stamps_the_first_response_once(
