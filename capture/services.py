@@ -107,6 +107,17 @@ def log_rep_contact(*, lead: Lead, user, kind: str, summary: str = "", body: str
     return interaction
 
 
+def mark_contacted(*, lead: Lead, user) -> bool:
+    """A new lead a rep reached is contacted now (the timeline shows the status change): a
+    connected call, a reply on their channel, an email, a chat answer. The system (no user)
+    contacts nobody."""
+    from capture.models import LeadStatus
+
+    if user is None or lead.status != LeadStatus.NEW:
+        return False
+    return set_lead_status(lead=lead, status=LeadStatus.CONTACTED, user=user)
+
+
 @transaction.atomic
 def set_lead_status(*, lead: Lead, status: str, user=None, note: str = "", at=None) -> bool:
     """Move a lead to another status (checked against the allowed transitions), on the timeline.

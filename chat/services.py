@@ -28,7 +28,7 @@ from capture.abuse import cache_unreachable
 from capture.identity import InvalidPhone, email_key, normalise_phone, parse_email
 from capture.intake import IntakeInput, Rejected, receive_event, register_normaliser
 from capture.models import OPEN_STATUSES, Channel, InboundEvent, Interaction, Lead, LeadStatus
-from capture.services import person_name, record_first_response
+from capture.services import mark_contacted, person_name, record_first_response
 from capture.signals import lead_received, lead_touched
 from chat.models import PRECHAT_FIELDS, ChatWidget, Conversation
 
@@ -520,7 +520,8 @@ def _hand_over(lead: Lead, conversation: Conversation, interaction: Interaction)
 @transaction.atomic
 def reply_to_visitor(*, conversation: Conversation, user, text: str) -> Interaction:
     """A rep's chat message: on the lead's timeline, shown to the visitor at their next poll;
-    the first one stamps the lead's first response (the SLA clock stops)."""
+    the first one stamps the lead's first response (the SLA clock stops), and a new lead
+    becomes contacted."""
     text = read_text(text)
     if conversation.lead_id is None:
         raise ChatRefused("This chat has no lead yet.", status=409)
@@ -533,6 +534,7 @@ def reply_to_visitor(*, conversation: Conversation, user, text: str) -> Interact
         channel=Channel.CHAT, actor=user, occurred_at=now,
         summary=f"Chat reply: {text[:80]}"[:255], body=text, message_id=conversation.thread)
     record_first_response(lead=lead, at=now)
+    mark_contacted(lead=lead, user=user)  # as a call they answered or a reply on their channel
     updates = {"waiting_since": None}
     if conversation.first_reply_at is None:
         updates["first_reply_at"] = now

@@ -28,9 +28,9 @@ from django.utils import timezone
 from django.utils.text import capfirst
 
 from capture.models import Channel as LeadChannel
-from capture.models import Interaction, Lead, LeadIdentity, LeadStatus, Platform
+from capture.models import Interaction, Lead, LeadIdentity, Platform
 from capture.privacy import is_suppressed
-from capture.services import person_name
+from capture.services import mark_contacted, person_name
 from followup.models import OutboundMessage
 from followup.platforms import Receipt, Refused, send_messenger, send_telegram, send_whatsapp
 from followup.sms import sms_configured
@@ -358,7 +358,7 @@ def record_reply_sent(message: OutboundMessage, lead: Lead, now: datetime) -> No
         # The Message-ID on the timeline entry: the prospect's answer threads onto this lead.
         Interaction.objects.filter(pk=interaction.pk).update(
             message_id=message.message_id[:255], delivery_status="sent")
-        _contacted_by(message, lead)
+        mark_contacted(lead=lead, user=message.sent_by)
         return
     label = message.get_channel_display()
     what = (f"template “{message.subject.removeprefix('template:')}”"
@@ -374,15 +374,7 @@ def record_reply_sent(message: OutboundMessage, lead: Lead, now: datetime) -> No
         body=message.body, at=now)
     Interaction.objects.filter(pk=interaction.pk).update(
         message_id=message.provider_id[:255], delivery_status="sent")
-    _contacted_by(message, lead)
-
-
-def _contacted_by(message: OutboundMessage, lead: Lead) -> None:
-    """A new lead the rep reached is contacted now (the timeline shows the status change)."""
-    from capture.services import set_lead_status
-
-    if message.sent_by is not None and lead.status == LeadStatus.NEW:
-        set_lead_status(lead=lead, status=LeadStatus.CONTACTED, user=message.sent_by)
+    mark_contacted(lead=lead, user=message.sent_by)
 
 
 def record_reply_failed(message: OutboundMessage, error: str, *, blocked: bool = False) -> None:

@@ -13,8 +13,8 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from capture.models import Channel, Interaction, Lead, LeadStatus
-from capture.services import log_rep_contact, person_name, set_lead_status
+from capture.models import Channel, Interaction, Lead
+from capture.services import log_rep_contact, mark_contacted, person_name
 from capture.signals import lead_touched
 from routing.access import is_rep
 from routing.queue import tab_leads
@@ -115,14 +115,8 @@ def log_call(*, lead: Lead, user, outcome: str, notes: str = "") -> Interaction:
         if lead.needs_callback:
             Lead.objects.filter(pk=lead.pk).update(needs_callback=False)
             lead.needs_callback = False
-        _contacted(lead, user)
+        mark_contacted(lead=lead, user=user)
     return interaction
-
-
-def _contacted(lead: Lead, user) -> None:
-    """A new lead the rep reached is contacted now (the timeline shows the status change)."""
-    if lead.status == LeadStatus.NEW:
-        set_lead_status(lead=lead, status=LeadStatus.CONTACTED, user=user)
 
 
 @transaction.atomic

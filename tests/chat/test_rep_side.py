@@ -46,6 +46,9 @@ def test_a_reply_from_the_lead_page_reaches_the_visitor(client, chatting, visito
     chatting.refresh_from_db()
     assert chatting.first_response_at is not None
     assert chatting.interactions.filter(direction="outbound", kind="message").count() == 1
+    # A new lead the rep answered is contacted, as after a call or a reply on their channel.
+    assert chatting.status == "contacted"
+    assert chatting.interactions.filter(kind="status", actor=chatting.owner).exists()
 
 
 def test_an_empty_reply_is_refused_with_a_message(client, chatting):
