@@ -270,9 +270,11 @@ def receive_visitor_message(
                     started_at=now)
             payload = {"kind": "message", "thread": conversation.thread, "widget": widget.pk,
                        "text": text, "fields": fields, "attribution": attribution or {}}
-            event, _, _ = receive_event(
+            event, created, _ = receive_event(
                 channel=CHANNEL, external_id=f"{conversation.thread}:{client_id}",
                 payload=payload, body=body, headers=headers or {}, remote_ip=ip)
+            if not created:  # a retry answers what the first try stored; another text is no retry
+                _same_message(event, text)
     except IntegrityError:
         # The unique (widget, first_client_id): a twin of this first message, sent at the
         # same moment, opened the conversation first (receive_event handles its own).
@@ -292,8 +294,7 @@ def receive_visitor_message(
 def _first_message_sent(widget: ChatWidget, client_id: str,
                         text: str) -> tuple[Conversation, InboundEvent | None] | None:
     """The conversation a first message with this id opened already, and its event; None if
-    there is none. The same id with another text is no retry: refused, so a client that
-    makes weak ids never gets someone else's conversation."""
+    there is none. The same id with another text is refused (_same_message)."""
     from capture.privacy import erased_event_id
 
     conversation = Conversation.objects.filter(widget=widget,
@@ -304,11 +305,18 @@ def _first_message_sent(widget: ChatWidget, client_id: str,
     event = InboundEvent.objects.filter(
         channel=CHANNEL, external_id__in=[external_id, erased_event_id(CHANNEL, external_id)]
     ).first()
+    _same_message(event, text)
+    return conversation, event
+
+
+def _same_message(event: InboundEvent | None, text: str) -> None:
+    """A message id already stored with another text is no retry: refused (409), not answered
+    "stored" while the text is dropped; a first message's id too, so a client that makes weak
+    ids never gets someone else's conversation."""
     payload = event.payload if event is not None else {}
     if payload and payload.get("text") != text:  # an erased person's event keeps no text
         raise ChatRefused("This message id was used for another message: send it with a new "
                           "id.", status=409)
-    return conversation, event
 
 
 @receiver(lead_received, dispatch_uid="chat.visitor_message_taken_in")

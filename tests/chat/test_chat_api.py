@@ -43,6 +43,17 @@ def test_a_retried_send_stores_one_message(visitor):
     assert InboundEvent.objects.count() == 1
 
 
+def test_a_later_message_id_used_again_for_another_text_is_refused_not_dropped(visitor):
+    visitor.say("Hello")  # the chat's first message: the visitor has a token now
+    first = visitor.say("retry me", client_id="later-msg-0001")
+    retry = visitor.say("retry me", client_id="later-msg-0001")
+    assert (first.status_code, retry.status_code) == (201, 201)
+    other = visitor.say("retry me different", client_id="later-msg-0001")
+    assert other.status_code == 409 and "new id" in other.json()["error"]
+    assert [m["text"] for m in visitor.poll().json()["messages"]] == ["Hello", "retry me"]
+    assert InboundEvent.objects.count() == 2
+
+
 def test_a_first_message_retried_after_its_answer_was_lost_opens_one_chat(visitor, widget):
     first = visitor.say("Do you ship to Norway?", client_id="first-message-1")
     assert first.status_code == 201
