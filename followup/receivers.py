@@ -15,7 +15,12 @@ from capture.models import Interaction, Lead
 from capture.queue import queue_task_with_data
 from capture.signals import delivery_reported, lead_received, lead_touched
 from followup.models import Notification, Suppression
-from followup.sequences import plan_enrolment, stop_enrollment, write_timers
+from followup.sequences import (
+    plan_enrolment,
+    stop_enrollment,
+    stop_on_prospect_reply,
+    write_timers,
+)
 from followup.services import (
     acknowledgement_for,
     alert_breach,
@@ -61,12 +66,12 @@ def follow_up_received_lead(
     elif data.flags.get("do_not_text") is False and lead.phone:  # texted START again
         lift_stop(lead.phone)
         if not created:
-            stop_enrollment(lead=lead, reason=INBOUND_REPLY[Interaction.Kind.SMS])
+            stop_on_prospect_reply(lead=lead, reason=INBOUND_REPLY[Interaction.Kind.SMS])
     elif not created:
         reason = INBOUND_REPLY.get(interaction.kind, "the prospect got in touch")
         if interaction.channel == Lead.Channel.BOOKING:
             reason = "the prospect booked a meeting"
-        stop_enrollment(lead=lead, reason=reason)
+        stop_on_prospect_reply(lead=lead, reason=reason)
     warning = [sla_warning_row(lead)]
     if created and data.notify_prospect:  # imports and demo data are never emailed unasked
         plan_enrolment(lead, timers=warning)  # one INSERT for both timers
@@ -81,8 +86,8 @@ def stop_on_touch(sender, *, lead: Lead, interaction: Interaction | None = None,
     if interaction is None:
         return
     if interaction.direction == Interaction.Direction.INBOUND:
-        stop_enrollment(lead=lead, reason=INBOUND_REPLY.get(interaction.kind,
-                                                            "the prospect got in touch"))
+        stop_on_prospect_reply(lead=lead, reason=INBOUND_REPLY.get(
+            interaction.kind, "the prospect got in touch"))
     elif interaction.actor_id is not None:
         what = ("a rep changed the status" if interaction.kind == Interaction.Kind.STATUS
                 else "a rep contacted the prospect")

@@ -216,6 +216,27 @@ def test_nobody_answering_in_time_turns_the_chat_into_an_acknowledged_lead(visit
     assert Conversation.objects.get().status == "offline"
 
 
+def test_a_visitor_writing_on_after_the_hand_over_keeps_the_follow_up(visitor, widget):
+    """Nobody answered, the visitor left their email, then wrote again: that answers nobody,
+    so the follow-up planned at the hand-over still enrols the lead."""
+    from followup.demo import seed_followup
+    from followup.models import Enrollment
+    from followup.tasks import dispatch_due_messages
+
+    seed_followup()  # the default sequence: no human response within 24 hours
+    visitor.say("I need a quote for 40 laptops")
+    later = timezone.now() + timedelta(seconds=widget.no_answer_seconds + 1)
+    with time_machine.travel(later):
+        assert visitor.poll().json()["no_answer"] is True
+        assert visitor.leave(email="grace@example.com", first_name="Grace").status_code == 200
+        assert visitor.say("Also 5 docking stations").status_code == 201
+    timer = OutboundMessage.objects.get(kind=OutboundMessage.Kind.ENROLMENT_CHECK)
+    assert timer.status == "scheduled"
+    with time_machine.travel(timer.due_at + timedelta(minutes=1), tick=False):
+        dispatch_due_messages()
+    assert Enrollment.objects.get(lead=Lead.objects.get()).status == "active"
+
+
 def test_a_widget_template_with_a_refused_tag_is_an_error_and_a_stored_one_acks_plainly(
         visitor, widget):
     widget.ack_body = "Hi {% debug %}"

@@ -193,6 +193,26 @@ def test_any_inbound_reply_stops_the_sequence_and_says_why(enrolled, channel, ki
     assert OutboundMessage.objects.filter(enrollment=enrolled, status="cancelled").count() == 2
 
 
+def test_a_message_before_any_step_reached_the_prospect_stops_nothing(lead):
+    """Writing again before anyone answered (a second WhatsApp, more chat) answers nobody:
+    the "no response" timer and then the sequence go on; only a reply to what the sequence
+    sent, or a rep's answer, stops it."""
+    with time_machine.travel(ARRIVAL + timedelta(hours=2), tick=False):
+        receive_lead(IntakeInput(channel=Channel.CHAT, kind=Interaction.Kind.MESSAGE,
+                                 summary="Any news?", fields={"email": "grace@navy.mil"},
+                                 notify_prospect=False, lead_id=lead.pk))
+    sweep_at(ARRIVAL + DAY)  # nobody answered within 24 hours: enrolled all the same
+    enrollment = Enrollment.objects.get(lead=lead)
+    with time_machine.travel(ARRIVAL + DAY + timedelta(hours=1), tick=False):
+        receive_lead(IntakeInput(channel=Channel.CHAT, kind=Interaction.Kind.MESSAGE,
+                                 summary="Hello?", fields={"email": "grace@navy.mil"},
+                                 notify_prospect=False, lead_id=lead.pk))
+    enrollment.refresh_from_db()
+    assert enrollment.status == "active"
+    sweep_at(ARRIVAL + 2 * DAY)
+    assert len(to_prospect(lead)) == 1  # the day-2 email
+
+
 def test_texting_stop_stops_the_sequence_and_no_text_is_ever_sent(routing_rules, twilio):
     sequence = Sequence.objects.create(name="Texts", trigger="on_arrival",
                                        window_starts=time(0), window_ends=time(23, 59),
