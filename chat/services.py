@@ -254,7 +254,7 @@ def receive_visitor_message(
         raise ChatRefused("This chat has ended. Thank you for writing to us.", status=410)
     fields = dict(fields or {})
     if reason := _blocked(text, fields):
-        _store_refused(widget, conversation, client_id, text, reason, ip)
+        _store_refused(widget, conversation, client_id, text, reason, ip, fields=fields)
         raise ChatRefused("We could not accept this message.", status=422)
     if conversation is None and (earlier := _first_message_sent(widget, client_id, text)):
         return earlier
@@ -373,15 +373,18 @@ def _blocked(text: str, fields: dict[str, str]) -> str | None:
     return blocklist_reason({**fields, "message": text})
 
 
-def _store_refused(widget, conversation, client_id, text, reason, ip) -> None:
-    """A blocked message is kept (rejected, with the reason), never shown to a rep."""
+def _store_refused(widget, conversation, client_id, text, reason, ip, *,
+                   fields: dict[str, str] | None = None, contact_reason: str = "") -> None:
+    """A blocked message or contact is kept (rejected, with the reason and all the visitor
+    typed: the text, the details), never shown to a rep."""
     from capture.intake import store_inbound_event
 
     thread = conversation.thread if conversation else f"refused-{widget.pk}"
-    store_inbound_event(channel=CHANNEL, external_id=f"{thread}:{client_id}",
-                        payload={"kind": "message", "widget": widget.pk, "text": text},
-                        remote_ip=ip,
-                        status=InboundEvent.Status.REJECTED, reason=reason)
+    payload = {"kind": "contact" if contact_reason else "message", "widget": widget.pk,
+               "text": text, "fields": fields or {},
+               **({"reason": contact_reason} if contact_reason else {})}
+    store_inbound_event(channel=CHANNEL, external_id=f"{thread}:{client_id}", payload=payload,
+                        remote_ip=ip, status=InboundEvent.Status.REJECTED, reason=reason)
 
 
 @register_normaliser(CHANNEL)
@@ -439,7 +442,8 @@ def leave_contact(*, conversation: Conversation, fields: dict[str, str], ip: str
                           fields={"email": "Give an email address or a phone number."})
     contact_id = _contact_id(fields, reason)
     if reason_blocked := _blocked("", fields):
-        _store_refused(conversation.widget, conversation, contact_id, "", reason_blocked, ip)
+        _store_refused(conversation.widget, conversation, contact_id, "", reason_blocked, ip,
+                       fields=fields, contact_reason=reason)
         raise ChatRefused("We could not accept these details.", status=422)
     now = timezone.now()
     first_time = conversation.contact_left_at is None

@@ -276,6 +276,17 @@ def test_blocked_phrases_are_refused_and_kept_as_rejected(visitor):
 def test_blocked_domains_are_refused(visitor):
     BlockRule.objects.create(kind="email_domain", value="spam.test")
     assert visitor.say("hello", fields={"email": "x@spam.test"}).status_code == 422
+    assert InboundEvent.objects.get().payload["fields"] == {"email": "x@spam.test"}
+
+
+def test_refused_contact_details_are_kept_as_typed_on_the_rejected_event(visitor):
+    visitor.say("hello")
+    BlockRule.objects.create(kind="email_domain", value="spam.test")
+    assert visitor.leave(email="x@spam.test", first_name="Max").status_code == 422
+    event = InboundEvent.objects.get(status="rejected")
+    assert event.payload["kind"] == "contact" and event.payload["reason"] == "offline"
+    assert event.payload["fields"] == {"email": "x@spam.test", "first_name": "Max"}
+    assert "spam.test" in event.reason
 
 
 def test_too_long_messages_are_refused(visitor, settings):
