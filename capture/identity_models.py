@@ -48,6 +48,10 @@ class LeadIdentity(models.Model):
     last_comment_at = models.DateTimeField(
         null=True, blank=True, help_text="When that comment was written (the 7 days count "
         "from here).")
+    window_closed_at = models.DateTimeField(
+        null=True, blank=True, help_text="The platform refused a reply as outside its messaging "
+        "window (its clock, not ours): closed until the prospect writes again (a new message "
+        "from them clears it).")
     blocked_at = models.DateTimeField(
         null=True, blank=True, help_text="The platform refused a reply: the prospect blocked us "
         "(a new message from them clears it).")

@@ -507,9 +507,9 @@ def _remember_identity(lead: Lead, data: IntakeInput, now: datetime, *,
     if comment_id:  # the latest comment, whatever order Meta delivers them in
         latest = row.last_comment_at is None or at >= row.last_comment_at
         moved = {"last_comment_id": comment_id, "last_comment_at": at} if latest else {}
-    else:
+    else:  # a message: the window a refused reply closed is open again
         moved = {"last_inbound_at": max(at, row.last_inbound_at) if row.last_inbound_at
-                 else at}
+                 else at, "window_closed_at": None}
     LeadIdentity.objects.filter(pk=row.pk).update(
         lead=lead, display_name=name or row.display_name, address=address or row.address,
         blocked_at=None, blocked_reason="", **moved)

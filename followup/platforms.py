@@ -27,10 +27,26 @@ class Refused(Exception):
     """The platform said no. `permanent`: sending again will not help; `blocked`: the
     prospect blocked us (or cannot be reached on this platform)."""
 
-    def __init__(self, message: str, *, permanent: bool, blocked: bool = False):
+    def __init__(self, message: str, *, permanent: bool, blocked: bool = False,
+                 window_closed: bool = False):
         super().__init__(message)
         self.permanent = permanent
         self.blocked = blocked
+        self.window_closed = window_closed
+
+
+# How Meta says a message came outside the messaging window: WhatsApp's 131047 (re-engagement:
+# more than 24 hours since the prospect wrote), the Send API's (#10) "sent outside of allowed
+# window" (subcode 2018278).
+WINDOW_CLOSED_CODES = {131047}
+WINDOW_CLOSED_SUBCODES = {2018278}
+
+
+def says_window_closed(text: str, code: object = None, subcode: object = None) -> bool:
+    """Is this refusal (or a failed delivery report's error) the platform's closed window?"""
+    return (code in WINDOW_CLOSED_CODES or subcode in WINDOW_CLOSED_SUBCODES
+            or "outside of allowed window" in text.lower()
+            or any(str(c) in text.split() for c in WINDOW_CLOSED_CODES))
 
 
 def _post(platform: str, url: str, *, secret_in_url: str = "", **kwargs) -> requests.Response:
@@ -68,10 +84,13 @@ def _check(response: requests.Response, platform: str) -> dict:
     if response.status_code < 300 and not (isinstance(data, dict) and data.get("ok") is False):
         return data if isinstance(data, dict) else {}
     error = data.get("error") if isinstance(data, dict) else None
+    window_closed = False
     if isinstance(error, dict):  # Graph API: {"error": {"message", "code", "error_subcode"}}
         code = error.get("code")
         text = f"{platform} refused the message ({code}): {error.get('message', '')}"
         blocked = code in (551,) or error.get("error_subcode") in (1545041, 2018108)
+        window_closed = says_window_closed(str(error.get("message", "")), code,
+                                           error.get("error_subcode"))
     elif isinstance(data, dict) and "description" in data:  # Telegram: {"ok": false, ...}
         code = data.get("error_code")
         text = f"{platform} refused the message ({code}): {data['description']}"
@@ -80,7 +99,8 @@ def _check(response: requests.Response, platform: str) -> dict:
         text = f"{platform} answered HTTP {response.status_code}"
         blocked = False
     retryable = response.status_code == 429 or response.status_code >= 500
-    raise Refused(text[:500], permanent=not retryable, blocked=blocked)
+    raise Refused(text[:500], permanent=not retryable, blocked=blocked,
+                  window_closed=window_closed)
 
 
 ACCEPTED_WITHOUT_ID = ("{platform} accepted the message but returned no message id; it may "

@@ -32,7 +32,14 @@ from capture.models import Interaction, Lead, LeadIdentity, Platform
 from capture.privacy import is_suppressed
 from capture.services import mark_contacted, person_name
 from followup.models import OutboundMessage
-from followup.platforms import Receipt, Refused, send_messenger, send_telegram, send_whatsapp
+from followup.platforms import (
+    Receipt,
+    Refused,
+    says_window_closed,
+    send_messenger,
+    send_telegram,
+    send_whatsapp,
+)
 from followup.sms import sms_configured
 
 logger = logging.getLogger(__name__)
@@ -121,20 +128,26 @@ def _identity_option(lead: Lead, identity: LeadIdentity, now: datetime) -> Reply
         return ReplyOption(allowed=False, reason=f"The prospect has not written on {label} "
                            "yet: a first message needs their opt-in.", **common)
     closes = last + CUSTOMER_SERVICE_WINDOW
-    if now < closes:
+    # The platform's clock has the last word: a reply it refused as outside the window closes
+    # the window here too, until the prospect writes again (their message clears it).
+    refused = identity.window_closed_at
+    if now < closes and refused is None:
         return ReplyOption(allowed=True, closes_at=closes,
                            reason=f"Inside the 24-hour window (until {_at(closes)}).", **common)
+    closed = (f"{label} refused a reply at {_at(refused)} as outside the 24-hour window, "
+              "which has closed until the prospect writes again" if refused
+              else f"The 24-hour window closed at {_at(closes)}")
     if platform == Platform.WHATSAPP:
         template = settings.WHATSAPP_TEMPLATE_NAME
         if not template:
-            return ReplyOption(allowed=False, reason=f"The 24-hour window closed at "
-                               f"{_at(closes)} and no approved template is configured "
-                               "(WHATSAPP_TEMPLATE_NAME): wait until the prospect writes "
-                               "again.", **common)
+            return ReplyOption(allowed=False, reason=f"{closed}, and no approved template is "
+                               "configured (WHATSAPP_TEMPLATE_NAME): wait until the prospect "
+                               "writes again.", **common)
         return ReplyOption(allowed=True, mode="template", closes_at=closes,
-                           reason=f"The 24-hour window closed at {_at(closes)}: only the "
-                           f"approved template “{template}” can be sent, not your text.",
-                           **common)
+                           reason=f"{closed}: only the approved template “{template}” can be "
+                           "sent, not your text.", **common)
+    if refused is not None:
+        return ReplyOption(allowed=False, reason=f"{closed}.", **common)
     human_until = last + HUMAN_AGENT_WINDOW
     if now < human_until:
         return ReplyOption(allowed=True, mode="human_agent", closes_at=human_until,
@@ -377,8 +390,10 @@ def record_reply_sent(message: OutboundMessage, lead: Lead, now: datetime) -> No
     mark_contacted(lead=lead, user=message.sent_by)
 
 
-def record_reply_failed(message: OutboundMessage, error: str, *, blocked: bool = False) -> None:
-    """A reply that will not go out: on the timeline and told to the rep, never dropped."""
+def record_reply_failed(message: OutboundMessage, error: str, *, blocked: bool = False,
+                        window_closed: bool = False) -> None:
+    """A reply that will not go out: on the timeline and told to the rep, never dropped. A
+    refusal for a closed window closes it on the page too, until the prospect writes again."""
     from followup.services import notify
 
     label = message.get_channel_display()
@@ -386,6 +401,9 @@ def record_reply_failed(message: OutboundMessage, error: str, *, blocked: bool =
     if blocked and message.identity_id:
         LeadIdentity.objects.filter(pk=message.identity_id).update(
             blocked_at=timezone.now(), blocked_reason=f"{label} refused: {error}"[:255])
+    if window_closed and message.identity_id:
+        LeadIdentity.objects.filter(pk=message.identity_id).update(
+            window_closed_at=timezone.now())
     Interaction.objects.create(
         lead_id=message.lead_id, direction=Interaction.Direction.INTERNAL,
         kind=Interaction.Kind.SYSTEM, channel=LeadChannel.MANUAL, actor=message.sent_by,
@@ -436,6 +454,7 @@ def record_delivery(*, platform: str, ids: list[str], status: str, error: str = 
                                        message_id=message.provider_id).update(
                 delivery_status=status)
             if status == "failed" and message.kind == OutboundMessage.Kind.REPLY:
-                record_reply_failed(message, error or "reported undelivered by the platform")
+                record_reply_failed(message, error or "reported undelivered by the platform",
+                                    window_closed=says_window_closed(error))
             moved += 1
     return moved

@@ -547,7 +547,8 @@ def _record_failure(message: OutboundMessage, exc: Exception) -> None:
 
         finish_if_done(message.enrollment_id)
     if status == Status.FAILED and message.kind == Kind.REPLY:
-        record_reply_failed(message, error, blocked=getattr(exc, "blocked", False))
+        record_reply_failed(message, error, blocked=getattr(exc, "blocked", False),
+                            window_closed=getattr(exc, "window_closed", False))
 
 
 # --- unsubscribes and bounces ------------------------------------------------------------------

@@ -140,6 +140,45 @@ def test_a_whatsapp_reply_inside_the_window_goes_out_and_its_statuses_follow(
     assert "delivery-read" in page(client, lead)
 
 
+def test_a_reply_refused_as_outside_the_window_closes_it_until_the_prospect_writes(
+        client, rep, api, sync_tasks, django_capture_on_commit_callbacks):
+    """WhatsApp's clock has the last word: after "(#10) sent outside of allowed window" the
+    page stops offering a reply, until the prospect's next message opens the window again."""
+    lead = whatsapp_from_prospect(client, rep, at=int(time.time()) - 23 * 3600)
+    assert "Inside the 24-hour window" in page(client, lead)
+    api.answer(400, {"error": {"message": "(#10) sent outside of allowed window", "code": 10,
+                               "type": "OAuthException"}})
+    reply(client, lead, option_key(lead, "whatsapp"), "Hello?",
+          django_capture_on_commit_callbacks)
+    assert OutboundMessage.objects.get(kind="reply").status == "failed"
+
+    html = page(client, lead)
+    assert "Inside the 24-hour window" not in html and 'id="reply-form"' not in html
+    assert "closed until the prospect writes again" in html
+
+    payload = load_json("meta", "whatsapp_text.json")  # they write again: open once more
+    message = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+    message.update(id="wamid.AGAIN", timestamp=str(int(time.time())))
+    assert meta_post(client, payload).status_code == 200
+    html = page(client, lead)
+    assert "Inside the 24-hour window" in html and 'id="reply-form"' in html
+
+
+def test_a_re_engagement_failure_reported_later_closes_the_window_too(
+        client, rep, api, sync_tasks, django_capture_on_commit_callbacks):
+    lead = whatsapp_from_prospect(client, rep, at=int(time.time()) - 23 * 3600)
+    api.answer(200, {"messages": [{"id": "wamid.OUT9"}]})
+    reply(client, lead, option_key(lead, "whatsapp"), "Hello?",
+          django_capture_on_commit_callbacks)
+    status = load_json("meta", "whatsapp_status.json")
+    entry = status["entry"][0]["changes"][0]["value"]["statuses"][0]
+    entry.update(id="wamid.OUT9", status="failed",
+                 errors=[{"code": 131047, "title": "Re-engagement message"}])
+    assert meta_post(client, status).status_code == 200
+    html = page(client, lead)
+    assert "closed until the prospect writes again" in html and 'id="reply-form"' not in html
+
+
 def test_outside_the_window_the_page_says_only_a_template_may_go(
         client, rep, api, settings, sync_tasks, django_capture_on_commit_callbacks):
     lead = whatsapp_from_prospect(client, rep, at=int(time.time()) - 25 * 3600)
