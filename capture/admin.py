@@ -502,9 +502,9 @@ def import_leads_view(request):
         name = upload.name
         options = options_for(form.cleaned_data["source"] or name.rsplit(".", 1)[0],
                               form.cleaned_data["region"])
-        try:
-            report = import_rows(read_table(upload.read(), name), options,
-                                 dry_run=form.cleaned_data["dry_run"])
+        try:  # the whole file read first: one that breaks half-way imports nothing
+            rows = list(read_table(upload.read(), name))
+            report = import_rows(rows, options, dry_run=form.cleaned_data["dry_run"])
         except ImportFileError as exc:
             form.add_error("file", str(exc))
         else:
