@@ -274,3 +274,38 @@ def test_an_erased_person_is_200_ignored_for_good_not_202_queued(client, partner
         assert body["status"] == "ignored" and event.status == InboundEvent.Status.IGNORED
         assert "will not be retried" in body["reason"] and "erase" not in body["reason"]
     assert not Lead.objects.filter(email_key="gone@example.com").exists()
+
+
+def test_an_erased_person_s_retry_with_the_same_idempotency_key_gets_the_first_answer(
+        client, partner_key):
+    """Their event keeps no body to compare with: a retry is not a 'different body' (422)."""
+    from capture.privacy import erase_person, find_person
+    from tests.factories import UserFactory
+
+    post(client, partner_key, {"email": "gone@example.com"})
+    erase_person(find_person(email="gone@example.com"), UserFactory(username="olivia"))
+    body = {"email": "gone@example.com", "first_name": "Al"}
+    first = post(client, partner_key, body, idempotency="order-9")
+    again = post(client, partner_key, body, idempotency="order-9")
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert first.json() == again.json() and first.json()["status"] == "ignored"
+    ignored = InboundEvent.objects.get(status=InboundEvent.Status.IGNORED)  # one, kept empty
+    assert (bytes(ignored.body), ignored.payload) == (b"", {})
+
+
+def test_a_retry_after_retention_purged_the_body_gets_the_first_answer(client, partner_key):
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from capture.privacy import run_retention
+
+    body = load_json("api", "lead.json")
+    first = post(client, partner_key, body, idempotency="order-78")
+    with time_machine.travel(timezone.now() + timedelta(days=400), tick=False):
+        run_retention()
+        assert bytes(InboundEvent.objects.get().body) == b""
+        again = post(client, partner_key, body, idempotency="order-78")
+    assert again.status_code == 201 and again.json() == first.json()
+    assert Lead.objects.count() == 1
