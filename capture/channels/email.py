@@ -83,10 +83,7 @@ def content_key(message: EmailMessage) -> str:
     the sender, date, subject and text, not of the MIME bytes, which an ESP rebuilding the
     message (anymail from Postmark's JSON) writes with a new random boundary each time."""
     part = message.get_body(preferencelist=("plain", "html"))
-    try:
-        text = part.get_content() if part is not None else ""
-    except (LookupError, UnicodeError):
-        text = (part.get_payload(decode=True) or b"").decode("utf-8", errors="replace")
+    text = _content(part) if part is not None else ""
     words = [" ".join(str(message.get(name, "")).split()) for name in ("From", "Date", "Subject")]
     canonical = "\n".join([*words, "\n".join(line.rstrip() for line in text.splitlines())])
     return "sha256:" + hashlib.sha256(canonical.encode("utf-8", errors="replace")).hexdigest()
@@ -153,10 +150,20 @@ def parse_email_safe(raw: str) -> str:
 
 
 def _content(part) -> str:
+    """A text part's text: in its declared charset when its bytes are that, else in UTF-8
+    when they are valid UTF-8 (many mailers send UTF-8 as 8bit naming no charset, or ASCII),
+    else the declared charset with U+FFFD for what it cannot read."""
+    raw = part.get_payload(decode=True) or b""
+    charset = part.get_content_charset() or "us-ascii"
+    for encoding in (charset, "utf-8"):
+        try:
+            return raw.decode(encoding)
+        except (LookupError, UnicodeError):
+            continue
     try:
-        return part.get_content()
-    except (LookupError, UnicodeError):
-        return (part.get_payload(decode=True) or b"").decode("utf-8", errors="replace")
+        return raw.decode(charset, errors="replace")
+    except LookupError:  # a charset Python does not know
+        return raw.decode("utf-8", errors="replace")
 
 
 def text_of(message: EmailMessage) -> str:

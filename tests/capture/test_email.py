@@ -411,3 +411,24 @@ def test_a_message_over_the_upload_limit_is_a_json_413(client, anymail_settings,
     assert response.status_code == 413 and "DATA_UPLOAD_MAX_MEMORY_SIZE" in \
         response.json()["error"]
     assert not InboundEvent.objects.exists()
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "text/plain; charset=us-ascii"])
+def test_utf_8_text_sent_8bit_without_its_charset_is_read_as_utf_8(content_type):
+    """Many mailers send UTF-8 as 8bit and name no charset (or ASCII's): not U+FFFD."""
+    raw = (b"From: Jana Schmidt <jana@firma.example>\r\nTo: sales@leadcrm.example\r\n"
+           b"Subject: Angebot\r\nMessage-ID: <jana-8bit@firma.example>\r\n"
+           b"MIME-Version: 1.0\r\nContent-Type: " + content_type.encode() + b"\r\n"
+           b"Content-Transfer-Encoding: 8bit\r\n\r\n"
+           + "Wir möchten ein Angebot. €\r\n".encode())
+    receive_email(raw, via="test")
+    assert Lead.objects.get().interactions.get().body == "Wir möchten ein Angebot. €"
+
+
+def test_a_declared_charset_still_decides_when_the_text_is_not_utf_8():
+    raw = (b"From: jana@firma.example\r\nSubject: Angebot\r\nMessage-ID: <jana-l1@firma.example>"
+           b"\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=iso-8859-1\r\n"
+           b"Content-Transfer-Encoding: 8bit\r\n\r\n" + "Wir möchten ein Angebot.\r\n".encode(
+               "latin-1"))
+    receive_email(raw, via="test")
+    assert Lead.objects.get().interactions.get().body == "Wir möchten ein Angebot."
