@@ -18,6 +18,7 @@ from capture import custom_fields
 from capture.channels.base import reprocess
 from capture.custom_field_admin import FormCustomFieldInline, custom_list_filters
 from capture.forms import IntakeFormAdminForm
+from capture.identity import phone_search
 from capture.models import (
     WORKING_STATUSES,
     ApiKey,
@@ -108,6 +109,12 @@ class LeadIdentityAdmin(admin.ModelAdmin):
     raw_id_fields = ("lead",)
     readonly_fields = ("platform", "external_id", "created_at", "last_inbound_at")
 
+    def get_search_results(self, request, queryset, search_term):
+        found, may_repeat = super().get_search_results(request, queryset, search_term)
+        if (by_phone := phone_search(search_term, "lead__phone")) is not None:
+            found |= queryset.filter(by_phone)
+        return found, may_repeat
+
     def has_add_permission(self, request) -> bool:
         return False
 
@@ -159,6 +166,12 @@ class LeadAdmin(admin.ModelAdmin):
     list_filter = ("status", TierFilter, ResponseFilter, "channel", "form", "owner",
                    "needs_callback", ("created_at", admin.DateFieldListFilter))
     search_fields = ("first_name", "last_name", "email", "email_key", "phone", "company")
+
+    def get_search_results(self, request, queryset, search_term):
+        found, may_repeat = super().get_search_results(request, queryset, search_term)
+        if (by_phone := phone_search(search_term)) is not None:  # "(415) 555-2671" too
+            found |= queryset.filter(by_phone)
+        return found, may_repeat
     date_hierarchy = "created_at"
     list_select_related = ("form", "owner")
     list_per_page = 50

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 from email.utils import parseaddr
 
 import phonenumbers
@@ -11,6 +12,7 @@ import pycountry
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.db.models import Q
 
 
 class InvalidPhone(ValueError):
@@ -79,6 +81,30 @@ def normalise_phone(raw: str, region: str | None = None) -> str:
     if not phonenumbers.is_possible_number(number) or not phonenumbers.is_valid_number(number):
         raise InvalidPhone("This does not look like a phone number.")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+# A search term that is a phone number as people write one: "(415) 555-2671", "+44 20 7946 0958".
+PHONE_TERM = re.compile(r"\+?[\d\s().\-/]*\d[\d\s().\-/]*")
+MIN_PHONE_DIGITS = 4  # fewer finds every number that has them somewhere
+
+
+def phone_search(term: str, field: str = "phone") -> Q | None:
+    """What a search term that looks like a phone number finds in `field` (stored in E.164):
+    the number read as the intake reads it (PHONE_DEFAULT_REGION without +country code), or
+    any number with its digits in a row (a part of one: "555-2671"). None for other terms.
+
+    The admin's lead search and the queue's both use it: spaces, brackets and dashes a
+    person types are in no stored number."""
+    term = (term or "").strip()
+    if not PHONE_TERM.fullmatch(term):
+        return None
+    digits = re.sub(r"\D", "", term)
+    if len(digits) < MIN_PHONE_DIGITS:
+        return None
+    wanted = Q(**{f"{field}__contains": digits})
+    with contextlib.suppress(InvalidPhone):
+        wanted |= Q(**{field: normalise_phone(term)})
+    return wanted
 
 
 # What prospects type that ISO 3166 has under another name.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -184,7 +186,7 @@ class SuppressionAdmin(admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         """An erased person is found by typing their email or phone: it is hashed and compared."""
-        from capture.identity import email_key
+        from capture.identity import InvalidPhone, email_key, normalise_phone
         from capture.privacy import identity_hash
 
         found, may_repeat = super().get_search_results(request, queryset, search_term)
@@ -192,6 +194,9 @@ class SuppressionAdmin(admin.ModelAdmin):
         if term:
             kind = "email" if "@" in term else "phone"
             value = email_key(term) if kind == "email" else term
+            if kind == "phone":  # hashed as the intake stored it: "(415) 555-2671" is +1415...
+                with contextlib.suppress(InvalidPhone):
+                    value = normalise_phone(term)
             found |= queryset.filter(kind=kind, value_hash=identity_hash(kind, value))
         return found, may_repeat
 

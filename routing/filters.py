@@ -8,6 +8,7 @@ from django import forms
 from django.db.models import Q
 
 from capture import custom_fields
+from capture.identity import phone_search
 from capture.models import Channel, CustomField, IntakeForm, Lead, LeadStatus
 from routing.models import ScoreTier
 
@@ -56,10 +57,12 @@ class QueueFilter(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
-        return queryset.filter(
-            Q(first_name__icontains=value) | Q(last_name__icontains=value)
-            | Q(email__icontains=value) | Q(phone__icontains=value)
-            | Q(company__icontains=value))
+        wanted = (Q(first_name__icontains=value) | Q(last_name__icontains=value)
+                  | Q(email__icontains=value) | Q(phone__icontains=value)
+                  | Q(company__icontains=value))
+        if (by_phone := phone_search(value)) is not None:  # "(415) 555-2671", "415 555 2671"
+            wanted |= by_phone
+        return queryset.filter(wanted)
 
 
 class CustomNumberBound(forms.CharField):

@@ -59,6 +59,20 @@ def test_search_finds_a_lead_by_phone_email_and_company(admin_client, quote_form
         assert "grace@navy.mil" in html, term
 
 
+def test_search_finds_a_lead_by_a_phone_number_written_as_people_write_it(admin_client, settings):
+    settings.PHONE_DEFAULT_REGION = "GB"
+    receive_lead(IntakeInput(channel=Channel.WEB_FORM, summary="x", notify_prospect=False,
+                             fields={"email": "grace@navy.mil", "phone": "+14155552671"}))
+    receive_lead(IntakeInput(channel=Channel.WEB_FORM, summary="x", notify_prospect=False,
+                             fields={"email": "ada@analytical.example", "phone": "+442079460958"}))
+    for term, found in (("(415) 555-2671", "grace@navy.mil"), ("415-555-2671", "grace@navy.mil"),
+                        ("+1 (415) 555-2671", "grace@navy.mil"), ("555-2671", "grace@navy.mil"),
+                        ("020 7946 0958", "ada@analytical.example")):  # read with the region
+        html = admin_client.get("/admin/capture/lead/", {"q": term}).content.decode()
+        assert found in html, term
+        assert ({"grace@navy.mil", "ada@analytical.example"} - {found}).pop() not in html, term
+
+
 def test_lead_filters_by_status_channel_and_form(demo, admin_client):
     html = admin_client.get("/admin/capture/lead/",
                             {"status__exact": "new", "channel__exact": "call"}).content.decode()

@@ -276,6 +276,14 @@ def test_an_erased_person_is_found_on_the_suppression_list_by_typing_their_email
                             ).content.decode().count("erased (") == 0
 
 
+def test_an_erased_person_is_found_on_the_suppression_list_by_their_phone_as_written(
+        grace, ops, admin_client):
+    erase_person(grace, ops)
+    for term in ("+14155552671", "(415) 555-2671", "+1 415-555-2671"):
+        page = admin_client.get("/admin/followup/suppression/", {"q": term}).content.decode()
+        assert "erased (" in page and "1 result" in page, term
+
+
 def test_a_lead_less_event_with_the_phone_as_typed_is_erased_too(grace, ops):
     from capture.intake import store_inbound_event
 

@@ -128,6 +128,14 @@ def test_filters_and_search(as_alice, alice, quote_form, tiers):
     assert names_in(as_alice.get(f"/queue/?created_after={later}")) == []
 
 
+def test_search_finds_a_phone_number_written_as_people_write_it(as_alice, alice, bob):
+    lead_for(alice.user, first_name="Phoned", phone="+14155552671")
+    lead_for(alice.user, first_name="Other", phone="+14155550100")
+    lead_for(bob.user, first_name="Bobs", phone="+16505552671")  # not alice's to see
+    for term in ("(415) 555-2671", "415 555 2671", "+1 415-555-2671", "4155552671", "555-2671"):
+        assert names_in(as_alice.get("/queue/", {"q": term})) == ["Phoned Lovelace"], term
+
+
 def test_pagination_moves_through_the_queue(as_alice, alice):
     for i in range(30):
         lead_for(alice.user, first_name=f"N{i:02d}", minutes_left=i + 1)
