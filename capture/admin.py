@@ -18,7 +18,7 @@ from capture import custom_fields
 from capture.channels.base import reprocess
 from capture.custom_field_admin import FormCustomFieldInline, custom_list_filters
 from capture.forms import IntakeFormAdminForm
-from capture.identity import phone_search
+from capture.identity import phone_search, region_problem
 from capture.models import (
     WORKING_STATUSES,
     ApiKey,
@@ -502,6 +502,11 @@ class ImportLeadsForm(forms.Form):
                              help_text="Region for phone numbers without +country code, e.g. GB.")
     dry_run = forms.BooleanField(required=False, initial=True,
                                  help_text="Check every row and preview; write nothing.")
+
+    def clean_region(self) -> str:
+        if problem := region_problem(self.cleaned_data["region"]):
+            raise forms.ValidationError(problem)
+        return self.cleaned_data["region"].strip().upper()
 
 
 def import_leads_view(request):

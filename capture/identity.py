@@ -60,6 +60,16 @@ def email_domain(address: str) -> str:
     return key.rpartition("@")[2] if key else ""
 
 
+def region_problem(region: str) -> str:
+    """Why `region` cannot read phone numbers without +country code ('' when it can or is
+    empty): every local number would be refused with "Add the country code"."""
+    region = (region or "").strip().upper()
+    if not region or region in phonenumbers.SUPPORTED_REGIONS:
+        return ""
+    return (f"“{region}” is not a country code phone numbers know: use two letters such as GB, "
+            "US or DE, or leave it empty.")
+
+
 def normalise_phone(raw: str, region: str | None = None) -> str:
     """Return the number in E.164 ('+14155552671') or raise InvalidPhone.
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -23,6 +22,7 @@ from capture.fields import (
     answer_list,
     answers_differing_in_case,
 )
+from capture.identity import region_problem
 from capture.templating import compile_message
 
 
@@ -191,11 +191,8 @@ class IntakeForm(models.Model):
         if self.consent_required and not self.consent_text.strip():
             errors["consent_text"] = "Write the consent text the visitor must agree to."
         self.default_region = (self.default_region or "").strip().upper()
-        if self.default_region and self.default_region not in phonenumbers.SUPPORTED_REGIONS:
-            errors["default_region"] = (
-                f"“{self.default_region}” is not a country code phone numbers know: use two "
-                "letters such as GB, US or DE, or leave it empty."
-            )
+        if problem := region_problem(self.default_region):
+            errors["default_region"] = problem
         lines = [line.strip() for line in (self.allowed_origins or "").splitlines()]
         if problems := [p for n, line in enumerate(lines, 1)
                         if line and (p := origin_problem(n, line))]:

@@ -258,3 +258,13 @@ def test_a_quote_left_open_is_a_clear_error_not_one_row_eating_the_rest(tmp_path
     with pytest.raises(CommandError, match=r"Is a quote \(\"\) left open above it\?"):
         run(path)
     assert not Lead.objects.exists()
+
+
+def test_a_region_phone_numbers_do_not_know_is_refused_before_anything_is_read(admin_client):
+    with pytest.raises(CommandError, match=r"--region “GBR” is not a country code"):
+        run(CSV, "--region", "GBR")
+    upload = SimpleUploadedFile("leads.csv", CSV.read_bytes(), content_type="text/csv")
+    page = admin_client.post("/admin/capture/lead/import/", {"file": upload, "region": "XX"})
+    assert page.status_code == 400 and "“XX” is not a country code" in page.content.decode()
+    assert not InboundEvent.objects.exists()
+    assert "2 new leads" in run(CSV, "--region", "gb")  # any case

@@ -14,6 +14,7 @@ from capture.channels.imports import (
     options_for,
     read_table,
 )
+from capture.identity import region_problem
 
 
 class Command(BaseCommand):
@@ -35,6 +36,8 @@ class Command(BaseCommand):
                batch_size: int, no_progress: bool, **options) -> None:
         if not file.is_file():
             raise CommandError(f"{file}: no such file.")
+        if problem := region_problem(region):
+            raise CommandError(f"--region {problem}")
         data = file.read_bytes()
         options_ = options_for(source or file.stem, region)
         try:
