@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 from collections.abc import Callable, Mapping
@@ -126,6 +127,20 @@ def clean_text(value: object) -> str:
     return str(value).replace("\x00", "").strip() if value is not None else ""
 
 
+EVENT_KEY_LENGTH = 255  # InboundEvent.external_id
+
+
+def event_key(external_id: object) -> str:
+    """The key a provider's id is stored under: the id itself when it fits the column, else
+    its start and a hash of the whole (cut short, two ids sharing their first 255 characters
+    were one event, and the second delivery was dropped as a retry of the first)."""
+    key = clean_text(external_id)
+    if len(key) <= EVENT_KEY_LENGTH:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return f"{key[:EVENT_KEY_LENGTH - len(digest) - 8]}~sha256:{digest}"
+
+
 def clean_payload(value: object) -> object:
     """A JSON-able copy of a parsed payload with NUL characters removed from keys and values."""
     if isinstance(value, Mapping):
@@ -152,7 +167,7 @@ def _event_row(
 ) -> InboundEvent:
     return InboundEvent(
         channel=channel,
-        external_id=clean_text(external_id)[:255],
+        external_id=event_key(external_id),
         body=bytes(body[:MAX_RAW_BODY]),
         payload=clean_payload(payload or {}),
         headers=clean_payload(dict(headers or {})),
@@ -203,7 +218,7 @@ def receive_event(
     else the channel's registered normaliser reads the stored event. `process=False` only
     stores (a task processes it later).
     """
-    external_id = clean_text(external_id)[:255]
+    external_id = event_key(external_id)
     processing = process and stored.get("status", InboundEvent.Status.RECEIVED) == (
         InboundEvent.Status.RECEIVED)
     failure: Exception | None = None

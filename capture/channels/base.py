@@ -278,6 +278,16 @@ def platform_id(value: object, what: str) -> str:
     raise ValueError(f"{what} is not an id: {str(value)[:40]!r}")
 
 
+def provider_event_id(value: object, field: str) -> str:
+    """A provider's id for its event, the key a retry finds it by: a 400 naming the field for
+    anything platform_id() refuses, rather than a key made of "{'a': 1}" or of an id cut short."""
+    try:
+        return platform_id(value, field)
+    except ValueError:
+        problem = "Send the event's id as a string (at most 200 characters) or a whole number."
+        raise Malformed(f"{field}: {problem}", fields={field: [problem]}) from None
+
+
 def platform_text(value: object, what: str) -> str:
     """Text a person wrote on a platform ("" when absent); ValueError when it is not text."""
     if value is None:

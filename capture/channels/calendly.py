@@ -22,12 +22,13 @@ from capture.channels.base import (
     Malformed,
     RawEvent,
     post_only,
+    provider_event_id,
     receive,
     unreadable_json,
 )
 from capture.fields import ATTRIBUTION_FIELDS
 from capture.identity import InvalidPhone, normalise_phone, parse_email
-from capture.intake import Ignored, IntakeInput, Rejected
+from capture.intake import Ignored, IntakeInput, Rejected, event_key
 from capture.models import Channel as LeadChannel
 from capture.models import ChannelSettings, InboundEvent, Interaction
 
@@ -55,6 +56,7 @@ def events(request: HttpRequest) -> list[RawEvent]:
         raise Malformed("Expected a Calendly webhook: {event, payload: {uri, ...}}.") from None
     if problem := unreadable_json(body):
         raise Malformed(problem)
+    kind, uri = provider_event_id(kind, "event"), provider_event_id(uri, "payload.uri")
     if kind not in HANDLED:
         return [RawEvent(f"{kind}:{uri}", body, InboundEvent.Status.IGNORED,
                          f"Calendly event {kind!r} is not a booking.")]
@@ -135,7 +137,7 @@ def _booking_lead(kind: str, invitee: dict) -> int | None:
     # The booking's event is keyed "invitee.created:<uri>" (events() above): the unique
     # (channel, external_id) index finds it.
     return (InboundEvent.objects.filter(channel=channel.name,
-                                        external_id=f"invitee.created:{uri}"[:255],
+                                        external_id=event_key(f"invitee.created:{uri}"),
                                         lead__isnull=False)
             .values_list("lead_id", flat=True).first())
 

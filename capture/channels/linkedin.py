@@ -30,6 +30,7 @@ from capture.channels.base import (
     Malformed,
     RawEvent,
     from_epoch,
+    provider_event_id,
     read_json,
     receive,
 )
@@ -92,7 +93,8 @@ def events(request: HttpRequest) -> list[RawEvent]:
             raise Malformed("Expected a LinkedIn lead notification with a notificationId.")
         if not isinstance(item.get("leadGenFormResponse"), str):
             raise Malformed("The notification has no leadGenFormResponse URN.")
-        raw = RawEvent(external_id=f"notification:{item['notificationId']}",
+        key = provider_event_id(item["notificationId"], "notificationId")
+        raw = RawEvent(external_id=f"notification:{key}",
                        payload={"notification": item})
         action = str(item.get("leadAction") or "CREATED").upper()
         if action != "CREATED":

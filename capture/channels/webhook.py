@@ -21,6 +21,7 @@ from capture.channels.base import (
     RawEvent,
     body_with_extra,
     post_only,
+    provider_event_id,
     read_json,
     read_record,
     receive,
@@ -78,13 +79,17 @@ def events(request: HttpRequest) -> list[RawEvent]:
     source = _source(request)
     payload = read_json(request, shape=lambda p: isinstance(p, dict),
                         shape_error="Send one JSON object per request.")
-    event_id = (request.headers.get("X-Leadcrm-Event-Id") or str(payload.get("id") or "")
-                or hashlib.sha256(request.body).hexdigest())
+    if header := request.headers.get("X-Leadcrm-Event-Id"):
+        key = provider_event_id(header, "X-Leadcrm-Event-Id")
+    elif payload.get("id") not in (None, ""):
+        key = provider_event_id(payload["id"], "id")
+    else:
+        key = hashlib.sha256(request.body).hexdigest()
     checked = read_record(flatten(payload), mapping=source.field_mapping,
                           region=source.default_region, unknown="keep")
     if checked.errors:
         raise Malformed("Some fields are not valid.", fields=checked.errors)
-    return [RawEvent(external_id=f"{source.slug}:{event_id}",
+    return [RawEvent(external_id=f"{source.slug}:{key}",
                      payload={"source": source.slug, "data": payload})]
 
 

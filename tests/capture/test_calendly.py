@@ -140,3 +140,21 @@ def test_a_reschedule_stays_on_the_lead_the_first_booking_was_matched_to(client,
     calendly_post(client, new)
     lead = Lead.objects.get()
     assert lead.interactions.filter(channel="booking").count() == 3
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("payload.uri", {"a": 1}), ("payload.uri", ["x"]), ("payload.uri", True),
+    ("payload.uri", None),
+    ("payload.uri", "https://api.calendly.com/scheduled_events/E/invitees/" + "I" * 200),
+    ("event", {"a": 1}),
+])
+def test_an_invitee_uri_or_event_that_is_no_id_is_a_400_naming_it(client, field, value):
+    payload = load_json("calendly", "invitee_created.json")
+    if field == "event":
+        payload["event"] = value
+    else:
+        payload["payload"]["uri"] = value
+    response = calendly_post(client, payload)
+    assert response.status_code == 400, response.content
+    assert list(response.json()["fields"]) == [field]
+    assert not InboundEvent.objects.exists()

@@ -208,6 +208,10 @@ def test_bad_bodies_get_a_clear_400(client):
     assert li_post(client, b"{not json").status_code == 400
     response = li_post(client, {"leadGenFormResponse": "urn:li:leadGenFormResponse:1"})
     assert response.status_code == 400 and "notificationId" in response.json()["error"]
+    notification = {**load_json("linkedin", "lead_notification.json"), "notificationId": {"a": 1}}
+    response = li_post(client, notification)
+    assert response.status_code == 400 and list(response.json()["fields"]) == ["notificationId"]
+    assert not InboundEvent.objects.exists()
 
 
 def test_the_fetch_raises_for_the_queue_to_retry(client, form, lead_sync):

@@ -188,3 +188,28 @@ def test_a_known_address_without_its_final_slash_is_redirected_on_get_and_named_
     assert response.status_code == 404
     assert response.json()["error"] == ("No endpoint at /inbound/webhook/chat; the address "
                                         "ends with a slash: /inbound/webhook/chat/.")
+
+
+@pytest.mark.parametrize("value", [{"a": 1}, [1, 2], True, 1.5, " ", "x" * 201])
+def test_an_event_id_that_is_no_id_is_a_400_naming_it(client, chat_widget, value):
+    payload = {**load_json("webhook", "chat_widget.json"), "id": value}
+    response = signed_post(client, "chat", json.dumps(payload).encode())
+    assert response.status_code == 400, response.content
+    assert list(response.json()["fields"]) == ["id"]
+    too_long = signed_post(client, "chat", body(), HTTP_X_LEADCRM_EVENT_ID="e" * 201)
+    assert too_long.status_code == 400 and list(too_long.json()["fields"]) == [
+        "X-Leadcrm-Event-Id"]
+    assert not InboundEvent.objects.exists()
+
+
+def test_two_ids_that_differ_past_the_key_column_s_length_are_two_events(client, chat_widget):
+    """A long slug and a long id make a key over the column's 255 characters: cut short,
+    the second event was dropped as a retry of the first."""
+    slug = "c" * 100
+    WebhookSource.objects.filter(pk=chat_widget.pk).update(slug=slug)
+    first = {**load_json("webhook", "chat_widget.json"), "id": "e" * 199 + "1"}
+    second = {**first, "id": "e" * 199 + "2", "transcript": "A second question"}
+    for payload in (first, second, first):  # the first again: a retry, found by its key
+        assert signed_post(client, slug, json.dumps(payload).encode()).status_code == 200
+    assert InboundEvent.objects.count() == 2
+    assert Lead.objects.get().interactions.count() == 2

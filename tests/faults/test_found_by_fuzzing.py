@@ -33,7 +33,8 @@ def test_a_signed_calendly_booking_with_fields_of_the_wrong_type_is_rejected_not
     # stored "failed", retried by the sweeper although no retry can read it.
     from tests.faults.conftest import calendly_header
 
-    body = b'{"event": "invitee.created", "created_at": true, "payload": {"uri": null}}'
+    body = (b'{"event": "invitee.created", "created_at": true, "payload": {"uri": '
+            b'"https://api.calendly.com/scheduled_events/E1/invitees/I1"}}')  # (a null uri: 400)
     response = client.post("/inbound/calendly/", body, content_type="application/json",
                            HTTP_CALENDLY_WEBHOOK_SIGNATURE=calendly_header(body))
     assert response.status_code == 200
