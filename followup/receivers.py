@@ -49,7 +49,8 @@ def acknowledge_prospect(
 ) -> None:
     if not data.notify_prospect:
         return
-    message = acknowledgement_for(lead, interaction, acknowledge_with=data.acknowledge_with)
+    message = acknowledgement_for(lead, interaction, message=data.fields.get("message", ""),
+                                  acknowledge_with=data.acknowledge_with)
     if message is not None:
         queue_send_on_commit(message.id)
 

@@ -98,13 +98,15 @@ def response_promise(lead: Lead, form) -> str:
     return policy.promise() if policy is not None else form.response_promise
 
 
-def acknowledgement_for(lead: Lead, interaction: Interaction, *,
+def acknowledgement_for(lead: Lead, interaction: Interaction, *, message: str = "",
                         acknowledge_with: int | None = None) -> OutboundMessage | None:
     """The acknowledgement row for one inbound submission, or None when there is nothing to send.
 
     A web form's lead gets its form's message; a partner's API lead or a webhook's, the message
     of the form its key or source names (`acknowledge_with`). One per interaction (a OneToOne),
-    rendered now, so the row holds exactly what will be sent.
+    rendered now, so the row holds exactly what will be sent. `{{ message }}` is what this
+    submission sent (`message`), not the lead's: a person matched to their lead who wrote
+    nothing this time is not quoted an earlier submission back.
     """
     form = lead.form if interaction.channel == Channel.WEB_FORM else None
     if form is None and acknowledge_with:
@@ -115,7 +117,7 @@ def acknowledgement_for(lead: Lead, interaction: Interaction, *,
         "first_name": lead.first_name,
         "last_name": lead.last_name,
         "company": lead.company,
-        "message": lead.message,
+        "message": message,
         "response_promise": response_promise(lead, form),
         "form_title": form.title,
     }

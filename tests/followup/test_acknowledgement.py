@@ -314,3 +314,14 @@ def test_a_partners_api_lead_and_a_webhooks_are_acknowledged_with_the_form_they_
     assert set(sent) == {"grace@navy.mil", "linus@example.org"}
     assert "Hi Grace," in sent["grace@navy.mil"].body
     assert "within one business day" in sent["linus@example.org"].body
+
+
+def test_a_second_submission_is_acknowledged_with_what_it_sent_not_the_first_one_s_message(
+        quote_form):
+    receive_lead(web_submission(quote_form, email="a@x.co", message="40 seats, please"))
+    receive_lead(web_submission(quote_form, email="a@x.co"))  # matched, no message this time
+    receive_lead(web_submission(quote_form, email="a@x.co", message="Make it 50"))
+    first, second, third = OutboundMessage.objects.order_by("id")
+    assert "What you sent us:\n40 seats, please" in first.body
+    assert "40 seats" not in second.body
+    assert "Make it 50" in third.body and "40 seats" not in third.body
