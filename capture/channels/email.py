@@ -190,6 +190,48 @@ def text_of(message: EmailMessage) -> str:
     return _without_signature(latest or content).strip()
 
 
+# A signed mail's signature is a part of its own; no person attached it.
+SIGNATURE_TYPES = {"application/pgp-signature", "application/pkcs7-signature",
+                   "application/x-pkcs7-signature"}
+
+
+def attachment_names(message: EmailMessage) -> list[str]:
+    """The files that came with a message, by name (else their type): its timeline entry says
+    so, as an SMS's says its media. Every part is looked at, not only the top level's (anymail
+    builds Postmark's and SendGrid's attachments into a multipart/related); a nameless part
+    that is not marked an attachment is text (the body, a list's footer), and an inline part
+    with a Content-ID is a picture inside the HTML (a signature's logo)."""
+    names: list[str] = []
+
+    def leaves(part):
+        if part.get_content_maintype() == "multipart":
+            for sub in part.iter_parts():
+                yield from leaves(sub)
+        else:
+            yield part
+
+    try:
+        for part in leaves(message):
+            name = " ".join(str(part.get_filename() or "").split())[:100]
+            disposition = part.get_content_disposition()
+            if (part.get_content_type() in SIGNATURE_TYPES
+                    or not (name or disposition == "attachment")
+                    or (disposition == "inline" and str(part.get("Content-ID") or "").strip())):
+                continue
+            names.append(name or part.get_content_type())
+    except Exception:  # a nicety, like the reply trimming: never lose the mail over it
+        logger.warning("Could not list the attachments of an inbound email", exc_info=True)
+    return names
+
+
+def with_attachments(text: str, names: list[str]) -> str:
+    """The text with "(2 attachment(s): plan.pdf, desks.png)" below it, as SMS entries say."""
+    if not names:
+        return text
+    listed = ", ".join(names[:10]) + (f", and {len(names) - 10} more" if len(names) > 10 else "")
+    return f"{text}\n\n({len(names)} attachment(s): {listed})".strip()
+
+
 def _without_signature(text: str) -> str:
     """Cut at the signature delimiter ("-- " by RFC 3676; many clients send "--")."""
     lines = text.splitlines()
@@ -254,7 +296,7 @@ def normalise(event: InboundEvent) -> IntakeInput:
                 **({} if is_reply else {"message": text})},
         summary=(f"Replied: {subject}" if is_reply else f"Email: {subject}")[:255]
         if subject else "Email",
-        body=text,
+        body=with_attachments(text, attachment_names(message)),
         occurred_at=sent_at or event.received_at,
         source=ChannelSettings.for_channel(SETTINGS).source or "email",
         kind=Interaction.Kind.EMAIL,

@@ -432,3 +432,30 @@ def test_a_declared_charset_still_decides_when_the_text_is_not_utf_8():
                "latin-1"))
     receive_email(raw, via="test")
     assert Lead.objects.get().interactions.get().body == "Wir möchten ein Angebot."
+
+
+def test_an_email_s_attachments_are_named_on_its_timeline_entry():
+    receive_email(eml("with_attachments.eml"), via="test")
+    lead = Lead.objects.get()
+    body = lead.interactions.get().body
+    assert body.startswith("Hello,\n\nAttached are our floor plan")
+    assert body.endswith("(2 attachment(s): floor-plan.pdf, desks.png)")
+    assert "attachment" not in lead.message  # the person's words only
+
+
+def test_attachments_through_postmark_are_named_too(client, anymail_settings):
+    import base64
+
+    from tests.capture.conftest import load_json
+
+    payload = load_json("email", "postmark_inbound.json")
+    payload["Attachments"] = [
+        {"Name": "requirements.pdf", "ContentType": "application/pdf", "ContentLength": 8,
+         "ContentID": "", "Content": base64.b64encode(b"%PDF-1.4").decode()},
+        # A picture inside the HTML (Postmark gives it a ContentID): no attachment to a reader.
+        {"Name": "logo.png", "ContentType": "image/png", "ContentLength": 8,
+         "ContentID": "logo.png@01CE7342.75E71F80",
+         "Content": base64.b64encode(b"\x89PNG\r\n\x1a\n").decode()}]
+    assert postmark_post(client, payload).status_code == 200
+    body = Lead.objects.get().interactions.get().body
+    assert body.endswith("(1 attachment(s): requirements.pdf)")
