@@ -368,7 +368,7 @@ def _json_refusals(view):
             return JsonResponse({"error": "Inbound email is not configured on this server "
                                  "(ANYMAIL_WEBHOOK_SECRET)."}, status=403)
         try:
-            return view(request, *args, **kwargs)
+            response = view(request, *args, **kwargs)
         except RequestDataTooBig:
             return JsonResponse({"error": "The message is larger than this server accepts "
                                  "(DATA_UPLOAD_MAX_MEMORY_SIZE)."}, status=413)
@@ -382,6 +382,11 @@ def _json_refusals(view):
         except UNREADABLE_PAYLOAD as exc:
             logger.warning("Unreadable inbound email payload from the ESP: %r", exc)
             return JsonResponse({"error": "The ESP's payload could not be read."}, status=400)
+        if response.status_code == 405:  # Django's empty HTML 405: a GET, say
+            allowed = response.get("Allow", "POST")
+            response = JsonResponse({"error": "Use POST."}, status=405)
+            response["Allow"] = allowed  # anymail's: HEAD and OPTIONS too (ESPs' checks)
+        return response
 
     return wrapper
 

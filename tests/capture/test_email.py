@@ -459,3 +459,14 @@ def test_attachments_through_postmark_are_named_too(client, anymail_settings):
     assert postmark_post(client, payload).status_code == 200
     body = Lead.objects.get().interactions.get().body
     assert body.endswith("(1 attachment(s): requirements.pdf)")
+
+
+@pytest.mark.parametrize("path", ["/inbound/email/postmark/inbound/",
+                                  "/inbound/email/mailgun/inbound_mime/",
+                                  "/inbound/email/postmark/tracking/"])
+def test_a_get_on_an_esp_webhook_is_a_json_405_as_on_every_channel(client, anymail_settings,
+                                                                   path):
+    response = client.get(path)
+    assert response.status_code == 405 and response.json()["error"] == "Use POST."
+    assert "POST" in response["Allow"]
+    assert client.head(path).status_code == 200  # an ESP's check that the URL is there
