@@ -468,9 +468,9 @@ def test_every_public_post_endpoint_answers_429_past_its_limit(client, settings,
     """Forged or empty posts from one address to every public URL, to real forms, widgets and
     sources: each URL that takes a POST ends in 429 past its limit, the others answer 405. The
     API counts wrong keys; Twilio's message status callback once had no limit at all."""
+    from capture.models import IntakeForm
     from chat.models import ChatWidget
     from followup.suppression import unsubscribe_token
-    from capture.models import IntakeForm
 
     settings.WEBHOOK_RATE_LIMIT_PER_MINUTE = 3
     settings.FORM_RATE_LIMIT_PER_MINUTE = 3
