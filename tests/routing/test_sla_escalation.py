@@ -6,14 +6,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.utils import timezone
 
 from capture.models import Interaction, Lead
 from routing.models import SlaPolicy
 from routing.selectors import leads_breaching, leads_past_warning, unassigned_queue
-from routing.services import escalate_due_breaches
+from routing.services import BREACH_BATCH, escalate_due_breaches
 from routing.signals import sla_breached
 from routing.sla import Escalation
 from tests.routing.conftest import submit
+from tests.routing.pages import lead_for
 
 pytestmark = pytest.mark.django_db
 
@@ -93,3 +95,15 @@ def test_the_unassigned_queue_lists_what_nobody_could_take(round_robin, alice, b
         rep.save()
     waiting = submit(email="w@x.com")
     assert list(unassigned_queue(round_robin.team_id)) == [waiting]
+
+
+def test_one_sweep_escalates_every_lead_that_breached_at_the_same_moment(
+        tiers, sla_policies, alice, sales_team, breaches):
+    """Monday 09:15: every weekend hot lead is due at once; none waits for the next run."""
+    due = timezone.now() - timedelta(seconds=5)
+    for i in range(BREACH_BATCH + 30):
+        lead_for(alice.user, sales_team, respond_by=due, tier="hot", email=f"h{i}@example.com")
+    assert escalate_due_breaches(seconds=0) == 0  # out of time: the next run takes them
+    assert escalate_due_breaches() == BREACH_BATCH + 30
+    assert not leads_breaching().exists()
+    assert len(breaches) == BREACH_BATCH + 30
