@@ -1,21 +1,55 @@
-"""Reads for pages: a staff member's unread notifications (the rep queue page shows them)."""
+"""Reads for pages: a staff member's unread notifications (the queue page and menu show them)."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from dataclasses import dataclass
+
+from django.db.models import Count, Q, QuerySet, Window
 from django.utils import timezone
 
 from followup.models import Notification
 
+SHOWN_NOTIFICATIONS = 20
 
-def unread_notifications(user, limit: int = 20) -> QuerySet[Notification]:
+
+@dataclass(frozen=True)
+class NotificationPanel:
+    items: list[Notification]  # the newest unread, at most SHOWN_NOTIFICATIONS
+    total: int  # every unread one
+
+    @property
+    def more(self) -> int:
+        return self.total - len(self.items)
+
+
+def unread_notifications(user, limit: int = SHOWN_NOTIFICATIONS) -> QuerySet[Notification]:
     return Notification.objects.filter(user=user, read_at__isnull=True).select_related(
         "lead").order_by("-created_at", "-id")[:limit]
 
 
-def mark_notifications_read(user, ids: list[int] | None = None) -> int:
-    """Mark some (or all) of the user's notifications read; a write, kept next to its read."""
+def notification_panel(user, limit: int = SHOWN_NOTIFICATIONS) -> NotificationPanel:
+    """The newest unread notifications and how many there are, in one query (the count is a
+    window over every unread row, worked out before the limit): the queue page's query count
+    stays the same however many there are."""
+    if not user.is_authenticated:
+        return NotificationPanel([], 0)
+    items = list(unread_notifications(user, limit).annotate(unread=Window(Count("id"))))
+    return NotificationPanel(items, items[0].unread if items else 0)
+
+
+def mark_notifications_read(user, ids: list[int] | None = None,
+                            up_to_id: int | None = None) -> int:
+    """Mark some (or all) of the user's notifications read; a write, kept next to its read.
+    `up_to_id`: only those no newer than that one (the newest the page showed), so "mark all
+    read" leaves a notification that arrived after the page was drawn unread."""
     unread = Notification.objects.filter(user=user, read_at__isnull=True)
     if ids is not None:
         unread = unread.filter(id__in=ids)
+    if up_to_id is not None:
+        shown = Notification.objects.filter(user=user, pk=up_to_id).values_list(
+            "created_at", "id").first()
+        if shown is None:
+            return 0
+        unread = unread.filter(Q(created_at__lt=shown[0]) | Q(created_at=shown[0],
+                                                              id__lte=shown[1]))
     return unread.update(read_at=timezone.now())

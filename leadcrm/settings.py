@@ -299,6 +299,8 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = (
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # The signed-in pages' menu shows the dashboard to managers and sales ops only.
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("routing.context_processors.pages")
+# ... and every signed-in page's menu counts the user's unread notifications (the queue lists them).
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("followup.context_processors.notifications")
 # The queue page asks for newly assigned leads this often (seconds).
 QUEUE_POLL_SECONDS = env.int("QUEUE_POLL_SECONDS", default=15)
 # Password-reset links are valid this long (seconds); mail goes through EMAIL_URL's backend.

@@ -1,17 +1,19 @@
 """Sales ops in the admin (sequences, preview with a real lead, the outbox) and the queue's
 notification list."""
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
-from django.template import Context, Template, TemplateSyntaxError
+from django.template import TemplateSyntaxError
+from django.test import Client
 
 from followup.models import EmailTemplate, Notification, OutboundMessage, Sequence
-from followup.selectors import mark_notifications_read
 from followup.sequences import enrol_lead
 from followup.services import render_text
+from routing.services import escalate_due_breaches
 from tests.factories import UserFactory
 from tests.followup.conftest import submit, sweep_at
 
@@ -193,16 +195,65 @@ def test_a_failed_message_is_visible_in_the_outbox(ops_client, routing_rules, se
     assert "New lead for you: Grace" in page.content.decode()
 
 
-def test_the_queue_shows_the_reps_unread_notifications(routing_rules, alice, rf):
-    submit(email="grace@navy.mil")
-    html = Template("{% load followup %}{% notifications_for user %}").render(
-        Context({"user": alice.user}))
-    assert "New cold lead: Grace" in html
-    assert mark_notifications_read(alice.user) == 1
+def test_the_queue_shows_the_reps_unread_notifications_until_read(routing_rules, alice,
+                                                                   client):
+    lead = submit(email="grace@navy.mil")
+    client.force_login(alice.user)
+    page = client.get("/queue/").content.decode()
+    assert "New cold lead: Grace" in page
+    assert f'href="/leads/{lead.pk}/">New cold lead: Grace' in page  # opens the lead
+    assert re.search(r'id="nav-notifications"[^>]*>Notifications <span[^>]*>1<', page)
+    note = Notification.objects.get(user=alice.user)
+    response = client.post(f"/queue/notifications/{note.pk}/read/", {"next": "/queue/?tab=new"})
+    assert response.status_code == 302 and response["Location"] == "/queue/?tab=new"
+    page = client.get("/queue/").content.decode()
+    assert "New cold lead: Grace" not in page and "nav-notifications" not in page
     assert Notification.objects.get().read_at is not None
-    html = Template("{% load followup %}{% notifications_for user %}").render(
-        Context({"user": alice.user}))
-    assert "Grace" not in html
+
+
+def test_a_managers_queue_page_shows_the_breach_notice(routing_rules, sla_policies, manager,
+                                                       client):
+    arrived = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    with time_machine.travel(arrived, tick=False):
+        submit(email="grace@navy.mil")
+    with time_machine.travel(arrived + timedelta(days=2), tick=False):
+        assert escalate_due_breaches() == 1
+    client.force_login(manager)
+    page = client.get("/queue/").content.decode()
+    assert "Deadline missed for lead Grace" in page and "list-group-item-danger" in page
+    assert "Notifications" in client.get("/dashboard/").content.decode()  # the menu's count
+
+
+def test_nobody_marks_someone_elses_notification_read(routing_rules, alice, bob, client):
+    submit(email="grace@navy.mil")
+    note = Notification.objects.get(user=alice.user)
+    client.force_login(bob.user)
+    assert client.post(f"/queue/notifications/{note.pk}/read/").status_code == 404
+    assert client.post("/queue/notifications/read/", {"up_to": note.pk}).status_code == 302
+    client.force_login(alice.user)
+    assert client.get(f"/queue/notifications/{note.pk}/read/").status_code == 405
+    guarded = Client(enforce_csrf_checks=True)
+    guarded.force_login(alice.user)
+    assert guarded.post(f"/queue/notifications/{note.pk}/read/").status_code == 403
+    note.refresh_from_db()
+    assert note.read_at is None
+
+
+def test_the_queue_shows_the_newest_twenty_and_mark_all_leaves_what_came_later(alice, client):
+    start = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    for i in range(25):
+        Notification.objects.create(user=alice.user, kind="task", text=f"Task number {i}.",
+                                    created_at=start + timedelta(minutes=i))
+    client.force_login(alice.user)
+    page = client.get("/queue/").content.decode()
+    shown = [int(n) for n in re.findall(r'aria-label="Mark read: Task number (\d+)\.', page)]
+    assert shown == list(range(24, 4, -1)) and "and 5 older" in page
+    newest = Notification.objects.get(text="Task number 24.")
+    Notification.objects.create(user=alice.user, kind="task", text="Arrived since.",
+                                created_at=start + timedelta(hours=1))
+    client.post("/queue/notifications/read/", {"up_to": newest.pk})
+    assert list(Notification.objects.filter(read_at__isnull=True).values_list(
+        "text", flat=True)) == ["Arrived since."]
 
 
 def test_enrollments_are_found_by_the_leads_name_email_or_company(

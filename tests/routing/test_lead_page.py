@@ -254,12 +254,13 @@ def test_the_lead_page_runs_a_fixed_number_of_queries(as_alice, alices_lead,
     # session, user, lead with its assessment, groups, timeline, enrolment, reassign check,
     # the menu's dashboard check, the custom field definitions, and the live chat card's
     # conversation (chat/), the access-trail insert, and
-    # the reply panel's platform identities and recent replies, and the email templates
-    with django_assert_num_queries(14):
+    # the reply panel's platform identities and recent replies, the email templates, and the
+    # menu's count of my unread notifications
+    with django_assert_num_queries(15):
         assert as_alice.get(f"/leads/{alices_lead.pk}/").status_code == 200
     for i in range(20):
         as_alice.post(f"/leads/{alices_lead.pk}/note/", {"body": f"more {i}"})
-    with django_assert_num_queries(14):
+    with django_assert_num_queries(15):
         assert as_alice.get(f"/leads/{alices_lead.pk}/").status_code == 200
 
 

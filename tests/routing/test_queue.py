@@ -11,6 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from capture.models import Interaction, Lead, LeadStatus
+from followup.models import Notification
 from routing.models import Team
 from routing.queue import in_queue_order, tab_counts
 from tests.factories import UserFactory
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.django_db
 
 
 # What one queue page costs, however many leads (and custom fields) there are.
-QUEUE_QUERIES = 22
+QUEUE_QUERIES = 23
 
 
 def names_in(response) -> list[str]:
@@ -195,16 +196,21 @@ def test_the_queue_runs_the_same_queries_however_many_leads(as_alice, alice, row
                                                             django_assert_num_queries):
     for i in range(rows):  # a third of them answered: the page reads all three slices
         answered = {"first_response_at": timezone.now(), "status": LeadStatus.CONTACTED}
-        lead_for(alice.user, email=f"q{i}@example.com", **(answered if i % 3 == 0 else {}))
+        lead = lead_for(alice.user, email=f"q{i}@example.com",
+                        **(answered if i % 3 == 0 else {}))
+        Notification.objects.create(user=alice.user, lead=lead, kind="assigned",
+                                    text=f"New lead for you: q{i}")
     # session, user, the rows (the breached slice, the other unanswered, then the answered,
     # each only while the page is not full),
     # my teams, 6 tab counts, the newest id and my newest assignment notice (the poll's
     # baselines), the form filter's choices, tiers, the menu's dashboard check (groups, teams
     # led), the custom fields' definitions, the waiting chats box (chat/: those on my leads,
-    # and those of my teams' widgets I could take), and the access trail's one insert
+    # and those of my teams' widgets I could take), my unread notifications with their leads
+    # and count (the list and the menu's badge: one), and the access trail's one insert
     with django_assert_num_queries(QUEUE_QUERIES):
         response = as_alice.get("/queue/?size=50")
     assert response.status_code == 200
+    assert f"New lead for you: q{rows - 1}" in response.content.decode()
 
 
 def test_the_team_tab_lists_the_teams_unassigned_leads_only(as_alice, sales_team):
