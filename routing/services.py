@@ -359,10 +359,21 @@ def escalate_breach(lead_id: int, now: datetime | None = None) -> bool:
         if reassigned_to:
             reassign_lead(lead=lead, owner=users_by_id([reassigned_to])[reassigned_to],
                           acting_user=None, note="The first-response deadline passed.")
-    manager_ids = [team.lead_user_id] if team and team.lead_user_id else []
+    manager_ids = _managers_to_alert(lead, team, ruleset)
     sla_breached.send(sender=Lead, lead=lead, escalation=escalation, manager_ids=manager_ids,
                       reassign_tried=reassign_tried, reassigned_to_id=reassigned_to)
     return True
+
+
+def _managers_to_alert(lead: Lead, team, ruleset: RuleSet) -> list[int]:
+    """The lead of the team the lead was routed to; else (an "assign to one rep" rule without a
+    team, a team without a lead) the leads of the owner's own teams, so a breach always reaches
+    the rep's manager when there is one. Never the owner: they are the one who missed it."""
+    if team is not None and team.lead_user_id:
+        return [team.lead_user_id]
+    return sorted({t.lead_user_id for t in ruleset.teams.values()
+                   if lead.owner_id in t.member_ids and t.lead_user_id
+                   and t.lead_user_id != lead.owner_id})
 
 
 def _next_rep(lead: Lead, team, ruleset: RuleSet, now: datetime) -> int | None:

@@ -14,6 +14,7 @@ from followup.models import Notification, OutboundMessage
 from followup.services import breach_text
 from routing.services import escalate_due_breaches, sla_state_of
 from routing.sla import Escalation, SlaState
+from tests.factories import UserFactory
 from tests.followup.conftest import submit, sweep_at
 
 pytestmark = pytest.mark.django_db
@@ -170,7 +171,43 @@ def test_a_one_rep_lead_s_breach_does_not_claim_another_rep_was_tried(tiers, sla
     assert lead.owner == alice.user
     assert lead.interactions.get(summary__startswith="SLA breached").summary == (
         "SLA breached. Deadline missed for lead Grace (hot, due 12:15 UTC): Alice Rep still "
-        "owns it; there is no team lead to alert.")
+        "owns it, and the manager was alerted.")
+
+
+def test_a_one_rep_lead_s_breach_alerts_the_lead_of_the_reps_own_team(tiers, sla_policies,
+                                                                      alice, manager):
+    """The rule names Alice and no team: her own team's lead (Max) hears of the breach."""
+    from routing.models import RoutingRule, ScoringRule
+
+    ScoringRule.objects.create(name="Senior title", field="job_title", operator="contains",
+                               value="CTO", points=70)
+    RoutingRule.objects.create(name="Alice's", action="rep", rep=alice.user, is_default=True)
+    with time_machine.travel(NOON, tick=False):
+        lead = submit(email="cto@big.com", job_title="CTO")
+    assert lead.assessment.team_id is None
+    with time_machine.travel(NOON + timedelta(minutes=16), tick=False):
+        assert escalate_due_breaches() == 1
+    sweep_at(NOON + timedelta(minutes=16))
+    assert Notification.objects.get(user=manager, kind="sla_breach").text.endswith(
+        "Alice Rep still owns it, and the manager was alerted.")
+    assert [m.to for m in mail.outbox if m.subject.startswith("SLA breached")] == [
+        ["manager@example.com"]]
+
+
+def test_a_breach_of_a_rep_in_no_team_says_nobody_was_alerted(tiers, sla_policies, manager):
+    from routing.models import RepProfile, RoutingRule, ScoringRule
+
+    loner = RepProfile.objects.create(user=UserFactory(username="lone", first_name="Lone")).user
+    ScoringRule.objects.create(name="Senior title", field="job_title", operator="contains",
+                               value="CTO", points=70)
+    RoutingRule.objects.create(name="Lone's", action="rep", rep=loner, is_default=True)
+    with time_machine.travel(NOON, tick=False):
+        lead = submit(email="cto@big.com", job_title="CTO")
+    with time_machine.travel(NOON + timedelta(minutes=16), tick=False):
+        assert escalate_due_breaches() == 1
+    assert lead.interactions.get(summary__startswith="SLA breached").summary.endswith(
+        "there is no team lead to alert.")
+    assert not Notification.objects.filter(kind="sla_breach").exists()
 
 
 @pytest.fixture
