@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -56,13 +57,30 @@ class OutboundMessageAdmin(admin.ModelAdmin):
     @admin.action(description="Retry the selected failed or scheduled messages now",
                   permissions=["view"])
     def send_again_now(self, request, queryset) -> None:
-        retry = queryset.filter(status__in=[OutboundMessage.Status.FAILED,
-                                            OutboundMessage.Status.SCHEDULED])
-        retry.update(status=OutboundMessage.Status.SCHEDULED, due_at=timezone.now())
-        sent = sum(1 for message_id in retry.values_list("id", flat=True)
-                   if send_outbound(message_id))
-        self.message_user(request, f"Sent {sent} message(s).",
-                          messages.SUCCESS if sent else messages.WARNING)
+        """Make the rows due now and kick them; then say what became of them. Once due, the
+        running sweeper (or one kick's batch) may send a row before this request's own kick
+        does, so the report reads the rows' statuses afterwards, not the kicks' answers."""
+        Status = OutboundMessage.Status
+        ids = list(queryset.filter(status__in=[Status.FAILED, Status.SCHEDULED])
+                   .values_list("id", flat=True))
+        if not ids:
+            self.message_user(request, "None of the selected messages is failed or scheduled.",
+                              messages.WARNING)
+            return
+        OutboundMessage.objects.filter(id__in=ids, status__in=[
+            Status.FAILED, Status.SCHEDULED]).update(status=Status.SCHEDULED,
+                                                     due_at=timezone.now())
+        for message_id in ids:
+            send_outbound(message_id)
+        now = Counter(OutboundMessage.objects.filter(id__in=ids).values_list("status",
+                                                                            flat=True))
+        said = [f"Sent {now[Status.SENT]} of {len(ids)} message(s)."]
+        if now[Status.SENDING]:
+            said.append(f"{now[Status.SENDING]} being sent by a worker just now.")
+        if left := len(ids) - now[Status.SENT] - now[Status.SENDING]:
+            said.append(f"{left} not sent: see their status and last error.")
+        self.message_user(request, " ".join(said),
+                          messages.WARNING if left else messages.SUCCESS)
 
 
 @admin.register(EmailTemplate)

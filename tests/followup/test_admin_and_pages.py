@@ -195,6 +195,35 @@ def test_a_failed_message_is_visible_in_the_outbox(ops_client, routing_rules, se
     assert "New lead for you: Grace" in page.content.decode()
 
 
+def test_retrying_a_message_the_sweeper_sends_first_reports_it_sent(
+        ops_client, routing_rules, settings, monkeypatch, mailoutbox):
+    """Made due by the action, the row went out with the running sweeper before the action's
+    own kick: the message once said "Sent 0 message(s)." as a warning."""
+    from followup import admin as followup_admin
+    from followup.tasks import dispatch_due_messages
+
+    settings.EMAIL_BACKEND = "tests.followup.failing_backend.FailingBackend"
+    moment = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
+    with time_machine.travel(moment, tick=False):
+        submit(email="grace@navy.mil")
+    for minutes in range(0, 50, 10):
+        sweep_at(moment + timedelta(minutes=minutes))
+    failed = OutboundMessage.objects.get(status="failed")
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    kick = followup_admin.send_outbound
+
+    def sweeper_first(message_id):
+        dispatch_due_messages()
+        return kick(message_id)
+
+    monkeypatch.setattr(followup_admin, "send_outbound", sweeper_first)
+    page = ops_client.post("/admin/followup/outboundmessage/", {
+        "action": "send_again_now", "_selected_action": [failed.pk]}, follow=True)
+    said = [(m.level_tag, m.message) for m in page.context["messages"]]
+    assert said == [("success", "Sent 1 of 1 message(s).")]
+    assert len(mailoutbox) == 1
+
+
 def test_the_queue_shows_the_reps_unread_notifications_until_read(routing_rules, alice,
                                                                    client):
     lead = submit(email="grace@navy.mil")
