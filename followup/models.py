@@ -69,6 +69,8 @@ class Sequence(models.Model):
 
         if None in (self.window_starts, self.window_ends):
             return ""
+        if self.window_ends <= self.window_starts:
+            return ""  # the window itself is wrong: clean() says so, for every channel
         starts, ends = sending_window(channel, self.window_starts, self.window_ends)
         if ends > starts:
             return ""

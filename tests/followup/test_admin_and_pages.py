@@ -80,6 +80,17 @@ def test_an_sms_or_call_step_outside_any_time_it_may_go_out_is_refused(ops_clien
     assert ops_client.post("/admin/followup/sequence/add/", emails_only).status_code == 302
 
 
+@pytest.mark.parametrize(("starts", "ends"), [("22:00", "06:00"), ("09:00", "09:00")])
+def test_an_inverted_window_is_the_one_error_shown(ops_client, starts, ends):
+    for steps in ("1", "2"):  # emails only; an email and an SMS
+        response = ops_client.post("/admin/followup/sequence/add/", {
+            **EARLY_SEQUENCE, "steps-TOTAL_FORMS": steps, "window_starts": starts,
+            "window_ends": ends})
+        html = response.content.decode()
+        assert "The window must end after it starts." in html
+        assert "SMS and call tasks go out only" not in html
+
+
 def test_narrowing_the_window_of_a_sequence_with_an_sms_step_is_refused(ops_client):
     ops_client.post("/admin/followup/sequence/add/", {
         **EARLY_SEQUENCE, "window_starts": "07:00", "window_ends": "09:00"})
