@@ -323,6 +323,8 @@ def normalise_value(field_name: str, operator: str, value: str, *, strict: bool 
     `strict` (saving a rule, a draft on try-it) refuses a value that is no country; otherwise
     (a rule saved before this check) it is kept as typed."""
     value = (value or "").strip()
+    if operator in NO_VALUE_OPERATORS:
+        return ""  # “is set” compares with nothing: a value typed anyway is dropped, not kept
     if field_name == "email_domain" and operator in _VALUE_COMPARED:
         # The field is what follows the @ (`acme.com`): “@acme.com” would never match.
         typed = split_values(value) if operator in LIST_OPERATORS else (value,)

@@ -150,6 +150,19 @@ def test_a_routing_rule_needs_its_team_and_valid_conditions(admin_client, sales_
     assert rule.conditions.get().value == "DE, FR"
 
 
+@pytest.mark.parametrize("operator", ["is_set", "is_empty"])
+def test_a_presence_condition_saved_with_a_value_keeps_no_value(admin_client, sales_team,
+                                                                operator):
+    admin_client.post("/admin/routing/scoringrule/add/", {
+        **SCORING_FORM, "field": "phone", "operator": operator, "value": "+49 30 1234"})
+    assert ScoringRule.objects.get().value == ""
+    response = admin_client.post("/admin/routing/routingrule/add/", routing_form(
+        team=sales_team.pk, **{"conditions-0-field": "company", "conditions-0-operator": operator,
+                               "conditions-0-value": "Acme"}))
+    assert response.status_code == 302
+    assert RoutingRule.objects.get().conditions.get().value == ""
+
+
 def test_a_routing_condition_on_a_tier_that_does_not_exist_is_refused(admin_client, sales_team,
                                                                       tiers):
     lukewarm = routing_form(team=sales_team.pk, **{
