@@ -356,7 +356,8 @@ class RoutingConditionInline(admin.TabularInline):
 
 @admin.register(m.RoutingRule)
 class RoutingRuleAdmin(ListRowFormMixin, PersonLabelsMixin, RuleHistoryMixin, admin.ModelAdmin):
-    list_display = ("position", "name", "action", "team", "rep", "is_default", "is_active")
+    list_display = ("position", "name", "conditions_shown", "action", "team", "rep",
+                    "is_default", "is_active")
     list_display_links = ("name",)
     list_editable = ("position", "is_active")
     list_filter = ("is_active", "is_default", "action", "team")
@@ -376,6 +377,26 @@ class RoutingRuleAdmin(ListRowFormMixin, PersonLabelsMixin, RuleHistoryMixin, ad
     def get_search_results(self, request, queryset, search_term):
         results, _ = super().get_search_results(request, queryset, search_term)
         return results.distinct(), False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("conditions")  # one query
+
+    def changelist_view(self, request, extra_context=None):
+        sync_custom_field_specs()  # the conditions column reads custom fields too
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="Conditions")
+    def conditions_shown(self, obj) -> str:
+        if obj.is_default:
+            return "every lead no other rule takes"
+        said = []
+        for c in obj.conditions.all():
+            try:
+                said.append(compile_condition(c.field, c.operator, c.value,
+                                              routing=True).describe())
+            except ConditionError as exc:
+                said.append(f"(broken: {exc})")
+        return " and ".join(said) or "every lead"
 
 
 # --- Business hours and SLA ---------------------------------------------------------------------

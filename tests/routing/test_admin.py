@@ -163,6 +163,28 @@ def test_a_presence_condition_saved_with_a_value_keeps_no_value(admin_client, sa
     assert RoutingRule.objects.get().conditions.get().value == ""
 
 
+def test_the_routing_rules_list_shows_each_rules_conditions_in_a_fixed_number_of_queries(
+        admin_client, sales_team):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def listed(count: int) -> tuple[str, int]:
+        for i in range(count - RoutingRule.objects.count()):
+            rule = RoutingRule.objects.create(name=f"Rule {i}", action="round_robin",
+                                                team=sales_team, position=i)
+            RoutingCondition.objects.create(rule=rule, field="country", operator="one_of",
+                                              value="DE, FR")
+            RoutingCondition.objects.create(rule=rule, field="company", operator="is_set")
+        with CaptureQueriesContext(connection) as queries:
+            html = admin_client.get("/admin/routing/routingrule/").content.decode()
+        return html, len(queries)
+
+    html, few = listed(2)
+    assert "<th" in html and "Conditions" in html
+    assert "Country is one of DE, FR and Company is set" in html
+    assert listed(12)[1] == few
+
+
 def test_a_routing_condition_on_a_tier_that_does_not_exist_is_refused(admin_client, sales_team,
                                                                       tiers):
     lukewarm = routing_form(team=sales_team.pk, **{
