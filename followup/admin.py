@@ -15,6 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.text import Truncator
 from django_q import models as q_models
 
 from capture.models import Lead
@@ -34,11 +35,13 @@ from followup.suppression import unsubscribe_url
 from followup.tasks import send_outbound
 from followup.windows import lead_timezone
 
+ERROR_SHOWN = 80  # characters of an outbox row's last error in the list
+
 
 @admin.register(OutboundMessage)
 class OutboundMessageAdmin(admin.ModelAdmin):
     list_display = ("due_at", "kind", "channel", "to_address", "subject", "status", "attempts",
-                    "sent_at", "provider_status", "lead")
+                    "sent_at", "provider_status", "error", "lead")
     list_filter = ("status", "kind", "channel")
     search_fields = ("to_address", "subject", "message_id", "provider_id")
     list_select_related = ("lead",)
@@ -53,6 +56,15 @@ class OutboundMessageAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    @admin.display(description="Last error", ordering="last_error")
+    def error(self, obj) -> str:
+        """Why a row failed or was skipped, at a glance (the whole text on hover and on the
+        row's page)."""
+        if not obj.last_error:
+            return ""
+        return format_html('<span title="{}">{}</span>', obj.last_error,
+                           Truncator(obj.last_error).chars(ERROR_SHOWN))
 
     @admin.action(description="Retry the selected failed or scheduled messages now",
                   permissions=["view"])

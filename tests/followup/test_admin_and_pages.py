@@ -204,6 +204,19 @@ def test_a_failed_message_is_visible_in_the_outbox(ops_client, routing_rules, se
     assert OutboundMessage.objects.get().status == "failed"
     page = ops_client.get("/admin/followup/outboundmessage/?status__exact=failed")
     assert "New lead for you: Grace" in page.content.decode()
+    assert "Last error" in page.content.decode()
+    error = OutboundMessage.objects.get().last_error
+    assert "SMTP server unreachable" in error
+    assert f'<td class="field-error"><span title="{error}">' in page.content.decode()
+
+
+def test_a_long_last_error_is_cut_short_in_the_outbox_list(ops_client, routing_rules):
+    submit(email="grace@navy.mil")
+    OutboundMessage.objects.update(status="failed", last_error="Refused: " + "x" * 300)
+    page = ops_client.get("/admin/followup/outboundmessage/").content.decode()
+    shown = re.search(r'<td class="field-error"><span title="Refused: x{300}">([^<]*)</span>',
+                      page).group(1)
+    assert shown.startswith("Refused: xxx") and shown.endswith("…") and len(shown) == 80
 
 
 def test_retrying_a_message_the_sweeper_sends_first_reports_it_sent(
