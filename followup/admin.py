@@ -40,11 +40,12 @@ ERROR_SHOWN = 80  # characters of an outbox row's last error in the list
 
 @admin.register(OutboundMessage)
 class OutboundMessageAdmin(admin.ModelAdmin):
-    list_display = ("due_at", "kind", "channel", "to_address", "subject", "status", "attempts",
-                    "sent_at", "provider_status", "error", "lead")
+    list_display = ("due_at", "kind", "channel", "to_address", "subject_shown", "status",
+                    "attempts", "sent_at", "provider_status", "error", "lead")
     list_filter = ("status", "kind", "channel")
     search_fields = ("to_address", "subject", "message_id", "provider_id")
-    list_select_related = ("lead",)
+    # The lead's owner and signature and the step: what a waiting step's subject is drawn from.
+    list_select_related = ("lead", "lead__owner", "lead__owner__sender_profile", "step")
     raw_id_fields = ("lead", "interaction", "identity")
     show_full_result_count = False
     readonly_fields = ("lead", "kind", "channel", "recipient", "to_address", "subject", "body",
@@ -56,6 +57,19 @@ class OutboundMessageAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    @admin.display(description="Subject", ordering="subject")
+    def subject_shown(self, obj) -> str:
+        """A sequence step is rendered when it goes out (the lead's details and the step's
+        text as they are then), so until then its row holds the step's template: the list
+        shows it as it would go now."""
+        if obj.kind != OutboundMessage.Kind.SEQUENCE or obj.step is None or obj.status not in (
+                OutboundMessage.Status.SCHEDULED, OutboundMessage.Status.PAUSED):
+            return obj.subject
+        try:
+            return " ".join(render_text(obj.step.subject, step_context(obj.lead, "")).split())
+        except TemplateSyntaxError:
+            return obj.subject
 
     @admin.display(description="Last error", ordering="last_error")
     def error(self, obj) -> str:

@@ -210,6 +210,27 @@ def test_a_failed_message_is_visible_in_the_outbox(ops_client, routing_rules, se
     assert f'<td class="field-error"><span title="{error}">' in page.content.decode()
 
 
+def test_the_outbox_shows_a_waiting_steps_subject_as_it_would_go(ops_client, routing_rules,
+                                                                  default_sequence):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def listed() -> tuple[str, int]:
+        with CaptureQueriesContext(connection) as queries:
+            page = ops_client.get("/admin/followup/outboundmessage/?kind__exact=sequence")
+        return page.content.decode(), len(queries)
+
+    enrol_lead(lead=submit(email="grace@navy.mil", company="US Navy"),
+               sequence=default_sequence)
+    page, queries = listed()
+    assert "Your request for US Navy" in page and "{% if company %}" not in page
+    for n in range(3):  # more rows, more owners: no more queries
+        enrol_lead(lead=submit(email=f"p{n}@example.com", company=f"Firm {n}"),
+                   sequence=default_sequence)
+    page, more = listed()
+    assert "Your request for Firm 2" in page and more == queries
+
+
 def test_a_long_last_error_is_cut_short_in_the_outbox_list(ops_client, routing_rules):
     submit(email="grace@navy.mil")
     OutboundMessage.objects.update(status="failed", last_error="Refused: " + "x" * 300)
