@@ -153,8 +153,15 @@ class SequenceStep(models.Model):
                                                name="uniq_step_position")]
 
     def __str__(self) -> str:
-        return (f"{self.sequence} #{self.position}: {self.get_channel_display()} after "
-                f"{self.delay} {self.get_delay_unit_display()}")
+        return f"{self.sequence} #{self.position}: {self.get_channel_display()} after {self.wait}"
+
+    @property
+    def wait(self) -> str:
+        """The delay as people say it: 1 day, 2 days, 1 business day."""
+        one, many = {self.Unit.HOURS: ("hour", "hours"), self.Unit.DAYS: ("day", "days"),
+                     self.Unit.BUSINESS_DAYS: ("business day", "business days")}.get(
+            self.delay_unit, (self.delay_unit, self.delay_unit))
+        return f"{self.delay} {one if self.delay == 1 else many}"
 
     def clean(self) -> None:
         errors = template_errors(self, ("subject", "body"))

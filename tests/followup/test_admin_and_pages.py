@@ -105,6 +105,21 @@ def test_narrowing_the_window_of_a_sequence_with_an_sms_step_is_refused(ops_clie
     assert sequence.window_ends.hour == 9
 
 
+def test_the_preview_says_each_steps_delay_as_people_say_it(ops_client, routing_rules):
+    from followup.models import SequenceStep
+
+    sequence = Sequence.objects.create(name="Quick", trigger="on_arrival")
+    for position, (delay, unit) in enumerate(
+            ((1, "hours"), (1, "days"), (2, "days"), (1, "business_days"), (3, "business_days")),
+            1):
+        SequenceStep.objects.create(sequence=sequence, position=position, delay=delay,
+                                    delay_unit=unit, channel="email", subject="Hi", body="Hi")
+    submit(email="grace@navy.mil")
+    page = ops_client.get(f"/admin/followup/sequence/{sequence.pk}/preview/").content.decode()
+    said = re.findall(r"Email to the prospect, after\s+([^<]+?)\s*</h2>", page)
+    assert said == ["1 hour", "1 day", "2 days", "1 business day", "3 business days"]
+
+
 def test_the_preview_renders_every_step_for_a_real_lead(ops_client, routing_rules,
                                                         default_sequence):
     lead = submit(email="grace@navy.mil", company="US Navy")
