@@ -143,6 +143,7 @@ def submission_key(cleaned_data: dict) -> str:
     return f"{submission_id}:{digest}"
 
 
+@csrf_exempt  # a page: a POST is a 405, not the CSRF page
 @require_safe
 @xframe_options_exempt
 def thanks_page(request: HttpRequest, slug: str) -> HttpResponse:

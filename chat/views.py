@@ -191,6 +191,7 @@ def contact(request: HttpRequest, widget: ChatWidget) -> HttpResponse:
     return JsonResponse({"saved": True, **_state(widget, conversation)})
 
 
+@csrf_exempt  # a page: a POST is a 405, not the CSRF page
 @require_safe
 def demo_page(request: HttpRequest) -> HttpResponse:
     """A page that embeds the demo widget the way a customer's site would (seed_demo)."""

@@ -9,19 +9,25 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.templatetags.static import static
 from django.urls import include, path
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 from django.views.generic import RedirectView
 
 from capture.abuse import cache_reachable
 from routing.admin import PeopleAutocomplete
 
-GET_ONLY = ["get", "head"]  # pages, not endpoints: a POST to them is a 405
+
+def get_only_redirect(url: str, *, permanent: bool):
+    """A redirect for GET and HEAD; a POST to it is a 405 (not the CSRF page)."""
+    return csrf_exempt(RedirectView.as_view(url=url, permanent=permanent,
+                                            http_method_names=["get", "head"]))
 
 admin.site.site_header = "leadcrm"
 admin.site.site_title = "leadcrm admin"
 admin.site.index_title = "Sales operations"
 
 
+@csrf_exempt  # a POST is a 405, not the CSRF page
 @require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
     """200 while leads can be taken in; 503 (JSON) when the database cannot be reached.
@@ -68,14 +74,13 @@ handler400 = bad_request
 handler500 = server_error
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/admin/", permanent=False, http_method_names=GET_ONLY)),
+    path("", get_only_redirect("/admin/", permanent=False)),
     # The admin's autocomplete, naming people by full name (routing.admin.PeopleAutocomplete).
     path("admin/autocomplete/", admin.site.admin_view(
         PeopleAutocomplete.as_view(admin_site=admin.site))),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
-    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True,
-                                                  http_method_names=GET_ONLY)),
+    path("favicon.ico", get_only_redirect(static("favicon.svg"), permanent=True)),
     path("", include("capture.urls")),
     path("", include("routing.urls")),  # /accounts/, /queue/, /leads/<id>/, /dashboard/
     path("", include("followup.urls")),

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django import template
 from django.utils import timezone
+from django.utils.timesince import timesince
 
 register = template.Library()
 
@@ -45,6 +46,12 @@ def time_left(deadline) -> str:
     if left >= timedelta(0):
         return f"{duration(left)} left"
     return f"{duration(-left)} overdue"
+
+
+@register.filter
+def age(value) -> str:
+    """"2 hours", "3 days": timesince's largest unit, for a phone-width queue row."""
+    return timesince(value, depth=1) if value else ""
 
 
 @register.filter

@@ -468,6 +468,8 @@ def test_every_public_post_endpoint_answers_429_past_its_limit(client, settings,
     """Forged or empty posts from one address to every public URL, to real forms, widgets and
     sources: each URL that takes a POST ends in 429 past its limit, the others answer 405. The
     API counts wrong keys; Twilio's message status callback once had no limit at all."""
+    from django.test import Client
+
     from capture.models import IntakeForm
     from chat.models import ChatWidget
     from followup.suppression import unsubscribe_token
@@ -490,6 +492,12 @@ def test_every_public_post_endpoint_answers_429_past_its_limit(client, settings,
         if codes[-1] != 429 and set(codes) != {405}:
             unlimited[path] = codes
     assert unlimited == {}
+    # The pages say 405 to a real browser's cross-site POST too: CSRF is checked before the
+    # view, and its 403 page ("reload the page") would be wrong there.
+    browser = Client(enforce_csrf_checks=True)
+    pages = [path for path in paths if client.post(path).status_code == 405]
+    assert {"/healthz", "/", "/favicon.ico", "/q/quote/thanks/", "/chat/demo/"} <= set(pages)
+    assert {path: browser.post(path).status_code for path in pages} == dict.fromkeys(pages, 405)
 
 
 @pytest.mark.django_db
