@@ -75,7 +75,8 @@ class IntakeInput:
     kind: str = Interaction.Kind.SUBMISSION
     # Optional, for channels: attach to this lead instead of matching (a reply to our email,
     # a Messenger sender we know), the message id recorded on the Interaction for threading,
-    # and lead flags a channel may set ("do_not_text", "needs_callback").
+    # and lead flags a channel may set ("do_not_text", "needs_callback"; "answered", set on
+    # no lead, says a call was put through, which stops the follow-up).
     lead_id: int | None = None
     message_id: str = ""
     # The IntakeForm row itself when the channel has it loaded (saves the listeners a query).

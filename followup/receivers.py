@@ -68,11 +68,14 @@ def follow_up_received_lead(
         lift_stop(lead.phone)
         if not created:
             stop_on_prospect_reply(lead=lead, reason=INBOUND_REPLY[Interaction.Kind.SMS])
+    elif not created and interaction.channel == Lead.Channel.BOOKING:
+        # A meeting or a call someone took is a conversation, whatever the sequence sent.
+        stop_enrollment(lead=lead, reason="the prospect booked a meeting")
+    elif not created and data.flags.get("answered"):
+        stop_enrollment(lead=lead, reason="the prospect's call was answered")
     elif not created:
-        reason = INBOUND_REPLY.get(interaction.kind, "the prospect got in touch")
-        if interaction.channel == Lead.Channel.BOOKING:
-            reason = "the prospect booked a meeting"
-        stop_on_prospect_reply(lead=lead, reason=reason)
+        stop_on_prospect_reply(lead=lead, reason=INBOUND_REPLY.get(
+            interaction.kind, "the prospect got in touch"))
     warning = [sla_warning_row(lead)]
     if created and data.notify_prospect:  # imports and demo data are never emailed unasked
         plan_enrolment(lead, timers=warning)  # one INSERT for both timers

@@ -190,12 +190,13 @@ def stop_enrollment(*, lead: Lead, reason: str) -> bool:
 
 
 def stop_on_prospect_reply(*, lead: Lead, reason: str) -> bool:
-    """The prospect wrote, called or booked: that answers our follow-up once some of it
+    """The prospect wrote or called (unanswered): that answers our follow-up once some of it
     reached them (an email or SMS step was sent), and it stops so a person takes over. Before
     that, what they wrote answers nobody — a chat visitor writing on after leaving their
     email, a second WhatsApp before anyone replied — so the "no response" timer and the
     sequence go on: the timer still enrols only a lead nobody answered and that is still
-    new, and a rep's answer stops both. True if something stopped."""
+    new, and a rep's answer stops both. A booking or an answered call is a conversation and
+    calls stop_enrollment itself (followup.receivers). True if something stopped."""
     replied_to = OutboundMessage.objects.filter(
         lead=lead, kind=OutboundMessage.Kind.SEQUENCE, enrollment__status__in=RUNNING,
         channel__in=[OutboundMessage.Channel.EMAIL, OutboundMessage.Channel.SMS],

@@ -172,7 +172,8 @@ def normalise_status(event: InboundEvent) -> IntakeInput:
         source=ChannelSettings.for_channel(SETTINGS).source or "twilio",
         kind=Interaction.Kind.CALL,
         notify_prospect=False,
-        flags={"needs_callback": True} if missed else {},
+        # "answered" is no lead flag: it tells followup a conversation took place.
+        flags={"needs_callback": True} if missed else {"answered": True},
     )
 
 

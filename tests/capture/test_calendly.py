@@ -44,6 +44,29 @@ def test_a_booking_by_someone_already_known_updates_their_lead(client, visitor):
     assert lead.interactions.count() == 2
 
 
+def test_a_booking_before_the_first_sequence_email_stops_the_follow_up(client, visitor):
+    """A meeting is a conversation: the "no human response" timer written when the lead
+    arrived is cancelled, so the prospect is never enrolled in "No answer yet"."""
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from followup.demo import seed_followup
+    from followup.models import Enrollment, OutboundMessage
+    from followup.tasks import dispatch_due_messages
+
+    seed_followup()
+    visitor.submit(first_name="Grace", email="grace@navy.mil")
+    timer = OutboundMessage.objects.get(kind=OutboundMessage.Kind.ENROLMENT_CHECK)
+    calendly_post(client, load_json("calendly", "invitee_created.json"))
+    timer.refresh_from_db()
+    assert timer.status == "cancelled"
+    with time_machine.travel(timezone.now() + timedelta(days=2), tick=False):
+        dispatch_due_messages()
+    assert not Enrollment.objects.exists()
+
+
 def test_a_reschedule_records_the_cancel_and_the_new_booking_once_each(client):
     created = load_json("calendly", "invitee_created.json")
     calendly_post(client, created)

@@ -183,6 +183,39 @@ def test_an_answered_forwarded_call_is_recorded_without_a_call_back(client):
     assert not lead.needs_callback and lead.interactions.get().summary == "Answered call, 95 s"
 
 
+def test_an_answered_forwarded_call_stops_the_follow_up_a_missed_one_does_not(client, visitor):
+    """Someone took the call: a conversation, so the "no human response" timer is cancelled
+    and the prospect is not enrolled in "No answer yet". A missed call answers nobody."""
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from followup.demo import seed_followup
+    from followup.models import Enrollment, OutboundMessage
+    from followup.tasks import dispatch_due_messages
+
+    seed_followup()
+    ChannelSettings.objects.create(channel="twilio", forward_to="+14155550199")
+    visitor.submit(first_name="Grace", email="grace@navy.mil", phone="+14155552671")
+    timer = OutboundMessage.objects.get(kind=OutboundMessage.Kind.ENROLMENT_CHECK)
+    twilio_post(client, "/inbound/twilio/status/", fixture("dial_no_answer.json"))
+    timer.refresh_from_db()
+    assert timer.status == "scheduled"
+    twilio_post(client, "/inbound/twilio/status/", fixture(
+        "dial_no_answer.json", CallSid="CA2", DialCallStatus="completed",
+        DialCallDuration="240"))
+    lead = Lead.objects.get()
+    assert lead.interactions.filter(summary="Answered call, 240 s").exists()
+    timer.refresh_from_db()
+    assert timer.status == "cancelled"
+    with time_machine.travel(timezone.now() + timedelta(days=2), tick=False):
+        dispatch_due_messages()
+    assert not Enrollment.objects.exists()
+    lead.refresh_from_db()
+    assert lead.first_response_at is None  # nobody knows who answered: a rep logs the call
+
+
 def test_a_forwarded_call_nobody_answered_is_not_logged_as_answered_when_it_completes(client):
     ChannelSettings.objects.create(channel="twilio", forward_to="+14155550199")
     twilio_post(client, "/inbound/twilio/status/", fixture("dial_no_answer.json"))
