@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import Count
 
 from capture.admin_guards import GuardedDeleteMixin
@@ -17,6 +18,19 @@ class CustomFieldForm(forms.ModelForm):
         fields = ("label", "key", "kind", "choices", "min_value", "max_value", "help_text",
                   "position", "is_active")
         widgets = {"choices": forms.Textarea(attrs={"rows": 6})}
+
+    def add_error(self, field, error):
+        """The model names its fields in its errors; one this form does not show (the key,
+        read-only once leads carry it) is said above the form instead of a ValueError (500)."""
+        if field is None and isinstance(error, ValidationError) and hasattr(error, "error_dict"):
+            shown = {name: errors for name, errors in error.error_dict.items()
+                     if name in self.fields or name == NON_FIELD_ERRORS}
+            hidden = [e for name, errors in error.error_dict.items() if name not in shown
+                      for e in errors]
+            if hidden:
+                shown.setdefault(NON_FIELD_ERRORS, []).extend(hidden)
+                error = ValidationError(shown)
+        super().add_error(field, error)
 
 
 @admin.register(CustomField)

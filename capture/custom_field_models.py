@@ -139,13 +139,18 @@ class CustomField(models.Model):
     def clean(self) -> None:
         errors: dict[str, str] = {}
         self.key = (self.key or "").strip()
-        if not KEY_PATTERN.match(self.key):
+        stored = (CustomField.objects.filter(pk=self.pk).values_list("key", "kind").first()
+                  if self.pk else None)
+        # A stored key is left alone: it was accepted when saved (and once leads carry it the
+        # admin shows it read-only, so an error on it could not even be shown there).
+        new_key = stored is None or stored[0] != self.key
+        if new_key and not KEY_PATTERN.match(self.key):
             errors["key"] = ("Use lower case letters, digits and _, starting with a letter "
                              "(e.g. tech_stack).")
-        elif self.key in RESERVED_KEYS:
+        elif new_key and self.key in RESERVED_KEYS:
             errors["key"] = f"“{self.key}” is a built-in name; choose another key."
-        elif clash := self._filter_name_clash():
-            errors["key"] = clash
+        elif clash := self._filter_name_clash(set() if new_key else filter_names(*stored)):
+            errors["key" if new_key else "kind"] = clash
         if self.kind in self.CHOICE_KINDS and not self.choice_list:
             errors["choices"] = "List the answers, one per line."
         elif self.kind in self.CHOICE_KINDS and (
@@ -160,10 +165,12 @@ class CustomField(models.Model):
         if self.pk:
             self._clean_change()
 
-    def _filter_name_clash(self) -> str:
+    def _filter_name_clash(self, kept: set[str]) -> str:
         """Why the queue's filters could not tell this field from another (archived ones too:
-        restoring one is not checked), or ""."""
-        mine = filter_names(self.key, self.kind)
+        restoring one is not checked), or "". Only names the field did not have (`kept`, from
+        its stored key and type) are checked: fields saved before this check was made may
+        share one, and keep it until their key or type changes."""
+        mine = filter_names(self.key, self.kind) - kept
         for key, kind in CustomField.objects.exclude(pk=self.pk).values_list("key", "kind"):
             if shared := sorted(mine & filter_names(key, kind)):
                 return (f"The queue would filter this field and “{key}” by the same name "

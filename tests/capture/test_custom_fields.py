@@ -94,6 +94,39 @@ def test_a_number_or_date_field_whose_filter_names_are_taken_is_refused(fields):
         fields["notes"].full_clean()
 
 
+def test_fields_sharing_a_filter_name_from_before_the_check_can_still_be_edited(admin_client,
+                                                                               fields):
+    """`seats` (number: cf_seats_max) and `seats_max` were saved before the check, and leads
+    carry both, so their keys are read-only: editing their labels saves, not a 500."""
+    seats_max = CustomField.objects.create(key="seats_max", label="Most seats",
+                                           kind="short_text")
+    LeadFactory(custom_fields={"seats": 12, "seats_max": "40"})
+    for field, kind in ((fields["seats"], "number"), (seats_max, "short_text")):
+        url = f"/admin/capture/customfield/{field.pk}/change/"
+        response = admin_client.post(url, {
+            "label": f"{field.label} (edited)", "kind": kind, "choices": "", "help_text": "",
+            "position": 0, "is_active": "on"})
+        assert response.status_code == 302
+        assert CustomField.objects.get(pk=field.pk).label == f"{field.label} (edited)"
+    # A new type that brings a name already taken is refused on the type.
+    fields["contact_time"].kind = "number"
+    CustomField.objects.create(key="contact_time_min", label="Earliest", kind="short_text")
+    with pytest.raises(ValidationError, match="cf_contact_time_min") as refused:
+        fields["contact_time"].full_clean()
+    assert list(refused.value.error_dict) == ["kind"]
+
+
+def test_an_error_on_the_read_only_key_shows_above_the_form(fields):
+    from capture.custom_field_admin import CustomFieldForm
+
+    form = CustomFieldForm(instance=fields["seats"])
+    del form.fields["key"]  # as the admin shows it once leads carry it
+    form.cleaned_data = {}
+    form.add_error(None, ValidationError({"key": "Taken.", "label": "Say what it is."}))
+    assert form.non_field_errors() == ["Taken."]
+    assert form.errors["label"] == ["Say what it is."]
+
+
 @pytest.mark.parametrize("kind", ["choice", "multi_choice"])
 def test_answers_differing_only_in_capitals_are_refused_naming_them(admin_client, kind):
     # The API and imports match answers ignoring case: "a" would always be kept as "A".
