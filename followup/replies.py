@@ -7,8 +7,9 @@ and the platform's status callbacks move its delivery status.
 What each platform allows (checked before the rep writes, and again when the row is sent):
 - WhatsApp: free text within 24 hours of the prospect's last message (the customer-service
   window); after that only the approved template WHATSAPP_TEMPLATE_NAME.
-- Messenger and Instagram: a reply within 24 hours; up to 7 days with the HUMAN_AGENT tag;
-  after that nothing until the prospect writes again.
+- Messenger and Instagram: a reply within 24 hours; up to 7 days with the HUMAN_AGENT tag
+  (also when Meta refused an ordinary reply as outside its window); after that nothing until
+  the prospect writes again.
 - An Instagram comment opens no messaging window: only one private reply to the comment
   (recipient comment_id), within 7 days of when it was written.
 - Telegram: any time, unless the prospect blocked the bot.
@@ -146,13 +147,19 @@ def _identity_option(lead: Lead, identity: LeadIdentity, now: datetime) -> Reply
         return ReplyOption(allowed=True, mode="template", closes_at=closes,
                            reason=f"{closed}: only the approved template “{template}” can be "
                            "sent, not your text.", **common)
-    if refused is not None:
-        return ReplyOption(allowed=False, reason=f"{closed}.", **common)
     human_until = last + HUMAN_AGENT_WINDOW
+    # A refused ordinary reply leaves the tagged one (7 days): only a tagged reply refused
+    # too (written since their last message, refused after) closes it as well.
+    if refused is not None and (now >= human_until or OutboundMessage.objects.filter(
+            identity=identity, kind=OutboundMessage.Kind.REPLY, subject="tag:HUMAN_AGENT",
+            status=OutboundMessage.Status.FAILED, created_at__gte=last,
+            created_at__lte=refused).exists()):
+        return ReplyOption(allowed=False, reason=f"{closed}.", **common)
     if now < human_until:
         return ReplyOption(allowed=True, mode="human_agent", closes_at=human_until,
-                           reason=f"Outside the 24-hour window: sent as a person's reply "
-                           f"(HUMAN_AGENT tag), allowed until {_at(human_until)}.", **common)
+                           reason=f"{closed if refused else 'Outside the 24-hour window'}: "
+                           "sent as a person's reply (HUMAN_AGENT tag), allowed until "
+                           f"{_at(human_until)}.", **common)
     return ReplyOption(allowed=False, reason=f"The prospect last wrote more than 7 days ago "
                        f"({_at(last)}): {label} allows no reply until they write again.",
                        **common)

@@ -279,6 +279,33 @@ def test_after_a_day_messenger_replies_carry_the_human_agent_tag_and_stop_after_
     assert "more than 7 days ago" in html and 'id="reply-form"' not in html
 
 
+def test_a_messenger_reply_refused_as_outside_the_window_leaves_the_tagged_reply(
+        client, rep, api, sync_tasks, django_capture_on_commit_callbacks):
+    """Meta's clock closed the 24-hour window early: within 7 days of their last message a
+    person's reply with the HUMAN_AGENT tag may still go; once that is refused too, nothing."""
+    lead = messenger_from_prospect(client, rep)
+    outside = {"error": {"message": "(#10) This message is sent outside of allowed window.",
+                         "code": 10, "error_subcode": 2018278, "type": "OAuthException"}}
+    api.answer(400, outside)
+    reply(client, lead, option_key(lead, "messenger"), "Hello?",
+          django_capture_on_commit_callbacks)
+    assert OutboundMessage.objects.get(kind="reply").status == "failed"
+
+    html = page(client, lead)
+    assert "HUMAN_AGENT" in html and 'id="reply-form"' in html
+    api.answer(200, {"recipient_id": "6543210987654321", "message_id": "m_OUT_3"})
+    reply(client, lead, option_key(lead, "messenger"), "Following up",
+          django_capture_on_commit_callbacks)
+    assert api.requests[-1].json["tag"] == "HUMAN_AGENT"
+    assert OutboundMessage.objects.filter(kind="reply", status="sent").count() == 1
+
+    api.answer(400, outside)  # the tagged reply refused as well: closed until they write
+    reply(client, lead, option_key(lead, "messenger"), "Still there?",
+          django_capture_on_commit_callbacks)
+    html = page(client, lead)
+    assert 'id="reply-form"' not in html and "closed until the prospect writes again" in html
+
+
 def test_an_instagram_reply_goes_to_the_instagram_scoped_id_and_is_read(
         client, rep, api, sync_tasks, django_capture_on_commit_callbacks):
     lead = messenger_from_prospect(client, rep, "instagram_message.json")
