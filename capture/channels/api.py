@@ -25,9 +25,10 @@ from capture.channels.base import (
     request_headers,
     unreadable_json,
 )
-from capture.intake import Consent, IntakeInput, Rejected, receive_event
+from capture.intake import Consent, IntakeInput, Rejected, event_key, receive_event
 from capture.models import ApiKey, InboundEvent
 from capture.models import Channel as LeadChannel
+from capture.privacy import erased_event_id
 
 CHANNEL = "api"
 FORM_CHANNEL = "api-form"
@@ -117,6 +118,14 @@ def api_leads(request: HttpRequest) -> HttpResponse:
     if len(idempotency_key) > 200:
         return _error("Idempotency-Key is at most 200 characters.", 400)
     ip = abuse.client_ip(request)
+    if idempotency_key and (erased := InboundEvent.objects.filter(
+            channel=CHANNEL, external_id=erased_event_id(
+                CHANNEL, event_key(f"{api_key.pk}:{idempotency_key}"))).first()):
+        # The key's first request was an erased person's (before or after it came): its event
+        # is kept under a hashed key without its body. The first answer again, whatever the
+        # body (there is nothing to compare it with), and nothing of this one stored.
+        _mark_used(api_key)
+        return _event_response(erased)
     event, created, _ = receive_event(
         channel=CHANNEL,
         external_id=f"{api_key.pk}:{idempotency_key or uuid.uuid4().hex}",

@@ -293,6 +293,34 @@ def test_an_erased_person_s_retry_with_the_same_idempotency_key_gets_the_first_a
     assert (bytes(ignored.body), ignored.payload) == (b"", {})
 
 
+def test_a_key_an_erased_person_used_answers_its_first_answer_whatever_the_body(
+        client, partner_key):
+    """The key's first answer again, whatever its body and whether the person was erased
+    before the first request or after it; nothing new stored, nothing of theirs kept."""
+    from capture.privacy import erase_person, find_person
+    from tests.factories import UserFactory
+
+    ops = UserFactory(username="olivia")
+    post(client, partner_key, {"email": "idem@example.com"})
+    erase_person(find_person(email="idem@example.com"), ops)
+    first = post(client, partner_key, {"email": "idem@example.com"}, idempotency="k3")
+    assert first.status_code == 200 and first.json()["status"] == "ignored"
+    again = post(client, partner_key, {"email": "other2@example.com"}, idempotency="k3")
+    assert (again.status_code, again.json()) == (200, first.json())
+    assert not Lead.objects.filter(email_key="other2@example.com").exists()
+
+    created = post(client, partner_key, {"email": "later@example.com"}, idempotency="k1")
+    assert created.status_code == 201
+    erase_person(find_person(email="later@example.com"), ops)
+    events = InboundEvent.objects.count()
+    for body in ({"email": "later@example.com"}, {"email": "other3@example.com"}):
+        retry = post(client, partner_key, body, idempotency="k1")
+        assert (retry.status_code, retry.json()) == (201, created.json())
+    assert InboundEvent.objects.count() == events
+    assert not Lead.objects.filter(email_key="other3@example.com").exists()
+    assert "later@example.com" not in str(list(InboundEvent.objects.values()))
+
+
 def test_a_retry_after_retention_purged_the_body_gets_the_first_answer(client, partner_key):
     from datetime import timedelta
 
