@@ -83,33 +83,16 @@ def cache_reachable() -> bool:
         return False
 
 
-def is_past(key: str, limit: int) -> bool:
-    """Whether `key` already counted `limit` in the last minute, without counting this request:
-    for limits that count only failures (wrong API keys). False while the cache is unreachable,
-    as over_limit is."""
-    if limit <= 0 or (counts := _counts(key)) is None:
-        return False
-    current, previous, into = counts
-    return previous * (1 - into / 60) + current >= limit
-
-
-def _counts(key: str) -> tuple[int, int, float] | None:
-    """This minute's and the previous minute's counts of `key` and the seconds into this one,
-    read without counting; None while the cache is unreachable."""
-    this_minute, last_minute, into = _windows(key)
-    try:
-        return cache.get(this_minute, 0), cache.get(last_minute, 0), into
-    except Exception as exc:
-        cache_unreachable(exc)
-        return None
-
-
 def seconds_until_allowed(key: str, limit: int) -> int:
     """The Retry-After for `key`: whole seconds until one more request fits under `limit`,
     if none is sent meanwhile (the previous minute's weight falls as the window slides)."""
-    if (counts := _counts(key)) is None:
+    this_minute, last_minute, into = _windows(key)
+    try:
+        current = cache.get(this_minute, 0)
+        previous = cache.get(last_minute, 0)
+    except Exception as exc:
+        cache_unreachable(exc)
         return 60
-    current, previous, into = counts
     room = limit - 1 - current  # what the previous minute may still weigh
     if room >= previous:
         return 0

@@ -72,22 +72,22 @@ def api_leads(request: HttpRequest) -> HttpResponse:
         response = _error("Use POST.", 405)
         response["Allow"] = "POST"
         return response
-    # Key guessing: an address whose requests were refused WEBHOOK_RATE_LIMIT_PER_MINUTE times
-    # in a minute gets 429 before any key is looked up. Only refusals count, so a partner's
-    # traffic is limited by its key's own rate alone.
-    refused_key = f"api-refused:{abuse.client_ip(request)}"
-    if abuse.is_past(refused_key, settings.WEBHOOK_RATE_LIMIT_PER_MINUTE):
-        response = _error("Too many requests with a missing or wrong API key from this address; "
-                          "retry in a minute.", 429)
-        response["Retry-After"] = "60"
-        return response
     try:
         api_key = authenticate(request)
         body = read_body(request, MAX_BODY)
     except ChannelError as exc:
+        # Key guessing: only refused keys are counted, and an address past
+        # WEBHOOK_RATE_LIMIT_PER_MINUTE of them in a minute gets 429 for the next ones. A valid
+        # key is never counted nor refused here: a partner's traffic is limited by its key's
+        # own rate alone, whoever shares its address.
+        if exc.status == 401 and abuse.over_limit(f"api-refused:{abuse.client_ip(request)}",
+                                                  settings.WEBHOOK_RATE_LIMIT_PER_MINUTE):
+            response = _error("Too many requests with a missing or wrong API key from this "
+                              "address; retry in a minute.", 429)
+            response["Retry-After"] = "60"
+            return response
         response = exc.response()
         if exc.status == 401:
-            abuse.over_limit(refused_key, settings.WEBHOOK_RATE_LIMIT_PER_MINUTE)
             response["WWW-Authenticate"] = 'Bearer realm="leadcrm"'
         return response
     content_type = request.content_type or ""
