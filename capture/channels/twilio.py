@@ -244,14 +244,18 @@ TWILIO_DELIVERY = {"queued": "", "accepted": "", "sending": "", "scheduled": "",
 @post_only
 def message_status_view(request: HttpRequest) -> HttpResponse:
     """Twilio's message status callback (TWILIO_STATUS_CALLBACK_URL points here): signed like
-    every Twilio request; announced to the outbox, not stored (a status is not a lead)."""
+    every Twilio request; announced to the outbox, not stored (a status is not a lead).
+
+    Twilio does not retry a status callback, so a 429 would lose the status: the signature is
+    checked first and only requests that fail it are counted and, past the limit, refused."""
     from capture.channels.base import ChannelError, over_webhook_rate
     from capture.signals import delivery_reported
 
-    if limited := over_webhook_rate(request, "twilio-message-status"):
-        return limited
     try:
         verify(request)
+    except BadSignature as exc:
+        return over_webhook_rate(request, "twilio-message-status") or exc.response()
+    try:
         data = _post(request, "MessageSid", "MessageStatus")
     except ChannelError as exc:
         return exc.response()

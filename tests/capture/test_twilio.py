@@ -309,3 +309,18 @@ def test_a_broken_multipart_body_is_a_json_400(client, path):
     assert response.json() == {"error": "The request could not be read: its body or headers "
                                         "are malformed."}
     assert not InboundEvent.objects.exists()
+
+
+def test_authentic_message_statuses_are_never_refused_forged_ones_are_past_the_limit(
+        client, settings):
+    """Twilio does not retry a status callback: a 429 would lose the status. Only requests
+    whose signature fails count against the limit."""
+    settings.WEBHOOK_RATE_LIMIT_PER_MINUTE = 3
+    path = "/inbound/twilio/message-status/"
+    statuses = [twilio_post(client, path, fixture("message_status.json", MessageSid=f"SM{n}"))
+                for n in range(6)]
+    assert [r.status_code for r in statuses] == [204] * 6
+    forged = [client.post(path, fixture("message_status.json"), HTTP_X_TWILIO_SIGNATURE="x")
+              for _ in range(4)]
+    assert [r.status_code for r in forged] == [403, 403, 403, 429]
+    assert twilio_post(client, path, fixture("message_status.json")).status_code == 204
