@@ -61,22 +61,28 @@ def read_table(data: bytes, filename: str) -> Iterator[dict[str, str]]:
 def _read_csv(data: bytes) -> Iterator[dict[str, str]]:
     text = _decode_csv(data)
     reader = csv.reader(io.StringIO(text, newline=""), _dialect(text))
+    starts = 1  # the line the row being read starts on (a quoted cell may span lines)
     try:
         header = next(reader, None)
         if not header:
             raise ImportFileError("The file is empty: the first row must name the columns.")
         names = [_header(h) for h in header]
+        starts = reader.line_num + 1
         for row in reader:
             if any(cell.strip() for cell in row):
                 yield {name: cell for name, cell in zip(names, row, strict=False) if name}
+            starts = reader.line_num + 1
     except csv.Error as exc:  # the whole file: past a broken cell, rows cannot be told apart
-        raise ImportFileError(_csv_problem(exc, reader.line_num)) from None
+        raise ImportFileError(_csv_problem(exc, reader.line_num, starts)) from None
 
 
-def _csv_problem(exc: csv.Error, line: int) -> str:
+def _csv_problem(exc: csv.Error, line: int, row_starts: int) -> str:
     if "field limit" in str(exc):  # no lead field takes a tenth of it: mostly a quote left open
-        return (f"Line {line}: a cell is longer than {csv.field_size_limit():,} characters. "
-                "Is a quote (\") left open above it? Fix the file and import it again.")
+        # Named by the line its row starts on: a quote left open there swallowed the lines
+        # after it, and the reader stops thousands of lines further down.
+        return (f"Line {row_starts}: a cell of the row that starts there is longer than "
+                f"{csv.field_size_limit():,} characters. Is a quote (\") left open in that "
+                "row? Fix the file and import it again.")
     return f"Line {line} cannot be read as CSV ({exc}). Fix the file and import it again."
 
 
