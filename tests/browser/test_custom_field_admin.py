@@ -37,8 +37,10 @@ def admin_page(live_server, browser):
 def test_the_key_is_filled_from_the_label_with_underscores_and_saves(live_server, admin_page):
     page = admin_page
     page.goto(f"{live_server.url}/admin/capture/customfield/add/")
-    for label, key in (("Café visits", "cafe_visits"), ("2nd-line tickets / month",
-                                                                  "nd_line_tickets_month")):
+    for label, key in (("Café visits", "cafe_visits"),
+                       ("2nd-line tickets / month", "f_2nd_line_tickets_month"),
+                       ("2nd phone", "f_2nd_phone"),
+                       ("Café — Größe (m²)", "cafe_grosse_m2")):
         type_into(page, "#id_label", label)
         assert page.input_value("#id_key") == key
     type_into(page, "#id_label", "Contract end date")
