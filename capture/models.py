@@ -138,7 +138,7 @@ class IntakeForm(models.Model):
             "Hi {{ first_name|default:'there' }},\n\n"
             "Thank you for contacting us. A specialist will get back to you "
             "{{ response_promise }}.\n\n"
-            "What you sent us:\n{{ message }}\n"
+            "{% if message %}What you sent us:\n{{ message }}\n{% endif %}"
         ),
         help_text=(
             "Plain text. Variables: {{ first_name }}, {{ last_name }}, {{ company }}, "

@@ -324,4 +324,5 @@ def test_a_second_submission_is_acknowledged_with_what_it_sent_not_the_first_one
     first, second, third = OutboundMessage.objects.order_by("id")
     assert "What you sent us:\n40 seats, please" in first.body
     assert "40 seats" not in second.body
+    assert "What you sent us" not in second.body  # no heading over nothing
     assert "Make it 50" in third.body and "40 seats" not in third.body
