@@ -39,3 +39,24 @@ def test_a_rep_sees_an_assignment_notice_and_marks_it_read(live_server, page):
     assert page.url.endswith("/queue/")
     assert page.locator("#nav-notifications").count() == 0
     assert Notification.objects.get(user=alice).read_at is not None
+
+
+def test_twenty_notices_leave_the_queue_in_sight(live_server, page):
+    """The queue is the page's work: twenty unread notices make a short box that scrolls, and
+    the first lead of the queue is still on a laptop's first screen."""
+    from followup.services import notify
+    from routing.models import Team
+
+    team = Team.objects.create(name="Sales", lead=UserFactory(username="max"))
+    alice = make_rep("alice", team).user
+    alice.set_password(PASSWORD)
+    alice.save()
+    lead = lead_for(alice, team, first_name="Grace", last_name="Hopper", tier="hot")
+    for n in range(20):
+        notify(user_id=alice.pk, lead=lead, kind="assigned", text=f"New hot lead: Grace ({n})")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    sign_in(page, live_server, "alice")
+    assert page.locator("#notifications li").count() == 20
+    first = page.locator("#queue-rows tr").first
+    assert "Grace Hopper" in first.inner_text()
+    assert first.bounding_box()["y"] + first.bounding_box()["height"] <= 800
