@@ -44,3 +44,24 @@ def page(browser):
     page.set_default_timeout(15_000)
     yield page
     context.close()
+
+
+@pytest.fixture
+def admin_page(live_server, browser):
+    """A laptop-sized page signed in to the admin as a superuser (the session cookie of a
+    forced login: the admin's own sign-in and two-factor are tested elsewhere)."""
+    from django.conf import settings
+    from django.test import Client
+
+    from tests.factories import UserFactory
+
+    client = Client()
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    cookie = settings.SESSION_COOKIE_NAME
+    context.add_cookies([{"name": cookie, "value": client.cookies[cookie].value,
+                          "url": live_server.url}])
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()

@@ -4,11 +4,8 @@ written (with _), and saving it as filled is accepted."""
 from __future__ import annotations
 
 import pytest
-from django.conf import settings
-from django.test import Client
 
 from capture.models import CustomField
-from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -17,21 +14,6 @@ def type_into(page, selector: str, text: str) -> None:
     """As a person types: key by key (Django's prepopulation listens to keyup)."""
     page.fill(selector, "")
     page.locator(selector).press_sequentially(text)
-
-
-@pytest.fixture
-def admin_page(live_server, browser):
-    admin = UserFactory(username="root", is_staff=True, is_superuser=True)
-    client = Client()
-    client.force_login(admin)
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    cookie = settings.SESSION_COOKIE_NAME
-    context.add_cookies([{"name": cookie, "value": client.cookies[cookie].value,
-                          "url": live_server.url}])
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    yield page
-    context.close()
 
 
 def test_the_key_is_filled_from_the_label_with_underscores_and_saves(live_server, admin_page):
