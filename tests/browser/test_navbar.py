@@ -21,8 +21,9 @@ def test_a_manager_on_a_phone_opens_the_menu_and_logs_out(live_server, page, tea
     logout = page.get_by_role("button", name="Log out")
     assert not logout.is_visible()  # folded into the menu
     page.get_by_role("button", name="Menu").click()
-    logout.click()
-    page.wait_for_url("**/accounts/login/**")
+    page.locator(".navbar-collapse.show").wait_for()  # the menu has finished opening
+    with page.expect_navigation(url="**/accounts/login/**"):
+        logout.click()
 
 
 def test_a_rep_on_a_phone_reads_the_queue_without_scrolling_sideways(
