@@ -9,7 +9,7 @@ import secrets
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from capture.fields import LEAD_FIELDS
+from capture.fields import LEAD_FIELDS, RegionField
 
 API_KEY_PREFIX = "lcrm_"
 
@@ -74,9 +74,7 @@ class ApiKey(models.Model):
         blank=True, help_text="Sites (one origin per line) a form post may send the visitor "
         "back to with retURL.",
     )
-    default_region = models.CharField(
-        max_length=2, blank=True, help_text="Region for phone numbers without +country code."
-    )
+    default_region = RegionField(help_text="Region for phone numbers without +country code.")
     rate_limit_per_minute = models.PositiveIntegerField(default=120)
     acknowledge_with = acknowledge_with_field("this key")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -126,7 +124,7 @@ class WebhookSource(models.Model):
         help_text='Their keys (dotted for nested JSON, e.g. "contact.email") to lead fields. '
         "Lead field names are accepted as they are; other keys go into the message.",
     )
-    default_region = models.CharField(max_length=2, blank=True)
+    default_region = RegionField(help_text="Region for phone numbers without +country code.")
     acknowledge_with = acknowledge_with_field("this source")
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -160,9 +158,7 @@ class ChannelSettings(models.Model):
     source = models.CharField(
         max_length=100, blank=True, help_text="Recorded as the source of leads from this channel."
     )
-    default_region = models.CharField(
-        max_length=2, blank=True, help_text="Region for phone numbers without +country code."
-    )
+    default_region = RegionField(help_text="Region for phone numbers without +country code.")
     forward_to = models.CharField(
         max_length=32, blank=True,
         help_text="Twilio: forward incoming calls to this number (E.164). Empty: the caller "
@@ -222,8 +218,7 @@ class LinkedInForm(models.Model):
         '"3": "company"}; "" drops an answer. Unmapped answers go into the lead\'s timeline.')
     source = models.CharField(max_length=100, default="linkedin-lead-gen",
                               help_text="Recorded as the source of this form's leads.")
-    default_region = models.CharField(
-        max_length=2, blank=True, help_text="Region for phone numbers without +country code.")
+    default_region = RegionField(help_text="Region for phone numbers without +country code.")
     is_active = models.BooleanField(default=True, help_text="Off: its responses are ignored.")
     created_at = models.DateTimeField(auto_now_add=True)
 

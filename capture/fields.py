@@ -1,6 +1,9 @@
 """The lead field names: one list shared by the public form, the JSON API, imports and webhooks."""
 
+from django.core.exceptions import ValidationError
 from django.db import models
+
+from capture.identity import region_problem
 
 CONTACT_FIELDS = ("first_name", "last_name", "email", "phone", "company", "job_title")
 QUALIFICATION_FIELDS = (
@@ -110,3 +113,29 @@ MAX_LENGTHS = {
     "referrer": 2000,
     "landing_page": 2000,
 }
+
+
+def validate_region(value: str) -> None:
+    if problem := region_problem(value):
+        raise ValidationError(problem, code="invalid_region")
+
+
+class RegionField(models.CharField):
+    """A two-letter region (GB, US) that reads phone numbers typed without +country code:
+    stored upper-case, and refused unless phone numbers know it ("ZZ" would make every local
+    number fail with "Add the country code")."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max_length", 2)
+        kwargs.setdefault("blank", True)
+        kwargs.setdefault("validators", [validate_region])
+        super().__init__(*args, **kwargs)
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return value.strip().upper() if isinstance(value, str) else value
+
+    def pre_save(self, model_instance, add):
+        value = (getattr(model_instance, self.attname) or "").strip().upper()
+        setattr(model_instance, self.attname, value)
+        return value

@@ -19,10 +19,10 @@ from capture.fields import (
     FORM_FIELDS,
     MAX_LENGTHS,
     LeadField,
+    RegionField,
     answer_list,
     answers_differing_in_case,
 )
-from capture.identity import region_problem
 from capture.templating import compile_message
 
 
@@ -145,9 +145,7 @@ class IntakeForm(models.Model):
             "{{ message }}, {{ response_promise }}, {{ form_title }}."
         ),
     )
-    default_region = models.CharField(
-        max_length=2,
-        blank=True,
+    default_region = RegionField(
         help_text="Two-letter country code used to read phone numbers typed without +code "
         "(e.g. GB). Empty uses PHONE_DEFAULT_REGION.",
     )
@@ -190,9 +188,6 @@ class IntakeForm(models.Model):
             )
         if self.consent_required and not self.consent_text.strip():
             errors["consent_text"] = "Write the consent text the visitor must agree to."
-        self.default_region = (self.default_region or "").strip().upper()
-        if problem := region_problem(self.default_region):
-            errors["default_region"] = problem
         lines = [line.strip() for line in (self.allowed_origins or "").splitlines()]
         if problems := [p for n, line in enumerate(lines, 1)
                         if line and (p := origin_problem(n, line))]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from capture.intake import receive_event
@@ -104,3 +106,39 @@ def test_a_fresh_install_lists_every_channel_to_open_and_edit(ops_client):
     assert ChannelSettings.for_channel("twilio").forward_to == "+442079460958"
     ops_client.get("/admin/capture/channelsettings/")  # opening it again adds nothing
     assert ChannelSettings.objects.count() == len(ChannelSettings.Name.values)
+
+
+CHANNEL_FORM = {"channel": "twilio", "is_active": "on", "source": "phones",
+                "forward_to": "", "greeting": "Hello", "reply_text": "", "own_addresses": "",
+                "field_mapping": "{}"}
+
+
+@pytest.mark.parametrize(("url", "data"), [
+    ("/admin/capture/channelsettings/add/", CHANNEL_FORM),
+    ("/admin/capture/apikey/add/", {"name": "Web", "source": "web", "is_active": "on",
+                                    "field_mapping": "{}", "return_origins": "",
+                                    "rate_limit_per_minute": "60"}),
+    ("/admin/capture/webhooksource/add/", {"name": "Zap", "slug": "zap", "is_active": "on",
+                                           "secret": "s" * 40,
+                                           "field_mapping": "{}"}),
+    ("/admin/capture/linkedinform/add/", {"name": "Demo", "form_id": "123", "is_active": "on",
+                                          "question_mapping": "{}", "source": "li"}),
+])
+def test_every_default_region_refuses_one_phone_numbers_do_not_know(admin_client, url, data):
+    """"ZZ" made every local number that source sent fail with "Add the country code"; only
+    the intake form's region was checked. Lower case is kept as the code it means."""
+    ChannelSettings.objects.all().delete()
+    refused = admin_client.post(url, {**data, "default_region": "ZZ"})
+    assert refused.status_code == 200
+    assert "is not a country code phone numbers know" in refused.content.decode()
+    assert admin_client.post(url, {**data, "default_region": "gb"}).status_code == 302
+    model = refused.context["adminform"].form._meta.model
+    assert model.objects.get().default_region == "GB"
+
+
+def test_create_api_key_refuses_a_region_phone_numbers_do_not_know():
+    with pytest.raises(CommandError, match="not a country code"):
+        call_command("create_api_key", "Web", "--region", "ZZ", stdout=io.StringIO())
+    assert not ApiKey.objects.exists()
+    call_command("create_api_key", "Web", "--region", "de", stdout=io.StringIO())
+    assert ApiKey.objects.get().default_region == "DE"

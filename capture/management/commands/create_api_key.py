@@ -7,6 +7,7 @@ from django.db import IntegrityError
 from django.utils.text import slugify
 
 from capture.channels.api import MAPPING_PRESETS
+from capture.identity import region_problem
 from capture.models import ApiKey
 
 
@@ -29,6 +30,8 @@ class Command(BaseCommand):
         source = slugify(source or name)[:100]
         if not source:
             raise CommandError("Give a name with letters or digits.")
+        if problem := region_problem(region):
+            raise CommandError(problem)
         if ApiKey.objects.filter(name=name).exists() or ApiKey.objects.filter(
             source=source
         ).exists():
@@ -36,7 +39,7 @@ class Command(BaseCommand):
         try:
             api_key, key = ApiKey.issue(
                 name, source, field_mapping=dict(MAPPING_PRESETS.get(mapping or "", {})),
-                accepts_form_posts=accept_form_posts, default_region=region.upper()[:2],
+                accepts_form_posts=accept_form_posts, default_region=region.strip().upper(),
             )
         except IntegrityError as exc:
             raise CommandError(f"Could not make the key: {exc}") from None
