@@ -135,6 +135,15 @@ def _identity_option(lead: Lead, identity: LeadIdentity, now: datetime) -> Reply
     if now < closes and refused is None:
         return ReplyOption(allowed=True, closes_at=closes,
                            reason=f"Inside the 24-hour window (until {_at(closes)}).", **common)
+    return _closed_window_option(identity, now, common)
+
+
+def _closed_window_option(identity: LeadIdentity, now: datetime, common: dict) -> ReplyOption:
+    """Meta's 24-hour window is closed (by the clock, or by the platform refusing a reply):
+    WhatsApp sends only its approved template; Messenger and Instagram allow a reply tagged
+    HUMAN_AGENT for 7 days after the prospect's last message, unless one was refused too."""
+    platform, label, last = identity.platform, common["label"], identity.last_inbound_at
+    closes, refused = last + CUSTOMER_SERVICE_WINDOW, identity.window_closed_at
     closed = (f"{label} refused a reply at {_at(refused)} as outside the 24-hour window, "
               "which has closed until the prospect writes again" if refused
               else f"The 24-hour window closed at {_at(closes)}")
