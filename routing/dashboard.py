@@ -70,8 +70,10 @@ class Scope:
     def member_ids(self) -> list[int]:
         """The teams' reps, read once per dashboard (a literal list in every figure's query:
         PostgreSQL then reads each rep's leads through lead_owner_created_idx)."""
+        # order_by(): TeamMembership's default ordering would make DISTINCT keep a rep once
+        # per team, and the aging list read each of their leads that many times.
         return list(TeamMembership.objects.filter(team_id__in=self.team_id_list)
-                    .values_list("rep__user_id", flat=True).distinct())
+                    .values_list("rep__user_id", flat=True).order_by().distinct())
 
     @property
     def since(self) -> datetime:

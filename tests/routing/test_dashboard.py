@@ -70,6 +70,23 @@ def test_aging_and_unassigned_lists(as_manager, answered):
     assert [lead.first_name for lead in response.context["unassigned"]] == ["Waiting"]
 
 
+def test_the_aging_list_is_whole_when_a_rep_is_in_several_of_the_managers_teams(
+        as_manager, manager, sales_team, alice, bob):
+    """Alice in two of the manager's teams was read as two members: each of her oldest leads
+    came twice, filled the 20 rows, and the list showed 7 of the 14 unanswered leads."""
+    from routing.models import TeamMembership
+
+    other = Team.objects.create(name="Field", lead=manager)
+    TeamMembership.objects.create(team=other, rep=alice)
+    TeamMembership.objects.create(team=other, rep=bob)
+    now = timezone.now()
+    for n in range(14):
+        lead_for((alice, bob)[n % 2].user, sales_team, first_name=f"Old{n}",
+                 email=f"old{n}@example.com", created_at=now - timedelta(minutes=100 - n))
+    aging = as_manager.get("/dashboard/").context["aging"]
+    assert [lead.first_name for lead in aging] == [f"Old{n}" for n in range(14)]
+
+
 def test_rep_load_against_capacity(as_manager, answered, alice):
     alice.capacity = 4
     alice.save()
