@@ -284,9 +284,11 @@ def receive_visitor_message(
     if (event is not None and event.status == InboundEvent.Status.IGNORED
             and conversation.lead_id is None):
         # Set aside on purpose (a person erased on request, with no new opt-in): the chat
-        # ends here, so a next message cannot start an anonymous lead; nothing says why.
+        # ends here, so a next message cannot start an anonymous lead; nothing says why. It
+        # keeps nothing of them either: without a lead, no erasure or retention reaches it.
         Conversation.objects.filter(pk=conversation.pk).update(
-            status=Conversation.Status.CLOSED, waiting_since=None)
+            status=Conversation.Status.CLOSED, waiting_since=None, page_url="", referrer="",
+            visitor_ip=None)
     conversation.refresh_from_db()
     return conversation, event
 

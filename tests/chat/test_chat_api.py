@@ -463,6 +463,20 @@ def test_an_erased_person_leaving_details_gets_a_final_answer_not_try_again(visi
     assert Lead.objects.count() == leads + 1  # the anonymous chat's own lead only
 
 
+def test_an_erased_person_starting_a_chat_leaves_no_page_referrer_or_ip_on_the_chat(visitor,
+                                                                                     widget):
+    """The ended chat has no lead, so no erasure or retention would ever reach what it kept."""
+    from capture.privacy import erase_person, find_person
+    from tests.factories import UserFactory
+
+    LeadFactory(email="zelda@example.org")
+    erase_person(find_person(email="zelda@example.org"), UserFactory(username="olivia"))
+    visitor.say("Hello", fields={"email": "zelda@example.org"})
+    chat = Conversation.objects.get()
+    assert chat.status == "closed" and chat.lead_id is None
+    assert (chat.page_url, chat.referrer, chat.visitor_ip) == ("", "", None)
+
+
 def test_an_erased_person_starting_a_chat_ends_it_and_no_anonymous_lead_follows(visitor,
                                                                                 widget):
     from capture.privacy import erase_person, find_person
