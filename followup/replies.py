@@ -416,7 +416,7 @@ def record_reply_failed(message: OutboundMessage, error: str, *, blocked: bool =
     what = "email" if message.channel == OutChannel.EMAIL else f"{label} reply"
     if blocked and message.identity_id:
         LeadIdentity.objects.filter(pk=message.identity_id).update(
-            blocked_at=timezone.now(), blocked_reason=f"{label} refused: {error}"[:255])
+            blocked_at=timezone.now(), blocked_reason=error[:255])  # names the platform
     if window_closed and message.identity_id:
         LeadIdentity.objects.filter(pk=message.identity_id).update(
             window_closed_at=timezone.now())

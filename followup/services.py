@@ -527,7 +527,8 @@ def _finish(message: OutboundMessage, status: str, note: str) -> bool:
 
 def _record_failure(message: OutboundMessage, exc: Exception) -> None:
     attempts = message.attempts + 1
-    error = f"{type(exc).__name__}: {exc}"[:2000]
+    # A platform's refusal is a sentence already ("Telegram refused the message (403): ...").
+    error = (str(exc) if isinstance(exc, Refused) else f"{type(exc).__name__}: {exc}")[:2000]
     logger.warning("Sending outbound message %s failed (attempt %s): %s", message.id,
                    attempts, error)
     if isinstance(exc, Refused) and exc.permanent:
