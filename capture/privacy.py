@@ -514,10 +514,12 @@ def run_retention(*, dry_run: bool = False, user=None) -> RetentionRun:
         settings={"raw_payload_days": policy.raw_payload_days,
                   "rejected_event_days": policy.rejected_event_days,
                   "inactive_lead_months": policy.inactive_lead_months})
+    # Processed or not: a failed event nobody reprocessed holds the person's data too.
+    # (Rejected and ignored events are deleted on their own clock, below.)
     payloads = InboundEvent.objects.filter(
-        status=InboundEvent.Status.PROCESSED,
         received_at__lt=now - timedelta(days=policy.raw_payload_days),
-    ).exclude(Q(payload={}) & Q(headers={}) & Q(body=b""))
+    ).exclude(status__in=[InboundEvent.Status.REJECTED, InboundEvent.Status.IGNORED]).exclude(
+        Q(payload={}) & Q(headers={}) & Q(body=b""))
     rejected = InboundEvent.objects.filter(
         status__in=[InboundEvent.Status.REJECTED, InboundEvent.Status.IGNORED],
         received_at__lt=now - timedelta(days=policy.rejected_event_days))

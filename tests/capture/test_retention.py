@@ -71,6 +71,18 @@ def test_each_rule_applies_when_its_time_comes(history):
     assert RetentionRun.objects.filter(dry_run=False).count() == 4
 
 
+def test_a_failed_event_loses_its_raw_payload_after_n_days_too(history):
+    """An event whose processing failed (and nobody reprocessed) holds what the person sent
+    as much as a processed one: it is not kept for ever."""
+    InboundEvent.objects.filter(lead=history).update(status=InboundEvent.Status.FAILED,
+                                                     lead=None)
+    with time_machine.travel(START + timedelta(days=91), tick=False):
+        run = run_retention()
+    event = InboundEvent.objects.get(status="failed")
+    assert run.report["raw_payload_event_ids"] == [event.pk]
+    assert event.payload == {} and bytes(event.body) == b"" and event.headers == {}
+
+
 def test_a_won_lead_is_kept_however_long_it_is_idle(history):
     Lead.objects.filter(pk=history.pk).update(status=LeadStatus.WON)
     with time_machine.travel(START + timedelta(days=400), tick=False):
