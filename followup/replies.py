@@ -255,7 +255,7 @@ def queue_reply(*, lead: Lead, user, key: str, body: str) -> OutboundMessage:
         raise ReplyNotAllowed("Choose a channel this prospect wrote on.")
     if not option.allowed:
         raise ReplyNotAllowed(option.reason)
-    body = body.strip()
+    body = body.replace("\r\n", "\n").strip()  # a browser's line breaks, as platforms take them
     if option.mode != "template" and not body:
         raise ReplyNotAllowed("Write the reply.")
     if len(body) > option.max_length:

@@ -10,13 +10,14 @@ from django.http import HttpRequest
 from capture.models import Lead
 from followup.models import OutboundMessage
 from followup.replies import DuplicateReply, ReplyNotAllowed, queue_reply, reply_options
+from routing.forms import LinesField
 
 RECENT_REPLIES = 10
 
 
 class ReplyForm(forms.Form):
     channel = forms.ChoiceField(label="Reply on", widget=forms.RadioSelect)
-    body = forms.CharField(label="Message", required=False, max_length=4096,
+    body = LinesField(label="Message", required=False, max_length=4096,
                            widget=forms.Textarea(attrs={"rows": 4}))
 
     def __init__(self, *args, options=(), **kwargs):

@@ -392,6 +392,18 @@ def test_a_telegram_reply_goes_to_the_chat_and_stamps_the_first_response_once(
     assert OutboundMessage.objects.filter(kind="reply", status="sent").count() == 2
 
 
+def test_a_reply_of_several_lines_reaches_the_platform_with_its_own_line_breaks(
+        client, rep, api, sync_tasks, django_capture_on_commit_callbacks):
+    """Browsers post a textarea's lines ending in CR LF: Telegram showed a stray character at
+    the end of each line; chat replies were already plain "\\n"."""
+    lead = telegram_from_prospect(client, rep)
+    api.answer(200, {"ok": True, "result": {"message_id": 77, "chat": {"id": 5566778899}}})
+    reply(client, lead, option_key(lead, "telegram"), "Line one\r\nLine two\r\n",
+          django_capture_on_commit_callbacks)
+    assert api.requests[-1].json["text"] == "Line one\nLine two"
+    assert OutboundMessage.objects.get(kind="reply").body == "Line one\nLine two"
+
+
 def test_a_blocked_bot_fails_at_once_and_the_page_then_says_why(
         client, rep, api, sync_tasks, django_capture_on_commit_callbacks):
     lead = telegram_from_prospect(client, rep)
