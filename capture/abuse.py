@@ -35,7 +35,12 @@ def client_ip(request: HttpRequest) -> str | None:
 
 def is_rate_limited(request: HttpRequest, scope: str, limit: int, who: str = "") -> bool:
     """Past `limit` requests in the last minute per IP (or per `who`, e.g. a chat visitor)."""
-    return over_limit(f"{scope}:{who or client_ip(request)}", limit)
+    return over_limit(rate_key(request, scope, who), limit)
+
+
+def rate_key(request: HttpRequest, scope: str, who: str = "") -> str:
+    """The counter is_rate_limited() counts a request on (for seconds_until_allowed)."""
+    return f"{scope}:{who or client_ip(request)}"
 
 
 def over_limit(key: str, limit: int, window: int = 60) -> bool:

@@ -44,9 +44,11 @@ ATTRIBUTION = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_cont
 class ChatRefused(Exception):
     """A visitor request we refuse: answered with `status` and {"error": message}."""
 
-    def __init__(self, message: str, status: int = 400, **extra):
+    def __init__(self, message: str, status: int = 400, retry_after: int | None = None,
+                 **extra):
         super().__init__(message)
         self.message, self.status, self.extra = message, status, extra
+        self.retry_after = retry_after  # seconds, for a 429's Retry-After
 
 
 # --- the visitor token -----------------------------------------------------------------------

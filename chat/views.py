@@ -76,6 +76,8 @@ def widget_api(view):
             response = view(request, widget)
         except ChatRefused as exc:
             response = JsonResponse({"error": exc.message, **exc.extra}, status=exc.status)
+            if exc.retry_after is not None:
+                response["Retry-After"] = str(exc.retry_after)
         return _cors(response, origin)
 
     return wrapper
@@ -103,8 +105,10 @@ def _conversation(request: HttpRequest, widget: ChatWidget) -> Conversation | No
 
 def _limit(request: HttpRequest, scope: str, limit: int, who: str = "") -> None:
     if abuse.is_rate_limited(request, scope, limit, who=who):
+        key = abuse.rate_key(request, scope, who)
         raise ChatRefused("You are sending messages too fast. Please wait a minute.",
-                          status=429)
+                          status=429,
+                          retry_after=max(1, abuse.seconds_until_allowed(key, limit)))
 
 
 def _state(widget: ChatWidget, conversation: Conversation | None) -> dict:

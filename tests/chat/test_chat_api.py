@@ -296,16 +296,21 @@ def test_too_long_messages_are_refused(visitor, settings):
 
 def test_a_visitor_is_rate_limited(visitor, settings):
     settings.CHAT_RATE_PER_VISITOR = 3
-    statuses = [visitor.say(f"message {n}").status_code for n in range(6)]
+    answers = [visitor.say(f"message {n}") for n in range(6)]
+    statuses = [a.status_code for a in answers]
     assert statuses[:4] == [201] * 4  # the first message opens the chat; then 3 a minute
     assert 429 in statuses[4:]
     assert Interaction.objects.filter(kind="message").count() == 4
+    # Like every other 429 here: how long to wait, for a client that reads it.
+    refused = next(a for a in answers if a.status_code == 429)
+    assert 1 <= int(refused["Retry-After"]) <= 120
 
 
 def test_an_ip_is_rate_limited_across_visitors(widget, settings):
     settings.CHAT_RATE_PER_IP = 2
-    codes = [Visitor(widget).say("hi").status_code for _ in range(4)]
-    assert codes == [201, 201, 429, 429]
+    answers = [Visitor(widget).say("hi") for _ in range(4)]
+    assert [a.status_code for a in answers] == [201, 201, 429, 429]
+    assert int(answers[-1]["Retry-After"]) >= 1
 
 
 def test_bad_input_gets_a_clear_4xx(visitor, widget):
