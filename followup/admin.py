@@ -244,6 +244,28 @@ class SuppressionAdmin(admin.ModelAdmin):
             found |= queryset.filter(kind=kind, value_hash=identity_hash(kind, value))
         return found, may_repeat
 
+    # An erasure's rows are the record that the person asked to be forgotten: deleting one (or
+    # turning it into another reason first) would let the intake store them again without the
+    # new opt-in docs/privacy.md promises. Only that opt-in lifts them (privacy.lift_erasure).
+    def has_change_permission(self, request, obj=None) -> bool:
+        return super().has_change_permission(request, obj) and not _erased(obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return super().has_delete_permission(request, obj) and not _erased(obj)
+
+    def get_deleted_objects(self, objs, request):
+        """The bulk delete's confirmation refuses a selection holding an erasure's row (Django
+        checks only the model's delete permission there), naming why."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        if any(_erased(obj) for obj in objs):
+            perms_needed = {*perms_needed, "an erased person's rows (only a new opt-in through "
+                            "a form lifts an erasure)"}
+        return deleted, counts, perms_needed, protected
+
+
+def _erased(suppression: Suppression | None) -> bool:
+    return suppression is not None and suppression.reason == Suppression.Reason.ERASED
+
 
 class NotificationReadFilter(admin.SimpleListFilter):
     title = "read"

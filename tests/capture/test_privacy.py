@@ -288,6 +288,33 @@ def test_an_erased_person_is_found_on_the_suppression_list_by_their_phone_as_wri
         assert "erased (" in page and "1 result" in page, term
 
 
+def test_an_erasure_s_suppression_rows_cannot_be_deleted_or_edited_in_the_admin(
+        grace, ops, admin_client):
+    """Deleting them (the list's "Delete selected", with sales ops' delete permission) let
+    the person be stored again by any channel, without the new opt-in that alone lifts it."""
+    erase_person(grace, ops)
+    erased = list(Suppression.objects.filter(reason=Suppression.Reason.ERASED))
+    assert erased
+    other = Suppression.objects.create(kind="email", value="bounced@example.com",
+                                       reason=Suppression.Reason.BOUNCE)
+    url = "/admin/followup/suppression/"
+    picked = {"action": "delete_selected", "_selected_action": [o.pk for o in [*erased, other]]}
+    page = admin_client.post(url, picked).content.decode()
+    assert "only a new opt-in through a form lifts an erasure" in page
+    admin_client.post(url, {**picked, "post": "yes"})
+    assert Suppression.objects.filter(reason=Suppression.Reason.ERASED).count() == len(erased)
+    row = erased[0]
+    assert admin_client.post(f"{url}{row.pk}/delete/", {"post": "yes"}).status_code == 403
+    admin_client.post(f"{url}{row.pk}/change/", {"kind": row.kind, "reason": "manual"})
+    row.refresh_from_db()
+    assert row.reason == Suppression.Reason.ERASED
+    # Other rows are the staff's to remove, as before.
+    admin_client.post(url, {"action": "delete_selected", "_selected_action": [other.pk],
+                            "post": "yes"})
+    assert not Suppression.objects.filter(pk=other.pk).exists()
+    assert erased_identity(EMAIL, "")  # the intake still refuses them
+
+
 def test_a_lead_less_event_with_the_phone_as_typed_is_erased_too(grace, ops):
     from capture.intake import store_inbound_event
 
