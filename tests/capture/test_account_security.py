@@ -12,6 +12,7 @@ from django.contrib.auth.models import Group
 from django.test import Client
 from django.utils import timezone
 from django_otp.oath import totp
+from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from tests.factories import UserFactory
@@ -212,8 +213,11 @@ def test_a_lost_device_is_reset_from_the_command_line(client):
 
     admin = person("root", is_staff=True, is_superuser=True)
     TOTPDevice.objects.create(user=admin, name="lost phone", confirmed=True)
+    StaticDevice.objects.create(user=admin, name="backup", confirmed=True)
     out = StringIO()
     call_command("reset_two_factor", "root", stdout=out)
-    assert "Removed 1 device(s) of root" in out.getvalue()
+    # It said "Removed 1 device(s)" while it removed the backup codes too.
+    assert "Removed 1 authenticator app(s) and 1 set(s) of backup codes of root" in out.getvalue()
+    assert not StaticDevice.objects.filter(user=admin).exists()
     sign_in(client, "root")
     assert 'id="totp-qr"' in client.get("/accounts/two-factor/").content.decode()  # enrol anew

@@ -18,7 +18,8 @@ class Command(BaseCommand):
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"No user named {username!r}.")
-        removed, _ = TOTPDevice.objects.filter(user=user).delete()
+        apps, _ = TOTPDevice.objects.filter(user=user).delete()
+        codes = StaticDevice.objects.filter(user=user).count()
         StaticDevice.objects.filter(user=user).delete()  # the old backup codes go too
-        self.stdout.write(f"Removed {removed} device(s) of {username}; they enrol a new one "
-                          "at their next sign-in.")
+        self.stdout.write(f"Removed {apps} authenticator app(s) and {codes} set(s) of backup "
+                          f"codes of {username}; they enrol a new app at their next sign-in.")
