@@ -53,6 +53,10 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if request.path.startswith(MACHINE_PATHS):
         return JsonResponse({"error": "The request could not be read: its body or headers "
                              "are malformed."}, status=400)
+    # Django's 400 page ensures a CSRF token by running the CSRF check, which reads the body
+    # again: a body Django refused to read (a form post in UTF-16) would raise there, a 500.
+    # The page has no form, so the check is marked done.
+    request.csrf_processing_done = True
     return defaults.bad_request(request, exception)
 
 

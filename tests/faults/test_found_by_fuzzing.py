@@ -179,3 +179,21 @@ def test_a_connection_lost_mid_request_is_a_json_503_for_machines_and_keeps_noth
     response = client.post("/api/v1/leads/", b"{}", content_type="application/json")
     assert response.status_code == 500
     assert response.json() == {"error": "Something went wrong on our side; retry later."}
+
+
+@pytest.mark.parametrize("path", ["/q/quote/", "/accounts/login/", "/accounts/password_reset/",
+                                  "/admin/login/"])
+def test_a_form_post_in_a_charset_other_than_utf_8_is_a_400_not_a_500(quote_form, path):
+    # Found by fuzzing gunicorn: Django refuses to read such a body (BadRequest), and its 400
+    # page ensured a CSRF token by running the CSRF check, which read the body again and
+    # raised once more: a bare 500 for any visitor holding a CSRF cookie.
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.get("/q/quote/")  # the page load sets the visitor's CSRF cookie
+    token = client.cookies["csrftoken"].value
+    response = client.post(path, b"first_name=Ada",
+                           content_type="application/x-www-form-urlencoded; charset=utf-16",
+                           HTTP_X_CSRFTOKEN=token)
+    assert response.status_code == 400
+    assert not InboundEvent.objects.exists()
