@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import make_msgid
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMessage
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.template import Context, Template, TemplateSyntaxError
 from django.utils import timezone
 
@@ -352,8 +353,32 @@ def deliver_outbound(message: OutboundMessage, *, connection=None) -> bool:
             connection.close()  # a broken session is not reused: the next message reconnects
         _record_failure(message, exc)
         return False
-    _record_sent(message, lead)
+    _record_sent_across_a_lost_connection(message, lead)
     return True
+
+
+# Waits (seconds) between tries to record a message that went out, when the database dropped
+# the connection meanwhile: about 15 s in all, well within the task's timeout and STALE_AFTER.
+RECORD_SENT_RETRY_WAITS = (0.5, 1, 2, 4, 8)
+
+
+def _record_sent_across_a_lost_connection(message: OutboundMessage, lead: Lead) -> None:
+    """The provider has the message: record it even when the database dropped the connection
+    while it was being sent (a restart, a failover, a pooler). A row left `sending` is freed
+    after STALE_AFTER and sent again, so the person would get it twice. Past the retries (a
+    longer outage) it is left to that, as for a worker killed at this point."""
+    for wait in RECORD_SENT_RETRY_WAITS:
+        try:
+            _record_sent(message, lead)
+            return
+        except (OperationalError, InterfaceError) as exc:
+            if connection.in_atomic_block:  # an outer transaction cannot reconnect
+                raise
+            logger.warning("Recording outbound message %s as sent failed (%s); retrying in "
+                           "%s s", message.pk, exc, wait)
+            connection.close()
+            time.sleep(wait)
+    _record_sent(message, lead)
 
 
 def _loaded(instance, field: str) -> bool:

@@ -146,3 +146,34 @@ def test_the_sweep_task_may_outlive_the_clusters_timeout_but_not_the_brokers_ret
     options = ast.literal_eval(Schedule.objects.get(name=SWEEP_NAME).kwargs)["q_options"]
     assert settings.FOLLOWUP_SWEEP_MAX_SECONDS < options["timeout"] < \
         settings.Q_CLUSTER["retry"]
+
+
+@pytest.mark.django_db(transaction=True)  # the worker's own transactions, as in a qcluster
+def test_a_database_connection_lost_after_the_send_still_records_it_sent_and_sends_once(
+        monkeypatch):
+    """The SMTP server accepted the email, then the database dropped the worker's connection (a
+    restart, a failover): the row is still marked sent once it answers again, instead of being
+    left `sending` and emailed a second time two minutes later."""
+    from django.db import OperationalError
+
+    from followup import services
+    from followup.tasks import STALE_AFTER, dispatch_due_messages
+
+    row = OutboundMessage.objects.create(lead=LeadFactory(), kind="owner_alert",
+                                         to_address="rep@example.com", subject="New lead")
+    record_sent, lost = services._record_sent, []
+
+    def connection_lost_once(message, lead):
+        if not lost:
+            lost.append(message.pk)
+            raise OperationalError("terminating connection due to administrator command")
+        record_sent(message, lead)
+
+    monkeypatch.setattr(services, "_record_sent", connection_lost_once)
+    monkeypatch.setattr(services, "RECORD_SENT_RETRY_WAITS", (0, 0), raising=False)
+    dispatch_due_messages()
+    row.refresh_from_db()
+    assert row.status == "sent"
+    OutboundMessage.objects.filter(pk=row.pk).update(claimed_at=timezone.now() - STALE_AFTER * 2)
+    dispatch_due_messages()  # a later sweep finds nothing to send again
+    assert [m.to for m in mail.outbox] == [["rep@example.com"]]
