@@ -501,3 +501,12 @@ def test_an_erased_person_starting_a_chat_ends_it_and_no_anonymous_lead_follows(
     chat = Conversation.objects.get()
     with pytest.raises(Exception, match=r"no lead yet|ended"):
         reply_to_visitor(conversation=chat, user=UserFactory(username="rita"), text="Hi")
+
+
+@pytest.mark.parametrize("path", ["config/", "messages/", "contact/"])
+def test_a_widget_key_with_a_nul_byte_is_a_404_not_a_500(client, widget, path):
+    # Found fuzzing gunicorn on PostgreSQL, which cannot even compare a text with a NUL byte:
+    # /chat/w/%00/config/ was a 500.
+    response = client.get(f"/chat/w/{widget.key}%00/{path}", HTTP_ORIGIN="https://www.acme.test")
+    assert response.status_code == 404
+    assert response.json()["error"] == "No active chat widget has this key."
