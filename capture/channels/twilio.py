@@ -257,6 +257,8 @@ def message_status_view(request: HttpRequest) -> HttpResponse:
         return over_webhook_rate(request, "twilio-message-status") or exc.response()
     try:
         data = _post(request, "MessageSid", "MessageStatus")
+        if "\x00" in data["MessageSid"]:  # in no SID, and PostgreSQL cannot compare it
+            raise Malformed("MessageSid is not a Twilio message SID.")
     except ChannelError as exc:
         return exc.response()
     status = TWILIO_DELIVERY.get(data["MessageStatus"], "")

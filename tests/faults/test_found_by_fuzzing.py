@@ -197,3 +197,15 @@ def test_a_form_post_in_a_charset_other_than_utf_8_is_a_400_not_a_500(quote_form
                            HTTP_X_CSRFTOKEN=token)
     assert response.status_code == 400
     assert not InboundEvent.objects.exists()
+
+
+def test_a_signed_message_status_with_a_nul_byte_in_its_sid_is_a_400_not_a_500(
+        client, provider_secrets):
+    # Found fuzzing gunicorn on PostgreSQL, which cannot compare a text holding a NUL byte:
+    # looking the SID up in the outbox was a 500.
+    params = {"MessageSid": "SM\x00fuzz", "MessageStatus": "delivered"}
+    url = "/inbound/twilio/message-status/"
+    response = client.post(url, urlencode(params), content_type="application/x-www-form-urlencoded",
+                           HTTP_X_TWILIO_SIGNATURE=twilio_signature(f"http://testserver{url}",
+                                                                    params))
+    assert response.status_code == 400
