@@ -50,7 +50,7 @@ def acknowledge_prospect(
     if not data.notify_prospect:
         return
     message = acknowledgement_for(lead, interaction, message=data.fields.get("message", ""),
-                                  acknowledge_with=data.acknowledge_with)
+                                  acknowledge_with=data.acknowledge_with, form=data.form)
     if message is not None:
         queue_send_on_commit(message.id)
 

@@ -100,16 +100,19 @@ def response_promise(lead: Lead, form) -> str:
 
 
 def acknowledgement_for(lead: Lead, interaction: Interaction, *, message: str = "",
-                        acknowledge_with: int | None = None) -> OutboundMessage | None:
+                        acknowledge_with: int | None = None,
+                        form: IntakeForm | None = None) -> OutboundMessage | None:
     """The acknowledgement row for one inbound submission, or None when there is nothing to send.
 
-    A web form's lead gets its form's message; a partner's API lead or a webhook's, the message
-    of the form its key or source names (`acknowledge_with`). One per interaction (a OneToOne),
+    A web form's submission gets the message of the form it was made on (`form`; the lead's own
+    form is that of its first submission, and none for a caller who then filled in a form); a
+    partner's API lead or a webhook's, the message of the form its key or source names
+    (`acknowledge_with`). One per interaction (a OneToOne),
     rendered now, so the row holds exactly what will be sent. `{{ message }}` is what this
     submission sent (`message`), not the lead's: a person matched to their lead who wrote
     nothing this time is not quoted an earlier submission back.
     """
-    form = lead.form if interaction.channel == Channel.WEB_FORM else None
+    form = (form or lead.form) if interaction.channel == Channel.WEB_FORM else None
     if form is None and acknowledge_with:
         form = IntakeForm.objects.filter(pk=acknowledge_with).first()
     if form is None or not lead.email or not form.ack_subject.strip():

@@ -326,3 +326,24 @@ def test_a_second_submission_is_acknowledged_with_what_it_sent_not_the_first_one
     assert "40 seats" not in second.body
     assert "What you sent us" not in second.body  # no heading over nothing
     assert "Make it 50" in third.body and "40 seats" not in third.body
+
+
+def test_a_form_submission_matched_to_a_lead_from_elsewhere_is_acknowledged_with_that_form(
+        quote_form):
+    # Seen over HTTP: a caller (a lead with no form) who then filled in /q/quote/ with the same
+    # phone saw the thank-you page and got no email; a lead of another form got that form's.
+    from tests.factories import IntakeFormFactory
+
+    receive_lead(IntakeInput(channel=Channel.CALL, fields={"phone": "+14155552671"},
+                             summary="Incoming call", kind=Interaction.Kind.CALL,
+                             notify_prospect=False))
+    receive_lead(IntakeInput(channel=Channel.WEB_FORM, form_id=quote_form.pk, form=quote_form,
+                             fields={"phone": "+14155552671", "email": "caller@x.co"},
+                             summary="Submitted the form"))
+    first = OutboundMessage.objects.get()
+    assert first.to_address == "caller@x.co" and first.subject == quote_form.ack_subject
+
+    demo = IntakeFormFactory(slug="demo", ack_subject="Your demo request")
+    receive_lead(IntakeInput(channel=Channel.WEB_FORM, form_id=demo.pk, form=demo,
+                             fields={"email": "caller@x.co"}, summary="Submitted the form"))
+    assert OutboundMessage.objects.exclude(pk=first.pk).get().subject == "Your demo request"
