@@ -47,8 +47,17 @@ def _header(name: object) -> str:
     return "_".join(str(name or "").strip().lower().replace("-", " ").split())
 
 
-def read_table(data: bytes, filename: str) -> Iterator[dict[str, str]]:
-    """Rows of a .csv (any common delimiter; UTF-8, UTF-16, Windows-1252) or .xlsx as dicts."""
+class Row(dict):
+    """A row of a file: its cells by column name, and its number on the sheet (the header is
+    row 1; blank rows count, and a cell typed over two lines is still one row)."""
+
+    def __init__(self, number: int, cells: Iterable[tuple[str, str]]):
+        super().__init__(cells)
+        self.number = number
+
+
+def read_table(data: bytes, filename: str) -> Iterator[Row]:
+    """Rows of a .csv (any common delimiter; UTF-8, UTF-16, Windows-1252) or .xlsx."""
     suffix = Path(filename).suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
         yield from _read_xlsx(data)
@@ -58,7 +67,7 @@ def read_table(data: bytes, filename: str) -> Iterator[dict[str, str]]:
         raise ImportFileError(f"{filename}: use a .csv or .xlsx file (old .xls: save as .xlsx).")
 
 
-def _read_csv(data: bytes) -> Iterator[dict[str, str]]:
+def _read_csv(data: bytes) -> Iterator[Row]:
     text = _decode_csv(data)
     reader = csv.reader(io.StringIO(text, newline=""), _dialect(text))
     starts = 1  # the line the row being read starts on (a quoted cell may span lines)
@@ -68,9 +77,10 @@ def _read_csv(data: bytes) -> Iterator[dict[str, str]]:
             raise ImportFileError("The file is empty: the first row must name the columns.")
         names = [_header(h) for h in header]
         starts = reader.line_num + 1
-        for row in reader:
+        for number, row in enumerate(reader, start=2):
             if any(cell.strip() for cell in row):
-                yield {name: cell for name, cell in zip(names, row, strict=False) if name}
+                yield Row(number, ((name, cell) for name, cell in zip(names, row, strict=False)
+                                   if name))
             starts = reader.line_num + 1
     except csv.Error as exc:  # the whole file: past a broken cell, rows cannot be told apart
         raise ImportFileError(_csv_problem(exc, reader.line_num, starts)) from None
@@ -147,7 +157,7 @@ def _dialect(text: str) -> type[csv.Dialect] | csv.Dialect:
     return Found
 
 
-def _read_xlsx(data: bytes) -> Iterator[dict[str, str]]:
+def _read_xlsx(data: bytes) -> Iterator[Row]:
     from openpyxl import load_workbook
 
     try:
@@ -160,10 +170,11 @@ def _read_xlsx(data: bytes) -> Iterator[dict[str, str]]:
         if not header:
             raise ImportFileError("The sheet is empty: the first row must name the columns.")
         names = [_header(h) for h in header]
-        for row in rows:
+        for number, row in enumerate(rows, start=2):
             values = ["" if v is None else str(v).strip() for v in row]
             if any(values):
-                yield {name: value for name, value in zip(names, values, strict=False) if name}
+                yield Row(number, ((name, value) for name, value in
+                                   zip(names, values, strict=False) if name))
     finally:
         workbook.close()
 
@@ -220,8 +231,9 @@ def import_rows(
 ) -> ImportReport:
     report = ImportReport()
     batch: list[tuple[int, dict[str, str]]] = []
-    for number, row in enumerate(rows, start=2):  # row 1 is the header
-        batch.append((number, row))
+    for position, row in enumerate(rows, start=2):  # row 1 is the header
+        # Named by its row on the sheet (Row.number, past blank rows), else by its position.
+        batch.append((getattr(row, "number", position), row))
         if len(batch) >= batch_size:
             _import_batch(batch, options, report, dry_run)
             if progress:

@@ -271,3 +271,16 @@ def test_a_region_phone_numbers_do_not_know_is_refused_before_anything_is_read(a
     assert page.status_code == 400 and "“XX” is not a country code" in page.content.decode()
     assert not InboundEvent.objects.exists()
     assert "2 new leads" in run(CSV, "--region", "gb")  # any case
+
+
+def test_a_bad_row_is_named_by_its_row_on_the_sheet_past_blank_rows_and_multi_line_cells(
+        tmp_path):
+    # Seen with a file from a spreadsheet: a blank row (and a note typed over two lines) made
+    # every later error name the row above the bad one, where a good row was.
+    data = (b"first_name,email,message\n"
+            b'Ada,ada@analytical.example,"two\nlines"\n'
+            b"\n"
+            b"Bob,not-an-email,\n")
+    (tmp_path / "gaps.csv").write_bytes(data)
+    assert "row 4: email: Enter a valid email address" in run(tmp_path / "gaps.csv")
+    assert InboundEvent.objects.get(status="rejected").reason.startswith("Row 4:")
