@@ -19,3 +19,26 @@ def test_the_routing_rule_conditions_fit_a_laptop_screen(live_server, admin_page
         content: document.querySelector('#content').getBoundingClientRect().right})""")
     assert widths["page"] <= widths["window"], widths  # no sideways scrolling of the page
     assert widths["table"] <= widths["content"] + 1, widths
+
+
+def test_the_import_preview_keeps_a_bad_row_in_the_table_s_columns(live_server, admin_page,
+                                                                   tmp_path):
+    # Seen in Chromium: a bad row of the dry run was a red box squeezed under the first column
+    # (the admin's .errornote made the <tr> a block), its cells under no heading.
+    path = tmp_path / "leads.csv"
+    path.write_text("first_name,email\nAda,ada@analytical.example\nBob,not-an-email\n")
+    page = admin_page
+    page.goto(f"{live_server.url}/admin/capture/lead/import/")
+    page.set_input_files("[name=file]", str(path))
+    with page.expect_navigation():
+        page.get_by_role("button", name="Preview").click()
+    rows = page.locator("#import-report tbody tr")
+    assert rows.count() == 2
+    header_x = [box["x"] for box in page.locator("#import-report thead th").evaluate_all(
+        "cells => cells.map(c => c.getBoundingClientRect().toJSON())")]
+    for row in (rows.nth(0), rows.nth(1)):
+        assert row.evaluate("r => getComputedStyle(r).display") == "table-row"
+        cells_x = [box["x"] for box in row.locator("td").evaluate_all(
+            "cells => cells.map(c => c.getBoundingClientRect().toJSON())")]
+        assert cells_x == header_x
+    assert "email: Enter a valid email address" in rows.nth(1).inner_text()
