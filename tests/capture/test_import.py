@@ -284,3 +284,22 @@ def test_a_bad_row_is_named_by_its_row_on_the_sheet_past_blank_rows_and_multi_li
     (tmp_path / "gaps.csv").write_bytes(data)
     assert "row 4: email: Enter a valid email address" in run(tmp_path / "gaps.csv")
     assert InboundEvent.objects.get(status="rejected").reason.startswith("Row 4:")
+
+
+def test_the_admin_refuses_a_file_too_long_to_import_in_one_request_before_writing_any_row(
+        admin_client, monkeypatch):
+    # Seen over HTTP under gunicorn (the README's command, 30 s timeout): a 3,000-row file
+    # took the worker past its timeout; the page was gunicorn's bare 500 and 1,904 rows were in.
+    from capture import admin
+
+    monkeypatch.setattr(admin, "ADMIN_IMPORT_MAX_ROWS", 2)
+    data = b"email\na@x.example\nb@x.example\nc@x.example\n"
+    page = admin_client.post("/admin/capture/lead/import/",
+                             {"file": SimpleUploadedFile("expo.csv", data)})
+    assert page.status_code == 400
+    assert "expo.csv has 3 rows; this page imports up to 2 at a time" in page.content.decode()
+    assert "manage.py import_leads" in page.content.decode()
+    assert not InboundEvent.objects.exists()
+    preview = admin_client.post("/admin/capture/lead/import/",
+                                {"file": SimpleUploadedFile("expo.csv", data), "dry_run": "on"})
+    assert preview.status_code == 200 and "3 rows: 3 new leads" in preview.content.decode()
