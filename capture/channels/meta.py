@@ -519,9 +519,13 @@ def fetch_leadgen(event_id: int) -> bool:
 
 @PREPARERS.register("meta")
 def prepare(event: InboundEvent) -> bool:
-    """The admin's reprocess fetches first when a lead ad's answers are missing."""
+    """The admin's reprocess fetches first when a lead ad's answers are missing. A fetch that
+    fails again is on the event (its reason): the admin says so rather than raising."""
     if event.payload.get("kind") == "leadgen" and not event.payload.get("lead"):
-        return fetch_leadgen(event.id)
+        try:
+            return fetch_leadgen(event.id)
+        except (requests.RequestException, ValueError):
+            return False
     return process_inbound_event(event.id) is not None
 
 

@@ -307,6 +307,25 @@ def test_the_admin_reprocess_fetches_a_lead_ad_first(client, graph, sync_tasks, 
     assert event.status == "processed" and Lead.objects.get().email == "joan@bletchley.example"
 
 
+def test_the_admin_reprocess_of_a_lead_ad_while_the_graph_api_is_down_says_so(
+        client, graph, sync_tasks, admin_client, django_capture_on_commit_callbacks):
+    # Seen in the admin under gunicorn: Reprocess on a lead ad while the Graph API still failed
+    # was the 500 page, not the action's message (LinkedIn's reprocess already said so).
+    graph.failures = 10_000
+    with pytest.raises(requests.RequestException), django_capture_on_commit_callbacks(
+        execute=True
+    ):
+        meta_post(client, load_json("meta", "leadgen_change.json"))
+    event = InboundEvent.objects.get()
+    page = admin_client.post("/admin/capture/inboundevent/",
+                             {"action": "reprocess", "_selected_action": [event.pk]},
+                             follow=True)
+    assert page.status_code == 200
+    assert "Reprocessed 0 event(s); 1 failed again (see their reason)." in page.content.decode()
+    event.refresh_from_db()
+    assert event.status == "failed" and "Graph API failed (2 tries)" in event.reason
+
+
 def test_a_lone_surrogate_in_a_message_id_is_a_400(client):
     body = json.dumps(load_json("meta", "whatsapp_text.json")).replace(
         '"wamid.', '"\\ud800wamid.').encode()
