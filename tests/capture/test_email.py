@@ -263,6 +263,47 @@ def test_postmark_inbound_json_through_anymail_makes_the_lead(client, anymail_se
     assert unauthorised.status_code == 400
 
 
+def ses_notification(raw: bytes) -> str:
+    """What Amazon SNS posts for an SES receipt rule with an SNS action (BASE64 encoding):
+    docs.aws.amazon.com/ses/latest/dg/receiving-email-notifications-contents.html, wrapped in
+    SNS's HTTP notification (docs.aws.amazon.com/sns/latest/dg/sns-message-and-json-formats)."""
+    import base64
+    import json
+
+    topic = "arn:aws:sns:us-east-1:123456789012:ses-inbound"
+    message = {"notificationType": "Received",
+               "mail": {"timestamp": "2026-11-23T10:15:01.000Z", "source": "ada@analytical.example",
+                        "messageId": "o3vrnil0e2ic28trm7dfhrc2v0clambda4nbp0g1",
+                        "destination": ["sales@example.com"], "headersTruncated": False,
+                        "headers": [], "commonHeaders": {"from": ["ada@analytical.example"]}},
+               "receipt": {"recipients": ["sales@example.com"],
+                           "action": {"type": "SNS", "topicArn": topic, "encoding": "BASE64"}},
+               "content": base64.b64encode(raw).decode()}
+    return json.dumps({"Type": "Notification", "MessageId": "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
+                       "TopicArn": topic, "Subject": "Amazon SES Email Receipt Notification",
+                       "Message": json.dumps(message), "Timestamp": "2026-11-23T10:15:01.000Z",
+                       "SignatureVersion": "1", "Signature": "EXAMPLE",
+                       "SigningCertURL": "https://sns.us-east-1.amazonaws.com/cert.pem"})
+
+
+def test_amazon_ses_inbound_through_anymail_makes_the_lead(client, anymail_settings):
+    # Seen over HTTP: every Amazon SES post was a 403 "not configured on this server", as
+    # anymail's SES webhook needs boto3 (the amazon-ses extra), which was not installed.
+    import base64
+
+    auth = "Basic " + base64.b64encode(b"esp:hook-password").decode()
+    for _ in range(2):  # SNS retries a delivery it got no 2xx for
+        response = client.post("/inbound/email/amazon_ses/inbound/",
+                               ses_notification(eml("new_lead.eml")), content_type="text/plain",
+                               HTTP_X_AMZ_SNS_MESSAGE_TYPE="Notification",
+                               HTTP_X_AMZ_SNS_MESSAGE_ID="22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
+                               HTTP_AUTHORIZATION=auth)
+        assert response.status_code == 200
+    event = InboundEvent.objects.get()
+    assert event.payload["via"] == "anymail:Amazon SES"
+    assert Lead.objects.get().interactions.get().summary == "Email: Quote for managed IT, 40 seats"
+
+
 def postmark_post(client, payload: dict):
     import base64
     import json
