@@ -304,6 +304,34 @@ def test_amazon_ses_inbound_through_anymail_makes_the_lead(client, anymail_setti
     assert Lead.objects.get().interactions.get().summary == "Email: Quote for managed IT, 40 seats"
 
 
+def test_postal_inbound_signed_with_its_key_through_anymail_makes_the_lead(client, settings):
+    # docs/channels.md names ANYMAIL_POSTAL_WEBHOOK_KEY, but anymail checks Postal's RSA
+    # signature with the cryptography package (its postal extra), which was not installed: a 403.
+    import base64
+    import json
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    settings.ANYMAIL = {"WEBHOOK_SECRET": "esp:hook-password", "POSTAL_WEBHOOK_KEY": "".join(
+        public.decode().splitlines()[1:-1])}
+    # Postal's inbound HTTP endpoint, "raw message" format (docs.postalserver.io).
+    body = json.dumps({"id": 40, "rcpt_to": "sales@example.com",
+                       "mail_from": "ada@analytical.example", "base64": True, "size": 1024,
+                       "message": base64.b64encode(eml("new_lead.eml")).decode()}).encode()
+    sha1 = hashes.SHA1()  # noqa: S303  (Postal signs with RSA-SHA1)
+    signature = base64.b64encode(key.sign(body, padding.PKCS1v15(), sha1)).decode()
+    auth = "Basic " + base64.b64encode(b"esp:hook-password").decode()
+    response = client.post("/inbound/email/postal/inbound/", body,
+                           content_type="application/json",
+                           HTTP_X_POSTAL_SIGNATURE=signature, HTTP_AUTHORIZATION=auth)
+    assert response.status_code == 200
+    assert Lead.objects.get().interactions.get().summary == "Email: Quote for managed IT, 40 seats"
+
+
 def postmark_post(client, payload: dict):
     import base64
     import json
