@@ -8,6 +8,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,11 +68,19 @@ def read_table(data: bytes, filename: str) -> Iterator[Row]:
         raise ImportFileError(f"{filename}: use a .csv or .xlsx file (old .xls: save as .xlsx).")
 
 
+# Excel's hint on a first line of its own: "sep=;" names the delimiter (Excel hides the line).
+SEP_LINE = re.compile(r"sep=([^\r\n])\r?\n", re.IGNORECASE)
+
+
 def _read_csv(data: bytes) -> Iterator[Row]:
     text = _decode_csv(data)
-    reader = csv.reader(io.StringIO(text, newline=""), _dialect(text))
+    stated = SEP_LINE.match(text)
+    dialect = _with_delimiter(stated.group(1)) if stated else _dialect(text)
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
     starts = 1  # the line the row being read starts on (a quoted cell may span lines)
     try:
+        if stated:
+            next(reader)  # no row: the header is row 1, as on the sheet
         header = next(reader, None)
         if not header:
             raise ImportFileError("The file is empty: the first row must name the columns.")
@@ -149,7 +158,10 @@ def _dialect(text: str) -> type[csv.Dialect] | csv.Dialect:
     delimiter = max(DELIMITERS, key=first_line.count)
     if not first_line.count(delimiter):
         return csv.excel
+    return _with_delimiter(delimiter)
 
+
+def _with_delimiter(delimiter: str) -> type[csv.Dialect]:
     class Found(csv.excel):
         pass
 

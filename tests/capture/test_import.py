@@ -303,3 +303,13 @@ def test_the_admin_refuses_a_file_too_long_to_import_in_one_request_before_writi
     preview = admin_client.post("/admin/capture/lead/import/",
                                 {"file": SimpleUploadedFile("expo.csv", data), "dry_run": "on"})
     assert preview.status_code == 200 and "3 rows: 3 new leads" in preview.content.decode()
+
+
+def test_excel_s_sep_line_names_the_delimiter_and_is_no_row():
+    # Seen with a file carrying Excel's "sep=;" hint line: it was read as the header, so every
+    # row was refused with "Give an email address or a phone number".
+    data = b"sep=;\r\nFirst Name;E-mail;Company\r\nAda;ada@analytical.example;Engines, Ltd\r\n"
+    rows = list(read_table(data, "x.csv"))
+    assert rows == [{"first_name": "Ada", "e_mail": "ada@analytical.example",
+                     "company": "Engines, Ltd"}]
+    assert rows[0].number == 2  # as Excel shows it: the sep line is hidden, the header is row 1
