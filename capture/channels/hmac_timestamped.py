@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
+from django.utils.crypto import constant_time_compare
 
 from capture.channels.base import BadSignature
 
@@ -40,5 +41,5 @@ def verify(secret: str, timestamp: str, body: bytes, signature: str, *,
         raise BadSignature(f"The timestamp is more than {tolerance} seconds away from now: "
                            "a replay or a wrong clock.")
     expected = signer(secret, sent_at, body)
-    if not hmac.compare_digest(expected, (signature or "").strip().lower()):
+    if not constant_time_compare(expected, (signature or "").strip().lower()):
         raise BadSignature("The signature does not match the body.")

@@ -21,6 +21,7 @@ from urllib.parse import quote
 import requests
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.crypto import constant_time_compare
 from django.views.decorators.csrf import csrf_exempt
 
 from capture.channels.base import (
@@ -80,7 +81,7 @@ def verify(request: HttpRequest) -> None:
         hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
         hmac.new(secret.encode(), SIGNATURE_PREFIX.encode() + body, hashlib.sha256).hexdigest(),
     )
-    if not any(hmac.compare_digest(given, expected) for expected in candidates):
+    if not any(constant_time_compare(given, expected) for expected in candidates):
         raise BadSignature("X-LI-Signature does not match the body.")
 
 

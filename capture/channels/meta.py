@@ -67,7 +67,7 @@ def verify(request: HttpRequest) -> None:
     if not header.startswith("sha256="):
         raise BadSignature("X-Hub-Signature-256 is missing.")
     expected = hmac.new(secret.encode(), request.body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, header.removeprefix("sha256=").lower()):
+    if not constant_time_compare(expected, header.removeprefix("sha256=").lower()):
         raise BadSignature("X-Hub-Signature-256 does not match the body.")
 
 

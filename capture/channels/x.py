@@ -15,6 +15,7 @@ import hmac
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.crypto import constant_time_compare
 from django.views.decorators.csrf import csrf_exempt
 
 from capture.channels.base import (
@@ -47,7 +48,7 @@ def verify(request: HttpRequest) -> None:
     given = request.headers.get("X-Twitter-Webhooks-Signature", "")
     if not given.startswith("sha256="):
         raise BadSignature("x-twitter-webhooks-signature is missing.")
-    if not hmac.compare_digest(signature_of(secret, request.body), given.strip()):
+    if not constant_time_compare(signature_of(secret, request.body), given.strip()):
         raise BadSignature("x-twitter-webhooks-signature does not match the body.")
 
 

@@ -209,3 +209,31 @@ def test_a_signed_message_status_with_a_nul_byte_in_its_sid_is_a_400_not_a_500(
                            HTTP_X_TWILIO_SIGNATURE=twilio_signature(f"http://testserver{url}",
                                                                     params))
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize(("url", "headers"), [
+    ("/inbound/meta/", {"HTTP_X_HUB_SIGNATURE_256": "sha256=\xe9"}),
+    ("/inbound/calendly/", {"HTTP_CALENDLY_WEBHOOK_SIGNATURE": "t={now},v1=\xe9"}),
+    ("/inbound/webhook/zap/", {"HTTP_X_LEADCRM_TIMESTAMP": "{now}",
+                               "HTTP_X_LEADCRM_SIGNATURE": "sha256=\xe9"}),
+    ("/inbound/slack/", {"HTTP_X_SLACK_REQUEST_TIMESTAMP": "{now}",
+                         "HTTP_X_SLACK_SIGNATURE": "v0=\xe9"}),
+    ("/inbound/linkedin/", {"HTTP_X_LI_SIGNATURE": "hmacsha256=\xe9"}),
+    ("/inbound/x/", {"HTTP_X_TWITTER_WEBHOOKS_SIGNATURE": "sha256=\xe9"}),
+])
+def test_a_signature_header_with_a_byte_outside_ascii_is_a_403(client, provider_secrets,
+                                                                webhook_source, url, headers):
+    # Found from outside over HTTP: a header byte such as \xe9 reaches Django as the Latin-1
+    # "é", and hmac.compare_digest raises TypeError on a str that is not ASCII: a 500.
+    import time
+
+    provider_secrets.SLACK_SIGNING_SECRET = "slack-secret"
+    provider_secrets.LINKEDIN_CLIENT_SECRET = "linkedin-secret"
+    provider_secrets.X_CONSUMER_SECRET = "x-secret"
+    now = str(int(time.time()))
+    headers = {name: value.replace("{now}", now) for name, value in headers.items()}
+    client.raise_request_exception = False
+    response = client.post(url, b'{"entry": []}', content_type="application/json", **headers)
+    assert response.status_code == 403
+    assert "does not match" in response.json()["error"]
+    assert not InboundEvent.objects.exists()
