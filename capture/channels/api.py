@@ -231,9 +231,12 @@ def form_post(request: HttpRequest, source: str) -> HttpResponse:
         return exc.response()
     if request.content_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
         return _error("Post the form as application/x-www-form-urlencoded.", 415)
-    if abuse.is_rate_limited(request, f"api-form:{api_key.pk}",
-                             settings.FORM_RATE_LIMIT_PER_MINUTE):
-        return _error("Too many submissions from your network; try again in a minute.", 429)
+    scope, limit = f"api-form:{api_key.pk}", settings.FORM_RATE_LIMIT_PER_MINUTE
+    if abuse.is_rate_limited(request, scope, limit):
+        response = _error("Too many submissions from your network; try again in a minute.", 429)
+        response["Retry-After"] = str(max(1, abuse.seconds_until_allowed(
+            abuse.rate_key(request, scope), limit)))
+        return response
     record = {key: request.POST.get(key, "") for key in request.POST}
     checked = read_record(record, mapping=api_key.field_mapping,
                           region=api_key.default_region, unknown="keep")

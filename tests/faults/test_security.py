@@ -484,14 +484,17 @@ def test_every_public_post_endpoint_answers_429_past_its_limit(client, settings,
                "key": widget.key, "esp_name": "postmark", "webhook_type": "inbound"}
     paths = _public_post_paths(samples)
     assert {"/inbound/twilio/message-status/", "/api/v1/leads/", "/healthz"} <= set(paths)
-    unlimited = {}
+    unlimited, no_wait_said = {}, []
     for path in paths:
-        codes = [client.post(path, b"x=1", content_type="application/x-www-form-urlencoded",
-                             HTTP_ORIGIN="https://shop.example").status_code
-                 for _ in range(8)]
+        answers = [client.post(path, b"x=1", content_type="application/x-www-form-urlencoded",
+                               HTTP_ORIGIN="https://shop.example") for _ in range(8)]
+        codes = [a.status_code for a in answers]
         if codes[-1] != 429 and set(codes) != {405}:
             unlimited[path] = codes
+        if codes[-1] == 429 and not answers[-1].has_header("Retry-After"):
+            no_wait_said.append(path)  # a client should be told how long to wait
     assert unlimited == {}
+    assert no_wait_said == []
     # The pages say 405 to a real browser's cross-site POST too: CSRF is checked before the
     # view, and its 403 page ("reload the page") would be wrong there.
     browser = Client(enforce_csrf_checks=True)
