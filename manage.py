@@ -7,8 +7,14 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadcrm.settings")
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
+    try:
+        _ = settings.INSTALLED_APPS  # reads the environment: a bad value stops here
+    except ImproperlyConfigured as error:
+        sys.exit(f"leadcrm cannot start: {error}")
     execute_from_command_line(sys.argv)
 
 
