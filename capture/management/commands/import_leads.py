@@ -22,15 +22,17 @@ class Command(BaseCommand):
             "field names such as first_name, email, phone). A rerun adds nothing new.")
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("file", type=Path)
+        parser.add_argument("file", type=Path, help="A .csv or .xlsx file.")
         parser.add_argument("--source", default="", help="Recorded as the leads' source "
                             "(default: the file name).")
         parser.add_argument("--region", default="", help="Region for phone numbers without "
                             "+country code, e.g. GB.")
         parser.add_argument("--dry-run", action="store_true",
                             help="Check every row and say what would happen; write nothing.")
-        parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
-        parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument("--batch-size", type=int, default=BATCH_SIZE,
+                            help=f"Rows checked at a time (default {BATCH_SIZE}).")
+        parser.add_argument("--no-progress", action="store_true",
+                            help="No progress bar (for logs and scripts).")
 
     def handle(self, *args, file: Path, source: str, region: str, dry_run: bool,
                batch_size: int, no_progress: bool, **options) -> None:

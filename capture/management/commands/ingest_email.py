@@ -36,8 +36,10 @@ class Command(BaseCommand):
     help = "Read .eml files and mbox archives as inbound email (a rerun adds nothing new)."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("files", nargs="+", type=Path)
-        parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument("files", nargs="+", type=Path,
+                            help=".eml files and mbox archives, in any mix.")
+        parser.add_argument("--no-progress", action="store_true",
+                            help="No progress bar (for logs and scripts).")
 
     def handle(self, *args, files: list[Path], no_progress: bool, **options) -> None:
         for path in files:

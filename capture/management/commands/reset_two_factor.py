@@ -12,7 +12,7 @@ class Command(BaseCommand):
     help = "Remove a user's TOTP devices so they enrol a new one at their next sign-in."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("username")
+        parser.add_argument("username", help="The user who lost their authenticator app.")
 
     def handle(self, *args, username: str, **options) -> None:
         user = get_user_model().objects.filter(username=username).first()

@@ -17,8 +17,10 @@ class Command(BaseCommand):
     help = "Run the development web server and the django-q2 worker (qcluster) together."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")),
+                            help="The web server's port (default: $PORT, else 8000).")
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"),
+                            help="The address it listens on (default: $HOST, else 127.0.0.1).")
 
     def handle(self, *args, port: int, host: str, **options) -> None:
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]

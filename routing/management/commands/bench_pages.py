@@ -31,7 +31,8 @@ class Command(BaseCommand):
     help = "Time the rep and manager pages (median of --runs)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--runs", type=int, default=5)
+        parser.add_argument("--runs", type=int, default=5,
+                            help="Times each page is timed; the median is printed (default 5).")
         parser.add_argument("--json", action="store_true", help="One JSON object on stdout.")
 
     def handle(self, *args, runs: int, json: bool = False, **options):

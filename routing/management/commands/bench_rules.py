@@ -42,9 +42,12 @@ class Command(BaseCommand):
     help = "Measure scoring and routing with many rules (writes nothing: rolled back)."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--scoring", type=int, default=500)
-        parser.add_argument("--routing", type=int, default=100)
-        parser.add_argument("--leads", type=int, default=200)
+        parser.add_argument("--scoring", type=int, default=500,
+                            help="Scoring rules to make (default 500).")
+        parser.add_argument("--routing", type=int, default=100,
+                            help="Routing rules to make (default 100).")
+        parser.add_argument("--leads", type=int, default=200,
+                            help="Leads to score and route (default 200).")
 
     def handle(self, *args, scoring: int, routing: int, leads: int, **options) -> None:
         result: dict = {}

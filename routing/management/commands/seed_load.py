@@ -35,10 +35,14 @@ class Command(BaseCommand):
     help = "Bulk-create leads and reps for load tests (docs/queue.md)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--leads", type=int, default=1_000_000)
-        parser.add_argument("--reps", type=int, default=50)
-        parser.add_argument("--batch", type=int, default=5000)
-        parser.add_argument("--seed", type=int, default=6)
+        parser.add_argument("--leads", type=int, default=1_000_000,
+                            help="Leads to add (default 1,000,000).")
+        parser.add_argument("--reps", type=int, default=50,
+                            help="Reps to share them, over 5 teams (default 50).")
+        parser.add_argument("--batch", type=int, default=5000,
+                            help="Rows written per INSERT (default 5000).")
+        parser.add_argument("--seed", type=int, default=6,
+                            help="Random seed: the same seed makes the same data (default 6).")
 
     def handle(self, *args, leads: int, reps: int, batch: int, seed: int, **options):
         rnd = random.Random(seed)  # noqa: S311 - test data, not secrets
