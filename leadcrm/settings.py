@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import environ
+import phonenumbers
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -180,7 +181,11 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 
 # --- leadcrm --------------------------------------------------------------------------------
 # Region used to read a phone number written without +country code, unless a form sets its own.
-PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="US")
+PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="US").strip().upper()
+if PHONE_DEFAULT_REGION and PHONE_DEFAULT_REGION not in phonenumbers.SUPPORTED_REGIONS:
+    # "UK" (GB is the code) would refuse every local number with "Add the country code".
+    raise ImproperlyConfigured(f"PHONE_DEFAULT_REGION={PHONE_DEFAULT_REGION!r}: use a two-letter "
+                               "region phone numbers know, such as US, GB or DE.")
 # What a submission matching a closed (won/lost/disqualified) lead does: "link" makes a new lead
 # linked to the closed one; "reopen" puts the closed lead back to "new".
 CLOSED_LEAD_MATCH = one_of("CLOSED_LEAD_MATCH", "link", ("link", "reopen"))

@@ -23,6 +23,9 @@ def check(**environment) -> subprocess.CompletedProcess:
     ({"CLOSED_LEAD_MATCH": "bogus"}, "CLOSED_LEAD_MATCH='bogus': use one of link, reopen."),
     ({"TASK_BROKER": "rabbit"}, "TASK_BROKER='rabbit': use one of orm, redis."),
     ({"TASK_BROKER": "redis", "REDIS_URL": ""}, "TASK_BROKER=redis needs REDIS_URL."),
+    # UK is no region phone numbers know (GB is): every number typed without +44 was refused
+    # with "Add the country code", on every form and channel without a region of its own.
+    ({"PHONE_DEFAULT_REGION": "UK"}, "PHONE_DEFAULT_REGION='UK': use a two-letter region"),
 ])
 def test_a_setting_outside_its_documented_values_stops_the_start(environment, message):
     result = check(**environment)
@@ -33,4 +36,5 @@ def test_a_setting_outside_its_documented_values_stops_the_start(environment, me
 
 
 def test_documented_values_are_taken_whatever_their_case():
-    assert check(CLOSED_LEAD_MATCH="Reopen", TASK_BROKER="ORM").returncode == 0
+    assert check(CLOSED_LEAD_MATCH="Reopen", TASK_BROKER="ORM",
+                 PHONE_DEFAULT_REGION="gb").returncode == 0
