@@ -1,5 +1,6 @@
 """leadcrm settings: all from the environment, with defaults that run on a fresh machine."""
 
+import zoneinfo
 from pathlib import Path
 
 import environ
@@ -8,7 +9,24 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
+
+class Env(environ.Env):
+    """A number that does not read as one stops the start naming its variable."""
+
+    def int(self, var, default=environ.Env.NOTSET):
+        try:
+            return super().int(var, default=default)
+        except ValueError:
+            raise ImproperlyConfigured(f"{var}={self.str(var)!r}: use a number.") from None
+
+    def float(self, var, default=environ.Env.NOTSET):
+        try:
+            return super().float(var, default=default)
+        except ValueError:
+            raise ImproperlyConfigured(f"{var}={self.str(var)!r}: use a number.") from None
+
+
+env = Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 
@@ -151,6 +169,11 @@ LOGIN_URL = "admin:login"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+try:
+    zoneinfo.ZoneInfo(TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfigured(f"TIME_ZONE={TIME_ZONE!r}: use a time zone name such as UTC or "
+                               "Europe/Berlin.") from None
 USE_I18N = True
 USE_TZ = True
 

@@ -26,6 +26,11 @@ def check(**environment) -> subprocess.CompletedProcess:
     # UK is no region phone numbers know (GB is): every number typed without +44 was refused
     # with "Add the country code", on every form and channel without a region of its own.
     ({"PHONE_DEFAULT_REGION": "UK"}, "PHONE_DEFAULT_REGION='UK': use a two-letter region"),
+    # A number or time zone that does not read: the variable is named, not "invalid literal
+    # for int() with base 10: 'two'" at the end of a traceback.
+    ({"Q_WORKERS": "two"}, "Q_WORKERS='two': use a number."),
+    ({"SESSION_HOURS": "half a day"}, "SESSION_HOURS='half a day': use a number."),
+    ({"TIME_ZONE": "Europe/Berln"}, "TIME_ZONE='Europe/Berln': use a time zone name"),
 ])
 def test_a_setting_outside_its_documented_values_stops_the_start(environment, message):
     result = check(**environment)
