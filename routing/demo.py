@@ -1,7 +1,8 @@
 """The demo rule set of an IT services company (seed_demo calls `seed_routing()`). Idempotent.
 
 Rows are looked up by name and created only when missing, so a second run — or a run after
-sales ops edited the demo rules — changes nothing.
+sales ops edited the demo rules — changes nothing. A demo rule sales ops deleted in the admin
+(kept under Rule changes) is not put back: `make run` runs seed_demo at every start.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import importlib
 from datetime import date, time
 
 from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 
 from routing import models as m
@@ -74,6 +76,13 @@ ROUTING = (
 
 
 @transaction.atomic
+def deleted_rule_names(model: type[m.ScoringRule] | type[m.RoutingRule]) -> set[str]:
+    """The names of the rules of `model` someone deleted in the admin: not seeded again."""
+    changes = m.RuleChange.objects.filter(content_type=ContentType.objects.get_for_model(model),
+                                          action=m.RuleChange.Action.DELETED)
+    return {(change.old or {}).get("name") for change in changes.only("old")}
+
+
 def seed_routing(manager_username: str = "manager") -> dict[str, int]:
     """Install the demo rules, teams, reps, hours and SLA policies that are missing."""
     made = {"rules": 0}
@@ -100,7 +109,10 @@ def seed_routing(manager_username: str = "manager") -> dict[str, int]:
             "calendar": office, "target": target, "unit": unit, "warning_percent": 50,
             "escalation": escalation})
 
+    deleted = deleted_rule_names(m.ScoringRule)
     for position, (name, group, field, operator, value, points) in enumerate(SCORING, 1):
+        if name in deleted:
+            continue
         _, created = m.ScoringRule.objects.get_or_create(name=name, defaults={
             "group": group, "field": field, "operator": operator, "value": value,
             "points": points, "position": position * 10})
@@ -121,8 +133,11 @@ def seed_routing(manager_username: str = "manager") -> dict[str, int]:
         for team_name in team_names:
             m.TeamMembership.objects.get_or_create(team=teams[team_name], rep=rep)
 
+    deleted = deleted_rule_names(m.RoutingRule)
     for name, position, action, team, tier_names, conditions, options in ROUTING:
         if options.get("is_default") and m.RoutingRule.objects.filter(is_default=True).exists():
+            continue
+        if name in deleted:
             continue
         rule, created = m.RoutingRule.objects.get_or_create(name=name, defaults={
             "position": position, "action": action, "team": teams.get(team), **options})

@@ -345,6 +345,21 @@ def test_seed_demo_takes_editing_away_from_an_existing_managers_group(demo, clie
     assert set(managers.permissions.values_list("codename", flat=True)) == {"view_lead"}
 
 
+def test_a_demo_rule_sales_ops_deleted_stays_deleted_when_seed_demo_runs_again(demo,
+                                                                               admin_client):
+    """make run runs seed_demo at every start: a demo rule deleted in the admin came back."""
+    scoring = ScoringRule.objects.get(name="Runs on a public cloud")  # a custom field's rule
+    routing = RoutingRule.objects.get(name="Cold free-mail leads to nurture")
+    edited = ScoringRule.objects.exclude(pk=scoring.pk).first()
+    admin_client.post(f"/admin/routing/scoringrule/{scoring.pk}/delete/", {"post": "yes"})
+    admin_client.post(f"/admin/routing/routingrule/{routing.pk}/delete/", {"post": "yes"})
+    ScoringRule.objects.filter(pk=edited.pk).update(points=3)
+    call_command("seed_demo", verbosity=0)
+    assert not ScoringRule.objects.filter(name="Runs on a public cloud").exists()
+    assert not RoutingRule.objects.filter(name="Cold free-mail leads to nurture").exists()
+    assert ScoringRule.objects.get(pk=edited.pk).points == 3
+
+
 # --- History and rollback ----------------------------------------------------------------
 
 
