@@ -127,7 +127,7 @@ def test_ingest_email_reads_eml_files_and_mbox_archives_and_reruns_add_nothing()
     files = [str(PAYLOADS / "email" / "archive.mbox"), str(PAYLOADS / "email" / "reply.eml")]
     out = StringIO()
     call_command("ingest_email", *files, "--no-progress", stdout=out)
-    assert out.getvalue().strip() == "4 message(s): 1 ignored, 3 new lead"
+    assert out.getvalue().strip() == "4 message(s): 1 ignored, 3 new lead(s)"
     assert Lead.objects.count() == 3
     again = StringIO()
     call_command("ingest_email", *files, "--no-progress", stdout=again)
@@ -164,7 +164,7 @@ def test_ingest_email_reads_an_mbox_one_message_at_a_time(tmp_path, monkeypatch)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert out.getvalue().strip() == "100 message(s): 100 new lead"
+    assert out.getvalue().strip() == "100 message(s): 100 new lead(s)"
     assert len(seen) == 100 and min(seen) > 190_000
     assert peak < 5_000_000, peak
 

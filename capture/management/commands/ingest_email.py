@@ -57,7 +57,7 @@ class Command(BaseCommand):
             if not created:
                 outcome["already stored"] += 1
             elif event.status == event.Status.PROCESSED:
-                outcome["new lead" if event.created_lead else "added to a lead"] += 1
+                outcome["new lead(s)" if event.created_lead else "added to a lead"] += 1
             else:
                 outcome[event.status] += 1
         summary = ", ".join(f"{count} {what}" for what, count in sorted(outcome.items()))
