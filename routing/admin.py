@@ -91,7 +91,10 @@ class ConditionForm(forms.ModelForm):
         self.fields["field"] = forms.ChoiceField(
             choices=[("", "---------"), *field_choices(routing=self.routing_fields)],
             help_text="The lead field the rule tests.")
-        self.fields["operator"] = forms.ChoiceField(choices=Operator.choices)
+        # A blank first choice, as the field's: an extra condition row left alone posts
+        # nothing, so the formset skips it instead of asking for its field.
+        self.fields["operator"] = forms.ChoiceField(choices=[("", "---------"),
+                                                             *Operator.choices])
 
 
 class ScoringRuleForm(ConditionForm):

@@ -150,6 +150,36 @@ def test_a_routing_rule_needs_its_team_and_valid_conditions(admin_client, sales_
     assert rule.conditions.get().value == "DE, FR"
 
 
+def blank_condition_row(html: str) -> dict:
+    """The page's blank condition row as a browser posts it: each select's first option."""
+    import re
+
+    operator = re.search(r'<select name="conditions-0-operator"[^>]*>\s*<option value="([^"]*)"',
+                         html)
+    assert operator, "the page shows a blank condition row"
+    return {"conditions-0-field": "", "conditions-0-operator": operator.group(1),
+            "conditions-0-value": ""}
+
+
+def test_a_rule_saved_with_the_blank_condition_row_left_alone_is_saved(admin_client,
+                                                                      sales_team):
+    """Every add and change page shows one blank condition row. Left alone it is no condition,
+    not "This field is required" on a row sales ops never touched."""
+    blank = blank_condition_row(
+        admin_client.get("/admin/routing/routingrule/add/").content.decode())
+    response = admin_client.post("/admin/routing/routingrule/add/", routing_form(
+        team=sales_team.pk, **blank))
+    assert response.status_code == 302
+    rule = RoutingRule.objects.get()
+    assert not rule.conditions.exists()
+    blank = blank_condition_row(admin_client.get(
+        f"/admin/routing/routingrule/{rule.pk}/change/").content.decode())
+    response = admin_client.post(f"/admin/routing/routingrule/{rule.pk}/change/", routing_form(
+        team=sales_team.pk, name="Renamed", **blank))
+    assert response.status_code == 302
+    assert RoutingRule.objects.get().name == "Renamed"
+
+
 @pytest.mark.parametrize("operator", ["is_set", "is_empty"])
 def test_a_presence_condition_saved_with_a_value_keeps_no_value(admin_client, sales_team,
                                                                 operator):
