@@ -60,8 +60,14 @@ class Sequence(models.Model):
         return self.name
 
     def clean(self) -> None:
+        errors = {}
         if self.window_starts and self.window_ends and self.window_ends <= self.window_starts:
-            raise ValidationError({"window_ends": "The window must end after it starts."})
+            errors["window_ends"] = "The window must end after it starts."
+        if (self.no_response_hours or 0) > MAX_DELAY[SequenceStep.Unit.HOURS]:
+            errors["no_response_hours"] = (f"Keep the wait within a year: at most "
+                                           f"{MAX_DELAY[SequenceStep.Unit.HOURS]} hours.")
+        if errors:
+            raise ValidationError(errors)
 
     def window_problem(self, channel: str) -> str:
         """Why a step on `channel` could never go out in this sequence's window, or ""."""
@@ -165,6 +171,10 @@ class SequenceStep(models.Model):
 
     def clean(self) -> None:
         errors = template_errors(self, ("subject", "body"))
+        most = MAX_DELAY.get(self.delay_unit)
+        if most is not None and (self.delay or 0) > most:
+            errors["delay"] = (f"Keep the delay within a year: at most {most} "
+                               f"{self.Unit(self.delay_unit).label.split(' (')[0]}.")
         if self.channel == self.Channel.EMAIL and not (self.subject or "").strip():
             errors["subject"] = "An email needs a subject."
         # The admin's form hands in the sequence as it is being edited (its new window).
@@ -174,6 +184,12 @@ class SequenceStep(models.Model):
             errors["channel"] = problem
         if errors:
             raise ValidationError(errors)
+
+
+# A year in each unit: a wait past any calendar (2,000,000,000 days) would fail every matching
+# lead's intake when its due time is computed (OverflowError), so the admin refuses it.
+MAX_DELAY = {SequenceStep.Unit.HOURS: 8760, SequenceStep.Unit.DAYS: 365,
+             SequenceStep.Unit.BUSINESS_DAYS: 260}
 
 
 class Enrollment(models.Model):

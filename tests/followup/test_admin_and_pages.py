@@ -91,6 +91,32 @@ def test_an_inverted_window_is_the_one_error_shown(ops_client, starts, ends):
         assert "SMS and call tasks go out only" not in html
 
 
+@pytest.mark.parametrize(("changes", "said"), [
+    ({"steps-0-delay": "2000000000"}, "Keep the delay within a year: at most 365 days."),
+    ({"steps-0-delay": "9000", "steps-0-delay_unit": "hours"},
+     "Keep the delay within a year: at most 8760 hours."),
+    ({"steps-0-delay": "261", "steps-0-delay_unit": "business_days"},
+     "Keep the delay within a year: at most 260 business days."),
+    ({"trigger": "no_response", "no_response_hours": "2000000000"},
+     "Keep the wait within a year: at most 8760 hours."),
+])
+def test_a_delay_past_any_calendar_is_refused_not_left_to_fail_every_lead(ops_client, changes,
+                                                                         said):
+    """Saved, such a sequence made every matching lead's intake fail (OverflowError adding the
+    delay to the date), so the leads it should follow up were never created."""
+    response = ops_client.post("/admin/followup/sequence/add/", {
+        **EARLY_SEQUENCE, "window_starts": "09:00", "window_ends": "17:00",
+        "steps-TOTAL_FORMS": "1", **changes})
+    assert response.status_code == 200
+    assert said in response.content.decode()
+    assert not Sequence.objects.filter(name="Early birds").exists()
+    a_year = {"steps-0-delay": "365", "steps-0-delay_unit": "days", "trigger": "no_response",
+              "no_response_hours": "8760"}
+    assert ops_client.post("/admin/followup/sequence/add/", {
+        **EARLY_SEQUENCE, "window_starts": "09:00", "window_ends": "17:00",
+        "steps-TOTAL_FORMS": "1", **a_year}).status_code == 302
+
+
 def test_narrowing_the_window_of_a_sequence_with_an_sms_step_is_refused(ops_client):
     ops_client.post("/admin/followup/sequence/add/", {
         **EARLY_SEQUENCE, "window_starts": "07:00", "window_ends": "09:00"})
