@@ -362,6 +362,16 @@ class SenderProfile(models.Model):
     def __str__(self) -> str:
         return str(self.user)
 
+    def clean(self) -> None:
+        """Stored in E.164 as Twilio takes it ("(212) 555-0143" is +12125550143); a number it
+        could not read would fail every hot-lead text."""
+        from capture.identity import InvalidPhone, normalise_phone
+
+        try:
+            self.mobile_phone = normalise_phone(self.mobile_phone)
+        except InvalidPhone as exc:
+            raise ValidationError({"mobile_phone": str(exc)}) from None
+
 
 class Suppression(models.Model):
     """An address we never message again: an unsubscribe, an SMS STOP, a bounce, a complaint."""

@@ -117,6 +117,22 @@ def test_a_delay_past_any_calendar_is_refused_not_left_to_fail_every_lead(ops_cl
         "steps-TOTAL_FORMS": "1", **a_year}).status_code == 302
 
 
+def test_a_reps_mobile_number_is_checked_and_stored_as_e164(ops_client):
+    """Hot-lead alerts are texted to it: a number Twilio cannot read failed every such alert."""
+    from followup.models import SenderProfile
+
+    rep = UserFactory(username="rita")
+    response = ops_client.post("/admin/followup/senderprofile/add/", {
+        "user": rep.pk, "mobile_phone": "not a phone", "signature": ""})
+    assert response.status_code == 200
+    assert "This does not look like a phone number." in response.content.decode()
+    assert not SenderProfile.objects.exists()
+    response = ops_client.post("/admin/followup/senderprofile/add/", {
+        "user": rep.pk, "mobile_phone": "(212) 555-0143", "signature": ""})
+    assert response.status_code == 302
+    assert SenderProfile.objects.get().mobile_phone == "+12125550143"
+
+
 def test_narrowing_the_window_of_a_sequence_with_an_sms_step_is_refused(ops_client):
     ops_client.post("/admin/followup/sequence/add/", {
         **EARLY_SEQUENCE, "window_starts": "07:00", "window_ends": "09:00"})
