@@ -20,7 +20,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.template import Context, Template, TemplateSyntaxError
 from django.utils import timezone
 
-from capture.models import OPEN_STATUSES, Channel, IntakeForm, Interaction, Lead
+from capture.models import WORKING_STATUSES, Channel, IntakeForm, Interaction, Lead
 from capture.privacy import is_suppressed
 from capture.services import person_name
 from capture.templating import compile_message
@@ -395,7 +395,7 @@ class _Unwanted(Exception):
 def _warning_unwanted(message: OutboundMessage, lead: Lead, now: datetime) -> str:
     if lead.first_response_at is not None:
         return "Answered before the warning point."
-    if lead.status not in OPEN_STATUSES:
+    if lead.status not in WORKING_STATUSES:  # closed, or resting in nurture: owes no answer
         return f"The lead is {lead.get_status_display().lower()}."
     if lead.respond_by is None or message.dedupe_key != (
             f"sla-warning:{lead.pk}:{int(lead.respond_by.timestamp())}"):

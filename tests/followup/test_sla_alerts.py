@@ -71,6 +71,19 @@ def test_moving_the_lead_to_contacted_or_qualified_is_a_first_response(hot_lead,
     assert hot_lead.first_response_at == NOON + timedelta(minutes=5)
 
 
+def test_a_lead_resting_in_nurture_gets_no_warning_as_it_gets_no_breach(hot_lead, alice):
+    """Nurture owes no answer (the queue never shows it breached, the breach never runs), so
+    its owner is not told to answer it soon either."""
+    with time_machine.travel(NOON + timedelta(minutes=2), tick=False):
+        set_lead_status(lead=hot_lead, status=LeadStatus.NURTURE, user=alice.user)
+    assert sweep_at(NOON + timedelta(minutes=8)) == 0
+    assert warnings() == []
+    warning = OutboundMessage.objects.get(kind="sla_warning")
+    assert warning.status == "cancelled" and "nurture" in warning.last_error
+    with time_machine.travel(NOON + timedelta(minutes=20), tick=False):
+        assert escalate_due_breaches() == 0
+
+
 def test_closing_a_lead_as_spam_is_no_first_response(hot_lead, alice):
     with time_machine.travel(NOON + timedelta(minutes=5), tick=False):
         set_lead_status(lead=hot_lead, status=LeadStatus.DISQUALIFIED, user=alice.user)
