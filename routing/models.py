@@ -73,6 +73,8 @@ class ConditionFields(models.Model):
 
     def clean(self) -> None:
         super().clean()
+        if not (self.field and self.operator):
+            return  # the form says which one is missing; there is no condition to check yet
         try:
             self.value, _ = checked_condition(self.field, self.operator, self.value,
                                               routing=self.routing_fields)

@@ -128,6 +128,18 @@ def test_a_broken_scoring_rule_gets_a_message_not_a_500(admin_client, changes, m
     assert not ScoringRule.objects.exists()
 
 
+@pytest.mark.parametrize("missing", ["field", "operator"])
+def test_a_rule_without_its_field_or_operator_says_only_that(admin_client, missing):
+    """Not also "“” is not a field rules can use here." under the value."""
+    response = admin_client.post("/admin/routing/scoringrule/add/",
+                                 {**SCORING_FORM, missing: ""})
+    html = response.content.decode()
+    assert response.status_code == 200 and "This field is required." in html
+    assert "is not a field rules can use here" not in html
+    assert "cannot use" not in html
+    assert not ScoringRule.objects.exists()
+
+
 def routing_form(**changes) -> dict:
     data = {"name": "Team rule", "position": "10", "is_active": "on", "action": "round_robin",
             "conditions-TOTAL_FORMS": "1", "conditions-INITIAL_FORMS": "0",
