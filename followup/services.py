@@ -447,7 +447,7 @@ def _prepare_step(message: OutboundMessage, lead: Lead, now: datetime) -> bool:
         if not lead.phone:
             raise _Unwanted("The lead has no phone number.")
         message.to_address = lead.phone
-        message.body = f"{message.body.strip()} Reply STOP to opt out."
+        message.body = f"{message.body.strip()}\nReply STOP to opt out."  # a line of its own
     elif message.channel == "task":
         if not lead.owner_id:
             raise _Unwanted("The lead has no owner to give the task to.")

@@ -225,7 +225,8 @@ def test_texting_stop_stops_the_sequence_and_no_text_is_ever_sent(routing_rules,
         lead = submit(phone="+14155552671", country="US")
     assert sweep_at(ARRIVAL + timedelta(hours=2)) == 2  # the owner's alert and the first text
     assert [t["To"] for t in twilio.texts] == ["+14155552671"]
-    assert twilio.texts[0]["Body"].endswith("Reply STOP to opt out.")
+    # On a line of its own: "...from Bob Brown Reply STOP" read as one sentence.
+    assert twilio.texts[0]["Body"] == "Hi Grace, still interested?\nReply STOP to opt out."
     receive_lead(IntakeInput(channel=Channel.SMS, kind=Interaction.Kind.SMS, summary="STOP",
                              fields={"phone": "+14155552671"}, notify_prospect=False,
                              flags={"do_not_text": True}))
