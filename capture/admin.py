@@ -32,7 +32,7 @@ from capture.models import (
     LinkedInForm,
     WebhookSource,
 )
-from capture.services import record_staff_edit
+from capture.services import person_name, record_staff_edit
 
 
 class InteractionInline(admin.TabularInline):
@@ -162,7 +162,7 @@ class ResponseFilter(admin.SimpleListFilter):
 class LeadAdmin(admin.ModelAdmin):
     change_list_template = "capture/admin/lead_change_list.html"
     list_display = ("display_name", "email", "phone", "company", "status", "channel", "form",
-                    "owner", "score", "tier", "created_at", "respond_by")
+                    "owner_name", "score", "tier", "created_at", "respond_by")
     list_filter = ("status", TierFilter, ResponseFilter, "channel", "form", "owner",
                    "needs_callback", ("created_at", admin.DateFieldListFilter))
     search_fields = ("first_name", "last_name", "email", "email_key", "phone", "company")
@@ -174,6 +174,10 @@ class LeadAdmin(admin.ModelAdmin):
         return found, may_repeat
     date_hierarchy = "created_at"
     list_select_related = ("form", "owner")
+
+    @admin.display(description="owner", ordering="owner__first_name")
+    def owner_name(self, lead: Lead) -> str:
+        return person_name(lead.owner, nobody="-")
     list_per_page = 50
     show_full_result_count = False  # no COUNT(*) over millions of leads on every page
     autocomplete_fields = ("owner",)

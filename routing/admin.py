@@ -359,7 +359,7 @@ class RoutingConditionInline(admin.TabularInline):
 
 @admin.register(m.RoutingRule)
 class RoutingRuleAdmin(ListRowFormMixin, PersonLabelsMixin, RuleHistoryMixin, admin.ModelAdmin):
-    list_display = ("position", "name", "conditions_shown", "action", "team", "rep",
+    list_display = ("position", "name", "conditions_shown", "action", "team", "rep_name",
                     "is_default", "is_active")
     list_display_links = ("name",)
     list_editable = ("position", "is_active")
@@ -387,6 +387,10 @@ class RoutingRuleAdmin(ListRowFormMixin, PersonLabelsMixin, RuleHistoryMixin, ad
     def changelist_view(self, request, extra_context=None):
         sync_custom_field_specs()  # the conditions column reads custom fields too
         return super().changelist_view(request, extra_context)
+
+    @admin.display(description="Rep", ordering="rep__first_name")
+    def rep_name(self, obj) -> str:
+        return person_name(obj.rep, nobody="-") if obj.rep_id else "-"
 
     @admin.display(description="Conditions")
     def conditions_shown(self, obj) -> str:
@@ -643,7 +647,7 @@ class OwnerFilter(admin.RelatedFieldListFilter):
 
 
 @admin.register(Lead)
-class RoutedLeadAdmin(VisibleLeadsOnly, LeadAdmin):
+class RoutedLeadAdmin(VisibleLeadsOnly, PersonLabelsMixin, LeadAdmin):
     lead_path = ""
     list_filter = tuple(("owner", OwnerFilter) if name == "owner" else name
                         for name in LeadAdmin.list_filter)

@@ -3,6 +3,7 @@ backtest change nothing."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -225,6 +226,22 @@ def test_the_routing_rules_list_shows_each_rules_conditions_in_a_fixed_number_of
     assert "<th" in html and "Conditions" in html
     assert "Country is one of DE, FR and Company is set" in html
     assert listed(12)[1] == few
+
+
+def test_the_rules_and_leads_lists_name_reps_by_their_full_names(admin_client, sales_team,
+                                                                  alice):
+    """People are named as on every page ("Alice Anders"), not by their login ("alice")."""
+    from capture.models import Lead
+
+    alice.user.last_name = "Anders"
+    alice.user.save()
+    RoutingRule.objects.create(name="Alice's accounts", action="assign_rep", rep=alice.user,
+                               position=1)
+    Lead.objects.create(email="p@example.com", owner=alice.user)
+    for url in ("/admin/routing/routingrule/", "/admin/capture/lead/"):
+        cells = re.findall(r'<td class="field-(?:rep_name|owner_name)">(.*?)</td>',
+                           admin_client.get(url).content.decode())
+        assert cells == ["Alice Anders"], url
 
 
 def test_a_routing_condition_on_a_tier_that_does_not_exist_is_refused(admin_client, sales_team,
