@@ -50,7 +50,8 @@ def acknowledge_prospect(
     if not data.notify_prospect:
         return
     message = acknowledgement_for(lead, interaction, message=data.fields.get("message", ""),
-                                  acknowledge_with=data.acknowledge_with, form=data.form)
+                                  acknowledge_with=data.acknowledge_with, form=data.form,
+                                  given=data.fields)
     if message is not None:
         queue_send_on_commit(message.id)
 

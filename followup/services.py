@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import make_msgid
 
@@ -101,7 +102,8 @@ def response_promise(lead: Lead, form) -> str:
 
 def acknowledgement_for(lead: Lead, interaction: Interaction, *, message: str = "",
                         acknowledge_with: int | None = None,
-                        form: IntakeForm | None = None) -> OutboundMessage | None:
+                        form: IntakeForm | None = None,
+                        given: Mapping[str, str] | None = None) -> OutboundMessage | None:
     """The acknowledgement row for one inbound submission, or None when there is nothing to send.
 
     A web form's submission gets the message of the form it was made on (`form`; the lead's own
@@ -110,17 +112,22 @@ def acknowledgement_for(lead: Lead, interaction: Interaction, *, message: str = 
     (`acknowledge_with`). One per interaction (a OneToOne),
     rendered now, so the row holds exactly what will be sent. `{{ message }}` is what this
     submission sent (`message`), not the lead's: a person matched to their lead who wrote
-    nothing this time is not quoted an earlier submission back.
+    nothing this time is not quoted an earlier submission back. Likewise the message goes to
+    and names whoever sent this submission (`given`: its lead fields), the lead's own email and
+    names standing in for what it left out: a submission matched by a shared phone to someone
+    else's lead is not acknowledged to them.
     """
+    given = {name: value for name, value in (given or {}).items() if value}
+    to_address = given.get("email") or lead.email
     form = (form or lead.form) if interaction.channel == Channel.WEB_FORM else None
     if form is None and acknowledge_with:
         form = IntakeForm.objects.filter(pk=acknowledge_with).first()
-    if form is None or not lead.email or not form.ack_subject.strip():
+    if form is None or not to_address or not form.ack_subject.strip():
         return None
     context = {
-        "first_name": lead.first_name,
-        "last_name": lead.last_name,
-        "company": lead.company,
+        "first_name": given.get("first_name", lead.first_name),
+        "last_name": given.get("last_name", lead.last_name),
+        "company": given.get("company", lead.company),
         "message": message,
         "response_promise": response_promise(lead, form),
         "form_title": form.title,
@@ -128,12 +135,13 @@ def acknowledgement_for(lead: Lead, interaction: Interaction, *, message: str = 
     return acknowledgement_row(
         lead, interaction, (form.ack_subject, form.ack_body), context, what=f"form {form.slug}",
         fallback=("We received your request",
-                  f"Thank you. We will get back to you {context['response_promise']}."))
+                  f"Thank you. We will get back to you {context['response_promise']}."),
+        to_address=to_address)
 
 
 def acknowledgement_row(lead: Lead, interaction: Interaction, templates: tuple[str, str],
                         context: dict, *, what: str, fallback: tuple[str, str],
-                        ) -> OutboundMessage:
+                        to_address: str = "") -> OutboundMessage:
     """The prospect's acknowledgement (a form's, a chat widget's): subject and body rendered
     now, so the row holds exactly what will be sent. A template stored before the engine
     refused its tags (capture.templating) sends the plain `fallback` and is logged."""
@@ -143,7 +151,7 @@ def acknowledgement_row(lead: Lead, interaction: Interaction, templates: tuple[s
         logger.exception("Acknowledgement template of %s is broken", what)
         subject, body = fallback
     return OutboundMessage.objects.create(
-        lead=lead, kind=OutboundMessage.Kind.ACKNOWLEDGEMENT, to_address=lead.email,
+        lead=lead, kind=OutboundMessage.Kind.ACKNOWLEDGEMENT, to_address=to_address or lead.email,
         subject=" ".join(subject.split())[:255], body=body, due_at=timezone.now(),
         interaction=interaction)
 

@@ -347,3 +347,17 @@ def test_a_form_submission_matched_to_a_lead_from_elsewhere_is_acknowledged_with
     receive_lead(IntakeInput(channel=Channel.WEB_FORM, form_id=demo.pk, form=demo,
                              fields={"email": "caller@x.co"}, summary="Submitted the form"))
     assert OutboundMessage.objects.exclude(pk=first.pk).get().subject == "Your demo request"
+
+
+def test_the_acknowledgement_goes_to_and_names_whoever_sent_this_submission(quote_form):
+    # Seen over HTTP: a submission matched by its phone to the open lead of someone else (a
+    # shared office number) was acknowledged to that lead's address, "Hi Ann", quoting Bob's
+    # message to Ann; Bob, who typed his own address, got nothing.
+    receive_lead(web_submission(quote_form, first_name="Ann", email="ann@office.example",
+                                phone="+14155552671"))
+    receive_lead(web_submission(quote_form, first_name="Bob", email="bob@office.example",
+                                phone="+14155552671", message="Quote for 3 laptops"))
+    first, second = OutboundMessage.objects.order_by("id")
+    assert first.to_address == "ann@office.example" and "Hi Ann" in first.body
+    assert second.to_address == "bob@office.example"
+    assert "Hi Bob" in second.body and "Quote for 3 laptops" in second.body
