@@ -21,6 +21,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.template import Context, Template, TemplateSyntaxError
 from django.utils import timezone
 
+from capture.identity import email_key
 from capture.models import WORKING_STATUSES, Channel, IntakeForm, Interaction, Lead
 from capture.privacy import is_suppressed
 from capture.services import person_name
@@ -119,15 +120,17 @@ def acknowledgement_for(lead: Lead, interaction: Interaction, *, message: str = 
     """
     given = {name: value for name, value in (given or {}).items() if value}
     to_address = given.get("email") or lead.email
+    # Someone else's lead (their own address differs): the lead's names are not theirs either.
+    known = lead if email_key(to_address) == lead.email_key else Lead()
     form = (form or lead.form) if interaction.channel == Channel.WEB_FORM else None
     if form is None and acknowledge_with:
         form = IntakeForm.objects.filter(pk=acknowledge_with).first()
     if form is None or not to_address or not form.ack_subject.strip():
         return None
     context = {
-        "first_name": given.get("first_name", lead.first_name),
-        "last_name": given.get("last_name", lead.last_name),
-        "company": given.get("company", lead.company),
+        "first_name": given.get("first_name", known.first_name),
+        "last_name": given.get("last_name", known.last_name),
+        "company": given.get("company", known.company),
         "message": message,
         "response_promise": response_promise(lead, form),
         "form_title": form.title,

@@ -361,3 +361,15 @@ def test_the_acknowledgement_goes_to_and_names_whoever_sent_this_submission(quot
     assert first.to_address == "ann@office.example" and "Hi Ann" in first.body
     assert second.to_address == "bob@office.example"
     assert "Hi Bob" in second.body and "Quote for 3 laptops" in second.body
+
+
+def test_someone_else_s_lead_lends_no_name_to_the_acknowledgement(quote_form):
+    # Bob gave his email and phone but no name: the lead his phone matched is Ann's, and the
+    # acknowledgement to Bob must not greet him as Ann (nor send him Ann's company).
+    receive_lead(web_submission(quote_form, first_name="Ann", company="Ann's Shop",
+                                email="ann@office.example", phone="+14155552671"))
+    receive_lead(web_submission(quote_form, email="bob@office.example", phone="+14155552671",
+                                message="Quote for 3 laptops"))
+    second = OutboundMessage.objects.order_by("id").last()
+    assert second.to_address == "bob@office.example"
+    assert "Ann" not in second.body and "Ann" not in second.subject
