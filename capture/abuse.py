@@ -22,7 +22,11 @@ FRIENDLY = {
     "rate": "Too many submissions from your network. Please try again in a minute.",
     "spam": "We could not accept this submission. If you are a person, please wait a few "
     "seconds and submit again, or write to us directly.",
+    # A block rule (an email domain, a phrase) holds however long they wait: not named, so a
+    # spammer learns nothing, but a person is not sent to try again in vain.
+    "blocked": "We could not accept this submission. Please write to us directly.",
 }
+BLOCKED = "blocked "  # how blocklist_reason's reasons start
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -160,11 +164,11 @@ def blocklist_reason(cleaned: dict) -> str | None:
         if kind == BlockRule.Kind.EMAIL_DOMAIN and domain and (
             domain == value or domain.endswith("." + value)
         ):
-            return f"blocked email domain {value}"
+            return f"{BLOCKED}email domain {value}"
     text = plain(" ".join(str(v) for v in cleaned.values() if isinstance(v, str)))
     for kind, value in rules:
         if kind == BlockRule.Kind.PHRASE and value and plain(value) in text:
-            return f"blocked phrase “{value}”"
+            return f"{BLOCKED}phrase “{value}”"
     return None
 
 

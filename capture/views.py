@@ -110,7 +110,8 @@ def intake_form_page(request: HttpRequest, slug: str) -> HttpResponse:
         data = request.POST.copy()
         data[STARTED] = sign_started(intake_form.id)
         form = build_public_form(intake_form, data=data)
-        return _render_form(request, intake_form, form, error=abuse.FRIENDLY["spam"], status=400)
+        error = abuse.FRIENDLY["blocked" if reason.startswith(abuse.BLOCKED) else "spam"]
+        return _render_form(request, intake_form, form, error=error, status=400)
 
     receive_event(
         channel=CHANNEL,

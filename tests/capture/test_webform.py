@@ -245,7 +245,11 @@ def test_a_forged_start_token_is_rejected(visitor, quote_form):
 def test_blocked_domains_and_phrases_reject(visitor):
     BlockRule.objects.create(kind=BlockRule.Kind.EMAIL_DOMAIN, value="@Spam.Example")
     BlockRule.objects.create(kind=BlockRule.Kind.PHRASE, value="SEO services")
-    assert visitor.submit(**{**GOOD, "email": "x@mail.spam.example"}).status_code == 400
+    refused = visitor.submit(**{**GOOD, "email": "x@mail.spam.example"})
+    assert refused.status_code == 400
+    # Waiting never gets past a block rule: the page does not ask them to try again.
+    page = refused.content.decode()
+    assert "Please write to us directly." in page and "submit again" not in page
     visitor.load()
     assert visitor.submit(**{**GOOD, "message": "Cheap seo SERVICES!"}).status_code == 400
     reasons = sorted(InboundEvent.objects.values_list("reason", flat=True))
