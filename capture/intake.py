@@ -241,7 +241,7 @@ def receive_event(
             failure = exc
             if isinstance(exc, OperationalError) and not _twins_deadlocked(exc):
                 break
-            logger.info("%s %s collided (a retry of a stored event, or a concurrent twin); "
+            logger.debug("%s %s collided (a retry of a stored event, or a concurrent twin); "
                         "looking again (%s)", channel, external_id, attempt)
         except Exception as exc:
             failure = exc
