@@ -413,9 +413,13 @@ def _scrub_admin_log(model: type[models.Model], ids: Iterable[int], tokens: list
         entry.save(update_fields=["object_repr", "change_message"])
 
 
-def anonymise_leads(person: Person, *, now: datetime | None = None) -> dict[str, int]:
+def anonymise_leads(person: Person, *, now: datetime | None = None,
+                    whole_person: bool = True) -> dict[str, int]:
     """Irreversibly remove what identifies the person from their leads and every row that
-    belongs to them; the rows themselves (and the dashboards' counts and timings) stay."""
+    belongs to them; the rows themselves (and the dashboards' counts and timings) stay.
+
+    `whole_person=False` (retention, one idle lead): the person may well have other, active
+    leads, so the admin log is scrubbed only where it is about this lead's own rows."""
     now = now or timezone.now()
     tokens = person.tokens
     counts: dict[str, int] = {}
@@ -451,7 +455,7 @@ def anonymise_leads(person: Person, *, now: datetime | None = None) -> dict[str,
     # Whatever else the admin log says about the person (a suppression typed in by hand...):
     # by address and number only, as a first name alone would catch other people's entries.
     mentions = Q(pk__in=[])
-    for token in [*person.emails, *person.phones]:
+    for token in [*person.emails, *person.phones] if whole_person else []:
         mentions |= Q(object_repr__icontains=token) | Q(change_message__icontains=token)
     LogEntry.objects.filter(mentions).update(object_repr="(erased)", change_message="")
     lead_update = dict.fromkeys(PERSONAL_LEAD_FIELDS, "")
@@ -545,7 +549,7 @@ def run_retention(*, dry_run: bool = False, user=None) -> RetentionRun:
                 person = Person(emails={lead.email_key} - {""}, phones={lead.phone} - {""},
                                 names={n for n in (lead.first_name, lead.last_name) if n},
                                 typed=typed_custom_values(lead.custom_fields), lead_ids=[pk])
-                anonymise_leads(person, now=now)
+                anonymise_leads(person, now=now, whole_person=False)
     run.report = report
     run.finished_at = timezone.now()
     run.save(update_fields=["report", "finished_at"])

@@ -134,3 +134,26 @@ def test_an_idle_lead_loses_its_custom_field_values_too(history, fields):
         run_retention()
     history.refresh_from_db()
     assert history.erased_at and history.custom_fields == {}
+
+
+def test_an_idle_lead_s_anonymising_leaves_the_person_s_active_lead_s_admin_log(history):
+    """The same email on a newer, active lead (a lost lead, then a new enquiry): retention
+    forgets the idle lead only, and blanked the admin log of the active one too."""
+    from django.contrib.admin.models import CHANGE, LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    from tests.factories import UserFactory
+
+    Lead.objects.filter(pk=history.pk).update(status=LeadStatus.LOST)
+    active = Lead.objects.create(email="grace@navy.mil", first_name="Grace",
+                                 last_activity_at=datetime(2026, 7, 1, tzinfo=UTC))
+    entry = LogEntry.objects.create(
+        user=UserFactory(), content_type=ContentType.objects.get_for_model(Lead),
+        object_id=str(active.pk), object_repr="Grace <grace@navy.mil>", action_flag=CHANGE,
+        change_message="Changed the phone of grace@navy.mil")
+    with time_machine.travel(datetime(2026, 7, 6, 12, 0, tzinfo=UTC), tick=False):
+        run = run_retention()
+    assert run.report["lead_ids"] == [history.pk]
+    entry.refresh_from_db()
+    assert entry.object_repr == "Grace <grace@navy.mil>"
+    assert entry.change_message == "Changed the phone of grace@navy.mil"
