@@ -482,7 +482,7 @@ def leave_contact(*, conversation: Conversation, fields: dict[str, str], ip: str
         for name, value in updates.items():
             setattr(conversation, name, value)
         if reason == "offline" and conversation.first_reply_at is None and first_time:
-            _hand_over(lead, conversation, result.interaction)  # acknowledged once
+            _hand_over(lead, conversation, result.interaction, fields)  # acknowledged once
     return lead
 
 
@@ -507,23 +507,29 @@ def _move_conversation(conversation: Conversation, lead: Lead) -> None:
                         "that lead already has.")
 
 
-def _hand_over(lead: Lead, conversation: Conversation, interaction: Interaction) -> None:
-    """Nobody answered: acknowledge by email, flag a call-back for a phone, plan follow-up."""
+def _hand_over(lead: Lead, conversation: Conversation, interaction: Interaction,
+               fields: dict[str, str]) -> None:
+    """Nobody answered: acknowledge by email, flag a call-back for a phone, plan follow-up.
+    The email goes to and names the visitor (`fields`, the details they left), as a form's
+    does: a phone shared with someone else's lead does not send that person the transcript."""
     from capture.privacy import is_suppressed
     from followup.receivers import queue_send_on_commit
     from followup.sequences import plan_enrolment
-    from followup.services import acknowledgement_row
+    from followup.services import acknowledged_person, acknowledgement_row
 
     lead.refresh_from_db()
     widget = conversation.widget
-    if lead.email and widget.ack_subject.strip() and not is_suppressed(lead, "email"):
-        context = {"first_name": lead.first_name, "last_name": lead.last_name,
+    to_address, names = acknowledged_person(lead, fields)
+    if to_address and widget.ack_subject.strip() and not is_suppressed(
+            Lead(email_key=email_key(to_address)), "email"):
+        context = {"first_name": names["first_name"], "last_name": names["last_name"],
                    "transcript": transcript(conversation, visitor_only=True)}
         message = acknowledgement_row(
             lead, interaction, (widget.ack_subject, widget.ack_body), context,
             what=f"chat widget {widget.pk}",
             fallback=("We received your message",
-                      "Thank you for your message. We will get back to you shortly."))
+                      "Thank you for your message. We will get back to you shortly."),
+            to_address=to_address)
         queue_send_on_commit(message.id)
     elif lead.phone and not lead.needs_callback:
         Lead.objects.filter(pk=lead.pk).update(needs_callback=True)

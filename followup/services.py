@@ -118,19 +118,14 @@ def acknowledgement_for(lead: Lead, interaction: Interaction, *, message: str = 
     names standing in for what it left out: a submission matched by a shared phone to someone
     else's lead is not acknowledged to them.
     """
-    given = {name: value for name, value in (given or {}).items() if value}
-    to_address = given.get("email") or lead.email
-    # Someone else's lead (their own address differs): the lead's names are not theirs either.
-    known = lead if email_key(to_address) == lead.email_key else Lead()
+    to_address, names = acknowledged_person(lead, given)
     form = (form or lead.form) if interaction.channel == Channel.WEB_FORM else None
     if form is None and acknowledge_with:
         form = IntakeForm.objects.filter(pk=acknowledge_with).first()
     if form is None or not to_address or not form.ack_subject.strip():
         return None
     context = {
-        "first_name": given.get("first_name", known.first_name),
-        "last_name": given.get("last_name", known.last_name),
-        "company": given.get("company", known.company),
+        **names,
         "message": message,
         "response_promise": response_promise(lead, form),
         "form_title": form.title,
@@ -140,6 +135,18 @@ def acknowledgement_for(lead: Lead, interaction: Interaction, *, message: str = 
         fallback=("We received your request",
                   f"Thank you. We will get back to you {context['response_promise']}."),
         to_address=to_address)
+
+
+def acknowledged_person(lead: Lead, given: Mapping[str, str] | None) -> tuple[str, dict]:
+    """Whom an acknowledgement goes to and how it names them: whoever sent this submission
+    (`given`: its lead fields), the lead's own email and names standing in for what it left
+    out. The address, and first_name, last_name and company for the template."""
+    given = {name: value for name, value in (given or {}).items() if value}
+    to_address = given.get("email") or lead.email
+    # Someone else's lead (their own address differs): the lead's names are not theirs either.
+    known = lead if email_key(to_address) == lead.email_key else Lead()
+    return to_address, {name: given.get(name, getattr(known, name))
+                        for name in ("first_name", "last_name", "company")}
 
 
 def acknowledgement_row(lead: Lead, interaction: Interaction, templates: tuple[str, str],

@@ -510,3 +510,17 @@ def test_a_widget_key_with_a_nul_byte_is_a_404_not_a_500(client, widget, path):
     response = client.get(f"/chat/w/{widget.key}%00/{path}", HTTP_ORIGIN="https://www.acme.test")
     assert response.status_code == 404
     assert response.json()["error"] == "No active chat widget has this key."
+
+
+def test_the_hand_over_acknowledges_the_visitor_not_a_lead_their_phone_matched(visitor, widget):
+    # A visitor (Bob) left his email and an office phone that Ann's open lead has: the chat
+    # moved to Ann's lead, and the acknowledgement went to Ann, "Hi Ann", with Bob's transcript.
+    LeadFactory(first_name="Ann", email="ann@office.example", phone="+14155552671")
+    visitor.say("I need a quote for 40 laptops")
+    with time_machine.travel(timezone.now() + timedelta(seconds=widget.no_answer_seconds + 1)):
+        assert visitor.poll().json()["no_answer"] is True
+        assert visitor.leave(email="bob@office.example", phone="+14155552671",
+                             first_name="Bob").status_code == 200
+    ack = OutboundMessage.objects.get(kind=OutboundMessage.Kind.ACKNOWLEDGEMENT)
+    assert ack.to_address == "bob@office.example"
+    assert "Bob" in ack.body and "Ann" not in ack.body and "40 laptops" in ack.body
