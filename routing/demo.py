@@ -75,7 +75,6 @@ ROUTING = (
 )
 
 
-@transaction.atomic
 def deleted_rule_names(model: type[m.ScoringRule] | type[m.RoutingRule]) -> set[str]:
     """The names of the rules of `model` someone deleted in the admin: not seeded again."""
     changes = m.RuleChange.objects.filter(content_type=ContentType.objects.get_for_model(model),
@@ -83,6 +82,7 @@ def deleted_rule_names(model: type[m.ScoringRule] | type[m.RoutingRule]) -> set[
     return {(change.old or {}).get("name") for change in changes.only("old")}
 
 
+@transaction.atomic
 def seed_routing(manager_username: str = "manager") -> dict[str, int]:
     """Install the demo rules, teams, reps, hours and SLA policies that are missing."""
     made = {"rules": 0}

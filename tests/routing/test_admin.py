@@ -419,6 +419,22 @@ def test_a_demo_rule_sales_ops_deleted_stays_deleted_when_seed_demo_runs_again(d
     assert ScoringRule.objects.get(pk=edited.pk).points == 3
 
 
+def test_seeding_the_demo_rules_is_all_or_nothing(monkeypatch):
+    """seed_routing is one transaction: a failure at its end leaves no half of the demo rules
+    (the rule-history check was slipped in under its @transaction.atomic, which then wrapped
+    that check instead)."""
+    from routing import demo
+
+    def fail():
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(demo, "bump_version", fail)
+    with pytest.raises(RuntimeError):
+        demo.seed_routing()
+    assert not ScoringRule.objects.exists() and not RoutingRule.objects.exists()
+    assert not Team.objects.exists()
+
+
 # --- History and rollback ----------------------------------------------------------------
 
 
