@@ -232,6 +232,8 @@ def fetch_form_response(event_id: int) -> bool:
     if event is None:
         return False
     if not event.payload.get("response"):
+        if not event.payload.get("notification"):  # purged by retention: nothing to fetch
+            return False
         urn = event.payload["notification"]["leadGenFormResponse"]
         fetches = int(event.payload.get("fetch_attempts", 0)) + 1
         try:
@@ -267,8 +269,9 @@ def retry_form_response_fetches(limit: int = 50) -> int:
     waiting = InboundEvent.objects.filter(
         channel=NAME, status__in=[InboundEvent.Status.RECEIVED, InboundEvent.Status.FAILED],
     ).order_by("received_at").values_list("id", "payload")[: limit * 4]
-    ids = [event_id for event_id, payload in waiting
-           if not payload.get("response") and payload.get("fetch_attempts", 0) < MAX_FETCHES]
+    ids = [event_id for event_id, payload in waiting  # (a purged payload has no notification)
+           if payload.get("notification") and not payload.get("response")
+           and payload.get("fetch_attempts", 0) < MAX_FETCHES]
     done = 0
     for event_id in ids[:limit]:
         try:

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import threading
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -237,3 +238,32 @@ def test_sales_ops_map_a_form_in_the_admin(admin_client):
         "question_mapping": '{"1": "first_name", "3": "email"}', "source": "linkedin"})
     assert good.status_code == 302
     assert LinkedInForm.objects.get().question_mapping == {"1": "first_name", "3": "email"}
+
+
+def test_a_notification_whose_payload_retention_purged_stops_no_fetch(client, form, lead_sync,
+                                                                      delivered, admin_client):
+    """Retention purges a failed event's payload after N days: the schedule then took the
+    oldest such event (no notification left, no fetch count) first and raised KeyError, so no
+    LinkedIn response behind it was fetched again; the admin's Reprocess of it was a 500."""
+    from django.utils import timezone
+
+    from capture.privacy import run_retention
+
+    purged = InboundEvent.objects.create(
+        channel="linkedin", external_id="notification:1", status="failed",
+        payload={"notification": {"leadGenFormResponse": "urn:li:x"}, "fetch_attempts": 12},
+        received_at=timezone.now() - timedelta(days=200))
+    run_retention()
+    purged.refresh_from_db()
+    assert purged.payload == {}
+    lead_sync.failures = 100
+    with pytest.raises(requests.RequestException):
+        delivered(client, load_json("linkedin", "lead_notification.json"))
+    lead_sync.failures = 0
+    assert retry_form_response_fetches() == 1  # the waiting response is fetched
+    assert Lead.objects.count() == 1
+    response = admin_client.post("/admin/capture/inboundevent/",
+                                 {"action": "reprocess", "_selected_action": [purged.pk]})
+    assert response.status_code == 302
+    purged.refresh_from_db()
+    assert purged.status == "failed"
