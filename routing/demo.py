@@ -1,8 +1,8 @@
 """The demo rule set of an IT services company (seed_demo calls `seed_routing()`). Idempotent.
 
 Rows are looked up by name and created only when missing, so a second run — or a run after
-sales ops edited the demo rules — changes nothing. A demo rule sales ops deleted in the admin
-(kept under Rule changes) is not put back: `make run` runs seed_demo at every start.
+sales ops edited the demo rules — changes nothing. A demo rule sales ops deleted or renamed in
+the admin (kept under Rule changes) is not put back: `make run` runs seed_demo at every start.
 """
 
 from __future__ import annotations
@@ -75,11 +75,12 @@ ROUTING = (
 )
 
 
-def deleted_rule_names(model: type[m.ScoringRule] | type[m.RoutingRule]) -> set[str]:
-    """The names of the rules of `model` someone deleted in the admin: not seeded again."""
-    changes = m.RuleChange.objects.filter(content_type=ContentType.objects.get_for_model(model),
-                                          action=m.RuleChange.Action.DELETED)
-    return {(change.old or {}).get("name") for change in changes.only("old")}
+def retired_rule_names(model: type[m.ScoringRule] | type[m.RoutingRule]) -> set[str]:
+    """The names rules of `model` had in the admin's history (Rule changes): one no rule has
+    now was deleted or renamed by sales ops, and is not seeded again beside it."""
+    changes = m.RuleChange.objects.filter(content_type=ContentType.objects.get_for_model(model))
+    return {(state or {}).get("name") for change in changes.only("old", "new")
+            for state in (change.old, change.new)}
 
 
 @transaction.atomic
@@ -109,9 +110,9 @@ def seed_routing(manager_username: str = "manager") -> dict[str, int]:
             "calendar": office, "target": target, "unit": unit, "warning_percent": 50,
             "escalation": escalation})
 
-    deleted = deleted_rule_names(m.ScoringRule)
+    retired = retired_rule_names(m.ScoringRule)
     for position, (name, group, field, operator, value, points) in enumerate(SCORING, 1):
-        if name in deleted:
+        if name in retired:
             continue
         _, created = m.ScoringRule.objects.get_or_create(name=name, defaults={
             "group": group, "field": field, "operator": operator, "value": value,
@@ -133,11 +134,11 @@ def seed_routing(manager_username: str = "manager") -> dict[str, int]:
         for team_name in team_names:
             m.TeamMembership.objects.get_or_create(team=teams[team_name], rep=rep)
 
-    deleted = deleted_rule_names(m.RoutingRule)
+    retired = retired_rule_names(m.RoutingRule)
     for name, position, action, team, tier_names, conditions, options in ROUTING:
         if options.get("is_default") and m.RoutingRule.objects.filter(is_default=True).exists():
             continue
-        if name in deleted:
+        if name in retired:
             continue
         rule, created = m.RoutingRule.objects.get_or_create(name=name, defaults={
             "position": position, "action": action, "team": teams.get(team), **options})

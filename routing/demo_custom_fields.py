@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from capture.models import CustomField, FormCustomField, IntakeForm
 from routing import models as m
-from routing.demo import deleted_rule_names
+from routing.demo import retired_rule_names
 from routing.ruleset import bump_version
 
 TECH_STACK = ("AWS", "Azure", "GCP", "on-premises", "Microsoft 365", "Google Workspace")
@@ -34,9 +34,9 @@ def seed_custom_fields(form: IntakeForm) -> dict[str, int]:
         made["fields"] += created
         FormCustomField.objects.get_or_create(form=form, field=field, defaults={
             "is_required": required, "after": after, "position": position})
-    deleted = deleted_rule_names(m.ScoringRule)
+    retired = retired_rule_names(m.ScoringRule)
     for name, group, field_name, operator, value, points in DEMO_RULES:
-        if name in deleted:
+        if name in retired:
             continue
         _, created = m.ScoringRule.objects.get_or_create(name=name, defaults={
             "group": group, "field": field_name, "operator": operator, "value": value,

@@ -419,6 +419,21 @@ def test_a_demo_rule_sales_ops_deleted_stays_deleted_when_seed_demo_runs_again(d
     assert ScoringRule.objects.get(pk=edited.pk).points == 3
 
 
+def test_a_demo_rule_sales_ops_renamed_does_not_come_back_beside_it(demo, admin_client):
+    """make run runs seed_demo at every start: a demo rule renamed in the admin came back under
+    its old name as a second rule ("Director or head of IT" renamed: every director scored
+    +15 twice)."""
+    rule = ScoringRule.objects.get(name="Director or head of IT")
+    response = admin_client.post(f"/admin/routing/scoringrule/{rule.pk}/change/", {
+        "name": "Directors", "group": rule.group, "field": rule.field,
+        "operator": rule.operator, "value": rule.value, "points": rule.points,
+        "is_active": "on", "position": rule.position})
+    assert response.status_code == 302
+    call_command("seed_demo", verbosity=0)
+    assert not ScoringRule.objects.filter(name="Director or head of IT").exists()
+    assert ScoringRule.objects.get(pk=rule.pk).name == "Directors"
+
+
 def test_seeding_the_demo_rules_is_all_or_nothing(monkeypatch):
     """seed_routing is one transaction: a failure at its end leaves no half of the demo rules
     (the rule-history check was slipped in under its @transaction.atomic, which then wrapped
