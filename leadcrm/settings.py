@@ -153,7 +153,11 @@ if TASK_BROKER == "redis":
     Q_CLUSTER["redis"] = REDIS_URL
 
 # --- Email ----------------------------------------------------------------------------------
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+try:
+    EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+except ImproperlyConfigured:  # it said only "Invalid email schema smtp2", naming no variable
+    raise ImproperlyConfigured(f"EMAIL_URL={env.str('EMAIL_URL')!r}: use an email URL such as "
+                               "smtp+tls://user:password@host:587 or consolemail://.") from None
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="leadcrm <sales@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL

@@ -31,6 +31,8 @@ def check(**environment) -> subprocess.CompletedProcess:
     ({"Q_WORKERS": "two"}, "Q_WORKERS='two': use a number."),
     ({"SESSION_HOURS": "half a day"}, "SESSION_HOURS='half a day': use a number."),
     ({"TIME_ZONE": "Europe/Berln"}, "TIME_ZONE='Europe/Berln': use a time zone name"),
+    # It said only "Invalid email schema smtp2", naming no variable.
+    ({"EMAIL_URL": "smtp2://mail.example.com"}, "EMAIL_URL='smtp2://mail.example.com': use"),
 ])
 def test_a_setting_outside_its_documented_values_stops_the_start(environment, message):
     result = check(**environment)
