@@ -522,7 +522,7 @@ def import_leads_view(request):
     """Admin page: upload, preview (dry run) with per-row errors, then import."""
     from capture.channels.imports import ImportFileError, import_rows, options_for, read_table
 
-    report = None
+    report, too_long = None, ""
     form = ImportLeadsForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
@@ -531,12 +531,13 @@ def import_leads_view(request):
                               form.cleaned_data["region"])
         try:  # the whole file read first: one that breaks half-way imports nothing
             rows = list(read_table(upload.read(), name))
-            if not form.cleaned_data["dry_run"] and len(rows) > ADMIN_IMPORT_MAX_ROWS:
-                raise ImportFileError(
-                    f"{name} has {len(rows):,} rows; this page imports up to "
-                    f"{ADMIN_IMPORT_MAX_ROWS:,} at a time (a longer import outlasts the web "
-                    "request and stops half-way). Use python manage.py import_leads FILE, or "
-                    "split the file.")
+            if len(rows) > ADMIN_IMPORT_MAX_ROWS:
+                too_long = (f"{name} has {len(rows):,} rows; this page imports up to "
+                            f"{ADMIN_IMPORT_MAX_ROWS:,} at a time (a longer import outlasts "
+                            "the web request and stops half-way). Use python manage.py "
+                            "import_leads FILE, or split the file.")
+                if not form.cleaned_data["dry_run"]:
+                    raise ImportFileError(too_long)
             report = import_rows(rows, options, dry_run=form.cleaned_data["dry_run"])
         except ImportFileError as exc:
             form.add_error("file", str(exc))
@@ -545,7 +546,7 @@ def import_leads_view(request):
                 messages.success(request, f"Imported {name}: {report.summary()}.")
     context = {**admin.site.each_context(request), "title": "Import leads", "form": form,
                "report": report, "dry_run": form.data.get("dry_run") if form.is_bound else True,
-               "max_rows": f"{ADMIN_IMPORT_MAX_ROWS:,}",
+               "max_rows": f"{ADMIN_IMPORT_MAX_ROWS:,}", "too_long": too_long,
                "opts": Lead._meta}
     return TemplateResponse(request, "capture/admin/import_leads.html", context,
                             status=400 if form.is_bound and form.errors else 200)

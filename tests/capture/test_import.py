@@ -303,6 +303,9 @@ def test_the_admin_refuses_a_file_too_long_to_import_in_one_request_before_writi
     preview = admin_client.post("/admin/capture/lead/import/",
                                 {"file": SimpleUploadedFile("expo.csv", data), "dry_run": "on"})
     assert preview.status_code == 200 and "3 rows: 3 new leads" in preview.content.decode()
+    # The preview does not send them on to the import it then refuses.
+    assert "untick" not in preview.content.decode()
+    assert "this page imports up to 2 at a time" in preview.content.decode()
 
 
 def test_excel_s_sep_line_names_the_delimiter_and_is_no_row():
