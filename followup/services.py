@@ -387,19 +387,24 @@ def _record_sent_across_a_lost_connection(message: OutboundMessage, lead: Lead) 
     """The provider has the message: record it even when the database dropped the connection
     while it was being sent (a restart, a failover, a pooler). A row left `sending` is freed
     after STALE_AFTER and sent again, so the person would get it twice. Past the retries (a
-    longer outage) it is left to that, as for a worker killed at this point."""
-    for wait in RECORD_SENT_RETRY_WAITS:
+    longer outage) it is left to that, as for a worker killed at this point. A try whose COMMIT
+    reached the database before the connection dropped is not recorded again (no second
+    timeline entry or notification)."""
+    tried = False
+    for wait in (*RECORD_SENT_RETRY_WAITS, None):
         try:
-            _record_sent(message, lead)
+            if not (tried and OutboundMessage.objects.filter(
+                    pk=message.pk, status=Status.SENT).exists()):
+                _record_sent(message, lead)
             return
         except (OperationalError, InterfaceError) as exc:
-            if connection.in_atomic_block:  # an outer transaction cannot reconnect
+            if wait is None or connection.in_atomic_block:  # an outer one cannot reconnect
                 raise
+            tried = True
             logger.warning("Recording outbound message %s as sent failed (%s); retrying in "
                            "%s s", message.pk, exc, wait)
             connection.close()
             time.sleep(wait)
-    _record_sent(message, lead)
 
 
 def _loaded(instance, field: str) -> bool:

@@ -177,3 +177,35 @@ def test_a_database_connection_lost_after_the_send_still_records_it_sent_and_sen
     OutboundMessage.objects.filter(pk=row.pk).update(claimed_at=timezone.now() - STALE_AFTER * 2)
     dispatch_due_messages()  # a later sweep finds nothing to send again
     assert [m.to for m in mail.outbox] == [["rep@example.com"]]
+
+
+@pytest.mark.django_db(transaction=True)  # the worker's own transactions, as in a qcluster
+def test_a_sent_row_whose_commit_answer_was_lost_is_recorded_once(monkeypatch):
+    """The connection dropped after the database committed the row as sent but before its
+    answer came back: the retry wrote the timeline entry (and a warning's notification) a
+    second time."""
+    from django.db import OperationalError
+
+    from capture.models import Interaction
+    from followup import services
+    from followup.tasks import dispatch_due_messages
+
+    lead = LeadFactory()
+    row = OutboundMessage.objects.create(lead=lead, kind="owner_alert",
+                                         to_address="rep@example.com", subject="New lead")
+    record_sent, lost = services._record_sent, []
+
+    def committed_then_answer_lost(message, lead):
+        record_sent(message, lead)
+        if not lost:
+            lost.append(message.pk)
+            raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(services, "_record_sent", committed_then_answer_lost)
+    monkeypatch.setattr(services, "RECORD_SENT_RETRY_WAITS", (0, 0), raising=False)
+    before = Interaction.objects.filter(lead=lead).count()
+    dispatch_due_messages()
+    row.refresh_from_db()
+    assert row.status == "sent"
+    assert Interaction.objects.filter(lead=lead).count() == before + 1
+    assert [m.to for m in mail.outbox] == [["rep@example.com"]]
