@@ -640,10 +640,11 @@ class OwnerFilter(admin.RelatedFieldListFilter):
     (other teams' people are not theirs to list, as their leads are not)."""
 
     def field_choices(self, field, request, model_admin):
-        if sees_every_lead(request.user):
-            return super().field_choices(field, request, model_admin)
-        reps = sorted(reps_of_teams(led_team_ids(request.user)), key=person_sort_key)
-        return [(user.pk, person_name(user)) for user in reps]
+        if sees_every_lead(request.user):  # named as the list's owner column names them
+            people = field.related_model.objects.complex_filter(field.get_limit_choices_to())
+        else:
+            people = reps_of_teams(led_team_ids(request.user))
+        return [(user.pk, person_name(user)) for user in sorted(people, key=person_sort_key)]
 
 
 @admin.register(Lead)

@@ -242,6 +242,9 @@ def test_the_rules_and_leads_lists_name_reps_by_their_full_names(admin_client, s
         cells = re.findall(r'<td class="field-(?:rep_name|owner_name)">(.*?)</td>',
                            admin_client.get(url).content.decode())
         assert cells == ["Alice Anders"], url
+    # The list's "By owner" filter too (it listed "alice" beside the column's "Alice Anders").
+    listing = admin_client.get("/admin/capture/lead/").content.decode()
+    assert re.search(rf'owner__id__exact={alice.user.pk}"[^>]*>Alice Anders</a>', listing)
 
 
 def test_a_routing_condition_on_a_tier_that_does_not_exist_is_refused(admin_client, sales_team,
