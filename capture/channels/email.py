@@ -272,6 +272,9 @@ def normalise(event: InboundEvent) -> IntakeInput:
         name, address = parse_email(str(message.get("From", "")))
     except Exception:
         raise Rejected(f"The sender {message.get('From')!r} is not an email address.") from None
+    if not address:  # a message stored without one is ignored; this one's body was purged
+        raise Rejected("The message has no sender address (its raw email may have been "
+                       "purged by the retention policy).")
     first, _, last = name.partition(" ")
     subject = " ".join(str(message.get("Subject", "")).split())
     text = text_of(message)

@@ -157,3 +157,20 @@ def test_an_idle_lead_s_anonymising_leaves_the_person_s_active_lead_s_admin_log(
     entry.refresh_from_db()
     assert entry.object_repr == "Grace <grace@navy.mil>"
     assert entry.change_message == "Changed the phone of grace@navy.mil"
+
+
+def test_an_email_whose_raw_message_was_purged_is_not_reprocessed_into_an_empty_lead(
+        admin_client):
+    """A failed email loses its raw message after N days (above). The admin's Reprocess then
+    read an empty message and made a lead with no name, email or phone."""
+    event = InboundEvent.objects.create(channel="email", external_id="sha256:1",
+                                        status=InboundEvent.Status.FAILED, payload={"via": "imap"},
+                                        body=b"From: Ada <ada@example.com>\r\n\r\nQuote?\r\n",
+                                        received_at=START)
+    with time_machine.travel(START + timedelta(days=91), tick=False):
+        run_retention()
+    admin_client.post("/admin/capture/inboundevent/",
+                      {"action": "reprocess", "_selected_action": [event.pk]})
+    event.refresh_from_db()
+    assert not Lead.objects.exists()
+    assert event.status == InboundEvent.Status.REJECTED and "sender" in event.reason
