@@ -11,10 +11,13 @@ def main() -> None:
     from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
-    try:
-        _ = settings.INSTALLED_APPS  # reads the environment: a bad value stops here
-    except ImproperlyConfigured as error:
-        sys.exit(f"leadcrm cannot start: {error}")
+    # Read the settings now (they read the environment: a bad value stops here with its
+    # message, not a traceback), unless --settings names others for Django to load.
+    if not any(arg.startswith("--settings") for arg in sys.argv[1:]):
+        try:
+            _ = settings.INSTALLED_APPS
+        except ImproperlyConfigured as error:
+            sys.exit(f"leadcrm cannot start: {error}")
     execute_from_command_line(sys.argv)
 
 

@@ -45,3 +45,16 @@ def test_a_setting_outside_its_documented_values_stops_the_start(environment, me
 def test_documented_values_are_taken_whatever_their_case():
     assert check(CLOSED_LEAD_MATCH="Reopen", TASK_BROKER="ORM",
                  PHONE_DEFAULT_REGION="gb").returncode == 0
+
+
+def test_settings_named_on_the_command_line_are_the_ones_loaded(tmp_path):
+    """manage.py reads the settings early to stop on a bad value with its message; --settings
+    must still choose the module (it was read after leadcrm.settings was loaded: ignored)."""
+    (tmp_path / "other_settings.py").write_text(
+        "from leadcrm.settings import *  # noqa\nTIME_ZONE = 'Asia/Tokyo'\n")
+    env = {**os.environ, "DATABASE_URL": "sqlite:////tmp/leadcrm-settings-check.sqlite3",
+           "PYTHONPATH": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "diffsettings", "--settings=other_settings"], cwd=ROOT,
+        env=env, capture_output=True, text=True, timeout=120)
+    assert "TIME_ZONE = 'Asia/Tokyo'" in result.stdout, result.stderr[-500:]
