@@ -8,6 +8,7 @@ from django import forms
 from django.apps import apps
 from django.conf import settings
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import Count, F, Q
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -387,6 +388,17 @@ class InteractionAdmin(admin.ModelAdmin):
 
 # --- channels ---------------------------------------------------------------------------------
 
+class MappingField(forms.JSONField):
+    """A mapping box sales ops may empty: no mapping is {} (an empty JSON box reads as None,
+    which the NOT NULL column refused with a server error)."""
+
+    def to_python(self, value):
+        return {} if value in self.empty_values else super().to_python(value)
+
+
+MAPPING_BOX = {models.JSONField: {"form_class": MappingField}}
+
+
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
     list_display = ("name", "source", "prefix", "is_active", "accepts_form_posts",
@@ -394,6 +406,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_filter = ("is_active", "accepts_form_posts")
     search_fields = ("name", "source", "prefix")
     readonly_fields = ("prefix", "last_used_at", "created_at")
+    formfield_overrides = MAPPING_BOX
     fields = ("name", "source", "is_active", "field_mapping", "accepts_form_posts",
               "return_origins", "default_region", "rate_limit_per_minute", "acknowledge_with",
               "prefix", "last_used_at", "created_at")
@@ -415,6 +428,7 @@ class WebhookSourceAdmin(admin.ModelAdmin):
     list_filter = ("is_active",)
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
+    formfield_overrides = MAPPING_BOX
     actions = ("new_secret",)
 
     def get_fields(self, request, obj=None):
@@ -475,6 +489,7 @@ class ChannelSettingsAdmin(admin.ModelAdmin):
     """Each channel's non-secret settings, with the last 24 hours of every adapter above them."""
 
     change_list_template = "capture/admin/channel_settings_change_list.html"
+    formfield_overrides = MAPPING_BOX
     list_display = ("channel", "is_active", "source", "default_region", "forward_to",
                     "updated_at")
     fieldsets = (
@@ -560,6 +575,7 @@ class LinkedInFormAdmin(admin.ModelAdmin):
     list_filter = ("is_active",)
     search_fields = ("name", "form_id")
     fields = ("name", "form_id", "is_active", "question_mapping", "source", "default_region")
+    formfield_overrides = MAPPING_BOX
 
 
 from capture import privacy_admin  # noqa: E402,F401  (export, erasure, retention, access trail)

@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from capture.intake import receive_event
-from capture.models import ApiKey, ChannelSettings, InboundEvent, WebhookSource
+from capture.models import ApiKey, ChannelSettings, InboundEvent, LinkedInForm, WebhookSource
 
 pytestmark = pytest.mark.django_db
 
@@ -142,3 +142,22 @@ def test_create_api_key_refuses_a_region_phone_numbers_do_not_know():
     assert not ApiKey.objects.exists()
     call_command("create_api_key", "Web", "--region", "de", stdout=io.StringIO())
     assert ApiKey.objects.get().default_region == "DE"
+
+
+
+@pytest.mark.parametrize(("model", "data", "field"), [
+    (ChannelSettings, {"channel": "meta", "is_active": "on"}, "field_mapping"),
+    (ApiKey, {"name": "Partner", "source": "partner", "is_active": "on",
+              "rate_limit_per_minute": "60"}, "field_mapping"),
+    (WebhookSource, {"name": "Zapier", "slug": "zap", "is_active": "on", "secret": "s" * 40},
+     "field_mapping"),
+    (LinkedInForm, {"name": "Webinar", "form_id": "123456", "is_active": "on",
+                    "source": "linkedin"}, "question_mapping"),
+])
+def test_a_mapping_box_emptied_saves_no_mapping_rather_than_a_server_error(
+        admin_client, model, data, field):
+    """Sales ops removing every mapping clear the box: the page answered 500 (NOT NULL)."""
+    url = f"/admin/capture/{model._meta.model_name}/add/"
+    response = admin_client.post(url, {**data, field: ""})
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert getattr(model.objects.get(), field) == {}
