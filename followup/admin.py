@@ -7,7 +7,8 @@ from collections import Counter
 
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.template import TemplateSyntaxError
@@ -117,8 +118,21 @@ class EmailTemplateAdmin(admin.ModelAdmin):
     search_fields = ("name", "subject", "body")
 
 
+class SequenceStepFormSet(BaseInlineFormSet):
+    def clean(self) -> None:
+        super().clean()
+        steps = [f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
+        if self.instance.is_active and not steps:
+            # Enrolled, a lead would finish an empty sequence at once (and go to nurture).
+            raise ValidationError("Add at least one step, or untick “On” to keep the sequence "
+                                  "as a draft: switched on without steps it would take every "
+                                  "lead it matches and end at once (with “then long-term "
+                                  "nurture”, moving them to nurture).")
+
+
 class SequenceStepInline(admin.StackedInline):
     model = SequenceStep
+    formset = SequenceStepFormSet
     extra = 0
     fields = (("position", "delay", "delay_unit", "channel"), "subject", "body")
 

@@ -425,3 +425,18 @@ def test_seed_demo_installs_the_default_sequence_once(monkeypatch):
     assert [(s.delay, s.channel) for s in sequence.steps.all()] == [
         (1, "email"), (3, "email"), (5, "email")]
     assert sequence.trigger == "no_response" and sequence.no_response_hours == 24
+
+
+def test_a_sequence_switched_on_without_steps_is_refused(ops_client, routing_rules):
+    """Saved first and its steps left for later, an empty sequence switched on took every new
+    lead it matched and, its last step "done" at once, moved them straight to nurture."""
+    empty = {**EARLY_SEQUENCE, "window_starts": "09:00", "window_ends": "17:00",
+             "steps-TOTAL_FORMS": "0", "is_active": "on", "then_nurture": "on"}
+    response = ops_client.post("/admin/followup/sequence/add/", empty)
+    assert response.status_code == 200
+    assert "Add at least one step" in response.content.decode()
+    assert not Sequence.objects.exists()
+    draft = {**empty}
+    del draft["is_active"]
+    assert ops_client.post("/admin/followup/sequence/add/", draft).status_code == 302
+    assert submit(email="grace@navy.mil").status == "new"
