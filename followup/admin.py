@@ -30,7 +30,7 @@ from followup.models import (
     SequenceStep,
     Suppression,
 )
-from followup.sequences import RUNNING, step_context, stop_enrollment
+from followup.sequences import RUNNING, owner_timezone, step_context, stop_enrollment
 from followup.services import render_text
 from followup.suppression import unsubscribe_url
 from followup.tasks import send_outbound
@@ -194,7 +194,7 @@ class SequenceAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "followup/admin/sequence_preview.html", {
             **self.admin_site.each_context(request), "opts": self.model._meta,
             "title": f"Preview of “{sequence}”", "sequence": sequence, "lead": lead,
-            "steps": steps, "tz": lead_timezone(lead) if lead else None,
+            "steps": steps, "tz": lead_timezone(lead, owner_timezone(lead)) if lead else None,
         })
 
     def preview_link(self, obj):

@@ -14,7 +14,7 @@ from followup.models import EmailTemplate, Notification, OutboundMessage, Sequen
 from followup.sequences import enrol_lead
 from followup.services import render_text
 from routing.services import escalate_due_breaches
-from tests.factories import UserFactory
+from tests.factories import LeadFactory, UserFactory
 from tests.followup.conftest import submit, sweep_at
 
 pytestmark = pytest.mark.django_db
@@ -440,3 +440,16 @@ def test_a_sequence_switched_on_without_steps_is_refused(ops_client, routing_rul
     del draft["is_active"]
     assert ops_client.post("/admin/followup/sequence/add/", draft).status_code == 302
     assert submit(email="grace@navy.mil").status == "new"
+
+
+def test_the_preview_names_the_timezone_the_steps_go_out_in(ops_client, default_sequence):
+    """A lead without a country or phone is reached in its owner's timezone; the preview said
+    the server's (UTC) while the steps went out on New York's clock."""
+    from routing.models import RepProfile
+
+    owner = UserFactory(username="nora")
+    RepProfile.objects.create(user=owner, timezone="America/New_York")
+    lead = LeadFactory(owner=owner)
+    page = ops_client.get(f"/admin/followup/sequence/{default_sequence.pk}/preview/"
+                          f"?lead={lead.pk}").content.decode()
+    assert "in their timezone America/New_York" in page
