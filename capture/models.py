@@ -8,7 +8,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
-from django.template import TemplateSyntaxError
 from django.urls import reverse
 from django.utils import timezone
 
@@ -23,7 +22,7 @@ from capture.fields import (
     answer_list,
     answers_differing_in_case,
 )
-from capture.templating import compile_message
+from capture.templating import template_problem
 
 
 class Channel(models.TextChoices):
@@ -77,6 +76,11 @@ def default_budget_choices() -> str:
 
 def default_urgency_choices() -> str:
     return "\n".join(DEFAULT_CHOICES["urgency"])
+
+
+# What an acknowledgement's subject and text may print (followup.services.acknowledgement_for).
+ACK_VARIABLES = ("first_name", "last_name", "company", "message", "response_promise",
+                 "form_title")
 
 
 class IntakeForm(models.Model):
@@ -198,10 +202,8 @@ class IntakeForm(models.Model):
             if repeated := answers_differing_in_case(self.choices_for(name)):
                 errors[f"{name}_choices"] = repeated
         for name in ("ack_subject", "ack_body"):
-            try:
-                compile_message(getattr(self, name))
-            except TemplateSyntaxError as exc:
-                errors[name] = f"This template has an error: {exc}"
+            if problem := template_problem(getattr(self, name), ACK_VARIABLES):
+                errors[name] = problem
         if errors:
             raise ValidationError(errors)
 

@@ -14,8 +14,11 @@ before this check, when it is rendered (a TemplateSyntaxError, never its output)
 from __future__ import annotations
 
 import functools
+import re
+from collections.abc import Iterable
 
 from django.template import (
+    Context,
     Engine,
     Library,
     Template,
@@ -72,3 +75,37 @@ def _engine() -> Engine:
 def compile_message(text: str) -> Template:
     """The compiled text; TemplateSyntaxError for a syntax error or a refused tag."""
     return _engine().from_string(text)
+
+
+_UNKNOWN = "\x00%s\x00"
+
+
+@functools.cache
+def _checking_engine() -> Engine:
+    # The same tags and filters; a variable the context lacks prints as a marker, not "".
+    return _MessageEngine(loaders=[], libraries={}, string_if_invalid=_UNKNOWN)
+
+
+def unknown_variables(text: str, names: Iterable[str]) -> list[str]:
+    """The variables `text` prints that are none of `names` (a typo such as {{ firstname }}
+    prints nothing at all); what {% for %} or {% with %} defines is known. The text must
+    compile (compile_message)."""
+    try:
+        shown = _checking_engine().from_string(text).render(Context(dict.fromkeys(names, "x")))
+    except Exception:  # a tag failing on the sample values: nothing to say about variables
+        return []
+    return list(dict.fromkeys(re.findall("\x00(.*?)\x00", shown)))
+
+
+def template_problem(text: str, names: Iterable[str]) -> str:
+    """What sales ops must fix in a message text with these variables, or ""."""
+    try:
+        compile_message(text)
+    except TemplateSyntaxError as exc:
+        return f"This template has an error: {exc}"
+    if unknown := unknown_variables(text, names):
+        said = ", ".join(f"{{{{ {v} }}}}" for v in unknown)
+        listed = ", ".join(f"{{{{ {name} }}}}" for name in names)
+        return (f"{said} {'are not variables' if len(unknown) > 1 else 'is not a variable'} of "
+                f"this message (it would print nothing). Use {listed}.")
+    return ""

@@ -109,9 +109,7 @@ class ChatWidget(models.Model):
         return origin.rstrip("/").lower() in self.origin_list
 
     def clean(self) -> None:
-        from django.template import TemplateSyntaxError
-
-        from capture.templating import compile_message
+        from capture.templating import template_problem
 
         errors: dict[str, str] = {}
         problems = [p for o in self.origin_list if (p := check_origin(o))]
@@ -127,10 +125,10 @@ class ChatWidget(models.Model):
         if not self.first_response_seconds:
             errors["first_response_seconds"] = "The target must be more than zero."
         for name in ("ack_subject", "ack_body"):
-            try:
-                compile_message(getattr(self, name))
-            except TemplateSyntaxError as exc:
-                errors[name] = f"This template has an error: {exc}"
+            # What the acknowledgement may print (chat.services._hand_over).
+            if problem := template_problem(getattr(self, name),
+                                           ("first_name", "last_name", "transcript")):
+                errors[name] = problem
         if errors:
             raise ValidationError(errors)
 

@@ -11,11 +11,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
-from django.template import TemplateSyntaxError
 from django.utils import timezone
 
 from capture.models import IntakeForm, Interaction, Lead
-from capture.templating import compile_message
+from capture.templating import template_problem
 from routing.models import ScoreTier
 
 
@@ -91,15 +90,16 @@ class Sequence(models.Model):
 
 
 def template_errors(obj, names: tuple[str, ...]) -> dict[str, str]:
-    """A message per field whose text is not a valid template, or uses a tag that reads outside
-    the lead's details such as {% debug %} or {% load %} (sales ops see it in the admin)."""
-    errors = {}
-    for name in names:
-        try:
-            compile_message(getattr(obj, name) or "")
-        except TemplateSyntaxError as exc:
-            errors[name] = f"This template has an error: {exc}"
-    return errors
+    """A message per field whose text is not a valid template, uses a tag that reads outside
+    the lead's details such as {% debug %} or {% load %}, or prints a variable a step or email
+    template does not have (sales ops see it in the admin)."""
+    return {name: problem for name in names
+            if (problem := template_problem(getattr(obj, name) or "", STEP_VARIABLES))}
+
+
+# What a step or an email template may print (followup.sequences.step_context).
+STEP_VARIABLES = ("first_name", "last_name", "company", "owner_name", "owner_signature",
+                  "unsubscribe_url")
 
 
 TEMPLATE_VARIABLES = ("Variables: {{ first_name }}, {{ last_name }}, {{ company }}, "

@@ -97,3 +97,17 @@ def test_the_slug_help_says_where_the_page_lives(admin_client, quote_form):
     change = admin_client.get(f"/admin/capture/intakeform/{quote_form.pk}/change/")
     html = change.content.decode()
     assert "The page lives at /q/quote/." in html and "/q//" not in html
+
+
+def test_a_misspelt_variable_in_the_acknowledgement_is_refused_beside_the_field(admin_client):
+    """{{ firstname }} saved quietly and every prospect got "Hi ," (an unknown variable prints
+    nothing); variables a {% for %} or {% with %} defines are fine."""
+    response = admin_client.post(ADD, form_data(ack_subject="Thanks, {{ firstname }}"))
+    assert response.status_code == 200
+    assert ("{{ firstname }} is not a variable of this message (it would print nothing). Use "
+            "{{ first_name }}, {{ last_name }}, {{ company }}, {{ message }}, "
+            "{{ response_promise }}, {{ form_title }}.") in response.content.decode()
+    assert not IntakeForm.objects.exists()
+    body = ("Hi {{ first_name|default:'there' }},{% with co=company %} {{ co }}{% endwith %}"
+            "{% for word in message.split %} {{ word }}{% endfor %}")
+    assert admin_client.post(ADD, form_data(ack_body=body)).status_code == 302

@@ -453,3 +453,12 @@ def test_the_preview_names_the_timezone_the_steps_go_out_in(ops_client, default_
     page = ops_client.get(f"/admin/followup/sequence/{default_sequence.pk}/preview/"
                           f"?lead={lead.pk}").content.decode()
     assert "in their timezone America/New_York" in page
+
+
+def test_a_step_printing_a_variable_steps_do_not_have_is_refused(ops_client):
+    response = ops_client.post("/admin/followup/sequence/add/", {
+        **EARLY_SEQUENCE, "window_starts": "09:00", "window_ends": "17:00",
+        "steps-TOTAL_FORMS": "1", "steps-0-body": "Hi {{ first_name }}, {{ rep_name }} here"})
+    assert response.status_code == 200
+    assert "{{ rep_name }} is not a variable of this message" in response.content.decode()
+    assert not Sequence.objects.exists()
