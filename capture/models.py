@@ -187,9 +187,11 @@ class IntakeForm(models.Model):
         required = self.required_fields or []
         if isinstance(self.fields, list) and (extra := [f for f in required
                                                         if f not in self.fields]):
-            errors["required_fields"] = (
-                f"Required fields must be on the form: {', '.join(map(str, extra))}."
-            )
+            labels = dict(LeadField.choices)  # as the boxes name them: "Budget range", not budget
+            errors["required_fields"] = ("Required fields must be on the form: tick "
+                                         f"{', '.join(str(labels.get(f, f)) for f in extra)} "
+                                         "under Fields too, or untick "
+                                         f"{'them' if len(extra) > 1 else 'it'} here.")
         if self.consent_required and not self.consent_text.strip():
             errors["consent_text"] = "Write the consent text the visitor must agree to."
         lines = [line.strip() for line in (self.allowed_origins or "").splitlines()]

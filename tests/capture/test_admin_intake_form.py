@@ -111,3 +111,12 @@ def test_a_misspelt_variable_in_the_acknowledgement_is_refused_beside_the_field(
     body = ("Hi {{ first_name|default:'there' }},{% with co=company %} {{ co }}{% endwith %}"
             "{% for word in message.split %} {{ word }}{% endfor %}")
     assert admin_client.post(ADD, form_data(ack_body=body)).status_code == 302
+
+
+def test_a_required_field_left_off_the_form_is_named_as_its_box_is(admin_client):
+    """The message said "budget, urgency": names sales ops never see on the page."""
+    response = admin_client.post(ADD, form_data(required_fields=["email", "budget", "urgency"]))
+    assert response.status_code == 200
+    assert ("Required fields must be on the form: tick Budget range, When do you need it? "
+            "under Fields too, or untick them here.") in response.content.decode()
+    assert not IntakeForm.objects.exists()
