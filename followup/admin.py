@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections import Counter
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -118,16 +119,28 @@ class EmailTemplateAdmin(admin.ModelAdmin):
     search_fields = ("name", "subject", "body")
 
 
+NO_STEPS = ("Add at least one step, or untick “On” to keep the sequence as a draft: switched "
+            "on without steps it would take every lead it matches and end at once (with “then "
+            "long-term nurture”, moving them to nurture).")
+
+
 class SequenceStepFormSet(BaseInlineFormSet):
     def clean(self) -> None:
         super().clean()
         steps = [f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
         if self.instance.is_active and not steps:
             # Enrolled, a lead would finish an empty sequence at once (and go to nurture).
-            raise ValidationError("Add at least one step, or untick “On” to keep the sequence "
-                                  "as a draft: switched on without steps it would take every "
-                                  "lead it matches and end at once (with “then long-term "
-                                  "nurture”, moving them to nurture).")
+            raise ValidationError(NO_STEPS)
+
+
+class SequenceListForm(forms.ModelForm):
+    """The list's "On" box: a draft without steps stays off there too."""
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("is_active") and not self.instance.steps.exists():
+            self.add_error("is_active", NO_STEPS)
+        return data
 
 
 class SequenceStepInline(admin.StackedInline):
@@ -144,6 +157,9 @@ class SequenceAdmin(admin.ModelAdmin):
     list_editable = ("is_active", "position")
     filter_horizontal = ("tiers", "forms")
     inlines = [SequenceStepInline]
+
+    def get_changelist_form(self, request, **kwargs):
+        return super().get_changelist_form(request, form=SequenceListForm, **kwargs)
     fieldsets = (
         (None, {"fields": ("name", "is_active", "position", "then_nurture")}),
         ("Who is enrolled", {"fields": ("trigger", "no_response_hours", "tiers", "forms",

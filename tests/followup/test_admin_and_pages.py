@@ -462,3 +462,14 @@ def test_a_step_printing_a_variable_steps_do_not_have_is_refused(ops_client):
     assert response.status_code == 200
     assert "{{ rep_name }} is not a variable of this message" in response.content.decode()
     assert not Sequence.objects.exists()
+
+
+def test_a_draft_without_steps_cannot_be_switched_on_from_the_list(ops_client):
+    draft = Sequence.objects.create(name="Draft", is_active=False, position=5)
+    response = ops_client.post("/admin/followup/sequence/", {
+        "form-TOTAL_FORMS": "1", "form-INITIAL_FORMS": "1", "form-0-id": draft.pk,
+        "form-0-is_active": "on", "form-0-position": "5", "_save": "Save"})
+    assert response.status_code == 200
+    assert "Add at least one step" in response.content.decode()
+    draft.refresh_from_db()
+    assert not draft.is_active
