@@ -18,7 +18,7 @@ from django.utils.html import format_html
 from capture import custom_fields
 from capture.channels.base import reprocess
 from capture.custom_field_admin import FormCustomFieldInline, custom_list_filters
-from capture.forms import IntakeFormAdminForm
+from capture.forms import IntakeFormAdminForm, own_html_form
 from capture.identity import phone_search, region_problem
 from capture.models import (
     WORKING_STATUSES,
@@ -314,10 +314,9 @@ class IntakeFormAdmin(admin.ModelAdmin):
         iframe = (f'<iframe src="{url}" title="{obj.title}" style="width:100%;min-height:720px;'
                   'border:0" loading="lazy"></iframe>')
         return format_html(
-            "<p>An iframe:</p><pre>{}</pre><p>Or your own HTML form posting here (add your "
-            "site to “allowed origins”; see the README for the full snippet):</p>"
-            '<pre>&lt;form method="post" action="{}"&gt; … &lt;/form&gt;</pre>',
-            iframe, url,
+            "<p>An iframe:</p><pre>{}</pre><p>Or your own HTML form posting here, with this "
+            "form's fields (add your site to “allowed origins” first):</p><pre>{}</pre>",
+            iframe, own_html_form(obj, url),
         )
 
 

@@ -13,7 +13,7 @@ from django import forms
 from django.conf import settings
 from django.core import signing
 from django.template.loader import render_to_string
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
 
 from capture import custom_fields
 from capture.fields import ATTRIBUTION_FIELDS, CHOICE_FIELDS, FORM_FIELDS, MAX_LENGTHS, LeadField
@@ -328,3 +328,34 @@ class IntakeFormAdminForm(forms.ModelForm):
 
     def clean_required_fields(self) -> list[str]:
         return list(self.cleaned_data.get("required_fields") or [])
+
+
+INPUT_TYPES = {"email": "email", "phone": "tel"}
+
+
+def own_html_form(intake_form: IntakeForm, action: str) -> str:
+    """The HTML form a site can paste to post to this intake form (its origin listed in
+    allowed_origins): the form's own fields, answers, consent box and honeypot, so sales ops
+    copy a working snippet from the admin rather than write one."""
+    required = set(intake_form.required_fields or ())
+    lines = [f'<form method="post" action="{escape(action)}">']
+    for name in intake_form.fields or ():
+        label = escape(LeadField(name).label) if name in LeadField.values else escape(name)
+        star = " required" if name in required else ""
+        if choices := intake_form.choices_for(name):
+            options = "".join(f"<option>{escape(c)}</option>" for c in choices)
+            field = f'<select name="{name}"{star}><option value=""></option>{options}</select>'
+        elif name == "message":
+            field = f'<textarea name="{name}"{star}></textarea>'
+        else:
+            field = f'<input name="{name}" type="{INPUT_TYPES.get(name, "text")}"{star}>'
+        lines.append(f"  <label>{label} {field}</label>")
+    if intake_form.consent_text.strip():
+        star = " required" if intake_form.consent_required else ""
+        lines.append(f'  <label><input type="checkbox" name="consent"{star}> '
+                     f"{escape(intake_form.consent_text.strip())}</label>")
+    lines += ['  <!-- leave empty: people never see it, bots fill it -->',
+              f'  <input name="{HONEYPOT}" tabindex="-1" autocomplete="off" aria-hidden="true" '
+              'style="position:absolute;left:-10000px">',
+              f"  <button>{escape(intake_form.submit_label)}</button>", "</form>"]
+    return "\n".join(lines)

@@ -120,3 +120,32 @@ def test_a_required_field_left_off_the_form_is_named_as_its_box_is(admin_client)
     assert ("Required fields must be on the form: tick Budget range, When do you need it? "
             "under Fields too, or untick them here.") in response.content.decode()
     assert not IntakeForm.objects.exists()
+
+
+def test_the_embed_snippet_is_a_working_form_with_this_form_s_fields(admin_client, client):
+    """It showed '<form …> … </form>' and sent sales ops to the README; the snippet is now the
+    form itself, and a site listed in allowed origins that pastes it gets its leads."""
+    import html
+    import re
+
+    form = IntakeForm.objects.create(
+        slug="demo-day", title="Demo day", fields=["first_name", "email", "company_size",
+                                                   "message"],
+        required_fields=["email"], consent_text="Contact me <about> this", consent_required=True,
+        allowed_origins="https://shop.example", submit_label="Book a demo")
+    page = admin_client.get(f"/admin/capture/intakeform/{form.pk}/change/").content.decode()
+    snippet = html.unescape(re.findall(r"<pre>(.*?)</pre>", page, re.S)[-1])
+    assert "README" not in page.split("Embed on your site")[-1][:2000]
+    assert re.findall(r'name="([a-z_]+)"', snippet) == [
+        "first_name", "email", "company_size", "message", "consent", "website"]
+    assert '<input name="email" type="email" required>' in snippet
+    assert "<option>11-50</option>" in snippet and "Contact me &lt;about&gt; this" in snippet
+    assert "<button>Book a demo</button>" in snippet
+    action = re.search(r'action="([^"]+)"', snippet).group(1)
+    assert action.endswith("/q/demo-day/")
+    posted = client.post("/q/demo-day/", {"first_name": "Ada", "email": "ada@shop.example",
+                                          "company_size": "11-50", "message": "Hi",
+                                          "consent": "on", "website": ""},
+                         HTTP_ORIGIN="https://shop.example")
+    assert posted.status_code == 302
+    assert Lead.objects.get().company_size == "11-50"
