@@ -103,6 +103,10 @@ def template_problem(text: str, names: Iterable[str]) -> str:
         compile_message(text)
     except TemplateSyntaxError as exc:
         return f"This template has an error: {exc}"
+    # Django prints an unclosed "{{ first_name" as it stands: the prospect would read it.
+    for opening, closing in (("{{", "}}"), ("{%", "%}")):
+        if re.search(re.escape(opening) + r"(?![^{}]*" + re.escape(closing) + ")", text):
+            return f"A “{opening}” is not closed with “{closing}”: it would be sent as typed."
     if unknown := unknown_variables(text, names):
         said = ", ".join(f"{{{{ {v} }}}}" for v in unknown)
         listed = ", ".join(f"{{{{ {name} }}}}" for name in names)

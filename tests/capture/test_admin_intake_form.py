@@ -113,6 +113,17 @@ def test_a_misspelt_variable_in_the_acknowledgement_is_refused_beside_the_field(
     assert admin_client.post(ADD, form_data(ack_body=body)).status_code == 302
 
 
+@pytest.mark.parametrize(("text", "said"), [
+    ("Hi {{ first_name", "A “{{” is not closed with “}}”"),
+    ("Hi {% if company {{ company }}", "A “{%” is not closed with “%}”"),
+])
+def test_an_unclosed_variable_or_tag_is_refused_not_sent_as_typed(admin_client, text, said):
+    """Django prints "Hi {{ first_name" as it stands: prospects would have read it."""
+    response = admin_client.post(ADD, form_data(ack_subject=text))
+    assert response.status_code == 200 and said in response.content.decode()
+    assert not IntakeForm.objects.exists()
+
+
 def test_a_required_field_left_off_the_form_is_named_as_its_box_is(admin_client):
     """The message said "budget, urgency": names sales ops never see on the page."""
     response = admin_client.post(ADD, form_data(required_fields=["email", "budget", "urgency"]))
