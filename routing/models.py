@@ -517,7 +517,9 @@ class SlaPolicy(models.Model):
 
     def clean(self) -> None:
         errors = {}
-        if not self.target:
+        if self.target is None:  # not given, or refused by its own field: said there once
+            pass
+        elif self.target <= 0:
             errors["target"] = "The target must be more than zero."
         elif self.unit in MAX_TARGETS and self.target > MAX_TARGETS[self.unit]:
             errors["target"] = (f"Keep the target within a year: at most "

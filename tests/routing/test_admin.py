@@ -282,6 +282,12 @@ def test_bad_sla_policy_and_rep_profile_input_get_messages(admin_client, tiers, 
         "warning_percent": "150", "escalation": "both", "is_active": "on"})
     html = response.content.decode()
     assert "between 1 and 99 percent" in html and "need a business hours calendar" in html
+    assert "The target must be more than zero." in html
+    # A negative target is refused once, by its own box, not twice in two wordings.
+    html = admin_client.post("/admin/routing/slapolicy/add/", {
+        "tier": tiers["hot"].pk, "target": "-5", "unit": "minutes", "warning_percent": "50",
+        "escalation": "both", "is_active": "on"}).content.decode()
+    assert "greater than or equal to 0" in html and "must be more than zero" not in html
     response = admin_client.post(f"/admin/routing/repprofile/{alice.pk}/change/", {
         "user": alice.user_id, "seniority": "2", "timezone": "Mars/Olympus",
         "work_days": ["0", "1"], "work_starts": "09:00", "work_ends": "17:00",
