@@ -382,7 +382,7 @@ class RoutingRuleAdmin(ListRowFormMixin, PersonLabelsMixin, RuleHistoryMixin, ad
         return results.distinct(), False
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("conditions")  # one query
+        return super().get_queryset(request).prefetch_related("conditions", "tiers")
 
     def changelist_view(self, request, extra_context=None):
         sync_custom_field_specs()  # the conditions column reads custom fields too
@@ -396,7 +396,14 @@ class RoutingRuleAdmin(ListRowFormMixin, PersonLabelsMixin, RuleHistoryMixin, ad
     def conditions_shown(self, obj) -> str:
         if obj.is_default:
             return "every lead no other rule takes"
-        said = []
+        # The tier and score limits first: "Cold free-mail leads to nurture" is not every
+        # free-mail lead.
+        said = [f"Tier is {' or '.join(t.name for t in tiers)}"] if (
+            tiers := sorted(obj.tiers.all(), key=lambda t: t.min_score)) else []
+        if obj.min_score is not None:
+            said.append(f"Score is at least {obj.min_score}")
+        if obj.max_score is not None:
+            said.append(f"Score is at most {obj.max_score}")
         for c in obj.conditions.all():
             try:
                 said.append(compile_condition(c.field, c.operator, c.value,

@@ -228,6 +228,17 @@ def test_the_routing_rules_list_shows_each_rules_conditions_in_a_fixed_number_of
     assert listed(12)[1] == few
 
 
+def test_the_routing_rules_list_shows_tier_and_score_limits_too(admin_client, sales_team,
+                                                                 tiers):
+    """"Cold free-mail leads to nurture" read as "Free-mail is yes": every free-mail lead."""
+    rule = RoutingRule.objects.create(name="Cold free-mail", action="round_robin",
+                                      team=sales_team, position=1, max_score=29)
+    rule.tiers.set([tiers["warm"], tiers["cold"]])
+    RoutingCondition.objects.create(rule=rule, field="company", operator="is_set")
+    html = admin_client.get("/admin/routing/routingrule/").content.decode()
+    assert "Tier is cold or warm and Score is at most 29 and Company is set" in html
+
+
 def test_the_rules_and_leads_lists_name_reps_by_their_full_names(admin_client, sales_team,
                                                                   alice):
     """People are named as on every page ("Alice Anders"), not by their login ("alice")."""
