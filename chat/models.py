@@ -40,6 +40,10 @@ def check_origin(origin: str) -> str | None:
     return None
 
 
+# What a chat acknowledgement's subject and text may print (chat.services._hand_over).
+CHAT_ACK_VARIABLES = ("first_name", "last_name", "transcript")
+
+
 class ChatWidget(models.Model):
     """One chat box on one or more sites, answered by one team."""
 
@@ -125,9 +129,7 @@ class ChatWidget(models.Model):
         if not self.first_response_seconds:
             errors["first_response_seconds"] = "The target must be more than zero."
         for name in ("ack_subject", "ack_body"):
-            # What the acknowledgement may print (chat.services._hand_over).
-            if problem := template_problem(getattr(self, name),
-                                           ("first_name", "last_name", "transcript")):
+            if problem := template_problem(getattr(self, name), CHAT_ACK_VARIABLES):
                 errors[name] = problem
         if errors:
             raise ValidationError(errors)

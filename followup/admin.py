@@ -157,9 +157,6 @@ class SequenceAdmin(admin.ModelAdmin):
     list_editable = ("is_active", "position")
     filter_horizontal = ("tiers", "forms")
     inlines = [SequenceStepInline]
-
-    def get_changelist_form(self, request, **kwargs):
-        return super().get_changelist_form(request, form=SequenceListForm, **kwargs)
     fieldsets = (
         (None, {"fields": ("name", "is_active", "position", "then_nurture")}),
         ("Who is enrolled", {"fields": ("trigger", "no_response_hours", "tiers", "forms",
@@ -167,6 +164,9 @@ class SequenceAdmin(admin.ModelAdmin):
         ("Sending window (the lead's local time)", {
             "fields": ("window_starts", "window_ends", "send_on_weekends")}),
     )
+
+    def get_changelist_form(self, request, **kwargs):
+        return super().get_changelist_form(request, form=SequenceListForm, **kwargs)
 
     def get_urls(self):
         return [path("<int:pk>/preview/", self.admin_site.admin_view(self.preview),
