@@ -108,18 +108,20 @@ def erased_identity(key: str, phone: str, account: tuple[str, str] | None = None
 def is_suppressed(lead: Lead, channel: str) -> bool:
     """May we message this lead on this channel (email, sms)? STOP also sets do_not_text.
     The one check for every sender: followup's messages and replies, capture's SMS auto-reply."""
-    suppression = _suppression_model()
     if channel == "sms":
-        if lead.do_not_text:
-            return True
-        return bool(lead.phone) and suppression.objects.filter(
-            kind=suppression.Kind.PHONE,
-            value_hash=identity_hash(suppression.Kind.PHONE, lead.phone)).exists()
+        return lead.do_not_text or address_suppressed("phone", lead.phone)
     if channel == "email":
-        return bool(lead.email_key) and suppression.objects.filter(
-            kind=suppression.Kind.EMAIL,
-            value_hash=identity_hash(suppression.Kind.EMAIL, lead.email_key)).exists()
+        return address_suppressed("email", lead.email_key)
     return False
+
+
+def address_suppressed(kind: str, value: str) -> bool:
+    """Is this email address (or key) or E.164 phone on the suppression list? For a sender
+    that has an address, not a lead (a chat visitor's own email); is_suppressed() for a lead."""
+    if not value:
+        return False
+    return _suppression_model().objects.filter(
+        kind=kind, value_hash=identity_hash(kind, value)).exists()
 
 
 def is_new_opt_in(channel: str, consent) -> bool:

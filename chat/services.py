@@ -512,7 +512,7 @@ def _hand_over(lead: Lead, conversation: Conversation, interaction: Interaction,
     """Nobody answered: acknowledge by email, flag a call-back for a phone, plan follow-up.
     The email goes to and names the visitor (`fields`, the details they left), as a form's
     does: a phone shared with someone else's lead does not send that person the transcript."""
-    from capture.privacy import is_suppressed
+    from capture.privacy import address_suppressed
     from followup.receivers import queue_send_on_commit
     from followup.sequences import plan_enrolment
     from followup.services import acknowledged_person, acknowledgement_row
@@ -520,8 +520,8 @@ def _hand_over(lead: Lead, conversation: Conversation, interaction: Interaction,
     lead.refresh_from_db()
     widget = conversation.widget
     to_address, names = acknowledged_person(lead, fields)
-    if to_address and widget.ack_subject.strip() and not is_suppressed(
-            Lead(email_key=email_key(to_address)), "email"):
+    if to_address and widget.ack_subject.strip() and not address_suppressed(
+            "email", to_address):
         context = {"first_name": names["first_name"], "last_name": names["last_name"],
                    "transcript": transcript(conversation, visitor_only=True)}
         message = acknowledgement_row(

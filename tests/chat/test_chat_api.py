@@ -524,3 +524,18 @@ def test_the_hand_over_acknowledges_the_visitor_not_a_lead_their_phone_matched(v
     ack = OutboundMessage.objects.get(kind=OutboundMessage.Kind.ACKNOWLEDGEMENT)
     assert ack.to_address == "bob@office.example"
     assert "Bob" in ack.body and "Ann" not in ack.body and "40 laptops" in ack.body
+
+
+def test_the_hand_over_does_not_email_a_visitor_who_unsubscribed(visitor, widget):
+    # The visitor's address unsubscribed earlier (as typed then, in other capitals): the
+    # hand-over checks the address they left, not a lead's, and sends nothing to it.
+    from followup.suppression import suppress
+
+    suppress(kind="email", value="Grace@Example.com", reason="unsubscribed")
+    visitor.say("I need a quote for 40 laptops")
+    with time_machine.travel(timezone.now() + timedelta(seconds=widget.no_answer_seconds + 1)):
+        assert visitor.poll().json()["no_answer"] is True
+        assert visitor.leave(email="grace@example.com", first_name="Grace").status_code == 200
+    assert not OutboundMessage.objects.filter(
+        kind=OutboundMessage.Kind.ACKNOWLEDGEMENT).exists()
+    assert Lead.objects.get().email == "grace@example.com"  # the lead is still taken in
