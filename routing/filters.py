@@ -77,6 +77,19 @@ class CustomNumberBound(forms.CharField):
         return custom_fields.coerce(self.definition, super().clean(value))
 
 
+class ChoicesInAnyCase(django_filters.fields.MultipleChoiceField):
+    """A choice filter's values as the definition spells them, whatever capitals a typed or
+    shared URL used ("?cf_plan=pro" for "Pro"), as forms and the API read choices."""
+
+    def to_python(self, value):
+        spelt = {str(choice).casefold(): choice for choice, _ in self.choices}
+        return [spelt.get(str(v).casefold(), v) for v in super().to_python(value)]
+
+
+class ChoicesFilter(django_filters.MultipleChoiceFilter):
+    field_class = ChoicesInAnyCase
+
+
 def custom_filter(definition: CustomField) -> django_filters.Filter:
     """The filter that suits the type; each calls the selector that uses the index."""
     kind, label = definition.kind, definition.label
@@ -95,7 +108,7 @@ def custom_filter(definition: CustomField) -> django_filters.Filter:
         return custom_fields.filter_text(queryset, definition, value)
 
     if kind in CustomField.CHOICE_KINDS:
-        return django_filters.MultipleChoiceFilter(
+        return ChoicesFilter(
             label=label + (" (any of)" if kind == Kind.MULTI_CHOICE else ""),
             choices=[(c, c) for c in definition.choice_list], method=method,
             widget=forms.SelectMultiple(attrs={"size": min(len(definition.choice_list), 4)}))

@@ -232,6 +232,9 @@ def stocked(alice, fields):
     ("cf_contract_end_before=2026-12-31", ["Onprem Lovelace"]),
     ("cf_partner=no", ["Onprem Lovelace"]),
     ("cf_plan=Pro", ["Cloudy Lovelace"]),
+    # A typed or shared URL in other capitals filters the same, as a form's value does.
+    ("cf_plan=pro", ["Cloudy Lovelace"]),
+    ("cf_tech_stack=gcp&cf_tech_stack=ON-PREMISES", ["Cloudy Lovelace", "Onprem Lovelace"]),
     ("cf_contact_time=MORNING", ["Cloudy Lovelace"]),
 ])
 def test_the_queue_filters_by_each_type(as_alice, stocked, query, names):
