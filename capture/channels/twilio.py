@@ -115,6 +115,14 @@ def normalise_sms(event: InboundEvent) -> IntakeInput:
     payload = event.payload
     phone = _caller(payload, "sender")
     text = payload.get("Body", "").strip()
+    # Twilio posts WhatsApp messages to the same webhook, from "whatsapp:+<number>", with the
+    # sender's WhatsApp profile name: recorded as WhatsApp (a chat, as Meta's are), named.
+    whatsapp = str(payload.get("From", "")).startswith("whatsapp:")
+    network = "WhatsApp" if whatsapp else "SMS"
+    first, _, last = (str(payload.get("ProfileName", "")).strip() if whatsapp
+                      else "").partition(" ")
+    names = {name: value for name, value in (("first_name", first), ("last_name", last))
+             if value}
     # "Stop.", "stop!" are STOP too: the keyword alone, whatever its case and punctuation.
     word = " ".join(re.sub(r"[^\w\s]", " ", text.upper()).split())
     flags = {}
@@ -125,14 +133,16 @@ def normalise_sms(event: InboundEvent) -> IntakeInput:
     count = str(payload.get("NumMedia") or "0").strip()
     media = int(count) if count.isascii() and count.isdigit() else 0
     return IntakeInput(
-        channel=LeadChannel.SMS,
-        fields={"phone": phone, **({"message": text} if text and not flags else {})},
+        channel=LeadChannel.CHAT if whatsapp else LeadChannel.SMS,
+        fields={"phone": phone, **names,
+                **({"message": text} if text and not flags else {})},
         summary=("Texted STOP: do not text" if flags.get("do_not_text") else
-                 "Texted START again" if flags else f"SMS: {text[:80]}" if text else "SMS"),
+                 "Texted START again" if flags else
+                 f"{network}: {text[:80]}" if text else network),
         body=text + (f"\n({media} attachment(s))" if media else ""),
         occurred_at=event.received_at,
         source=ChannelSettings.for_channel(SETTINGS).source or "twilio",
-        kind=Interaction.Kind.SMS,
+        kind=Interaction.Kind.MESSAGE if whatsapp else Interaction.Kind.SMS,
         notify_prospect=False,
         flags=flags,
     )

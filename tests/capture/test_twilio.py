@@ -77,6 +77,23 @@ def test_an_sms_becomes_a_lead_then_a_reply_on_the_same_lead(client):
     assert lead.interactions.count() == 2
 
 
+def test_a_whatsapp_message_through_twilio_is_recorded_as_whatsapp_with_the_senders_name(
+        client):
+    # Twilio posts WhatsApp messages to the number's SMS webhook, From "whatsapp:+1...": they
+    # were taken in as "SMS: ..." on an SMS lead, and the WhatsApp profile name was dropped.
+    twilio_post(client, "/inbound/twilio/sms/", fixture("sms.json", Body="Hi by SMS"))
+    response = twilio_post(client, "/inbound/twilio/sms/", fixture("whatsapp.json"))
+    assert response.status_code == 200
+    lead = Lead.objects.get()  # the same person as the SMS: one lead
+    assert (lead.phone, lead.first_name, lead.last_name) == ("+14155552671", "Grace", "Hopper")
+    entry = lead.interactions.get(summary__startswith="WhatsApp")
+    assert entry.summary == "WhatsApp: Hello, can you quote managed IT for 40 people?"
+    assert entry.channel == "chat"
+    twilio_post(client, "/inbound/twilio/sms/", fixture("whatsapp.json", MessageSid="SM77",
+                                                        From="whatsapp:+14155550177"))
+    assert Lead.objects.get(phone="+14155550177").channel == "chat"
+
+
 def test_the_sms_auto_reply_is_valid_twiml(client):
     ChannelSettings.objects.create(channel="twilio", reply_text="Thanks! We'll text you soon.")
     response = twilio_post(client, "/inbound/twilio/sms/", fixture("sms.json"))
