@@ -45,7 +45,9 @@ class OutboundMessageAdmin(admin.ModelAdmin):
     list_display = ("due_at", "kind", "channel", "to_address", "subject_shown", "status",
                     "attempts", "sent_at", "provider_status", "error", "lead")
     list_filter = ("status", "kind", "channel")
-    search_fields = ("to_address", "subject", "message_id", "provider_id")
+    # A step waiting to go out has no address yet: the prospect is found by their lead too.
+    search_fields = ("to_address", "subject", "message_id", "provider_id", "lead__email",
+                     "lead__first_name", "lead__last_name", "lead__company")
     # The lead's owner and signature and the step: what a waiting step's subject is drawn from.
     list_select_related = ("lead", "lead__owner", "lead__owner__sender_profile", "step")
     raw_id_fields = ("lead", "interaction", "identity")

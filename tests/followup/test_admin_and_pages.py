@@ -473,3 +473,17 @@ def test_a_draft_without_steps_cannot_be_switched_on_from_the_list(ops_client):
     assert "Add at least one step" in response.content.decode()
     draft.refresh_from_db()
     assert not draft.is_active
+
+
+def test_a_prospects_waiting_steps_are_found_in_the_outbox_by_their_name_email_or_company(
+        ops_client, routing_rules, default_sequence):
+    """A step waiting to go out has no address yet (it is filled in when it goes out), so a
+    search for the prospect's email, name or company found none of their scheduled steps."""
+    for name, email, company in (("Grace", "grace@navy.mil", "US Navy"),
+                                 ("Ada", "ada@engine.org", "Engine")):
+        enrol_lead(lead=submit(first_name=name, email=email, company=company),
+                   sequence=default_sequence)
+    for term in ("grace@navy.mil", "US Navy", "Grace"):
+        page = ops_client.get("/admin/followup/outboundmessage/",
+                              {"q": term, "kind__exact": "sequence"}).content.decode()
+        assert "Your request for US Navy" in page and "Engine" not in page, term
