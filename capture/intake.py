@@ -72,6 +72,9 @@ class IntakeInput:
     source: str = ""
     consent: Consent | None = None
     notify_prospect: bool = True  # False for imports and demo data: no acknowledgement email
+    # A new lead's follow-up sequence (None: as notify_prospect). True for a request emailed
+    # to us: it gets no acknowledgement, but nobody answering it is followed up like a form's.
+    follow_up: bool | None = None
     kind: str = Interaction.Kind.SUBMISSION
     # Optional, for channels: attach to this lead instead of matching (a reply to our email,
     # a Messenger sender we know), the message id recorded on the Interaction for threading,

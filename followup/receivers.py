@@ -78,7 +78,8 @@ def follow_up_received_lead(
         stop_on_prospect_reply(lead=lead, reason=INBOUND_REPLY.get(
             interaction.kind, "the prospect got in touch"))
     warning = [sla_warning_row(lead)]
-    if created and data.notify_prospect:  # imports and demo data are never emailed unasked
+    follow_up = data.notify_prospect if data.follow_up is None else data.follow_up
+    if created and follow_up:  # imports and demo data are never emailed unasked
         plan_enrolment(lead, timers=warning)  # one INSERT for both timers
     else:
         write_timers(warning)

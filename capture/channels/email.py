@@ -304,6 +304,7 @@ def normalise(event: InboundEvent) -> IntakeInput:
         source=ChannelSettings.for_channel(SETTINGS).source or "email",
         kind=Interaction.Kind.EMAIL,
         notify_prospect=False,
+        follow_up=True,  # the person wrote to us: unanswered, they are followed up
         lead_id=lead_id,
         message_id=message_id(message, event.payload.get("provider_id", "")),
     )

@@ -172,6 +172,24 @@ def test_an_unsubscribed_address_is_never_enrolled_again(enrolled, client):
     assert to_prospect(enrolled.lead) == []
 
 
+def test_a_lead_who_emailed_us_is_followed_up_when_nobody_answers(routing_rules,
+                                                                 default_sequence):
+    """A request sent to sales@ is a new lead like a form's: nobody answering it within 24
+    hours enrols it (it is no import). It got no "no response" timer, so nothing followed."""
+    from capture.channels.email import receive_email
+
+    raw = (b"From: Emma Mailer <emma@mailer-corp.com>\r\nTo: sales@example.com\r\n"
+           b"Subject: Quote for 40 seats\r\nMessage-ID: <emma-1@mailer-corp.com>\r\n"
+           b"Content-Type: text/plain; charset=utf-8\r\n\r\nWe need a quote for 40 seats.\r\n")
+    with time_machine.travel(ARRIVAL, tick=False):
+        event, _ = receive_email(raw, via="test")
+    lead = event.lead
+    sweep_at(ARRIVAL + DAY)
+    assert Enrollment.objects.get(lead=lead).status == "active"
+    sweep_at(ARRIVAL + 2 * DAY)
+    assert [m.subject for m in to_prospect(lead)] == ["Your request"]
+
+
 @pytest.mark.parametrize(("channel", "kind", "reason"), [
     (Channel.EMAIL, Interaction.Kind.EMAIL, "the prospect replied by email"),
     (Channel.SMS, Interaction.Kind.SMS, "the prospect texted"),
