@@ -197,6 +197,19 @@ class PasswordResetView(auth_views.PasswordResetView):
         return super().form_valid(form)
 
 
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Django's "choose a new password" page (the emailed link). The login lock's page sends a
+    locked-out user here, so a new password set from the link lifts that account's lock
+    (django-axes): the link proves the mailbox is theirs."""
+
+    def form_valid(self, form):
+        from axes.utils import reset
+
+        response = super().form_valid(form)
+        reset(username=self.user.get_username())
+        return response
+
+
 def password_reset_limited(request: HttpRequest, email: str) -> bool:
     """Count one reset request for this client and this address; past either hourly limit?"""
     address = email_key(email) or email.strip().casefold()

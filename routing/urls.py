@@ -20,6 +20,9 @@ urlpatterns = [
     # Before Django's own: the same page, with a limit on the emails it sends.
     path("accounts/password_reset/", security_views.PasswordResetView.as_view(),
          name="password_reset"),
+    # The same, lifting the login lock of the account whose password the link resets.
+    path("accounts/reset/<uidb64>/<token>/", security_views.PasswordResetConfirmView.as_view(),
+         name="password_reset_confirm"),
     # Django's own names (login, logout, password_reset, ...): its views reverse them bare.
     path("accounts/", include("django.contrib.auth.urls")),
     # Two-factor sign-in, account security, "log out everywhere" (capture/security_views.py).

@@ -206,6 +206,26 @@ def test_the_admin_login_is_locked_after_five_wrong_passwords(client):
     assert Client().get("/admin/").status_code == 302
 
 
+def test_a_password_reset_from_the_emailed_link_lifts_the_login_lock(client, mailoutbox):
+    """The locked-out page says "Try again later, or reset your password": the new password
+    signed in at once instead of the same 429 for the rest of the hour."""
+    import re
+
+    person("mia", email="mia@example.com")
+    for _ in range(5):
+        client.post("/accounts/login/", {"username": "mia", "password": "wrong"})
+    assert sign_in(client, "mia").status_code == 429
+    client.post("/accounts/password_reset/", {"email": "mia@example.com"})
+    link = re.search(r"https?://[^/\s]+(/accounts/reset/\S+/)", mailoutbox[-1].body).group(1)
+    form = client.get(link, follow=True)
+    done = client.post(form.redirect_chain[-1][0], {"new_password1": "another-long-pass-2",
+                                                    "new_password2": "another-long-pass-2"})
+    assert done.status_code == 302 and done["Location"] == "/accounts/reset/done/"
+    response = client.post("/accounts/login/", {"username": "mia",
+                                                "password": "another-long-pass-2"})
+    assert response.status_code == 302
+
+
 def test_a_lost_device_is_reset_from_the_command_line(client):
     from io import StringIO
 
