@@ -180,6 +180,8 @@ def claim(request: HttpRequest, lead_id: int) -> HttpResponse:
         messages.warning(request, actions.TAKEN)
         return redirect(f"{reverse('routing:queue')}?tab=team")
     if actions.claim_lead(lead_id=lead_id, user=request.user):
+        record_access(request.user, LeadAccess.Action.REASSIGNED, lead=lead_id,
+                      detail="claimed from the team queue")
         messages.success(request, "The lead is yours.")
         return redirect("routing:lead", lead_id=lead_id)
     messages.warning(request, actions.TAKEN)

@@ -42,6 +42,18 @@ def test_opening_listing_changing_and_reassigning_each_leave_one_row(lead, alice
     assert listed.lead is None and f",{lead.pk}," in listed.listed_ids
 
 
+def test_claiming_a_lead_from_the_team_queue_is_a_reassignment_on_the_trail(alice, sales_team,
+                                                                            manager):
+    """The claim gives the lead an owner; the trail showed the rep opening it, never taking it."""
+    waiting = lead_for(None, sales_team, first_name="Ada")
+    assert signed_in(alice.user).post(f"/queue/claim/{waiting.pk}/").status_code == 302
+    row = LeadAccess.objects.get(lead=waiting)
+    assert (row.user, row.action, row.detail) == (alice.user, "reassigned",
+                                                  "claimed from the team queue")
+    page = signed_in(manager).get(f"/leads/{waiting.pk}/").content.decode()
+    assert "claimed from the team queue" in page[page.index('id="access-trail"'):]
+
+
 def test_a_queue_csv_export_names_every_lead_it_held_in_the_trail(lead, alice, manager):
     response = signed_in(alice.user).get("/queue/export.csv?tab=all")
     assert lead.email in b"".join(response.streaming_content).decode("utf-8-sig")
