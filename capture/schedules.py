@@ -20,7 +20,10 @@ SCHEDULES = {
     "capture: fetch LinkedIn form responses again": (
         "capture.channels.linkedin.retry_form_response_fetches", 5),
     # The retention policy (admin: Capture -> Retention policy); a dry-run report when it is off.
-    "capture: apply the retention policy": ("capture.privacy.run_scheduled_retention", 24 * 60),
+    # A run anonymises for up to privacy.RETENTION_RUN_SECONDS (120), longer than Q_CLUSTER's
+    # timeout; it stays under the broker's retry, or a second copy would start.
+    "capture: apply the retention policy": ("capture.privacy.run_scheduled_retention", 24 * 60,
+                                            min(150, settings.Q_CLUSTER["retry"] - 10)),
 }
 
 

@@ -11,8 +11,10 @@ import time_machine
 from django.core.management import call_command
 from django_q.models import Schedule
 
+from capture import privacy
 from capture.models import BlockRule, InboundEvent, Lead, LeadStatus, RetentionPolicy, RetentionRun
 from capture.privacy import run_retention, run_scheduled_retention
+from tests.factories import LeadFactory
 
 pytestmark = pytest.mark.django_db
 START = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
@@ -112,6 +114,26 @@ def test_the_daily_schedule_is_installed_on_migrate(db):
     schedule = Schedule.objects.get(name="capture: apply the retention policy")
     assert schedule.func == "capture.privacy.run_scheduled_retention"
     assert schedule.minutes == 24 * 60
+    assert "'timeout': 150" in schedule.kwargs  # above the 120 s a run works for, not 60 s
+
+
+def test_a_backlog_of_idle_leads_is_worked_through_by_runs_that_each_commit(history,
+                                                                           sync_tasks,
+                                                                           monkeypatch):
+    """A first run on an old database has thousands of idle leads. All of them in one
+    transaction outlasted the task's timeout: the worker was killed and everything rolled back,
+    every day. A run now works for RETENTION_RUN_SECONDS, one committed lead at a time, and
+    queues the next run for the rest."""
+    with time_machine.travel(START, tick=False):
+        LeadFactory.create_batch(2, last_activity_at=START)
+    monkeypatch.setattr(privacy, "RETENTION_RUN_SECONDS", 0)  # one lead per run
+    with time_machine.travel(START + timedelta(days=400), tick=False):
+        run_scheduled_retention()
+    runs = list(RetentionRun.objects.order_by("pk"))
+    assert [(r.report["leads_anonymised"], r.report["leads_left"]) for r in runs] == [
+        (1, 2), (1, 1), (1, 0)]
+    assert all(r.finished_at for r in runs)
+    assert not Lead.objects.filter(erased_at__isnull=True).exists()
 
 
 def test_the_admin_edits_the_policy_and_runs_a_dry_run(history, admin_client):
