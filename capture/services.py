@@ -107,6 +107,23 @@ def log_rep_contact(*, lead: Lead, user, kind: str, summary: str = "", body: str
     return interaction
 
 
+def _refuse_a_second_open_lead(lead_id: int, key: str, phone: str) -> None:
+    """Reopening a closed lead whose person came back since (the intake then made a new lead,
+    linked to it): one person has one open lead (the constraints uniq_open_lead_email and
+    _phone), so the rep works the newer lead or closes it first."""
+    from django.db.models import Q
+
+    from capture.models import OPEN_STATUSES
+
+    same = (Q(email_key=key) if key else Q(pk__in=[])) | (Q(phone=phone) if phone else Q(pk__in=[]))
+    twin = (Lead.objects.filter(same, status__in=OPEN_STATUSES).exclude(pk=lead_id)
+            .values_list("pk", "email_key").first())
+    if twin is not None:
+        what = "email address" if key and twin[1] == key else "phone number"
+        raise ValueError(f"Lead #{twin[0]} is open for the same person (the same {what}): work "
+                         "that lead, or close it before reopening this one.")
+
+
 def mark_contacted(*, lead: Lead, user) -> bool:
     """A new lead a rep reached is contacted now (the timeline shows the status change): a
     connected call, a reply on their channel, an email, a chat answer. The system (no user)
@@ -132,12 +149,14 @@ def set_lead_status(*, lead: Lead, status: str, user=None, note: str = "", at=No
     from capture.signals import lead_touched
 
     row = Lead.objects.select_for_update().filter(pk=lead.pk).values_list(
-        "status", "first_response_at", "respond_by").first()
-    current, answered_at, respond_by = row or (None, None, None)
+        "status", "first_response_at", "respond_by", "email_key", "phone").first()
+    current, answered_at, respond_by, key, phone = row or (None, None, None, "", "")
     if current is None or current == status:
         return False
     if status not in ALLOWED_TRANSITIONS.get(current, ()):
         raise ValueError(f"A {current} lead cannot become {status}.")
+    if current not in OPEN_STATUSES and status in OPEN_STATUSES:
+        _refuse_a_second_open_lead(lead.pk, key, phone)
     now = at or timezone.now()
     changes = {"status": status, "last_activity_at": now}
     if status not in OPEN_STATUSES and answered_at is None and respond_by and respond_by > now:

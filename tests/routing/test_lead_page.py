@@ -129,6 +129,29 @@ def test_a_status_the_lead_cannot_reach_is_refused(as_alice, alice):
     assert lead.status == LeadStatus.WON
 
 
+@pytest.mark.parametrize("same", ["email", "phone"])
+def test_reopening_a_closed_lead_while_the_person_has_a_newer_open_one_is_refused(
+        as_alice, alice, same):
+    # The intake makes a new lead, linked, when a closed lead's person writes again: reopening
+    # the old one would be a second open lead of one person (it was a 500, the database's
+    # unique constraint).
+    old = lead_for(alice.user, status=LeadStatus.LOST, email="grace@example.com",
+                   phone="+14155552671")
+    newer = lead_for(alice.user, previous_lead=old,
+                     email="grace@example.com" if same == "email" else "other@example.com",
+                     phone="+14155552671" if same == "phone" else "")
+    response = as_alice.post(f"/leads/{old.pk}/status/", {"status": "new"})
+    assert response.status_code == 400
+    assert f"Lead #{newer.pk} is open for the same person" in response.content.decode()
+    old.refresh_from_db()
+    assert old.status == LeadStatus.LOST
+    assert not old.interactions.filter(kind=Interaction.Kind.STATUS).exists()
+    Lead.objects.filter(pk=newer.pk).update(status=LeadStatus.WON)  # once that one is closed
+    assert as_alice.post(f"/leads/{old.pk}/status/", {"status": "new"}).status_code == 302
+    old.refresh_from_db()
+    assert old.status == LeadStatus.NEW
+
+
 def test_sending_an_email_threads_replies_and_stamps_the_first_response(
         as_alice, alices_lead, mailoutbox, sync_tasks, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
