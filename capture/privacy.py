@@ -519,6 +519,12 @@ def _sample(ids: list[int]) -> list[int]:
 RETENTION_RUN_SECONDS = 120
 
 
+def retention_task_timeout() -> int:
+    """The worker's timeout for a retention run: above the time it works for, below the broker's
+    retry (or a second copy would start). The schedule and the runs it queues use it."""
+    return min(RETENTION_RUN_SECONDS + 30, settings.Q_CLUSTER["retry"] - 10)
+
+
 def run_retention(*, dry_run: bool = False, user=None,
                   max_seconds: float | None = None) -> RetentionRun:
     """Apply the retention policy once; a dry run counts and lists without changing a row.
@@ -595,7 +601,8 @@ def continue_retention(run: RetentionRun) -> None:
     if run.report.get("leads_left"):
         from django_q.tasks import async_task
 
-        async_task("capture.privacy.run_scheduled_retention")
+        # Its own timeout, as the schedule's: Q_CLUSTER's 60 s would kill a 120-second run.
+        async_task("capture.privacy.run_scheduled_retention", timeout=retention_task_timeout())
 
 
 # --- the access trail --------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from functools import partial
 from django.conf import settings
 from django.db.models.signals import post_migrate
 
+from capture.privacy import retention_task_timeout
+
 # name: (dotted path of the task, every N minutes)
 SCHEDULES = {
     "capture: retry failed inbound events": ("capture.tasks.retry_failed_events", 1),
@@ -23,7 +25,7 @@ SCHEDULES = {
     # A run anonymises for up to privacy.RETENTION_RUN_SECONDS (120), longer than Q_CLUSTER's
     # timeout; it stays under the broker's retry, or a second copy would start.
     "capture: apply the retention policy": ("capture.privacy.run_scheduled_retention", 24 * 60,
-                                            min(150, settings.Q_CLUSTER["retry"] - 10)),
+                                            retention_task_timeout()),
 }
 
 

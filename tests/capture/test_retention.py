@@ -136,6 +136,23 @@ def test_a_backlog_of_idle_leads_is_worked_through_by_runs_that_each_commit(hist
     assert not Lead.objects.filter(erased_at__isnull=True).exists()
 
 
+def test_the_run_queued_for_the_rest_has_the_schedules_timeout_not_the_clusters(history):
+    """The next run for a backlog works for 120 s, as the scheduled one: queued with the
+    cluster's 60-second timeout, the worker killed it half-way every time."""
+    from django_q.models import OrmQ
+    from django_q.signing import SignedPackage
+
+    with time_machine.travel(START, tick=False):
+        LeadFactory.create_batch(2, last_activity_at=START)
+    with time_machine.travel(START + timedelta(days=400), tick=False):
+        run = run_retention(max_seconds=0)  # one lead, the others left for the next run
+        privacy.continue_retention(run)
+    assert run.report["leads_left"] > 0
+    queued = [SignedPackage.loads(row.payload) for row in OrmQ.objects.all()]
+    [next_run] = [t for t in queued if t["func"] == "capture.privacy.run_scheduled_retention"]
+    assert next_run["timeout"] == 150
+
+
 def test_the_admin_edits_the_policy_and_runs_a_dry_run(history, admin_client):
     policy = RetentionPolicy.objects.get()
     response = admin_client.post("/admin/capture/retentionpolicy/", {
