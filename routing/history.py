@@ -106,6 +106,15 @@ def _restore(model: type[models.Model], pk: int, data: dict) -> models.Model:
     instance.save()
     for f in instance._meta.many_to_many:
         if f.name in data:
+            # A row deleted since (a tier the rule was limited to) cannot be linked again: the
+            # database would refuse it only at COMMIT, a 500 instead of this message.
+            target = f.related_model
+            gone = set(data[f.name]) - set(target.objects.filter(
+                pk__in=data[f.name]).values_list("pk", flat=True))
+            if gone:
+                raise ValidationError(
+                    f"It was limited to {target._meta.verbose_name_plural} deleted since "
+                    f"(#{', #'.join(map(str, sorted(gone)))}): edit the rule instead.")
             getattr(instance, f.name).set(data[f.name])
     for relation, fields in CHILDREN.get(model, {}).items():
         if relation not in data:

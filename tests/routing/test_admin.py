@@ -530,6 +530,27 @@ def test_a_rollback_that_clashes_is_refused_with_a_message(admin_client, tiers):
     assert tiers["hot"].min_score == 70
 
 
+def test_rolling_back_to_a_tier_deleted_since_is_refused_with_a_message(admin_client,
+                                                                         sales_team, tiers):
+    # Limited to "warm", then to "hot"; "warm" deleted once no rule used it. Linking the rule to
+    # the deleted tier again failed at COMMIT: a Server Error page on PostgreSQL.
+    admin_client.post("/admin/routing/routingrule/add/", routing_form(
+        team=sales_team.pk, tiers=[tiers["warm"].pk]))
+    rule = RoutingRule.objects.get()
+    admin_client.post(f"/admin/routing/routingrule/{rule.pk}/change/", routing_form(
+        team=sales_team.pk, tiers=[tiers["hot"].pk], **{
+            "conditions-INITIAL_FORMS": "1", "conditions-0-id": rule.conditions.get().pk,
+            "conditions-0-rule": rule.pk}))
+    changed = RuleChange.objects.get(action="changed")
+    tiers["warm"].delete()
+
+    response = admin_client.post("/admin/routing/rulechange/", {
+        "action": "roll_back_selected", "_selected_action": [changed.pk]}, follow=True)
+    page = response.content.decode()
+    assert "could not be rolled back" in page and "score tiers deleted since" in page
+    assert list(rule.tiers.all()) == [tiers["hot"]]
+
+
 def test_saving_without_changes_writes_no_history(admin_client):
     admin_client.post("/admin/routing/scoringrule/add/", SCORING_FORM)
     rule = ScoringRule.objects.get()
