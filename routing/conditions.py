@@ -301,7 +301,9 @@ def compile_condition(field_name: str, operator: str, value: str = "", *,
     value = normalise_value(field_name, operator, value, strict=False)
     if operator not in NO_VALUE_OPERATORS and not value:
         raise ConditionError("Enter a value to compare with.")
-    if spec.choices and operator in _CHOICE_CHECKED:
+    if spec.choices and (operator in _CHOICE_CHECKED or (
+            # On several choices "contains" is "contains all of" these answers, not words.
+            operator == Operator.CONTAINS and spec.kind == Kind.MULTI_CHOICE)):
         known = {_norm(c) for c in spec.choices}
         if unknown := [v for v in split_values(value) if _norm(v) not in known]:
             raise ConditionError(f"{spec.label} has no answer “{unknown[0]}”. "

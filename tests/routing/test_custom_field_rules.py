@@ -67,6 +67,8 @@ def test_a_scoring_rule_on_each_type_fires_on_the_leads_that_match(
     ("cf_seats", "between", "50, 10", "is above the second"),
     ("cf_contract_end", "greater_than", "soon", "is not a date"),
     ("cf_tech_stack", "contains_any", "AWS, Oracle", "has no answer “Oracle”"),
+    # Saved, it never fired: on several choices "contains" compares whole answers.
+    ("cf_tech_stack", "contains", "AWS, Azur", "has no answer “Azur”"),
     ("cf_plan", "equals", "Gold", "has no answer “Gold”"),
 ])
 def test_a_rule_that_cannot_work_on_the_type_is_refused(fields, field, operator, value,
