@@ -9,6 +9,7 @@ else. Everything here is pure: no database, no settings.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -226,20 +227,35 @@ def _as_bool(text: str) -> bool:
     raise ConditionError("Use yes or no.")
 
 
+# As a custom number field reads a typed number (capture.custom_fields): 1,200 is 1200, but
+# 1,5 is no number (not 15), nor are nan, inf and Python's 1_000.
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def _as_number(text: object) -> float:
+    raw = str(text).strip()
+    if _THOUSANDS.fullmatch(raw):
+        raw = raw.replace(",", "")
     try:
-        return float(str(text).strip().replace(",", ""))
+        number = float(raw) if "_" not in raw else math.nan
     except ValueError:
-        raise ConditionError(f"“{text}” is not a number.") from None
+        number = math.nan
+    if not math.isfinite(number):
+        raise ConditionError(f"“{text}” is not a number.")
+    return number
 
 
 def _as_date(text: object) -> date:
     if isinstance(text, date):
         return text
-    try:
-        return date.fromisoformat(str(text).strip())
+    raw = str(text).strip()
+    try:  # YYYY-MM-DD only, as leads store dates: not 20270101 or 2027-W01-1
+        if _ISO_DATE.fullmatch(raw):
+            return date.fromisoformat(raw)
     except ValueError:
-        raise ConditionError(f"“{text}” is not a date (use YYYY-MM-DD).") from None
+        pass
+    raise ConditionError(f"“{text}” is not a date (use YYYY-MM-DD).")
 
 
 def _words_pattern(words: Iterable[str]) -> re.Pattern:

@@ -43,6 +43,7 @@ def rule(field, operator, value, points=10, name=None) -> ScoringRule:
     ("cf_seats", "greater_than", "99", {"seats": 100}, {"seats": 99}),
     ("cf_seats", "less_than", "10", {"seats": 3}, {"seats": 10}),
     ("cf_seats", "between", "10, 50", {"seats": 50}, {"seats": 51}),
+    ("cf_seats", "greater_than", "1,000", {"seats": 1001}, {"seats": 1000}),
     ("cf_contract_end", "less_than", "2027-01-01", {"contract_end": "2026-12-31"},
      {"contract_end": "2027-01-01"}),
     ("cf_contract_end", "between", "2026-01-01, 2026-06-30", {"contract_end": "2026-03-01"},
@@ -66,6 +67,13 @@ def test_a_scoring_rule_on_each_type_fires_on_the_leads_that_match(
     ("cf_seats", "between", "50", "Give two values"),
     ("cf_seats", "between", "50, 10", "is above the second"),
     ("cf_contract_end", "greater_than", "soon", "is not a date"),
+    # Saved before, these never fired (nan, inf) or read another number or date than typed.
+    ("cf_seats", "greater_than", "nan", "is not a number"),
+    ("cf_seats", "less_than", "inf", "is not a number"),
+    ("cf_seats", "equals", "1,5", "is not a number"),
+    ("cf_seats", "equals", "1_000", "is not a number"),
+    ("cf_contract_end", "greater_than", "20270101", "is not a date"),
+    ("cf_contract_end", "less_than", "2027-W01-1", "is not a date"),
     ("cf_tech_stack", "contains_any", "AWS, Oracle", "has no answer “Oracle”"),
     # Saved, it never fired: on several choices "contains" compares whole answers.
     ("cf_tech_stack", "contains", "AWS, Azur", "has no answer “Azur”"),
