@@ -115,6 +115,36 @@ class RoutingConditionForm(ConditionForm):
 # --- History: every save and delete of a rule is a RuleChange row ------------------------------
 
 
+class ConditionFieldFilter(admin.SimpleListFilter):
+    """"By field" names fields as the rule form does ("Tech stack", not "cf_tech_stack")."""
+
+    title = "field"
+    parameter_name = "field__exact"
+
+    def lookups(self, request, model_admin):
+        sync_custom_field_specs()
+        used = set(model_admin.get_queryset(request).values_list("field", flat=True))
+        return sorted(((name, FIELDS[name].label if name in FIELDS else f"{name} (deleted)")
+                       for name in used), key=lambda choice: choice[1].casefold())
+
+    def queryset(self, request, queryset):
+        return queryset.filter(field=self.value()) if self.value() else queryset
+
+
+class ConditionOperatorFilter(admin.SimpleListFilter):
+    """"By operator" names operators as the rule form does ("is one of", not "one_of")."""
+
+    title = "operator"
+    parameter_name = "operator__exact"
+
+    def lookups(self, request, model_admin):
+        used = set(model_admin.get_queryset(request).values_list("operator", flat=True))
+        return [(value, label) for value, label in Operator.choices if value in used]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(operator=self.value()) if self.value() else queryset
+
+
 class ListRowForm(forms.ModelForm):
     """A row of a rule list edited in place (points, on/off, position).
 
@@ -177,7 +207,7 @@ class ScoringRuleAdmin(ListRowFormMixin, RuleHistoryMixin, admin.ModelAdmin):
     form = ScoringRuleForm
     list_display = ("name", "group", "condition", "points", "is_active", "position")
     list_editable = ("points", "is_active", "position")
-    list_filter = ("is_active", "group", "field", "operator")
+    list_filter = ("is_active", "group", ConditionFieldFilter, ConditionOperatorFilter)
     search_fields = ("name", "value", "group")
     fields = ("name", "group", "field", "operator", "value", "points", "is_active", "position")
     change_list_template = "admin/routing/rules_change_list.html"

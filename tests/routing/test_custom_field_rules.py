@@ -100,6 +100,21 @@ def test_the_rule_admin_lists_custom_fields_and_checks_them(fields, admin_client
     assert "Tech stack contains any of AWS, Azure" in listing
 
 
+def test_the_scoring_rule_list_filters_name_fields_and_operators_as_the_form_does(
+        fields, admin_client):
+    rule("cf_tech_stack", "contains_any", "AWS")
+    rule("job_title", "one_of", "CTO")
+    listing = admin_client.get("/admin/routing/scoringrule/").content.decode()
+    # The sidebar said "cf_tech_stack", "job_title", "contains_any" and "one_of".
+    assert '?field__exact=cf_tech_stack">Tech stack</a>' in listing
+    assert '?field__exact=job_title">Job title</a>' in listing
+    assert '?operator__exact=contains_any">contains any of</a>' in listing
+    assert ">cf_tech_stack</a>" not in listing and ">one_of</a>" not in listing
+    filtered = admin_client.get("/admin/routing/scoringrule/?field__exact=cf_tech_stack")
+    assert "Tech stack contains any of AWS" in filtered.content.decode()
+    assert "Job title is one of CTO" not in filtered.content.decode()
+
+
 def test_a_field_defined_after_the_rules_were_loaded_is_seen_at_the_next_lead(tiers):
     arrive("first@example.com")  # the rule set is now cached in this process
     CustomField.objects.create(key="seats", label="Seats", kind="number")
