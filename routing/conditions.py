@@ -28,6 +28,7 @@ from capture.fields import (
     LeadField,
 )
 from capture.identity import country_code, is_country_code
+from capture.identity import email_domain as idna_email_domain
 
 MAX_PATTERN_LENGTH = 300
 
@@ -148,7 +149,9 @@ def _email_domain(lead, ctx: FactContext) -> str:
 
 
 def _is_free_mail(lead, ctx: FactContext) -> bool | None:
-    domain = email_domain(getattr(lead, "email", ""))
+    # The list keeps a domain as addresses are matched (FreeMailDomain.normalised): in its
+    # IDNA form, so a listed bücher.example is also the xn--bcher-kva.example people type.
+    domain = idna_email_domain(getattr(lead, "email", ""))
     return (domain in ctx.free_mail_domains) if domain else None
 
 

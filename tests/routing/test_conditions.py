@@ -119,6 +119,15 @@ def test_email_domain_and_the_editable_free_mail_list():
     assert not holds("email_is_free_mail", "equals", "no", email="")
 
 
+def test_a_listed_free_mail_domain_with_accents_matches_both_spellings_of_addresses():
+    # The admin keeps "bücher.example" as xn--bcher-kva.example (FreeMailDomain.normalised);
+    # an address typed with the accents was not counted as free mail.
+    context = FactContext(free_mail_domains=frozenset({"xn--bcher-kva.example"}))
+    for email in ("jo@Bücher.example", "jo@xn--bcher-kva.example"):
+        condition = compile_condition("email_is_free_mail", "equals", "yes")
+        assert condition.test(facts_for(lead(email=email), context)), email
+
+
 def test_channel_source_and_utm_fields():
     assert holds("channel", "one_of", "web_form, api", channel="api")
     assert holds("source", "equals", "quote", source="quote")
