@@ -23,7 +23,7 @@ def lead_for(owner=None, team=None, *, minutes_left: int | None = 30, **fields):
                                   routing={"summary": "Round robin in Sales picked Alice",
                                            "rule_name": "Everyone", "team_name": "Sales",
                                            "candidates": [{"name": "Alice", "eligible": True,
-                                                           "reason": ""},
+                                                           "reason": "picked: next in turn"},
                                                           {"name": "Bob", "eligible": False,
                                                            "reason": "at capacity"}]})
     return lead

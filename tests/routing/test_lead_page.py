@@ -35,6 +35,7 @@ def test_the_page_shows_fields_explanations_and_sla(as_alice, alices_lead):
     assert "Grace Hopper" in html and "spring-sale" in html and "Call me about 40 laptops" in html
     assert "Senior title: <strong>+40</strong>" in html
     assert "Round robin in Sales picked Alice" in html and "Bob: skipped — at capacity" in html
+    assert "Alice: picked: next in turn" in html  # not just "eligible", as every other one
     assert "SLA: Due" in html and "First response: not yet" in html
 
 
