@@ -213,6 +213,27 @@ def split_values(text: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in parts if p.strip())
 
 
+def split_answers(spec: FieldSpec | None, value: str) -> tuple[str, ...]:
+    """`split_values`, except that an answer of the field's holding a comma (“$1,000-$10,000”,
+    “Yes, definitely”) stays whole instead of being cut at its commas."""
+    answers = {_norm(a) for a in (*spec.choices, *spec.order)} if spec else set()
+    if not any("," in answer for answer in answers):
+        return split_values(value)
+    found = []
+    for line in (value or "").split("\n"):
+        pieces, start = line.split(","), 0
+        while start < len(pieces):
+            # The longest run of pieces from here that is an answer, else the one piece.
+            for end in range(len(pieces), start, -1):
+                joined = ",".join(pieces[start:end]).strip()
+                if end == start + 1 or _norm(joined) in answers:
+                    break
+            if joined:
+                found.append(joined)
+            start = end
+    return tuple(found)
+
+
 def _norm(value: object) -> str:
     return str(value).strip().casefold()
 
@@ -298,7 +319,7 @@ def describe_condition(field_name: str, operator: str, value: str) -> str:
         bounds = split_values(value)
         if len(bounds) == 2:
             return f"{label} {op} {bounds[0]} and {bounds[1]}"
-    shown = ", ".join(split_values(value)) if operator in LIST_OPERATORS else value
+    shown = ", ".join(split_answers(spec, value)) if operator in LIST_OPERATORS else value
     return f"{label} {op} {shown}"
 
 
@@ -324,7 +345,10 @@ def compile_condition(field_name: str, operator: str, value: str = "", *,
             # On several choices "contains" is "contains all of" these answers, not words.
             operator == Operator.CONTAINS and spec.kind == Kind.MULTI_CHOICE)):
         known = {_norm(c) for c in spec.choices}
-        if unknown := [v for v in split_values(value) if _norm(v) not in known]:
+        # One value for "equals" (but several answers of a several-choices field).
+        typed = ((value,) if operator == Operator.EQUALS and spec.kind != Kind.MULTI_CHOICE
+                 else split_answers(spec, value))
+        if unknown := [v for v in typed if _norm(v) not in known]:
             raise ConditionError(f"{spec.label} has no answer “{unknown[0]}”. "
                                  f"Its answers: {', '.join(spec.choices)}.")
     predicate = _PREDICATE_BUILDERS[operator](spec, value)
@@ -377,14 +401,14 @@ def _equals(spec: FieldSpec, value: str):
         wanted = _as_bool(value)
         return lambda v: v is not None and v != "" and bool(v) == wanted
     if spec.kind == Kind.MULTI_CHOICE:
-        wanted_set = frozenset(_norm(v) for v in split_values(value))
+        wanted_set = frozenset(_norm(v) for v in split_answers(spec, value))
         return lambda v: frozenset(_norm(x) for x in (v or ())) == wanted_set
     target_text = _norm(value)
     return lambda v: not _is_empty(v) and _norm(v) == target_text
 
 
 def _one_of(spec: FieldSpec, value: str):
-    options = split_values(value)
+    options = split_answers(spec, value)
     if not options:
         raise ConditionError("List at least one value.")
     if spec.kind == Kind.NUMBER:
@@ -397,7 +421,7 @@ def _one_of(spec: FieldSpec, value: str):
 
 
 def _contains(spec: FieldSpec, value: str):
-    words = split_values(value)
+    words = split_answers(spec, value)
     if not words:
         raise ConditionError("List at least one word or phrase.")
     if spec.kind == Kind.MULTI_CHOICE:
@@ -461,14 +485,14 @@ def _between(spec: FieldSpec, value: str):
 
 
 def _contains_any(spec: FieldSpec, value: str):
-    wanted = frozenset(_norm(v) for v in split_values(value))
+    wanted = frozenset(_norm(v) for v in split_answers(spec, value))
     if not wanted:
         raise ConditionError("List at least one answer.")
     return lambda v: any(_norm(x) in wanted for x in (v or ()))
 
 
 def _contains_all(spec: FieldSpec, value: str):
-    wanted = frozenset(_norm(v) for v in split_values(value))
+    wanted = frozenset(_norm(v) for v in split_answers(spec, value))
     if not wanted:
         raise ConditionError("List at least one answer.")
     return lambda v: wanted <= frozenset(_norm(x) for x in (v or ()))

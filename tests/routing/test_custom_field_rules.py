@@ -13,6 +13,7 @@ from django.core.management import call_command
 
 from capture.intake import IntakeInput, receive_lead
 from capture.models import Channel, CustomField, FormCustomField, IntakeForm, Lead
+from routing.conditions import describe_condition
 from routing.models import RoutingCondition, RoutingRule, ScoringRule
 from tests.routing.pages import lead_for
 from tests.routing.test_queue import QUEUE_QUERIES, names_in
@@ -83,6 +84,22 @@ def test_a_rule_that_cannot_work_on_the_type_is_refused(fields, field, operator,
                                                         message):
     with pytest.raises(Exception, match=message):
         rule(field, operator, value)
+
+
+def test_answers_with_commas_stay_whole_in_rules(tiers):
+    CustomField.objects.create(key="band", label="Budget band", kind="choice",
+                               choices="Under $1,000\n$1,000-$10,000\nOver $10,000")
+    CustomField.objects.create(key="sure", label="Sure?", kind="multi_choice",
+                               choices="Yes, definitely\nMaybe")
+    # "equals $1,000-$10,000" was refused: “Budget band has no answer “$1””.
+    rule("cf_band", "equals", "$1,000-$10,000", points=1)
+    listed = rule("cf_band", "one_of", "$1,000-$10,000, over $10,000", points=10)
+    rule("cf_sure", "contains_any", "Yes, definitely", points=100)
+    assert arrive("a@example.com", band="$1,000-$10,000").score == 11
+    assert arrive("b@example.com", band="Over $10,000").score == 10
+    assert arrive("c@example.com", band="Under $1,000", sure=["Yes, definitely"]).score == 100
+    assert describe_condition(listed.field, listed.operator, listed.value) == (
+        "Budget band is one of $1,000-$10,000, over $10,000")
 
 
 def test_the_rule_admin_lists_custom_fields_and_checks_them(fields, admin_client):
