@@ -528,6 +528,12 @@ class SlaPolicy(models.Model):
             errors["warning_percent"] = WARNING_POINT_MESSAGE
         if self.unit != Unit.MINUTES and not self.calendar_id:
             errors["calendar"] = "Business units need a business hours calendar."
+        elif self.unit != Unit.MINUTES and not OpeningHours.objects.filter(
+                calendar_id=self.calendar_id).exists():
+            # Its clock would never run: the tier's leads got no deadline, and nobody was told.
+            errors["calendar"] = (f"“{self.calendar.name}” has no opening hours, so a business "
+                                  "clock never runs on it: add its hours, or count minutes "
+                                  "around the clock.")
         if errors:
             raise ValidationError(errors)
 

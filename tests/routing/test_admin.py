@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from capture.models import Interaction, Lead
 from routing.models import (
+    BusinessHours,
     RepProfile,
     RoutingCondition,
     RoutingRule,
@@ -308,6 +309,19 @@ def test_bad_sla_policy_and_rep_profile_input_get_messages(admin_client, tiers, 
     html = response.content.decode()
     assert "“Mars/Olympus” is not a timezone" in html
     assert "The last day cannot be before the first day" in html
+
+
+def test_an_sla_policy_on_a_calendar_without_opening_hours_is_refused(admin_client, tiers):
+    calendar = BusinessHours.objects.create(name="London office", timezone="Europe/London")
+    policy = {"tier": tiers["warm"].pk, "calendar": calendar.pk, "target": "4",
+              "unit": "business_hours", "warning_percent": "50", "escalation": "both",
+              "is_active": "on"}
+    # Saved, the tier's leads got no deadline at all (and try-it said "No SLA policy").
+    html = admin_client.post("/admin/routing/slapolicy/add/", policy).content.decode()
+    assert "“London office” has no opening hours" in html
+    assert not SlaPolicy.objects.exists()
+    assert admin_client.post("/admin/routing/slapolicy/add/",
+                             {**policy, "unit": "minutes"}).status_code == 302
 
 
 def test_a_reps_regions_are_country_codes_as_lead_countries_are(admin_client, alice):
