@@ -5,7 +5,8 @@ with SLACK_SIGNING_SECRET, and X-Slack-Request-Timestamp must be within five min
 (WEBHOOK_TOLERANCE_SECONDS). The `url_verification` challenge is answered once signed. The key
 is the message itself (team, channel, ts): Slack's retries (X-Slack-Retry-Num) and the
 `message` + `app_mention` pair one mention produces are one event. Bot messages (ours too),
-edits and deletions are not stored.
+edits and deletions are not stored; in a Slack Connect channel, a message by a member of our own
+workspace (a rep answering there) is kept as ignored.
 """
 
 from __future__ import annotations
@@ -73,9 +74,16 @@ def events(request: HttpRequest) -> list[RawEvent]:
     wanted = settings.SLACK_CHANNEL_IDS
     if wanted and event["channel"] not in wanted and event["type"] != "app_mention":
         return []  # a channel the app is in, but not one sales ops listed
-    return [RawEvent(external_id=f"{team}:{event['channel']}:{event['ts']}",
-                     payload={"team_id": team, "event_id": body.get("event_id", ""),
-                              "event": event})]
+    raw = RawEvent(external_id=f"{team}:{event['channel']}:{event['ts']}",
+                   payload={"team_id": team, "event_id": body.get("event_id", ""),
+                            "event": event})
+    if body.get("is_ext_shared_channel") and body.get("team_id") and (
+            event.get("user_team") or event.get("team")) == body["team_id"]:
+        # In a Slack Connect channel the prospect's people write from their workspace; one of
+        # ours (a rep answering there, as replies to Slack are written) is no prospect.
+        return [RawEvent(raw.external_id, raw.payload, InboundEvent.Status.IGNORED,
+                         "A message by a member of our own Slack workspace.")]
+    return [raw]
 
 
 def normalise(event: InboundEvent) -> IntakeInput:

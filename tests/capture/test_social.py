@@ -297,6 +297,21 @@ def test_bot_posts_and_edits_in_slack_store_nothing(client):
     assert not InboundEvent.objects.exists()
 
 
+def test_our_own_member_answering_in_the_shared_slack_channel_makes_no_lead(client):
+    """Replies to Slack are written in Slack: a rep of our workspace answering in the Slack
+    Connect channel is kept as ignored, not taken in as a lead named after nobody."""
+    ours = load_json("slack", "message.json")
+    ours["event"].update(user="U061F7AUR", team=ours["team_id"], ts="1763900100.000300",
+                         text="Sure, 40 seats at the annual rate: I will send the quote.")
+    ours["event"].pop("user_profile")
+    assert slack_post(client, ours).status_code == 200
+    assert not Lead.objects.exists()
+    event = InboundEvent.objects.get()
+    assert event.status == InboundEvent.Status.IGNORED and "our own" in event.reason
+    slack_post(client, load_json("slack", "message.json"))  # the prospect's still counts
+    assert only_lead().identities.get().external_id == "U0PARTNER"
+
+
 @pytest.mark.parametrize("change", [
     {"team_id": None}, {"user": {"a": 1}}, {"ts": 1.3}, {"channel": ""},
 ])
