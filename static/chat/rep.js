@@ -100,9 +100,14 @@
         .then(function () { busy = false; });
     };
 
+    var sendButton = form.querySelector("button[type=submit]");
+    var sending = false;  // a double click (or Enter pressed twice) sends one reply
+
     form.addEventListener("submit", function (event) {
       event.preventDefault();
-      if (!text.value.trim()) { return; }
+      if (sending || !text.value.trim()) { return; }
+      sending = true;
+      sendButton.disabled = true;
       error.classList.add("d-none");
       var body = new FormData(form);
       fetch(form.action, {method: "POST", body: body, credentials: "same-origin",
@@ -119,7 +124,8 @@
         .catch(function (exc) {
           error.textContent = exc.message || "The reply was not sent.";
           error.classList.remove("d-none");
-        });
+        })
+        .then(function () { sending = false; sendButton.disabled = false; });
     });
     text.addEventListener("keydown", function (event) {
       if (event.key === "Enter" && !event.shiftKey) {

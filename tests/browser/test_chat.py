@@ -381,3 +381,31 @@ def test_a_message_whose_intake_fails_is_kept_and_shown_once_it_is_taken_in(
     assert page.locator(".lc-pending").count() == 0
     assert Lead.objects.get().interactions.filter(body="Is this thing on?").exists()
     assert Conversation.objects.get().lead is not None
+
+
+def chat_on_lead(widget) -> Lead:
+    """A visitor's first message, taken in: a lead with a chat waiting for an answer."""
+    from chat import services
+
+    conversation, _ = services.receive_visitor_message(
+        widget=widget, conversation=None, text="Do you support SSO?",
+        client_id="first-message-1", fields={"first_name": "Ada"})
+    return conversation.lead
+
+
+def test_a_double_clicked_chat_reply_reaches_the_visitor_once(browser, live_server,
+                                                              chat_setup):
+    lead = chat_on_lead(chat_setup["widget"])
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    rep = context.new_page()
+    rep.set_default_timeout(15_000)
+    sign_in(rep, live_server, "alice")
+    rep.goto(f"{live_server.url}/leads/{lead.pk}/")
+    rep.fill("#chat-reply-text", "Yes: SAML and OIDC.")
+    rep.dblclick("#chat-reply button[type=submit]")
+    rep.locator("#chat-log .chat-msg-rep").first.wait_for()
+    rep.wait_for_timeout(1500)  # the second click's request would have answered by now
+    assert rep.locator("#chat-log .chat-msg-rep").count() == 1
+    assert rep.locator("#chat-error").is_hidden()  # no second request, nor its failure
+    assert lead.interactions.filter(summary__startswith="Chat reply").count() == 1
+    context.close()
