@@ -112,7 +112,18 @@
       var body = new FormData(form);
       fetch(form.action, {method: "POST", body: body, credentials: "same-origin",
                           headers: {"Accept": "application/json"}})
-        .then(function (r) { return r.json().then(function (d) { return [r.ok, d]; }); })
+        .then(function (r) {
+          return r.json().then(function (d) { return [r.ok, d]; }, function () {
+            // Not leadcrm's JSON: the sign-in page it was sent to, or an error page.
+            return [false, {error: r.redirected || r.status === 403
+              ? "The reply was not sent: you are signed out (or this page is out of date). " +
+                "Reload the page and send it again."
+              : "The reply was not sent (error " + r.status + "). Send it again."}];
+          });
+        }, function () {
+          throw new Error("The reply was not sent: leadcrm could not be reached. Check your " +
+                          "connection and send it again.");
+        })
         .then(function (result) {
           if (!result[0]) { throw new Error(result[1].error || "The reply was not sent."); }
           append(result[1].message);

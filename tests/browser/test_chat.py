@@ -409,3 +409,23 @@ def test_a_double_clicked_chat_reply_reaches_the_visitor_once(browser, live_serv
     assert rep.locator("#chat-error").is_hidden()  # no second request, nor its failure
     assert lead.interactions.filter(summary__startswith="Chat reply").count() == 1
     context.close()
+
+
+def test_a_chat_reply_after_signing_out_says_so_and_keeps_the_text(browser, live_server,
+                                                                   chat_setup):
+    lead = chat_on_lead(chat_setup["widget"])
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    rep = context.new_page()
+    rep.set_default_timeout(15_000)
+    sign_in(rep, live_server, "alice")
+    rep.goto(f"{live_server.url}/leads/{lead.pk}/")
+    context.clear_cookies()  # signed out meanwhile (another tab, "log out everywhere")
+    rep.fill("#chat-reply-text", "Yes: SAML and OIDC.")
+    rep.press("#chat-reply-text", "Enter")
+    error = rep.locator("#chat-error")
+    error.wait_for(state="visible")
+    # Said in words, not the browser's "Unexpected token '<'" about the sign-in page's HTML.
+    assert "signed out" in error.inner_text() and "token" not in error.inner_text()
+    assert rep.input_value("#chat-reply-text") == "Yes: SAML and OIDC."
+    assert not lead.interactions.filter(summary__startswith="Chat reply").exists()
+    context.close()
