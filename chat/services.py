@@ -475,6 +475,7 @@ def leave_contact(*, conversation: Conversation, fields: dict[str, str], ip: str
         lead = result.lead
         if conversation.lead_id and conversation.lead_id != lead.pk:
             _move_conversation(conversation, lead)
+            _tell_owner_of_move(lead, conversation, reason)
         updates = {"lead": lead, "contact_left_at": now}
         if reason == "offline":
             updates["status"] = Conversation.Status.OFFLINE
@@ -505,6 +506,19 @@ def _move_conversation(conversation: Conversation, lead: Lead) -> None:
         set_lead_status(lead=old, status=LeadStatus.DISQUALIFIED,
                         note=f"The chat moved to lead #{lead.pk}: the visitor gave details "
                         "that lead already has.")
+
+
+def _tell_owner_of_move(lead: Lead, conversation: Conversation, reason: str) -> None:
+    """The chat landed on a known person's lead: routing does not run again, so its owner
+    hears here, as when a known lead starts a chat (visitor_message_taken_in)."""
+    from followup.models import Notification
+    from followup.services import notify
+
+    if lead.owner_id:
+        notify(lead.owner_id, lead, Notification.Kind.TASK,
+               f"{lead.display_name} left their details in the chat on "
+               f"{conversation.widget.name}" + (" (nobody answered)" if reason == "offline"
+                                                else "") + ": the chat is on this lead now")
 
 
 def _hand_over(lead: Lead, conversation: Conversation, interaction: Interaction,

@@ -452,6 +452,23 @@ def test_the_owner_of_a_known_lead_hears_when_it_starts_a_chat(visitor, alice):
     assert "is chatting on Acme site" in note.text
 
 
+def test_the_owner_of_a_known_lead_hears_when_the_chat_moves_to_it(visitor, alice, bob):
+    """Nobody answered, and the visitor's email is a lead of alice's: the chat (and the
+    acknowledgement's promise) moves there, so alice hears of it, not only the rep whose
+    chat-only lead it closed."""
+    from followup.models import Notification
+
+    known = LeadFactory(email="ada@example.com", owner=alice.user)
+    visitor.say("Anyone there?")
+    assert visitor.leave(email="ada@example.com").status_code == 200
+    assert Conversation.objects.get().lead == known
+    note = Notification.objects.get(user=alice.user, lead=known)
+    assert "left their details in the chat on Acme site" in note.text
+    assert "nobody answered" in note.text
+    visitor.leave(email="ada@example.com")  # the same details again: no second notice
+    assert Notification.objects.filter(user=alice.user, lead=known).count() == 1
+
+
 def test_an_erased_person_leaving_details_gets_a_final_answer_not_try_again(visitor):
     from capture.privacy import erase_person, find_person
     from tests.factories import LeadFactory, UserFactory
