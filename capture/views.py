@@ -101,6 +101,15 @@ def intake_form_page(request: HttpRequest, slug: str) -> HttpResponse:
         return response
     if not form.is_valid():
         # The visitor is still on the page and fixes the fields; nothing is stored yet.
+        if cross_origin and not request.POST.get(STARTED):
+            # A site's own form carries no start token nor submission id: the page going back
+            # gets them, as a page we serve does, or its corrected post would be refused as
+            # spam ("form start token missing").
+            data = request.POST.copy()
+            data[STARTED] = sign_started(intake_form.id)
+            data[SUBMISSION_ID] = data.get(SUBMISSION_ID) or uuid.uuid4().hex
+            form = build_public_form(intake_form, data=data)
+            form.is_valid()  # the same errors, shown beside the fields
         return _render_form(request, intake_form, form, status=400)
     if reason := abuse.spam_reason(intake_form, form.cleaned_data, raw,
                                    cross_origin=cross_origin):

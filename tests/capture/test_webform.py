@@ -152,6 +152,37 @@ def test_a_listed_site_s_corrected_resubmission_is_taken_in(csrf_client, quote_f
     assert Lead.objects.get().interactions.filter(kind="submission").count() == 2
 
 
+def test_a_listed_site_s_post_with_a_field_to_fix_is_taken_in_once_fixed_on_our_page(
+        csrf_client, quote_form, time_machine):
+    # The site's own form carries neither our start token nor a submission id. The page we
+    # return with the field to fix lacked them too, so the corrected submission from it was
+    # refused as spam ("form start token missing"): the person was told "We could not
+    # accept this submission".
+    import html as html_lib
+
+    quote_form.allowed_origins = "https://www.acme.example\n"
+    quote_form.save()
+    time_machine.move_to(timezone.now(), tick=False)
+    response = csrf_client.post("/q/quote/", {**GOOD, "phone": "12"},
+                                HTTP_ORIGIN="https://www.acme.example")
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "This does not look like a phone number." in page
+    hidden = {name: html_lib.unescape(value) for name, value in
+              re.findall(r'type="hidden" name="([a-z_]+)" value="([^"]*)"', page)}
+    fields = {**GOOD, **hidden}
+    time_machine.shift(timedelta(seconds=20))  # the visitor fixes the phone
+    response = csrf_client.post("/q/quote/", {**fields, "phone": "(415) 555-2671"},
+                                HTTP_ORIGIN="http://testserver")
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Lead.objects.get().phone == "+14155552671"
+    assert not InboundEvent.objects.filter(status="rejected").exists()
+    # A double click on the corrected page is still one submission.
+    csrf_client.post("/q/quote/", {**fields, "phone": "(415) 555-2671"},
+                     HTTP_ORIGIN="http://testserver")
+    assert InboundEvent.objects.count() == 1
+
+
 def test_lead_fields_a_site_s_own_form_posts_but_ours_does_not_show_are_kept_on_the_timeline(
         csrf_client, quote_form):
     quote_form.allowed_origins = "https://www.acme.example\n"
