@@ -265,6 +265,10 @@ ALIASES = {
     "email_address": "email", "phone_number": "phone", "mobile": "phone", "telephone": "phone",
     "tel": "phone", "company_name": "company", "organization": "company",
     "organisation": "company", "title": "job_title", "notes": "message",
+    # The contact exports of Outlook, Google Contacts and LinkedIn
+    "e_mail_address": "email", "business_phone": "phone", "mobile_phone": "phone",
+    "e_mail_1_value": "email", "phone_1_value": "phone", "organization_name": "company",
+    "organization_title": "job_title", "position": "job_title",
 }
 
 

@@ -140,6 +140,32 @@ def test_import_work_per_row_is_constant_and_a_rerun_is_a_query_per_batch():
     assert len(rerun.captured_queries) <= 2  # one lookup per batch of 500 rows
 
 
+@pytest.mark.parametrize("header, row", [
+    # Outlook's contacts export ("Title" there is Mr / Dr: the job title comes after it)
+    ("First Name,Last Name,Title,Company,Job Title,Business Phone,Mobile Phone,E-mail Address",
+     "Ada,Lovelace,Dr,Analytical,CTO,,+44 7911 123456,ada@analytical.example"),
+    # Google Contacts' export
+    ("First Name,Last Name,E-mail 1 - Value,Phone 1 - Value,Organization Name,"
+     "Organization Title", "Ada,Lovelace,ada@analytical.example,+44 7911 123456,Analytical,CTO"),
+    # LinkedIn's connections export (no phone there)
+    ("First Name,Last Name,URL,Email Address,Company,Position,Connected On",
+     "Ada,Lovelace,https://www.linkedin.com/in/ada,ada@analytical.example,Analytical,CTO,"
+     "01 Dec 2026"),
+])
+def test_the_contact_exports_of_common_tools_import_without_a_field_mapping(tmp_path, header,
+                                                                           row):
+    # Their email and phone columns were not read: every row was refused with "Give an email
+    # address or a phone number so the lead can be reached".
+    path = tmp_path / "contacts.csv"
+    path.write_text(f"{header}\n{row}\n", encoding="utf-8")
+    assert "1 new leads" in run(path)
+    lead = Lead.objects.get()
+    assert (lead.email, lead.company, lead.job_title) == (
+        "ada@analytical.example", "Analytical", "CTO")
+    assert lead.phone in ("", "+447911123456")
+    assert lead.phone or "Phone" not in header
+
+
 def test_read_table_sniffs_semicolons_and_latin1():
     data = "Vorname;E-Mail;Firma\nJürgen;j@firma.example;Firma GmbH\n".encode("latin-1")
     assert list(read_table(data, "x.csv")) == [
