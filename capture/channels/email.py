@@ -4,11 +4,13 @@ are stored as ignored events with the reason; a reply to our mail joins that lea
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import functools
 import hashlib
 import imaplib
+import json
 import logging
 import re
 from email.message import EmailMessage
@@ -341,6 +343,47 @@ class IntakeFailed(Exception):
 UNREADABLE_PAYLOAD = (ValueError, LookupError, TypeError, AttributeError, RecursionError)
 
 
+def _aws_errors() -> tuple[type[Exception], ...]:
+    """What boto3 raises when anymail's Amazon SES webhook calls AWS (none without boto3)."""
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:  # pragma: no cover - the amazon-ses extra is installed
+        return ()
+    return (BotoCoreError, ClientError)
+
+
+# AWS refusing our credentials (or their rights): a setting to fix, not a moment to wait out.
+AWS_AUTH_ERRORS = {"AccessDenied", "AuthorizationError", "InvalidClientTokenId",
+                   "SignatureDoesNotMatch", "UnrecognizedClientException", "ExpiredToken"}
+
+
+def _aws_refusal(request, exc: Exception) -> JsonResponse:
+    """Amazon SES through anymail calls AWS with boto3: to confirm the SNS subscription, and to
+    read a message SES keeps in S3. No AWS credentials (or refused ones) is a setting missing,
+    a 403 that says what to set and the token to confirm the subscription by hand; AWS out of
+    reach is a 503, which SNS retries. Either was a 500."""
+    from botocore.exceptions import ClientError, NoCredentialsError, ParamValidationError
+
+    if isinstance(exc, ParamValidationError):  # a TopicArn or Token AWS cannot take
+        return JsonResponse({"error": "The ESP's payload could not be read."}, status=400)
+    code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
+    if isinstance(exc, NoCredentialsError) or code in AWS_AUTH_ERRORS:
+        token = ""
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            token = str(json.loads(request.body).get("Token") or "")[:200]
+        return JsonResponse({"error": (
+            "Amazon SES needs AWS credentials on this server, allowed to confirm the SNS "
+            "subscription (and to read mail SES keeps in S3): set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY" + (f", or confirm the subscription in the SNS console "
+                                       f"with the token {token}" if token else "") + ".")},
+            status=403)
+    logger.warning("Amazon SES inbound: AWS could not be reached: %r", exc)
+    response = JsonResponse({"error": "Amazon Web Services could not be reached just now; "
+                             "retry later."}, status=503)
+    response["Retry-After"] = "60"
+    return response
+
+
 def anymail_urls() -> tuple[list, str]:
     """django-anymail's webhook URLs (inbound mail here; tracking events for followup's
     bounce handling), answering refusals as JSON like every other channel."""
@@ -383,6 +426,8 @@ def _json_refusals(view):
                                  "configured on this server."}, status=403)
         except IntakeFailed:
             raise
+        except _aws_errors() as exc:
+            return _aws_refusal(request, exc)
         except UNREADABLE_PAYLOAD as exc:
             logger.warning("Unreadable inbound email payload from the ESP: %r", exc)
             return JsonResponse({"error": "The ESP's payload could not be read."}, status=400)

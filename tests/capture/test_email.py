@@ -304,6 +304,64 @@ def test_amazon_ses_inbound_through_anymail_makes_the_lead(client, anymail_setti
     assert Lead.objects.get().interactions.get().summary == "Email: Quote for managed IT, 40 seats"
 
 
+def sns_subscription_confirmation(client):
+    """Amazon SNS's first post to a new HTTPS subscription (docs.aws.amazon.com/sns, "HTTP/S:
+    subscription confirmation JSON format"), as SES's receipt rule topic sends it."""
+    import base64
+    import json
+
+    topic = "arn:aws:sns:us-east-1:123456789012:ses-inbound"
+    body = json.dumps({
+        "Type": "SubscriptionConfirmation", "MessageId": "165545c9-2a5c-472c-8df2-7ff2be2b3b1b",
+        "Token": "2336412f37fb687f5d51e6e2425a8a58", "TopicArn": topic,
+        "Message": f"You have chosen to subscribe to the topic {topic}.",
+        "SubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription",
+        "Timestamp": "2026-12-07T10:00:00.000Z", "SignatureVersion": "1",
+        "Signature": "EXAMPLE", "SigningCertURL": "https://sns.us-east-1.amazonaws.com/c.pem"})
+    return client.post("/inbound/email/amazon_ses/inbound/", body, content_type="text/plain",
+                       HTTP_X_AMZ_SNS_MESSAGE_TYPE="SubscriptionConfirmation",
+                       HTTP_X_AMZ_SNS_MESSAGE_ID="165545c9-2a5c-472c-8df2-7ff2be2b3b1b",
+                       HTTP_X_AMZ_SNS_TOPIC_ARN=topic,
+                       HTTP_AUTHORIZATION="Basic " + base64.b64encode(
+                           b"esp:hook-password").decode())
+
+
+def test_an_sns_subscription_confirmation_without_aws_credentials_is_a_json_403_not_a_500(
+        client, anymail_settings, monkeypatch, tmp_path):
+    # anymail confirms the subscription through boto3, which needs AWS credentials: without
+    # them the SNS post got a 500 (botocore's NoCredentialsError) and the subscription stayed
+    # pending, so no SES mail ever arrived, with nothing saying why.
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                 "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    response = sns_subscription_confirmation(client)
+    assert response.status_code == 403
+    error = response.json()["error"]
+    assert "AWS credentials" in error and "2336412f37fb687f5d51e6e2425a8a58" in error
+    assert not InboundEvent.objects.exists()
+
+
+def test_aws_out_of_reach_is_a_json_503_sns_retries(client, anymail_settings, monkeypatch):
+    from anymail.webhooks.amazon_ses import AmazonSESInboundWebhookView
+    from botocore.exceptions import EndpointConnectionError
+
+    class Unreachable:
+        def confirm_subscription(self, **kwargs):
+            raise EndpointConnectionError(endpoint_url="https://sns.us-east-1.amazonaws.com/")
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(AmazonSESInboundWebhookView, "get_boto_client",
+                        lambda self, *args, **kwargs: Unreachable())
+    response = sns_subscription_confirmation(client)
+    assert response.status_code == 503 and response["Retry-After"]
+    assert "Amazon" in response.json()["error"]
+
+
 def test_postal_inbound_signed_with_its_key_through_anymail_makes_the_lead(client, settings):
     # docs/channels.md names ANYMAIL_POSTAL_WEBHOOK_KEY, but anymail checks Postal's RSA
     # signature with the cryptography package (its postal extra), which was not installed: a 403.
