@@ -113,13 +113,19 @@ def deliver_claimed(message_ids: list[int], claimed_at: datetime | None = None) 
 
 SWEEP_NAME = "followup: dispatch due messages"
 HANDOVER_S = 3.0  # how long a sweep goes on once the next one is queued (it may wait a moment)
+# How often a sweep escalates the SLA deadlines that passed (routing's one-minute schedule runs
+# 30 to 90 s apart), and for how long at most each time (the rest is the schedule's).
+BREACH_EVERY_S = 5.0
+BREACH_BUDGET_S = 2.0
 
 
 def sweep_due_messages() -> int:
     """The one-minute schedule: keep claiming every half second, so a row due between two
     runs, or one whose kick was held back (receivers.queue_send_on_commit), waits half a second,
-    not a minute. A run goes on for at least FOLLOWUP_SWEEP_SECONDS and then until the
-    scheduler has queued the next run (plus HANDOVER_S), at most FOLLOWUP_SWEEP_MAX_SECONDS:
+    not a minute. Every BREACH_EVERY_S it also escalates the SLA deadlines that passed, so a
+    breach is alerted within seconds, not at routing's next one-minute run. A run goes on for
+    at least FOLLOWUP_SWEEP_SECONDS and then until the scheduler has queued the next run (plus
+    HANDOVER_S), at most FOLLOWUP_SWEEP_MAX_SECONDS:
     the scheduler looks every 30 s or so, so runs start 30 to 90 s apart, and a fixed length
     left gaps of up to a minute. Up to two chunks it sends itself; a larger claim (many
     deadlines at once, a worker back after downtime) is shared out to the other workers in
@@ -128,14 +134,20 @@ def sweep_due_messages() -> int:
     queued behind them would wait longer than it takes to send it here."""
     from django_q.tasks import async_task
 
+    from routing.services import escalate_due_breaches
+
     start = time.monotonic()
     least = settings.FOLLOWUP_SWEEP_SECONDS
     most = max(least, settings.FOLLOWUP_SWEEP_MAX_SECONDS)
     following = _next_sweep_at()  # when the next run is due; it moves once that is queued
     handed_over: float | None = None
+    breaches_checked: float | None = None
     sent = 0
     while True:
         free_rows_of_dead_workers()
+        if breaches_checked is None or time.monotonic() - breaches_checked >= BREACH_EVERY_S:
+            breaches_checked = time.monotonic()  # its alerts are claimed just below
+            escalate_due_breaches(seconds=BREACH_BUDGET_S)
         claimed_at = timezone.now()
         ids = claim_due_messages(SWEEP_BATCH, claimed_at)
         if len(ids) > 2 * FANOUT_CHUNK:

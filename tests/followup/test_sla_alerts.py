@@ -118,6 +118,22 @@ def test_a_breach_reassigns_tells_the_manager_and_goes_on_the_timeline(hot_lead,
     assert warnings() == []  # found after the deadline: the breach took over
 
 
+def test_a_breach_is_escalated_by_the_running_sweep_within_seconds(hot_lead, bob, manager,
+                                                                   settings):
+    """The breach schedule runs once a minute and django-q2's scheduler looks every 30 s or
+    so: a deadline passed just after a run was escalated up to 90 s late, while the warning
+    before it went out within a second. The outbox sweep, which looks every half second,
+    escalates passed deadlines too, and sends the alerts in the same pass."""
+    from followup.tasks import sweep_due_messages
+
+    settings.FOLLOWUP_SWEEP_SECONDS = 0  # one pass
+    with time_machine.travel(NOON + timedelta(minutes=15, seconds=1), tick=False):
+        sweep_due_messages()
+    hot_lead.refresh_from_db()
+    assert hot_lead.owner == bob.user
+    assert sorted(m.to[0] for m in mail.outbox) == ["bob@example.com", "manager@example.com"]
+
+
 def test_a_cold_lead_breach_only_notifies_the_manager(routing_rules, sla_policies, alice,
                                                       manager):
     with time_machine.travel(NOON, tick=False):
