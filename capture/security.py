@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from capture.models import IntakeForm
@@ -86,6 +86,32 @@ class TwoFactorMiddleware:
                 and two_factor_required(user, request.session)):
             target = reverse("two-factor")
             return redirect(f"{target}?next={request.get_full_path()}")
+        return self.get_response(request)
+
+
+LOGIN_PATHS = ("/accounts/login/", "/admin/login/")
+
+
+class LoginRateLimitMiddleware:
+    """Past LOGIN_RATE_PER_IP sign-in posts a minute from one client IP, a 429 with Retry-After,
+    before any password is checked. django-axes locks a username and IP pair after five wrong
+    passwords; this bounds the tries one address makes across usernames."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method == "POST" and request.path in LOGIN_PATHS:
+            from capture import abuse
+
+            limit = settings.LOGIN_RATE_PER_IP
+            if abuse.is_rate_limited(request, "login", limit):
+                wait = max(1, abuse.seconds_until_allowed(abuse.rate_key(request, "login"),
+                                                          limit))
+                response = render(request, "registration/too_many_sign_ins.html",
+                                  {"wait": wait}, status=429)
+                response["Retry-After"] = str(wait)
+                return response
         return self.get_response(request)
 
 

@@ -433,6 +433,26 @@ def test_password_reset_is_limited_per_client_address_across_email_addresses(cli
     assert len(mailoutbox) == 5
 
 
+@pytest.mark.django_db
+def test_sign_in_posts_from_one_address_answer_429_past_the_limit_whatever_the_username(
+        client, settings):
+    """The login lock counts per username and IP: one address could try four passwords on
+    every username there is, at any speed, and both login pages answered 200 every time."""
+    from django.core.cache import cache
+
+    settings.LOGIN_RATE_PER_IP = 5
+    for path in ("/accounts/login/", "/admin/login/"):
+        cache.clear()
+        answers = [client.post(path, {"username": f"user{n}", "password": "guess"},
+                               REMOTE_ADDR="198.51.100.30") for n in range(7)]
+        assert [a.status_code for a in answers] == [200] * 5 + [429] * 2
+        assert int(answers[-1]["Retry-After"]) >= 1
+        assert "Too many sign-in attempts" in answers[-1].content.decode()
+        other = client.post(path, {"username": "user0", "password": "guess"},
+                            REMOTE_ADDR="198.51.100.31")
+        assert other.status_code == 200  # another client is not refused
+
+
 # --- every public POST endpoint, found in the URLconf ------------------------------------------
 
 def _public_post_paths(samples: dict[str, str]) -> list[str]:
