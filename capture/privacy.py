@@ -329,10 +329,13 @@ def person_document(person: Person) -> dict:
 
 
 def export_person(person: Person, user, note: str = "") -> tuple[str, str, PrivacyRequest]:
-    """The JSON and HTML summary of the person; the export and each lead's access recorded."""
-    if not person.lead_ids:
-        raise PersonNotFound("No lead has this email address or phone number.")
+    """The JSON and HTML summary of the person; the export and each lead's access recorded.
+
+    A person without a lead may still have raw events (a rejected or failed submission): those
+    are theirs too."""
     document = person_document(person)
+    if not person.lead_ids and not document["inbound_events"]:
+        raise PersonNotFound("No lead or inbound event has this email address or phone number.")
     text = json.dumps(document, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False)
     counts = {name: len(rows) for name, rows in document.items() if isinstance(rows, list)}
     with transaction.atomic():

@@ -125,9 +125,27 @@ def test_bad_input_is_a_form_error(ops, client, db):
     client.force_login(ops)
     for data, message in (({}, "Enter an email address or a phone number."),
                           ({"phone": "12"}, "This does not look like a phone number."),
-                          ({"email": "nobody@example.com"}, "No lead has this email")):
+                          ({"email": "nobody@example.com"},
+                           "No lead or inbound event has this email")):
         response = client.post("/admin/capture/privacyrequest/export/", data)
         assert response.status_code == 200 and message in response.content.decode()
+
+
+def test_a_person_whose_only_submission_was_rejected_can_still_export_it(ops, client,
+                                                                        visitor):
+    """Their rejected submission is kept for 30 days with everything they typed, and erasure
+    scrubs it, but the export answered "No lead has this email" and gave them nothing."""
+    BlockRule.objects.create(kind=BlockRule.Kind.PHRASE, value="crypto offer")
+    visitor.load()
+    assert visitor.submit(first_name="Grace", email=EMAIL,
+                          message="Not a crypto offer, a real question").status_code == 400
+    client.force_login(ops)
+    response = client.post("/admin/capture/privacyrequest/export/", {"email": EMAIL})
+    assert response["Content-Type"] == "application/zip"
+    doc = json.loads(zipfile.ZipFile(io.BytesIO(response.content)).read("person.json"))
+    assert doc["leads"] == [] and [e["status"] for e in doc["inbound_events"]] == ["rejected"]
+    assert doc["inbound_events"][0]["payload"]["message"] == "Not a crypto offer, a real question"
+    assert PrivacyRequest.objects.get(kind="export").lead_ids == []
 
 
 def _tables_containing(tokens) -> dict[str, list[str]]:
