@@ -19,7 +19,7 @@ from capture import custom_fields
 from capture.channels.base import reprocess
 from capture.custom_field_admin import FormCustomFieldInline, custom_list_filters
 from capture.forms import IntakeFormAdminForm, own_html_form
-from capture.identity import phone_search, region_problem
+from capture.identity import email_key, phone_search, region_problem
 from capture.models import (
     WORKING_STATUSES,
     ApiKey,
@@ -84,7 +84,16 @@ class LeadCustomFieldsForm(forms.ModelForm):
         data = super().clean()
         self.instance.custom_fields = custom_fields.values_from_form(
             data, self.custom_defs, current=self.instance.custom_fields)
+        if "email" in data:  # the key the one-open-lead-per-email constraint compares
+            self.instance.email_key = email_key(data["email"] or "")
         return data
+
+    def _get_validation_exclusions(self):
+        # email_key is not on the form, so Django would leave that constraint out of the
+        # checks: a second open lead of one email was a 500 on save, not a message.
+        exclude = super()._get_validation_exclusions()
+        exclude.discard("email_key")
+        return exclude
 
 
 class LeadIdentityInline(admin.TabularInline):

@@ -150,6 +150,33 @@ def test_editing_a_lead_in_the_admin_protects_those_fields_and_writes_the_timeli
     assert lead.interactions.filter(summary__contains="edited company").exists()
 
 
+def _lead_change_data(admin_client, lead, **changes) -> dict:
+    form = admin_client.get(f"/admin/capture/lead/{lead.pk}/change/").context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None and k in form.fields}
+    data.update({"owner": "", "previous_lead": "", **changes})
+    for prefix in ("identities", "interactions", "inbound_events"):
+        data.update({f"{prefix}-TOTAL_FORMS": 0, f"{prefix}-INITIAL_FORMS": 0})
+    return data
+
+
+def test_a_second_open_lead_of_one_email_is_refused_on_the_lead_s_admin_page(admin_client):
+    # The email's match key is not on the form, so Django left the one-open-lead-per-email
+    # constraint out of the form's checks and the save was a 500.
+    old = Lead.objects.create(first_name="Grace", email="grace@example.com", status="lost")
+    newer = Lead.objects.create(first_name="Grace", email="Grace@Example.com",
+                                previous_lead=old)
+    other = Lead.objects.create(first_name="Ada", email="ada@example.com")
+    for lead, changes in ((old, {"status": "new"}), (other, {"email": "GRACE@example.com"})):
+        response = admin_client.post(f"/admin/capture/lead/{lead.pk}/change/",
+                                     _lead_change_data(admin_client, lead, **changes))
+        assert response.status_code == 200
+        assert "Another open lead already has this email address." in \
+            response.content.decode()
+    assert list(Lead.objects.order_by("pk").values_list("status", "email")) == [
+        ("lost", "grace@example.com"), ("new", "Grace@Example.com"), ("new", "ada@example.com")]
+    assert newer.status == "new"
+
+
 def test_the_intake_form_admin_refuses_a_form_without_a_way_to_reach_the_prospect(admin_client):
     data = {"title": "Bad", "slug": "bad", "fields": ["first_name", "company"],
             "submit_label": "Go", "thank_you_text": "Thanks", "response_promise": "soon",
