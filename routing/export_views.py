@@ -24,7 +24,10 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def safe_cell(value: object) -> str:
-    """A cell a spreadsheet shows as text: a leading = + - @ would make it a formula."""
+    """A cell a spreadsheet shows as text: a leading = + - @ would make it a formula. A number
+    of ours (a score below zero) is written as it is: it computes nothing."""
+    if isinstance(value, int):
+        return str(value)
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from datetime import timedelta
 
@@ -388,6 +390,18 @@ def test_the_widest_dates_a_picker_offers_filter_the_queue(as_alice, alice, quer
     lead_for(alice.user, first_name="Only")
     assert as_alice.get(f"/queue/?{query}").status_code == 200
     assert as_alice.get(f"/queue/export.csv?{query}").status_code == 200
+
+
+def test_the_export_writes_a_negative_score_as_a_number(as_alice, alice):
+    # Free mail and a very small company give a score below zero: the formula guard made it
+    # the text "'-35" in a spreadsheet (the guard is for what people typed, not our numbers).
+    lead_for(alice.user, first_name="Neg", score=-35, phone="+14155552671",
+             company="=HYPERLINK()")
+    response = as_alice.get("/queue/export.csv")
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    values = next(csv.DictReader(io.StringIO(text)))
+    assert values["score"] == "-35"
+    assert values["company"] == "'=HYPERLINK()" and values["phone"] == "'+14155552671"
 
 
 @pytest.mark.parametrize("query", ["page=400000000000000000", "page=99999999999999999999",
