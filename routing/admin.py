@@ -168,6 +168,25 @@ class ListRowForm(forms.ModelForm):
         super()._update_errors(errors)
 
 
+class RoutingRuleRowForm(ListRowForm):
+    """A routing rule switched on from the list: its conditions are not on the list, so they
+    are checked here; one that cannot work (its custom field deleted) would have the rule
+    skipped at every lead while the list said it was on."""
+
+    def clean(self):
+        data = super().clean()
+        if "is_active" in self.changed_data and data.get("is_active") and self.instance.pk:
+            sync_custom_field_specs()
+            for c in self.instance.conditions.all():
+                try:
+                    compile_condition(c.field, c.operator, c.value, routing=True)
+                except ConditionError as exc:
+                    raise ValidationError(
+                        f"“{self.instance.name}” stays off: {exc} Fix its conditions on the "
+                        "rule's page first.") from None
+        return data
+
+
 class ListRowFormMixin:
     def get_changelist_form(self, request, **kwargs):
         return super().get_changelist_form(request, **{"form": ListRowForm, **kwargs})
@@ -406,6 +425,9 @@ class RoutingRuleAdmin(ListRowFormMixin, PersonLabelsMixin, RuleHistoryMixin, ad
         ("Then", {"fields": ("action", "team", "rep", "respect_hours", "match_region",
                              "match_vertical", "min_seniority")}),
     )
+
+    def get_changelist_form(self, request, **kwargs):
+        return super().get_changelist_form(request, **{"form": RoutingRuleRowForm, **kwargs})
 
     def get_search_results(self, request, queryset, search_term):
         results, _ = super().get_search_results(request, queryset, search_term)

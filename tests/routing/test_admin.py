@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.utils import timezone
 
-from capture.models import Interaction, Lead
+from capture.models import CustomField, Interaction, Lead
 from routing.models import (
     BusinessHours,
     RepProfile,
@@ -800,6 +800,26 @@ def test_a_rule_that_no_longer_passes_its_checks_does_not_break_the_list_s_save(
     assert "Giant" in response.content.decode()
     stale.refresh_from_db()
     assert stale.points == 5
+
+
+def test_a_routing_rule_on_a_deleted_custom_field_is_not_switched_on_from_the_list(
+        admin_client, sales_team):
+    field = CustomField.objects.create(key="plan", label="Plan", kind="choice",
+                                       choices="Basic\nPro")
+    rule = RoutingRule.objects.create(name="Pro plans", action="round_robin", team=sales_team,
+                                      is_active=False)
+    RoutingCondition.objects.create(rule=rule, field="cf_plan", operator="equals", value="Pro")
+    field.delete()  # allowed: only a switched-off rule used it
+
+    def switch_on(row_rule, row):
+        row["is_active"] = True
+
+    # The list said it was on while every lead skipped it (its condition no longer compiles).
+    response = _list_post(admin_client, "/admin/routing/routingrule/", switch_on)
+    assert response.status_code == 200
+    assert "“Pro plans” stays off" in response.content.decode()
+    rule.refresh_from_db()
+    assert not rule.is_active
 
 
 def test_try_it_and_backtest_refuse_draft_answers_no_form_gives_as_a_saved_rule_does(
