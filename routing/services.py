@@ -306,7 +306,9 @@ def reassign_lead(*, lead: Lead, owner, acting_user, note: str = "") -> bool:
     assessment = LeadAssessment.objects.filter(lead=lead).first()
     if assessment is not None:
         routing = dict(assessment.routing or {})
-        routing["manual"] = {"by": person_name(acting_user), "to_owner_id": new_id,
+        # The lead page says "Reassigned by …": an SLA escalation has no person to name.
+        routing["manual"] = {"by": person_name(acting_user, nobody="the SLA escalation"),
+                             "to_owner_id": new_id,
                              "at": timezone.now().isoformat(), "note": note}
         if new_id:
             outcome = Outcome.ASSIGNED

@@ -65,6 +65,8 @@ def test_a_breached_hot_lead_goes_to_the_next_rep_and_the_manager_hears(
         summary="Reassigned from Alice to Bob automatically").exists()
     assert [(b["escalation"], b["manager_ids"], b["reassigned_to_id"]) for b in breaches] == [
         ("both", [manager.pk], bob.user_id)]
+    # The explanation said "Reassigned by nobody: The first-response deadline passed."
+    assert hot_lead.assessment.routing["manual"]["by"] == "the SLA escalation"
 
 
 def test_notify_only_keeps_the_owner(hot_lead, alice, breaches):
