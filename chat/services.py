@@ -270,8 +270,11 @@ def receive_visitor_message(
                     page_url=attribution.get("landing_page", "")[:500],
                     referrer=attribution.get("referrer", "")[:500], visitor_ip=ip,
                     started_at=now)
+            # Whether anyone was there to answer in seconds: the chat's own target applies
+            # then only (offline, the tier's deadline in business hours does).
             payload = {"kind": "message", "thread": conversation.thread, "widget": widget.pk,
-                       "text": text, "fields": fields, "attribution": attribution or {}}
+                       "text": text, "fields": fields, "attribution": attribution or {},
+                       "online": is_online(widget, now)}
             event, created, _ = receive_event(
                 channel=CHANNEL, external_id=f"{conversation.thread}:{client_id}",
                 payload=payload, body=body, headers=headers or {}, remote_ip=ip)
@@ -341,8 +344,11 @@ def visitor_message_taken_in(sender, *, lead: Lead, interaction: Interaction,
     if conversation.waiting_since is None:
         updates["waiting_since"] = now
     Conversation.objects.filter(pk=conversation.pk).update(**updates)
-    if first and not created and lead.first_response_at is None:
-        # A lead this message created has the chat's deadline already (respond_within).
+    data = kwargs.get("data")
+    if (first and not created and lead.first_response_at is None
+            and getattr(data, "respond_within", None)):
+        # A lead this message created has the chat's deadline already (respond_within); none
+        # is set when nobody was online to answer in seconds.
         _start_chat_clock(lead, conversation.widget, now)
     if first and not created and lead.owner_id:
         # A known lead started a chat: routing does not run again, so its owner hears here.
@@ -417,7 +423,8 @@ def normalise(event: InboundEvent) -> IntakeInput:
         summary=f"Chat: {text[:80]}", body=text, source=widget.source, notify_prospect=False,
         lead_id=conversation.lead_id, message_id=conversation.thread,
         occurred_at=event.received_at,
-        respond_within=timedelta(seconds=widget.first_response_seconds))
+        respond_within=timedelta(seconds=widget.first_response_seconds)
+        if payload.get("online", True) else None)
 
 
 def _contact_target(conversation: Conversation, fields: dict[str, str]) -> int | None:

@@ -401,6 +401,36 @@ def test_details_that_could_not_be_saved_are_saved_when_sent_again(visitor, monk
     assert Lead.objects.get().interactions.filter(kind="submission").count() == 1
 
 
+@pytest.mark.parametrize("known", [False, True])
+def test_a_chat_begun_while_nobody_is_online_gets_no_deadline_in_seconds(visitor, widget,
+                                                                          sla_policies, known):
+    """The widget is offline (out of hours, nobody around): the visitor is asked for their
+    details, so the chat's seconds target would only breach; the tier's deadline applies."""
+    from datetime import time
+
+    from routing.models import BusinessHours, OpeningHours
+
+    if known:
+        LeadFactory(email="ada@example.com")
+    calendar = BusinessHours.objects.create(name="Office", timezone="UTC")
+    OpeningHours.objects.create(calendar=calendar, weekday=2, opens=time(9), closes=time(17))
+    widget.business_hours = calendar
+    widget.save()
+    with time_machine.travel("2026-12-02T22:00:00+00:00", tick=False):
+        assert visitor.config().json()["online"] is False
+        visitor.say("Anyone there?", fields={"email": "ada@example.com"})
+        lead = Lead.objects.get()
+        assert lead.respond_by is None or lead.respond_by > timezone.now() + timedelta(hours=1)
+        assert not OutboundMessage.objects.filter(
+            lead=lead, kind=OutboundMessage.Kind.SLA_WARNING,
+            due_at__lt=timezone.now() + timedelta(hours=1)).exists()
+    with time_machine.travel("2026-12-02T12:00:00+00:00", tick=False):  # online: seconds
+        Visitor(widget).say("And now?", fields={"email": "bea@example.com"})
+        online = Lead.objects.get(email="bea@example.com")
+        assert online.respond_by == online.created_at + timedelta(
+            seconds=widget.first_response_seconds)
+
+
 def test_outside_the_widgets_business_hours_it_is_offline(visitor, widget):
     from datetime import time
 
