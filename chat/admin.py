@@ -6,7 +6,6 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin
 from django.templatetags.static import static
-from django.utils import timezone
 from django.utils.html import format_html
 
 from chat.models import PRECHAT_FIELDS, ChatWidget, Conversation
@@ -81,9 +80,11 @@ class ConversationAdmin(admin.ModelAdmin):
 
     @admin.display(description="Visitor waiting")
     def waiting(self, obj: Conversation) -> str:
-        if obj.waiting_since is None:
-            return "—"
-        return f"{int((timezone.now() - obj.waiting_since).total_seconds())} s"
+        from chat.services import waiting_seconds
+        from chat.templatetags.chat_tags import waited
+
+        seconds = waiting_seconds(obj)  # none once answered or handed over, as on the lead page
+        return "—" if seconds is None else waited(seconds)
 
     @admin.display(description="Messages")
     def messages(self, obj: Conversation) -> str:

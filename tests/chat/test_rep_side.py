@@ -266,6 +266,21 @@ def test_the_card_stops_counting_once_the_visitor_left_details(client, chatting,
     assert 'class="small text-muted mb-2" id="chat-offline"' in page  # shown, not d-none
 
 
+def test_the_conversations_admin_stops_counting_once_the_visitor_left_details(
+        admin_client, chatting, visitor, widget):
+    """As the lead page's card does: a handed-over chat is nobody's wait, and a long wait
+    reads in minutes, not "658 s"."""
+    url = "/admin/chat/conversation/"
+    since = Conversation.objects.get().waiting_since
+    with time_machine.travel(since + timedelta(seconds=31), tick=False):
+        assert ">31 s<" in admin_client.get(url).content.decode()
+    with time_machine.travel(since + timedelta(minutes=10, seconds=58), tick=False):
+        assert ">10 min 58 s<" in admin_client.get(url).content.decode()
+        assert visitor.leave(email="ada@example.com").status_code == 200
+        page = admin_client.get(url).content.decode()
+    assert "Left contact details" in page and " s<" not in page
+
+
 def test_a_reply_to_a_chat_waiting_in_the_team_queue_claims_the_lead_first(client, chatting,
                                                                            alice, manager):
     from routing.models import LeadAssessment
