@@ -69,6 +69,21 @@ def over_limit(key: str, limit: int, window: int = 60) -> bool:
     return previous * (1 - into / window) + current > limit
 
 
+def past_limit(key: str, limit: int) -> bool:
+    """Would one more request on `key` be past `limit` a minute? Reads over_limit's counters
+    without counting: for limits that count only some requests (failed sign-ins)."""
+    if limit <= 0:
+        return False
+    this_minute, last_minute, into = _windows(key)
+    try:
+        current = cache.get(this_minute, 0)
+        previous = cache.get(last_minute, 0)
+    except Exception as exc:  # as over_limit: no cache, no limit
+        cache_unreachable(exc)
+        return False
+    return previous * (1 - into / 60) + current + 1 > limit
+
+
 _last_warning = 0.0
 
 

@@ -93,26 +93,32 @@ LOGIN_PATHS = ("/accounts/login/", "/admin/login/")
 
 
 class LoginRateLimitMiddleware:
-    """Past LOGIN_RATE_PER_IP sign-in posts a minute from one client IP, a 429 with Retry-After,
-    before any password is checked. django-axes locks a username and IP pair after five wrong
-    passwords; this bounds the tries one address makes across usernames."""
+    """Past LOGIN_RATE_PER_IP failed sign-ins a minute from one client IP, a 429 with
+    Retry-After, before any password is checked. django-axes locks a username and IP pair after
+    five wrong passwords; this bounds the tries one address makes across usernames. A sign-in
+    that succeeds (a redirect) is not counted: an office behind one address, or a test suite
+    signing in as each demo user, is never refused."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.method == "POST" and request.path in LOGIN_PATHS:
-            from capture import abuse
+        if request.method != "POST" or request.path not in LOGIN_PATHS:
+            return self.get_response(request)
+        from capture import abuse
 
-            limit = settings.LOGIN_RATE_PER_IP
-            if abuse.is_rate_limited(request, "login", limit):
-                wait = max(1, abuse.seconds_until_allowed(abuse.rate_key(request, "login"),
-                                                          limit))
-                response = render(request, "registration/too_many_sign_ins.html",
-                                  {"wait": wait}, status=429)
-                response["Retry-After"] = str(wait)
-                return response
-        return self.get_response(request)
+        limit = settings.LOGIN_RATE_PER_IP
+        key = abuse.rate_key(request, "login")
+        if abuse.past_limit(key, limit):
+            wait = max(1, abuse.seconds_until_allowed(key, limit))
+            response = render(request, "registration/too_many_sign_ins.html", {"wait": wait},
+                              status=429)
+            response["Retry-After"] = str(wait)
+            return response
+        response = self.get_response(request)
+        if response.status_code != 302:  # a wrong password, an empty or malformed form
+            abuse.over_limit(key, limit)
+        return response
 
 
 def _public_prefixes() -> tuple[str, ...]:

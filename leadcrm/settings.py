@@ -342,7 +342,7 @@ PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 24 * 3600
 # either, the same "check your email" page, and nothing is sent. 0 turns a limit off.
 PASSWORD_RESET_RATE_PER_IP = env.int("PASSWORD_RESET_RATE_PER_IP", default=10)
 PASSWORD_RESET_RATE_PER_EMAIL = env.int("PASSWORD_RESET_RATE_PER_EMAIL", default=3)
-# Sign-in posts (/accounts/login/, /admin/login/) a minute per client IP, whatever the username:
+# Failed sign-ins (/accounts/login/, /admin/login/) a minute per client IP, whatever the username:
 # the login lock counts per username and IP, so one address could try a few passwords on every
 # username there is (capture.security.LoginRateLimitMiddleware). 0 turns it off.
 LOGIN_RATE_PER_IP = env.int("LOGIN_RATE_PER_IP", default=20)

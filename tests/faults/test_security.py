@@ -453,6 +453,22 @@ def test_sign_in_posts_from_one_address_answer_429_past_the_limit_whatever_the_u
         assert other.status_code == 200  # another client is not refused
 
 
+@pytest.mark.django_db
+def test_sign_ins_that_succeed_are_never_refused_by_the_address_limit(client, settings):
+    """Twenty-five staff behind one office address (or a browser suite signing in as each
+    demo user) all get in; the limit counts failed sign-ins only."""
+    from django.contrib.auth import get_user_model
+
+    settings.LOGIN_RATE_PER_IP = 5
+    get_user_model().objects.create_user("ada", password="Correct-horse-9")
+    for _ in range(25):
+        answer = client.post("/accounts/login/", {"username": "ada",
+                                                  "password": "Correct-horse-9"},
+                             REMOTE_ADDR="198.51.100.40")
+        assert answer.status_code == 302
+        client.logout()
+
+
 # --- every public POST endpoint, found in the URLconf ------------------------------------------
 
 def _public_post_paths(samples: dict[str, str]) -> list[str]:
