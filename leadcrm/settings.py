@@ -40,6 +40,8 @@ def one_of(name: str, default: str, choices: tuple[str, ...]) -> str:
 
 
 DEBUG = env.bool("DEBUG", default=False)
+# Error reports leave out a request body Django refused to read (leadcrm/urls.py).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "leadcrm.urls.ExceptionReporterFilter"
 # The default key is only good for a laptop; production sets SECRET_KEY (README, "Production"):
 # `manage.py check --deploy` fails while it is the default (capture/checks.py).
 DEVELOPMENT_SECRET_KEY = "insecure-dev-key-change-me-" + "0" * 32

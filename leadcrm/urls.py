@@ -4,11 +4,13 @@ import sys
 
 from django.conf import settings
 from django.contrib import admin
+from django.core.exceptions import BadRequest
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.templatetags.static import static
 from django.urls import include, path
 from django.views import defaults
+from django.views.debug import SafeExceptionReporterFilter
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 from django.views.generic import RedirectView
@@ -58,6 +60,19 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     # The page has no form, so the check is marked done.
     request.csrf_processing_done = True
     return defaults.bad_request(request, exception)
+
+
+class ExceptionReporterFilter(SafeExceptionReporterFilter):
+    """The error report's POST parameters, and none for a body Django refused to read (a form
+    post in UTF-16): the report (DEBUG's page under make run, the admins' email) read it
+    again, raised once more, and the request ended in the server's bare 500."""
+
+    def get_post_parameters(self, request):
+        try:
+            return super().get_post_parameters(request)
+        except BadRequest:
+            request._mark_post_parse_error()  # its FILES read as empty too, as Django does
+            return {}
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

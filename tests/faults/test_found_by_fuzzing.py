@@ -237,3 +237,25 @@ def test_a_signature_header_with_a_byte_outside_ascii_is_a_403(client, provider_
     assert response.status_code == 403
     assert "does not match" in response.json()["error"]
     assert not InboundEvent.objects.exists()
+
+
+@pytest.mark.parametrize("path", ["/q/quote/", "/accounts/login/", "/api/v1/forms/old-site/"])
+def test_under_debug_a_form_post_in_another_charset_is_a_400_not_a_bare_500(
+        quote_form, settings, path):
+    # make run serves with DEBUG on: Django's debug page for the refused body (BadRequest)
+    # lists the POST parameters, so it read the body again, raised once more, and the
+    # visitor got the server's bare "A server error occurred" 500.
+    from django.test import Client
+
+    from capture.models import ApiKey
+
+    ApiKey.issue("Old site", source="old-site", accepts_form_posts=True)
+    settings.DEBUG = True
+    client = Client(enforce_csrf_checks=True)
+    client.get("/q/quote/")
+    token = client.cookies["csrftoken"].value
+    response = client.post(path, b"first_name=Ada",
+                           content_type="application/x-www-form-urlencoded; charset=utf-16",
+                           HTTP_X_CSRFTOKEN=token)
+    assert response.status_code == 400
+    assert not InboundEvent.objects.exists()
