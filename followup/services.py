@@ -18,6 +18,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMessage
 from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import Q
 from django.template import Context, Template, TemplateSyntaxError
 from django.utils import timezone
 
@@ -440,7 +441,8 @@ def _prepare_step(message: OutboundMessage, lead: Lead, now: datetime) -> bool:
         OutboundMessage.objects.filter(pk=message.pk, status=Status.SENDING).update(
             status=Status.PAUSED, claimed_at=None)
         return False
-    if enrollment.status != Enrollment.Status.ACTIVE:
+    if enrollment.status != Enrollment.Status.ACTIVE and not _retried_after_completion(
+            enrollment, lead):
         raise _Unwanted(f"The sequence is {enrollment.status}.")
     step = message.step
     if step is None:
@@ -476,6 +478,18 @@ def _prepare_step(message: OutboundMessage, lead: Lead, now: datetime) -> bool:
             raise _Unwanted("The lead has no owner to give the task to.")
         message.recipient_id = lead.owner_id
     return True
+
+
+def _retried_after_completion(enrollment: Enrollment, lead: Lead) -> bool:
+    """A failed step retried from the outbox after its sequence completed: it failed last, so
+    nothing was left and the sequence completed (the lead went to nurture). It still goes out
+    unless something since would have stopped the sequence: a word from the prospect, or a rep
+    working the lead."""
+    if enrollment.status != Enrollment.Status.COMPLETED or lead.first_response_at is not None:
+        return False
+    return not Interaction.objects.filter(
+        lead=lead, occurred_at__gte=enrollment.ended_at or timezone.now()).filter(
+        Q(direction=Interaction.Direction.INBOUND) | Q(actor__isnull=False)).exists()
 
 
 def _send(message: OutboundMessage, lead: Lead, connection=None) -> None:

@@ -397,3 +397,54 @@ def test_the_lead_page_pauses_and_resumes_the_sequence(enrolled, client, alice):
     client.post(f"/leads/{lead.pk}/resume-sequence/")
     enrolled.refresh_from_db()
     assert enrolled.status == "active" and enrolled.paused_at is None
+
+
+def test_the_last_step_that_failed_goes_out_when_sales_ops_retry_it(enrolled, settings,
+                                                                  client):
+    """The last step failed (the mail server was down on day 10): with nothing left, the
+    sequence completed and the lead went to nurture. Retried from the outbox once the server
+    was back, the step was cancelled ("The sequence is completed.") instead of sent."""
+    from tests.factories import UserFactory
+
+    sweep_at(ARRIVAL + 2 * DAY)
+    sweep_at(datetime(2026, 12, 7, 14, 0, tzinfo=UTC))  # day 5 moved to Monday 9:00
+    settings.EMAIL_BACKEND = "tests.followup.failing_backend.FailingBackend"
+    for minutes in range(0, 50, 10):
+        sweep_at(ARRIVAL + 10 * DAY + timedelta(minutes=minutes))
+    last = OutboundMessage.objects.get(enrollment=enrolled, step__position=3)
+    assert last.status == "failed"
+    enrolled.refresh_from_db()
+    assert enrolled.status == "completed"
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    with time_machine.travel(ARRIVAL + 11 * DAY + timedelta(hours=1), tick=False):
+        client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+        client.post("/admin/followup/outboundmessage/", {
+            "action": "send_again_now", "_selected_action": [last.pk]})
+    last.refresh_from_db()
+    assert last.status == "sent", last.last_error
+    assert [m.subject for m in to_prospect(enrolled.lead)][-1] == "Shall I close your request?"
+
+
+def test_a_failed_step_retried_after_the_prospect_wrote_is_not_sent(enrolled, settings,
+                                                                    client):
+    from tests.factories import UserFactory
+
+    sweep_at(ARRIVAL + 2 * DAY)
+    sweep_at(datetime(2026, 12, 7, 14, 0, tzinfo=UTC))
+    settings.EMAIL_BACKEND = "tests.followup.failing_backend.FailingBackend"
+    for minutes in range(0, 50, 10):
+        sweep_at(ARRIVAL + 10 * DAY + timedelta(minutes=minutes))
+    with time_machine.travel(ARRIVAL + 11 * DAY, tick=False):
+        receive_lead(IntakeInput(channel=Channel.EMAIL, kind=Interaction.Kind.EMAIL,
+                                 summary="Reply", fields={"email": "grace@navy.mil"},
+                                 notify_prospect=False, lead_id=enrolled.lead_id))
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    last = OutboundMessage.objects.get(enrollment=enrolled, step__position=3)
+    with time_machine.travel(ARRIVAL + 11 * DAY + timedelta(hours=1), tick=False):
+        client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+        client.post("/admin/followup/outboundmessage/", {
+            "action": "send_again_now", "_selected_action": [last.pk]})
+    last.refresh_from_db()
+    assert last.status == "cancelled"
+    assert len(to_prospect(enrolled.lead)) == 2
