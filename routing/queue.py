@@ -151,10 +151,12 @@ def _countable(user, tab: str, now: datetime) -> QuerySet[Lead]:
     return mine.filter(callback).union(mine.filter(owed), all=True)
 
 
-def assigned_since(user, after_id: int, handed_over: Iterable[int] = ()) -> int:
+def assigned_since(user, after_id: int, handed_over: Iterable[int] = (),
+                   upto: int | None = None) -> int:
     """How many open leads I own that my page does not show (capped): those newer than its
-    newest lead, and the older ones handed to me since it loaded (`handed_over`)."""
-    news = Q(id__gt=after_id)
+    newest lead (up to `upto`, the newest the poll answers), and the older ones handed to me
+    since it loaded (`handed_over`)."""
+    news = Q(id__gt=after_id) if upto is None else Q(id__gt=after_id, id__lte=upto)
     if handed := list(handed_over):
         news |= Q(id__in=handed)
     return Lead.objects.filter(news, owner=user, status__in=OPEN_STATUSES

@@ -94,6 +94,10 @@ def queue(request: HttpRequest) -> HttpResponse:
     filters = QueueFilter(request.GET, queryset=tab_leads_of(request.user, tab, now))
     leads = filters.qs if filters.is_valid() else filters.queryset.none()
     number = min(max(_int(request.GET.get("page"), 1), 1), MAX_PAGE)
+    # Read before the rows: a lead another worker commits while the page is put together is
+    # news on the first poll, not passed over by a newest id read after it.
+    fragment = request.GET.get("fragment") == "rows"
+    newest = None if fragment else (_newest_lead_id(), _newest_notice_id(request.user))
     if tab == "snoozed":  # the next to come back first
         page = page_of(leads.only(*QUEUE_COLUMNS).order_by("snoozed_until", "id"), number, size)
     else:
@@ -112,11 +116,10 @@ def queue(request: HttpRequest) -> HttpResponse:
     }
     # The access trail: one insert per page, listing the leads it showed.
     record_access(request.user, LeadAccess.Action.LISTED, listed=[r.id for r in page.rows])
-    if request.GET.get("fragment") == "rows":
+    if fragment:
         return render(request, "routing/_queue_rows.html", context)
     context["counts"] = tab_counts(request.user, now)
-    context["newest_id"] = _newest_lead_id()  # at least every id on the page
-    context["newest_notice"] = _newest_notice_id(request.user)
+    context["newest_id"], context["newest_notice"] = newest
     return render(request, "routing/queue.html", context)
 
 
@@ -134,14 +137,18 @@ def queue_poll(request: HttpRequest) -> JsonResponse:
     """What the queue page asks every few seconds: leads assigned to me since it loaded."""
     after = _row_id(request.GET.get("after"))
     notice = _row_id(request.GET.get("notice"))
-    arrived = assigned_since(request.user, after, _handed_over(request.user, notice, after))
+    # The newest ids first, and only leads up to them counted: one another worker commits
+    # while this poll counts is news on the next poll, not passed over by its newest_id.
+    newest, newest_notice = _newest_lead_id(), _newest_notice_id(request.user)
+    arrived = assigned_since(request.user, after, _handed_over(request.user, notice, after),
+                             upto=newest)
     counts = tab_counts(request.user) if arrived else None
     return JsonResponse({
         "arrived": arrived,
         "new": counts["new"] if counts else None,
         "counts": counts,  # every tab's badge
-        "newest_id": _newest_lead_id() if arrived else after,
-        "newest_notice": _newest_notice_id(request.user) if arrived else notice,
+        "newest_id": newest if arrived else after,
+        "newest_notice": newest_notice if arrived else notice,
     })
 
 

@@ -292,6 +292,48 @@ def test_a_notice_older_by_id_but_newer_by_time_is_not_news_on_every_poll(as_ali
     assert as_alice.get(f"/queue/poll/?after={after}&notice={notice}").json()["arrived"] == 0
 
 
+def test_a_lead_committed_while_the_poll_counts_is_news_on_the_next_poll(as_alice, alice,
+                                                                        monkeypatch):
+    """Under load other workers commit leads while a poll runs its queries: one that lands
+    after the count must not be passed over by the newest_id the poll answers."""
+    import routing.views
+
+    page = as_alice.get("/queue/")
+    after, notice = page.context["newest_id"], page.context["newest_notice"]
+    lead_for(alice.user)
+    late = []
+
+    def counts_while_a_lead_lands(user, now=None):
+        if not late:
+            late.append(lead_for(alice.user))
+        return tab_counts(user, now)
+
+    monkeypatch.setattr(routing.views, "tab_counts", counts_while_a_lead_lands)
+    first = as_alice.get(f"/queue/poll/?after={after}&notice={notice}").json()
+    second = as_alice.get(f"/queue/poll/?after={first['newest_id']}"
+                          f"&notice={first['newest_notice']}").json()
+    assert (first["arrived"], second["arrived"]) == (1, 1)
+    assert second["newest_id"] == late[0].pk
+
+
+def test_a_lead_committed_while_the_queue_page_is_built_is_news_on_the_first_poll(
+        as_alice, alice, monkeypatch):
+    import routing.views
+
+    late = []
+
+    def counts_while_a_lead_lands(user, now=None):
+        late.append(lead_for(alice.user))
+        return tab_counts(user, now)
+
+    monkeypatch.setattr(routing.views, "tab_counts", counts_while_a_lead_lands)
+    page = as_alice.get("/queue/")
+    after, notice = page.context["newest_id"], page.context["newest_notice"]
+    monkeypatch.undo()
+    data = as_alice.get(f"/queue/poll/?after={after}&notice={notice}").json()
+    assert data["arrived"] == 1 and data["newest_id"] == late[0].pk
+
+
 @pytest.mark.parametrize("query", ["after=99999999999999999999999999",
                                    "after=9223372036854775808&notice=-1",
                                    "after={lead}&notice=99999999999999999999"])
