@@ -571,7 +571,10 @@ def reply_to_visitor(*, conversation: Conversation, user, text: str) -> Interact
     if conversation.status == Conversation.Status.CLOSED:
         raise ChatRefused("This chat has ended: nothing more can be sent in it.", status=409)
     now = timezone.now()
-    lead = Lead.objects.get(pk=conversation.lead_id)
+    # Locked before the message is written, as the intake locks it before a visitor's: the
+    # chat's messages then commit in the order of their ids, and the widget, which asks for
+    # those after the newest it has, cannot pass over a reply still being written.
+    lead = Lead.objects.select_for_update().get(pk=conversation.lead_id)
     interaction = Interaction.objects.create(
         lead=lead, direction=Interaction.Direction.OUTBOUND, kind=Interaction.Kind.MESSAGE,
         channel=Channel.CHAT, actor=user, occurred_at=now,

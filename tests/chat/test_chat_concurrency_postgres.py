@@ -43,3 +43,54 @@ def test_tries_of_one_first_message_at_the_same_moment_open_one_chat(live_server
     assert OutboundMessage.objects.filter(kind=OutboundMessage.Kind.OWNER_ALERT).count() == 1
     chat = Conversation.objects.get()
     assert [conversation_for(token, widget) for _, token in answers] == [chat] * 6
+
+
+def test_a_visitor_message_landing_while_a_rep_replies_does_not_hide_the_reply(
+        widget, alice, monkeypatch):
+    """The widget asks for the messages after the newest it has. A visitor's message committed
+    while a rep's reply was still being written must not be newer than the reply, or the
+    widget's next poll passes the reply over and the visitor never sees it."""
+    import threading
+
+    from django.db import connection
+
+    from chat import services
+
+    conversation, _ = services.receive_visitor_message(
+        widget=widget, conversation=None, text="Anyone there?", client_id="first-message-1",
+        fields={"email": "pia@example.org"})
+    seen = [m["id"] for m in services.messages_after(conversation)]
+    writing, release = threading.Event(), threading.Event()
+    stamp = services.record_first_response
+
+    def slow_stamp(**kwargs):  # the reply is written, its transaction still open
+        writing.set()
+        release.wait(10)
+        return stamp(**kwargs)
+
+    monkeypatch.setattr(services, "record_first_response", slow_stamp)
+
+    def in_thread(work):
+        def run():
+            try:
+                work()
+            finally:
+                connection.close()
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    rep = in_thread(lambda: services.reply_to_visitor(conversation=conversation,
+                                                      user=alice.user, text="Alice here."))
+    assert writing.wait(10)
+    visitor = in_thread(lambda: services.receive_visitor_message(
+        widget=widget, conversation=conversation, text="Hello?", client_id="second-message"))
+    visitor.join(2)  # it lands now, or waits for the reply to be committed
+    seen += [m["id"] for m in services.messages_after(conversation, max(seen))]  # a poll
+    release.set()
+    rep.join(10)
+    visitor.join(10)
+    texts = [m["text"] for m in services.messages_after(conversation, max(seen))]  # the next
+    shown = {m["id"]: m["text"] for m in services.messages_after(conversation)}
+    assert sorted({shown[i] for i in seen} | set(texts)) == ["Alice here.", "Anyone there?",
+                                                             "Hello?"]
