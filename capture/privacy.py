@@ -289,6 +289,14 @@ def _events_of(person: Person) -> models.QuerySet[InboundEvent]:
     return InboundEvent.objects.filter(linked | Q(pk__in=unlinked)).order_by("received_at")
 
 
+def names_person(text: str, person: Person) -> bool:
+    """Does staff's free text (a privacy request's reference) hold the person's email address or
+    phone number, however the number is written? That text outlives an erasure."""
+    digits = "".join(ch for ch in text if ch.isdigit())
+    return _contains(text, person.emails) or any(
+        number.lstrip("+")[-9:] in digits for number in person.phones)
+
+
 # --- export ------------------------------------------------------------------------------------
 
 def _plain(value):

@@ -93,6 +93,9 @@ class PrivacyRequestAdmin(ReadOnly, admin.ModelAdmin):
         form = PersonForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             person = privacy.find_person(form.cleaned_data["key"], form.cleaned_data["e164"])
+            if _names_person(form, person):
+                return self._page(request, "privacy_export.html", form=form,
+                                  title="Export a person's data")
             try:
                 text, summary, record = privacy.export_person(person, request.user,
                                                               form.cleaned_data["note"])
@@ -110,7 +113,9 @@ class PrivacyRequestAdmin(ReadOnly, admin.ModelAdmin):
         context = {"form": form, "title": "Erase a person (forget)"}
         if request.method == "POST" and form.is_valid():
             person = privacy.find_person(form.cleaned_data["key"], form.cleaned_data["e164"])
-            if "confirm" in request.POST:
+            if "confirm" in request.POST and _names_person(form, person):
+                pass  # the error is beside the reference; the preview shows again
+            elif "confirm" in request.POST:
                 if request.POST.get("lead_ids") != ",".join(map(str, person.lead_ids)):
                     form.add_error(None, "What this person's data covers changed since the "
                                    "preview: check the preview again.")
@@ -126,6 +131,16 @@ class PrivacyRequestAdmin(ReadOnly, admin.ModelAdmin):
                            lead_ids=",".join(map(str, person.lead_ids)),
                            leads=person.leads.select_related("owner"))
         return self._page(request, "privacy_erase.html", **context)
+
+
+def _names_person(form: PersonForm, person: privacy.Person) -> bool:
+    """The reference is kept after an erasure: the person's address or number in it would be
+    left behind. Refused beside the field."""
+    if privacy.names_person(form.cleaned_data["note"], person):
+        form.add_error("note", "Leave the person's email address and phone number out of the "
+                       "reference: it is kept after an erasure.")
+        return True
+    return False
 
 
 def _zip_response(record: PrivacyRequest, text: str, summary: str) -> HttpResponse:

@@ -131,6 +131,21 @@ def test_bad_input_is_a_form_error(ops, client, db):
         assert response.status_code == 200 and message in response.content.decode()
 
 
+def test_a_reference_naming_the_person_is_refused_as_it_outlives_the_erasure(grace, ops,
+                                                                            client):
+    """'Request from grace@navy.mil' typed as the reference stayed in the privacy request's
+    note after the erasure: her address was left in the database."""
+    client.force_login(ops)
+    lead_ids = ",".join(map(str, grace.lead_ids))
+    for note in ("Request from Grace@Navy.mil", "called from (415) 555-2671"):
+        response = client.post("/admin/capture/privacyrequest/erase/", {
+            "email": EMAIL, "confirm": "1", "lead_ids": lead_ids, "note": note})
+        assert response.status_code == 200
+        assert "email address and phone number out of the" in response.content.decode()
+    assert not PrivacyRequest.objects.exists()
+    assert Lead.objects.filter(email_key=EMAIL).exists()
+
+
 def test_a_person_whose_only_submission_was_rejected_can_still_export_it(ops, client,
                                                                         visitor):
     """Their rejected submission is kept for 30 days with everything they typed, and erasure
