@@ -14,7 +14,8 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from capture.models import Channel
+from capture.models import Channel, LeadAccess
+from capture.privacy import record_access
 from routing import dashboard as figures
 from routing.access import dashboard_team_ids, may_see_dashboard, reps_of_teams
 from routing.forms import PersonChoiceField
@@ -142,6 +143,9 @@ def _csv_rows(table: str, scope: figures.Scope) -> tuple[list[str], list[list]]:
     raise Http404("No such table.")
 
 
+LEAD_TABLES = ("aging", "unassigned")  # the tables that list leads by name
+
+
 def _safe_cell(value) -> object:
     # A cell starting with = + - @ is a formula in a spreadsheet: prefix it (CSV injection).
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
@@ -158,6 +162,10 @@ def dashboard_csv(request: HttpRequest, table: str) -> HttpResponse:
         return HttpResponse(f"The filters are not valid, so nothing was exported. {problems}",
                             status=400, content_type="text/plain; charset=utf-8")
     header, rows = _csv_rows(table, scope)
+    if table in LEAD_TABLES:  # names of people: an export on each lead's access trail
+        record_access(request.user, LeadAccess.Action.EXPORTED, listed=[row[0] for row in rows],
+                      detail=f"dashboard CSV export ({table}, {len(rows)} lead"
+                      f"{'' if len(rows) == 1 else 's'})")
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     filename = f"{table}-{scope.start}-{scope.end}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

@@ -64,6 +64,21 @@ def test_a_queue_csv_export_names_every_lead_it_held_in_the_trail(lead, alice, m
     assert "queue CSV export (all, 1 lead)" in page[page.index('id="access-trail"'):]
 
 
+def test_a_dashboard_csv_of_leads_by_name_is_an_export_on_their_trail(alice, sales_team,
+                                                                     manager):
+    """The aging and unassigned tables list leads by name; downloading them as CSV left no
+    trace, while the queue's CSV export is on each lead's trail."""
+    waiting = lead_for(None, sales_team, first_name="Ada")
+    boss = signed_in(manager)
+    response = boss.get("/dashboard/unassigned.csv")
+    assert response.status_code == 200 and "Ada" in response.content.decode()
+    exported = LeadAccess.objects.get(action="exported")
+    assert exported.user == manager and exported.listed_ids == f",{waiting.pk},"
+    assert exported.detail == "dashboard CSV export (unassigned, 1 lead)"
+    assert boss.get("/dashboard/sla.csv").status_code == 200  # counts only: no trail row
+    assert LeadAccess.objects.filter(action="exported").count() == 1
+
+
 def test_managers_see_the_trail_on_the_lead_page_and_reps_do_not(lead, alice, manager):
     signed_in(alice.user).get(f"/leads/{lead.pk}/")
     rep_page = signed_in(alice.user).get(f"/leads/{lead.pk}/").content.decode()
