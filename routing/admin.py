@@ -7,7 +7,7 @@ backtest pages run the live engines over real or typed leads and write nothing.
 from __future__ import annotations
 
 import itertools
-from datetime import time
+from datetime import datetime, time
 
 from django import forms
 from django.contrib import admin, messages
@@ -664,7 +664,9 @@ def render_explanation(assessment: m.LeadAssessment | None) -> str:
         "", "<li>{}: {}</li>",
         ((c["name"], c["reason"]) for c in routing.get("candidates", [])))
     manual = routing.get("manual")
-    manual_html = format_html("<p>Reassigned by {} at {}.</p>", manual["by"], manual["at"]) \
+    manual_html = format_html(  # at 2026-12-07 11:10 UTC, not 2026-12-07T11:10:22.123456+00:00
+        "<p>Reassigned by {} at {}.</p>", manual["by"],
+        f"{timezone.localtime(datetime.fromisoformat(manual['at'])):%Y-%m-%d %H:%M %Z}") \
         if manual else ""
     state = sla_state_of(assessment.lead)
     groups: dict[str, int] = {}

@@ -354,6 +354,21 @@ def test_sales_ops_changing_the_owner_is_on_the_timeline(demo, client):
     assert entry.summary == "Reassigned from Alice Anders to Bob Brown by Olivia Ops"
 
 
+def test_the_admin_explanation_says_when_a_lead_was_reassigned_as_people_write_it(
+        admin_client, alice, bob, sales_team):
+    from routing.services import reassign_lead
+    from tests.routing.pages import lead_for
+
+    lead = lead_for(alice.user, sales_team)
+    lead.assessment.fired_rules = []  # lead_for's rule has no group, as scored ones have
+    lead.assessment.save()
+    reassign_lead(lead=lead, owner=bob.user, acting_user=None)
+    page = admin_client.get(f"/admin/capture/lead/{lead.pk}/change/").content.decode()
+    # It read "... at 2026-12-07T11:10:22.123456+00:00."
+    assert re.search(r"Reassigned by the SLA escalation at \d{4}-\d\d-\d\d \d\d:\d\d UTC\.",
+                     page)
+
+
 @pytest.fixture
 def other_teams_lead(demo):
     """A lead of a team the demo manager does not lead, owned by its rep."""
