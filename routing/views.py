@@ -254,6 +254,8 @@ def _field_rows(lead: Lead) -> list[tuple[str, list[tuple[str, object]]]]:
                 value = getattr(lead, f"get_{name}_display")()
             elif name == "previous_lead":
                 value = f"#{lead.previous_lead_id}" if lead.previous_lead_id else ""
+            elif name == "owner":  # "Alice Anders", as the header names them, not "alice"
+                value = person_name(lead.owner, nobody="")
             else:
                 value = getattr(lead, name)
             values.append((capfirst(field.verbose_name), value))

@@ -36,6 +36,9 @@ def test_the_page_shows_fields_explanations_and_sla(as_alice, alices_lead):
     assert "Senior title: <strong>+40</strong>" in html
     assert "Round robin in Sales picked Alice" in html and "Bob: skipped — at capacity" in html
     assert "Alice: picked: next in turn" in html  # not just "eligible", as every other one
+    # The details named the owner by login ("alice") under the header's "Owner: Alice".
+    assert '<dt class="col-5 fw-normal text-muted">Owner</dt><dd class="col-7 text-break ' \
+           'pre-wrap">Alice</dd>' in html
     assert "SLA: Due" in html and "First response: not yet" in html
 
 
