@@ -330,6 +330,9 @@ def compile_condition(field_name: str, operator: str, value: str = "", *,
     `spec` checks it against a field as it is about to become (a custom field's new type)
     instead of the registered one."""
     spec = spec or FIELDS.get(field_name)
+    if spec is None and field_name.startswith("cf_"):  # custom_specs names them cf_<key>
+        raise ConditionError(f"The custom field “{field_name[3:]}” it tests no longer exists "
+                             "(deleted, or its key changed).")
     if spec is None or (spec.routing_only and not routing):
         raise ConditionError(f"“{field_name}” is not a field rules can use here.")
     if operator not in Operator.values:

@@ -203,3 +203,9 @@ def test_custom_field_values_are_checked_by_kind(custom_fields):
 def test_description_reads_as_a_sentence():
     condition = compile_condition("job_title", "contains", "CTO,VP")
     assert condition.describe() == "Job title contains the word or phrase CTO, VP"
+
+
+def test_a_condition_on_a_custom_field_that_is_gone_says_so():
+    # It said "“cf_plan” is not a field rules can use here." on the lists and in rollbacks.
+    with pytest.raises(ConditionError, match="The custom field “plan” it tests no longer exists"):
+        compile_condition("cf_plan", "equals", "Pro")
