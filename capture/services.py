@@ -166,7 +166,7 @@ def set_lead_status(*, lead: Lead, status: str, user=None, note: str = "", at=No
         changes["respond_by"] = lead.respond_by = None
     Lead.objects.filter(pk=lead.pk).update(**changes)
     lead.status = status
-    who = user.get_username() if user is not None else "Follow-up"
+    who = person_name(user, "Follow-up")
     interaction = Interaction.objects.create(
         lead=lead, direction=Interaction.Direction.INTERNAL, kind=Interaction.Kind.STATUS,
         channel=Channel.MANUAL, actor=user, occurred_at=now,

@@ -8,7 +8,16 @@ from django import template
 from django.utils import timezone
 from django.utils.timesince import timesince
 
+from capture.services import person_name
+
 register = template.Library()
+
+
+@register.filter
+def person(user, nobody: str = "") -> str:
+    """A user as the pages name people: the full name, else the login (never the login alone
+    beside a header or a rep load that says "Alice Anders")."""
+    return person_name(user, nobody)
 
 
 @register.filter

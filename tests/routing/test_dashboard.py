@@ -70,6 +70,15 @@ def test_aging_and_unassigned_lists(as_manager, answered):
     assert [lead.first_name for lead in response.context["unassigned"]] == ["Waiting"]
 
 
+def test_the_aging_list_names_the_owner_as_the_rep_load_does(as_manager, alice, sales_team):
+    alice.user.last_name = "Anders"
+    alice.user.save()
+    lead_for(alice.user, sales_team, first_name="Waiting")
+    html = as_manager.get("/dashboard/").content.decode()
+    aging = html[html.index('id="aging"'):html.index("</ol>", html.index('id="aging"'))]
+    assert "· Alice Anders</li>" in aging and "· alice</li>" not in aging
+
+
 def test_the_aging_list_is_whole_when_a_rep_is_in_several_of_the_managers_teams(
         as_manager, manager, sales_team, alice, bob):
     """Alice in two of the manager's teams was read as two members: each of her oldest leads

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -71,6 +72,20 @@ def test_the_timeline_is_newest_first(as_alice, alices_lead, alice):
     as_alice.post(f"/leads/{alices_lead.pk}/note/", {"body": "second note"})
     html = as_alice.get(f"/leads/{alices_lead.pk}/").content.decode()
     assert html.index("second note") < html.index("first note")
+
+
+def test_the_lead_page_names_people_as_its_header_does(as_alice, alices_lead, alice):
+    # The header said "Owner: Alice Anders"; the details, the timeline and the sent emails
+    # said "alice", the login ("alice: New → Nurture" beside "Note by Alice Anders").
+    alice.user.last_name = "Anders"
+    alice.user.save()
+    as_alice.post(f"/leads/{alices_lead.pk}/note/", {"body": "Looked them up"})
+    as_alice.post(f"/leads/{alices_lead.pk}/status/", {"status": "nurture"})
+    html = as_alice.get(f"/leads/{alices_lead.pk}/").content.decode()
+    timeline = html[html.index('id="timeline"'):]
+    assert "· Alice Anders</div>" in timeline and "· alice</div>" not in timeline
+    assert "Alice Anders: New → Nurture" in timeline
+    assert re.search(r">Owner</dt><dd[^>]*>Alice Anders</dd>", html)
 
 
 def test_logging_a_call_stamps_the_first_response_once(as_alice, alices_lead):
@@ -504,4 +519,4 @@ def test_the_timeline_names_the_channel_of_each_entry(as_alice, alices_lead):
     html = as_alice.get(f"/leads/{alices_lead.pk}/").content.decode()
     assert "· Form submission · API" in html and "· Message · Booking" in html
     assert "· Form submission · Social" in html
-    assert "· Note · alice" in html  # the rep's own entries need no channel
+    assert "· Note · Alice" in html  # the rep's own entries need no channel
