@@ -79,9 +79,15 @@ def server_error(request: HttpRequest) -> HttpResponse:
     """Machines get JSON here too. A lost database connection (an outage, a failover, a pooler
     closing idle connections) is a 503 with Retry-After: the sender's retry will be taken in,
     and nothing of the failed request was kept."""
+    lost = isinstance(sys.exc_info()[1], (OperationalError, InterfaceError))
     if not request.path.startswith(MACHINE_PATHS):
+        if lost:  # people too: a page saying to reload, not "something went wrong"
+            response = defaults.server_error(request, template_name="503.html")
+            response.status_code = 503
+            response["Retry-After"] = "30"
+            return response
         return defaults.server_error(request)
-    if isinstance(sys.exc_info()[1], (OperationalError, InterfaceError)):
+    if lost:
         response = JsonResponse({"error": "The database is unreachable just now; retry in a "
                                  "moment."}, status=503)
         response["Retry-After"] = "30"

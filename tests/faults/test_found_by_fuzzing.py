@@ -181,6 +181,33 @@ def test_a_connection_lost_mid_request_is_a_json_503_for_machines_and_keeps_noth
     assert response.json() == {"error": "Something went wrong on our side; retry later."}
 
 
+def test_a_connection_lost_mid_page_is_a_503_page_saying_to_reload(monkeypatch):
+    """Found under load with the database's connections terminated: the queue page, its poll
+    and the login answered Django's bare 500 ("Something went wrong"); a lost database is a
+    503 with Retry-After and a page that says to reload, as machines get in JSON."""
+    from django.db import OperationalError
+    from django.test import Client
+
+    from routing import views
+    from routing.models import Team
+    from tests.routing.conftest import make_rep
+
+    def lost(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    client = Client(raise_request_exception=False)
+    client.force_login(make_rep("alice", Team.objects.create(name="Sales")).user)
+    monkeypatch.setattr(views, "queue_page", lost)
+    response = client.get("/queue/")
+    assert response.status_code == 503 and response["Retry-After"] == "30"
+    assert "Reload the page in a moment" in response.content.decode()
+
+    monkeypatch.setattr(views, "queue_page", lambda *a, **k: 1 / 0)
+    response = client.get("/queue/")
+    assert response.status_code == 500  # any other error is still the plain 500 page
+    assert "Something went wrong" in response.content.decode()
+
+
 @pytest.mark.parametrize("path", ["/q/quote/", "/accounts/login/", "/accounts/password_reset/",
                                   "/admin/login/"])
 def test_a_form_post_in_a_charset_other_than_utf_8_is_a_400_not_a_500(quote_form, path):
