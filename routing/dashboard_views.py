@@ -50,6 +50,10 @@ class DashboardFilter(forms.Form):
         data = super().clean()
         if data.get("start") and data.get("end") and data["start"] > data["end"]:
             self.add_error("end", "The end date is before the start date.")
+        elif data.get("start") and not data.get("end") and data["start"] > timezone.localdate():
+            # The end defaults to today: the range read "Jan 1, 2027 - Dec 7, 2026", empty.
+            self.add_error("start", "The start date is after today: give an end date after it, "
+                                    "or an earlier start.")
         return data
 
 

@@ -128,6 +128,10 @@ def test_the_date_fields_show_the_range_and_a_reversed_range_is_an_error(as_mana
     response = as_manager.get(f"/dashboard/?start={today}&end={today - timedelta(days=3)}")
     assert response.status_code == 200
     assert "The end date is before the start date." in response.content.decode()
+    # A start after today and no end (which is today): said so, and the last 30 days shown.
+    response = as_manager.get(f"/dashboard/?start={today + timedelta(days=30)}")
+    assert "The start date is after today" in response.content.decode()
+    assert response.context["scope"].start == today - timedelta(days=29)
 
 
 def test_an_invalid_filter_is_named_and_the_valid_ones_still_apply(as_manager, answered):
