@@ -35,6 +35,7 @@ FORM_CHANNEL = "api-form"
 MAX_BODY = 64 * 1024
 # Keys the API accepts besides the lead fields.
 META_KEYS = ("consent_text",)
+MAX_CONSENT_TEXT = 5000
 
 # Salesforce Web-to-Lead's field names, for `create_api_key --mapping salesforce`.
 SALESFORCE_WEB_TO_LEAD = {
@@ -113,6 +114,12 @@ def api_leads(request: HttpRequest) -> HttpResponse:
     )
     if checked.errors:
         return JsonResponse(checked.error_body(), status=400)
+    consent_text = record.get("consent_text")
+    if consent_text is not None and (not isinstance(consent_text, str)
+                                     or len(consent_text) > MAX_CONSENT_TEXT):
+        return JsonResponse({"error": "Some fields are not valid.", "fields": {"consent_text": [
+            f"Send the wording the person agreed to as text (at most {MAX_CONSENT_TEXT:,} "
+            "characters)."]}}, status=400)
 
     idempotency_key = request.headers.get("Idempotency-Key", "").strip()
     if len(idempotency_key) > 200:

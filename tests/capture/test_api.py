@@ -100,6 +100,16 @@ def test_a_consent_that_is_neither_yes_nor_no_is_a_400_naming_it(client, partner
     assert not Lead.objects.get().has_consent
 
 
+@pytest.mark.parametrize("wording", [{"a": 1}, ["I agree"], 42, "x" * 5001])
+def test_a_consent_wording_that_is_not_text_is_a_400_naming_it(client, partner_key, wording):
+    # An object was stored as its Python text ("{'a': 1}") as the wording the person saw.
+    response = post(client, partner_key, {"email": "grace@navy.mil", "consent": True,
+                                          "consent_text": wording})
+    assert response.status_code == 400
+    assert "as text" in response.json()["fields"]["consent_text"][0]
+    assert not Lead.objects.exists() and not InboundEvent.objects.exists()
+
+
 def test_no_way_to_reach_the_person_is_a_400(client, partner_key):
     response = post(client, partner_key, {"first_name": "Nobody"})
     assert response.status_code == 400
