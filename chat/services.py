@@ -261,6 +261,9 @@ def receive_visitor_message(
     if conversation is None and (earlier := _first_message_sent(widget, client_id, text)):
         return earlier
     now = timezone.now()
+    # Whether anyone was there to answer in seconds: the chat's own target applies then only
+    # (offline, the tier's deadline in business hours does). Read before the transaction.
+    online = is_online(widget, now)
     try:
         with transaction.atomic():
             if conversation is None:
@@ -270,11 +273,9 @@ def receive_visitor_message(
                     page_url=attribution.get("landing_page", "")[:500],
                     referrer=attribution.get("referrer", "")[:500], visitor_ip=ip,
                     started_at=now)
-            # Whether anyone was there to answer in seconds: the chat's own target applies
-            # then only (offline, the tier's deadline in business hours does).
             payload = {"kind": "message", "thread": conversation.thread, "widget": widget.pk,
                        "text": text, "fields": fields, "attribution": attribution or {},
-                       "online": is_online(widget, now)}
+                       "online": online}
             event, created, _ = receive_event(
                 channel=CHANNEL, external_id=f"{conversation.thread}:{client_id}",
                 payload=payload, body=body, headers=headers or {}, remote_ip=ip)
