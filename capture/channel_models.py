@@ -107,7 +107,9 @@ class ApiKey(models.Model):
 
     @property
     def origin_list(self) -> list[str]:
-        return [o.strip().rstrip("/") for o in self.return_origins.splitlines() if o.strip()]
+        from capture.models import canonical_origin
+
+        return [canonical_origin(o) for o in self.return_origins.splitlines() if o.strip()]
 
 
 class WebhookSource(models.Model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -56,6 +57,29 @@ def origin_problem(line_number: int, line: str) -> str | None:
         return (f"Line {line_number}, “{line}”, has more than scheme, host and port: write "
                 f"only {parts.scheme}://{parts.netloc.rpartition('@')[2]}.")
     return None
+
+
+def canonical_origin(text: str) -> str:
+    """An origin as a browser's Origin header gives it: lower case, the host in its ASCII
+    (IDNA) form, no default port, no trailing slash. Sales ops may type "https://Bücher.example:443/"
+    for the site that sends "https://xn--bcher-kva.example"; text that is no origin comes back
+    as typed (the admin refuses it)."""
+    text = text.strip().rstrip("/")
+    parts = urlsplit(text)
+    try:
+        port = parts.port
+    except ValueError:
+        return text
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return text
+    host = parts.hostname
+    with contextlib.suppress(UnicodeError):  # a label IDNA refuses stays as typed
+        host = host.encode("idna").decode("ascii")
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    scheme = parts.scheme.lower()
+    netloc = host if port in (None, {"http": 80, "https": 443}[scheme]) else f"{host}:{port}"
+    return f"{scheme}://{netloc}"
 
 
 def _default_fields() -> list[str]:
@@ -216,7 +240,7 @@ class IntakeForm(models.Model):
 
     @property
     def origin_list(self) -> list[str]:
-        return [o.strip().rstrip("/") for o in self.allowed_origins.splitlines() if o.strip()]
+        return [canonical_origin(o) for o in self.allowed_origins.splitlines() if o.strip()]
 
 
 class LeadStatus(models.TextChoices):

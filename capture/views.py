@@ -29,7 +29,7 @@ from capture.forms import (
 )
 from capture.intake import receive_event, store_inbound_event
 from capture.memo import ProcessMemo
-from capture.models import InboundEvent, IntakeForm
+from capture.models import InboundEvent, IntakeForm, canonical_origin
 from capture.security import allow_framing
 
 # Active forms by slug, re-read every 10 s per process (and at once after a save here).
@@ -49,7 +49,7 @@ def _csrf_probe(request):  # a stand-in view: CsrfViewMiddleware only reads its 
 
 
 def _is_allowed_cross_origin(request: HttpRequest, intake_form: IntakeForm) -> bool:
-    origin = request.headers.get("Origin", "").rstrip("/")
+    origin = canonical_origin(request.headers.get("Origin", ""))
     return bool(origin) and origin in intake_form.origin_list
 
 

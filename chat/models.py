@@ -15,6 +15,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from capture.models import canonical_origin
+
 PRECHAT_FIELDS = ("first_name", "last_name", "email", "phone", "company")
 
 
@@ -106,11 +108,10 @@ class ChatWidget(models.Model):
 
     @property
     def origin_list(self) -> list[str]:
-        return [o.strip().rstrip("/").lower() for o in self.allowed_origins.splitlines()
-                if o.strip()]
+        return [canonical_origin(o) for o in self.allowed_origins.splitlines() if o.strip()]
 
     def allows(self, origin: str) -> bool:
-        return origin.rstrip("/").lower() in self.origin_list
+        return canonical_origin(origin) in self.origin_list
 
     def clean(self) -> None:
         from capture.templating import template_problem

@@ -26,7 +26,7 @@ from capture.channels.base import (
     unreadable_json,
 )
 from capture.intake import Consent, IntakeInput, Rejected, event_key, receive_event
-from capture.models import ApiKey, InboundEvent
+from capture.models import ApiKey, InboundEvent, canonical_origin
 from capture.models import Channel as LeadChannel
 from capture.privacy import erased_event_id
 
@@ -260,7 +260,7 @@ def form_post(request: HttpRequest, source: str) -> HttpResponse:
     )
     back = record.get("retURL", "")
     parts = urlsplit(back)
-    if back and f"{parts.scheme}://{parts.netloc}" in api_key.origin_list:
+    if back and canonical_origin(f"{parts.scheme}://{parts.netloc}") in api_key.origin_list:
         return HttpResponseRedirect(back)
     return HttpResponse(
         "<!doctype html><title>Thank you</title><p>Thank you! We have your request.</p>"

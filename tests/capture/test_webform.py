@@ -140,6 +140,15 @@ def test_a_corrected_resubmission_from_the_same_page_is_taken_in(visitor):
     assert InboundEvent.objects.count() == 2
 
 
+def test_a_listed_site_typed_with_capitals_and_its_default_port_is_recognised(csrf_client,
+                                                                              quote_form):
+    quote_form.allowed_origins = "HTTPS://WWW.Acme.example:443/\n"
+    quote_form.save()
+    response = csrf_client.post("/q/quote/", {**GOOD, "submission_id": "c0ffee"},
+                                HTTP_ORIGIN="https://www.acme.example")
+    assert response.status_code == 302 and Lead.objects.count() == 1
+
+
 def test_a_listed_site_s_corrected_resubmission_is_taken_in(csrf_client, quote_form):
     quote_form.allowed_origins = "https://www.acme.example\n"
     quote_form.save()

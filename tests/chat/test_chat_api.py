@@ -142,6 +142,21 @@ def test_a_disallowed_origin_is_refused_without_cors_headers(widget):
     assert not InboundEvent.objects.exists()
 
 
+@pytest.mark.parametrize(("typed", "sent"), [
+    ("https://Bücher.example:443/", "https://xn--bcher-kva.example"),
+    ("HTTPS://WWW.ACME.TEST", "https://www.acme.test"),
+    ("http://shop.example:80", "http://shop.example"),
+])
+def test_an_origin_typed_with_accents_capitals_or_its_default_port_is_allowed(widget, typed,
+                                                                           sent):
+    # The browser sends the ASCII host, lower case, without :443: as typed, the site never
+    # matched and the widget silently did not appear.
+    widget.allowed_origins = typed
+    widget.full_clean()
+    widget.save()
+    assert Visitor(widget, origin=sent).config().status_code == 200
+
+
 def test_the_preflight_answers_only_allowed_origins(widget, client):
     url = f"/chat/w/{widget.key}/messages/"
     ok = client.options(url, HTTP_ORIGIN="https://www.acme.test")
