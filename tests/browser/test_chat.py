@@ -393,14 +393,19 @@ def chat_on_lead(widget) -> Lead:
     return conversation.lead
 
 
-def test_a_double_clicked_chat_reply_reaches_the_visitor_once(browser, live_server,
-                                                              chat_setup):
-    lead = chat_on_lead(chat_setup["widget"])
+def alice_on_lead_page(browser, live_server, lead: Lead):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     rep = context.new_page()
     rep.set_default_timeout(15_000)
     sign_in(rep, live_server, "alice")
     rep.goto(f"{live_server.url}/leads/{lead.pk}/")
+    return context, rep
+
+
+def test_a_double_clicked_chat_reply_reaches_the_visitor_once(browser, live_server,
+                                                              chat_setup):
+    lead = chat_on_lead(chat_setup["widget"])
+    context, rep = alice_on_lead_page(browser, live_server, lead)
     rep.fill("#chat-reply-text", "Yes: SAML and OIDC.")
     rep.dblclick("#chat-reply button[type=submit]")
     rep.locator("#chat-log .chat-msg-rep").first.wait_for()
@@ -414,11 +419,7 @@ def test_a_double_clicked_chat_reply_reaches_the_visitor_once(browser, live_serv
 def test_a_chat_reply_after_signing_out_says_so_and_keeps_the_text(browser, live_server,
                                                                    chat_setup):
     lead = chat_on_lead(chat_setup["widget"])
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    rep = context.new_page()
-    rep.set_default_timeout(15_000)
-    sign_in(rep, live_server, "alice")
-    rep.goto(f"{live_server.url}/leads/{lead.pk}/")
+    context, rep = alice_on_lead_page(browser, live_server, lead)
     context.clear_cookies()  # signed out meanwhile (another tab, "log out everywhere")
     rep.fill("#chat-reply-text", "Yes: SAML and OIDC.")
     rep.press("#chat-reply-text", "Enter")
