@@ -55,33 +55,28 @@ def over_limit(key: str, limit: int, window: int = 60) -> bool:
     plus the previous minute's weighted by the part of it still inside the last 60 s. A burst
     that straddles a minute boundary gets `limit` requests, not twice as many as a fixed
     window allows. Refused requests count too, so a client that keeps hammering stays out."""
-    if limit <= 0:
-        return False
-    this_minute, last_minute, into = _windows(key, window)
-    try:
-        current = _count_one(this_minute, timeout=2 * window + 30)
-        previous = cache.get(last_minute, 0)
-    except Exception as exc:  # Redis down: any of its client's errors
-        # The cache counts requests; it holds no lead. Refusing every request while it is
-        # unreachable would lose what reached us, so the limit is off until it is back.
-        cache_unreachable(exc)
-        return False
-    return previous * (1 - into / window) + current > limit
+    return limit > 0 and _requests_in_window(key, window, count=True) > limit
 
 
 def past_limit(key: str, limit: int) -> bool:
     """Would one more request on `key` be past `limit` a minute? Reads over_limit's counters
     without counting: for limits that count only some requests (failed sign-ins)."""
-    if limit <= 0:
-        return False
-    this_minute, last_minute, into = _windows(key)
+    return limit > 0 and _requests_in_window(key, 60, count=False) + 1 > limit
+
+
+def _requests_in_window(key: str, window: int, *, count: bool) -> float:
+    """The requests on `key` in the sliding window (this one counted first, with `count`); 0
+    while the cache is unreachable: it counts requests and holds no lead, and refusing every
+    request until it is back would lose what reached us, so the limits are off meanwhile."""
+    this_minute, last_minute, into = _windows(key, window)
     try:
-        current = cache.get(this_minute, 0)
+        current = (_count_one(this_minute, timeout=2 * window + 30) if count
+                   else cache.get(this_minute, 0))
         previous = cache.get(last_minute, 0)
-    except Exception as exc:  # as over_limit: no cache, no limit
+    except Exception as exc:  # Redis down: any of its client's errors
         cache_unreachable(exc)
-        return False
-    return previous * (1 - into / 60) + current + 1 > limit
+        return 0
+    return previous * (1 - into / window) + current
 
 
 _last_warning = 0.0

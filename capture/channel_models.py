@@ -107,9 +107,9 @@ class ApiKey(models.Model):
 
     @property
     def origin_list(self) -> list[str]:
-        from capture.models import canonical_origin
+        from capture.models import canonical_origins
 
-        return [canonical_origin(o) for o in self.return_origins.splitlines() if o.strip()]
+        return canonical_origins(self.return_origins)
 
 
 class WebhookSource(models.Model):

@@ -82,6 +82,11 @@ def canonical_origin(text: str) -> str:
     return f"{scheme}://{netloc}"
 
 
+def canonical_origins(text: str) -> list[str]:
+    """A box of allowed origins, one a line, as canonical_origin() gives each."""
+    return [canonical_origin(line) for line in (text or "").splitlines() if line.strip()]
+
+
 def _default_fields() -> list[str]:
     return ["first_name", "last_name", "email", "phone", "company", "message"]
 
@@ -240,7 +245,7 @@ class IntakeForm(models.Model):
 
     @property
     def origin_list(self) -> list[str]:
-        return [canonical_origin(o) for o in self.allowed_origins.splitlines() if o.strip()]
+        return canonical_origins(self.allowed_origins)
 
 
 class LeadStatus(models.TextChoices):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from django.db import transaction
+from django.db.models import Q
 
 from capture.fields import LEAD_FIELDS
 from capture.models import Channel, Interaction, Lead
@@ -111,11 +112,13 @@ def _refuse_a_second_open_lead(lead_id: int, key: str, phone: str) -> None:
     """Reopening a closed lead whose person came back since (the intake then made a new lead,
     linked to it): one person has one open lead (the constraints uniq_open_lead_email and
     _phone), so the rep works the newer lead or closes it first."""
-    from django.db.models import Q
-
     from capture.models import OPEN_STATUSES
 
-    same = (Q(email_key=key) if key else Q(pk__in=[])) | (Q(phone=phone) if phone else Q(pk__in=[]))
+    same = Q(pk__in=[])
+    if key:
+        same |= Q(email_key=key)
+    if phone:
+        same |= Q(phone=phone)
     twin = (Lead.objects.filter(same, status__in=OPEN_STATUSES).exclude(pk=lead_id)
             .values_list("pk", "email_key").first())
     if twin is not None:

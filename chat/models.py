@@ -15,7 +15,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from capture.models import canonical_origin
+from capture.models import canonical_origin, canonical_origins
 
 PRECHAT_FIELDS = ("first_name", "last_name", "email", "phone", "company")
 
@@ -108,7 +108,7 @@ class ChatWidget(models.Model):
 
     @property
     def origin_list(self) -> list[str]:
-        return [canonical_origin(o) for o in self.allowed_origins.splitlines() if o.strip()]
+        return canonical_origins(self.allowed_origins)
 
     def allows(self, origin: str) -> bool:
         return canonical_origin(origin) in self.origin_list

@@ -136,11 +136,13 @@ class SequenceStepFormSet(BaseInlineFormSet):
 
 
 class SequenceListForm(forms.ModelForm):
-    """The list's "On" box: a draft without steps stays off there too."""
+    """The list's "On" box: a draft without steps stays off there too (checked for the rows
+    switched on, not every active row of the page)."""
 
     def clean(self) -> dict:
         data = super().clean()
-        if data.get("is_active") and not self.instance.steps.exists():
+        if ("is_active" in self.changed_data and data.get("is_active")
+                and not self.instance.steps.exists()):
             self.add_error("is_active", NO_STEPS)
         return data
 
