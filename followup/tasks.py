@@ -117,6 +117,9 @@ HANDOVER_S = 3.0  # how long a sweep goes on once the next one is queued (it may
 # 30 to 90 s apart), and for how long at most each time (the rest is the schedule's).
 BREACH_EVERY_S = 5.0
 BREACH_BUDGET_S = 2.0
+# The deadlines a check looks back on: those that passed since the last few of routing's
+# one-minute runs, which take the rest (a backlog after downtime, the budget's leftovers).
+BREACH_LOOKBACK = timedelta(minutes=10)
 
 
 def sweep_due_messages() -> int:
@@ -147,7 +150,8 @@ def sweep_due_messages() -> int:
         free_rows_of_dead_workers()
         if breaches_checked is None or time.monotonic() - breaches_checked >= BREACH_EVERY_S:
             breaches_checked = time.monotonic()  # its alerts are claimed just below
-            escalate_due_breaches(seconds=BREACH_BUDGET_S)
+            escalate_due_breaches(seconds=BREACH_BUDGET_S,
+                                  since=timezone.now() - BREACH_LOOKBACK)
         claimed_at = timezone.now()
         ids = claim_due_messages(SWEEP_BATCH, claimed_at)
         if len(ids) > 2 * FANOUT_CHUNK:

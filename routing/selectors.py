@@ -18,10 +18,14 @@ def _unanswered() -> QuerySet[Lead]:
                                respond_by__isnull=False, erased_at__isnull=True)
 
 
-def leads_breaching(now: datetime | None = None) -> QuerySet[Lead]:
-    """Open, unanswered leads past their deadline whose escalation has not run yet."""
-    return _unanswered().filter(respond_by__lte=now or timezone.now(),
-                                assessment__escalated_at__isnull=True)
+def leads_breaching(now: datetime | None = None, *,
+                    since: datetime | None = None) -> QuerySet[Lead]:
+    """Open, unanswered leads past their deadline whose escalation has not run yet; with
+    `since`, only those whose deadline passed after it (a short read of lead_breach_due_idx,
+    however many old breaches stay unanswered)."""
+    due = _unanswered().filter(respond_by__lte=now or timezone.now(),
+                               assessment__escalated_at__isnull=True)
+    return due.filter(respond_by__gt=since) if since is not None else due
 
 
 def leads_past_warning(now: datetime | None = None) -> QuerySet[Lead]:

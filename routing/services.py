@@ -401,8 +401,8 @@ BREACH_BATCH = 200
 BREACH_SWEEP_SECONDS = 45
 
 
-def escalate_due_breaches(batch: int = BREACH_BATCH,
-                          seconds: float = BREACH_SWEEP_SECONDS) -> int:
+def escalate_due_breaches(batch: int = BREACH_BATCH, seconds: float = BREACH_SWEEP_SECONDS,
+                          since: datetime | None = None) -> int:
     """The sweeper for SLA breaches (a django-q2 schedule runs it every minute).
 
     Many leads share a deadline (every weekend's hot lead is due Monday at 09:15): one batch per
@@ -410,11 +410,15 @@ def escalate_due_breaches(batch: int = BREACH_BATCH,
     order, until none is due or `seconds` have passed (under the task's 60 s timeout; the next
     run takes the rest). It reads on after the last lead it tried, so a lead whose escalation
     declines (answered meanwhile) is not read again within the run. Two runs at once (two
-    qclusters, a slow run) share the work: each lead is claimed once (escalate_breach)."""
+    qclusters, a slow run) share the work: each lead is claimed once (escalate_breach).
+
+    `since` limits a run to the deadlines that passed after it: the sweeper's check every few
+    seconds reads only the latest ones, and this schedule's full read, whose cost grows with
+    the breaches nobody answered yet, runs once a minute."""
     started = time.monotonic()
     escalated, after = 0, None
     while True:  # the time is checked before each lead: a run ends well within the timeout
-        due = leads_breaching().order_by("respond_by", "id")
+        due = leads_breaching(since=since).order_by("respond_by", "id")
         if after:
             due = due.filter(Q(respond_by__gt=after[0]) | Q(respond_by=after[0], id__gt=after[1]))
         rows = list(due.values_list("respond_by", "id")[:batch])

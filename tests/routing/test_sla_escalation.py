@@ -109,3 +109,23 @@ def test_one_sweep_escalates_every_lead_that_breached_at_the_same_moment(
     assert escalate_due_breaches() == BREACH_BATCH + 30
     assert not leads_breaching().exists()
     assert len(breaches) == BREACH_BATCH + 30
+
+
+def test_the_sweepers_check_takes_the_latest_deadlines_and_the_schedule_the_rest(
+        tiers, sla_policies, alice, sales_team, breaches):
+    """The check every few seconds looks back BREACH_LOOKBACK only, so its cost does not grow
+    with old breaches nobody answered; routing's one-minute run still escalates an old one (a
+    backlog after the workers were down)."""
+    from followup.tasks import BREACH_LOOKBACK
+
+    now = timezone.now()
+    fresh = lead_for(alice.user, sales_team, respond_by=now - timedelta(seconds=3), tier="hot",
+                     email="fresh@example.com")
+    old = lead_for(alice.user, sales_team, respond_by=now - BREACH_LOOKBACK - timedelta(hours=2),
+                   tier="hot", email="old@example.com")
+    assert list(leads_breaching(since=now - BREACH_LOOKBACK)) == [fresh]
+    assert escalate_due_breaches(since=now - BREACH_LOOKBACK) == 1
+    assert [call["lead"] for call in breaches] == [fresh]
+    assert list(leads_breaching()) == [old]
+    assert escalate_due_breaches() == 1
+    assert [call["lead"] for call in breaches] == [fresh, old]
