@@ -334,6 +334,24 @@ def test_the_admin_refuses_a_file_too_long_to_import_in_one_request_before_writi
     assert "this page imports up to 2 at a time" in preview.content.decode()
 
 
+def test_the_admin_previews_a_very_long_file_by_its_first_rows_and_says_so(admin_client,
+                                                                          monkeypatch):
+    # Seen on a busy machine: a 20,000-row file's preview took 25 s, close to gunicorn's 30 s
+    # (and the import itself is refused past ADMIN_IMPORT_MAX_ROWS anyway).
+    from capture import admin
+
+    monkeypatch.setattr(admin, "ADMIN_IMPORT_MAX_ROWS", 2)
+    monkeypatch.setattr(admin, "ADMIN_PREVIEW_MAX_ROWS", 3)
+    data = b"email\n" + b"".join(b"p%d@x.example\n" % n for n in range(5))
+    preview = admin_client.post("/admin/capture/lead/import/",
+                                {"file": SimpleUploadedFile("expo.csv", data), "dry_run": "on"})
+    page = preview.content.decode()
+    assert preview.status_code == 200 and "3 rows: 3 new leads" in page
+    assert "expo.csv has 5 rows" in page
+    assert "This preview checked its first 3 rows only." in page
+    assert not InboundEvent.objects.exists()
+
+
 def test_excel_s_sep_line_names_the_delimiter_and_is_no_row():
     # Seen with a file carrying Excel's "sep=;" hint line: it was read as the header, so every
     # row was refused with "Give an email address or a phone number".
