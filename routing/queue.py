@@ -8,7 +8,6 @@ million rows on a poll.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
@@ -151,16 +150,16 @@ def _countable(user, tab: str, now: datetime) -> QuerySet[Lead]:
     return mine.filter(callback).union(mine.filter(owed), all=True)
 
 
-def assigned_since(user, after_id: int, handed_over: Iterable[int] = (),
-                   upto: int | None = None) -> int:
-    """How many open leads I own that my page does not show (capped): those newer than its
-    newest lead (up to `upto`, the newest the poll answers), and the older ones handed to me
-    since it loaded (`handed_over`)."""
+def assigned_since(user, after_id: int, handed_over: QuerySet | None = None,
+                   upto: int | None = None) -> list[int]:
+    """The open leads I own that my page may not show (their ids, capped): those newer than
+    its baseline (up to `upto`, the newest the poll answers), and the older ones handed to me
+    since it loaded (`handed_over`: their ids, read in the same statement)."""
     news = Q(id__gt=after_id) if upto is None else Q(id__gt=after_id, id__lte=upto)
-    if handed := list(handed_over):
-        news |= Q(id__in=handed)
-    return Lead.objects.filter(news, owner=user, status__in=OPEN_STATUSES
-                               ).order_by()[:COUNT_CAP].count()
+    if handed_over is not None:
+        news |= Q(id__in=handed_over)
+    return list(Lead.objects.filter(news, owner=user, status__in=OPEN_STATUSES)
+                .order_by().values_list("id", flat=True)[:COUNT_CAP])
 
 
 @dataclass

@@ -6,11 +6,13 @@ and show what every app knows about a lead; routing's engine modules never impor
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.db.models import Q, Subquery
+from django.db.models import Q, QuerySet, Subquery
 from django.http import (
     Http404,
     HttpRequest,
@@ -97,7 +99,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     # Read before the rows: a lead another worker commits while the page is put together is
     # news on the first poll, not passed over by a newest id read after it.
     fragment = request.GET.get("fragment") == "rows"
-    newest = None if fragment else (_newest_lead_id(), _newest_notice_id(request.user))
+    baselines = None if fragment else poll_baselines(request.user, now=now)
     if tab == "snoozed":  # the next to come back first
         page = page_of(leads.only(*QUEUE_COLUMNS).order_by("snoozed_until", "id"), number, size)
     else:
@@ -119,63 +121,100 @@ def queue(request: HttpRequest) -> HttpResponse:
     if fragment:
         return render(request, "routing/_queue_rows.html", context)
     context["counts"] = tab_counts(request.user, now)
-    context["newest_id"], context["newest_notice"] = newest
+    context.update(baselines)
+    context["seen"] = ",".join(str(lead_id) for lead_id in baselines["seen"])
     return render(request, "routing/queue.html", context)
 
 
-def _newest_lead_id() -> int:
-    """The poll's baseline: what arrives after it and is mine is news. The newest lead of all,
-    one entry of the primary key; the newest lead of mine walked the primary key backwards past
-    everyone else's (350 ms for a rep whose leads are all old, in a million)."""
-    newest = Lead.objects.order_by("-id").values_list("id", flat=True)[:1]
+# A lead, or an assignment notice, written less than this ago may belong to a transaction that
+# took its id (or its time) before a newer one committed, and commit after it. The poll's
+# baselines stop short of them, and the page sends back the ids it was told of (`seen`), so
+# each lead is news exactly once, whatever order its transaction committed in.
+POLL_SETTLE = timedelta(seconds=30)
+
+
+def _settled_lead_id(now: datetime) -> int:
+    """The poll's lead baseline: the newest lead of all written POLL_SETTLE ago or earlier,
+    read backwards along the primary key (a few seconds of leads, never a rep's old ones: a
+    newest lead of mine walked past everyone else's, 350 ms in a million)."""
+    newest = (Lead.objects.filter(created_at__lte=now - POLL_SETTLE).order_by("-id")
+              .values_list("id", flat=True)[:1])
     return next(iter(newest), 0)
+
+
+def _settled_notice_id(user, now: datetime) -> int:
+    from followup.models import Notification
+
+    # Newest first through notification_unread_idx (user, -created_at): a rep's thousands of
+    # notices are not sorted by id for one row.
+    newest = (Notification.objects.filter(user=user, kind=Notification.Kind.ASSIGNED,
+                                          created_at__lte=now - POLL_SETTLE)
+              .order_by("-created_at", "-id").values_list("id", flat=True)[:1])
+    return next(iter(newest), 0)
+
+
+def _newest_lead_id() -> int:
+    """The newest lead of all (one entry of the primary key): what a poll counts up to."""
+    return next(iter(Lead.objects.order_by("-id").values_list("id", flat=True)[:1]), 0)
+
+
+def poll_baselines(user, after: int = 0, now: datetime | None = None) -> dict:
+    """Where the page's next poll starts: the settled baselines (the lead's never behind the
+    one it had), and the ids of my leads past them: those the page shows, or was told of."""
+    now = now or timezone.now()
+    after, notice = max(after, _settled_lead_id(now)), _settled_notice_id(user, now)
+    seen = assigned_since(user, after, _handed_over(user, notice, after))
+    return {"newest_id": after, "newest_notice": notice, "seen": seen}
+
+
+def _row_ids(value: str | None) -> set[int]:
+    """The `seen` list of a poll: ids, comma separated; anything else is left out."""
+    return {_row_id(part) for part in (value or "").split(",")[:COUNT_CAP]
+            if part.strip().isdigit()}
 
 
 @login_required
 @require_GET
 def queue_poll(request: HttpRequest) -> JsonResponse:
     """What the queue page asks every few seconds: leads assigned to me since it loaded."""
+    now = timezone.now()
     after = _row_id(request.GET.get("after"))
     notice = _row_id(request.GET.get("notice"))
-    # The newest ids first, and only leads up to them counted: one another worker commits
-    # while this poll counts is news on the next poll, not passed over by its newest_id.
-    newest, newest_notice = _newest_lead_id(), _newest_notice_id(request.user)
-    arrived = assigned_since(request.user, after, _handed_over(request.user, notice, after),
-                             upto=newest)
+    seen = _row_ids(request.GET.get("seen"))
+    # The newest lead first, and only leads up to it counted; the next baselines after the
+    # count: a lead another worker commits meanwhile is news on the next poll, not passed over.
+    newest = _newest_lead_id()
+    ids = assigned_since(request.user, after, _handed_over(request.user, notice, after),
+                         upto=newest)
+    baselines = poll_baselines(request.user, after, now)
+    arrived = len([lead_id for lead_id in ids if lead_id not in seen])
     counts = tab_counts(request.user) if arrived else None
     return JsonResponse({
         "arrived": arrived,
         "new": counts["new"] if counts else None,
         "counts": counts,  # every tab's badge
-        "newest_id": newest if arrived else after,
-        "newest_notice": newest_notice if arrived else notice,
+        "newest_id": baselines["newest_id"],
+        "newest_notice": baselines["newest_notice"],
+        # Counted now (told of now or before) and past the next baselines: not news again.
+        "seen": sorted(set(ids) & set(baselines["seen"])),
     })
 
 
-def _handed_over(user, notice_id: int, after_id: int) -> list[int]:
-    """Older leads handed to me since the page's newest assignment notice: a reassignment, an
-    escalation, a claim (every change of owner tells the new owner: followup's notification)."""
+def _handed_over(user, notice_id: int, after_id: int) -> QuerySet:
+    """Older leads handed to me since the page's notice baseline (their ids, a subquery): a
+    reassignment, an escalation, a claim (every change of owner tells the new owner:
+    followup's notification)."""
     from followup.models import Notification
 
     notices = Notification.objects.filter(user=user, kind=Notification.Kind.ASSIGNED,
                                           lead_id__lte=after_id)
     if notice_id:
-        # Newer in the order _newest_notice_id reads them, (created_at, id): two notices
+        # Newer in the order _settled_notice_id reads them, (created_at, id): two notices
         # written at once by two workers may have their ids the other way round.
         baseline = Subquery(Notification.objects.filter(pk=notice_id).values("created_at"))
         notices = notices.filter(Q(created_at__gt=baseline)
                                  | Q(created_at=baseline, id__gt=notice_id))
-    return list(notices.values_list("lead_id", flat=True)[:COUNT_CAP])
-
-
-def _newest_notice_id(user) -> int:
-    from followup.models import Notification
-
-    # Newest first through notification_unread_idx (user, -created_at): a rep's thousands of
-    # notices are not sorted by id for one row.
-    newest = (Notification.objects.filter(user=user, kind=Notification.Kind.ASSIGNED)
-              .order_by("-created_at", "-id").values_list("id", flat=True)[:1])
-    return next(iter(newest), 0)
+    return notices.values_list("lead_id", flat=True)[:COUNT_CAP]
 
 
 @login_required

@@ -1,5 +1,6 @@
 // The queue asks every few seconds whether leads were assigned to me since the page loaded
-// (new ones, and older ones reassigned or claimed: the poll sends both baselines).
+// (new ones, and older ones reassigned or claimed: the poll sends both baselines, and the ids
+// past them it was already told of, so a lead is news once however late its commit landed).
 // If so, it reloads just the rows of this tab, updates every tab's count and puts the "new"
 // count in the page title.
 (function () {
@@ -34,13 +35,16 @@
     if (busy || document.hidden) { return; }
     busy = true;
     fetch(queue.dataset.pollUrl + "?after=" + encodeURIComponent(queue.dataset.newestId) +
-          "&notice=" + encodeURIComponent(queue.dataset.newestNotice || "0"),
+          "&notice=" + encodeURIComponent(queue.dataset.newestNotice || "0") +
+          "&seen=" + encodeURIComponent(queue.dataset.seen || ""),
           {credentials: "same-origin", headers: {"Accept": "application/json"}})
       .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
       .then(function (data) {
-        if (!data.arrived) { return null; }
+        // The baselines move on every answer (they stay a little behind the newest lead).
         queue.dataset.newestId = data.newest_id;
         queue.dataset.newestNotice = data.newest_notice;
+        queue.dataset.seen = (data.seen || []).join(",");
+        if (!data.arrived) { return null; }
         setCounts(data.counts);
         var note = document.getElementById("arrivals");
         note.textContent = data.arrived + (data.arrived === 1 ? " new lead" : " new leads");

@@ -112,6 +112,27 @@ def test_a_rep_works_a_hot_lead_from_the_queue(live_server, page, team, settings
     assert errors == []
 
 
+def test_a_lead_committed_after_a_newer_one_still_appears_once(live_server, page, team,
+                                                              settings):
+    """PostgreSQL gives ids as transactions start: lead N can commit after lead N+1 was shown.
+    It appeared only on the next reload (its id was below the page's baseline)."""
+    settings.QUEUE_POLL_SECONDS = 1
+    alice = team["alice"]
+    lead_for(alice, team["team"], first_name="Early", last_name="Lead")
+    sign_in(page, live_server, "alice")
+    base = Lead.objects.order_by("-id").values_list("id", flat=True).first()
+    lead_for(alice, team["team"], first_name="Newer", last_name="Id", id=base + 10)
+    page.locator("#queue-rows >> text=Newer Id").wait_for(timeout=30_000)
+    lead_for(alice, team["team"], first_name="Late", last_name="Commit", id=base + 5)
+    page.locator("#queue-rows >> text=Late Commit").wait_for(timeout=30_000)
+    assert page.inner_text("#arrivals") == "1 new lead"
+    assert page.title().startswith("(3) ")
+    # Told once: the polls that follow find nothing new (the rows are not fetched again).
+    page.evaluate("document.getElementById('arrivals').textContent = 'read'")
+    page.wait_for_timeout(3000)
+    assert page.inner_text("#arrivals") == "read"
+
+
 def test_a_manager_reassigns_and_reads_the_dashboard(live_server, page, team):
     page.set_viewport_size({"width": 1280, "height": 900})
     now = timezone.now()

@@ -16,6 +16,7 @@ from capture.models import Interaction, Lead, LeadStatus
 from followup.models import Notification
 from routing.models import Team
 from routing.queue import in_queue_order, tab_counts
+from routing.views import POLL_SETTLE
 from tests.factories import UserFactory
 from tests.routing.conftest import make_rep
 from tests.routing.pages import lead_for
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.django_db
 
 
 # What one queue page costs, however many leads (and custom fields) there are.
-QUEUE_QUERIES = 23
+QUEUE_QUERIES = 24
 
 
 def names_in(response) -> list[str]:
@@ -203,12 +204,13 @@ def test_the_queue_runs_the_same_queries_however_many_leads(as_alice, alice, row
         Notification.objects.create(user=alice.user, lead=lead, kind="assigned",
                                     text=f"New lead for you: q{i}")
     # session, user, the rows (the breached slice, the other unanswered, then the answered,
-    # each only while the page is not full),
-    # my teams, 6 tab counts, the newest id and my newest assignment notice (the poll's
-    # baselines), the form filter's choices, tiers, the menu's dashboard check (groups, teams
-    # led), the custom fields' definitions, the waiting chats box (chat/: those on my leads,
-    # and those of my teams' widgets I could take), my unread notifications with their leads
-    # and count (the list and the menu's badge: one), and the access trail's one insert
+    # each only while the page is not full), my teams, 6 tab counts, the poll's baselines (the
+    # newest lead and my newest assignment notice written POLL_SETTLE ago, and my leads past
+    # them, which the page shows), the form filter's choices, tiers, the menu's dashboard check
+    # (groups, teams led), the custom fields' definitions, the waiting chats box (chat/: those
+    # on my leads, and those of my teams' widgets I could take), my unread notifications with
+    # their leads and count (the list and the menu's badge: one), and the access trail's one
+    # insert
     with django_assert_num_queries(QUEUE_QUERIES):
         response = as_alice.get("/queue/?size=50")
     assert response.status_code == 200
@@ -248,31 +250,70 @@ def test_a_rep_cannot_claim_another_teams_lead(as_alice):
     assert lead.owner is None
 
 
+def poll(client, page) -> dict:
+    """One poll as queue.js sends it; `page` holds the baselines (the page's context, then each
+    answer) and is moved on as the script moves its data attributes."""
+    seen = page["seen"] if isinstance(page["seen"], str) else ",".join(map(str, page["seen"]))
+    data = client.get(f"/queue/poll/?after={page['newest_id']}&notice={page['newest_notice']}"
+                      f"&seen={seen}").json()
+    page = {key: data[key] for key in ("newest_id", "newest_notice", "seen")}
+    return data, page
+
+
+def baselines(client) -> dict:
+    context = client.get("/queue/").context
+    return {key: context[key] for key in ("newest_id", "newest_notice", "seen")}
+
+
 def test_polling_reports_leads_assigned_since_the_page_loaded(as_alice, alice):
-    first = lead_for(alice.user)
-    assert as_alice.get(f"/queue/poll/?after={first.pk}").json()["arrived"] == 0
+    lead_for(alice.user)
+    page = baselines(as_alice)
+    data, page = poll(as_alice, page)
+    assert data["arrived"] == 0
     second = lead_for(alice.user)
-    data = as_alice.get(f"/queue/poll/?after={first.pk}").json()
+    data, page = poll(as_alice, page)
     counts = data.pop("counts")
-    assert data == {"arrived": 1, "new": "2", "newest_id": second.pk, "newest_notice": 0}
+    assert (data["arrived"], data["new"]) == (1, "2")
     # Every tab's badge, as the page counts them ("due today" depends on the hour: not fixed).
     assert counts == tab_counts(alice.user) and counts["all"] == counts["new"] == "2"
+    assert second.pk in page["seen"]
+    assert poll(as_alice, page)[0]["arrived"] == 0  # told once
+
+
+def test_a_lead_whose_id_was_taken_before_anothers_but_committed_after_is_news_once(
+        as_alice, alice):
+    """PostgreSQL hands out ids as transactions start, not as they commit: under load lead 7
+    can commit after lead 8 has been announced. It was never news (7 was below the baseline)."""
+    page = baselines(as_alice)
+    base = Lead.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    later = lead_for(alice.user, id=base + 10)
+    data, page = poll(as_alice, page)
+    assert data["arrived"] == 1
+    earlier = lead_for(alice.user, id=base + 5)  # its transaction commits only now
+    data, page = poll(as_alice, page)
+    assert data["arrived"] == 1 and set(page["seen"]) >= {earlier.pk, later.pk}
+    assert poll(as_alice, page)[0]["arrived"] == 0
+    with time_machine.travel(timezone.now() + POLL_SETTLE + timedelta(seconds=1)):
+        data, page = poll(as_alice, page)  # settled: the baseline moves past both
+        assert data["arrived"] == 0 and page["newest_id"] == later.pk and page["seen"] == []
+        assert poll(as_alice, page)[0]["arrived"] == 0
 
 
 def test_polling_reports_an_older_lead_reassigned_to_me_since_the_page_loaded(
         as_alice, alice, bob, manager):
     bobs = lead_for(bob.user, first_name="Linda")
-    page = as_alice.get("/queue/")
-    after, notice = page.context["newest_id"], page.context["newest_notice"]
-    assert as_alice.get(f"/queue/poll/?after={after}&notice={notice}").json()["arrived"] == 0
+    page = baselines(as_alice)
+    data, page = poll(as_alice, page)
+    assert data["arrived"] == 0
     boss = Client()
     boss.force_login(manager)
     boss.post(f"/leads/{bobs.pk}/reassign/", {"owner": alice.user.pk, "note": "holiday"})
-    data = as_alice.get(f"/queue/poll/?after={after}&notice={notice}").json()
-    assert data["arrived"] == 1 and data["newest_notice"] > notice
-    again = as_alice.get(f"/queue/poll/?after={data['newest_id']}"
-                         f"&notice={data['newest_notice']}").json()
-    assert again["arrived"] == 0  # told once
+    data, page = poll(as_alice, page)
+    assert data["arrived"] == 1 and bobs.pk in page["seen"]
+    assert poll(as_alice, page)[0]["arrived"] == 0  # told once
+    with time_machine.travel(timezone.now() + POLL_SETTLE + timedelta(seconds=1)):
+        data, page = poll(as_alice, page)
+        assert data["arrived"] == 0 and page["newest_notice"] > 0 and page["seen"] == []
 
 
 def test_a_notice_older_by_id_but_newer_by_time_is_not_news_on_every_poll(as_alice, alice):
@@ -281,25 +322,23 @@ def test_a_notice_older_by_id_but_newer_by_time_is_not_news_on_every_poll(as_ali
     from followup.models import Notification
 
     first, second = lead_for(alice.user), lead_for(alice.user)
-    now = timezone.now()
+    now = timezone.now() - POLL_SETTLE
     later = Notification.objects.create(user=alice.user, lead=first, kind="assigned",
                                         text="New lead", created_at=now)
     Notification.objects.create(user=alice.user, lead=second, kind="assigned",
                                 text="New lead", created_at=now - timedelta(seconds=1))
-    page = as_alice.get("/queue/")
-    after, notice = page.context["newest_id"], page.context["newest_notice"]
-    assert notice == later.pk
-    assert as_alice.get(f"/queue/poll/?after={after}&notice={notice}").json()["arrived"] == 0
+    page = baselines(as_alice)
+    assert page["newest_notice"] == later.pk
+    assert poll(as_alice, page)[0]["arrived"] == 0
 
 
 def test_a_lead_committed_while_the_poll_counts_is_news_on_the_next_poll(as_alice, alice,
                                                                         monkeypatch):
     """Under load other workers commit leads while a poll runs its queries: one that lands
-    after the count must not be passed over by the newest_id the poll answers."""
+    after the count must not be passed over by the baselines the poll answers."""
     import routing.views
 
-    page = as_alice.get("/queue/")
-    after, notice = page.context["newest_id"], page.context["newest_notice"]
+    page = baselines(as_alice)
     lead_for(alice.user)
     late = []
 
@@ -309,11 +348,11 @@ def test_a_lead_committed_while_the_poll_counts_is_news_on_the_next_poll(as_alic
         return tab_counts(user, now)
 
     monkeypatch.setattr(routing.views, "tab_counts", counts_while_a_lead_lands)
-    first = as_alice.get(f"/queue/poll/?after={after}&notice={notice}").json()
-    second = as_alice.get(f"/queue/poll/?after={first['newest_id']}"
-                          f"&notice={first['newest_notice']}").json()
+    first, page = poll(as_alice, page)
+    second, page = poll(as_alice, page)
     assert (first["arrived"], second["arrived"]) == (1, 1)
-    assert second["newest_id"] == late[0].pk
+    assert late[0].pk in page["seen"]
+    assert poll(as_alice, page)[0]["arrived"] == 0
 
 
 def test_a_lead_committed_while_the_queue_page_is_built_is_news_on_the_first_poll(
@@ -327,11 +366,10 @@ def test_a_lead_committed_while_the_queue_page_is_built_is_news_on_the_first_pol
         return tab_counts(user, now)
 
     monkeypatch.setattr(routing.views, "tab_counts", counts_while_a_lead_lands)
-    page = as_alice.get("/queue/")
-    after, notice = page.context["newest_id"], page.context["newest_notice"]
+    page = baselines(as_alice)
     monkeypatch.undo()
-    data = as_alice.get(f"/queue/poll/?after={after}&notice={notice}").json()
-    assert data["arrived"] == 1 and data["newest_id"] == late[0].pk
+    data, page = poll(as_alice, page)
+    assert data["arrived"] == 1 and late[0].pk in page["seen"]
 
 
 @pytest.mark.parametrize("query", ["after=99999999999999999999999999",

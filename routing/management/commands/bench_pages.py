@@ -46,6 +46,7 @@ class Command(BaseCommand):
         lead_id = (Lead.objects.filter(owner=rep).order_by("-id")
                    .values_list("id", flat=True).first())
         total = Lead.objects.order_by().count()
+        newest = Lead.objects.order_by("-id").values_list("id", flat=True).first()
         report = {"leads": total, "rep": str(rep), "rep_open_leads": busiest["n"], "runs": runs,
                   "pages": []}
         if not as_json:
@@ -57,7 +58,7 @@ class Command(BaseCommand):
             ("queue (snoozed)", rep, views.queue, "/queue/?tab=snoozed", {}),
             ("queue page 3, 100 rows", rep, views.queue, "/queue/?size=100&page=3", {}),
             ("queue search", rep, views.queue, "/queue/?q=company", {}),
-            ("poll", rep, views.queue_poll, "/queue/poll/?after=0", {}),
+            ("poll", rep, views.queue_poll, f"/queue/poll/?after={newest}", {}),
             ("lead page", rep, views.lead_detail, f"/leads/{lead_id}/", {"lead_id": lead_id}),
         ]
         # The manager who leads the most teams (seed_load's, with its 50 reps), and a superuser
