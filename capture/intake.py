@@ -31,6 +31,7 @@ from capture.models import (
     LeadStatus,
 )
 from capture.privacy import erased_event_id, erased_identity, is_new_opt_in, lift_erasure
+from capture.services import log_rep_contact
 from capture.signals import lead_creating, lead_received
 
 logger = logging.getLogger(__name__)
@@ -96,6 +97,21 @@ class IntakeInput:
     # A partner's key or a webhook source may acknowledge its leads with a form's message
     # (the form's id; ApiKey/WebhookSource.acknowledge_with). A web form uses its own.
     acknowledge_with: int | None = None
+
+
+@dataclass(frozen=True)
+class OurReply:
+    """Our own side answering on the prospect's platform, as its webhook reports it (a member of
+    our Slack workspace in the channel, our X account's direct message, our Page's reply to a
+    comment). Replies there are written outside leadcrm: this is how such a lead is answered.
+    A channel's normaliser finds the lead it answers (or raises Ignored); it makes no lead."""
+
+    lead: Lead
+    channel: str  # a Lead.Channel value
+    summary: str
+    body: str = ""
+    occurred_at: datetime | None = None
+    message_id: str = ""  # the platform's id of our message
 
 
 class Rejected(Exception):
@@ -268,7 +284,7 @@ def _twins_deadlocked(exc: OperationalError) -> bool:
 
 
 # channel adapter name -> function(event) -> IntakeInput (filled by capture.channels)
-NORMALISERS: dict[str, Callable[[InboundEvent], IntakeInput]] = {}
+NORMALISERS: dict[str, Callable[[InboundEvent], IntakeInput | OurReply]] = {}
 
 
 def register_normaliser(channel: str):
@@ -314,7 +330,8 @@ def _take_in(event: InboundEvent, data: IntakeInput | None = None) -> IntakeResu
     """Normalise (unless given) and receive one event; mark it processed. Raises on failure."""
     if data is None:
         data = NORMALISERS[event.channel](event)
-    result = receive_lead(data, event=event)
+    result = (record_our_reply(data, event=event) if isinstance(data, OurReply)
+              else receive_lead(data, event=event))
     outcome = {"status": InboundEvent.Status.PROCESSED, "reason": "", "lead": result.lead,
                "created_lead": result.created, "processed_at": timezone.now()}
     InboundEvent.objects.filter(id=event.id).update(**outcome)
@@ -433,6 +450,22 @@ def receive_lead(data: IntakeInput, *, event: InboundEvent | None = None) -> Int
         sender=Lead, lead=lead, interaction=interaction, created=created, data=data
     )
     return IntakeResult(lead=lead, created=created, interaction=interaction, filled=filled)
+
+
+def record_our_reply(reply: OurReply, *, event: InboundEvent) -> IntakeResult:
+    """Our answer on the platform, on the lead it answers: the rep contact a reply sent from
+    leadcrm is (log_rep_contact: the first one stamps the first response and stops the clock,
+    and the follow-up stops), with no actor, since the platform names no user of ours. The
+    event's unique key makes a redelivery add nothing. The lead keeps its status: moving it
+    is a rep's call, and the system contacts nobody (mark_contacted)."""
+    lead = Lead.objects.select_for_update().get(pk=reply.lead.pk)
+    interaction = log_rep_contact(
+        lead=lead, user=None, kind=Interaction.Kind.MESSAGE, channel=reply.channel,
+        summary=clean_text(reply.summary)[:255], body=clean_text(reply.body),
+        at=reply.occurred_at or timezone.now())
+    Interaction.objects.filter(pk=interaction.pk).update(
+        inbound_event=event, message_id=clean_text(reply.message_id)[:255])
+    return IntakeResult(lead=lead, created=False, interaction=interaction)
 
 
 def _match_or_create(data: IntakeInput, values: dict, key: str, phone: str, now: datetime):

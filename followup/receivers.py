@@ -88,13 +88,16 @@ def follow_up_received_lead(
 @receiver(lead_touched, dispatch_uid="followup.stop_on_touch")
 def stop_on_touch(sender, *, lead: Lead, interaction: Interaction | None = None,
                   **kwargs) -> None:
-    """A person acted: the prospect wrote (inbound) or a rep worked the lead (an actor)."""
+    """A person acted: the prospect wrote (inbound) or a rep worked the lead (an actor, or a
+    contact with none: our answer on their platform, whose webhook names no user of ours).
+    Our automatic sends are not announced here."""
     if interaction is None:
         return
     if interaction.direction == Interaction.Direction.INBOUND:
         stop_on_prospect_reply(lead=lead, reason=INBOUND_REPLY.get(
             interaction.kind, "the prospect got in touch"))
-    elif interaction.actor_id is not None:
+    elif interaction.actor_id is not None or (
+            interaction.direction == Interaction.Direction.OUTBOUND):
         what = ("a rep changed the status" if interaction.kind == Interaction.Kind.STATUS
                 else "a rep contacted the prospect")
         stop_enrollment(lead=lead, reason=what)

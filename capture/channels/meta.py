@@ -37,12 +37,20 @@ from capture.intake import (
     AWAITING_FETCH,
     Ignored,
     IntakeInput,
+    OurReply,
     PlatformAccount,
     Rejected,
     process_inbound_event,
 )
 from capture.models import Channel as LeadChannel
-from capture.models import ChannelSettings, InboundEvent, Interaction, LeadIdentity, Platform
+from capture.models import (
+    ChannelSettings,
+    InboundEvent,
+    Interaction,
+    Lead,
+    LeadIdentity,
+    Platform,
+)
 from capture.signals import delivery_reported
 
 logger = logging.getLogger(__name__)
@@ -220,6 +228,10 @@ def _comment_event(external_id: str, kind: str, entry: dict, value: dict, own: b
     # the comment carries no created_time of its own; a retry or a reprocess keeps it.
     raw_payload = {"kind": kind, "account_id": str(entry.get("id", "")), "comment": value,
                    "sent_at": entry.get("time")}
+    if own and kind == "fb-comment" and value.get("parent_id") not in (None, "",
+                                                                         value.get("post_id")):
+        # Our Page answering a comment (its parent): that commenter's lead was answered.
+        return RawEvent(external_id, {**raw_payload, "ours": True})
     if own:
         return RawEvent(external_id, raw_payload, InboundEvent.Status.IGNORED,
                         "Our own account's comment.")
@@ -284,7 +296,7 @@ def _text(message: dict) -> str:
     return f"[{kind}]"
 
 
-def normalise(event: InboundEvent) -> IntakeInput:
+def normalise(event: InboundEvent) -> IntakeInput | OurReply:
     try:
         return _normalise(event)
     except (TypeError, AttributeError, LookupError, ValueError) as exc:
@@ -293,7 +305,7 @@ def normalise(event: InboundEvent) -> IntakeInput:
         raise Rejected(f"Malformed Meta payload: {type(exc).__name__}: {exc}") from None
 
 
-def _normalise(event: InboundEvent) -> IntakeInput:
+def _normalise(event: InboundEvent) -> IntakeInput | OurReply:
     kind = event.payload.get("kind")
     if kind == "whatsapp":
         return _whatsapp(event)
@@ -301,6 +313,8 @@ def _normalise(event: InboundEvent) -> IntakeInput:
         return _messenger(event)
     if kind == "leadgen":
         return _leadgen(event)
+    if kind == "fb-comment" and event.payload.get("ours"):
+        return _our_comment_reply(event)
     if kind in ("ig-comment", "fb-comment"):
         return _comment(event)
     raise Rejected(f"Unknown Meta event kind {kind!r}.")
@@ -399,6 +413,27 @@ def _comment(event: InboundEvent) -> IntakeInput:
         identity=PlatformAccount(platform, author_id, name, event.payload.get("account_id", ""),
                                  comment_id=comment_id),
     )
+
+
+def _our_comment_reply(event: InboundEvent) -> OurReply:
+    """Our Page's reply to a comment: the first response of the lead that comment made (or
+    landed on); kept as ignored when it made none (it asked for nothing)."""
+    comment = event.payload["comment"]
+    parent = str(comment["parent_id"])
+    lead_id = (InboundEvent.objects.filter(channel=channel.name,
+                                           external_id=f"fb-comment:{parent}",
+                                           lead__erased_at__isnull=True)
+               .values_list("lead", flat=True).first())
+    if lead_id is None:
+        raise Ignored("Our Page's reply to a comment that is no lead's.")
+    text = str(comment.get("message") or "")
+    return OurReply(lead=Lead.objects.get(pk=lead_id), channel=LeadChannel.SOCIAL,
+                    occurred_at=(from_epoch(comment.get("created_time"))
+                                 or from_epoch(event.payload.get("sent_at"))
+                                 or event.received_at),
+                    summary=f"Answered on Facebook: {text[:80]}",
+                    body=f"{text}\n\n(our Page's reply to comment {parent} on post "
+                    f"{comment.get('post_id', '')})", message_id=str(comment["comment_id"]))
 
 
 def _leadgen(event: InboundEvent) -> IntakeInput:

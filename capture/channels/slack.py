@@ -6,7 +6,8 @@ with SLACK_SIGNING_SECRET, and X-Slack-Request-Timestamp must be within five min
 is the message itself (team, channel, ts): Slack's retries (X-Slack-Retry-Num) and the
 `message` + `app_mention` pair one mention produces are one event. Bot messages (ours too),
 edits and deletions are not stored; in a Slack Connect channel, a message by a member of our own
-workspace (a rep answering there) is kept as ignored.
+workspace (a rep answering there) makes no lead: it is the first response of the lead it
+answers (the thread's, else the channel's latest), or kept as ignored when it answers none.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ from capture.channels.base import (
     read_json,
     receive,
 )
-from capture.intake import IntakeInput, PlatformAccount, Rejected
+from capture.intake import Ignored, IntakeInput, OurReply, PlatformAccount, Rejected
 from capture.models import Channel as LeadChannel
-from capture.models import ChannelSettings, InboundEvent, Interaction, Platform
+from capture.models import ChannelSettings, InboundEvent, Interaction, Lead, Platform
 
 SETTINGS = ChannelSettings.Name.SLACK
 HANDLED = ("message", "app_mention")
@@ -80,13 +81,52 @@ def events(request: HttpRequest) -> list[RawEvent]:
     if body.get("is_ext_shared_channel") and body.get("team_id") and (
             event.get("user_team") or event.get("team")) == body["team_id"]:
         # In a Slack Connect channel the prospect's people write from their workspace; one of
-        # ours (a rep answering there, as replies to Slack are written) is no prospect.
-        return [RawEvent(raw.external_id, raw.payload, InboundEvent.Status.IGNORED,
-                         "A message by a member of our own Slack workspace.")]
+        # ours (a rep answering there, as replies to Slack are written) is no prospect, but
+        # the answer of the lead who wrote there (normalise: _our_answer).
+        return [RawEvent(raw.external_id, {**raw.payload, "ours": True})]
     return [raw]
 
 
-def normalise(event: InboundEvent) -> IntakeInput:
+def _answered_lead(event: InboundEvent, item: dict) -> Lead | None:
+    """The lead our message answers: in a thread, the lead of the message that started it;
+    else (or when that was no lead's) the prospect who wrote last in that channel. Read from
+    the stored events, keyed team:channel:ts: the lead's account only remembers the channel it
+    wrote in last."""
+    in_channel = f"{event.payload['team_id']}:{item['channel']}:"
+    stored = InboundEvent.objects.filter(channel=channel.name, lead__isnull=False,
+                                         lead__erased_at__isnull=True)
+    thread = item.get("thread_ts")
+    started = (stored.filter(external_id=in_channel + thread).values_list("lead", flat=True)
+               .first() if isinstance(thread, str) and thread != item["ts"] else None)
+    # A prospect's message, not one of our answers (those carry "ours" and the lead answered).
+    latest = started or (stored.filter(external_id__startswith=in_channel)
+                         .filter(payload__ours__isnull=True).order_by("-received_at", "-id")
+                         .values_list("lead", flat=True).first())
+    return Lead.objects.get(pk=latest) if latest else None
+
+
+def _our_answer(event: InboundEvent) -> OurReply:
+    try:
+        item = event.payload["event"]
+        text = platform_text(item.get("text"), "text").strip() or "[file]"
+        when = from_epoch(item["ts"])
+        if when is None:
+            raise ValueError(f"ts {item['ts']!r}")
+        lead = _answered_lead(event, item)
+    except (TypeError, AttributeError, LookupError, ValueError) as exc:
+        raise Rejected(f"Malformed Slack event: {type(exc).__name__}: {exc}") from None
+    if lead is None:
+        raise Ignored("A message by a member of our own Slack workspace, in a channel where "
+                      "no lead has written.")
+    return OurReply(lead=lead, channel=LeadChannel.CHAT, occurred_at=when,
+                    summary=f"Answered on Slack: {text[:80]}",
+                    body=f"{text}\n\n(Slack user {item['user']} of our workspace, in channel "
+                    f"{item['channel']})", message_id=str(item["ts"]))
+
+
+def normalise(event: InboundEvent) -> IntakeInput | OurReply:
+    if event.payload.get("ours"):
+        return _our_answer(event)
     try:
         item = event.payload["event"]
         user = platform_id(item["user"], "user")

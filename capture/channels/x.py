@@ -4,7 +4,8 @@ GET with crc_token is the challenge-response check: answered {"response_token": 
 base64(HMAC-SHA256(X_CONSUMER_SECRET, crc_token))}. Every POST carries
 x-twitter-webhooks-signature, "sha256=" + base64 HMAC-SHA256 of the raw body with the same
 secret. Each `message_create` in direct_message_events is one event keyed by its id; our own
-account's messages (sender = for_user_id) are kept as ignored; other activity is not stored.
+account's messages (sender = for_user_id) make no lead: each is the first response of its
+recipient's lead (kept as ignored when the recipient is none); other activity is not stored.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ from capture.channels.base import (
     read_json,
     receive,
 )
-from capture.intake import IntakeInput, PlatformAccount, Rejected
+from capture.intake import Ignored, IntakeInput, OurReply, PlatformAccount, Rejected
 from capture.models import Channel as LeadChannel
-from capture.models import ChannelSettings, InboundEvent, Interaction, Platform
+from capture.models import ChannelSettings, InboundEvent, Interaction, LeadIdentity, Platform
 
 SETTINGS = ChannelSettings.Name.X
 
@@ -70,15 +71,39 @@ def events(request: HttpRequest) -> list[RawEvent]:
         except (KeyError, TypeError, ValueError):
             raise Malformed("A direct message event without id or sender_id.") from None
         payload = {"for_user_id": ours, "event": item, "sender": users.get(sender) or {}}
-        if sender == ours:
-            found.append(RawEvent(external_id, payload, InboundEvent.Status.IGNORED,
-                                  "Our own account's direct message."))
-        else:
-            found.append(RawEvent(external_id, payload))
+        # Our own account's message: the answer of the lead it was sent to (_our_answer).
+        found.append(RawEvent(external_id, {**payload, "ours": True} if sender == ours
+                              else payload))
     return found
 
 
-def normalise(event: InboundEvent) -> IntakeInput:
+def _our_answer(event: InboundEvent) -> OurReply:
+    """Our account's direct message: the first response of the lead of its recipient."""
+    try:
+        item = event.payload["event"]
+        create = item["message_create"]
+        recipient = platform_id((create.get("target") or {}).get("recipient_id"),
+                                "recipient_id")
+        text = platform_text((create.get("message_data") or {}).get("text"),
+                             "text").strip() or "[media]"
+        when = from_epoch(item.get("created_timestamp", 0), per_second=1000)
+    except (TypeError, AttributeError, LookupError, ValueError) as exc:
+        raise Rejected(f"Malformed X direct message: {type(exc).__name__}: {exc}") from None
+    identity = (LeadIdentity.objects.filter(platform=Platform.X, external_id=recipient,
+                                            lead__erased_at__isnull=True)
+                .select_related("lead").first())
+    if identity is None:
+        raise Ignored("Our own account's direct message, to nobody who is a lead.")
+    return OurReply(lead=identity.lead, channel=LeadChannel.SOCIAL,
+                    occurred_at=when if item.get("created_timestamp") else event.received_at,
+                    summary=f"Answered on X: {text[:80]}",
+                    body=f"{text}\n\n(our X account's direct message to {recipient})",
+                    message_id=str(item["id"]))
+
+
+def normalise(event: InboundEvent) -> IntakeInput | OurReply:
+    if event.payload.get("ours"):
+        return _our_answer(event)
     try:
         item = event.payload["event"]
         create = item["message_create"]
