@@ -9,4 +9,6 @@ class ChatConfig(AppConfig):
 
     def ready(self) -> None:
         from capture.channels.base import Channel  # noqa: F401  (capture's channels first)
-        from chat import services  # noqa: F401  (registers the "chat" normaliser)
+        from chat import schedules, services  # noqa: F401  (registers the "chat" normaliser)
+
+        schedules.connect(self)

@@ -142,6 +142,9 @@ class Conversation(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
         OFFLINE = "offline", "Left contact details (nobody answered)"
+        # The visitor wrote nothing for CHAT_ABANDONED_MINUTES (chat.services
+        # .close_abandoned_conversations): off the waiting box; their next message reopens it.
+        ABANDONED = "abandoned", "Abandoned (the visitor left)"
         CLOSED = "closed", "Closed"
 
     widget = models.ForeignKey(ChatWidget, on_delete=models.PROTECT,
@@ -170,6 +173,9 @@ class Conversation(models.Model):
         indexes = [
             models.Index(fields=["waiting_since"], name="chat_waiting_idx",
                          condition=Q(waiting_since__isnull=False)),
+            # The abandoned-chat sweep reads the open chats by their visitor's last message.
+            models.Index(fields=["last_visitor_at"], name="chat_active_idx",
+                         condition=Q(status="active")),
         ]
         constraints = [
             # Two tries of one first message arriving together open one conversation.

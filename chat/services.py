@@ -20,7 +20,8 @@ from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import Coalesce
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -341,10 +342,12 @@ def visitor_message_taken_in(sender, *, lead: Lead, interaction: Interaction,
         return
     now = interaction.occurred_at
     first = conversation.lead_id is None
-    updates = {"lead": lead, "last_visitor_at": now}
-    if conversation.waiting_since is None:
-        updates["waiting_since"] = now
-    Conversation.objects.filter(pk=conversation.pk).update(**updates)
+    # Read from the row as the UPDATE finds it, not as read above: a chat the abandoned-chat
+    # sweep closes at this very moment (its UPDATE holds the row) opens again and waits.
+    Conversation.objects.filter(pk=conversation.pk).update(
+        lead=lead, last_visitor_at=now, waiting_since=Coalesce("waiting_since", Value(now)),
+        status=Case(When(status=Conversation.Status.ABANDONED,
+                         then=Value(Conversation.Status.ACTIVE)), default=F("status")))
     data = kwargs.get("data")
     if (first and not created and lead.first_response_at is None
             and getattr(data, "respond_within", None)):
@@ -589,6 +592,37 @@ def reply_to_visitor(*, conversation: Conversation, user, text: str) -> Interact
     Lead.objects.filter(pk=lead.pk).update(last_activity_at=now)
     lead_touched.send(sender=Lead, lead=lead, interaction=interaction)
     return interaction
+
+
+# --- abandoned chats ------------------------------------------------------------------------
+
+def close_abandoned_conversations(now: datetime | None = None, limit: int = 500) -> int:
+    """Close as abandoned the open chats whose visitor wrote nothing for CHAT_ABANDONED_MINUTES
+    (0: never): they leave the waiting-chats box, where a visitor who left waited for days.
+    The lead, its timeline (the transcript) and the conversation stay; the timeline says
+    so. Each is claimed with a conditional UPDATE, so a message arriving meanwhile (its
+    last_visitor_at moves on) or a second sweep closes nothing. The number closed."""
+    minutes = settings.CHAT_ABANDONED_MINUTES
+    if minutes <= 0:
+        return 0
+    now = now or timezone.now()
+    cutoff = now - timedelta(minutes=minutes)
+    quiet = Conversation.objects.filter(status=Conversation.Status.ACTIVE,
+                                        last_visitor_at__lt=cutoff)
+    closed = 0
+    for conversation in quiet.select_related("widget").order_by("last_visitor_at")[:limit]:
+        with transaction.atomic():
+            if not quiet.filter(pk=conversation.pk).update(
+                    status=Conversation.Status.ABANDONED, waiting_since=None):
+                continue
+            closed += 1
+            if conversation.lead_id is not None:
+                Interaction.objects.create(
+                    lead_id=conversation.lead_id, direction=Interaction.Direction.INTERNAL,
+                    kind=Interaction.Kind.SYSTEM, channel=Channel.CHAT, occurred_at=now,
+                    summary=f"Chat on {conversation.widget.name} closed as abandoned: the "
+                    f"visitor wrote nothing for {minutes} min"[:255])
+    return closed
 
 
 # --- reads ----------------------------------------------------------------------------------

@@ -356,6 +356,9 @@ CHAT_RATE_PER_IP = env.int("CHAT_RATE_PER_IP", default=30)  # messages a minute
 CHAT_RATE_PER_VISITOR = env.int("CHAT_RATE_PER_VISITOR", default=12)
 CHAT_POLL_RATE_PER_IP = env.int("CHAT_POLL_RATE_PER_IP", default=600)
 CHAT_TOKEN_DAYS = env.int("CHAT_TOKEN_DAYS", default=30)
+# A chat whose visitor wrote nothing this long is closed as abandoned (chat.tasks, every five
+# minutes): it leaves the waiting-chats box; their next message reopens it. 0 keeps chats open.
+CHAT_ABANDONED_MINUTES = env.int("CHAT_ABANDONED_MINUTES", default=30)
 CHAT_DEMO_WIDGET = "Demo website chat"
 # LinkedIn Lead Gen Forms (capture/channels/linkedin.py)
 LINKEDIN_CLIENT_SECRET = env.str("LINKEDIN_CLIENT_SECRET", default="")

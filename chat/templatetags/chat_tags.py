@@ -20,6 +20,7 @@ def chat_panel(context, lead) -> dict:
     return {"lead": lead, "conversation": conversation, "chat_messages": rows,
             "waiting_seconds": waiting, "csrf_token": context.get("csrf_token"),
             "chat_poll_seconds": settings.CHAT_POLL_SECONDS,
+            "abandoned_minutes": settings.CHAT_ABANDONED_MINUTES,
             "last_id": rows[-1]["id"] if rows else 0}
 
 

@@ -24,6 +24,7 @@
     var error = document.getElementById("chat-error");
     var badge = document.getElementById("chat-waiting");
     var offline = document.getElementById("chat-offline");
+    var abandoned = document.getElementById("chat-abandoned");
     var busy = false;
     var clockStopped = false;
 
@@ -62,6 +63,7 @@
         badge.classList.remove("d-none");
       }
       if (offline) { offline.classList.toggle("d-none", data.status !== "offline"); }
+      if (abandoned) { abandoned.classList.toggle("d-none", data.status !== "abandoned"); }
     };
 
     var append = function (m) {
