@@ -102,50 +102,53 @@
         .then(function () { busy = false; });
     };
 
-    var sendButton = form.querySelector("button[type=submit]");
-    var sending = false;  // a double click (or Enter pressed twice) sends one reply
+    // A chat that has ended has no reply box: the page still shows what arrives.
+    if (form) {
+      var sendButton = form.querySelector("button[type=submit]");
+      var sending = false;  // a double click (or Enter pressed twice) sends one reply
 
-    form.addEventListener("submit", function (event) {
-      event.preventDefault();
-      if (sending || !text.value.trim()) { return; }
-      sending = true;
-      sendButton.disabled = true;
-      error.classList.add("d-none");
-      var body = new FormData(form);
-      fetch(form.action, {method: "POST", body: body, credentials: "same-origin",
-                          headers: {"Accept": "application/json"}})
-        .then(function (r) {
-          return r.json().then(function (d) { return [r.ok, d]; }, function () {
-            // Not leadcrm's JSON: the sign-in page it was sent to, or an error page.
-            return [false, {error: r.redirected || r.status === 403
-              ? "The reply was not sent: you are signed out (or this page is out of date). " +
-                "Reload the page and send it again."
-              : "The reply was not sent (error " + r.status + "). Send it again."}];
-          });
-        }, function () {
-          throw new Error("The reply was not sent: leadcrm could not be reached. Check your " +
-                          "connection and send it again.");
-        })
-        .then(function (result) {
-          if (!result[0]) { throw new Error(result[1].error || "The reply was not sent."); }
-          append(result[1].message);
-          text.value = "";
-          badge.classList.add("d-none");
-          showClock(result[1].clock);
-          text.focus();
-        })
-        .catch(function (exc) {
-          error.textContent = exc.message || "The reply was not sent.";
-          error.classList.remove("d-none");
-        })
-        .then(function () { sending = false; sendButton.disabled = false; });
-    });
-    text.addEventListener("keydown", function (event) {
-      if (event.key === "Enter" && !event.shiftKey) {
+      form.addEventListener("submit", function (event) {
         event.preventDefault();
-        form.requestSubmit();
-      }
-    });
+        if (sending || !text.value.trim()) { return; }
+        sending = true;
+        sendButton.disabled = true;
+        error.classList.add("d-none");
+        var body = new FormData(form);
+        fetch(form.action, {method: "POST", body: body, credentials: "same-origin",
+                            headers: {"Accept": "application/json"}})
+          .then(function (r) {
+            return r.json().then(function (d) { return [r.ok, d]; }, function () {
+              // Not leadcrm's JSON: the sign-in page it was sent to, or an error page.
+              return [false, {error: r.redirected || r.status === 403
+                ? "The reply was not sent: you are signed out (or this page is out of date). " +
+                  "Reload the page and send it again."
+                : "The reply was not sent (error " + r.status + "). Send it again."}];
+            });
+          }, function () {
+            throw new Error("The reply was not sent: leadcrm could not be reached. Check your " +
+                            "connection and send it again.");
+          })
+          .then(function (result) {
+            if (!result[0]) { throw new Error(result[1].error || "The reply was not sent."); }
+            append(result[1].message);
+            text.value = "";
+            badge.classList.add("d-none");
+            showClock(result[1].clock);
+            text.focus();
+          })
+          .catch(function (exc) {
+            error.textContent = exc.message || "The reply was not sent.";
+            error.classList.remove("d-none");
+          })
+          .then(function () { sending = false; sendButton.disabled = false; });
+      });
+      text.addEventListener("keydown", function (event) {
+        if (event.key === "Enter" && !event.shiftKey) {
+          event.preventDefault();
+          form.requestSubmit();
+        }
+      });
+    }
     every(parseInt(panel.dataset.pollSeconds, 10), poll);
   }
 

@@ -430,3 +430,20 @@ def test_a_chat_reply_after_signing_out_says_so_and_keeps_the_text(browser, live
     assert rep.input_value("#chat-reply-text") == "Yes: SAML and OIDC."
     assert not lead.interactions.filter(summary__startswith="Chat reply").exists()
     context.close()
+
+
+def test_the_lead_page_of_an_ended_chat_has_no_script_error(page, live_server, chat_setup):
+    """Seen on a lead whose chat had ended (no reply box): rep.js stopped at the missing form,
+    so the card never polled again, and the console showed a TypeError."""
+    from tests.routing.pages import lead_for
+
+    lead = lead_for(chat_setup["alice"], chat_setup["team"], first_name="Ended", channel="chat")
+    Conversation.objects.create(widget=chat_setup["widget"], lead=lead, status="closed")
+    errors = console_errors(page)
+    sign_in(page, live_server, "alice")
+    page.goto(f"{live_server.url}/leads/{lead.pk}/")
+    assert "This chat has ended" in page.inner_text("#chat-panel")
+    # The card polls on (CHAT_POLL_SECONDS is 1 here).
+    with page.expect_response(lambda r: f"/chat/leads/{lead.pk}/messages/" in r.url):
+        pass
+    assert errors == []
