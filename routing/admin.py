@@ -233,6 +233,7 @@ class ScoringRuleAdmin(ListRowFormMixin, RuleHistoryMixin, admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         sync_custom_field_specs()  # the conditions column reads custom fields too
+        m.sync_form_answers()  # and the forms' answers (“$1,000-$10,000” listed whole)
         return super().changelist_view(request, extra_context)
 
     @admin.display(description="Condition")
@@ -438,6 +439,7 @@ class RoutingRuleAdmin(ListRowFormMixin, PersonLabelsMixin, RuleHistoryMixin, ad
 
     def changelist_view(self, request, extra_context=None):
         sync_custom_field_specs()  # the conditions column reads custom fields too
+        m.sync_form_answers()  # and the forms' answers (“$1,000-$10,000” listed whole)
         return super().changelist_view(request, extra_context)
 
     @admin.display(description="Rep", ordering="rep__first_name")

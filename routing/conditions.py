@@ -101,6 +101,9 @@ class FieldSpec:
     group: str = "Lead"
     routing_only: bool = False  # known only after scoring (tier, score)
     choices: tuple[str, ...] = ()  # the only answers there are (custom choice fields)
+    # Answers leads are known to give without being the only ones (the forms' lists of a
+    # built-in choice field): read whole in a list of values, never enforced.
+    answers: tuple[str, ...] = ()
 
     @property
     def operators(self) -> frozenset[str]:
@@ -216,7 +219,7 @@ def split_values(text: str) -> tuple[str, ...]:
 def split_answers(spec: FieldSpec | None, value: str) -> tuple[str, ...]:
     """`split_values`, except that an answer of the field's holding a comma (“$1,000-$10,000”,
     “Yes, definitely”) stays whole instead of being cut at its commas."""
-    answers = {_norm(a) for a in (*spec.choices, *spec.order)} if spec else set()
+    answers = {_norm(a) for a in (*spec.choices, *spec.order, *spec.answers)} if spec else set()
     if not any("," in answer for answer in answers):
         return split_values(value)
     found = []

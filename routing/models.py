@@ -19,7 +19,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from capture.fields import DEFAULT_CHOICES
+from capture.fields import CHOICE_FIELDS, DEFAULT_CHOICES, answer_list
 from capture.identity import country_code, is_country_code
 from capture.models import Channel, IntakeForm, Lead
 from routing.conditions import (
@@ -28,6 +28,7 @@ from routing.conditions import (
     ConditionError,
     compile_condition,
     normalise_value,
+    register_field,
     split_values,
 )
 from routing.routing import Action, Outcome
@@ -90,6 +91,7 @@ def checked_condition(field: str, operator: str, value: str, *, routing: bool):
     from routing.custom_specs import sync_custom_field_specs
 
     sync_custom_field_specs()
+    sync_form_answers()
     spec = None
     if field == "tier":  # the tiers sales ops defined are its only answers
         spec = replace(FIELDS["tier"], choices=tuple(
@@ -97,18 +99,30 @@ def checked_condition(field: str, operator: str, value: str, *, routing: bool):
     elif field == "channel":
         spec = replace(FIELDS["channel"], choices=tuple(Channel.values))
     elif field in ORDERS:  # company size, budget, urgency: the forms' answers
-        spec = replace(FIELDS[field], choices=form_answers(field))
+        spec = replace(FIELDS[field], choices=FIELDS[field].answers)
     value = normalise_value(field, operator, value)
     return value, compile_condition(field, operator, value, routing=routing, spec=spec)
 
 
-def form_answers(field: str) -> tuple[str, ...]:
-    """The answers leads can give to a choice field: the built-in list and every form's own."""
-    answers = dict.fromkeys(DEFAULT_CHOICES.get(field, ()))
-    for text in IntakeForm.objects.values_list(f"{field}_choices", flat=True):
-        answers.update(dict.fromkeys(line.strip() for line in text.splitlines()
-                                     if line.strip()))
-    return tuple(answers)
+def form_answers() -> dict[str, tuple[str, ...]]:
+    """The answers leads can give to each built-in choice field: the built-in list and every
+    form's own (one query)."""
+    answers = {name: dict.fromkeys(DEFAULT_CHOICES.get(name, ())) for name in CHOICE_FIELDS}
+    for row in IntakeForm.objects.values_list(*(f"{name}_choices" for name in CHOICE_FIELDS)):
+        for name, text in zip(CHOICE_FIELDS, row, strict=True):
+            answers[name].update(dict.fromkeys(answer_list(text)))
+    return {name: tuple(found) for name, found in answers.items()}
+
+
+def sync_form_answers() -> None:
+    """Give the built-in choice fields the forms' answers, as custom choice fields have theirs
+    (routing.custom_specs), so a list of values keeps “$1,000-$10,000” whole instead of
+    cutting it at its commas (conditions.split_answers). The registry is process memory:
+    saving a form moves the rule set's version on (ruleset.RULE_MODELS), and the engine
+    calls this when it reloads. Not enforced there: only saving a rule checks its answers."""
+    for name, answers in form_answers().items():
+        if FIELDS[name].answers != answers:
+            register_field(replace(FIELDS[name], answers=answers))
 
 
 class FreeMailDomain(models.Model):

@@ -21,7 +21,7 @@ from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Count, Exists, F, OuterRef
 
 from capture.memo import request_memo
-from capture.models import OPEN_STATUSES, CustomField, Lead
+from capture.models import OPEN_STATUSES, CustomField, IntakeForm, Lead
 from routing import models as m
 from routing.conditions import ConditionError, FactContext, compile_condition
 from routing.routing import RepState, RoutingRuleSpec, TeamSpec, WorkingHours
@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 # Models whose rows are part of the compiled rule set.
 RULE_MODELS = (m.ScoringRule, m.ScoreTier, m.RoutingRule, m.RoutingCondition, m.Team,
                m.TeamMembership, m.FreeMailDomain, m.SlaPolicy, m.BusinessHours,
-               m.OpeningHours, m.Holiday, CustomField)
+               m.OpeningHours, m.Holiday, CustomField, IntakeForm)
 
 
 @dataclass(frozen=True)
@@ -120,6 +120,7 @@ def load_ruleset(version: int = 0, token: str = "") -> RuleSet:
     from routing.custom_specs import sync_custom_field_specs
 
     sync_custom_field_specs()  # custom fields are rule fields too; their changes bump the version
+    m.sync_form_answers()  # and so do the forms' answers to the built-in choice fields
     broken: list[str] = []
     scoring = []
     for rule in m.ScoringRule.objects.filter(is_active=True).order_by("position", "id"):

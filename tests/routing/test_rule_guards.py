@@ -278,6 +278,35 @@ def test_a_choice_field_condition_on_a_forms_own_answer_is_kept(admin_client, qu
     assert response.status_code == 302
 
 
+def scoring_rule(admin_client, field, operator, value, points) -> None:
+    response = admin_client.post("/admin/routing/scoringrule/add/", {
+        "name": f"{field} {operator} {value}", "group": "fit", "field": field,
+        "operator": operator, "value": value, "points": str(points), "is_active": "on",
+        "position": "1"})
+    assert response.status_code == 302
+
+
+def test_a_forms_answer_holding_a_comma_stays_whole_when_the_rule_runs(admin_client,
+                                                                        quote_form, tiers):
+    # Saved, such a rule never fired: the engine cut “$1,000-$10,000” into “$1”, “000-$10”
+    # and “000”, which no lead gives.
+    quote_form.budget_choices = "Under $1,000\n$1,000-$10,000\nOver $10,000"
+    quote_form.service_choices = "Design, build and host\nAudit"
+    quote_form.save()
+    scoring_rule(admin_client, "budget", "one_of", "$1,000-$10,000, over $10,000", 10)
+    scoring_rule(admin_client, "service", "one_of", "Design, build and host", 5)
+    scoring_rule(admin_client, "service", "contains", "Support, 24/7", 1)
+    assert submit(email="a@example.com", budget="$1,000-$10,000").score == 10
+    assert submit(email="b@example.com", budget="Over $10,000",
+                  service="Design, build and host").score == 15
+    page = admin_client.get("/admin/routing/scoringrule/").content.decode()
+    assert "Budget range is one of $1,000-$10,000, over $10,000" in page
+    # An answer a form gains after the rule was saved is read whole from the next lead on.
+    quote_form.service_choices += "\nSupport, 24/7"
+    quote_form.save()
+    assert submit(email="c@example.com", service="Support, 24/7").score == 1
+
+
 def test_an_email_domain_condition_drops_the_at_sign_and_matches(admin_client, tiers):
     response = admin_client.post("/admin/routing/scoringrule/add/", {
         "name": "Acme", "group": "fit", "field": "email_domain", "operator": "equals",
