@@ -35,7 +35,7 @@ def record_staff_edit(*, lead: Lead, changed_fields: list[str], user) -> None:
     Interaction.objects.create(
         lead=lead, direction=Interaction.Direction.INTERNAL, kind=Interaction.Kind.NOTE,
         channel=Channel.MANUAL, actor=user,
-        summary=f"{user.get_username()} edited {', '.join(fields)}"[:255],
+        summary=f"{person_name(user)} edited {', '.join(fields)}"[:255],
     )
 
 

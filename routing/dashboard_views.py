@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET
 
 from capture.models import Channel, LeadAccess
 from capture.privacy import record_access
+from capture.services import person_name
 from routing import dashboard as figures
 from routing.access import dashboard_team_ids, may_see_dashboard, reps_of_teams
 from routing.forms import PersonChoiceField
@@ -138,7 +139,7 @@ def _csv_rows(table: str, scope: figures.Scope) -> tuple[list[str], list[list]]:
         return (["id", "name", "created_at", "respond_by", "owner"],
                 [[lead.id, lead.display_name, lead.created_at.isoformat(),
                   lead.respond_by.isoformat() if lead.respond_by else "",
-                  lead.owner.get_username() if lead.owner_id and table == "aging" else ""]
+                  person_name(lead.owner, nobody="") if table == "aging" else ""]
                  for lead in leads])
     if table == "load":
         return (["rep", "open", "capacity", "available"],

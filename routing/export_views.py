@@ -14,6 +14,7 @@ from capture import custom_fields
 from capture.fields import LEAD_FIELDS
 from capture.privacy import record_access
 from capture.privacy_models import LeadAccess
+from capture.services import person_name
 from routing.filters import QueueFilter
 from routing.queue import TAB_SLUGS, in_queue_order
 from routing.queue import tab_leads as tab_leads_of
@@ -46,8 +47,7 @@ def lead_rows(leads, defs, exported: list[int] | None = None):
             exported.append(lead.pk)
         values = lead.custom_fields or {}
         row = [getattr(lead, name, "") for name in BUILT_IN_COLUMNS if name != "owner"]
-        row.insert(BUILT_IN_COLUMNS.index("owner"),
-                   lead.owner.get_username() if lead.owner_id else "")
+        row.insert(BUILT_IN_COLUMNS.index("owner"), person_name(lead.owner, nobody=""))
         row += [custom_fields.export_text(d, values.get(k)) for k, d in defs.items()]
         yield writer.writerow([safe_cell(v.isoformat() if hasattr(v, "isoformat") else v)
                                for v in row])

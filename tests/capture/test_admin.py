@@ -150,6 +150,17 @@ def test_editing_a_lead_in_the_admin_protects_those_fields_and_writes_the_timeli
     assert lead.interactions.filter(summary__contains="edited company").exists()
 
 
+def test_an_admin_edit_on_the_timeline_names_the_editor_as_the_lead_page_does(demo, client):
+    # It read “ops edited company”: the login, where every other entry says Olivia Ops.
+    client.force_login(User.objects.get(username="ops"))
+    lead = Lead.objects.filter(owner__username="alice").first()
+    data = _lead_change_data(client, lead, company="Edited Co")
+    data["owner"] = lead.owner_id
+    assert client.post(f"/admin/capture/lead/{lead.pk}/change/", data).status_code == 302
+    entry = lead.interactions.get(summary__contains="edited company")
+    assert entry.summary == "Olivia Ops edited company"
+
+
 def _lead_change_data(admin_client, lead, **changes) -> dict:
     form = admin_client.get(f"/admin/capture/lead/{lead.pk}/change/").context["adminform"].form
     data = {k: v for k, v in form.initial.items() if v is not None and k in form.fields}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import date, timedelta
 
 import pytest
@@ -77,6 +79,19 @@ def test_the_aging_list_names_the_owner_as_the_rep_load_does(as_manager, alice, 
     html = as_manager.get("/dashboard/").content.decode()
     aging = html[html.index('id="aging"'):html.index("</ol>", html.index('id="aging"'))]
     assert "· Alice Anders</li>" in aging and "· alice</li>" not in aging
+
+
+def test_the_aging_csv_names_owners_as_the_list_does(as_manager, alice, bob, sales_team):
+    # It gave their logins (alice), where the list and the lead page say Alice Anders.
+    alice.user.last_name = "Anders"
+    alice.user.save()
+    bob.user.first_name = ""  # no name: the login, as everywhere
+    bob.user.save()
+    lead_for(alice.user, sales_team, first_name="Waiting")
+    lead_for(bob.user, sales_team, first_name="Also", email="also@example.com")
+    text = as_manager.get("/dashboard/aging.csv").content.decode("utf-8-sig")
+    owners = {row["name"].split()[0]: row["owner"] for row in csv.DictReader(io.StringIO(text))}
+    assert owners == {"Waiting": "Alice Anders", "Also": "bob"}
 
 
 def test_the_aging_list_is_whole_when_a_rep_is_in_several_of_the_managers_teams(

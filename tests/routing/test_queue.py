@@ -484,6 +484,15 @@ def test_the_export_writes_a_negative_score_as_a_number(as_alice, alice):
     assert values["company"] == "'=HYPERLINK()" and values["phone"] == "'+14155552671"
 
 
+def test_the_export_names_the_owner_as_the_lead_page_does(as_alice, alice):
+    # The owner column gave the login (alice); the queue and the lead page say Alice Anders.
+    alice.user.last_name = "Anders"
+    alice.user.save()
+    lead_for(alice.user, first_name="Named")
+    text = b"".join(as_alice.get("/queue/export.csv").streaming_content).decode("utf-8-sig")
+    assert next(csv.DictReader(io.StringIO(text)))["owner"] == "Alice Anders"
+
+
 @pytest.mark.parametrize("query", ["page=400000000000000000", "page=99999999999999999999",
                                    "tab=snoozed&page=99999999999999999999", "page=-5"])
 def test_a_page_number_out_of_range_is_a_page_not_an_error(as_alice, alice, query):
