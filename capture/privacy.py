@@ -351,7 +351,8 @@ def export_person(person: Person, user, note: str = "") -> tuple[str, str, Priva
             kind=PrivacyRequest.Kind.EXPORT, requested_by=user, identity_hashes=person.hashes(),
             lead_ids=person.lead_ids, counts=counts, note=note[:200])
         LeadAccess.objects.bulk_create([
-            LeadAccess(lead_id=pk, user=user, action=LeadAccess.Action.EXPORTED,
+            LeadAccess(lead_id=pk, user=user, actor=LeadAccess.actor_of(user),
+                       action=LeadAccess.Action.EXPORTED,
                        detail=f"privacy export #{request.pk}") for pk in person.lead_ids])
     summary = render_to_string("capture/privacy/export_summary.html",
                                {"doc": document, "request": request, "counts": counts})
@@ -501,7 +502,8 @@ def erase_person(person: Person, user, note: str = "") -> PrivacyRequest:
         kind=PrivacyRequest.Kind.ERASURE, requested_by=user, identity_hashes=person.hashes(),
         lead_ids=person.lead_ids, counts=counts, note=note[:200])
     LeadAccess.objects.bulk_create([
-        LeadAccess(lead_id=pk, user=user, action=LeadAccess.Action.ERASED,
+        LeadAccess(lead_id=pk, user=user, actor=LeadAccess.actor_of(user),
+                   action=LeadAccess.Action.ERASED,
                    detail=f"privacy erasure #{request.pk}") for pk in person.lead_ids])
     return request
 
@@ -627,7 +629,8 @@ def record_access(user, action: str, *, lead: Lead | int | None = None,
     if lead is None and not ids:
         return
     LeadAccess.objects.create(
-        lead_id=lead.pk if isinstance(lead, Lead) else lead, user=user, action=action,
+        lead_id=lead.pk if isinstance(lead, Lead) else lead, user=user,
+        actor=LeadAccess.actor_of(user), action=action,
         listed_ids=f",{','.join(map(str, ids))}," if ids else "", detail=detail[:200])
 
 
@@ -644,8 +647,7 @@ def trail_for(lead: Lead, limit: int = 50) -> list[TrailEntry]:
     Django's admin log of changes."""
     rows = (LeadAccess.objects.filter(Q(lead=lead) | Q(listed_ids__contains=f",{lead.pk},"))
             .select_related("user").order_by("-at", "-id")[:limit])
-    entries = [TrailEntry(r.at, str(r.user or "system"), r.get_action_display(), r.detail)
-               for r in rows]
+    entries = [TrailEntry(r.at, r.who, r.get_action_display(), r.detail) for r in rows]
     content_type = ContentType.objects.get_for_model(Lead)
     for entry in (LogEntry.objects.filter(content_type=content_type, object_id=str(lead.pk))
                   .select_related("user").order_by("-action_time")[:limit]):

@@ -234,10 +234,14 @@ class RetentionRunAdmin(PolicyAccess, ReadOnly, admin.ModelAdmin):
 
 @admin.register(LeadAccess)
 class LeadAccessAdmin(ReadOnly, admin.ModelAdmin):
-    list_display = ("at", "user", "action", "lead", "detail")
+    list_display = ("at", "who", "action", "lead", "detail")
     list_filter = ("action", ("at", admin.DateFieldListFilter), "user")
-    search_fields = ("=lead__id", "user__username", "detail")
+    search_fields = ("=lead__id", "actor", "detail")  # the login, kept once a user is deleted
     list_select_related = ("user", "lead")
-    readonly_fields = ("at", "user", "action", "lead", "listed_ids", "detail")
+    readonly_fields = ("at", "who", "action", "lead", "listed_ids", "detail")
+
+    @admin.display(description="user", ordering="actor")
+    def who(self, obj) -> str:
+        return obj.who
     show_full_result_count = False
     date_hierarchy = "at"

@@ -114,6 +114,9 @@ class LeadAccess(models.Model):
         help_text="For a queue page: the lead ids it showed, as ',1,2,3,' (one row per page).")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                              on_delete=models.SET_NULL, related_name="+")
+    # The user's login as the row is written: deleting the account empties `user`, and the
+    # trail must still say who it was. Empty only for the system's own actions.
+    actor = models.CharField(max_length=150, blank=True, editable=False)
     action = models.CharField(max_length=16, choices=Action.choices)
     detail = models.CharField(max_length=200, blank=True)
     at = models.DateTimeField(default=timezone.now)
@@ -126,4 +129,22 @@ class LeadAccess(models.Model):
                    models.Index(fields=["user", "-at"], name="lead_access_user_idx")]
 
     def __str__(self) -> str:
-        return f"{self.user} {self.get_action_display()} {self.lead_id or ''}"
+        return f"{self.who} {self.get_action_display()} {self.lead_id or ''}"
+
+    # `actor` of rows whose user was deleted before rows kept the login (capture 0025): a
+    # person did it, whose name is gone. No login can be "?".
+    FORGOTTEN = "?"
+
+    @staticmethod
+    def actor_of(user) -> str:
+        return user.get_username() if user is not None else ""
+
+    @property
+    def who(self) -> str:
+        """Who did it, as the trail names them: the login; a deleted user's as kept on the
+        row; "system" only for a row no person wrote."""
+        if self.user is not None:
+            return self.user.get_username()
+        if self.actor == self.FORGOTTEN:
+            return "a deleted user"
+        return f"{self.actor} (deleted)" if self.actor else "system"

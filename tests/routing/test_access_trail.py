@@ -109,3 +109,17 @@ def test_admin_views_and_changes_appear_in_the_trail(lead, manager):
     assert listed.listed_ids == f",{lead.pk}," and listed.detail == "admin lead list"
     listing = client.get("/admin/capture/leadaccess/").content.decode()
     assert "Opened in the admin" in listing
+
+
+def test_a_deleted_users_rows_still_name_them_on_the_trail(lead, manager):
+    # Once jsmith's account was deleted, what he did read “system”: the trail lost who it was.
+    jsmith = UserFactory(username="jsmith", is_staff=True, is_superuser=True)
+    assert signed_in(jsmith).get(f"/admin/capture/lead/{lead.pk}/change/").status_code == 200
+    signed_in(jsmith).get("/admin/capture/lead/")
+    jsmith.delete()
+    page = signed_in(manager).get(f"/leads/{lead.pk}/").content.decode()
+    trail = page[page.index('id="access-trail"'):]
+    assert trail.count("jsmith (deleted)") == 2 and "system" not in trail
+    root = signed_in(UserFactory(username="root", is_staff=True, is_superuser=True))
+    listing = root.get("/admin/capture/leadaccess/").content.decode()
+    assert "jsmith (deleted)" in listing
