@@ -213,3 +213,23 @@ def test_an_email_whose_raw_message_was_purged_is_not_reprocessed_into_an_empty_
     event.refresh_from_db()
     assert not Lead.objects.exists()
     assert event.status == InboundEvent.Status.REJECTED and "sender" in event.reason
+
+
+def test_an_idle_lead_with_a_long_timeline_is_anonymised_in_a_few_statements(
+        history, django_assert_max_num_queries):
+    """Each of a lead's rows was its own UPDATE and each table its own admin-log read: 0.1 to
+    0.3 s per idle lead, so a first run on an old database took hours. The statements no longer
+    grow with the timeline, and everything is still erased."""
+    from capture.models import Interaction
+
+    for n in range(20):
+        Interaction.objects.create(lead=history, direction="outbound", kind="call",
+                                   channel="phone", summary=f"Call {n} with Grace Hopper",
+                                   body=f"Grace ({history.email}) asked for a quote")
+    with time_machine.travel(datetime(2026, 7, 6, 12, 0, tzinfo=UTC), tick=False), \
+            django_assert_max_num_queries(35):  # 64 before
+        run = run_retention()
+    assert run.report["leads_anonymised"] == 1
+    assert not Interaction.objects.filter(lead=history).exclude(summary="[erased]").exists()
+    assert not Interaction.objects.filter(lead=history).exclude(body="").exists()
+    assert InboundEvent.objects.get(lead=history).payload == {}

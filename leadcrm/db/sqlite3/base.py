@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import threading
+from collections.abc import Callable
 
 from django.db.backends.sqlite3 import base
 
@@ -113,19 +114,32 @@ class QueuedCursor(base.SQLiteCursorWrapper):
             return super().executemany(query, param_list)
 
 
+_ANY, _ONE = object(), object()
+
+
 @functools.lru_cache(maxsize=512)
-def _like_regex(pattern: str, escape: str | None) -> re.Pattern:
-    """A LIKE pattern (% any run, _ one character, `escape` before a literal) as a regex."""
+def _like_matcher(pattern: str, escape: str | None) -> Callable[[str], bool]:
+    """A LIKE pattern (% any run, _ one character, `escape` before a literal) as a test of a
+    text. The usual one, Django's contains and icontains (“%text%”), is a substring test: the
+    regex (with its leading .*) cost some thirty times as much, and an erasure reads every
+    lead-less event against every token of the person (capture.privacy)."""
     parts, i = [], 0
     while i < len(pattern):
         char = pattern[i]
         if escape and char == escape and i + 1 < len(pattern):
-            parts.append(re.escape(pattern[i + 1]))
+            parts.append(pattern[i + 1])
             i += 2
             continue
-        parts.append(".*" if char == "%" else "." if char == "_" else re.escape(char))
+        parts.append(_ANY if char == "%" else _ONE if char == "_" else char)
         i += 1
-    return re.compile("".join(parts), re.DOTALL)
+    middle = parts[1:-1]
+    if (len(parts) >= 2 and parts[0] is _ANY and parts[-1] is _ANY
+            and all(isinstance(part, str) for part in middle)):
+        literal = "".join(middle)
+        return lambda text: literal in text
+    regex = re.compile("".join(".*" if part is _ANY else "." if part is _ONE
+                               else re.escape(part) for part in parts), re.DOTALL)
+    return lambda text: regex.fullmatch(text) is not None
 
 
 def unicode_like(pattern, value, escape=None) -> bool | None:
@@ -134,8 +148,7 @@ def unicode_like(pattern, value, escape=None) -> bool | None:
     icontains and contains are LIKE on SQLite). PostgreSQL's UPPER() LIKE already does this."""
     if pattern is None or value is None:
         return None
-    return _like_regex(str(pattern).casefold(), escape).fullmatch(
-        str(value).casefold()) is not None
+    return _like_matcher(str(pattern).casefold(), escape)(str(value).casefold())
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
