@@ -652,7 +652,7 @@ def transcript(conversation: Conversation, visitor_only: bool = False) -> str:
         elif visitor_only:
             continue
         else:
-            who = row.actor.get_username() if row.actor else "Rep"
+            who = person_name(row.actor, "Rep")  # as the timeline names them
         lines.append(f"[{timezone.localtime(row.occurred_at):%H:%M}] {who}: {row.body}")
     return "\n".join(lines)
 

@@ -51,6 +51,21 @@ def test_a_reply_from_the_lead_page_reaches_the_visitor(client, chatting, visito
     assert chatting.interactions.filter(kind="status", actor=chatting.owner).exists()
 
 
+def test_the_transcript_names_the_rep_as_the_timeline_does(client, chatting):
+    """The conversations admin's transcript gave the rep's login ("alice") where the lead page
+    and the timeline say "Alice Anders"."""
+    from chat.services import transcript
+
+    owner = chatting.owner
+    owner.first_name, owner.last_name = "Alice", "Anders"
+    owner.save()
+    client.force_login(owner)
+    conversation = Conversation.objects.get()
+    client.post(f"/chat/leads/{chatting.pk}/reply/",
+                {"thread": conversation.thread, "text": "Hi Ada!"}, HTTP_ACCEPT="application/json")
+    assert transcript(conversation).splitlines()[-1].endswith("] Alice Anders: Hi Ada!")
+
+
 def test_an_empty_reply_is_refused_with_a_message(client, chatting):
     client.force_login(chatting.owner)
     thread = Conversation.objects.get().thread
