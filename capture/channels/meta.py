@@ -228,9 +228,9 @@ def _comment_event(external_id: str, kind: str, entry: dict, value: dict, own: b
     # the comment carries no created_time of its own; a retry or a reprocess keeps it.
     raw_payload = {"kind": kind, "account_id": str(entry.get("id", "")), "comment": value,
                    "sent_at": entry.get("time")}
-    if own and kind == "fb-comment" and value.get("parent_id") not in (None, "",
-                                                                         value.get("post_id")):
-        # Our Page answering a comment (its parent): that commenter's lead was answered.
+    if own and value.get("parent_id") not in (None, "", value.get("post_id")):
+        # Our Page (or Instagram account) answering a comment, its parent (a Page post's own
+        # top-level comments name the post as their parent): that commenter's lead was answered.
         return RawEvent(external_id, {**raw_payload, "ours": True})
     if own:
         return RawEvent(external_id, raw_payload, InboundEvent.Status.IGNORED,
@@ -313,7 +313,7 @@ def _normalise(event: InboundEvent) -> IntakeInput | OurReply:
         return _messenger(event)
     if kind == "leadgen":
         return _leadgen(event)
-    if kind == "fb-comment" and event.payload.get("ours"):
+    if kind in ("ig-comment", "fb-comment") and event.payload.get("ours"):
         return _our_comment_reply(event)
     if kind in ("ig-comment", "fb-comment"):
         return _comment(event)
@@ -416,24 +416,29 @@ def _comment(event: InboundEvent) -> IntakeInput:
 
 
 def _our_comment_reply(event: InboundEvent) -> OurReply:
-    """Our Page's reply to a comment: the first response of the lead that comment made (or
-    landed on); kept as ignored when it made none (it asked for nothing)."""
-    comment = event.payload["comment"]
+    """Our Page's (or Instagram account's) reply to a comment: the first response of the lead
+    that comment made (or landed on); kept as ignored when it made none (it asked for
+    nothing)."""
+    kind, comment = event.payload["kind"], event.payload["comment"]
     parent = str(comment["parent_id"])
     lead_id = (InboundEvent.objects.filter(channel=channel.name,
-                                           external_id=f"fb-comment:{parent}",
+                                           external_id=f"{kind}:{parent}",
                                            lead__erased_at__isnull=True)
                .values_list("lead", flat=True).first())
+    instagram = kind == "ig-comment"
+    network, ours = ("Instagram", "our account's") if instagram else ("Facebook", "our Page's")
     if lead_id is None:
-        raise Ignored("Our Page's reply to a comment that is no lead's.")
-    text = str(comment.get("message") or "")
+        raise Ignored(f"{ours.capitalize()} reply to a comment that is no lead's.")
+    text = str(comment.get("text" if instagram else "message") or "")
+    where = (f"media {(comment.get('media') or {}).get('id', '')}" if instagram
+             else f"post {comment.get('post_id', '')}")
     return OurReply(lead=Lead.objects.get(pk=lead_id), channel=LeadChannel.SOCIAL,
                     occurred_at=(from_epoch(comment.get("created_time"))
                                  or from_epoch(event.payload.get("sent_at"))
                                  or event.received_at),
-                    summary=f"Answered on Facebook: {text[:80]}",
-                    body=f"{text}\n\n(our Page's reply to comment {parent} on post "
-                    f"{comment.get('post_id', '')})", message_id=str(comment["comment_id"]))
+                    summary=f"Answered on {network}: {text[:80]}",
+                    body=f"{text}\n\n({ours} reply to comment {parent} on {where})",
+                    message_id=str(comment["id" if instagram else "comment_id"]))
 
 
 def _leadgen(event: InboundEvent) -> IntakeInput:

@@ -138,6 +138,30 @@ def test_our_pages_reply_to_the_comment_is_the_first_response_on_the_commenters_
     assert reply.occurred_at.timestamp() == 1763900200
 
 
+def test_our_instagram_reply_to_the_comment_is_the_first_response_on_the_commenters_lead(
+        client):
+    payload = load_json("meta", "instagram_comment.json")
+    meta_post(client, payload)
+    lead = Lead.objects.get()
+    ours = copy.deepcopy(payload)
+    ours["entry"][0]["time"] = 1763900300
+    ours["entry"][0]["changes"][0]["value"].update(
+        {"from": {"id": "17841400008460056", "username": "acme.cloud"},
+         "id": "17865799348089100", "parent_id": "17865799348089039",
+         "text": "@ada.builds 20 seats are $400 a month: we sent you a DM."})
+    meta_post(client, ours)
+    meta_post(client, ours)  # Meta's redelivery: once
+    reply = assert_answered_once(lead, "Instagram")
+    assert reply.occurred_at.timestamp() == 1763900300
+    # Our own top-level comment on our media answers nobody: ignored, as before.
+    top = copy.deepcopy(ours)
+    top["entry"][0]["changes"][0]["value"].update({"id": "17865799348089200",
+                                                    "parent_id": ""})
+    meta_post(client, top)
+    assert InboundEvent.objects.get(external_id="ig-comment:17865799348089200").status == (
+        "ignored")
+
+
 def test_our_answer_that_answers_no_lead_is_still_ignored_and_makes_none(client):
     slack_post(client, our_slack_answer())  # nobody from the channel is a lead yet
     x = load_json("x", "direct_message.json")
