@@ -216,6 +216,21 @@ def test_seed_demo_is_idempotent_and_makes_one_login_per_role(demo, client):
     assert IntakeForm.objects.filter(slug="quote", is_active=True).exists()
 
 
+def test_running_make_run_again_with_the_same_password_keeps_everyone_signed_in(demo, client):
+    # Each `make run` seeds again with DEMO_PASSWORD: setting the same password anew (a new
+    # salt, so a new session hash) signed out every demo user in every browser.
+    client.login(username="alice", password="a-demo-password-1")
+    call_command("seed_demo", verbosity=0)
+    assert client.get("/queue/").status_code == 200
+
+
+def test_a_new_demo_password_still_replaces_the_old_one(demo, client, monkeypatch):
+    monkeypatch.setenv("DEMO_PASSWORD", "another-demo-password-2")
+    call_command("seed_demo", verbosity=0)
+    assert not client.login(username="alice", password="a-demo-password-1")
+    assert client.login(username="alice", password="another-demo-password-2")
+
+
 def test_seed_demo_runs_again_after_sales_ops_emptied_the_form_s_answers(demo):
     IntakeForm.objects.filter(slug="quote").update(company_size_choices="", service_choices="")
     Lead.objects.all().delete()  # the samples are made again, with those answers blank

@@ -137,7 +137,9 @@ class Command(BaseCommand):
                           "email": f"{username}@example.com", "is_staff": is_staff,
                           "is_superuser": is_superuser},
             )
-            if password and (created or not generated):
+            # Only a password that changes is set: the same one set anew gets a new salt, and
+            # with it a new session hash, which signed every demo user out at each `make run`.
+            if password and (created or not generated) and not user.check_password(password):
                 user.set_password(password)
                 user.save(update_fields=["password"])
             if group:
