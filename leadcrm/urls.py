@@ -99,7 +99,6 @@ handler400 = bad_request
 handler500 = server_error
 
 urlpatterns = [
-    path("", get_only_redirect("/admin/", permanent=False)),
     # The admin's autocomplete, naming people by full name (routing.admin.PeopleAutocomplete).
     path("admin/autocomplete/", admin.site.admin_view(
         PeopleAutocomplete.as_view(admin_site=admin.site))),

@@ -6,6 +6,7 @@ from capture import security_views
 from routing import dashboard_views, export_views, views
 
 pages = [
+    path("", views.home, name="home"),
     path("queue/", views.queue, name="queue"),
     path("queue/poll/", views.queue_poll, name="queue-poll"),
     path("queue/export.csv", export_views.queue_csv, name="queue-csv"),

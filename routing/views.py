@@ -25,13 +25,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.text import capfirst
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from capture.models import OPEN_STATUSES, Lead, LeadAccess
 from capture.privacy import record_access, trail_for
 from capture.services import person_name, set_lead_status
 from routing import actions
-from routing.access import is_manager, is_rep, may_reassign, may_view
+from routing.access import is_manager, is_rep, may_reassign, may_view, sees_every_lead
 from routing.custom_field_views import custom_field_context, edit_custom_fields
 from routing.filters import QueueFilter
 from routing.forms import (
@@ -82,6 +83,21 @@ MAX_ID = 2**63 - 1  # a bigint primary key
 def _row_id(value) -> int:
     """A primary key from the query string, held within a bigint's range (0 if not a number)."""
     return min(max(_int(value, 0), 0), MAX_ID)
+
+
+@csrf_exempt  # a POST is a 405, not the CSRF page
+@require_safe
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """The site's own address, which `make run` prints: each role's page (DESIGN's table),
+    signing in first at the page every role can sign in at. It led to the admin's login, which
+    refuses reps and managers who are not staff with a message about a staff account."""
+    user = request.user
+    if user.is_staff and sees_every_lead(user):
+        return redirect("admin:index")
+    if is_manager(user) and not is_rep(user):
+        return redirect("routing:dashboard")
+    return redirect("routing:queue")
 
 
 @login_required

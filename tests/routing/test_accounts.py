@@ -63,3 +63,32 @@ def test_an_unknown_address_gets_the_same_answer_and_no_mail(client, mailoutbox)
                            follow=True)
     assert "Check your email" in response.content.decode()
     assert mailoutbox == []
+
+
+def test_the_site_address_signs_a_rep_in_where_reps_can_sign_in(client, rep):
+    # `make run` prints http://127.0.0.1:8000; it led to the admin's login, which told a rep
+    # typing the right password to "enter the correct username and password for a staff
+    # account".
+    response = client.get("/")
+    assert response.status_code == 302 and response["Location"] == "/accounts/login/?next=/"
+    signed_in = client.post("/accounts/login/?next=/", {"username": "carol",
+                                                        "password": "a-long-password-1",
+                                                        "next": "/"}, follow=True)
+    assert signed_in.redirect_chain[-1][0] == "/queue/"
+
+
+def test_the_site_address_takes_each_role_to_its_own_page(client, rep):
+    from django.contrib.auth.models import Group
+
+    from routing.models import RepProfile, Team
+
+    RepProfile.objects.create(user=rep)
+    manager = UserFactory(username="max", is_staff=True)
+    Team.objects.create(name="Sales", lead=manager)
+    ops = UserFactory(username="olivia", is_staff=True)
+    ops.groups.add(Group.objects.get_or_create(name="Sales ops")[0])
+    for user, page in ((rep, "/queue/"), (manager, "/dashboard/"), (ops, "/admin/"),
+                       (UserFactory(username="root", is_staff=True, is_superuser=True),
+                        "/admin/")):
+        client.force_login(user)
+        assert client.get("/")["Location"] == page, user.username
