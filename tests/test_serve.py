@@ -52,6 +52,8 @@ def test_serve_starts_the_web_server_and_the_worker_and_a_sigterm_stops_both(tmp
         assert wait_until(up, seconds=60, every=0.2) and serve.poll() is None, log.read_text()
         assert wait_until(lambda: "running." in log.read_text(), seconds=30), log.read_text()
         assert len(processes_on(database)) >= 4  # serve, runserver, the qcluster and its workers
+        # Where every demo login signs in (the admin's login takes staff accounts only).
+        assert f"sign in:      http://127.0.0.1:{port}/ " in log.read_text()
         stopped_at = time.monotonic()
         serve.send_signal(signal.SIGTERM)
         serve.wait(timeout=30)

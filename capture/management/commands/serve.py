@@ -27,6 +27,7 @@ class Command(BaseCommand):
         base = f"http://{host}:{port}"
         self.stdout.write(self.style.SUCCESS(
             f"\nleadcrm is starting on {base}\n"
+            f"  sign in:      {base}/   (each demo login lands on its role's page)\n"
             f"  public form:  {base}/q/quote/\n"
             f"  chat demo:    {base}/chat/demo/   (answer as alice at {base}/queue/)\n"
             f"  admin:        {base}/admin/\n"
