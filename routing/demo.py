@@ -85,8 +85,9 @@ def retired_rule_names(model: type[m.ScoringRule] | type[m.RoutingRule]) -> set[
 
 @transaction.atomic
 def seed_routing(manager_username: str = "manager") -> dict[str, int]:
-    """Install the demo rules, teams, reps, hours and SLA policies that are missing."""
-    made = {"rules": 0}
+    """Install the demo rules, teams, reps, hours and SLA policies that are missing; say how many
+    scoring and routing rules were made."""
+    made = {"scoring_rules": 0, "routing_rules": 0}
     tiers = {}
     for name, min_score, description in TIERS:
         tiers[name], _ = m.ScoreTier.objects.get_or_create(
@@ -117,7 +118,7 @@ def seed_routing(manager_username: str = "manager") -> dict[str, int]:
         _, created = m.ScoringRule.objects.get_or_create(name=name, defaults={
             "group": group, "field": field, "operator": operator, "value": value,
             "points": points, "position": position * 10})
-        made["rules"] += created
+        made["scoring_rules"] += created
 
     users = get_user_model().objects
     manager = users.filter(username=manager_username).first()
@@ -147,7 +148,7 @@ def seed_routing(manager_username: str = "manager") -> dict[str, int]:
             for field, operator, value in conditions:
                 m.RoutingCondition.objects.create(rule=rule, field=field, operator=operator,
                                                   value=value)
-            made["rules"] += 1
+            made["routing_rules"] += 1
     bump_version()  # bulk-created rows send no signal
     return made
 

@@ -216,6 +216,21 @@ def test_seed_demo_is_idempotent_and_makes_one_login_per_role(demo, client):
     assert IntakeForm.objects.filter(slug="quote", is_active=True).exists()
 
 
+def test_seed_demo_counts_its_scoring_and_routing_rules_apart(db, monkeypatch):
+    # It said "Routing rules: 16 created" beside an admin listing 5 routing rules: the count
+    # added the scoring rules in.
+    from io import StringIO
+
+    from routing.models import RoutingRule, ScoringRule
+
+    monkeypatch.setenv("DEMO_PASSWORD", "a-demo-password-1")
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    custom = ScoringRule.objects.filter(field__startswith="cf_").count()  # counted on their own
+    assert (f"Scoring rules: {ScoringRule.objects.count() - custom} created, routing rules: "
+            f"{RoutingRule.objects.count()} created") in out.getvalue()
+
+
 def test_running_make_run_again_with_the_same_password_keeps_everyone_signed_in(demo, client):
     # Each `make run` seeds again with DEMO_PASSWORD: setting the same password anew (a new
     # salt, so a new session hash) signed out every demo user in every browser.

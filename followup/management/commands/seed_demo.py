@@ -95,7 +95,8 @@ class Command(BaseCommand):
         self._groups()
         password, generated = self._users()
         rules = seed_routing(manager_username="manager")  # before the leads: they get routed
-        self.stdout.write(f"Routing rules: {rules['rules']} created")
+        self.stdout.write(f"Scoring rules: {rules['scoring_rules']} created, routing rules: "
+                          f"{rules['routing_rules']} created")
         custom = seed_custom_fields(form)
         self.stdout.write(f"Custom fields: {custom['fields']} created "
                           f"(scoring rules on them: {custom['rules']} created)")
