@@ -222,7 +222,8 @@ class ScoreTier(models.Model):
             .select_related("rule").order_by("rule__name")
             if name in {v.casefold() for v in split_values(c.value)}))
         if SlaPolicy.objects.filter(tier=self).exists():
-            users.append(f"its SLA policy (Rules → SLA policies → “{self.name}”)")
+            section = SlaPolicy._meta.app_config.verbose_name  # as the admin's index names it
+            users.append(f"its SLA policy ({section} → SLA policies → “{self.name}”)")
         users += [user for check in TIER_DELETE_CHECKS for user in check(self)]
         if not users:
             return ""

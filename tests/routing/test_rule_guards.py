@@ -40,6 +40,15 @@ def test_deleting_a_tier_with_an_sla_policy_is_refused(admin_client, sla_policie
     assert SlaPolicy.objects.filter(tier__name="warm").exists()
 
 
+def test_the_refusal_names_the_admin_section_the_sla_policy_is_in(admin_client, sla_policies,
+                                                                  tiers):
+    # It sent sales ops to "Rules → SLA policies", a section the admin does not have.
+    response = admin_client.post(f"/admin/routing/scoretier/{tiers['warm'].pk}/delete/",
+                                 {"post": "yes"}, follow=True)
+    assert ("(Scoring, routing and SLA → SLA policies → “warm”)"
+            in response.content.decode())
+
+
 def test_the_bulk_delete_of_tiers_deletes_the_unused_ones_and_names_the_others(admin_client,
                                                                              hot_rule, tiers):
     chosen = {"action": "delete_selected",
