@@ -168,7 +168,8 @@ class ChannelSettings(models.Model):
     )
     greeting = models.CharField(
         max_length=500, blank=True,
-        help_text="Twilio: what a caller hears first; empty says nothing.",
+        help_text="Twilio: what a caller hears first. Empty: nothing before the forward; with "
+        "no number to forward to, that we will call them back.",
     )
     reply_text = models.CharField(
         max_length=500, blank=True, help_text="Twilio: automatic SMS answer; empty sends none."

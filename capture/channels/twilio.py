@@ -187,11 +187,17 @@ def normalise_status(event: InboundEvent) -> IntakeInput:
     )
 
 
+# What a caller hears when sales ops set neither a greeting nor a number to forward to.
+CALL_BACK_SENTENCE = "Thank you for calling. We have your number and will call you back shortly."
+
+
 def voice_reply(request: HttpRequest, events: list[InboundEvent]) -> HttpResponse:
     config = ChannelSettings.for_channel(SETTINGS)
     response = VoiceResponse()
     if config.greeting:
         response.say(config.greeting)
+    elif not config.forward_to:  # a bare hang-up sounds like a dead line to the caller
+        response.say(CALL_BACK_SENTENCE)
     if config.forward_to:
         # The dial's outcome comes back to /status/: unanswered means a call-back.
         response.dial(config.forward_to, action=reverse("capture:twilio-status"),

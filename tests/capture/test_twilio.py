@@ -33,6 +33,20 @@ def test_an_unknown_caller_becomes_a_call_lead_flagged_for_call_back(client):
     assert "SAN FRANCISCO" in lead.interactions.get().summary
 
 
+def test_a_caller_with_no_one_to_forward_to_hears_that_we_call_back_not_a_dead_line(client):
+    # A fresh install (no channel settings) answered a prospect's call with a bare hang-up:
+    # the caller heard nothing at all, as if the number were dead.
+    response = twilio_post(client, "/inbound/twilio/voice/", fixture("voice.json"))
+    xml = response.content.decode()
+    assert "<Say>" in xml and "call you back" in xml and xml.index("<Say>") < xml.index("<Hangup")
+
+
+def test_a_greeting_of_sales_ops_own_replaces_the_call_back_sentence(client):
+    ChannelSettings.objects.create(channel="twilio", greeting="Acme here, we ring back soon.")
+    xml = twilio_post(client, "/inbound/twilio/voice/", fixture("voice.json")).content.decode()
+    assert "<Say>Acme here, we ring back soon.</Say>" in xml and "call you back" not in xml
+
+
 def test_the_voice_reply_forwards_to_the_configured_number(client):
     ChannelSettings.objects.create(channel="twilio", forward_to="+14155550199",
                                    greeting="Thanks for calling Acme.")
