@@ -4,11 +4,13 @@ transaction, then queues a kick (the one-minute sweeper covers a lost one)."""
 from __future__ import annotations
 
 import logging
+import signal
 import time
 
 from django.conf import settings
 from django.db import transaction
 from django.dispatch import receiver
+from django_q.signals import post_spawn
 
 from capture.intake import IntakeInput
 from capture.models import Interaction, Lead
@@ -33,6 +35,16 @@ from followup.suppression import lift_stop, suppress
 from routing.signals import deadline_moved, lead_assigned, lead_queued, sla_breached
 
 logger = logging.getLogger(__name__)
+
+
+@receiver(post_spawn, dispatch_uid="followup.stop_sweeping_on_sigint")
+def stop_sweeping_on_sigint(sender, proc_name: str, **kwargs) -> None:
+    """In each qcluster worker: a SIGINT (Ctrl-C in qcluster's terminal, `serve` stopping it)
+    ends a running sweep at once, so the cluster's graceful stop need not wait for it.
+    django-q2 has its workers ignore SIGINT; this handler only sets a flag."""
+    from followup.tasks import stop_sweeping
+
+    signal.signal(signal.SIGINT, stop_sweeping)
 
 INBOUND_REPLY = {
     Interaction.Kind.EMAIL: "the prospect replied by email",

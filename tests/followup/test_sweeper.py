@@ -209,3 +209,33 @@ def test_a_sent_row_whose_commit_answer_was_lost_is_recorded_once(monkeypatch):
     assert row.status == "sent"
     assert Interaction.objects.filter(lead=lead).count() == before + 1
     assert [m.to for m in mail.outbox] == [["rep@example.com"]]
+
+
+def test_a_sweep_returns_within_a_second_once_its_worker_is_told_to_stop(sweep_clock,
+                                                                          monkeypatch):
+    # Ctrl-C on make run (or on qcluster itself) waited for the sweep's 50 to 110 s, then
+    # serve killed the cluster after 15 s: its worker never heard the cluster was stopping.
+    from followup import tasks
+
+    monkeypatch.setattr(tasks, "_stopping", False)
+    clock = sweep_clock(lambda now: now >= 10 and tasks.stop_sweeping())
+    sweep_due_messages()
+    assert 10 <= clock.now < 11
+
+
+def test_a_sigint_in_a_qcluster_worker_tells_its_sweep_to_stop(monkeypatch):
+    import os
+    import signal
+
+    from django_q.signals import post_spawn
+
+    from followup import tasks
+
+    monkeypatch.setattr(tasks, "_stopping", False)
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        post_spawn.send(sender="django_q", proc_name="Process-test")  # a worker starting
+        os.kill(os.getpid(), signal.SIGINT)
+        assert tasks._stopping
+    finally:
+        signal.signal(signal.SIGINT, before)

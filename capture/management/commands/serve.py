@@ -54,12 +54,13 @@ class Command(BaseCommand):
                 time.sleep(0.3)
         finally:
             self.stdout.write("Stopping the web server and the worker...")
-            # qcluster stops gracefully when its own process gets SIGTERM, and stops its
-            # workers itself; a SIGTERM to each of them as well left it waiting for ever (the
-            # kill below, 15 s later). The autoreloader's server process needs the group's.
+            # qcluster's group gets a SIGINT, as from Ctrl-C in its own terminal: its main
+            # process stops the cluster gracefully, and its workers end a running sweep at once
+            # (followup.receivers.stop_sweeping_on_sigint); the sweep held the stop until the
+            # kill below. A SIGTERM to each worker left the cluster waiting for ever. The
+            # autoreloader's server process needs the group's SIGTERM.
             qcluster, web = children
-            with contextlib.suppress(ProcessLookupError):
-                qcluster.send_signal(signal.SIGTERM)
+            _signal_group(qcluster, signal.SIGINT)
             _signal_group(web, signal.SIGTERM)
             deadline = time.monotonic() + 15
             for child in children:
