@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('capture', '0023_region_field_refuses_unknown_regions'),
+        ('capture', '0025_backfill_leadaccess_actor'),
     ]
 
     operations = [
