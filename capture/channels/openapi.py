@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 from capture.channels.api import MAX_BODY, MAX_CONSENT_TEXT
@@ -150,6 +151,7 @@ def document() -> dict:
     }
 
 
+@csrf_exempt  # a POST is a 405, not the CSRF page
 @require_GET
 def openapi(request: HttpRequest) -> JsonResponse:
     return JsonResponse(document(), json_dumps_params={"ensure_ascii": False})
