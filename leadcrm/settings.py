@@ -230,8 +230,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"without_enqueued": {"()": "leadcrm.logfilters.WithoutEnqueued"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"},
+                "django-q": {"filters": ["without_enqueued"]}},
 }
 # make bench mounts its baseline view (/bench/bare/) only with this on.
 BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
@@ -314,7 +316,7 @@ FOLLOWUP_KICK_INTERVAL_MS = env.int("FOLLOWUP_KICK_INTERVAL_MS", default=250)
 # --- accounts (routing/urls.py: /accounts/, /queue/, /leads/<id>/, /dashboard/; docs/queue.md) --
 # Reps and managers sign in at /accounts/login/ (Django auth); the admin keeps its own page.
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "routing:queue"
+LOGIN_REDIRECT_URL = "routing:home"  # each role's page: the queue, the dashboard, the admin
 LOGOUT_REDIRECT_URL = "login"
 # django-axes: after AXES_FAILURE_LIMIT failed logins for one username from one IP address, that
 # pair is locked out for AXES_COOLOFF_HOURS (the attempts live in the database, so the lock holds

@@ -58,3 +58,19 @@ def test_settings_named_on_the_command_line_are_the_ones_loaded(tmp_path):
         [sys.executable, "manage.py", "diffsettings", "--settings=other_settings"], cwd=ROOT,
         env=env, capture_output=True, text=True, timeout=120)
     assert "TIME_ZONE = 'Asia/Tokyo'" in result.stdout, result.stderr[-500:]
+
+
+@pytest.mark.django_db
+def test_the_log_has_no_line_per_queued_task_but_keeps_the_clusters_own(caplog):
+    """Seen under make run and gunicorn: django-q2's "Enqueued [leadcrm] N" for every task, a
+    line per lead, and 38 of them inside seed_demo's output."""
+    import logging
+
+    from django_q.tasks import async_task
+
+    with caplog.at_level(logging.INFO):
+        async_task("math.floor", 1.5)
+        logging.getLogger("django-q").info("Q Cluster leadcrm starting.")
+    messages = [record.getMessage() for record in caplog.records]
+    assert not [m for m in messages if m.startswith("Enqueued")]
+    assert "Q Cluster leadcrm starting." in messages

@@ -22,8 +22,8 @@ def rep(db):
 
 def test_signing_in_leads_to_the_queue_and_signing_out_ends_the_session(client, rep):
     response = client.post("/accounts/login/", {"username": "carol",
-                                                "password": "a-long-password-1"})
-    assert response.status_code == 302 and response["Location"] == "/queue/"
+                                                "password": "a-long-password-1"}, follow=True)
+    assert response.redirect_chain[-1][0] == "/queue/"
     assert client.get("/queue/").status_code == 200
     client.post("/accounts/logout/")
     assert client.get("/queue/").status_code == 302
@@ -92,3 +92,11 @@ def test_the_site_address_takes_each_role_to_its_own_page(client, rep):
                         "/admin/")):
         client.force_login(user)
         assert client.get("/")["Location"] == page, user.username
+    # Signing in without a page to go back to lands there too (a manager on the dashboard,
+    # not on a queue they have no leads in).
+    manager.set_password("a-long-password-2")
+    manager.save()
+    client.logout()
+    signed_in = client.post("/accounts/login/", {"username": "max",
+                                                 "password": "a-long-password-2"}, follow=True)
+    assert signed_in.redirect_chain[-1][0] == "/dashboard/"
