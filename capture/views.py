@@ -25,6 +25,7 @@ from capture.forms import (
     build_public_form,
     form_helper,
     initial_for_page,
+    page_form_html,
     sign_started,
 )
 from capture.intake import receive_event, store_inbound_event
@@ -62,10 +63,10 @@ def intake_form_page(request: HttpRequest, slug: str) -> HttpResponse:
     if intake_form is None:
         raise Http404("No active form at this address.")
     if request.method == "GET":
-        get_token(request)  # sets the CSRF cookie the form's token pairs with
-        form = build_public_form(intake_form, initial=initial_for_page(intake_form, request),
-                                 for_display=True)
-        return _render_form(request, intake_form, form)
+        # get_token sets the CSRF cookie the form's token pairs with.
+        form_html = page_form_html(intake_form, initial_for_page(intake_form, request),
+                                   get_token(request))
+        return _render_form(request, intake_form, None, form_html=form_html)
 
     try:
         raw_body = request.body  # read (and size-checked) before the form parses it
@@ -162,10 +163,11 @@ def thanks_page(request: HttpRequest, slug: str) -> HttpResponse:
                          intake_form)
 
 
-def _render_form(request, intake_form, form, *, error: str = "", status: int = 200):
-    if not hasattr(form, "helper"):
+def _render_form(request, intake_form, form, *, error: str = "", status: int = 200,
+                 form_html: str = ""):
+    if form is not None and not hasattr(form, "helper"):
         form.helper = form_helper(intake_form, form)
-    context = {"intake_form": intake_form, "form": form, "error": error}
+    context = {"intake_form": intake_form, "form": form, "error": error, "form_html": form_html}
     return allow_framing(render(request, "capture/form.html", context, status=status),
                          intake_form)
 
