@@ -10,6 +10,7 @@ import time
 from django.conf import settings
 from django.db import transaction
 from django.dispatch import receiver
+from django.utils import timezone
 from django_q.signals import post_spawn
 
 from capture.intake import IntakeInput
@@ -131,10 +132,29 @@ def alert_new_owner(sender, *, lead: Lead, owner_id: int, acting_user=None, **kw
 
 
 @receiver(lead_queued, dispatch_uid="followup.tell_team_lead")
-def tell_team_lead(sender, *, lead: Lead, team_lead_id: int | None = None, **kwargs) -> None:
-    if team_lead_id:
+def tell_team_lead(sender, *, lead: Lead, team_lead_id: int | None = None,
+                   team_id: int | None = None, **kwargs) -> None:
+    """One notice while the team lead has not read it: each lead nobody could take (a night of
+    reps off, every rep full) gave one, 230 in a load test. An unread one is brought up to
+    date instead: how many wait in the team's queue now, and the latest of them."""
+    from routing.selectors import unassigned_queue
+
+    if not team_lead_id:
+        return
+    # The unread notice of this team's queue (a manager may lead two teams).
+    unread = (Notification.objects.select_for_update()
+              .filter(user_id=team_lead_id, kind=Notification.Kind.QUEUED, read_at__isnull=True,
+                      lead__assessment__team_id=team_id)
+              .order_by("-created_at", "-id").first()) if team_id else None
+    waiting = unassigned_queue(team_id).count() if unread else 1
+    if unread is None or waiting <= 1:
         notify(team_lead_id, lead, Notification.Kind.QUEUED,
                f"Nobody could take {lead.display_name}: it waits in the team queue")
+        return
+    Notification.objects.filter(pk=unread.pk).update(
+        lead=lead, created_at=timezone.now(),
+        text=f"{waiting} leads wait in the team queue: nobody could take them (the latest: "
+        f"{lead.display_name})"[:255])
 
 
 @receiver(sla_breached, dispatch_uid="followup.escalate_breach")

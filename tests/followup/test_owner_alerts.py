@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.core import mail
+from django.utils import timezone
 
 from followup.models import Notification, OutboundMessage, SenderProfile
 from followup.tasks import dispatch_due_messages, send_outbound
@@ -83,3 +84,22 @@ def test_a_manager_reassigning_a_lead_alerts_the_new_owner(routing_rules, alice,
     assert Notification.objects.filter(user=bob.user, lead=lead).count() == 1
     dispatch_due_messages()
     assert sorted(m.to[0] for m in mail.outbox) == ["alice@example.com", "bob@example.com"]
+
+
+def test_the_team_lead_gets_one_notice_for_a_night_of_leads_nobody_could_take(
+        routing_rules, alice, bob, manager):
+    """Seen under load with every rep away: one notice per waiting lead, 230 of them."""
+    from routing.models import RepProfile
+
+    RepProfile.objects.update(is_available=False)
+    for n in range(5):
+        submit(email=f"night{n}@example.com", first_name=f"Night{n}")
+    notices = Notification.objects.filter(user=manager, kind=Notification.Kind.QUEUED)
+    assert [n.text for n in notices] == [
+        "5 leads wait in the team queue: nobody could take them (the latest: Night4)"]
+    assert notices.get().lead.first_name == "Night4"
+    # Once read, the next lead is news of its own.
+    notices.update(read_at=timezone.now())
+    submit(email="morning@example.com", first_name="Morning")
+    assert notices.filter(read_at__isnull=True).get().text.startswith(
+        "Nobody could take Morning")
