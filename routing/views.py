@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet, Subquery
 from django.http import (
     Http404,
@@ -38,6 +38,7 @@ from routing.filters import QueueFilter
 from routing.forms import (
     CallForm,
     EmailForm,
+    LeadDetailsForm,
     NoteForm,
     ReassignForm,
     SmsForm,
@@ -347,6 +348,8 @@ def _lead_context(request: HttpRequest, lead: Lead, **forms) -> dict:
         "snooze_form": forms.get("snooze") or SnoozeForm(),
         "snoozed": lead.snoozed_until is not None and lead.snoozed_until > timezone.now(),
         "custom": custom_field_context(lead, forms.get("custom")),
+        "details_form": forms.get("details") or (
+            LeadDetailsForm(instance=lead) if not lead.erased_at else None),
         "reassign_form": (forms.get("reassign") or ReassignForm(
             initial={"owner": lead.owner_id}, user=request.user, lead=lead)
                           ) if can_reassign else None,
@@ -587,6 +590,39 @@ def _stop_sequence(request, lead):
     return None
 
 
+def _edit_details(request, lead):
+    """The Details card's edit. The fields changed are staff's from now on (a later
+    submission fills only what is empty), said on the timeline, and the lead is scored and
+    routed again as after a custom field's edit (a new company size may make it hot)."""
+    from capture.services import record_staff_edit
+    from routing.services import rescore_lead
+
+    if lead.erased_at:
+        messages.warning(request, "This person's data was erased: there is nothing to edit.")
+        return None
+    form = LeadDetailsForm(request.POST, instance=lead)
+    if not form.is_valid():
+        return {"details": form}
+    changed = form.changed_data
+    if not changed:
+        messages.info(request, "Nothing changed.")
+        return None
+    try:
+        with transaction.atomic():
+            # Only what changed: the intake may be filling another field of this lead now.
+            lead.save(update_fields=[*changed, *(["email_key"] if "email" in changed else []),
+                                     "updated_at"])
+    except IntegrityError:  # another open lead took the email or phone since the check
+        form.add_error(None, "Another open lead has just taken this email or phone: reload "
+                       "the page to see it.")
+        return {"details": form}
+    record_staff_edit(lead=lead, changed_fields=changed, user=request.user)
+    rescore_lead(lead)
+    messages.success(request, "Saved: " + ", ".join(
+        str(form.fields[name].label).lower() for name in changed) + ".")
+    return None
+
+
 # What works the lead (contacts the prospect or moves its status) is the owner's: a rep doing
 # it on a lead waiting in the team queue claims the lead first. Someone who is not a rep (a
 # manager, sales ops) contacts nobody on a lead with no owner, but may still close one. A note,
@@ -601,6 +637,6 @@ ACTIONS = {
     "status": _change_status, "reassign": _reassign, "stop-sequence": _stop_sequence,
     "pause-sequence": _pause_sequence, "resume-sequence": _resume_sequence,
     "snooze": _snooze, "wake": _wake,
-    "custom-fields": edit_custom_fields,
+    "custom-fields": edit_custom_fields, "details": _edit_details,
     "reply": _reply,
 }

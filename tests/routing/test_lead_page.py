@@ -405,6 +405,7 @@ def test_a_rep_whose_lead_another_rep_took_since_is_told_so_not_a_404(as_alice, 
 @pytest.mark.parametrize(("action", "data"), [
     ("note", {"body": "x"}), ("call", {"outcome": "connected"}), ("status", {"status": "lost"}),
     ("snooze", {"until": "2030-01-01T09:00"}), ("custom-fields", {}), ("reassign", {}),
+    ("details", {"first_name": "Mallory"}),
 ])
 def test_a_teammate_s_lead_routed_straight_to_them_is_a_404_as_any_other(as_alice, bob,
                                                                         sales_team, action,
@@ -520,3 +521,49 @@ def test_the_timeline_names_the_channel_of_each_entry(as_alice, alices_lead):
     assert "· Form submission · API" in html and "· Message · Booking" in html
     assert "· Form submission · Social" in html
     assert "· Note · Alice" in html  # the rep's own entries need no channel
+
+
+def details(lead: Lead, **changes) -> dict:
+    """The Details form as the page fills it in, with `changes` typed over it."""
+    from routing.forms import LeadDetailsForm
+
+    return {**{name: getattr(lead, name) for name in LeadDetailsForm.Meta.fields}, **changes}
+
+
+def test_a_rep_fixes_a_mistyped_phone_and_a_missing_job_title_on_the_lead_page(
+        as_alice, alices_lead):
+    """Seen by a reviewer: the Details card was read-only; a wrong number could only be fixed
+    by someone with the admin."""
+    from tests.routing.conftest import submit
+
+    page = as_alice.get(f"/leads/{alices_lead.pk}/").content.decode()
+    assert 'id="edit-details"' in page
+    response = as_alice.post(f"/leads/{alices_lead.pk}/details/", details(
+        alices_lead, phone="(415) 555-2671", job_title="CTO", country="United States"),
+        follow=True)
+    assert "Saved: phone, job title, country." in response.content.decode()
+    alices_lead.refresh_from_db()
+    assert (alices_lead.phone, alices_lead.job_title, alices_lead.country) == (
+        "+14155552671", "CTO", "US")
+    assert set(alices_lead.staff_set_fields) >= {"phone", "job_title", "country"}
+    note = alices_lead.interactions.filter(kind=Interaction.Kind.NOTE).latest("id")
+    assert note.actor_id == alices_lead.owner_id and "edited phone, job_title" in note.summary
+    # The prospect writing again with another title does not undo the rep's fix.
+    submit(phone="+14155552671", job_title="Intern")
+    alices_lead.refresh_from_db()
+    assert alices_lead.job_title == "CTO"
+
+
+def test_details_another_open_lead_holds_are_refused_with_that_lead_named(as_alice, alice,
+                                                                         alices_lead,
+                                                                         sales_team):
+    other = lead_for(alice.user, sales_team, email="Ada@Example.com")
+    response = as_alice.post(f"/leads/{alices_lead.pk}/details/",
+                             details(alices_lead, email="ada@example.com ", phone="12"))
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert f"Open lead #{other.pk} has this email: the same person?" in page
+    assert "This does not look like a phone number." in page
+    assert re.search(r'<details class="mt-2" id="edit-details" open>', page)
+    alices_lead.refresh_from_db()
+    assert alices_lead.email != "ada@example.com" and not alices_lead.staff_set_fields
