@@ -209,8 +209,19 @@ def read_body(request: HttpRequest, limit: int) -> bytes:
     if hasattr(request, "_body"):  # read already (a view that looked at it first)
         body = request.body
     else:
+        stream = request  # the WSGI stream, which Django stops at Content-Length
+        if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower() and not length:
+            # A streamed body (Go, Java, .NET, requests with a generator) has no
+            # Content-Length, and Django reads it as empty: the sender was told its JSON was
+            # missing or its signature wrong. gunicorn ends the decoded chunks itself
+            # (wsgi.input_terminated), so that input is read up to the limit instead; a server
+            # that does not cannot tell where the body ends.
+            if not request.META.get("wsgi.input_terminated"):
+                raise ChannelError("Send the body with a Content-Length header: this server "
+                                   "cannot read a chunked body.", status=411)
+            stream = request.META["wsgi.input"]
         try:
-            body = request.read(limit + 1)  # the WSGI stream stops at Content-Length
+            body = stream.read(limit + 1)
         except OSError as exc:
             raise Malformed(f"The body could not be read: {exc}.") from None
         request._body = body

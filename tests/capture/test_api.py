@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from io import StringIO
 
@@ -140,6 +141,39 @@ def test_malformed_json_is_400_and_other_content_types_are_415(client, partner_k
 
 def test_an_oversized_body_is_413(client, partner_key):
     response = post(client, partner_key, {"email": "a@x.co", "message": "x" * 70_000})
+    assert response.status_code == 413
+    assert not InboundEvent.objects.exists()
+
+
+def chunked(body: bytes, *, terminated: bool = True) -> dict:
+    """The WSGI environ of a JSON body sent with Transfer-Encoding: chunked (no Content-Length),
+    as gunicorn gives it: its wsgi.input is the decoded body and ends where the body ends."""
+    return {"CONTENT_TYPE": "application/json", "HTTP_TRANSFER_ENCODING": "chunked",
+            "wsgi.input": io.BytesIO(body), "wsgi.input_terminated": terminated}
+
+
+def test_a_chunked_body_is_read_as_the_lead(client, partner_key):
+    # HTTP clients that stream their body (Go, Java, .NET, requests with a generator) send it
+    # chunked, without a Content-Length: it was read as empty ("Send one JSON object").
+    body = json.dumps({"email": "grace@navy.mil"}).encode()
+    response = client.generic("POST", URL, HTTP_AUTHORIZATION=f"Bearer {partner_key}",
+                              **chunked(body))
+    assert response.status_code == 201, response.json()
+    assert Lead.objects.get().email == "grace@navy.mil"
+
+
+def test_a_chunked_body_the_server_cannot_end_is_411(client, partner_key):
+    body = json.dumps({"email": "grace@navy.mil"}).encode()
+    response = client.generic("POST", URL, HTTP_AUTHORIZATION=f"Bearer {partner_key}",
+                              **chunked(body, terminated=False))
+    assert response.status_code == 411 and "Content-Length" in response.json()["error"]
+    assert not InboundEvent.objects.exists()
+
+
+def test_a_chunked_body_over_the_limit_is_413(client, partner_key):
+    body = json.dumps({"email": "a@x.co", "message": "x" * 70_000}).encode()
+    response = client.generic("POST", URL, HTTP_AUTHORIZATION=f"Bearer {partner_key}",
+                              **chunked(body))
     assert response.status_code == 413
     assert not InboundEvent.objects.exists()
 

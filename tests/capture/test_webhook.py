@@ -127,6 +127,21 @@ def test_an_invalid_mapped_email_is_a_400_naming_their_key(client, chat_widget):
     assert "visitor.contact.email" in response.json()["fields"]
 
 
+def test_a_chunked_body_is_signed_and_read_as_sent(client, chat_widget):
+    # Without a Content-Length the body was read as empty, and the sender was told its
+    # signature "does not match the body".
+    from tests.capture.test_api import chunked
+
+    timestamp = str(int(time.time()))
+    digest = hmac.new(SECRET.encode(), timestamp.encode() + b"." + body(), hashlib.sha256)
+    response = client.generic("POST", "/inbound/webhook/chat/",
+                              HTTP_X_LEADCRM_TIMESTAMP=timestamp,
+                              HTTP_X_LEADCRM_SIGNATURE=f"sha256={digest.hexdigest()}",
+                              **chunked(body()))
+    assert response.status_code == 200, response.json()
+    assert Lead.objects.get().email == "katherine@nasa.example"
+
+
 def test_an_oversized_body_is_413(client, chat_widget):
     big = json.dumps({"email": "a@x.co", "message": "x" * 300_000}).encode()
     assert signed_post(client, "chat", big).status_code == 413
