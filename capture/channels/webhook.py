@@ -120,8 +120,10 @@ def reply(request: HttpRequest, stored: list[InboundEvent]) -> HttpResponse:
     from django.http import JsonResponse
 
     event = stored[0]
+    # "created" as the API's 201/200 tells it: a new person, or one already a lead. A retry
+    # gets its first answer again (the event keeps whether it made the lead).
     return JsonResponse({"event_id": event.pk, "status": event.status,
-                         "lead_id": event.lead_id})
+                         "lead_id": event.lead_id, "created": bool(event.created_lead)})
 
 
 channel = Channel(name=CHANNEL, verify=verify, events=events, normalise=normalise, reply=reply)

@@ -51,6 +51,17 @@ def test_a_signed_webhook_becomes_a_lead_through_the_mapping(client, chat_widget
     assert "rating: 5" in lead.interactions.get().body  # unmapped keys are kept
 
 
+def test_the_answer_says_whether_the_lead_is_new_as_the_api_s_does(client, chat_widget):
+    # It gave the lead's id only: a Zap could not tell a new person from a known one.
+    first = signed_post(client, "chat", body())
+    assert first.json() == {"event_id": InboundEvent.objects.get().pk, "status": "processed",
+                            "lead_id": Lead.objects.get().pk, "created": True}
+    assert signed_post(client, "chat", body()).json()["created"] is True  # the first answer
+    known = json.dumps({"id": "chat-2", "visitor": {"contact": {
+        "email": "Katherine@NASA.example"}}}).encode()
+    assert signed_post(client, "chat", known).json()["created"] is False
+
+
 def test_a_retry_of_the_same_event_is_200_with_no_second_interaction(client, chat_widget):
     signed_post(client, "chat", body())
     again = signed_post(client, "chat", body())
