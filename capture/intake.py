@@ -628,7 +628,7 @@ def _create(data: IntakeInput, values: dict, now: datetime, previous: Lead | Non
 def _apply_consent(lead: Lead, data: IntakeInput) -> bool:
     if data.consent and not lead.has_consent:
         lead.has_consent = True
-        lead.consent_text = data.consent.text
+        lead.consent_text = clean_text(data.consent.text)  # an API's wording may hold a NUL
         lead.consent_at = data.consent.given_at
         lead.consent_ip = data.consent.ip
         return True

@@ -111,6 +111,15 @@ def test_a_consent_wording_that_is_not_text_is_a_400_naming_it(client, partner_k
     assert not Lead.objects.exists() and not InboundEvent.objects.exists()
 
 
+def test_a_nul_in_the_consent_wording_is_dropped_as_in_every_field(client, partner_key):
+    # PostgreSQL refuses a NUL in text: the lead was never written (202 "queued", and the
+    # retries failed the same way for ever).
+    response = post(client, partner_key, {"email": "grace@navy.mil", "consent": True,
+                                          "consent_text": "I agree\u0000 to be contacted."})
+    assert response.status_code == 201, response.json()
+    assert Lead.objects.get().consent_text == "I agree to be contacted."
+
+
 def test_no_way_to_reach_the_person_is_a_400(client, partner_key):
     response = post(client, partner_key, {"first_name": "Nobody"})
     assert response.status_code == 400
