@@ -475,7 +475,7 @@ def read_record(
             errors.setdefault(_key_for("phone", mapping, record), []).append(str(exc))
             fields.pop("phone")
     if require_contact and not errors and not (fields.get("email") or fields.get("phone")):
-        errors.setdefault("email", []).append(
+        errors.setdefault(_key_for("email", mapping, record), []).append(
             "Give an email address or a phone number so the lead can be reached."
         )
     return ReadRecord(fields=fields, consent=consent, extra=extra, errors=errors, custom=custom,
@@ -483,11 +483,12 @@ def read_record(
 
 
 def _key_for(name: str, mapping: Mapping[str, str], record: Mapping[str, object]) -> str:
-    """Report an error under the name the sender used."""
+    """Report an error under the name the sender used, or, for a field they did not send, the
+    name their mapping reads it from ("visitor.contact.email", not "email")."""
     for key in record:
         if mapping.get(key, key) == name:
             return key
-    return name
+    return next((key for key, field_name in mapping.items() if field_name == name), name)
 
 
 def _as_text(value: object) -> str:

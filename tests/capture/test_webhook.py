@@ -138,6 +138,16 @@ def test_an_invalid_mapped_email_is_a_400_naming_their_key(client, chat_widget):
     assert "visitor.contact.email" in response.json()["fields"]
 
 
+def test_no_email_or_phone_is_a_400_naming_their_key_for_it(client, chat_widget):
+    # It named "email", a key the sender never sends (its mapping reads visitor.contact.email).
+    data = load_json("webhook", "chat_widget.json")
+    del data["visitor"]["contact"]
+    response = signed_post(client, "chat", json.dumps(data).encode())
+    assert response.status_code == 400
+    assert list(response.json()["fields"]) == ["visitor.contact.email"]
+    assert not InboundEvent.objects.exists()
+
+
 def test_a_chunked_body_is_signed_and_read_as_sent(client, chat_widget):
     # Without a Content-Length the body was read as empty, and the sender was told its
     # signature "does not match the body".
