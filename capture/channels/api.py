@@ -20,6 +20,7 @@ from capture.channels.base import (
     Channel,
     ChannelError,
     body_with_extra,
+    method_not_allowed,
     read_body,
     read_record,
     request_headers,
@@ -70,9 +71,7 @@ def authenticate(request: HttpRequest) -> ApiKey:
 @csrf_exempt
 def api_leads(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
-        response = _error("Use POST.", 405)
-        response["Allow"] = "POST"
-        return response
+        return method_not_allowed("Use POST.")
     try:
         api_key = authenticate(request)
         body = read_body(request, MAX_BODY)
@@ -227,7 +226,7 @@ form_channel = Channel(
 @csrf_exempt  # a third-party site's own HTML form: no token; abuse checks instead
 def form_post(request: HttpRequest, source: str) -> HttpResponse:
     if request.method != "POST":
-        return _error("Use POST.", 405)
+        return method_not_allowed("Use POST.")
     api_key = ApiKey.objects.filter(source=source, is_active=True,
                                     accepts_form_posts=True).first()
     if api_key is None:

@@ -98,15 +98,20 @@ class Channel:
         register_normaliser(self.name)(self.normalise)
 
 
+def method_not_allowed(message: str, allowed: str = "POST") -> JsonResponse:
+    """The JSON 405, with the Allow header HTTP requires on it."""
+    response = JsonResponse({"error": message}, status=405)
+    response["Allow"] = allowed
+    return response
+
+
 def post_only(view):
     """Like require_POST, with the JSON 405 every channel answers bad requests with."""
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs):
         if request.method != "POST":
-            response = JsonResponse({"error": "Use POST."}, status=405)
-            response["Allow"] = "POST"
-            return response
+            return method_not_allowed("Use POST.")
         return view(request, *args, **kwargs)
 
     return wrapper

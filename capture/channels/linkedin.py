@@ -31,6 +31,7 @@ from capture.channels.base import (
     Malformed,
     RawEvent,
     from_epoch,
+    method_not_allowed,
     provider_event_id,
     read_json,
     receive,
@@ -292,5 +293,5 @@ def linkedin_view(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"challengeCode": code,
                              "challengeResponse": challenge_response(code, secret)})
     if request.method != "POST":
-        return JsonResponse({"error": "Use GET (validation) or POST."}, status=405)
+        return method_not_allowed("Use GET (validation) or POST.", "GET, POST")
     return receive(request, channel)

@@ -28,6 +28,7 @@ from capture.channels.base import (
     Channel,
     RawEvent,
     from_epoch,
+    method_not_allowed,
     read_json,
     receive,
 )
@@ -598,5 +599,5 @@ def meta_view(request: HttpRequest) -> HttpResponse:
             return HttpResponse(request.GET.get("hub.challenge", ""), content_type="text/plain")
         return JsonResponse({"error": "The verify token does not match."}, status=403)
     if request.method != "POST":
-        return JsonResponse({"error": "Use GET (verification) or POST."}, status=405)
+        return method_not_allowed("Use GET (verification) or POST.", "GET, POST")
     return receive(request, channel)

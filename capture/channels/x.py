@@ -25,6 +25,7 @@ from capture.channels.base import (
     Malformed,
     RawEvent,
     from_epoch,
+    method_not_allowed,
     platform_id,
     platform_text,
     read_json,
@@ -151,5 +152,5 @@ def x_view(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"response_token": signature_of(settings.X_CONSUMER_SECRET,
                                                             token.encode())})
     if request.method != "POST":
-        return JsonResponse({"error": "Use GET (CRC) or POST."}, status=405)
+        return method_not_allowed("Use GET (CRC) or POST.", "GET, POST")
     return receive(request, channel)

@@ -215,6 +215,20 @@ def test_an_unknown_inbound_or_api_address_is_a_json_404(client, chat_widget, pa
     assert not InboundEvent.objects.exists()
 
 
+@pytest.mark.parametrize(("path", "allowed"), [
+    ("/api/v1/leads/", "POST"), ("/api/v1/forms/website/", "POST"),
+    ("/inbound/twilio/sms/", "POST"), ("/inbound/webhook/chat/", "POST"),
+    ("/inbound/meta/", "GET, POST"), ("/inbound/linkedin/", "GET, POST"),
+    ("/inbound/x/", "GET, POST"),
+])
+def test_a_wrong_method_is_a_json_405_that_names_the_allowed_ones(client, chat_widget, path,
+                                                                  allowed):
+    # HTTP requires the Allow header on a 405; the form posts, Meta, LinkedIn and X had none.
+    response = client.delete(path)
+    assert response.status_code == 405 and "error" in response.json()
+    assert response["Allow"] == allowed
+
+
 def test_a_known_address_without_its_final_slash_is_redirected_on_get_and_named_on_post(
         client, chat_widget):
     assert client.get("/inbound/meta?hub.mode=subscribe").status_code == 301
