@@ -17,6 +17,7 @@ from email.message import EmailMessage
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
 import html2text
+from anymail.exceptions import AnymailAPIError
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import (
@@ -431,6 +432,13 @@ def _json_refusals(view):
         except UNREADABLE_PAYLOAD as exc:
             logger.warning("Unreadable inbound email payload from the ESP: %r", exc)
             return JsonResponse({"error": "The ESP's payload could not be read."}, status=400)
+        except AnymailAPIError as exc:
+            if type(exc) is not AnymailAPIError:  # its boto3 kinds: S3 could not be read
+                raise
+            # The Amazon SES webhook's word for an SNS post it cannot read (no SNS envelope, as
+            # with SNS's raw message delivery on; a type SNS does not send; a Message that is
+            # not JSON): the sender's error, which no retry mends.
+            return JsonResponse({"error": refusal_message(exc)[:500]}, status=400)
         if response.status_code == 405:  # Django's empty HTML 405: a GET, say
             allowed = response.get("Allow", "POST")
             response = JsonResponse({"error": "Use POST."}, status=405)

@@ -304,6 +304,26 @@ def test_amazon_ses_inbound_through_anymail_makes_the_lead(client, anymail_setti
     assert Lead.objects.get().interactions.get().summary == "Email: Quote for managed IT, 40 seats"
 
 
+@pytest.mark.parametrize(("body", "kind"), [
+    # SNS's "raw message delivery" switched on: the mail itself, no SNS envelope
+    (b"From: someone@example.com\r\nSubject: hi\r\n\r\nhello\r\n", "Notification"),
+    (b'{"Type": "Other", "MessageId": "m-1"}', "Other"),  # a type SNS does not send
+    (b'{"Type": "Notification", "MessageId": "m-1", "Message": "not json"}', "Notification"),
+])
+def test_an_unreadable_sns_post_is_a_json_400_not_a_500(client, anymail_settings, body, kind):
+    # anymail raises its AnymailAPIError for these: the SNS post got a 500, and SNS retried
+    # what could never be read.
+    import base64
+
+    response = client.post("/inbound/email/amazon_ses/inbound/", body, content_type="text/plain",
+                           HTTP_X_AMZ_SNS_MESSAGE_TYPE=kind, HTTP_X_AMZ_SNS_MESSAGE_ID="m-1",
+                           HTTP_AUTHORIZATION="Basic " + base64.b64encode(
+                               b"esp:hook-password").decode())
+    assert response.status_code == 400
+    assert "SNS" in response.json()["error"]
+    assert not InboundEvent.objects.exists()
+
+
 def sns_subscription_confirmation(client):
     """Amazon SNS's first post to a new HTTPS subscription (docs.aws.amazon.com/sns, "HTTP/S:
     subscription confirmation JSON format"), as SES's receipt rule topic sends it."""
