@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import time
@@ -30,11 +31,30 @@ BLOCKED = "blocked "  # how blocklist_reason's reasons start
 
 
 def client_ip(request: HttpRequest) -> str | None:
+    """REMOTE_ADDR, or behind a proxy (USE_X_FORWARDED_FOR) the first X-Forwarded-For entry.
+
+    The address goes into IP address columns (the event's, the consent's), which PostgreSQL
+    checks: an entry with its port (Azure's Application Gateway sends "203.0.113.7:51234"),
+    or none at all ("unknown"), made every request behind such a proxy a 500. The port is
+    dropped; an entry that is no address leaves the proxy's own."""
     if settings.USE_X_FORWARDED_FOR:
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip() or None
+        if address := _bare_address(forwarded.split(",")[0]):
+            return address
     return request.META.get("REMOTE_ADDR") or None
+
+
+def _bare_address(text: str) -> str:
+    """'203.0.113.7', '203.0.113.7:51234', '[2001:db8::7]:443' -> the address; else ''."""
+    text = text.strip()
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:  # IPv4 and a port (an IPv6 address has several colons)
+        text = text.partition(":")[0]
+    try:
+        return str(ipaddress.ip_address(text.partition("%")[0]))  # no zone: PostgreSQL's inet
+    except ValueError:
+        return ""
 
 
 def is_rate_limited(request: HttpRequest, scope: str, limit: int, who: str = "") -> bool:

@@ -187,6 +187,22 @@ def test_a_chunked_body_over_the_limit_is_413(client, partner_key):
     assert not InboundEvent.objects.exists()
 
 
+@pytest.mark.parametrize(("forwarded", "stored"), [
+    ("203.0.113.7:51234", "203.0.113.7"),  # Azure's Application Gateway adds the port
+    ("[2001:db8::7]:443, 10.0.0.2", "2001:db8::7"),
+    ("unknown", "127.0.0.1"), ("garbage, 10.0.0.2", "127.0.0.1"),  # no address: the proxy's
+])
+def test_a_forwarded_for_that_is_no_bare_address_is_read_as_one(client, partner_key, settings,
+                                                                 forwarded, stored):
+    # Stored as it came into the event's (and the consent's) IP address column, which
+    # PostgreSQL checks: behind such a proxy every lead was a 500.
+    settings.USE_X_FORWARDED_FOR = True
+    response = post(client, partner_key, {"email": "grace@navy.mil", "consent": True},
+                    HTTP_X_FORWARDED_FOR=forwarded)
+    assert response.status_code == 201
+    assert InboundEvent.objects.get().remote_ip == stored
+
+
 def test_over_the_key_s_rate_is_429(client, partner_key):
     ApiKey.objects.update(rate_limit_per_minute=2)
     codes = [post(client, partner_key, {"email": f"p{i}@x.co"}).status_code for i in range(3)]
