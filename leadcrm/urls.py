@@ -4,7 +4,7 @@ import sys
 
 from django.conf import settings
 from django.contrib import admin
-from django.core.exceptions import BadRequest
+from django.core.exceptions import BadRequest, DisallowedHost
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.templatetags.static import static
@@ -53,6 +53,10 @@ MACHINE_PATHS = ("/inbound/", "/api/", "/chat/w/")
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if request.path.startswith(MACHINE_PATHS):
+        if isinstance(exception, DisallowedHost):  # what a provider's log then shows: the fix
+            host = request.META.get("HTTP_HOST", "")[:200]
+            return JsonResponse({"error": f"This server does not answer for the host {host!r} "
+                                 "(ALLOWED_HOSTS)."}, status=400)
         return JsonResponse({"error": "The request could not be read: its body or headers "
                              "are malformed."}, status=400)
     # Django's 400 page ensures a CSRF token by running the CSRF check, which reads the body

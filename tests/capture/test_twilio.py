@@ -355,3 +355,15 @@ def test_authentic_message_statuses_are_never_refused_forged_ones_are_past_the_l
               for _ in range(4)]
     assert [r.status_code for r in forged] == [403, 403, 403, 429]
     assert twilio_post(client, path, fixture("message_status.json")).status_code == 204
+
+
+def test_a_host_the_server_does_not_answer_for_is_a_400_that_says_so(client, settings):
+    # Twilio's debugger showed "its body or headers are malformed" for a server whose
+    # ALLOWED_HOSTS missed its public name: nothing there pointed at the setting to fix.
+    settings.ALLOWED_HOSTS = ["crm.example.com"]
+    response = client.post("/inbound/twilio/sms/", fixture("sms.json"),
+                           HTTP_X_TWILIO_SIGNATURE="any", HTTP_HOST="crm-new.example.com")
+    assert response.status_code == 400
+    assert response.json() == {"error": "This server does not answer for the host "
+                                        "'crm-new.example.com' (ALLOWED_HOSTS)."}
+    assert not InboundEvent.objects.exists()
