@@ -140,7 +140,10 @@ def document() -> dict:
                 "400": _json("Error", "Bad JSON, or fields to fix (named in `fields`)"),
                 "401": _json("Error", "No key, or a wrong or revoked one", {
                     "WWW-Authenticate": {"schema": {"type": "string"}}}),
-                "405": _json("Error", "Only POST"),
+                "405": _json("Error", "Only POST", {
+                    "Allow": {"schema": {"type": "string"}}}),
+                "411": _json("Error", "A chunked body the server cannot end (send a "
+                             "Content-Length)"),
                 "413": _json("Error", f"A body over {MAX_BODY // 1024} KB"),
                 "415": _json("Error", "Not application/json"),
                 "422": _json("Error", "The Idempotency-Key was used with a different body"),
