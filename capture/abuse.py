@@ -31,15 +31,18 @@ BLOCKED = "blocked "  # how blocklist_reason's reasons start
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    """REMOTE_ADDR, or behind a proxy (USE_X_FORWARDED_FOR) the first X-Forwarded-For entry.
+    """REMOTE_ADDR, or behind proxies (USE_X_FORWARDED_FOR) the X-Forwarded-For entry
+    TRUSTED_PROXIES from its end: each proxy appends the address it saw, and whatever the client
+    wrote comes first. The first entry was read: behind nginx ($proxy_add_x_forwarded_for) or a
+    cloud load balancer, a made-up address per request escaped every rate limit.
 
     The address goes into IP address columns (the event's, the consent's), which PostgreSQL
     checks: an entry with its port (Azure's Application Gateway sends "203.0.113.7:51234"),
     or none at all ("unknown"), made every request behind such a proxy a 500. The port is
     dropped; an entry that is no address leaves the proxy's own."""
     if settings.USE_X_FORWARDED_FOR:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if address := _bare_address(forwarded.split(",")[0]):
+        entries = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+        if address := _bare_address(entries[-min(settings.TRUSTED_PROXIES, len(entries))]):
             return address
     return request.META.get("REMOTE_ADDR") or None
 

@@ -237,8 +237,13 @@ LOGGING = {
 }
 # make bench mounts its baseline view (/bench/bare/) only with this on.
 BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
-# Behind a proxy that sets X-Forwarded-For (and strips what clients send), read the client IP there.
+# Behind a proxy, read the client IP from X-Forwarded-For: the entry TRUSTED_PROXIES from its end
+# (each proxy appends the address it saw; what a client writes at the start is never trusted).
 USE_X_FORWARDED_FOR = env.bool("USE_X_FORWARDED_FOR", default=False)
+TRUSTED_PROXIES = env.int("TRUSTED_PROXIES", default=1)
+if TRUSTED_PROXIES < 1:
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES={TRUSTED_PROXIES}: use the number of proxies "
+                               "in front of leadcrm that add to X-Forwarded-For (1 or more).")
 
 # --- channels (capture/channels/; docs/channels.md) ------------------------------------------
 # Provider secrets: empty means the channel refuses every request (403) until it is set.
@@ -331,8 +336,8 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_IPWARE_META_PRECEDENCE_ORDER = (
-    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if USE_X_FORWARDED_FOR else ["REMOTE_ADDR"])
+# The sign-in lock reads the client's address as every limit does (USE_X_FORWARDED_FOR).
+AXES_CLIENT_IP_CALLABLE = "capture.abuse.client_ip"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # The signed-in pages' menu shows the dashboard to managers and sales ops only.
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("routing.context_processors.pages")

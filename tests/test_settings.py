@@ -30,6 +30,7 @@ def check(**environment) -> subprocess.CompletedProcess:
     # for int() with base 10: 'two'" at the end of a traceback.
     ({"Q_WORKERS": "two"}, "Q_WORKERS='two': use a number."),
     ({"SESSION_HOURS": "half a day"}, "SESSION_HOURS='half a day': use a number."),
+    ({"TRUSTED_PROXIES": "0"}, "TRUSTED_PROXIES=0: use the number of proxies"),
     ({"TIME_ZONE": "Europe/Berln"}, "TIME_ZONE='Europe/Berln': use a time zone name"),
     # It said only "Invalid email schema smtp2", naming no variable.
     ({"EMAIL_URL": "smtp2://mail.example.com"}, "EMAIL_URL='smtp2://mail.example.com': use"),

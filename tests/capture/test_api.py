@@ -187,16 +187,21 @@ def test_a_chunked_body_over_the_limit_is_413(client, partner_key):
     assert not InboundEvent.objects.exists()
 
 
-@pytest.mark.parametrize(("forwarded", "stored"), [
-    ("203.0.113.7:51234", "203.0.113.7"),  # Azure's Application Gateway adds the port
-    ("[2001:db8::7]:443, 10.0.0.2", "2001:db8::7"),
-    ("unknown", "127.0.0.1"), ("garbage, 10.0.0.2", "127.0.0.1"),  # no address: the proxy's
+@pytest.mark.parametrize(("forwarded", "proxies", "stored"), [
+    ("203.0.113.7:51234", 1, "203.0.113.7"),  # Azure's Application Gateway adds the port
+    ("[2001:db8::7]:443, 10.0.0.2", 2, "2001:db8::7"),  # two proxies, each appending
+    ("unknown", 1, "127.0.0.1"), ("10.0.0.2, garbage", 1, "127.0.0.1"),  # no address: the proxy's
+    # What the client writes comes first and is never read: behind nginx's
+    # $proxy_add_x_forwarded_for a made-up address per request escaped every rate limit.
+    ("198.51.100.9, 203.0.113.7", 1, "203.0.113.7"),
+    ("6.6.6.6", 2, "6.6.6.6"),  # fewer entries than proxies: the furthest one there is
 ])
 def test_a_forwarded_for_that_is_no_bare_address_is_read_as_one(client, partner_key, settings,
-                                                                 forwarded, stored):
+                                                                 forwarded, proxies, stored):
     # Stored as it came into the event's (and the consent's) IP address column, which
     # PostgreSQL checks: behind such a proxy every lead was a 500.
     settings.USE_X_FORWARDED_FOR = True
+    settings.TRUSTED_PROXIES = proxies
     response = post(client, partner_key, {"email": "grace@navy.mil", "consent": True},
                     HTTP_X_FORWARDED_FOR=forwarded)
     assert response.status_code == 201
