@@ -411,3 +411,16 @@ def test_a_retry_after_retention_purged_the_body_gets_the_first_answer(client, p
         again = post(client, partner_key, body, idempotency="order-78")
     assert again.status_code == 201 and again.json() == first.json()
     assert Lead.objects.count() == 1
+
+
+def test_a_national_number_is_read_in_the_country_the_lead_gives(client, partner_key):
+    """Seen by a partner: "020 7946 0958" with "country": "United Kingdom" was refused as a
+    number of the key's region (US by default)."""
+    response = post(client, partner_key, {"email": "ada@example.co.uk", "phone": "020 7946 0958",
+                                          "country": "United Kingdom"})
+    assert response.status_code == 201
+    assert Lead.objects.get().phone == "+442079460958"
+    # Without a country, the key's region (else PHONE_DEFAULT_REGION) as before.
+    response = post(client, partner_key, {"email": "bob@example.com", "phone": "(415) 555-2671"})
+    assert response.status_code == 201
+    assert Lead.objects.get(email="bob@example.com").phone == "+14155552671"
