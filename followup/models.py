@@ -9,6 +9,7 @@ from datetime import time
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -392,7 +393,8 @@ class Suppression(models.Model):
     kind = models.CharField(max_length=8, choices=Kind.choices)
     value = models.CharField(
         max_length=254, blank=True,
-        help_text="The email match key, or E.164 phone; empty once the person is erased.")
+        help_text="An email address, or a phone number with its +country code (one without is "
+        "read in the server's default country); empty once the person is erased.")
     value_hash = models.CharField(
         max_length=64, blank=True, editable=False, db_index=True,
         help_text="Salted hash of the value (capture/privacy.py: identity_hash): what is kept "
@@ -423,3 +425,30 @@ class Suppression(models.Model):
         if self.value:
             self.value_hash = identity_hash(self.kind, self.value)
         super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        """An address typed in the admin is stored as the checks compare it (the phone in E.164,
+        the email as its match key): as typed, "(415) 555-2671" was listed and never stopped a
+        text, and "not-an-email" was listed as an email."""
+        from capture.identity import InvalidPhone, email_key, normalise_phone
+        from capture.privacy import identity_hash
+
+        value = (self.value or "").strip()
+        if not value:
+            return  # an erased person's row, or a missing value the form reports
+        if self.kind == self.Kind.EMAIL:
+            try:
+                validate_email(value)
+            except ValidationError:
+                raise ValidationError({"value": f"“{value}” is not an email address."}) from None
+            value = email_key(value)
+        elif self.kind == self.Kind.PHONE:
+            try:
+                value = normalise_phone(value)
+            except InvalidPhone as exc:
+                raise ValidationError({"value": exc.args[0]}) from None
+        self.value = value
+        # An erased person's row keeps only the hash, which the form's unique check cannot see.
+        if Suppression.objects.filter(kind=self.kind, value_hash=identity_hash(self.kind, value)
+                                      ).exclude(pk=self.pk).exists():
+            raise ValidationError({"value": "This address is already on the list."})
