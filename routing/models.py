@@ -27,6 +27,7 @@ from routing.conditions import (
     ORDERS,
     ConditionError,
     compile_condition,
+    describe_condition,
     normalise_value,
     register_field,
     split_values,
@@ -452,7 +453,13 @@ class RoutingCondition(ConditionFields):
         ordering = ["id"]
 
     def __str__(self) -> str:
-        return f"{self.field} {self.operator} {self.value}"
+        # Shown above each saved condition and on the delete page: as the rule form names
+        # fields and operators ("Tech stack contains any of Azure"), not as they are stored.
+        if self.field not in FIELDS:  # a custom field's spec, registered on first need
+            from routing.custom_specs import sync_custom_field_specs
+
+            sync_custom_field_specs()
+        return describe_condition(self.field, self.operator, self.value)
 
 
 class BusinessHours(models.Model):

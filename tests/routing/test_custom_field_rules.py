@@ -376,3 +376,19 @@ def test_seed_demo_puts_tech_stack_and_seats_on_the_quote_form_with_a_rule_each(
     html = client.get("/q/quote/").content.decode()
     assert 'name="cf_tech_stack"' in html and 'name="cf_seats"' in html
     assert Lead.objects.exclude(custom_fields={}).exists()
+
+
+def test_a_routing_rule_s_saved_conditions_read_as_words_not_code(fields, admin_client):
+    """Above each saved condition, and on the delete page, the admin printed the stored names
+    ("cf_tech_stack contains_any Azure", "country one_of DE, GB")."""
+    routed = RoutingRule.objects.create(name="Azure shops", action="nurture")
+    RoutingCondition.objects.create(rule=routed, field="cf_tech_stack",
+                                    operator="contains_any", value="Azure")
+    RoutingCondition.objects.create(rule=routed, field="country", operator="one_of",
+                                    value="DE, GB")
+    url = f"/admin/routing/routingrule/{routed.pk}/"
+    for page in (admin_client.get(url + "change/").content.decode(),
+                 admin_client.get(url + "delete/").content.decode()):
+        assert "cf_tech_stack contains_any" not in page and "country one_of" not in page
+        assert "Tech stack contains any of Azure" in page
+        assert "Country is one of DE, GB" in page
