@@ -36,6 +36,7 @@ from routing.conditions import (
     ConditionError,
     Operator,
     compile_condition,
+    describe_condition,
     field_choices,
 )
 from routing.custom_specs import sync_custom_field_specs
@@ -627,8 +628,11 @@ class RuleChangeAdmin(admin.ModelAdmin):
     @admin.display(description="What changed")
     def difference(self, obj) -> str:
         old, new = obj.old or {}, obj.new or {}
-        rows = [(key, _short(old.get(key)), _short(new.get(key)))
-                for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
+        model = obj.content_type.model_class()
+        rows = sorted(((_change_label(model, key), _short(_readable(model, key, old.get(key))),
+                        _short(_readable(model, key, new.get(key))))
+                       for key in (set(old) | set(new)) - {"id"} if old.get(key) != new.get(key)),
+                      key=lambda row: row[0].casefold())
         return format_html(
             "<table><tr><th>field</th><th>before</th><th>after</th></tr>{}</table>",
             format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", rows))
@@ -649,6 +653,66 @@ class RuleChangeAdmin(admin.ModelAdmin):
 def _short(value) -> str:
     text = "-" if value is None else str(value)
     return text if len(text) < 300 else text[:300] + "…"
+
+
+# The history stores rows as JSON (history.snapshot): attribute names, choice values, ids and
+# child rows. Its page reads them as the rule forms do: "team: Partners", not "team_id: 5",
+# "Team: least-loaded", not "least_loaded", conditions as sentences, not Python lists.
+CHILD_LABELS = {"conditions": "conditions", "hours": "opening hours", "holidays": "holidays",
+                "memberships": "reps (weight)"}
+
+
+def _model_field(model, key: str):
+    fields = {f.attname: f for f in (*model._meta.concrete_fields, *model._meta.many_to_many)}
+    return fields.get(key) if model is not None else None
+
+
+def _change_label(model, key: str) -> str:
+    field = _model_field(model, key)
+    return str(field.verbose_name) if field is not None else CHILD_LABELS.get(key, key)
+
+
+def _named(model, pk) -> str:
+    found = model.objects.filter(pk=pk).first()
+    if found is None:
+        return f"#{pk} (deleted)"
+    return person_name(found) if isinstance(found, get_user_model()) else str(found)
+
+
+def _readable(model, key: str, value) -> object:
+    """One stored value as people read it ("-" for none; a long one is cut by _short)."""
+    if value is None or model is None:
+        return value
+    if key == "conditions":
+        sync_custom_field_specs()
+        return "; ".join(describe_condition(c["field"], c["operator"], c["value"])
+                         for c in value) or "none"
+    if key == "hours":
+        days = dict(m.WEEKDAYS)
+        return "; ".join(f"{days.get(h['weekday'], h['weekday'])} {h['opens'][:5]}-"
+                         f"{h['closes'][:5]}" for h in value) or "none"
+    if key == "holidays":
+        return "; ".join(f"{h['day']} {h['name']}" for h in value) or "none"
+    if key == "memberships":
+        return "; ".join(f"{_named(m.RepProfile, r['rep_id'])} ({r['weight']})"
+                         for r in value) or "none"
+    if key == "field":
+        sync_custom_field_specs()
+        return FIELDS[value].label if value in FIELDS else value
+    if key == "operator":
+        return Operator(value).label if value in Operator.values else value
+    field = _model_field(model, key)
+    if field is None:
+        return value
+    if field.many_to_many:
+        return ", ".join(_named(field.related_model, pk) for pk in value) or "none"
+    if field.is_relation:
+        return _named(field.related_model, value)
+    if field.choices:
+        return dict(field.flatchoices).get(value, value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return value
 
 
 # --- The lead page shows its explanation; owner changes go through reassign_lead --------------

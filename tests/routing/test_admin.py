@@ -861,3 +861,28 @@ def test_try_it_and_backtest_refuse_draft_answers_no_form_gives_as_a_saved_rule_
     fine = admin_client.post("/admin/routing/scoringrule/try/", {
         **draft, "draft_value": "1001-5000", "company_size": "1001-5000"})
     assert fine.context["form"].errors == {} and fine.context["result"] is not None
+
+
+def test_a_rule_change_reads_as_the_rule_form_not_as_stored_json(admin_client, sales_team,
+                                                                  tiers, alice):
+    """The history page showed what was stored: "team_id 5", "round_robin", "True" and the
+    conditions as a Python list ("[{'field': 'country', 'operator': 'one_of', ...}]")."""
+    admin_client.post("/admin/routing/routingrule/add/", routing_form(
+        team=sales_team.pk, tiers=[tiers["hot"].pk]))
+    admin_client.post("/admin/routing/team/add/", {
+        "name": "Partners", "memberships-TOTAL_FORMS": "1", "memberships-INITIAL_FORMS": "0",
+        "memberships-0-rep": alice.pk, "memberships-0-weight": "2"})
+    rule_change, team_change = RuleChange.objects.order_by("id")
+    page = admin_client.get(f"/admin/routing/rulechange/{rule_change.pk}/change/"
+                            ).content.decode()
+    for row in ("<td>action</td><td>-</td><td>Team: round-robin</td>",
+                "<td>team</td><td>-</td><td>Sales</td>",
+                "<td>tiers</td><td>-</td><td>hot (≥ 60)</td>",
+                "<td>on</td><td>-</td><td>yes</td>",
+                "<td>conditions</td><td>-</td><td>Country is one of DE, FR</td>"):
+        assert row in page
+    assert "round_robin" not in page and "team_id" not in page and "[{" not in page
+    page = admin_client.get(f"/admin/routing/rulechange/{team_change.pk}/change/"
+                            ).content.decode()
+    assert f"<td>reps (weight)</td><td>-</td><td>{alice} (2)</td>" in page
+    assert "rep_id" not in page
