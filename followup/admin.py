@@ -126,8 +126,30 @@ NO_STEPS = ("Add at least one step, or untick “On” to keep the sequence as a
             "long-term nurture”, moving them to nurture).")
 
 
+class SequenceStepForm(forms.ModelForm):
+    """A new step's position starts empty, meaning "after the steps above": with the model's
+    default (1) every added step clashed with step 1 ("Please correct the duplicate data for
+    position") until it was numbered by hand."""
+
+    position = forms.IntegerField(required=False, min_value=0,
+                                  help_text="Empty: after the steps above.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None:
+            self.initial["position"] = None
+
+
 class SequenceStepFormSet(BaseInlineFormSet):
     def clean(self) -> None:
+        # Number the steps left without a position after every other one, in page order,
+        # before the duplicate check compares them.
+        taken = [f.cleaned_data.get("position") for f in self.forms if f.cleaned_data]
+        following = max((p for p in taken if p is not None), default=0)
+        for form in self.forms:
+            if form.cleaned_data and form.cleaned_data.get("position") is None:
+                following += 1
+                form.cleaned_data["position"] = form.instance.position = following
         super().clean()
         steps = [f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
         if self.instance.is_active and not steps:
@@ -149,6 +171,7 @@ class SequenceListForm(forms.ModelForm):
 
 class SequenceStepInline(admin.StackedInline):
     model = SequenceStep
+    form = SequenceStepForm
     formset = SequenceStepFormSet
     extra = 0
     fields = (("position", "delay", "delay_unit", "channel"), "subject", "body")

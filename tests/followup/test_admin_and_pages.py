@@ -487,3 +487,28 @@ def test_a_prospects_waiting_steps_are_found_in_the_outbox_by_their_name_email_o
         page = ops_client.get("/admin/followup/outboundmessage/",
                               {"q": term, "kind__exact": "sequence"}).content.decode()
         assert "Your request for US Navy" in page and "Engine" not in page, term
+
+
+def test_steps_added_without_a_position_follow_the_others_in_page_order(ops_client):
+    """Every new step came with position 1: adding two steps, or a step to a sequence that had
+    one, answered "Please correct the duplicate data for position" until sales ops numbered
+    them by hand. A new step's position is now empty, meaning after the steps above."""
+    form = ops_client.get("/admin/followup/sequence/add/").content.decode()
+    assert re.search(r'name="steps-__prefix__-position"[^>]*value="1"', form) is None
+    response = ops_client.post("/admin/followup/sequence/add/", {
+        **EARLY_SEQUENCE, "window_starts": "09:00", "window_ends": "17:00",
+        "steps-0-position": "", "steps-1-position": ""})
+    assert response.status_code == 302
+    sequence = Sequence.objects.get(name="Early birds")
+    assert [(s.position, s.channel) for s in sequence.steps.all()] == [(1, "email"), (2, "sms")]
+    first, second = sequence.steps.all()
+    response = ops_client.post(f"/admin/followup/sequence/{sequence.pk}/change/", {
+        **EARLY_SEQUENCE, "window_starts": "09:00", "window_ends": "17:00",
+        "steps-TOTAL_FORMS": "3", "steps-INITIAL_FORMS": "2",
+        "steps-0-id": first.pk, "steps-0-sequence": sequence.pk,
+        "steps-1-id": second.pk, "steps-1-sequence": sequence.pk,
+        "steps-2-position": "", "steps-2-delay": "3", "steps-2-delay_unit": "days",
+        "steps-2-channel": "task", "steps-2-subject": "Call", "steps-2-body": "Call them"})
+    assert response.status_code == 302
+    assert [(s.position, s.channel) for s in sequence.steps.all()] == [
+        (1, "email"), (2, "sms"), (3, "task")]
