@@ -151,6 +151,14 @@ class CustomField(models.Model):
             errors["key"] = f"“{self.key}” is a built-in name; choose another key."
         elif clash := self._filter_name_clash(set() if new_key else filter_names(*stored)):
             errors["key" if new_key else "kind"] = clash
+        if self.kind not in self.CHOICE_KINDS and self.choice_list:
+            stored_answers = (CustomField.objects.filter(pk=self.pk)
+                              .values_list("choices", flat=True).first() if self.pk else None)
+            if stored_answers is not None and answer_list(stored_answers) == self.choice_list:
+                self.choices = ""  # a choice field's old answers, left in the box on a new type
+            else:  # kept, they were never used: the form showed a free-text box
+                errors["choices"] = ("Answers are only offered by “One choice” and “Several "
+                                     "choices”: choose one of those types, or empty this box.")
         if self.kind in self.CHOICE_KINDS and not self.choice_list:
             errors["choices"] = "List the answers, one per line."
         elif self.kind in self.CHOICE_KINDS and (

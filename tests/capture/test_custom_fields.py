@@ -60,6 +60,10 @@ def test_sales_ops_define_a_field_in_the_admin(admin_client):
     ({"key": "Tech Stack"}, "lower case letters"),
     ({"key": "9lives"}, "lower case letters"),
     ({"key": "stack", "kind": "choice", "choices": ""}, "List the answers"),
+    # Saved, the answers were kept and never used: the form showed a free-text box.
+    ({"key": "plan", "kind": "short_text", "choices": "Starter\nGrowth"},
+     "Answers are only offered by “One choice” and “Several choices”"),
+    ({"key": "seats", "kind": "number", "choices": "1-10\n11-50"}, "Answers are only offered"),
 ])
 def test_a_bad_definition_is_refused_with_a_clear_message(admin_client, data, message):
     response = admin_add(admin_client, label="Something", **data)
@@ -399,6 +403,18 @@ def test_number_limits_are_checked_when_sales_ops_set_them(admin_client):
     admin_add(admin_client, label="Plan", key="plan", kind="choice", choices="A\nB",
               min_value="1")
     assert CustomField.objects.get().min_value is None  # a limit means nothing for a choice
+
+
+def test_a_choice_field_turned_into_text_drops_its_answers_without_asking(admin_client):
+    """The answers still in the box when the type changes are the old ones: no need to empty
+    it by hand (the values leads hold are converted as for any type change)."""
+    plan = CustomField.objects.create(key="plan", label="Plan", kind="choice", choices="A\nB")
+    response = admin_client.post(f"/admin/capture/customfield/{plan.pk}/change/", {
+        "label": "Plan", "key": "plan", "kind": "short_text", "choices": "A\r\nB",
+        "help_text": "", "position": 0, "is_active": "on"})
+    assert response.status_code == 302
+    plan.refresh_from_db()
+    assert (plan.kind, plan.choices) == ("short_text", "")
 
 
 def test_an_archived_field_is_not_accepted_by_the_api(client, partner_key, fields):
