@@ -419,6 +419,17 @@ class ApiKeyAdmin(admin.ModelAdmin):
               "return_origins", "default_region", "rate_limit_per_minute", "acknowledge_with",
               "prefix", "last_used_at", "created_at")
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        # The admin renders help texts as HTML: written in the model, "<source>" was taken for
+        # a tag and the address read "/api/v1/forms//". This key's own address once it has one.
+        form = super().get_form(request, obj, change, **kwargs)
+        if "accepts_form_posts" in form.base_fields:
+            form.base_fields["accepts_form_posts"].help_text = format_html(
+                "Accept HTML form posts at {} (no key: a browser cannot keep one secret), e.g. "
+                "an existing Salesforce Web-to-Lead form with a new action URL.",
+                f"/api/v1/forms/{obj.source if obj and obj.source else '<source>'}/")
+        return form
+
     def save_model(self, request, obj, form, change) -> None:
         key = "" if change else obj.set_new_key()
         super().save_model(request, obj, form, change)
@@ -591,6 +602,14 @@ class LinkedInFormAdmin(admin.ModelAdmin):
     search_fields = ("name", "form_id")
     fields = ("name", "form_id", "is_active", "question_mapping", "source", "default_region")
     formfield_overrides = MAPPING_BOX
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        if "form_id" in form.base_fields:  # "<number>" in the model's text read as a tag
+            form.base_fields["form_id"].help_text = format_html(
+                "The number in the form's URN {} (Campaign Manager shows it in the form's URL).",
+                "urn:li:leadGenForm:<number>")
+        return form
 
 
 from capture import privacy_admin  # noqa: E402,F401  (export, erasure, retention, access trail)

@@ -161,3 +161,16 @@ def test_a_mapping_box_emptied_saves_no_mapping_rather_than_a_server_error(
     response = admin_client.post(url, {**data, field: ""})
     assert response.status_code == 302, response.context["adminform"].form.errors
     assert getattr(model.objects.get(), field) == {}
+
+
+def test_help_texts_show_the_addresses_they_describe(ops_client):
+    """The admin renders help texts as HTML, so "/api/v1/forms/<source>/" read
+    "/api/v1/forms//" and "urn:li:leadGenForm:<number>" lost its number: the placeholder was
+    taken for a tag."""
+    page = ops_client.get("/admin/capture/apikey/add/").content.decode()
+    assert "/api/v1/forms/&lt;source&gt;/" in page and "/api/v1/forms//" not in page
+    key = ApiKey.issue("Partner Acme", "acme")[0]
+    page = ops_client.get(f"/admin/capture/apikey/{key.pk}/change/").content.decode()
+    assert "/api/v1/forms/acme/" in page
+    page = ops_client.get("/admin/capture/linkedinform/add/").content.decode()
+    assert "urn:li:leadGenForm:&lt;number&gt;" in page
