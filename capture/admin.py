@@ -398,7 +398,12 @@ class InteractionAdmin(admin.ModelAdmin):
 
 class MappingField(forms.JSONField):
     """A mapping box sales ops may empty: no mapping is {} (an empty JSON box reads as None,
-    which the NOT NULL column refused with a server error)."""
+    which the NOT NULL column refused with a server error). A box that is no JSON says how to
+    write one, not "Enter a valid JSON"."""
+
+    default_error_messages = {
+        "invalid": 'Write each pair in double quotes, separated by commas, inside { }: '
+                   '{"FirstName": "first_name", "Mail": "email"}.'}
 
     def to_python(self, value):
         return {} if value in self.empty_values else super().to_python(value)

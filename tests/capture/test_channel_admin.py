@@ -163,6 +163,18 @@ def test_a_mapping_box_emptied_saves_no_mapping_rather_than_a_server_error(
     assert getattr(model.objects.get(), field) == {}
 
 
+def test_a_mapping_typed_without_quotes_says_how_to_write_it(admin_client):
+    """"{FirstName: first_name}" got "Enter a valid JSON.", a word sales ops need not know."""
+    response = admin_client.post("/admin/capture/apikey/add/", {
+        "name": "Partner", "source": "partner", "is_active": "on",
+        "rate_limit_per_minute": "60", "field_mapping": "{FirstName: first_name}"})
+    page = response.content.decode()
+    assert response.status_code == 200 and "Enter a valid JSON" not in page
+    assert "Write each pair in double quotes" in page
+    assert "{FirstName: first_name}" in page  # what was typed stays in the box to correct
+    assert not ApiKey.objects.exists()
+
+
 def test_help_texts_show_the_addresses_they_describe(ops_client):
     """The admin renders help texts as HTML, so "/api/v1/forms/<source>/" read
     "/api/v1/forms//" and "urn:li:leadGenForm:<number>" lost its number: the placeholder was
