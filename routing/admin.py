@@ -219,16 +219,37 @@ class RuleHistoryMixin:
             self.delete_model(request, obj)
 
 
+class FieldLabelSearchMixin:
+    """The search box finds rules by the field they test, named as the rule form names it
+    ("Tech stack", "country"), besides their name and value: `field_lookup` is the path to the
+    stored field name."""
+
+    field_lookup = "field"
+
+    def get_search_results(self, request, queryset, search_term):
+        found, may_repeat = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip().casefold()
+        if term:
+            sync_custom_field_specs()
+            names = [name for name, spec in FIELDS.items() if term in spec.label.casefold()]
+            if names:
+                found |= queryset.filter(**{f"{self.field_lookup}__in": names})
+                may_repeat = may_repeat or "__" in self.field_lookup
+        return found, may_repeat
+
+
 # --- Scoring ------------------------------------------------------------------------------------
 
 
 @admin.register(m.ScoringRule)
-class ScoringRuleAdmin(ListRowFormMixin, RuleHistoryMixin, admin.ModelAdmin):
+class ScoringRuleAdmin(FieldLabelSearchMixin, ListRowFormMixin, RuleHistoryMixin,
+                       admin.ModelAdmin):
     form = ScoringRuleForm
     list_display = ("name", "group", "condition", "points", "is_active", "position")
     list_editable = ("points", "is_active", "position")
     list_filter = ("is_active", "group", ConditionFieldFilter, ConditionOperatorFilter)
     search_fields = ("name", "value", "group")
+    search_help_text = "A rule's name, group, value or the field it tests (e.g. Country)."
     fields = ("name", "group", "field", "operator", "value", "points", "is_active", "position")
     change_list_template = "admin/routing/rules_change_list.html"
 
@@ -409,13 +430,16 @@ class RoutingConditionInline(admin.TabularInline):
 
 
 @admin.register(m.RoutingRule)
-class RoutingRuleAdmin(ListRowFormMixin, PersonLabelsMixin, RuleHistoryMixin, admin.ModelAdmin):
+class RoutingRuleAdmin(FieldLabelSearchMixin, ListRowFormMixin, PersonLabelsMixin,
+                       RuleHistoryMixin, admin.ModelAdmin):
+    field_lookup = "conditions__field"
     list_display = ("position", "name", "conditions_shown", "action", "team", "rep_name",
                     "is_default", "is_active")
     list_display_links = ("name",)
     list_editable = ("position", "is_active")
     list_filter = ("is_active", "is_default", "action", "team")
     search_fields = ("name", "conditions__value")
+    search_help_text = "A rule's name, or a value or field its conditions test (e.g. Country)."
     list_select_related = ("team", "rep")
     autocomplete_fields = ("rep", "team")
     filter_horizontal = ("tiers",)

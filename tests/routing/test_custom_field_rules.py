@@ -392,3 +392,18 @@ def test_a_routing_rule_s_saved_conditions_read_as_words_not_code(fields, admin_
         assert "cf_tech_stack contains_any" not in page and "country one_of" not in page
         assert "Tech stack contains any of Azure" in page
         assert "Country is one of DE, GB" in page
+
+
+def test_rules_are_found_by_the_name_of_the_field_they_test(fields, admin_client):
+    """Searching the rule lists for "Tech stack" or "country" found nothing: the search read
+    the rule's name and value, never the field the condition tests."""
+    rule("cf_tech_stack", "contains_any", "Azure", name="Azure shops")
+    rule("job_title", "contains", "CTO", name="C-level")
+    routed = RoutingRule.objects.create(name="Europe", action="nurture")
+    RoutingCondition.objects.create(rule=routed, field="country", operator="one_of",
+                                    value="DE, FR")
+    RoutingCondition.objects.create(rule=routed, field="company", operator="is_set")
+    page = admin_client.get("/admin/routing/scoringrule/", {"q": "tech STACK"}).content.decode()
+    assert "Azure shops" in page and "C-level" not in page
+    page = admin_client.get("/admin/routing/routingrule/", {"q": "Country"}).content.decode()
+    assert "Europe" in page and "1 routing rule" in page  # once, though it has two conditions
