@@ -624,16 +624,56 @@ class LeadAssessmentAdmin(VisibleLeadsOnly, admin.ModelAdmin):
         return render_explanation(obj)
 
 
+class ChangedByFilter(admin.RelatedOnlyFieldListFilter):
+    """"By user" names people as the rest of the admin does ("Olivia Ops", not "ops")."""
+
+    def field_choices(self, field, request, model_admin):
+        ids = model_admin.get_queryset(request).values_list("user", flat=True).distinct()
+        people = field.related_model.objects.filter(pk__in=ids)
+        return [(user.pk, person_name(user)) for user in sorted(people, key=person_sort_key)]
+
+
+class RuleKindFilter(admin.RelatedOnlyFieldListFilter):
+    """"By kind of rule": "scoring rule", not "Scoring, routing and SLA | scoring rule"."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title = "kind of rule"
+
+    def field_choices(self, field, request, model_admin):
+        from django.contrib.contenttypes.models import ContentType
+
+        return sorted(((pk, _kind_name(ContentType.objects.get_for_id(pk))) for pk, _ in
+                       super().field_choices(field, request, model_admin)),
+                      key=lambda choice: choice[1].casefold())
+
+
+def _kind_name(content_type) -> str:
+    model = content_type.model_class()
+    return str(model._meta.verbose_name) if model is not None else content_type.model
+
+
 @admin.register(m.RuleChange)
 class RuleChangeAdmin(admin.ModelAdmin):
-    list_display = ("changed_at", "object_repr", "content_type", "action", "user")
-    list_filter = ("action", ("content_type", admin.RelatedOnlyFieldListFilter), "user",
-                   ("changed_at", admin.DateFieldListFilter))
+    list_display = ("changed_at", "rule", "kind", "action", "changed_by")
+    list_filter = ("action", ("content_type", RuleKindFilter),
+                   ("user", ChangedByFilter), ("changed_at", admin.DateFieldListFilter))
     search_fields = ("object_repr",)
     list_select_related = ("content_type", "user")
-    readonly_fields = ("changed_at", "user", "content_type", "object_id", "object_repr",
-                       "action", "difference")
+    readonly_fields = ("changed_at", "changed_by", "kind", "rule", "action", "difference")
     fields = readonly_fields
+
+    @admin.display(description="rule", ordering="object_repr")
+    def rule(self, obj) -> str:  # as it was named then (it may be renamed or deleted since)
+        return obj.object_repr
+
+    @admin.display(description="kind of rule", ordering="content_type")
+    def kind(self, obj) -> str:
+        return _kind_name(obj.content_type)
+
+    @admin.display(description="user", ordering="user__first_name")
+    def changed_by(self, obj) -> str:
+        return person_name(obj.user, nobody="-")
     actions = ("roll_back_selected",)
 
     def has_add_permission(self, request) -> bool:

@@ -886,3 +886,22 @@ def test_a_rule_change_reads_as_the_rule_form_not_as_stored_json(admin_client, s
                             ).content.decode()
     assert f"<td>reps (weight)</td><td>-</td><td>{alice} (2)</td>" in page
     assert "rep_id" not in page
+
+
+def test_the_rule_history_names_who_and_what_kind_of_rule_as_everywhere_else(admin_client,
+                                                                            admin_user):
+    """Its list and page named the user by login ("admin"), the kind of rule as a content type
+    ("Scoring, routing and SLA | scoring rule") and the rule "Object repr", where every other
+    page says "Ada Admin"."""
+    admin_user.first_name, admin_user.last_name = "Ada", "Admin"
+    admin_user.save()
+    admin_client.post("/admin/routing/scoringrule/add/", SCORING_FORM)
+    admin_client.post("/admin/routing/scoretier/add/", {"name": "vip", "min_score": "100"})
+    change = RuleChange.objects.first()
+    for page in (admin_client.get("/admin/routing/rulechange/").content.decode(),
+                 admin_client.get(f"/admin/routing/rulechange/{change.pk}/change/"
+                                  ).content.decode()):
+        assert "Ada Admin" in page and "Scoring, routing and SLA |" not in page
+        assert "Object repr" not in page and "Object id" not in page
+    page = admin_client.get("/admin/routing/rulechange/").content.decode()
+    assert ">Ada Admin</a>" in page and ">score tier</a>" in page  # the filters too
