@@ -300,6 +300,16 @@ class IntakeFormAdmin(admin.ModelAdmin):
     def get_inlines(self, request, obj=None):
         return self.inlines if obj is not None else ()  # place custom fields once it is saved
 
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        # Not an error (a call-back form may ask for a phone only), but the default subject is
+        # filled in, so without this the form looked set to acknowledge visitors it cannot.
+        if obj.ack_subject.strip() and "email" not in (obj.fields or ()):
+            self.message_user(request, "This form does not ask for an email address, so new "
+                              "visitors get no acknowledgement email (only people already in "
+                              "the CRM with one do). Add Email under Fields, or empty the "
+                              "acknowledgement subject.", messages.WARNING)
+
     def get_queryset(self, request):
         since = timezone.now() - timedelta(days=30)
         return super().get_queryset(request).annotate(

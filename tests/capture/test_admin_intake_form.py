@@ -160,3 +160,18 @@ def test_the_embed_snippet_is_a_working_form_with_this_form_s_fields(admin_clien
                          HTTP_ORIGIN="https://shop.example")
     assert posted.status_code == 302
     assert Lead.objects.get().company_size == "11-50"
+
+
+def test_a_form_without_an_email_field_says_its_visitors_get_no_acknowledgement(admin_client):
+    """Saved with its acknowledgement (the default subject is filled in), a phone-only form
+    said nothing, and its new visitors were never acknowledged: there is no address to write
+    to. The form is saved, and the page says so."""
+    phone_only = form_data(fields=["first_name", "phone"], required_fields=["phone"])
+    page = admin_client.post(ADD, phone_only, follow=True).content.decode()
+    assert IntakeForm.objects.filter(slug="quote-2").exists()
+    assert "does not ask for an email address" in page
+    page = admin_client.post(ADD, form_data(slug="quote-3"), follow=True).content.decode()
+    assert "does not ask for an email address" not in page
+    page = admin_client.post(ADD, {**phone_only, "slug": "quote-4", "ack_subject": ""},
+                             follow=True).content.decode()
+    assert "does not ask for an email address" not in page  # no acknowledgement wanted
