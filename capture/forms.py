@@ -315,6 +315,10 @@ def initial_for_page(intake_form: IntakeForm, request) -> dict[str, str]:
     return initial
 
 
+# What ends a page's name, not a site's: a redirect typed as "thanks.html" names a page.
+PAGE_SUFFIXES = frozenset({"html", "htm", "php", "asp", "aspx", "jsp", "cfm", "shtml"})
+
+
 class IntakeFormAdminForm(forms.ModelForm):
     """Checkboxes for the fields a form shows and requires, instead of raw JSON."""
 
@@ -356,6 +360,17 @@ class IntakeFormAdminForm(forms.ModelForm):
         else:
             self.fields["slug"].help_text = format_html(
                 "The page will live at {}, with the slug typed here.", "/q/<slug>/")
+
+    def clean_redirect_url(self) -> str:
+        # A URL typed without https:// is read as a site: "thanks.html" became
+        # https://thanks.html, a site nobody has, where every visitor was sent.
+        typed = (self.data.get(self.add_prefix("redirect_url")) or "").strip()
+        host = typed.split("/", 1)[0].split("?", 1)[0]
+        if "://" not in typed and host.rpartition(".")[2].casefold() in PAGE_SUFFIXES:
+            raise forms.ValidationError(
+                f"“{typed}” is a page, not a site: write the whole address, e.g. "
+                f"https://www.example.com/{typed}.")
+        return self.cleaned_data["redirect_url"]
 
     def clean_fields(self) -> list[str]:
         chosen = set(self.cleaned_data["fields"])

@@ -175,3 +175,16 @@ def test_a_form_without_an_email_field_says_its_visitors_get_no_acknowledgement(
     page = admin_client.post(ADD, {**phone_only, "slug": "quote-4", "ack_subject": ""},
                              follow=True).content.decode()
     assert "does not ask for an email address" not in page  # no acknowledgement wanted
+
+
+@pytest.mark.parametrize("typed", ["thanks.html", "thank-you.php", "danke.htm?from=form"])
+def test_a_page_name_as_redirect_is_refused_not_sent_to_a_site_of_that_name(admin_client,
+                                                                            typed):
+    """"thanks.html" was saved as https://thanks.html: every visitor was sent after
+    submitting to a site that does not exist."""
+    response = admin_client.post(ADD, form_data(redirect_url=typed))
+    assert response.status_code == 200 and not IntakeForm.objects.exists()
+    assert "write the whole address" in response.content.decode()
+    assert admin_client.post(ADD, form_data(redirect_url="www.example.com/thanks.html")
+                             ).status_code == 302
+    assert IntakeForm.objects.get().redirect_url == "https://www.example.com/thanks.html"
