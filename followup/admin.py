@@ -177,6 +177,19 @@ class SequenceStepInline(admin.StackedInline):
     fields = (("position", "delay", "delay_unit", "channel"), "subject", "body")
 
 
+def unseen_sources(sources: frozenset[str]) -> list[str]:
+    """The sources listed on a sequence that no lead has had and no form, API key or webhook
+    source names (sequences compare them in any case): a typo, or a form's title for its slug,
+    would otherwise enrol nobody without a word."""
+    from capture.models import ApiKey, IntakeForm, WebhookSource
+
+    named = {*IntakeForm.objects.values_list("slug", flat=True),
+             *ApiKey.objects.values_list("source", flat=True),
+             *WebhookSource.objects.values_list("slug", flat=True)}
+    left = sorted(sources - {name.casefold() for name in named})
+    return [name for name in left if not Lead.objects.filter(source__iexact=name).exists()]
+
+
 @admin.register(Sequence)
 class SequenceAdmin(admin.ModelAdmin):
     list_display = ("name", "is_active", "position", "trigger", "no_response_hours",
@@ -194,6 +207,15 @@ class SequenceAdmin(admin.ModelAdmin):
 
     def get_changelist_form(self, request, **kwargs):
         return super().get_changelist_form(request, form=SequenceListForm, **kwargs)
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        if unseen := unseen_sources(obj.source_set):
+            names = ", ".join(f"“{name}”" for name in unseen)
+            self.message_user(request, f"No lead has come from {names} yet: a source is a "
+                              "form's slug (quote), an API key's source, a signed webhook's "
+                              "slug or a channel's (email, twilio...). Check the spelling, or "
+                              "the sequence enrols nobody from it.", messages.WARNING)
 
     def get_urls(self):
         return [path("<int:pk>/preview/", self.admin_site.admin_view(self.preview),

@@ -512,3 +512,18 @@ def test_steps_added_without_a_position_follow_the_others_in_page_order(ops_clie
     assert response.status_code == 302
     assert [(s.position, s.channel) for s in sequence.steps.all()] == [
         (1, "email"), (2, "sms"), (3, "task")]
+
+
+def test_a_source_no_lead_came_from_is_pointed_out_when_the_sequence_is_saved(ops_client):
+    """Sources are names such as a form's slug ("quote"); a sequence limited to "Website" or
+    to a form's title was saved without a word and never enrolled anybody."""
+    from capture.models import IntakeForm
+
+    IntakeForm.objects.create(title="Request a quote", slug="quote", fields=["email"])
+    LeadFactory(source="partner-portal")
+    page = ops_client.post("/admin/followup/sequence/add/", {
+        **EARLY_SEQUENCE, "window_starts": "09:00", "window_ends": "17:00",
+        "sources": "Website, quote, Partner-Portal"}, follow=True).content.decode()
+    assert Sequence.objects.filter(name="Early birds").exists()
+    assert "No lead has come from “website” yet" in page
+    assert "“quote”" not in page and "partner-portal”" not in page
