@@ -2,11 +2,10 @@
 trail still names the user once the account is deleted."""
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from capture.models import LeadAccess
 from tests.factories import UserFactory
+from tests.migrating import migrate, migrated_back_to
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -14,15 +13,8 @@ BEFORE = [("capture", "0024_leadaccess_actor")]
 AFTER = [("capture", "0025_backfill_leadaccess_actor")]
 
 
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-
-
 def test_rows_written_before_keep_their_users_login_and_lost_ones_say_so():
-    migrate(BEFORE)
-    try:
+    with migrated_back_to(BEFORE):
         jsmith = UserFactory(username="jsmith")
         kept = LeadAccess.objects.create(user=jsmith, action="listed", listed_ids=",1,")
         # A row whose user was deleted before this release: its name is gone for good.
@@ -32,5 +24,3 @@ def test_rows_written_before_keep_their_users_login_and_lost_ones_say_so():
         jsmith.delete()
         who = {row.pk: row.who for row in LeadAccess.objects.filter(pk__in=[kept.pk, lost.pk])}
         assert who == {kept.pk: "jsmith (deleted)", lost.pk: "a deleted user"}
-    finally:
-        migrate(AFTER)

@@ -2,11 +2,10 @@
 the checks compare them start stopping messages."""
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from capture.privacy import address_suppressed
 from followup.models import Suppression
+from tests.migrating import migrate, migrated_back_to
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -14,16 +13,9 @@ BEFORE = [("followup", "0008_suppression_value_as_typed")]
 AFTER = [("followup", "0009_normalise_typed_suppressions")]
 
 
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-
-
 def test_addresses_typed_before_are_stored_as_the_checks_read_them(settings):
     settings.PHONE_DEFAULT_REGION = "US"
-    migrate(BEFORE)
-    try:
+    with migrated_back_to(BEFORE):
         for kind, value, reason in (("email", "Greta@Contoso.DE", "manual"),
                                     ("phone", "(415) 555-2671", "manual"),
                                     ("phone", "call me", "manual"),
@@ -37,5 +29,3 @@ def test_addresses_typed_before_are_stored_as_the_checks_read_them(settings):
         assert sorted(Suppression.objects.values_list("value", "reason")) == [
             ("+12125550100", "stop"), ("+14155552671", "manual"), ("call me", "manual"),
             ("greta@contoso.de", "manual")]
-    finally:
-        migrate(AFTER)

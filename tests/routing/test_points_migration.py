@@ -1,10 +1,9 @@
 """routing 0008: scoring rules saved before points were bounded come back within ±1000."""
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from routing.models import RuleSetVersion, ScoringRule
+from tests.migrating import migrate, migrated_back_to
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -12,15 +11,8 @@ BEFORE = [("routing", "0007_bounded_points")]
 AFTER = [("routing", "0008_clamp_points")]
 
 
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-
-
 def test_points_beyond_the_bound_are_brought_within_it_and_the_rules_recompile():
-    migrate(BEFORE)
-    try:
+    with migrated_back_to(BEFORE):
         big = ScoringRule.objects.create(name="Huge", points=5000)
         low = ScoringRule.objects.create(name="Tiny", points=-99999)
         fine = ScoringRule.objects.create(name="Fine", points=40)
@@ -30,5 +22,3 @@ def test_points_beyond_the_bound_are_brought_within_it_and_the_rules_recompile()
             pk__in=[big.pk, low.pk, fine.pk])} == {"Huge": 1000, "Tiny": -1000, "Fine": 40}
         version = RuleSetVersion.objects.get(pk=1)
         assert (version.version, version.token != "old") == (8, True)
-    finally:
-        migrate(AFTER)
