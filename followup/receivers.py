@@ -43,8 +43,18 @@ def stop_sweeping_on_sigint(sender, proc_name: str, **kwargs) -> None:
     """In each qcluster worker: a SIGINT (Ctrl-C in qcluster's terminal, `serve` stopping it)
     ends a running sweep at once, so the cluster's graceful stop need not wait for it.
     django-q2 has its workers ignore SIGINT; this handler only sets a flag."""
+    import multiprocessing
+    import threading
+
     from followup.tasks import stop_sweeping
 
+    # django-q2 sends post_spawn from a task run in sync mode too (tests, Q_CLUSTER sync), in
+    # whatever process and thread runs it: a web server's request thread cannot set a signal
+    # handler (ValueError, and the request never answered), and the main process's Ctrl-C
+    # must stay a KeyboardInterrupt. Only a spawned worker process takes the handler.
+    if (multiprocessing.parent_process() is None
+            or threading.current_thread() is not threading.main_thread()):
+        return
     signal.signal(signal.SIGINT, stop_sweeping)
 
 INBOUND_REPLY = {

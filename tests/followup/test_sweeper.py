@@ -234,7 +234,13 @@ def test_a_sigint_in_a_qcluster_worker_tells_its_sweep_to_stop(monkeypatch):
     monkeypatch.setattr(tasks, "_stopping", False)
     before = signal.getsignal(signal.SIGINT)
     try:
-        post_spawn.send(sender="django_q", proc_name="Process-test")  # a worker starting
+        # A task run in sync mode (tests, a request thread) sends post_spawn too: the main
+        # process keeps its Ctrl-C, and a request thread never tries to set a handler.
+        post_spawn.send(sender="django_q", proc_name="MainProcess")
+        assert signal.getsignal(signal.SIGINT) is before
+        # A worker starting: a process the cluster spawned.
+        monkeypatch.setattr("multiprocessing.parent_process", lambda: object())
+        post_spawn.send(sender="django_q", proc_name="Process-test")
         os.kill(os.getpid(), signal.SIGINT)
         assert tasks._stopping
     finally:
