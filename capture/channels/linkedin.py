@@ -287,9 +287,11 @@ def linkedin_view(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         code = request.GET.get("challengeCode", "")
         secret = settings.LINKEDIN_CLIENT_SECRET
-        if not code or not secret:
-            return JsonResponse({"error": "Expected a challengeCode (and LINKEDIN_CLIENT_SECRET "
-                                 "set on this server)."}, status=400)
+        if not secret:  # as every provider channel whose secret is not set (docs/channels.md)
+            return JsonResponse({"error": "LINKEDIN_CLIENT_SECRET is not set on this server."},
+                                status=403)
+        if not code:
+            return JsonResponse({"error": "Expected a challengeCode."}, status=400)
         return JsonResponse({"challengeCode": code,
                              "challengeResponse": challenge_response(code, secret)})
     if request.method != "POST":

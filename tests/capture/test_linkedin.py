@@ -110,10 +110,14 @@ def test_the_validation_handshake_answers_the_hmac_of_the_challenge(client):
     assert response.json() == {"challengeCode": code, "challengeResponse": expected}
 
 
-def test_validation_without_a_challenge_or_secret_is_a_clear_400(client, settings):
-    assert client.get("/inbound/linkedin/").status_code == 400
+def test_validation_without_a_challenge_is_a_400_and_without_the_secret_a_403(client,
+                                                                              settings):
+    assert client.get("/inbound/linkedin/").json() == {"error": "Expected a challengeCode."}
     settings.LINKEDIN_CLIENT_SECRET = ""
-    assert client.get("/inbound/linkedin/", {"challengeCode": "x"}).status_code == 400
+    # As docs/channels.md says of every provider channel whose secret is not set (it was 400).
+    refused = client.get("/inbound/linkedin/", {"challengeCode": "x"})
+    assert refused.status_code == 403
+    assert refused.json() == {"error": "LINKEDIN_CLIENT_SECRET is not set on this server."}
 
 
 def test_a_signed_notification_becomes_one_lead_even_when_retried(client, form, lead_sync,
