@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import time
 import uuid
 
@@ -183,9 +184,12 @@ def page_form_html(intake_form: IntakeForm, initial: dict[str, str], csrf_token:
             _blank_forms.clear()
         _blank_forms[key] = html
     values = {**initial, "csrf_token": csrf_token}
-    for name in PAGE_VALUES:
-        html = html.replace(_marker(name), escape(values.get(name) or ""))
-    return mark_safe(html)  # noqa: S308 - crispy's output, with escaped values put in
+    # One pass: a value that holds a marker itself (a link's ?utm_source=) stays as typed.
+    filled = MARKER.sub(lambda match: escape(values.get(match[1]) or ""), html)
+    return mark_safe(filled)  # noqa: S308 - crispy's output, with escaped values put in
+
+
+MARKER = re.compile(r"@@leadcrm-page-value:([a-z_]+)@@")
 
 
 def _marker(name: str) -> str:

@@ -39,6 +39,10 @@ def test_the_page_is_the_form_crispy_renders_for_that_visitor(quote_form):
     # The next visitor gets their own values, not the first one's.
     other = page_form_html(quote_form, {"started": "s2", "submission_id": "id2"}, "csrf-2")
     assert "news" not in other and "id2" in other and 'value="csrf-2"' in other
+    # A link whose value looks like a marker gets it back as typed, not someone's token.
+    tricked = page_form_html(quote_form, {"utm_source": "@@leadcrm-page-value:csrf_token@@"},
+                             "secret-token")
+    assert 'name="utm_source" value="@@leadcrm-page-value:csrf_token@@"' in tricked
 
 
 def test_an_edited_form_is_served_as_edited_at_once(quote_form):
