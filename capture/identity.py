@@ -147,6 +147,14 @@ def is_country_code(code: str) -> bool:
     return len(code) == 2 and code.isupper() and pycountry.countries.get(alpha_2=code) is not None
 
 
+def phone_region(country: str, fallback: str = "") -> str:
+    """The region a national phone number is read in: the person's own country when it names
+    one ("United Kingdom" is GB), else `fallback` (a form's or a source's region);
+    normalise_phone falls back to PHONE_DEFAULT_REGION after that."""
+    code = country_code(country or "")
+    return code if is_country_code(code) else fallback
+
+
 def country_of_phone(e164: str) -> str:
     """The ISO country code of an E.164 number ("GB" for +44...), or "" when it has none
     (a non-geographic number) or cannot be read."""

@@ -628,7 +628,7 @@ class ChangedByFilter(admin.RelatedOnlyFieldListFilter):
     """"By user" names people as the rest of the admin does ("Olivia Ops", not "ops")."""
 
     def field_choices(self, field, request, model_admin):
-        ids = model_admin.get_queryset(request).values_list("user", flat=True).distinct()
+        ids = model_admin.get_queryset(request).values_list(field.name, flat=True).distinct()
         people = field.related_model.objects.filter(pk__in=ids)
         return [(user.pk, person_name(user)) for user in sorted(people, key=person_sort_key)]
 

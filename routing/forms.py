@@ -223,17 +223,14 @@ class LeadDetailsForm(forms.ModelForm):
         return parse_email(email)[1] if email else ""
 
     def clean_phone(self) -> str:
-        from django.conf import settings
-
-        from capture.identity import InvalidPhone, country_code, normalise_phone
+        from capture.identity import InvalidPhone, normalise_phone, phone_region
 
         phone = self.cleaned_data["phone"].strip()
         if not phone or phone == self.instance.phone:
             return phone
-        region = country_code(self.data.get("country", "") or self.instance.country or "")
         try:
-            return normalise_phone(phone, region if len(region) == 2 else
-                                   settings.PHONE_DEFAULT_REGION)
+            return normalise_phone(phone, phone_region(
+                self.data.get("country", "") or self.instance.country))
         except InvalidPhone as exc:
             raise forms.ValidationError(str(exc)) from None
 

@@ -150,13 +150,13 @@ def queue(request: HttpRequest) -> HttpResponse:
 POLL_SETTLE = timedelta(seconds=30)
 
 
-def _settled_lead_id(now: datetime) -> int:
-    """The poll's lead baseline: the newest lead of all written POLL_SETTLE ago or earlier,
-    read backwards along the primary key (a few seconds of leads, never a rep's old ones: a
-    newest lead of mine walked past everyone else's, 350 ms in a million)."""
-    newest = (Lead.objects.filter(created_at__lte=now - POLL_SETTLE).order_by("-id")
-              .values_list("id", flat=True)[:1])
-    return next(iter(newest), 0)
+def _newest_lead_id(written_by: datetime | None = None) -> int:
+    """The newest lead of all, read backwards along the primary key: what a poll counts up
+    to, or with `written_by` (POLL_SETTLE ago) the poll's lead baseline: a few seconds of
+    leads, never a rep's old ones (a newest lead of mine walked past everyone else's, 350 ms
+    in a million)."""
+    leads = Lead.objects.filter(created_at__lte=written_by) if written_by else Lead.objects
+    return next(iter(leads.order_by("-id").values_list("id", flat=True)[:1]), 0)
 
 
 def _settled_notice_id(user, now: datetime) -> int:
@@ -170,16 +170,12 @@ def _settled_notice_id(user, now: datetime) -> int:
     return next(iter(newest), 0)
 
 
-def _newest_lead_id() -> int:
-    """The newest lead of all (one entry of the primary key): what a poll counts up to."""
-    return next(iter(Lead.objects.order_by("-id").values_list("id", flat=True)[:1]), 0)
-
-
 def poll_baselines(user, after: int = 0, now: datetime | None = None) -> dict:
     """Where the page's next poll starts: the settled baselines (the lead's never behind the
     one it had), and the ids of my leads past them: those the page shows, or was told of."""
     now = now or timezone.now()
-    after, notice = max(after, _settled_lead_id(now)), _settled_notice_id(user, now)
+    after = max(after, _newest_lead_id(written_by=now - POLL_SETTLE))
+    notice = _settled_notice_id(user, now)
     seen = assigned_since(user, after, _handed_over(user, notice, after))
     return {"newest_id": after, "newest_notice": notice, "seen": seen}
 

@@ -23,13 +23,7 @@ from django.views.decorators.csrf import csrf_exempt
 from capture import abuse
 from capture.custom_fields import FALSE_WORDS, TRUE_WORDS  # the yes/no words custom fields read
 from capture.fields import LEAD_FIELDS, MAX_LENGTHS
-from capture.identity import (
-    InvalidPhone,
-    country_code,
-    is_country_code,
-    normalise_phone,
-    parse_email,
-)
+from capture.identity import InvalidPhone, normalise_phone, parse_email, phone_region
 from capture.intake import (
     IntakeInput,
     process_inbound_event,
@@ -481,12 +475,9 @@ def read_record(
         # A national number is read in the person's own country when the record names it
         # ("020 7946 0958" with country "United Kingdom"), else the source's region: it was
         # refused as a US number unless the key's region happened to be theirs.
-        given = country_code(fields.get("country", ""))
         try:
             fields["phone"] = normalise_phone(
-                fields["phone"], (given if is_country_code(given) else "") or region
-                or settings.PHONE_DEFAULT_REGION
-            )
+                fields["phone"], phone_region(fields.get("country", ""), region))
         except InvalidPhone as exc:
             errors.setdefault(_key_for("phone", mapping, record), []).append(str(exc))
             fields.pop("phone")
