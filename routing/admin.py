@@ -14,7 +14,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.contrib.auth import get_user_model
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
-from django.db.models import Count, Q
+from django.db.models import Count, Prefetch, Q
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -328,10 +328,17 @@ class FreeMailDomainAdmin(RuleHistoryMixin, admin.ModelAdmin):
 # --- Teams and reps -------------------------------------------------------------------------------
 
 
+# Weight 0 takes a rep out of a team's rotation (routing.routing.pick_from_team): the inline's
+# heading says so, where the field's own help is only a tooltip.
+OUT_OF_ROTATION = "weight 0: out of rotation"
+
+
 class MembershipInline(admin.TabularInline):
     model = m.TeamMembership
     extra = 1
     autocomplete_fields = ("rep",)
+    verbose_name_plural = ("Reps (weight 0 takes a rep out of this team's rotation: no leads "
+                           "from it, whatever the strategy)")
 
 
 @admin.register(m.Team)
@@ -346,14 +353,17 @@ class TeamAdmin(PersonLabelsMixin, GuardedDeleteMixin, RuleHistoryMixin, admin.M
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("lead").annotate(
             member_count=Count("memberships", distinct=True),
+            resting_count=Count("memberships", distinct=True, filter=Q(memberships__weight=0)),
             waiting_count=Count("assessments", distinct=True, filter=Q(
                 assessments__outcome=Outcome.QUEUED, assessments__lead__owner__isnull=True,
                 assessments__lead__status__in=OPEN_STATUSES)),
         )
 
     @admin.display(description="Reps", ordering="member_count")
-    def members(self, obj) -> int:
-        return obj.member_count
+    def members(self, obj) -> str:
+        if obj.resting_count:
+            return f"{obj.member_count} ({obj.resting_count} {OUT_OF_ROTATION})"
+        return str(obj.member_count)
 
     @admin.display(description="Unassigned queue", ordering="waiting_count")
     def waiting(self, obj) -> str:
@@ -380,7 +390,8 @@ class OutOfOfficeInline(admin.TabularInline):
 class RepMembershipInline(admin.TabularInline):
     model = m.TeamMembership
     extra = 1
-    verbose_name_plural = "Teams"
+    verbose_name_plural = ("Teams (weight 0 takes the rep out of that team's rotation: no leads "
+                           "from it)")
 
 
 @admin.register(m.RepProfile)
@@ -402,13 +413,16 @@ class RepProfileAdmin(PersonLabelsMixin, admin.ModelAdmin):
     )
 
     def get_queryset(self, request):
+        memberships = m.TeamMembership.objects.select_related("team").order_by("team__name")
         return super().get_queryset(request).select_related("user").prefetch_related(
-            "teams").annotate(open_count=Count("user__owned_leads", filter=Q(
-                user__owned_leads__status__in=OPEN_STATUSES)))
+            Prefetch("memberships", queryset=memberships)).annotate(
+                open_count=Count("user__owned_leads", filter=Q(
+                    user__owned_leads__status__in=OPEN_STATUSES)))
 
     @admin.display(description="Teams")
     def team_names(self, obj) -> str:
-        return ", ".join(t.name for t in obj.teams.all())
+        return ", ".join(f"{ms.team.name} ({OUT_OF_ROTATION})" if ms.weight == 0
+                         else ms.team.name for ms in obj.memberships.all())
 
     @admin.display(description="Open leads", ordering="open_count")
     def open_leads(self, obj) -> int:

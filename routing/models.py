@@ -340,7 +340,8 @@ class TeamMembership(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
     rep = models.ForeignKey(RepProfile, on_delete=models.CASCADE, related_name="memberships")
     weight = models.PositiveSmallIntegerField(
-        default=1, help_text="For weighted routing: a rep with weight 2 gets twice the leads.")
+        default=1, help_text="0 takes the rep out of this team's rotation: no leads from it, "
+        "whatever the strategy. For weighted routing: a rep with weight 2 gets twice the leads.")
 
     class Meta:
         ordering = ["team", "rep"]

@@ -236,13 +236,14 @@ def pick_from_team(action: str, team: TeamSpec, cursor: Cursor, reps: Mapping[in
     reasons: dict[int, str | None] = {}
     for user_id in order:
         rep = reps.get(user_id)
-        if rep is None:
+        if team.weights.get(user_id, 1) <= 0:
+            # Sales ops set weight 0 to take a rep out of this team's rotation, whatever the
+            # strategy (the rep still gets leads from their other teams and one-rep rules).
+            reasons[user_id] = f"weight 0 in {team.name}: out of rotation"
+        elif rep is None:
             reasons[user_id] = "no rep profile"
-            continue
-        reason = skip_reason(rep, rule, facts, now)
-        if reason is None and action == Action.WEIGHTED and team.weights.get(user_id, 1) <= 0:
-            reason = "weight 0"
-        reasons[user_id] = reason
+        else:
+            reasons[user_id] = skip_reason(rep, rule, facts, now)
     eligible = [u for u in order if reasons[u] is None]
 
     picked: int | None = None

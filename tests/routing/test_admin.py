@@ -905,3 +905,25 @@ def test_the_rule_history_names_who_and_what_kind_of_rule_as_everywhere_else(adm
         assert "Object repr" not in page and "Object id" not in page
     page = admin_client.get("/admin/routing/rulechange/").content.decode()
     assert ">Ada Admin</a>" in page and ">score tier</a>" in page  # the filters too
+
+
+def test_the_admin_shows_which_reps_are_out_of_a_teams_rotation(admin_client, sales_team,
+                                                                alice, bob):
+    """Weight 0 took a rep out of rotation without the admin saying so anywhere but a tooltip
+    about the weighted strategy."""
+    response = admin_client.post(f"/admin/routing/team/{sales_team.pk}/change/", {
+        "name": "Sales", "lead": sales_team.lead_id,
+        "memberships-TOTAL_FORMS": "2", "memberships-INITIAL_FORMS": "2",
+        "memberships-0-id": alice.memberships.get().pk, "memberships-0-team": sales_team.pk,
+        "memberships-0-rep": alice.pk, "memberships-0-weight": "0",
+        "memberships-1-id": bob.memberships.get().pk, "memberships-1-team": sales_team.pk,
+        "memberships-1-rep": bob.pk, "memberships-1-weight": "1"})
+    assert response.status_code == 302
+    page = admin_client.get(f"/admin/routing/team/{sales_team.pk}/change/").content.decode()
+    assert "weight 0 takes a rep out of this team&#x27;s rotation: no leads from it" in page
+    teams = admin_client.get("/admin/routing/team/").content.decode()
+    assert "2 (1 weight 0: out of rotation)" in teams
+    reps = admin_client.get("/admin/routing/repprofile/").content.decode()
+    assert re.search(r"Alice</a></th><td class=\"field-team_names\">Sales \(weight 0: out of "
+                     r"rotation\)</td>", reps)
+    assert '<td class="field-team_names">Sales</td>' in reps  # bob, still in rotation

@@ -12,7 +12,14 @@ from django.test.utils import CaptureQueriesContext
 
 from capture.intake import IntakeInput, receive_event
 from capture.models import Channel, Interaction, Lead, LeadStatus
-from routing.models import LeadAssessment, OutOfOffice, RoutingCondition, RoutingRule
+from routing.models import (
+    LeadAssessment,
+    OutOfOffice,
+    RoutingCondition,
+    RoutingRule,
+    TeamMembership,
+)
+from routing.ruleset import bump_version
 from routing.services import reassign_lead, rescore_lead, sla_state_of
 from routing.signals import lead_assigned, lead_queued
 from routing.sla import SlaState
@@ -203,6 +210,31 @@ def test_round_robin_over_reps_without_a_capacity_does_not_count_their_leads(
     with django_assert_num_queries(2):
         states = rep_states(ids, datetime.now(UTC).date())
     assert states[alice.user_id].open_leads == 3
+
+
+def test_a_rep_at_weight_0_gets_no_round_robin_leads_at_no_extra_query(
+        round_robin, alice, bob, sales_team, monkeypatch):
+    from routing.services import assess_lead
+    from routing.signals import lead_assigned, lead_queued
+
+    for signal in (lead_assigned, lead_queued):  # routing's own queries only
+        monkeypatch.setattr(signal, "receivers", [])
+    submit(email="warm@x.com")  # the first lead compiles the rules
+    one = Lead.objects.create(email="one@x.com", email_key="one@x.com")
+    with CaptureQueriesContext(connection) as everyone_in:
+        assess_lead(one)
+    TeamMembership.objects.filter(team=sales_team, rep=alice).update(weight=0)
+    bump_version()  # as the admin's save does
+    submit(email="reload@x.com")
+    two = Lead.objects.create(email="two@x.com", email_key="two@x.com")
+    with CaptureQueriesContext(connection) as alice_out:
+        assess_lead(two)
+    assert len(alice_out) == len(everyone_in)
+    owners = [submit(email=f"p{i}@x.com").owner.username for i in range(3)]
+    assert owners == ["bob", "bob", "bob"]
+    reasons = {c["name"]: c["reason"]
+               for c in Lead.objects.get(email="p0@x.com").assessment.routing["candidates"]}
+    assert reasons["Alice"] == "weight 0 in Sales: out of rotation"
 
 
 def test_out_of_office_today_is_skipped(round_robin, alice, bob):

@@ -218,3 +218,21 @@ def test_a_rep_joining_a_weighted_team_late_gets_no_burst_of_leads():
         picks.append(decision.owner_id)
         cursor = cursor.after(decision.owner_id, team)
     assert picks.count(3) == 10 and picks[:3].count(3) <= 2
+
+
+def test_a_rep_with_weight_0_gets_no_leads_from_the_team_whatever_the_strategy():
+    """Sales ops set weight 0 to take a rep out of rotation; only the weighted strategy heard
+    it, and round-robin and least-loaded kept handing the rep leads."""
+    team = TeamSpec(1, "Sales", None, (1, 2), weights={1: 0, 2: 1})
+    reps = {1: rep(1, open_leads=0), 2: rep(2, open_leads=7)}
+    for action in (Action.ROUND_ROBIN, Action.LEAST_LOADED, Action.WEIGHTED):
+        rule = RoutingRuleSpec(10, "everyone", action, team_id=1)
+        cursor = Cursor()
+        for _ in range(5):
+            decision = decide(rule, team=team, reps=reps, cursor=cursor)
+            assert decision.owner_id == 2, action
+            cursor = cursor.after(decision.owner_id, team)
+        assert decision.candidates[0].reason == "weight 0 in Sales: out of rotation"
+    alone = TeamSpec(1, "Sales", None, (1,), weights={1: 0})
+    decision = decide(team=alone, reps={1: rep(1)})
+    assert decision.outcome == Outcome.QUEUED and decision.owner_id is None

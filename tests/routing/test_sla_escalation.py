@@ -9,7 +9,7 @@ import time_machine
 from django.utils import timezone
 
 from capture.models import Interaction, Lead
-from routing.models import SlaPolicy
+from routing.models import SlaPolicy, TeamMembership
 from routing.selectors import leads_breaching, leads_past_warning, unassigned_queue
 from routing.services import BREACH_BATCH, escalate_due_breaches
 from routing.signals import sla_breached
@@ -67,6 +67,17 @@ def test_a_breached_hot_lead_goes_to_the_next_rep_and_the_manager_hears(
         ("both", [manager.pk], bob.user_id)]
     # The explanation said "Reassigned by nobody: The first-response deadline passed."
     assert hot_lead.assessment.routing["manual"]["by"] == "the SLA escalation"
+
+
+def test_a_breach_is_never_reassigned_to_a_rep_at_weight_0(hot_lead, bob, sales_team,
+                                                            breaches):
+    TeamMembership.objects.filter(team=sales_team, rep=bob).update(weight=0)
+    set_escalation(Escalation.BOTH)  # its save reloads the rules, the weight with them
+    with time_machine.travel(TUESDAY + timedelta(minutes=16), tick=False):
+        assert escalate_due_breaches() == 1
+    hot_lead.refresh_from_db()
+    assert hot_lead.owner != bob.user
+    assert breaches[0]["reassigned_to_id"] is None
 
 
 def test_notify_only_keeps_the_owner(hot_lead, alice, breaches):
