@@ -7,6 +7,7 @@ against these definitions on every write; `capture.custom_fields` holds the rule
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -22,6 +23,33 @@ RESERVED_KEYS = frozenset({
     "fragment", "email_domain", "email_is_free_mail", "has_consent", "website", "started",
     "submission_id", "custom_fields", "message_id", "lead_id",
 })
+
+
+# Letters NFKD leaves whole, spelled out as static/js/custom_field_key.js does for the label.
+SPELLED = str.maketrans({"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "đ": "d", "ł": "l",
+                         "þ": "th"})
+
+
+def suggested_key(typed: str) -> str:
+    """A key close to what was typed ("tech stack" -> "tech_stack"), or "" when none is: the
+    admin's key filling (static/js/custom_field_key.js) writes a label the same way."""
+    text = unicodedata.normalize("NFKD", typed)
+    text = "".join(c for c in text if not unicodedata.combining(c)).lower().translate(SPELLED)
+    key = re.sub(r"[^a-z0-9]+", "_", text).lstrip("_")
+    if key[:1].isdigit():
+        key = f"f_{key}"
+    key = key[:49].rstrip("_")
+    return key if KEY_PATTERN.match(key) and key not in RESERVED_KEYS else ""
+
+
+def key_format_error(typed: str) -> str:
+    """What a key may hold, with a key close to the one typed when there is one."""
+    message = ("A key may hold only lower case letters (a-z), digits and _, starting with a "
+               "letter, at most 49 characters")
+    suggestion = suggested_key(typed)
+    if suggestion and suggestion != typed:
+        return f"{message}: “{typed}” could be “{suggestion}”."
+    return f"{message} (e.g. tech_stack)."
 
 
 # The queue filters a number by `cf_<key>_min` and `cf_<key>_max` and a date by `cf_<key>_after`
@@ -50,10 +78,13 @@ class CustomField(models.Model):
     CHOICE_KINDS = (Kind.CHOICE, Kind.MULTI_CHOICE)
 
     label = models.CharField(max_length=100, help_text="What people see: “Tech stack”.")
-    key = models.SlugField(
-        max_length=49, unique=True, allow_unicode=False,
+    # A CharField, not a SlugField: the key's one check is clean()'s (KEY_PATTERN), which says
+    # what a key may hold; a slug's own check said it again, wrongly allowing hyphens.
+    key = models.CharField(
+        max_length=49, unique=True,
         help_text="The name the API, imports, webhooks and exports use: lower case letters, "
-        "digits and _, e.g. tech_stack. It cannot change once leads carry the field.",
+        "digits and _, starting with a letter, e.g. tech_stack. It cannot change once leads "
+        "carry the field.",
     )
     kind = models.CharField("type", max_length=16, choices=Kind.choices,
                             default=Kind.SHORT_TEXT)
@@ -145,8 +176,7 @@ class CustomField(models.Model):
         # admin shows it read-only, so an error on it could not even be shown there).
         new_key = stored is None or stored[0] != self.key
         if new_key and not KEY_PATTERN.match(self.key):
-            errors["key"] = ("Use lower case letters, digits and _, starting with a letter "
-                             "(e.g. tech_stack).")
+            errors["key"] = key_format_error(self.key)
         elif new_key and self.key in RESERVED_KEYS:
             errors["key"] = f"“{self.key}” is a built-in name; choose another key."
         elif clash := self._filter_name_clash(set() if new_key else filter_names(*stored)):

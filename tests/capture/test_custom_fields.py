@@ -72,6 +72,35 @@ def test_a_bad_definition_is_refused_with_a_clear_message(admin_client, data, me
     assert not CustomField.objects.exists()
 
 
+@pytest.mark.parametrize(("typed", "suggested"), [
+    ("tech stack", "tech_stack"), ("Tech-Stack", "tech_stack"), (" Größe (m²) ", "grosse_m2"),
+    ("2nd phone", "f_2nd_phone"),
+])
+def test_a_key_typed_otherwise_gets_one_message_with_a_key_close_to_it(admin_client, typed,
+                                                                       suggested):
+    """A key holding a space got two messages for one mistake, one of them (Django's slug
+    check) saying hyphens were fine."""
+    response = admin_add(admin_client, label="Tech stack", key=typed)
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors["key"]
+    assert errors == [
+        "A key may hold only lower case letters (a-z), digits and _, starting with a letter, "
+        f"at most 49 characters: “{typed.strip()}” could be “{suggested}”."]
+    assert not CustomField.objects.exists()
+    assert admin_add(admin_client, label="Tech stack", key=suggested).status_code == 302
+
+
+def test_a_key_with_no_usable_key_close_to_it_gets_an_example_instead(admin_client):
+    response = admin_add(admin_client, label="Email again", key="E-mail!")  # "e_mail": fine
+    assert "“E-mail!” could be “e_mail”" in response.content.decode()
+    response = admin_add(admin_client, label="Email again", key="Email")  # "email": built in
+    assert response.context["adminform"].form.errors["key"] == [
+        "A key may hold only lower case letters (a-z), digits and _, starting with a letter, "
+        "at most 49 characters (e.g. tech_stack)."]
+    response = admin_add(admin_client, label="Dashes", key="---")
+    assert "(e.g. tech_stack)" in response.content.decode()
+
+
 @pytest.mark.parametrize(("data", "clash"), [
     ({"key": "seats_max"}, "cf_seats_max"),  # the number field "seats" filters by seats_max
     ({"key": "contract_end_before", "kind": "yes_no"}, "cf_contract_end_before"),
