@@ -440,7 +440,9 @@ class RoutingConditionInline(admin.TabularInline):
     model = m.RoutingCondition
     form = RoutingConditionForm
     extra = 1
-    verbose_name_plural = "Conditions (all must hold, besides the tier and score above)"
+    # The value's help is only a tooltip in a table: its most asked part is said here too.
+    verbose_name_plural = ("Conditions (all must hold, besides the tier and score above; "
+                           "“is between” takes a range: 10-50, 10 to 50 or 10, 50)")
 
 
 @admin.register(m.RoutingRule)
@@ -900,7 +902,7 @@ class DraftRulesForm(forms.Form):
     draft_field = forms.ChoiceField(required=False, label="Field")
     draft_operator = forms.ChoiceField(required=False, label="Operator",
                                        choices=[("", "---------"), *Operator.choices])
-    draft_value = forms.CharField(required=False, label="Value")
+    draft_value = forms.CharField(required=False, label="Value", help_text=m.VALUE_HELP)
     draft_points = forms.IntegerField(
         required=False, label="Points", min_value=-m.MAX_POINTS, max_value=m.MAX_POINTS,
         error_messages={"min_value": m.POINTS_MESSAGE, "max_value": m.POINTS_MESSAGE})
@@ -910,7 +912,8 @@ class DraftRulesForm(forms.Form):
                                     "rule takes every lead. It is tried before the saved rules.")
     route_operator = forms.ChoiceField(required=False, label="Routing: operator",
                                        choices=[("", "---------"), *Operator.choices])
-    route_value = forms.CharField(required=False, label="Routing: value")
+    route_value = forms.CharField(required=False, label="Routing: value",
+                                  help_text=m.VALUE_HELP)
     route_action = forms.ChoiceField(required=False, label="Routing: action",
                                      choices=[("", "--------- (no draft routing rule)"),
                                               *Action.choices])

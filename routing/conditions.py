@@ -273,6 +273,44 @@ def _as_number(text: object) -> float:
     return number
 
 
+# "is between" takes a range as sales ops type one: "10, 50", "10-50", "10 - 50", "10 to 50"
+# (also "10 and 50", "10..50", an en or em dash, one per line). A bound may be negative ("-10 - -5")
+# and a date range keeps its ISO dates' own hyphens ("2026-01-01-2026-06-30"): each kind reads
+# its two bounds whole, with a separator between them. Saved as "low, high".
+_RANGE_SEPARATOR = r"\s*(?:,|;|\n|\.\.|-|\u2013|\u2014|\bto\b|\band\b)\s*"
+# As _as_number reads a number (1,200; 0.5; .5; 1e3), without a sign's ambiguity: the second
+# bound starts after the separator, so "-10--5" is -10 to -5.
+_NUMBER_TEXT = r"[+-]?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?"
+_RANGES = {
+    Kind.NUMBER: re.compile(rf"\s*({_NUMBER_TEXT}){_RANGE_SEPARATOR}({_NUMBER_TEXT})\s*",
+                            re.IGNORECASE),
+    Kind.DATE: re.compile(
+        rf"\s*({_ISO_DATE.pattern}){_RANGE_SEPARATOR}({_ISO_DATE.pattern})\s*", re.IGNORECASE),
+}
+_RANGE_HELP = {
+    Kind.NUMBER: "Give two values, the lowest first: “10, 50”, “10-50” or “10 to 50” (with "
+                 "negative numbers: “-10 to -5”).",
+    Kind.DATE: "Give two values, the earliest first, as YYYY-MM-DD: “2026-01-01 to "
+               "2026-06-30” or “2026-01-01, 2026-06-30”.",
+}
+
+
+def range_bounds(kind: Kind, text: str) -> tuple[str, str]:
+    """The two ends of an "is between" range as saved ("1,000 - 5,000" -> ("1000", "5000")),
+    checked: both are numbers (or dates) and the first is not above the second."""
+    found = _RANGES[kind].fullmatch(text or "") if kind in _RANGES else None
+    if found is None:
+        typed = " ".join((text or "").split())
+        raise ConditionError(f"“{typed}” is not a range. {_RANGE_HELP.get(kind, '')}"
+                             if typed else _RANGE_HELP.get(kind, "Give two values."))
+    low, high = (bound.replace(",", "").removeprefix("+") for bound in found.groups())
+    read = _as_date if kind == Kind.DATE else _as_number
+    if read(low) > read(high):
+        raise ConditionError(f"The first value ({low}) is above the second ({high}): write "
+                             "the lowest first.")
+    return low, high
+
+
 def _as_date(text: object) -> date:
     if isinstance(text, date):
         return text
@@ -318,10 +356,13 @@ def describe_condition(field_name: str, operator: str, value: str) -> str:
     op = Operator(operator).label if operator in Operator.values else operator
     if operator in NO_VALUE_OPERATORS:
         return f"{label} {op}"
-    if operator == Operator.BETWEEN:
-        bounds = split_values(value)
-        if len(bounds) == 2:
-            return f"{label} {op} {bounds[0]} and {bounds[1]}"
+    if operator == Operator.BETWEEN and spec is not None:
+        try:
+            low, high = range_bounds(spec.kind, value)
+        except ConditionError:
+            pass  # a rule that no longer compiles reads as it was saved
+        else:
+            return f"{label} {op} {low} and {high}"
     shown = ", ".join(split_answers(spec, value)) if operator in LIST_OPERATORS else value
     return f"{label} {op} {shown}"
 
@@ -344,7 +385,7 @@ def compile_condition(field_name: str, operator: str, value: str = "", *,
         allowed = ", ".join(Operator(o).label for o in Operator.values if o in spec.operators)
         raise ConditionError(f"{spec.label} cannot use “{Operator(operator).label}”. "
                              f"It can use: {allowed}.")
-    value = normalise_value(field_name, operator, value, strict=False)
+    value = normalise_value(field_name, operator, value, strict=False, spec=spec)
     if operator not in NO_VALUE_OPERATORS and not value:
         raise ConditionError("Enter a value to compare with.")
     if spec.choices and (operator in _CHOICE_CHECKED or (
@@ -366,16 +407,25 @@ def compile_condition(field_name: str, operator: str, value: str = "", *,
 _VALUE_COMPARED = frozenset({Operator.EQUALS, Operator.ONE_OF, Operator.CONTAINS})
 
 
-def normalise_value(field_name: str, operator: str, value: str, *, strict: bool = True) -> str:
+def normalise_value(field_name: str, operator: str, value: str, *, strict: bool = True,
+                    spec: FieldSpec | None = None) -> str:
     """A condition's value written as leads store the field, so the rule can match.
 
     Leads' countries are ISO codes (capture.intake.lead_country): “Germany, uk” is “DE, GB”;
-    an email domain is what follows the @: “@acme.com” is “acme.com”.
+    an email domain is what follows the @: “@acme.com” is “acme.com”; a range is “low, high”
+    however it was typed (“10-50”, “10 to 50”), so rules and their history read one way.
     `strict` (saving a rule, a draft on try-it) refuses a value that is no country; otherwise
-    (a rule saved before this check) it is kept as typed."""
+    (a rule saved before this check) it is kept as typed. `spec` is the field as it is about
+    to become (compile_condition)."""
     value = (value or "").strip()
     if operator in NO_VALUE_OPERATORS:
         return ""  # “is set” compares with nothing: a value typed anyway is dropped, not kept
+    if operator == Operator.BETWEEN:
+        spec = spec or FIELDS.get(field_name)
+        try:
+            return ", ".join(range_bounds(spec.kind, value)) if spec else value
+        except ConditionError:
+            return value  # compiling it says what is wrong (_between)
     if field_name == "email_domain" and operator in _VALUE_COMPARED:
         # The field is what follows the @ (`acme.com`): “@acme.com” would never match.
         typed = split_values(value) if operator in LIST_OPERATORS else (value,)
@@ -479,14 +529,8 @@ def _ordered(compare: Callable[[Any, Any], bool]):
 
 
 def _between(spec: FieldSpec, value: str):
-    bounds = split_values(value)
-    if len(bounds) != 2:
-        raise ConditionError("Give two values, the lowest and the highest: “10, 50”.")
     read = _as_date if spec.kind == Kind.DATE else _as_number
-    low, high = read(bounds[0]), read(bounds[1])
-    if low > high:
-        raise ConditionError(f"The first value ({bounds[0]}) is above the second "
-                             f"({bounds[1]}).")
+    low, high = (read(bound) for bound in range_bounds(spec.kind, value))
     return lambda v: not _is_empty(v) and low <= read(v) <= high
 
 

@@ -57,16 +57,19 @@ def _words(text: str) -> frozenset[str]:
                      if w.strip())
 
 
+# How a condition's value is written; the rule forms and the try-it drafts show it.
+VALUE_HELP = ("For “is one of” and “contains”: one value per line, or separated by commas. "
+              "For “is between”: the lowest and the highest, both included: 10-50, 10 to 50 or "
+              "10, 50 (dates as 2026-01-01 to 2026-06-30); it is saved as 10, 50. "
+              "Empty for “is set” and “is empty”.")
+
+
 class ConditionFields(models.Model):
     """field + operator + value, checked by the condition language itself."""
 
     field = models.CharField(max_length=64, help_text="The lead field the rule tests.")
     operator = models.CharField(max_length=16)
-    value = models.TextField(
-        blank=True,
-        help_text="For “is one of” and “contains”: one value per line, or separated by commas. "
-        "Empty for “is set” and “is empty”.",
-    )
+    value = models.TextField(blank=True, help_text=VALUE_HELP)
 
     routing_fields = True
 

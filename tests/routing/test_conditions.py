@@ -1,5 +1,6 @@
 """The condition language, without a database: every operator, every kind, clear errors."""
 
+import re
 import threading
 from types import SimpleNamespace
 
@@ -209,3 +210,52 @@ def test_a_condition_on_a_custom_field_that_is_gone_says_so():
     # It said "“cf_plan” is not a field rules can use here." on the lists and in rollbacks.
     with pytest.raises(ConditionError, match="The custom field “plan” it tests no longer exists"):
         compile_condition("cf_plan", "equals", "Pro")
+
+
+@pytest.mark.parametrize("typed", ["10-50", "10 - 50", "10 to 50", "10, 50", "10,50",
+                                   "10 and 50", "10\r\n50", " 10 TO 50 "])
+def test_is_between_takes_a_range_as_sales_ops_type_it_and_saves_it_one_way(custom_fields,
+                                                                             typed):
+    """“10-50” was refused (“Give two values … “10, 50””): only a comma separated the ends."""
+    condition = compile_condition("cf_seats", "between", typed)
+    assert condition.value == "10, 50"
+    assert condition.describe() == "Seats is between 10 and 50"
+    assert [custom("cf_seats", "between", typed, seats=n) for n in (9, 10, 50, 51)] == [
+        False, True, True, False]
+
+
+@pytest.mark.parametrize(("typed", "saved"), [
+    ("-10 - -5", "-10, -5"), ("-10--5", "-10, -5"), ("-10-5", "-10, 5"),
+    ("-10 to -5", "-10, -5"), ("1,000-5,000", "1000, 5000"), ("1,000, 5,000", "1000, 5000"),
+    ("100,500", "100, 500"), ("0.5 - 1.5", "0.5, 1.5"),
+])
+def test_a_range_of_negative_or_grouped_numbers_reads_each_end_whole(custom_fields, typed,
+                                                                     saved):
+    assert compile_condition("cf_seats", "between", typed).value == saved
+
+
+@pytest.mark.parametrize("typed", ["2026-01-01-2026-06-30", "2026-01-01 - 2026-06-30",
+                                   "2026-01-01 to 2026-06-30", "2026-01-01, 2026-06-30"])
+def test_a_date_range_keeps_the_hyphens_of_its_iso_dates(custom_fields, typed):
+    condition = compile_condition("cf_go_live", "between", typed)
+    assert condition.value == "2026-01-01, 2026-06-30"
+    assert custom("cf_go_live", "between", typed, go_live="2026-06-30")
+    assert not custom("cf_go_live", "between", typed, go_live="2026-07-01")
+
+
+@pytest.mark.parametrize(("field", "typed", "message"), [
+    ("cf_seats", "50", "“50” is not a range. Give two values, the lowest first: “10, 50”, "
+                       "“10-50” or “10 to 50”"),
+    ("cf_seats", "ten to fifty", "“ten to fifty” is not a range. Give two values"),
+    ("cf_seats", "10 - 50 - 90", "is not a range"),
+    ("cf_seats", "50 to 10", "The first value (50) is above the second (10): write the lowest"),
+    ("cf_seats", "5--10", "The first value (5) is above the second (-10)"),
+    ("cf_go_live", "2026-01-01", "Give two values, the earliest first, as YYYY-MM-DD"),
+    ("cf_go_live", "10-50", "“10-50” is not a range. Give two values, the earliest first"),
+    ("cf_go_live", "2026-02-30 to 2026-03-01", "“2026-02-30” is not a date"),
+    ("score", "high - higher", "is not a range"),
+])
+def test_a_range_that_is_no_range_is_refused_saying_how_to_write_one(custom_fields, field,
+                                                                     typed, message):
+    with pytest.raises(ConditionError, match=re.escape(message)):
+        compile_condition(field, "between", typed)

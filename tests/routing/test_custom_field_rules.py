@@ -14,7 +14,7 @@ from django.core.management import call_command
 from capture.intake import IntakeInput, receive_lead
 from capture.models import Channel, CustomField, FormCustomField, IntakeForm, Lead
 from routing.conditions import describe_condition
-from routing.models import RoutingCondition, RoutingRule, ScoringRule
+from routing.models import RoutingCondition, RoutingRule, RuleChange, ScoringRule
 from tests.routing.pages import lead_for
 from tests.routing.test_queue import QUEUE_QUERIES, names_in
 
@@ -407,3 +407,44 @@ def test_rules_are_found_by_the_name_of_the_field_they_test(fields, admin_client
     assert "Azure shops" in page and "C-level" not in page
     page = admin_client.get("/admin/routing/routingrule/", {"q": "Country"}).content.decode()
     assert "Europe" in page and "1 routing rule" in page  # once, though it has two conditions
+
+
+def test_a_range_typed_as_10_50_is_saved_and_shown_one_way_in_rules_and_history(
+        fields, tiers, sales_team, admin_client):
+    """Sales ops type “10-50” or “10 to 50”; the rule engine, the lists and the rule history
+    read “10, 50” (“Seats is between 10 and 50”) whichever way it was typed."""
+    page = admin_client.get("/admin/routing/scoringrule/add/").content.decode()
+    assert "For “is between”: the lowest and the highest, both included: 10-50, 10 to 50" in page
+    data = {"name": "Mid-size", "group": "fit", "field": "cf_seats", "operator": "between",
+            "value": "10-50", "points": "20", "is_active": "on", "position": "1"}
+    assert admin_client.post("/admin/routing/scoringrule/add/", data).status_code == 302
+    saved = ScoringRule.objects.get(name="Mid-size")
+    assert saved.value == "10, 50"
+    assert [arrive(f"p{n}@example.com", seats=n).score for n in (9, 10, 50, 51)] == [
+        0, 20, 20, 0]
+    listing = admin_client.get("/admin/routing/scoringrule/").content.decode()
+    assert "Seats is between 10 and 50" in listing
+    admin_client.post(f"/admin/routing/scoringrule/{saved.pk}/change/",
+                      {**data, "value": "20 to 60"})
+    assert ScoringRule.objects.get(pk=saved.pk).value == "20, 60"
+    change = RuleChange.objects.order_by("-id").first()
+    history = admin_client.get(f"/admin/routing/rulechange/{change.pk}/change/").content.decode()
+    assert "<td>value</td><td>10, 50</td><td>20, 60</td>" in history
+
+    refused = admin_client.post("/admin/routing/scoringrule/add/",
+                                {**data, "name": "Odd", "value": "10 or so"})
+    assert "“10 or so” is not a range. Give two values, the lowest first" in (
+        refused.content.decode())
+    assert not ScoringRule.objects.filter(name="Odd").exists()
+
+    # A routing rule's conditions: the range help is in the inline's heading, not only in a
+    # tooltip, and the score's range is saved the same way.
+    page = admin_client.get("/admin/routing/routingrule/add/").content.decode()
+    assert "“is between” takes a range: 10-50, 10 to 50 or 10, 50" in page
+    response = admin_client.post("/admin/routing/routingrule/add/", {
+        "name": "Warm", "position": "10", "is_active": "on", "action": "round_robin",
+        "team": sales_team.pk, "conditions-TOTAL_FORMS": "1", "conditions-INITIAL_FORMS": "0",
+        "conditions-0-field": "score", "conditions-0-operator": "between",
+        "conditions-0-value": "30 - 59"})
+    assert response.status_code == 302
+    assert RoutingCondition.objects.get(rule__name="Warm").value == "30, 59"
