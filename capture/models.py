@@ -583,6 +583,10 @@ class InboundEvent(models.Model):
     )
     received_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # Not stored: set by a channel's receive() on the events of the request that stored them.
+    # False on a provider's retry of a stored event, whose answer must not act again (no
+    # second auto-reply to a texter).
+    stored_now = False
 
     class Meta:
         ordering = ["-received_at", "-id"]

@@ -88,6 +88,7 @@ class Channel:
     verify: Callable[[HttpRequest], None]  # raises ChannelError
     events: Callable[[HttpRequest], Iterable[RawEvent]]  # raises Malformed
     normalise: Callable[[InboundEvent], IntakeInput]  # may raise Rejected / Ignored
+    # The answer to the provider; an event's `stored_now` is False when the request is a retry.
     reply: Callable[[HttpRequest, list[InboundEvent]], HttpResponse] | None = None
     settings_name: str = ""  # the ChannelSettings row that can switch it off
     max_body: int = 256 * 1024
@@ -254,6 +255,7 @@ def store_and_process(
             )
             if created and task and event.status == InboundEvent.Status.RECEIVED:
                 queue_task_with_data(task, event.id)
+        event.stored_now = created
         stored.append(event)
     return stored
 

@@ -208,10 +208,13 @@ def voice_reply(request: HttpRequest, events: list[InboundEvent]) -> HttpRespons
 
 
 def sms_reply(request: HttpRequest, events: list[InboundEvent]) -> HttpResponse:
+    """The reply text, in TwiML, to a text this request took in. A retry of a stored text
+    (Twilio resends the MessageSid when our answer was slow or failed) gets an empty
+    <Response/>: the texter is answered once at most, never twice."""
     response = MessagingResponse()
     config = ChannelSettings.for_channel(SETTINGS)
     text = " ".join(request.POST.get("Body", "").upper().split())
-    lead_ids = [e.lead_id for e in events if e.lead_id]
+    lead_ids = [e.lead_id for e in events if e.lead_id and e.stored_now]
     if config.reply_text and text not in STOP_WORDS and lead_ids and not any(
         is_suppressed(lead, "sms") for lead in Lead.objects.filter(pk__in=lead_ids)
     ):

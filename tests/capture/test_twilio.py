@@ -115,6 +115,26 @@ def test_the_sms_auto_reply_is_valid_twiml(client):
         "<Response><Message>Thanks! We'll text you soon.</Message></Response>")
 
 
+@pytest.mark.parametrize("payload", ["sms.json", "whatsapp.json"])
+def test_twilio_retrying_a_text_gets_no_second_auto_reply(client, payload):
+    # Twilio sends the same MessageSid again when our answer was slow or failed; the retry
+    # was answered with the reply text again, and the texter got it twice.
+    from followup.models import OutboundMessage
+
+    ChannelSettings.objects.create(channel="twilio", reply_text="Thanks! We'll text you soon.")
+    first = twilio_post(client, "/inbound/twilio/sms/", fixture(payload))
+    assert b"<Message>Thanks! We'll text you soon.</Message>" in first.content
+    retry = twilio_post(client, "/inbound/twilio/sms/", fixture(payload))
+    assert retry.status_code == 200 and retry["Content-Type"].startswith("text/xml")
+    assert b"<Message>" not in retry.content
+    assert not OutboundMessage.objects.filter(channel=OutboundMessage.Channel.SMS).exists()
+    assert Lead.objects.get().interactions.count() == 1
+    # The next text of theirs is new: it is answered as before.
+    later = twilio_post(client, "/inbound/twilio/sms/",
+                        fixture(payload, MessageSid="SM5", Body="Any news?"))
+    assert b"<Message>Thanks! We'll text you soon.</Message>" in later.content
+
+
 @pytest.mark.parametrize("word", ["STOP", "stop", " Unsubscribe ", "STOP ALL", "Stop.",
                                   "stop!"])
 def test_stop_marks_the_lead_not_to_be_texted_and_gets_no_auto_reply(client, word):
