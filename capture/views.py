@@ -18,6 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
 from capture import abuse
+from capture.channels.base import ChannelError, read_form
 from capture.channels.webform import CHANNEL, input_from_form, payload_from_post
 from capture.forms import (
     STARTED,
@@ -78,6 +79,16 @@ def intake_form_page(request: HttpRequest, slug: str) -> HttpResponse:
         return _render_form(request, intake_form, form, status=413, error=(
             f"What you sent is longer than this form takes ({limit} KB). Please shorten your "
             "message and send it again."))
+    try:
+        # In the charset the posting page declares (a site's own Latin-1 form), so the CSRF
+        # check and the form below read request.POST as the visitor typed it.
+        read_form(request)
+    except ChannelError as exc:
+        form = build_public_form(intake_form, initial=initial_for_page(intake_form, request),
+                                 for_display=True)
+        return _render_form(request, intake_form, form, status=400, error=(
+            f"We could not read the form as it was sent. {exc.message} Please fill it in "
+            "again below."))
     cross_origin = _is_allowed_cross_origin(request, intake_form)
     if not cross_origin and (failure := _csrf_failure(request)) is not None:
         return failure

@@ -20,8 +20,10 @@ from capture.channels.base import (
     Channel,
     ChannelError,
     body_with_extra,
+    json_body,
     method_not_allowed,
     read_body,
+    read_form,
     read_record,
     request_headers,
     unreadable_json,
@@ -100,7 +102,9 @@ def api_leads(request: HttpRequest) -> HttpResponse:
             rate_key, api_key.rate_limit_per_minute)))
         return response
     try:
-        record = json.loads(body or b"null")
+        record = json_body(request) if body else None
+    except ChannelError as exc:  # not in the charset it declares
+        return exc.response()
     except (ValueError, UnicodeDecodeError, RecursionError):
         return _error("The body is not valid JSON.", 400)
     if not isinstance(record, dict):
@@ -243,7 +247,11 @@ def form_post(request: HttpRequest, source: str) -> HttpResponse:
         response["Retry-After"] = str(max(1, abuse.seconds_until_allowed(
             abuse.rate_key(request, scope), limit)))
         return response
-    record = {key: request.POST.get(key, "") for key in request.POST}
+    try:
+        post = read_form(request)
+    except ChannelError as exc:
+        return exc.response()
+    record = {key: post.get(key, "") for key in post}
     checked = read_record(record, mapping=api_key.field_mapping,
                           region=api_key.default_region, unknown="keep")
     if checked.errors:

@@ -3,6 +3,7 @@ and reading a flat record (API body, webhook JSON, CSV row) as lead fields."""
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import functools
 import io
@@ -12,12 +13,21 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import parse_qsl
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import BadRequest, SuspiciousOperation, ValidationError
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponsePermanentRedirect,
+    JsonResponse,
+    QueryDict,
+)
+from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from django.urls import Resolver404, resolve
+from django.utils.datastructures import MultiValueDict
 from django.views.decorators.csrf import csrf_exempt
 
 from capture import abuse
@@ -184,11 +194,110 @@ def unreadable_json(value: object, limit: int = MAX_JSON_DEPTH) -> str:
     return ""
 
 
+# --- the charset a sender declares ------------------------------------------------------------
+
+CHARSET_FIELD = "_charset_"  # a form field browsers fill with the page's encoding (HTML)
+UNDECLARED_FORM_CHARSET = (
+    "The form is not in UTF-8 and does not say which charset it is in. Add "
+    'accept-charset="UTF-8" to the <form>, or a hidden field named _charset_ (browsers fill '
+    "in the page's charset), or the charset to the Content-Type (e.g. "
+    "application/x-www-form-urlencoded; charset=ISO-8859-1).")
+
+
+def declared_charset(request: HttpRequest) -> str:
+    """The charset of the Content-Type ("" when none), as the sender wrote it."""
+    return str(request.content_params.get("charset", "")).strip().strip('"')
+
+
+def _codec(charset: str, *, for_form: bool = False) -> str:
+    """Python's codec for a declared charset, or Malformed naming it. A form body must be in
+    a charset that writes "a=b&c" as ASCII does (not UTF-16): its separators are bytes."""
+    try:
+        name = codecs.lookup(charset).name
+        ascii_like = "_=&+%".encode(name) == b"_=&+%"  # LookupError for bytes-to-bytes codecs
+    except (LookupError, ValueError):
+        raise Malformed(f"The body's charset {charset!r} is not one this server knows; send "
+                        "it in UTF-8 or say which charset it is in the Content-Type.") from None
+    if for_form and not ascii_like:
+        raise Malformed(f"A form body cannot be in {charset}; send it in UTF-8.")
+    return name
+
+
+def decode_text(data: bytes, charset: str, *, for_form: bool = False) -> str:
+    """Bytes in a declared charset as text, or Malformed (a 400) naming the charset.
+
+    Latin-1 is read as windows-1252 when it is (browsers send 0x80-0x9F of a page labelled
+    Latin-1 as windows-1252's euro sign and curly quotes, as the WHATWG Encoding standard
+    says), else as Latin-1, which has a character for every byte."""
+    codec = _codec(charset, for_form=for_form)
+    if codec == "iso8859-1":
+        with contextlib.suppress(UnicodeDecodeError):
+            return data.decode("cp1252")
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError:
+        raise Malformed(f"The body is not valid {charset} text (the charset it declares): "
+                        "declare the charset it is in, or send it in UTF-8.") from None
+
+
+def read_form(request: HttpRequest) -> QueryDict:
+    """A form post's fields (urlencoded or multipart), read in the charset the sender declares:
+    the Content-Type's charset, else the `_charset_` field browsers fill, else UTF-8.
+
+    Django reads a form in UTF-8 only: it refused a declared Latin-1 body, and read an
+    undeclared one with U+FFFD for every accent. Here a body that is not in its charset is
+    Malformed (a 400 naming it), never a lead with its letters lost. The fields become
+    request.POST (without `_charset_`), so what reads request.POST later sees them too. A body
+    of another type has no fields, as Django reads it."""
+    if request.content_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return request.POST
+    body = request.body
+    files = MultiValueDict()
+    try:
+        if request.content_type == "multipart/form-data":
+            # Read byte for byte (Latin-1 maps each byte to one character), decoded below.
+            fields, files = MultiPartParser(request.META, io.BytesIO(body),
+                                            request.upload_handlers, "latin-1").parse()
+            pairs = [(key, value) for key, values in fields.lists() for value in values]
+        else:
+            pairs = parse_qsl(body.decode("latin-1"), keep_blank_values=True,
+                              encoding="latin-1",
+                              max_num_fields=settings.DATA_UPLOAD_MAX_NUMBER_FIELDS)
+    except (MultiPartParserError, SuspiciousOperation, BadRequest, ValueError) as exc:
+        raise Malformed(f"The form could not be read: {exc}") from None
+    declared = declared_charset(request) or next(
+        (value for key, value in pairs if key == CHARSET_FIELD and value), "")
+    post = QueryDict(mutable=True)
+    try:
+        for key, value in pairs:
+            if key != CHARSET_FIELD:
+                post.appendlist(
+                    decode_text(key.encode("latin-1"), declared or "utf-8", for_form=True),
+                    decode_text(value.encode("latin-1"), declared or "utf-8", for_form=True))
+    except Malformed:
+        if declared:
+            raise
+        raise Malformed(UNDECLARED_FORM_CHARSET) from None
+    post._mutable = False
+    request._post, request._files = post, files
+    return post
+
+
+def json_body(request: HttpRequest) -> object:
+    """The body parsed as JSON, in the charset its Content-Type declares. Without one (or with
+    UTF-8), JSON's own rule: UTF-8, or the UTF-16/32 its first bytes show. Malformed for a
+    charset problem; ValueError or RecursionError when it is no JSON."""
+    charset = declared_charset(request)
+    if not charset or _codec(charset) == "utf-8":
+        return json.loads(request.body)
+    return json.loads(decode_text(request.body, charset))
+
+
 def read_json(request: HttpRequest, *, shape: Callable[[object], bool] | None = None,
               shape_error: str = "") -> object:
     """The body as JSON, or Malformed: not JSON, not the channel's `shape`, or not storable."""
     try:
-        payload = json.loads(request.body)
+        payload = json_body(request)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise Malformed("The body is not valid JSON.") from None
     if shape is not None and not shape(payload):

@@ -7,7 +7,6 @@ the old invitee and invitee.created for the new one, so each is its own event.
 from __future__ import annotations
 
 import contextlib
-import json
 from datetime import datetime
 
 from django.conf import settings
@@ -21,6 +20,7 @@ from capture.channels.base import (
     Channel,
     Malformed,
     RawEvent,
+    json_body,
     post_only,
     provider_event_id,
     receive,
@@ -48,7 +48,7 @@ def verify(request: HttpRequest) -> None:
 
 def events(request: HttpRequest) -> list[RawEvent]:
     try:
-        body = json.loads(request.body)
+        body = json_body(request)
         kind = body["event"]
         invitee = body["payload"]
         uri = invitee["uri"]

@@ -28,6 +28,7 @@ from capture.channels.base import (
     Channel,
     RawEvent,
     from_epoch,
+    json_body,
     method_not_allowed,
     read_json,
     receive,
@@ -485,7 +486,7 @@ def _leadgen(event: InboundEvent) -> IntakeInput:
 
 def reply(request: HttpRequest, stored: list[InboundEvent]) -> HttpResponse:
     """The signature is checked by now: hand the delivery reports to the outbox."""
-    reports = delivery_statuses(json.loads(request.body))
+    reports = delivery_statuses(json_body(request))
     for report in reports:
         delivery_reported.send(sender=InboundEvent, **report)
     return JsonResponse({"received": len(stored), "statuses": len(reports)})

@@ -12,8 +12,6 @@ answers (the thread's, else the channel's latest), or kept as ignored when it an
 
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -25,6 +23,7 @@ from capture.channels.base import (
     Malformed,
     RawEvent,
     from_epoch,
+    json_body,
     platform_id,
     platform_text,
     post_only,
@@ -152,7 +151,7 @@ def normalise(event: InboundEvent) -> IntakeInput | OurReply:
 
 
 def reply(request: HttpRequest, stored: list[InboundEvent]) -> HttpResponse:
-    body = json.loads(request.body)
+    body = json_body(request)  # read as events() read it
     if body.get("type") == "url_verification":
         return JsonResponse({"challenge": str(body.get("challenge", ""))})
     return JsonResponse({"received": len(stored)})

@@ -9,7 +9,6 @@ update saying the prospect blocked the bot marks the identity blocked (replies s
 
 from __future__ import annotations
 
-import json
 import re
 
 from django.conf import settings
@@ -24,6 +23,7 @@ from capture.channels.base import (
     Malformed,
     RawEvent,
     from_epoch,
+    json_body,
     platform_id,
     platform_text,
     post_only,
@@ -134,7 +134,7 @@ def _normalise(event: InboundEvent) -> IntakeInput:
 
 def reply(request: HttpRequest, stored: list[InboundEvent]) -> HttpResponse:
     """Verified by now: a prospect who blocked (or unblocked) the bot is remembered."""
-    member = json.loads(request.body).get("my_chat_member")
+    member = json_body(request).get("my_chat_member")
     sender = member.get("from") if isinstance(member, dict) else None
     new = member.get("new_chat_member") if isinstance(member, dict) else None
     if isinstance(sender, dict) and isinstance(new, dict):

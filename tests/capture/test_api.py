@@ -424,3 +424,82 @@ def test_a_national_number_is_read_in_the_country_the_lead_gives(client, partner
     response = post(client, partner_key, {"email": "bob@example.com", "phone": "(415) 555-2671"})
     assert response.status_code == 201
     assert Lead.objects.get(email="bob@example.com").phone == "+14155552671"
+
+
+FORM = "application/x-www-form-urlencoded"
+# client.generic, not client.post: the test client re-encodes a body to the charset it declares.
+
+
+@pytest.mark.parametrize("charset", ["ISO-8859-1", "windows-1252", "latin1"])
+def test_a_latin_1_form_post_keeps_its_accents(client, charset):
+    # An old site's form posting in Latin-1, saying so: Django refused the body (its lead
+    # lost behind "could not be read"), or without a charset read "José" as "Jos\ufffd".
+    ApiKey.issue("Old website", "www", accepts_form_posts=True)
+    response = client.generic("POST", "/api/v1/forms/www/",
+                           b"first_name=Jos%E9&last_name=Mu%F1oz&email=jose%40example.com"
+                           b"&message=Caf%E9+%80+10", content_type=f"{FORM}; charset={charset}")
+    assert response.status_code == 200 and b"Thank you" in response.content
+    lead = Lead.objects.get()
+    assert (lead.first_name, lead.last_name) == ("José", "Muñoz")
+    # The euro sign is 0x80 in windows-1252, which browsers send for a page labelled Latin-1.
+    assert lead.message == "Café € 10"
+
+
+def test_a_browser_s_form_says_its_charset_in_the_charset_field(client):
+    # Browsers never put a charset on a form post; they fill a hidden field named _charset_
+    # with the page's encoding (HTML's form submission rules).
+    ApiKey.issue("Old website", "www", accepts_form_posts=True)
+    response = client.generic("POST", "/api/v1/forms/www/",
+                           b"_charset_=windows-1252&first_name=Jos%E9&email=jose%40example.com",
+                           content_type=FORM)
+    assert response.status_code == 200
+    lead = Lead.objects.get()
+    assert lead.first_name == "José" and "_charset_" not in lead.interactions.get().body
+
+
+def test_a_multipart_form_post_in_latin_1_keeps_its_accents(client):
+    ApiKey.issue("Old website", "www", accepts_form_posts=True)
+    body = (b"--XyZ\r\nContent-Disposition: form-data; name=\"first_name\"\r\n\r\nJos\xe9\r\n"
+            b"--XyZ\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\njose@example.com"
+            b"\r\n--XyZ--\r\n")
+    response = client.generic("POST", "/api/v1/forms/www/", body,
+                           content_type="multipart/form-data; boundary=XyZ; charset=ISO-8859-1")
+    assert response.status_code == 200
+    assert Lead.objects.get().first_name == "José"
+
+
+@pytest.mark.parametrize(("content_type", "body", "says"), [
+    (FORM, b"first_name=Jos%E9&email=jose%40example.com", "UTF-8"),
+    (f"{FORM}; charset=utf-8", b"first_name=Jos%E9&email=jose%40example.com", "UTF-8"),
+    (f"{FORM}; charset=windows-1252", b"first_name=Jos%81&email=jose%40example.com",
+     "windows-1252"),
+    (f"{FORM}; charset=klingon", b"first_name=Jose&email=jose%40example.com", "klingon"),
+    (f"{FORM}; charset=utf-16", "first_name=Jose&email=j@x.co".encode("utf-16"), "utf-16"),
+    ("multipart/form-data; boundary=XyZ",
+     b"--XyZ\r\nContent-Disposition: form-data; name=\"first_name\"\r\n\r\nJos\xe9\r\n"
+     b"--XyZ\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\nj@x.co\r\n--XyZ--\r\n",
+     "UTF-8"),
+])
+def test_a_form_post_not_in_its_declared_charset_is_a_400_naming_it(client, content_type, body,
+                                                                    says):
+    ApiKey.issue("Old website", "www", accepts_form_posts=True)
+    response = client.generic("POST", "/api/v1/forms/www/", body, content_type=content_type,
+                           HTTP_ACCEPT="text/html")
+    assert response.status_code == 400 and says in response.json()["error"]
+    assert not Lead.objects.exists() and not InboundEvent.objects.exists()
+
+
+def test_a_json_lead_in_a_declared_latin_1_keeps_its_accents(client, partner_key):
+    # A partner's system sending Latin-1 and saying so was told its body was "not valid JSON".
+    def send(body: bytes, charset: str):
+        return client.generic("POST", URL, body,
+                              content_type=f"application/json; charset={charset}",
+                              HTTP_AUTHORIZATION=f"Bearer {partner_key}")
+
+    body = '{"first_name": "José", "email": "jose@example.com"}'.encode("latin-1")
+    response = send(body, "ISO-8859-1")
+    assert response.status_code == 201
+    assert Lead.objects.get().first_name == "José"
+    wrong = send(b'{"first_name": "Jos\x81", "email": "j@x.co"}', "windows-1252")
+    assert wrong.status_code == 400 and "windows-1252" in wrong.json()["error"]
+    assert Lead.objects.count() == 1

@@ -360,7 +360,7 @@ def test_an_allowed_site_may_post_its_own_html_form_without_our_token(csrf_clien
     assert Lead.objects.count() == 1
 
 
-def test_non_utf8_bytes_are_a_form_answer_not_a_500(client, quote_form):
+def test_non_utf8_bytes_are_a_form_answer_not_a_500_nor_a_mangled_lead(client, quote_form):
     from tests.conftest import FormVisitor
 
     v = FormVisitor(client)
@@ -369,8 +369,31 @@ def test_non_utf8_bytes_are_a_form_answer_not_a_500(client, quote_form):
 
     body = urlencode(v.hidden).encode() + b"&first_name=Gr%FF%FEace&email=g%40x.co"
     response = client.post("/q/quote/", body, content_type="application/x-www-form-urlencoded")
+    # It was taken in as "Gr\ufffd\ufffdace": the page again now, saying to send it again.
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "could not read the form" in html and "not in UTF-8" in html and 'name="email"' in html
+    assert not Lead.objects.exists() and not InboundEvent.objects.exists()
+
+
+@pytest.mark.parametrize(("content_type", "body"), [
+    ("application/x-www-form-urlencoded; charset=ISO-8859-1",
+     b"first_name=Jos%E9&last_name=Mu%F1oz&email=jose%40example.com"),
+    # A browser never declares the charset of a form post; it fills the _charset_ field.
+    ("application/x-www-form-urlencoded",
+     b"_charset_=windows-1252&first_name=Jos%E9&last_name=Mu%F1oz&email=jose%40example.com"),
+])
+def test_a_listed_site_s_latin_1_form_keeps_the_visitor_s_accents(csrf_client, quote_form,
+                                                                   content_type, body):
+    # A site whose pages are Latin-1 posts its own form here: Django refused the declared
+    # charset (a bare 400 page) and read an undeclared one as "Jos\ufffd".
+    quote_form.allowed_origins = "https://www.acme.example\n"
+    quote_form.save()
+    response = csrf_client.generic("POST", "/q/quote/", body, content_type=content_type,
+                                   HTTP_ORIGIN="https://www.acme.example")
     assert response.status_code == 302
-    assert Lead.objects.get().first_name.startswith("Gr")
+    lead = Lead.objects.get()
+    assert (lead.first_name, lead.last_name) == ("José", "Muñoz")
 
 
 def test_an_oversized_body_gets_the_form_again_saying_what_to_do(client, quote_form):

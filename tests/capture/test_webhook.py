@@ -263,3 +263,17 @@ def test_two_ids_that_differ_past_the_key_column_s_length_are_two_events(client,
         assert signed_post(client, slug, json.dumps(payload).encode()).status_code == 200
     assert InboundEvent.objects.count() == 2
     assert Lead.objects.get().interactions.count() == 2
+
+
+def test_a_signed_json_body_in_a_declared_latin_1_keeps_its_accents(client, chat_widget):
+    # A sender posting Latin-1 JSON and saying so got "The body is not valid JSON."
+    body = json.dumps({"id": "chat-9", "visitor": {"name_first": "José", "contact": {
+        "email": "jose@example.com"}}}, ensure_ascii=False).encode("latin-1")
+    timestamp = str(int(time.time()))
+    digest = hmac.new(SECRET.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    response = client.generic("POST", "/inbound/webhook/chat/", body,
+                              content_type="application/json; charset=ISO-8859-1",
+                              HTTP_X_LEADCRM_TIMESTAMP=timestamp,
+                              HTTP_X_LEADCRM_SIGNATURE=f"sha256={digest.hexdigest()}")
+    assert response.status_code == 200
+    assert Lead.objects.get().first_name == "José"
