@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import email
+import email.parser
 import email.policy
 import functools
 import hashlib
@@ -72,6 +73,25 @@ def _lead_from_plus_address(addresses: list[str]) -> int | None:
 
 def parse(raw: bytes) -> EmailMessage:
     return email.message_from_bytes(raw, policy=email.policy.default)
+
+
+# Header fields every email carries some of (RFC 5322 3.6, and what mail servers add). A file
+# with none of them in its header block is no email: a picture, a note, an empty file.
+EMAIL_HEADERS = frozenset({
+    "from", "sender", "reply-to", "to", "cc", "bcc", "subject", "date", "message-id",
+    "in-reply-to", "references", "received", "return-path", "delivered-to", "mime-version",
+})
+
+
+def not_an_email(raw: bytes) -> str:
+    """Why `raw` is no email message, or "" when it is one (its header block, only, is read)."""
+    if not raw.strip():
+        return "the file is empty"
+    headers = email.parser.BytesParser(policy=email.policy.default).parsebytes(
+        raw, headersonly=True)
+    if not {name.lower() for name in headers} & EMAIL_HEADERS:
+        return "no From:, To:, Subject: or Date: header"
+    return ""
 
 
 def message_id(message: EmailMessage, provider_id: str = "") -> str:

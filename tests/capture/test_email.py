@@ -176,6 +176,48 @@ def test_ingest_email_refuses_a_missing_file():
         call_command("ingest_email", "/nonexistent.eml")
 
 
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06"
+
+
+@pytest.mark.parametrize(("name", "content"), [
+    ("logo.png", PNG),
+    ("empty.eml", b""),
+    ("note.txt", b"Hello,\nplease send me a quote for 40 seats.\nJose\n"),
+    # Starts as an mbox archive does, and is none.
+    ("memo.txt", b"From the desk of Jose Munoz\nPlease quote 40 seats.\n"),
+])
+def test_ingest_email_of_a_file_that_is_no_email_exits_non_zero_saying_so(
+        tmp_path, name, content):
+    # It said "1 message(s): 1 ignored" and exited 0: a script or a person took it as done.
+    from django.core.management.base import CommandError
+
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(CommandError) as refused:
+        call_command("ingest_email", str(path), "--no-progress")
+    # manage.py prints the message to stderr and exits with this status (run_from_argv; not
+    # called here, as it closes the database connection the test runs in).
+    assert refused.value.returncode != 0
+    assert f"{path}: not an email" in str(refused.value)
+    assert "Nothing was taken in." in str(refused.value)
+    assert not Lead.objects.exists() and not InboundEvent.objects.exists()
+
+
+def test_ingest_email_takes_nothing_in_when_one_of_its_files_is_no_email(tmp_path):
+    from django.core.management.base import CommandError
+
+    picture = tmp_path / "logo.png"
+    picture.write_bytes(PNG)
+    with pytest.raises(CommandError, match=r"logo\.png: not an email"):
+        call_command("ingest_email", str(PAYLOADS / "email" / "new_lead.eml"), str(picture),
+                     "--no-progress")
+    assert not InboundEvent.objects.exists()
+    out = StringIO()
+    call_command("ingest_email", str(PAYLOADS / "email" / "new_lead.eml"), "--no-progress",
+                 stdout=out)
+    assert out.getvalue().strip() == "1 message(s): 1 new lead(s)"
+
+
 # --- django-anymail inbound (Mailgun's signed raw-MIME forward) ------------------------------
 
 MAILGUN_KEY = "key-mailgun-signing"

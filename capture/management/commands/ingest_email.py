@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import mailbox
 from collections import Counter
 from collections.abc import Iterator
@@ -10,12 +11,27 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from capture.channels.email import receive_email
+from capture.channels.email import not_an_email, receive_email
+
+HEAD_BYTES = 64 * 1024  # enough of a message to find its first header fields
 
 
 def _is_mbox(path: Path) -> bool:
     with path.open("rb") as handle:
         return handle.read(5) == b"From "
+
+
+def _not_an_email(path: Path, box: mailbox.mbox | None) -> str:
+    """Why the file is no email (nor an mbox archive of them), or "". An archive's first
+    message stands for it: reading every one twice would double the time of a large one."""
+    if box is None:
+        with path.open("rb") as handle:
+            return not_an_email(handle.read(HEAD_BYTES))
+    first = next(box.iterkeys(), None)
+    if first is None:
+        return "the archive holds no message"
+    with contextlib.closing(box.get_file(first)) as message:
+        return not_an_email(message.read(HEAD_BYTES))
 
 
 def _messages(sources: list[tuple[Path, mailbox.mbox | None]]) -> Iterator[bytes]:
@@ -49,6 +65,14 @@ class Command(BaseCommand):
         # two offsets a message), which gives the progress bar its total.
         sources = [(path, mailbox.mbox(path, create=False) if _is_mbox(path) else None)
                    for path in files]
+        # A file that is no email fails the whole run before anything is taken in: exit status
+        # 1 and the files named, rather than "1 ignored" and success for a picture.
+        if refused := [f"{path}: not an email ({reason})" for path, box in sources
+                       if (reason := _not_an_email(path, box))]:
+            for _, box in sources:
+                if box is not None:
+                    box.close()
+            raise CommandError("\n".join([*refused, "Nothing was taken in."]))
         total = sum(1 if box is None else len(box) for _, box in sources)
         outcome: Counter = Counter()
         for raw in tqdm(_messages(sources), total=total, unit="msg", disable=no_progress,
