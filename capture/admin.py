@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from capture import custom_fields
+from capture.channels import webhook
 from capture.channels.base import reprocess
 from capture.custom_field_admin import FormCustomFieldInline, custom_list_filters
 from capture.forms import IntakeFormAdminForm, own_html_form
@@ -456,7 +457,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 @admin.register(WebhookSource)
 class WebhookSourceAdmin(admin.ModelAdmin):
-    """The signing secret is a secret: only superusers see it (to hand it to the sender)."""
+    """The signing secret is shown to those who may change the source (sales ops, superusers),
+    who hand it to the sender and give it a new one; a user who may only view sees its end."""
 
     list_display = ("name", "slug", "is_active", "endpoint", "created_at")
     list_filter = ("is_active",)
@@ -465,10 +467,18 @@ class WebhookSourceAdmin(admin.ModelAdmin):
     formfield_overrides = MAPPING_BOX
     actions = ("new_secret",)
 
-    def get_fields(self, request, obj=None):
-        secret = ("secret",) if request.user.is_superuser else ("secret_hint",)
-        return ("name", "slug", "is_active", *secret, "field_mapping", "default_region",
-                "acknowledge_with", "endpoint")
+    def get_fieldsets(self, request, obj=None):
+        # Who may see the secret picks the fields and the examples, per request (the admin is
+        # one instance for every request: it keeps nothing about who is looking).
+        shows = self.has_change_permission(request, obj)
+        secret = obj.secret if shows and obj is not None and obj.pk else "<the secret>"
+        return [
+            (None, {"fields": ("name", "slug", "is_active", "secret" if shows else "secret_hint",
+                               "field_mapping", "default_region", "acknowledge_with",
+                               "endpoint")}),
+            ("How the sender signs its requests", {
+                "fields": (), "description": self.signing_help(obj, secret)}),
+        ]
 
     def get_readonly_fields(self, request, obj=None):
         return ("secret_hint", "endpoint")
@@ -476,8 +486,8 @@ class WebhookSourceAdmin(admin.ModelAdmin):
     @admin.display(description="Secret")
     def secret_hint(self, obj) -> str:
         if not obj or not obj.pk:
-            return "Generated when you save; a superuser hands it to the sender."
-        return f"…{obj.secret[-4:]} (shown to superusers only)"
+            return "Generated when you save."
+        return f"…{obj.secret[-4:]} (shown to those who may change this source)"
 
     @admin.display(description="Endpoint")
     def endpoint(self, obj) -> str:
@@ -485,13 +495,42 @@ class WebhookSourceAdmin(admin.ModelAdmin):
             return ""
         return f"{settings.SITE_URL.rstrip('/')}/inbound/webhook/{obj.slug}/"
 
-    @admin.action(description="Give the selected sources a new secret (the old one stops working)")
+    def signing_help(self, obj, secret: str) -> str:
+        """What the verifier checks (capture.channels.webhook.verify), and the examples."""
+        url = self.endpoint(obj) or f"{settings.SITE_URL.rstrip('/')}/inbound/webhook/<slug>/"
+        shell, python = webhook.sender_examples(url, secret)
+        return format_html(
+            "<p>Each request is a <code>POST</code> to <code>{url}</code> with "
+            "<code>Content-Type: application/json</code> and one JSON object as its body (at "
+            "most {kb} KB; lead field names are read as they are, other keys through the field "
+            "mapping), and these headers:</p><ul class=\"lc-list\">"
+            "<li><code>{ts}</code>: the time of sending in Unix seconds; a request more than "
+            "{tolerance} seconds away from this server's clock is refused (403).</li>"
+            "<li><code>{sig}</code>: <code>{prefix}</code> and the hex HMAC-SHA256, keyed with "
+            "the secret, of the timestamp, a dot and the raw body, byte for byte as sent "
+            "(<code>&lt;timestamp&gt;.&lt;body&gt;</code>): sign the bytes you send, not JSON "
+            "made again from them.</li>"
+            "<li><code>{event}</code> (optional): the event's own id. A retry with the same id "
+            "(else the same <code>\"id\"</code> in the body, else the same body) adds "
+            "nothing.</li></ul>"
+            "<p>Answers: 200 with <code>lead_id</code>; 403 for a wrong signature or "
+            "timestamp; 400 for a body that is no JSON object or has fields that are not "
+            "valid; 404 while the source is not active; 415 for another Content-Type. To "
+            "replace the secret, select this source "
+            "in the list and run “Give the selected sources a new secret”: the old one stops "
+            "working at once.</p>"
+            "<p>With a shell (openssl and curl):</p><pre>{shell}</pre>"
+            "<p>In Python:</p><pre>{python}</pre>",
+            url=url, ts=webhook.TIMESTAMP_HEADER, sig=webhook.SIGNATURE_HEADER,
+            prefix=webhook.SIGNATURE_PREFIX, event=webhook.EVENT_ID_HEADER,
+            tolerance=settings.WEBHOOK_TOLERANCE_SECONDS, kb=webhook.channel.max_body // 1024,
+            shell=shell, python=python)
+
+    @admin.action(description="Give the selected sources a new secret (the old one stops working)",
+                  permissions=["change"])
     def new_secret(self, request, queryset) -> None:
         from capture.channel_models import new_webhook_secret
 
-        if not request.user.is_superuser:
-            self.message_user(request, "Only superusers can change secrets.", messages.ERROR)
-            return
         for source in queryset:
             WebhookSource.objects.filter(pk=source.pk).update(secret=new_webhook_secret())
         self.message_user(request, f"New secrets for {queryset.count()} source(s); give them "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -32,6 +33,11 @@ from capture.models import Channel as LeadChannel
 from capture.models import InboundEvent, WebhookSource
 
 CHANNEL = "webhook"
+# What verify() and events() read: shown to sales ops on the source's admin page, for the sender.
+TIMESTAMP_HEADER = "X-Leadcrm-Timestamp"
+SIGNATURE_HEADER = "X-Leadcrm-Signature"
+EVENT_ID_HEADER = "X-Leadcrm-Event-Id"
+SIGNATURE_PREFIX = "sha256="
 
 
 def source_named(slug: str) -> WebhookSource | None:
@@ -52,9 +58,45 @@ def verify(request: HttpRequest) -> None:
     source = _source(request)
     if request.content_type != "application/json":
         raise Malformed("Send JSON with 'Content-Type: application/json'.", status=415)
-    signature = request.headers.get("X-Leadcrm-Signature", "").removeprefix("sha256=")
-    hmac_timestamped.verify(source.secret, request.headers.get("X-Leadcrm-Timestamp", ""),
+    signature = request.headers.get(SIGNATURE_HEADER, "").removeprefix(SIGNATURE_PREFIX)
+    hmac_timestamped.verify(source.secret, request.headers.get(TIMESTAMP_HEADER, ""),
                             request.body, signature)
+
+
+def sender_examples(url: str, secret: str) -> tuple[str, str]:
+    """A request to `url` signed as verify() checks it, in shell (openssl and curl) and in
+    Python: what a sender's developer copies. `secret` is written in as given."""
+    example = {"first_name": "Jane", "last_name": "Doe", "email": "jane.doe@example.com"}
+    body = json.dumps(example)
+    shell = "\n".join([
+        f"SECRET={shlex.quote(secret)}",
+        f"BODY={shlex.quote(body)}",
+        "TS=$(date +%s)",
+        "SIG=$(printf '%s.%s' \"$TS\" \"$BODY\" | openssl dgst -sha256 -hmac \"$SECRET\" "
+        "| awk '{print $NF}')",
+        f"curl -sS -X POST {shlex.quote(url)} \\",
+        "  -H 'Content-Type: application/json' \\",
+        f"  -H \"{TIMESTAMP_HEADER}: $TS\" \\",
+        f"  -H \"{SIGNATURE_HEADER}: {SIGNATURE_PREFIX}$SIG\" \\",
+        "  --data-raw \"$BODY\"",
+    ])
+    python = "\n".join([
+        "import hashlib, hmac, json, time, urllib.request",
+        "",
+        f"URL = {json.dumps(url)}",
+        f"SECRET = {json.dumps(secret)}",
+        f"body = json.dumps({body}).encode()",
+        "timestamp = str(int(time.time()))",
+        'signed = timestamp.encode() + b"." + body  # the raw bytes sent, not re-serialised',
+        "digest = hmac.new(SECRET.encode(), signed, hashlib.sha256).hexdigest()",
+        'request = urllib.request.Request(URL, data=body, method="POST", headers={',
+        '    "Content-Type": "application/json",',
+        f'    "{TIMESTAMP_HEADER}": timestamp,',
+        f'    "{SIGNATURE_HEADER}": "{SIGNATURE_PREFIX}" + digest,',
+        "})",
+        "print(urllib.request.urlopen(request).read().decode())",
+    ])
+    return shell, python
 
 
 def flatten(value: object, prefix: str = "") -> dict[str, object]:
@@ -79,8 +121,8 @@ def events(request: HttpRequest) -> list[RawEvent]:
     source = _source(request)
     payload = read_json(request, shape=lambda p: isinstance(p, dict),
                         shape_error="Send one JSON object per request.")
-    if header := request.headers.get("X-Leadcrm-Event-Id"):
-        key = provider_event_id(header, "X-Leadcrm-Event-Id")
+    if header := request.headers.get(EVENT_ID_HEADER):
+        key = provider_event_id(header, EVENT_ID_HEADER)
     elif payload.get("id") not in (None, ""):
         key = provider_event_id(payload["id"], "id")
     else:

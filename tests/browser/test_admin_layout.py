@@ -42,3 +42,25 @@ def test_the_import_preview_keeps_a_bad_row_in_the_table_s_columns(live_server, 
             "cells => cells.map(c => c.getBoundingClientRect().toJSON())")]
         assert cells_x == header_x
     assert "email: Enter a valid email address" in rows.nth(1).inner_text()
+
+
+def test_a_webhook_source_s_signing_help_fits_a_laptop_screen(live_server, admin_page):
+    from capture.models import WebhookSource
+
+    source = WebhookSource.objects.create(slug="zap", name="Zapier")
+    page = admin_page
+    page.goto(f"{live_server.url}/admin/capture/webhooksource/{source.pk}/change/")
+    page.get_by_text("With a shell (openssl and curl):").wait_for()
+    # Seen in Chromium as a read-only field: the help and its examples ran past the page's
+    # right edge, cut off.
+    widths = page.evaluate("""() => {
+        const help = document.querySelector('fieldset .description');
+        const parts = [help, ...help.querySelectorAll('*')];
+        return {page: document.documentElement.scrollWidth,
+                window: document.documentElement.clientWidth,
+                help: Math.max(...parts.map(e => e.getBoundingClientRect().right)),
+                content: document.querySelector('#content').getBoundingClientRect().right,
+                overflowing: parts.filter(e => e.scrollWidth > e.clientWidth + 1).length};
+    }""")
+    assert widths["page"] <= widths["window"], widths  # no sideways scrolling of the page
+    assert widths["help"] <= widths["content"] + 1 and not widths["overflowing"], widths

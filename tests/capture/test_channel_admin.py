@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 from datetime import timedelta
+from html import unescape
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -82,12 +83,81 @@ def test_an_api_key_made_in_the_admin_is_shown_once_and_works(admin_client, clie
     assert answer.status_code == 201
 
 
-def test_a_webhook_secret_is_shown_to_superusers_only(admin_client, ops_client):
+@pytest.fixture
+def demo_ops_client(client, monkeypatch):
+    """Signed in as the demo's sales ops login (seed_demo's "ops", in the Sales ops group)."""
+    from django.contrib.auth.models import User
+
+    monkeypatch.setenv("DEMO_PASSWORD", "a-demo-password-1")
+    call_command("seed_demo", verbosity=0)
+    client.force_login(User.objects.get(username="ops"))
+    return client
+
+
+def test_sales_ops_see_a_webhook_s_secret_and_how_its_sender_signs(demo_ops_client, settings):
+    # Only superusers saw the secret, and the page said nothing of how a sender signs: sales
+    # ops, who set sources up, could hand the sender neither.
+    settings.SITE_URL = "https://crm.example.com"
     source = WebhookSource.objects.create(slug="zap", name="Zapier")
-    page = f"/admin/capture/webhooksource/{source.pk}/change/"
-    assert source.secret in admin_client.get(page).content.decode()
-    html = ops_client.get(page).content.decode()
+    html = demo_ops_client.get(f"/admin/capture/webhooksource/{source.pk}/change/").content
+    text = unescape(html.decode())
+    assert source.secret in text
+    assert "https://crm.example.com/inbound/webhook/zap/" in text
+    assert "X-Leadcrm-Timestamp" in text and "X-Leadcrm-Signature" in text
+    assert "HMAC-SHA256" in text and "<timestamp>.<body>" in text and "300 seconds" in text
+    shell, python = re.findall(r"<pre>(.*?)</pre>", text, re.S)
+    assert f"SECRET={source.secret}" in shell and "openssl dgst -sha256 -hmac" in shell
+    assert f'SECRET = "{source.secret}"' in python
+    # They give it a new one from the list when it leaked; the old one stops working.
+    old = source.secret
+    response = demo_ops_client.post("/admin/capture/webhooksource/", {
+        "action": "new_secret", "_selected_action": [source.pk]})
+    assert response.status_code == 302
+    source.refresh_from_db()
+    assert source.secret != old and source.secret.startswith("whsec_")
+
+
+def test_a_user_who_may_only_view_webhook_sources_never_sees_the_secret(client,
+                                                                         django_user_model):
+    source = WebhookSource.objects.create(slug="zap", name="Zapier")
+    viewer = django_user_model.objects.create_user("viewer", password="x", is_staff=True)
+    viewer.user_permissions.set(Permission.objects.filter(codename="view_webhooksource"))
+    client.force_login(viewer)
+    page = client.get(f"/admin/capture/webhooksource/{source.pk}/change/")
+    html = unescape(page.content.decode())
+    assert page.status_code == 200
     assert source.secret not in html and f"…{source.secret[-4:]}" in html
+    assert "X-Leadcrm-Signature" in html and "SECRET='<the secret>'" in html  # the help, still
+    old = source.secret
+    client.post("/admin/capture/webhooksource/", {"action": "new_secret",
+                                                  "_selected_action": [source.pk]})
+    source.refresh_from_db()
+    assert source.secret == old
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_signing_examples_on_the_page_are_taken_in_as_they_are(admin_client, live_server,
+                                                                   settings, tmp_path):
+    """Each example, copied from the page and run, makes the lead: the page states what the
+    verifier checks."""
+    import subprocess
+    import sys
+
+    from capture.models import Lead
+
+    settings.SITE_URL = live_server.url
+    source = WebhookSource.objects.create(slug="zap", name="Zapier")
+    html = unescape(admin_client.get(f"/admin/capture/webhooksource/{source.pk}/change/")
+                    .content.decode())
+    shell, python = re.findall(r"<pre>(.*?)</pre>", html, re.S)
+    for command in (["bash", "-c", shell], [sys.executable, "-c", python]):
+        # The page's own examples, against this test's server.
+        result = subprocess.run(command, capture_output=True, text=True,  # noqa: S603
+                                timeout=30, check=False)
+        assert result.returncode == 0, result.stderr
+        assert '"status": "processed"' in result.stdout, result.stdout
+    lead = Lead.objects.get()  # the same body twice: one lead
+    assert (lead.email, lead.first_name, lead.source) == ("jane.doe@example.com", "Jane", "zap")
 
 
 def test_a_fresh_install_lists_every_channel_to_open_and_edit(ops_client):
