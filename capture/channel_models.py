@@ -172,7 +172,9 @@ class ChannelSettings(models.Model):
         "no number to forward to, that we will call them back.",
     )
     reply_text = models.CharField(
-        max_length=500, blank=True, help_text="Twilio: automatic SMS answer; empty sends none."
+        max_length=500, blank=True,
+        help_text="Twilio: automatic SMS answer to the first text of a conversation (none "
+        "within 24 h of an earlier text); empty sends none."
     )
     own_addresses = models.TextField(
         blank=True, help_text="Email: our own addresses or domains (one per line, e.g. "

@@ -8,6 +8,7 @@ not answered flags the lead for a priority call-back; STOP-style words mark it n
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -124,7 +125,7 @@ def normalise_sms(event: InboundEvent) -> IntakeInput:
     names = {name: value for name, value in (("first_name", first), ("last_name", last))
              if value}
     # "Stop.", "stop!" are STOP too: the keyword alone, whatever its case and punctuation.
-    word = " ".join(re.sub(r"[^\w\s]", " ", text.upper()).split())
+    word = _keyword(text)
     flags = {}
     if word in STOP_WORDS:
         flags = {"do_not_text": True}
@@ -208,18 +209,49 @@ def voice_reply(request: HttpRequest, events: list[InboundEvent]) -> HttpRespons
 
 
 def sms_reply(request: HttpRequest, events: list[InboundEvent]) -> HttpResponse:
-    """The reply text, in TwiML, to a text this request took in. A retry of a stored text
-    (Twilio resends the MessageSid when our answer was slow or failed) gets an empty
-    <Response/>: the texter is answered once at most, never twice."""
+    """The reply text, in TwiML, to the first text of a lead on its channel. A retry of a
+    stored text (Twilio resends the MessageSid when our answer was slow or failed) gets an
+    empty <Response/>, and so does every later text of the conversation: the texter is
+    acknowledged once, and a rep's thread is not interrupted by the robot."""
     response = MessagingResponse()
     config = ChannelSettings.for_channel(SETTINGS)
     text = " ".join(request.POST.get("Body", "").upper().split())
-    lead_ids = [e.lead_id for e in events if e.lead_id and e.stored_now]
+    lead_ids = [e.lead_id for e in events if e.lead_id and e.stored_now
+                and not _texted_before(e)] if config.reply_text else []
     if config.reply_text and text not in STOP_WORDS and lead_ids and not any(
         is_suppressed(lead, "sms") for lead in Lead.objects.filter(pk__in=lead_ids)
     ):
         response.message(config.reply_text)
     return HttpResponse(str(response), content_type="text/xml")
+
+
+# Texts this close together are one conversation: acknowledged once.
+CONVERSATION = timedelta(hours=24)
+
+
+def _keyword(text: str) -> str:
+    """STOP, START and their kin as the carriers read them: the word alone, any case and
+    punctuation ("Stop." is STOP); "" for any other text."""
+    word = " ".join(re.sub(r"[^\w\s]", " ", text.upper()).split())
+    return word if word in STOP_WORDS or word in START_WORDS else ""
+
+
+def _texted_before(event: InboundEvent) -> bool:
+    """Whether the event's lead is in a conversation on the event's channel (SMS, or WhatsApp
+    through Twilio) already: a text of theirs in the last CONVERSATION other than a STOP or
+    START keyword, or any text of ours."""
+    interaction = (Interaction.objects.filter(inbound_event=event)
+                   .values("channel", "occurred_at").first())
+    if interaction is None:
+        return False
+    earlier = (Interaction.objects.filter(
+        lead_id=event.lead_id, channel=interaction["channel"],
+        kind__in=[Interaction.Kind.SMS, Interaction.Kind.MESSAGE],
+        occurred_at__gte=interaction["occurred_at"] - CONVERSATION,
+        direction__in=[Interaction.Direction.INBOUND, Interaction.Direction.OUTBOUND],
+    ).exclude(inbound_event=event).values_list("direction", "body").order_by("-occurred_at"))
+    return any(direction == Interaction.Direction.OUTBOUND or not _keyword(body)
+               for direction, body in earlier[:50])
 
 
 def status_reply(request: HttpRequest, events: list[InboundEvent]) -> HttpResponse:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from twilio.request_validator import RequestValidator
 
-from capture.models import ChannelSettings, InboundEvent, Lead
+from capture.models import ChannelSettings, InboundEvent, Interaction, Lead
 from tests.capture.conftest import load_json
 
 pytestmark = pytest.mark.django_db
@@ -129,10 +129,38 @@ def test_twilio_retrying_a_text_gets_no_second_auto_reply(client, payload):
     assert b"<Message>" not in retry.content
     assert not OutboundMessage.objects.filter(channel=OutboundMessage.Channel.SMS).exists()
     assert Lead.objects.get().interactions.count() == 1
-    # The next text of theirs is new: it is answered as before.
+    # The next text of theirs is part of the same conversation: acknowledged once is enough.
     later = twilio_post(client, "/inbound/twilio/sms/",
                         fixture(payload, MessageSid="SM5", Body="Any news?"))
-    assert b"<Message>Thanks! We'll text you soon.</Message>" in later.content
+    assert later.status_code == 200 and b"<Message>" not in later.content
+    assert Lead.objects.get().interactions.count() == 2
+
+
+def test_the_auto_reply_answers_a_leads_first_text_only(client):
+    # A lead that came in by the web form and texts for the first time is acknowledged; once
+    # a rep has texted them back, their answer goes to the rep without the robot's line.
+    ChannelSettings.objects.create(channel="twilio", reply_text="Thanks! We'll text you soon.")
+    phone = fixture("sms.json")["From"]
+    lead = Lead.objects.create(first_name="Ann", phone=phone, channel="web")
+    first = twilio_post(client, "/inbound/twilio/sms/", fixture("sms.json"))
+    assert b"<Message>Thanks! We'll text you soon.</Message>" in first.content
+    assert lead.interactions.count() == 1
+    Interaction.objects.create(lead=lead, direction=Interaction.Direction.OUTBOUND,
+                               kind=Interaction.Kind.SMS, channel="sms",
+                               summary="Hi Ann, when suits you for a call?")
+    answer = twilio_post(client, "/inbound/twilio/sms/",
+                         fixture("sms.json", MessageSid="SM77", Body="Tomorrow at 10"))
+    assert b"<Message>" not in answer.content
+    assert lead.interactions.filter(direction=Interaction.Direction.INBOUND).count() == 2
+    # A day later the conversation is over; a new text of theirs is acknowledged again.
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    lead.interactions.update(occurred_at=timezone.now() - timedelta(hours=25))
+    again = twilio_post(client, "/inbound/twilio/sms/",
+                        fixture("sms.json", MessageSid="SM78", Body="Still interested"))
+    assert b"<Message>Thanks! We'll text you soon.</Message>" in again.content
 
 
 @pytest.mark.parametrize("word", ["STOP", "stop", " Unsubscribe ", "STOP ALL", "Stop.",
