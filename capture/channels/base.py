@@ -285,10 +285,17 @@ def read_form(request: HttpRequest) -> QueryDict:
 
 def json_body(request: HttpRequest) -> object:
     """The body parsed as JSON, in the charset its Content-Type declares. Without one (or with
-    UTF-8), JSON's own rule: UTF-8, or the UTF-16/32 its first bytes show. Malformed for a
-    charset problem; ValueError or RecursionError when it is no JSON."""
+    UTF-8, or one no codec knows), JSON's own rule: UTF-8, or the UTF-16/32 its first bytes
+    show. Malformed when the body is not in its declared charset; ValueError or RecursionError
+    when it is no JSON."""
     charset = declared_charset(request)
-    if not charset or _codec(charset) == "utf-8":
+    try:
+        codec = _codec(charset) if charset else "utf-8"
+    except Malformed:
+        # JSON defines no charset parameter (RFC 8259): a label we cannot name is ignored, as
+        # before, not held against a provider's retries.
+        codec = "utf-8"
+    if codec == "utf-8":
         return json.loads(request.body)
     return json.loads(decode_text(request.body, charset))
 

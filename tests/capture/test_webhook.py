@@ -277,3 +277,19 @@ def test_a_signed_json_body_in_a_declared_latin_1_keeps_its_accents(client, chat
                               HTTP_X_LEADCRM_SIGNATURE=f"sha256={digest.hexdigest()}")
     assert response.status_code == 200
     assert Lead.objects.get().first_name == "José"
+
+
+def test_a_signed_json_body_with_a_charset_label_nobody_knows_is_read_as_utf_8(client,
+                                                                               chat_widget):
+    # JSON defines no charset parameter (RFC 8259); an odd label was answered 400, and the
+    # sender's retries would have met the same answer forever.
+    body = json.dumps({"id": "chat-10", "visitor": {"name_first": "Zoë", "contact": {
+        "email": "zoe@example.com"}}}, ensure_ascii=False).encode()
+    timestamp = str(int(time.time()))
+    digest = hmac.new(SECRET.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    response = client.generic("POST", "/inbound/webhook/chat/", body,
+                              content_type="application/json; charset=utf-8-strict-please",
+                              HTTP_X_LEADCRM_TIMESTAMP=timestamp,
+                              HTTP_X_LEADCRM_SIGNATURE=f"sha256={digest.hexdigest()}")
+    assert response.status_code == 200, response.content
+    assert Lead.objects.get().first_name == "Zoë"
