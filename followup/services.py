@@ -567,7 +567,7 @@ def _record_sent(message: OutboundMessage, lead: Lead) -> None:
     )
     if message.kind == Kind.SLA_WARNING and message.recipient_id:
         notify(message.recipient_id, lead, Notification.Kind.SLA_WARNING,
-               f"Answer {lead.display_name} by {lead.respond_by:%H:%M} UTC")
+               f"Answer {lead.display_name} by {_clock(lead.respond_by, now)}")
     if message.enrollment_id:
         from followup.sequences import finish_if_done
 

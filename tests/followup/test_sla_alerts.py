@@ -284,3 +284,16 @@ def test_a_custom_field_edit_on_the_lead_page_that_changes_the_tier_warns_the_ow
     assert cold_lead.tier == "hot"
     assert sweep_at(NOON + timedelta(minutes=8)) == 1
     assert [m.to for m in warnings()] == [["alice@example.com"]]
+
+
+def test_a_warning_for_a_deadline_on_another_day_names_that_day(routing_rules, sla_policies,
+                                                                alice):
+    sla_policies["cold"].target = 2 * 24 * 60  # two days: the warning comes a day early
+    sla_policies["cold"].save()
+    with time_machine.travel(NOON, tick=False):
+        lead = submit(email="grace@big.com", job_title="Engineer")
+    assert lead.tier == "cold" and lead.respond_by == NOON + timedelta(days=2)
+    sweep_at(NOON)  # the assignment alert
+    assert sweep_at(NOON + timedelta(days=1, minutes=1)) == 1
+    note = Notification.objects.get(user=alice.user, kind="sla_warning")
+    assert note.text == "Answer Grace by 2026-12-02 12:00 UTC"  # not "by 12:00 UTC": gone today
