@@ -340,7 +340,7 @@ def deliver_outbound(message: OutboundMessage, *, connection=None) -> bool:
         return _finish(message, Status.SENT, note=run_enrolment_check(message))
     if message.kind in (Kind.SEQUENCE, Kind.SLA_WARNING) and now - message.due_at > stale_after():
         late = (now - message.due_at).total_seconds() / 3600
-        return _finish(message, Status.SKIPPED, note=f"Skipped: found {late:.1f} hours late "
+        return _finish(message, Status.SKIPPED, note=f"found {late:.1f} hours late "
                        f"(a worker was down); not sent so late.")
     lead = message.lead if _loaded(message, "lead") else Lead.objects.select_related(
         "owner").get(pk=message.lead_id)
