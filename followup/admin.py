@@ -104,10 +104,17 @@ class OutboundMessageAdmin(admin.ModelAdmin):
             send_outbound(message_id)
         now = Counter(OutboundMessage.objects.filter(id__in=ids).values_list("status",
                                                                             flat=True))
+        # A step found outside the prospect's sending window was moved to its next opening.
+        waiting = OutboundMessage.objects.filter(
+            id__in=ids, status=Status.SCHEDULED, due_at__gt=timezone.now()).count()
         said = [f"Sent {now[Status.SENT]} of {len(ids)} message(s)."]
         if now[Status.SENDING]:
             said.append(f"{now[Status.SENDING]} being sent by a worker just now.")
-        if left := len(ids) - now[Status.SENT] - now[Status.SENDING]:
+        if waiting:
+            said.append(f"{waiting} waits for the prospect's sending window: it goes out at "
+                        "its due time." if waiting == 1 else f"{waiting} wait for the prospects' "
+                        "sending windows: they go out at their due times.")
+        if left := len(ids) - now[Status.SENT] - now[Status.SENDING] - waiting:
             said.append(f"{left} not sent: see their status and last error.")
         self.message_user(request, " ".join(said),
                           messages.WARNING if left else messages.SUCCESS)

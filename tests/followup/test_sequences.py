@@ -448,3 +448,31 @@ def test_a_failed_step_retried_after_the_prospect_wrote_is_not_sent(enrolled, se
     last.refresh_from_db()
     assert last.status == "cancelled"
     assert len(to_prospect(enrolled.lead)) == 2
+
+
+def test_a_failed_step_retried_at_night_is_reported_as_waiting_for_the_window(
+        enrolled, settings, client):
+    """Retried after the lead's sending window closed, the step is moved to the morning: the
+    action said "1 not sent: see their status and last error", and the last error was still
+    the mail server's."""
+    from tests.factories import UserFactory
+
+    sweep_at(ARRIVAL + 2 * DAY)
+    sweep_at(datetime(2026, 12, 7, 14, 0, tzinfo=UTC))
+    settings.EMAIL_BACKEND = "tests.followup.failing_backend.FailingBackend"
+    for minutes in range(0, 50, 10):
+        sweep_at(ARRIVAL + 10 * DAY + timedelta(minutes=minutes))
+    last = OutboundMessage.objects.get(enrollment=enrolled, step__position=3)
+    assert last.status == "failed"
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    evening = datetime(2026, 12, 11, 0, 30, tzinfo=UTC)  # Thursday 19:30 in New York
+    with time_machine.travel(evening, tick=False):
+        client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+        page = client.post("/admin/followup/outboundmessage/", {
+            "action": "send_again_now", "_selected_action": [last.pk]}, follow=True)
+    last.refresh_from_db()
+    assert last.status == "scheduled"
+    assert last.due_at == datetime(2026, 12, 11, 14, 0, tzinfo=UTC)  # Friday 9:00 there
+    said = [(m.level_tag, m.message) for m in page.context["messages"]]
+    assert said == [("success", "Sent 0 of 1 message(s). 1 waits for the prospect's sending "
+                                "window: it goes out at its due time.")]
