@@ -103,8 +103,10 @@ STEP_VARIABLES = ("first_name", "last_name", "company", "owner_name", "owner_sig
                   "unsubscribe_url")
 
 
-TEMPLATE_VARIABLES = ("Variables: {{ first_name }}, {{ last_name }}, {{ company }}, "
-                      "{{ owner_name }}, {{ owner_signature }}.")
+# Built from STEP_VARIABLES, so the help text names exactly what a template may print.
+TEMPLATE_VARIABLES = ("Variables: " + ", ".join(f"{{{{ {name} }}}}" for name in STEP_VARIABLES)
+                      + ". {{ unsubscribe_url }} is the prospect's own unsubscribe link: a rep's "
+                      "email carries one only where the template prints it.")
 
 
 class EmailTemplate(models.Model):

@@ -66,23 +66,36 @@ def _compiled(template_text: str) -> Template:
 
 def email_templates_for(lead: Lead) -> list[dict]:
     """The active email templates filled in for this lead (the lead page's Email tab)."""
-    from followup.sequences import step_context
-
     templates = list(EmailTemplate.objects.filter(is_active=True))
     if not templates:
         return []
-    context = step_context(lead, unsubscribe="")  # reads the owner's signature
+    context = email_template_context(lead)
     filled = []
     for template in templates:
         try:
-            subject = " ".join(render_text(template.subject, context).split())[:200]
-            body = render_text(template.body, context)
+            filled.append(fill_email_template(template, context))
         except TemplateSyntaxError:  # saved around the admin's check: leave it out
             logger.warning("Email template %s does not render", template.pk)
-            continue
-        filled.append({"id": template.pk, "name": template.name, "subject": subject,
-                       "body": body})
     return filled
+
+
+def email_template_context(lead: Lead) -> dict:
+    """What a rep's email template may print for this lead (followup.models.STEP_VARIABLES).
+
+    {{ unsubscribe_url }} is the lead's own working link, as in a sequence's emails: a rep's
+    email may be a commercial one too, and the prospect who follows it is unsubscribed.
+    """
+    from followup.sequences import step_context
+
+    return step_context(lead, unsubscribe=unsubscribe_url(lead))  # reads the owner's signature
+
+
+def fill_email_template(template: EmailTemplate, context: dict) -> dict:
+    """One email template filled in (the lead page and the admin's preview show this same text).
+    Raises TemplateSyntaxError for a text saved around the admin's check."""
+    return {"id": template.pk, "name": template.name,
+            "subject": " ".join(render_text(template.subject, context).split())[:200],
+            "body": render_text(template.body, context)}
 
 
 def stale_after() -> timedelta:

@@ -3,10 +3,16 @@ filled in for the lead, edits it, sends it."""
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlsplit
+
 import pytest
 from django.core import mail
 
-from followup.models import EmailTemplate
+from capture.privacy import is_suppressed
+from followup.models import STEP_VARIABLES, EmailTemplate
+from followup.services import email_template_context, fill_email_template
+from followup.suppression import unsubscribe_url
 from tests.routing.pages import lead_for
 
 pytestmark = pytest.mark.django_db
@@ -61,3 +67,33 @@ def test_the_admin_refuses_a_template_that_does_not_parse(admin_client):
     html = response.content.decode()
     assert response.status_code == 200 and "This template has an error" in html
     assert not EmailTemplate.objects.filter(name="Broken").exists()
+
+
+def test_the_unsubscribe_variable_is_the_prospects_working_link(as_alice, alice, client,
+                                                                sync_tasks):
+    """{{ unsubscribe_url }} was accepted on save but printed nothing in the rep's email: the
+    prospect read "Unsubscribe here: " and no link. It is now the lead's own link, which
+    unsubscribes them."""
+    EmailTemplate.objects.create(name="Offer", subject="Our offer, {{ first_name }}",
+                                 body="Hi {{ first_name }}.\nNot for you? {{ unsubscribe_url }}")
+    lead = lead_for(alice.user, first_name="Grace", email="g@navy.mil")
+    body = as_alice.get(f"/leads/{lead.pk}/").context["email_templates"][0]["body"]
+    link = re.search(r"Not for you\? (\S+)$", body)
+    assert link is not None and link.group(1) == unsubscribe_url(lead)
+    client.logout()
+    client.post(urlsplit(link.group(1)).path)
+    assert is_suppressed(lead, "email")
+
+
+def test_the_help_text_names_exactly_the_variables_a_rep_email_fills_in(alice):
+    """The help text left out {{ unsubscribe_url }}, which saving accepted; every variable it
+    names now prints something for a lead, and saving accepts exactly those."""
+    named = re.findall(r"\{\{ (\w+) \}\}", EmailTemplate._meta.get_field("body").help_text)
+    assert sorted(set(named)) == sorted(STEP_VARIABLES)
+    lead = lead_for(alice.user, first_name="Grace", last_name="Hopper", company="Navy",
+                    email="g@navy.mil")
+    context = email_template_context(lead)
+    for name in named:
+        template = EmailTemplate(name=name, subject=name, body=f"{{{{ {name} }}}}")
+        template.full_clean()
+        assert fill_email_template(template, context)["body"].strip(), name
