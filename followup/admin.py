@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import operator
 from collections import Counter
+from functools import reduce
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
@@ -32,10 +35,11 @@ from followup.models import (
     Suppression,
 )
 from followup.sequences import RUNNING, owner_timezone, step_context, stop_enrollment
-from followup.services import render_text
+from followup.services import email_template_context, fill_email_template, render_text
 from followup.suppression import unsubscribe_url
 from followup.tasks import send_outbound
 from followup.windows import lead_timezone
+from routing.access import visible_leads
 
 ERROR_SHOWN = 80  # characters of an outbox row's last error in the list
 
@@ -120,12 +124,85 @@ class OutboundMessageAdmin(admin.ModelAdmin):
                           messages.WARNING if left else messages.SUCCESS)
 
 
+PREVIEW_SEARCH = ("first_name", "last_name", "email", "phone", "company")
+
+
+def lead_to_preview(request: HttpRequest) -> tuple[Lead | None, str]:
+    """The lead a preview fills its text in for, and a warning when it is not the one asked for.
+
+    ?lead= takes a lead id, or words found in a name, email, phone or company (the newest match
+    is shown); without it, the newest lead. Only leads the user may open (routing.access) are
+    chosen: any other id reads as one that does not exist. A lead that is not found says so,
+    and which lead is shown instead: sales ops must not take the newest lead's text for the
+    lead they asked for.
+    """
+    asked = request.GET.get("lead", "").strip()
+    leads = visible_leads(request.user).select_related("owner").order_by("-created_at", "-pk")
+    # ASCII digits only: "²".isdigit() is True, yet no number int() reads.
+    is_id = asked.isascii() and asked.isdecimal()
+    if is_id:
+        lead = leads.filter(pk=asked).first()
+    elif asked:
+        found = leads
+        for word in asked.split():
+            found = found.filter(reduce(operator.or_, (
+                Q(**{f"{field}__icontains": word}) for field in PREVIEW_SEARCH)))
+        lead = found.first()
+    else:
+        lead = None
+    if lead is not None or not asked:
+        return lead or leads.first(), ""
+    lead = leads.first()
+    missing = (f"There is no lead #{asked}." if is_id else
+               f"No lead matches “{asked}” (a lead id, or a name, email, phone or company).")
+    instead = (f"Showing the newest lead, {lead.display_name} (#{lead.pk}), instead." if lead
+               else "There are no leads to show instead.")
+    return lead, f"{missing} {instead}"
+
+
 @admin.register(EmailTemplate)
 class EmailTemplateAdmin(admin.ModelAdmin):
     list_display = ("name", "subject", "is_active", "updated_at")
     list_editable = ("is_active",)
     list_filter = ("is_active",)
     search_fields = ("name", "subject", "body")
+
+    def get_urls(self):
+        return [path("<int:pk>/preview/", self.admin_site.admin_view(self.preview),
+                     name="followup_emailtemplate_preview"), *super().get_urls()]
+
+    def preview(self, request: HttpRequest, pk: int):
+        """The template filled in for a real lead, as the rep sees it on the lead page
+        (followup.services.fill_email_template: the same text, the same variables)."""
+        template = get_object_or_404(EmailTemplate, pk=pk)
+        if not self.has_view_permission(request, template):
+            raise PermissionDenied
+        lead, warning = lead_to_preview(request)
+        if warning:
+            self.message_user(request, warning, messages.WARNING)
+        filled, error = None, ""
+        if lead is not None:
+            try:
+                filled = fill_email_template(template, email_template_context(lead))
+            except TemplateSyntaxError as exc:
+                error = f"This template has an error: {exc}"
+        return TemplateResponse(request, "followup/admin/emailtemplate_preview.html", {
+            **self.admin_site.each_context(request), "opts": self.model._meta,
+            "title": f"Preview of “{template}”", "template": template, "lead": lead,
+            "filled": filled, "error": error, "asked": request.GET.get("lead", "").strip(),
+        })
+
+    @admin.display(description="preview")
+    def preview_link(self, obj):
+        return format_html('<a href="{}">Preview with a real lead</a>',
+                           reverse("admin:followup_emailtemplate_preview", args=[obj.pk]))
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("preview_link",) if obj else ()
+
+    def get_fields(self, request, obj=None):
+        fields = [f for f in super().get_fields(request, obj) if f != "preview_link"]
+        return ["preview_link", *fields] if obj else fields
 
 
 NO_STEPS = ("Add at least one step, or untick “On” to keep the sequence as a draft: switched "
@@ -229,27 +306,14 @@ class SequenceAdmin(admin.ModelAdmin):
                      name="followup_sequence_preview"), *super().get_urls()]
 
     def preview(self, request: HttpRequest, pk: int):
-        """Every step rendered for a real lead (?lead=<id>; the newest lead by default).
-
-        A lead id that is not found says so, and which lead is shown instead: sales ops must
-        not take the newest lead's text for the lead they asked for.
-        """
+        """Every step rendered for a real lead (?lead=<id or words>; the newest lead by
+        default; lead_to_preview)."""
         sequence = get_object_or_404(Sequence, pk=pk)
         if not self.has_view_permission(request, sequence):
             raise PermissionDenied
-        asked = request.GET.get("lead", "").strip()
-        leads = Lead.objects.select_related("owner")
-        # ASCII digits only: "²".isdigit() is True, yet no number int() reads.
-        is_id = asked.isascii() and asked.isdecimal()
-        lead = leads.filter(pk=asked).first() if is_id else None
-        if lead is None:
-            lead = leads.order_by("-created_at").first()
-            if asked:
-                missing = (f"There is no lead #{asked}." if is_id else
-                           f"“{asked}” is not a lead id (a lead id is a number, e.g. 42).")
-                instead = (f"Showing the newest lead, {lead.display_name} (#{lead.pk}), "
-                           "instead." if lead else "There are no leads to show instead.")
-                self.message_user(request, f"{missing} {instead}", messages.WARNING)
+        lead, warning = lead_to_preview(request)
+        if warning:
+            self.message_user(request, warning, messages.WARNING)
         steps = []
         if lead is not None:
             context = step_context(lead, unsubscribe_url(lead))

@@ -171,13 +171,13 @@ def test_the_preview_renders_every_step_for_a_real_lead(ops_client, routing_rule
     assert response.status_code == 200
     assert "Your request for US Navy" in page and "Hi Grace," in page
     assert "Alice Rep" in page and "Unsubscribe: http://127.0.0.1:8000/u/" in page
-    assert "was not found" not in page and "is not a lead id" not in page
+    assert "There is no lead" not in page and "No lead matches" not in page
 
 
 @pytest.mark.parametrize(("asked", "said"), [
     ("99999", "There is no lead #99999."),
-    ("abc", "“abc” is not a lead id (a lead id is a number, e.g. 42)."),
-    ("²", "“²” is not a lead id (a lead id is a number, e.g. 42)."),  # isdigit(), not int()
+    ("abc", "No lead matches “abc” (a lead id, or a name, email, phone or company)."),
+    ("²", "No lead matches “²” (a lead id, or a name, email, phone or company)."),  # not int()
     ("99999999999999999999", "There is no lead #99999999999999999999."),
 ])
 def test_the_preview_says_when_the_asked_lead_is_not_found_and_whom_it_shows(
