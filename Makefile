@@ -11,7 +11,10 @@ $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found; set PYTHON=...)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "Installing leadcrm and its dependencies into $(VENV) (log: $(VENV)/install.log)..."
+	@# phonenumberslite (before phonenumbers) ships the same module: out first, or removing it
+	@# later deletes the full package's files
 	@$(PY) -m pip install --upgrade pip > $(VENV)/install.log 2>&1 \
+	  && $(PY) -m pip uninstall -y phonenumberslite >> $(VENV)/install.log 2>&1 \
 	  && $(PY) -m pip install -e ".[dev]" >> $(VENV)/install.log 2>&1 \
 	  || { tail -n 30 $(VENV)/install.log; echo "pip install failed: see $(VENV)/install.log"; exit 1; }
 	touch $@

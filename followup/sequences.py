@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from capture.models import OPEN_STATUSES, Channel, Interaction, Lead, LeadStatus
 from followup.models import Enrollment, OutboundMessage, Sequence, SequenceStep
-from followup.windows import add_delay, lead_timezone, next_sending_moment, sending_window
+from followup.windows import add_delay, lead_timezone, next_moment_to_reach
 from routing.models import RepProfile
 
 logger = logging.getLogger(__name__)
@@ -137,18 +137,18 @@ def enrol_lead(*, lead: Lead, sequence: Sequence, now: datetime | None = None) -
         with transaction.atomic():
             enrollment = Enrollment.objects.create(lead=lead, sequence=sequence, enrolled_at=now)
             steps = list(sequence.steps.order_by("position", "id"))
-            tz = lead_timezone(lead, owner_timezone(lead))
+            owner_tz = owner_timezone(lead)
+            tz = lead_timezone(lead, owner_tz)
             planned = now
             rows = []
             for step in steps:
                 planned = add_delay(planned, step.delay, step.delay_unit, tz)
-                starts, ends = sending_window(step.channel, sequence.window_starts,
-                                              sequence.window_ends)
                 rows.append(OutboundMessage(
                     lead=lead, kind=OutboundMessage.Kind.SEQUENCE, channel=step.channel,
                     enrollment=enrollment, step=step, subject=step.subject[:255],
-                    due_at=next_sending_moment(planned, tz, starts, ends,
-                                               sequence.send_on_weekends),
+                    due_at=next_moment_to_reach(lead, owner_tz, step.channel, planned,
+                                                sequence.window_starts, sequence.window_ends,
+                                                sequence.send_on_weekends),
                 ))
             OutboundMessage.objects.bulk_create(rows)
     except IntegrityError:  # another active sequence (a concurrent enrolment) got there first

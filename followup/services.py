@@ -38,7 +38,7 @@ from followup.platforms import Refused
 from followup.replies import record_reply_failed, record_reply_sent, send_reply, unwanted_reason
 from followup.sms import send_sms, sms_configured
 from followup.suppression import unsubscribe_url
-from followup.windows import in_window, lead_timezone, next_sending_moment, sending_window
+from followup.windows import next_moment_to_reach
 
 logger = logging.getLogger(__name__)
 
@@ -463,13 +463,13 @@ def _prepare_step(message: OutboundMessage, lead: Lead, now: datetime) -> bool:
     if message.channel in ("email", "sms") and is_suppressed(lead, message.channel):
         raise _Unwanted("The prospect unsubscribed (or texted STOP, bounced, or was erased).")
     sequence = enrollment.sequence
-    tz = lead_timezone(lead, owner_timezone(lead))
-    starts, ends = sending_window(message.channel, sequence.window_starts, sequence.window_ends)
-    if not in_window(now, tz, starts, ends, sequence.send_on_weekends):
+    opens = next_moment_to_reach(lead, owner_timezone(lead), message.channel, now,
+                                 sequence.window_starts, sequence.window_ends,
+                                 sequence.send_on_weekends)
+    if opens != now.astimezone(UTC):
         # A worker back after downtime must not text at night: wait for the window.
         OutboundMessage.objects.filter(pk=message.pk, status=Status.SENDING).update(
-            status=Status.SCHEDULED, claimed_at=None,
-            due_at=next_sending_moment(now, tz, starts, ends, sequence.send_on_weekends))
+            status=Status.SCHEDULED, claimed_at=None, due_at=opens)
         return False
     link = unsubscribe_url(lead)
     context = step_context(lead, link)

@@ -1,27 +1,34 @@
 """The lead's local time and the hours we may reach them in. Pure, apart from reading zone.tab.
 
-The lead's timezone, in this order:
-1. the country of its phone number (E.164), when that country has one timezone;
+The lead's timezone (delays, emails, the preview), in this order:
+1. the time zone of its phone number (phonenumbers' data: +1 808 is Honolulu), when it has one;
 2. its `country` field (a two-letter code), when that country has one timezone;
-3. for a country with several timezones (US, CA, AU, ...): the owner's timezone when it lies
-   in that country, else the country's principal zone (US: America/New_York);
+3. among several (a number or a country spanning zones: +1 605, a US toll-free number, US,
+   CA, AU, ...): the owner's timezone when it is one of them, else the country's principal
+   zone (US: America/New_York) when it is, else the first;
 4. the owner's rep profile timezone;
 5. settings.TIME_ZONE.
+
+SMS and call tasks (the TCPA: 8 a.m. to 9 p.m. where the called party is) must be inside the
+window in every zone of the number, not in that one guess: see `next_moment_to_reach`.
 """
 
 from __future__ import annotations
 
 import functools
 import zoneinfo
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import phonenumbers
 from django.conf import settings
+from phonenumbers.timezone import time_zones_for_number
 
 # TCPA: texts and calls only between 8 a.m. and 9 p.m. at the called party's location.
 TCPA_STARTS, TCPA_ENDS = time(8), time(21)
+TCPA_CHANNELS = ("sms", "task")
 
 PRINCIPAL_ZONES = {
     "US": "America/New_York", "CA": "America/Toronto", "AU": "Australia/Sydney",
@@ -62,16 +69,38 @@ def country_of(lead) -> str:
     return country if len(country) == 2 else ""
 
 
+def number_zones(phone: str) -> tuple[str, ...]:
+    """The time zones the number may ring in, by its area code or prefix ("+1 808": Honolulu;
+    a US toll-free number: all of the +1 area's); () when unknown or unreadable."""
+    if not phone:
+        return ()
+    try:
+        names = time_zones_for_number(phonenumbers.parse(phone))
+    except phonenumbers.NumberParseException:
+        return ()
+    return tuple(name for name in names if _known_zone(name))
+
+
+@functools.cache
+def _known_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False  # "Etc/Unknown", or a zone this machine's tzdata lacks
+    return True
+
+
 def lead_timezone(lead, owner_timezone: str | None = None) -> ZoneInfo:
     """The lead's timezone by the rule in this module's docstring."""
     country = country_of(lead)
-    zones = zones_by_country().get(country, ()) if country else ()
+    zones = number_zones(lead.phone) or (zones_by_country().get(country, ()) if country else ())
     if len(zones) == 1:
         return ZoneInfo(zones[0])
     if zones:
         if owner_timezone in zones:
             return ZoneInfo(owner_timezone)
-        return ZoneInfo(PRINCIPAL_ZONES.get(country, zones[0]))
+        principal = PRINCIPAL_ZONES.get(country)
+        return ZoneInfo(principal if principal in zones else zones[0])
     try:
         return ZoneInfo(owner_timezone or settings.TIME_ZONE)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -80,7 +109,7 @@ def lead_timezone(lead, owner_timezone: str | None = None) -> ZoneInfo:
 
 def sending_window(channel: str, starts: time, ends: time) -> tuple[time, time]:
     """SMS and call tasks never outside 8:00-21:00 local, whatever the sequence says."""
-    if channel in ("sms", "task"):
+    if channel in TCPA_CHANNELS:
         return max(starts, TCPA_STARTS), min(ends, TCPA_ENDS)
     return starts, ends
 
@@ -101,8 +130,45 @@ def next_sending_moment(moment: datetime, tz: ZoneInfo, starts: time, ends: time
     raise ValueError("The sending window never opens.")
 
 
-def in_window(moment: datetime, tz: ZoneInfo, starts: time, ends: time, weekends: bool) -> bool:
-    return next_sending_moment(moment, tz, starts, ends, weekends) == moment.astimezone(UTC)
+def next_moment_in_every_zone(moment: datetime, zones: Sequence[ZoneInfo], starts: time,
+                              ends: time, weekends: bool) -> datetime | None:
+    """The first moment from `moment` inside the window in every one of `zones` (UTC), or None
+    when they share none within a fortnight (a toll-free number's zones, from Samoa to Guam,
+    share no hour of 9:00-18:00)."""
+    candidate = moment.astimezone(UTC)
+    limit = candidate + timedelta(days=15)
+    while candidate <= limit:
+        try:
+            later = max(next_sending_moment(candidate, tz, starts, ends, weekends) for tz in zones)
+        except ValueError:
+            return None
+        if later == candidate:
+            return candidate
+        candidate = later  # the opening in the zone that was closed; check the others again
+    return None
+
+
+def next_moment_to_reach(lead, owner_timezone: str | None, channel: str, moment: datetime,
+                         starts: time, ends: time, weekends: bool) -> datetime:
+    """`moment` if a step on `channel` may reach the lead then, else the next time it may (UTC).
+
+    Email: the sequence's window in the lead's timezone. SMS and call tasks: the window cut to
+    8:00-21:00, in every time zone of the lead's number (a Honolulu number with a New York
+    owner: Honolulu's hours; +1 605, Denver and Chicago: the hours both are in; a US toll-free
+    number, from Samoa to Guam: 17:00-19:30 New York time). When those zones share no hour of
+    the window (the toll-free number with 9:00-18:00), its zones in the lead's country (the
+    US's, New York to Hawaii: 14:00-18:00 New York time); when even those share none (a window
+    of an hour or two), the lead's timezone alone, as for email.
+    """
+    starts, ends = sending_window(channel, starts, ends)
+    if channel in TCPA_CHANNELS and (zones := number_zones(lead.phone)):
+        home = zones_by_country().get(country_of(lead), ())
+        for names in (zones, tuple(name for name in zones if name in home)):
+            if names and (found := next_moment_in_every_zone(
+                    moment, [ZoneInfo(name) for name in names], starts, ends, weekends)):
+                return found
+    return next_sending_moment(moment, lead_timezone(lead, owner_timezone), starts, ends,
+                               weekends)
 
 
 def add_delay(start: datetime, amount: int, unit: str, tz: ZoneInfo) -> datetime:

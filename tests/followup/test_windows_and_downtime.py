@@ -38,6 +38,7 @@ def step_row(lead) -> OutboundMessage:
 @pytest.mark.parametrize(("fields", "zone"), [
     ({"phone": "+81312345678"}, "Asia/Tokyo"),
     ({"phone": "+442071234567", "country": "US"}, "Europe/London"),  # the phone wins
+    ({"phone": "+18085550123", "country": "US"}, "Pacific/Honolulu"),  # its area code's zone
     ({"country": "DE"}, "Europe/Berlin"),
     ({"country": "US"}, "America/New_York"),  # several zones: the principal one
     ({}, "UTC"),  # nothing known and no owner: settings.TIME_ZONE
@@ -68,10 +69,10 @@ def test_texts_keep_to_eight_to_nine_local_even_when_the_sequence_allows_more(
              send_on_weekends=True)
     with time_machine.travel(ARRIVAL, tick=False):
         lead = submit(phone="+12135550123", country="US", email="")
-    # A US number, the owner in New York: New York time. +20 hours is 06:00 on Tuesday there;
-    # the sequence would allow 6:00, the TCPA only 8:00.
-    due = step_row(lead).due_at.astimezone(NEW_YORK)
-    assert due == datetime(2026, 12, 1, 8, 0, tzinfo=NEW_YORK)
+    # A Los Angeles number (the owner in New York): +20 hours is 03:00 on Tuesday there; the
+    # sequence would allow 6:00, the TCPA only 8:00, Los Angeles time.
+    due = step_row(lead).due_at.astimezone(LOS_ANGELES)
+    assert due == datetime(2026, 12, 1, 8, 0, tzinfo=LOS_ANGELES)
 
 
 def test_weekends_are_skipped_unless_the_sequence_sends_on_weekends():
