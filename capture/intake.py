@@ -97,6 +97,9 @@ class IntakeInput:
     # A partner's key or a webhook source may acknowledge its leads with a form's message
     # (the form's id; ApiKey/WebhookSource.acknowledge_with). A web form uses its own.
     acknowledge_with: int | None = None
+    # Whether the owner of a lead this matches hears of it (followup's reply notice). False
+    # where nobody wrote (an import) or the channel tells the owner itself (the live chat).
+    tell_owner: bool = True
 
 
 @dataclass(frozen=True)

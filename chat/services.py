@@ -418,13 +418,14 @@ def normalise(event: InboundEvent) -> IntakeInput:
             channel=Channel.CHAT, fields=fields, kind=Interaction.Kind.SUBMISSION,
             summary="Left contact details in the chat" + (
                 " (nobody answered)" if payload.get("reason") == "offline" else ""),
-            body=text, source=widget.source, notify_prospect=False,
+            body=text, source=widget.source, notify_prospect=False, tell_owner=False,
             lead_id=_contact_target(conversation, fields), occurred_at=event.received_at)
     if conversation.lead_id is None:
         fields["message"] = text
     return IntakeInput(
         channel=Channel.CHAT, fields=fields, kind=Interaction.Kind.MESSAGE,
         summary=f"Chat: {text[:80]}", body=text, source=widget.source, notify_prospect=False,
+        tell_owner=False,  # the chat tells the owner itself, and shows the waiting visitor
         lead_id=conversation.lead_id, message_id=conversation.thread,
         occurred_at=event.received_at,
         respond_within=timedelta(seconds=widget.first_response_seconds)

@@ -329,6 +329,7 @@ class Notification(models.Model):
         TASK = "task", "Follow-up task"
         QUEUED = "queued", "Waiting in the team queue"
         REPLY_FAILED = "reply_failed", "A reply could not be delivered"
+        PROSPECT_WROTE = "prospect_wrote", "Prospect got in touch"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                              related_name="notifications")

@@ -29,8 +29,10 @@ from followup.services import (
     alert_breach,
     alert_owner_of_assignment,
     notify,
+    prospect_wrote_text,
     schedule_sla_warning,
     sla_warning_row,
+    tell_owner_prospect_wrote,
 )
 from followup.suppression import lift_stop, suppress
 from routing.signals import deadline_moved, lead_assigned, lead_queued, sla_breached
@@ -108,6 +110,25 @@ def follow_up_received_lead(
         write_timers(warning)
 
 
+@receiver(lead_received, dispatch_uid="followup.tell_owner_prospect_wrote")
+def tell_owner_of_inbound(
+    sender, *, lead: Lead, interaction: Interaction, created: bool, data: IntakeInput, **kwargs
+) -> None:
+    """The prospect wrote again on a lead someone owns (in nurture too, or with its follow-up
+    stopped): the owner hears in the app, or a "please call me" waits unseen. Not for a new
+    lead, nor a lead this message had routed to them (the new-owner alert covers both), nor a
+    lead nobody owns (it waits in the team queue). Not for STOP/START, a call that was put
+    through, an import, or the live chat (it tells the owner itself)."""
+    if (created or not lead.owner_id or not data.tell_owner
+            or interaction.direction != Interaction.Direction.INBOUND
+            or "do_not_text" in data.flags
+            or (interaction.kind == Interaction.Kind.CALL and not data.flags.get("needs_callback"))
+            or getattr(lead, "_owner_alerted_id", None) == lead.owner_id):
+        return
+    tell_owner_prospect_wrote(lead.owner_id, lead, prospect_wrote_text(
+        lead, interaction, message=data.fields.get("message", "")))
+
+
 @receiver(lead_touched, dispatch_uid="followup.stop_on_touch")
 def stop_on_touch(sender, *, lead: Lead, interaction: Interaction | None = None,
                   **kwargs) -> None:
@@ -135,6 +156,8 @@ def warn_before_new_deadline(sender, *, lead: Lead, **kwargs) -> None:
 
 @receiver(lead_assigned, dispatch_uid="followup.alert_new_owner")
 def alert_new_owner(sender, *, lead: Lead, owner_id: int, acting_user=None, **kwargs) -> None:
+    # An intake that routed the lead has told its owner: tell_owner_of_inbound adds nothing.
+    lead._owner_alerted_id = owner_id
     if acting_user is not None and acting_user.pk == owner_id:
         return  # a rep who claimed a lead (or took it by working it) knows it is theirs
     for message in alert_owner_of_assignment(lead, owner_id):

@@ -227,6 +227,45 @@ def alert_owner_of_assignment(lead: Lead, owner_id: int,
     return OutboundMessage.objects.bulk_create(rows)
 
 
+# What the owner's notice says the prospect did, by the kind of their interaction.
+PROSPECT_DID = {
+    Interaction.Kind.EMAIL: "replied by email",
+    Interaction.Kind.SMS: "texted",
+    Interaction.Kind.CALL: "called",
+    Interaction.Kind.SUBMISSION: "got in touch again",
+}
+
+
+def prospect_wrote_text(lead: Lead, interaction: Interaction, message: str = "") -> str:
+    """The owner's notice of an inbound message: who, how, and its first line ("Kenji replied
+    by email: Please call me"). A platform message names its platform, as its summary does
+    ("WhatsApp: …"); a call and a booking say what their summary says."""
+    name = lead.display_name
+    if interaction.channel == Channel.BOOKING:
+        return f"{name}: {interaction.summary}"[:255]
+    if interaction.kind in PROSPECT_DID:
+        did = PROSPECT_DID[interaction.kind]
+    else:
+        platform, colon, _ = interaction.summary.partition(": ")
+        did = f"wrote ({platform})" if colon and len(platform) <= 40 else "wrote"
+    line = "" if interaction.kind == Interaction.Kind.CALL else next(
+        (text.strip() for text in (message or interaction.body).splitlines() if text.strip()), "")
+    text = f"{name} {did}: {line or interaction.summary}"
+    return text if len(text) <= 255 else text[:254] + "…"
+
+
+def tell_owner_prospect_wrote(owner_id: int, lead: Lead, text: str) -> None:
+    """One notice per lead while its owner has not read it: a prospect who sends five texts in
+    a row gives one, brought up to date with the latest (its text, and its time, so it is
+    listed as new), as the team lead's QUEUED notice is. Read, the next message gives a new
+    one. One UPDATE when there is a notice to bring up to date; an INSERT besides when not."""
+    text = text[:255]
+    if not Notification.objects.filter(
+            user_id=owner_id, lead=lead, kind=Notification.Kind.PROSPECT_WROTE,
+            read_at__isnull=True).update(text=text, created_at=timezone.now()):
+        notify(owner_id, lead, Notification.Kind.PROSPECT_WROTE, text)
+
+
 def _when(moment: datetime) -> str:
     """A deadline in an alert: in UTC, the one zone every recipient shares."""
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"

@@ -439,4 +439,5 @@ def _input(result, source: str, at) -> IntakeInput:
         consent=Consent(text=f"Consent recorded in the import {source}", given_at=at)
         if result.consent else None,
         notify_prospect=False,  # an import never emails the people in it
+        tell_owner=False,  # nor tells an owner that their lead "wrote": nobody did
     )
