@@ -3,6 +3,8 @@ A user reaches only their own: someone else's notification is a 404, as a lead i
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -12,6 +14,15 @@ from django.views.decorators.http import require_POST
 
 from followup.models import Notification
 from followup.selectors import mark_notifications_read
+
+
+def _seen_at(request: HttpRequest) -> datetime | None:
+    """The notice's time as the page showed it (`seen`, ISO 8601); none or unreadable: None."""
+    try:
+        seen = datetime.fromisoformat(request.POST.get("seen", ""))
+    except ValueError:
+        return None
+    return seen if seen.tzinfo is not None else None
 
 
 def _back(request: HttpRequest) -> HttpResponse:
@@ -27,7 +38,7 @@ def _back(request: HttpRequest) -> HttpResponse:
 def mark_read(request: HttpRequest, notification_id: int) -> HttpResponse:
     if not Notification.objects.filter(pk=notification_id, user=request.user).exists():
         raise Http404("No notification here.")
-    mark_notifications_read(request.user, ids=[notification_id])
+    mark_notifications_read(request.user, ids=[notification_id], seen_at=_seen_at(request))
     return _back(request)
 
 
@@ -39,5 +50,5 @@ def mark_all_read(request: HttpRequest) -> HttpResponse:
         up_to = int(request.POST.get("up_to", ""))
     except ValueError:
         up_to = None
-    mark_notifications_read(request.user, up_to_id=up_to)
+    mark_notifications_read(request.user, up_to_id=up_to, seen_at=_seen_at(request))
     return _back(request)

@@ -3,6 +3,8 @@ page, kept up to date while unread, and none for what is no message of theirs.""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -216,3 +218,33 @@ def test_a_reply_costs_the_intake_one_notification_query_once_its_notice_exists(
     assert notification_queries("Two", "SM2") == ["UPDATE"]
     assert notification_queries("Three", "SM3") == ["UPDATE"]
     assert notices(alice.user) == [(WROTE, "Kenji Sato texted: Three")]
+
+
+def form_fields(page: str, action: str) -> dict:
+    """The hidden fields of the page's form posting to `action`, as a browser sends them."""
+    form = page[page.index(f'action="{action}"'):]
+    form = form[:form.index("</form>")]
+    return dict(re.findall(r'type="hidden" name="(\w+)" value="([^"]*)"', form))
+
+
+def test_mark_read_on_a_notice_brought_up_to_date_since_the_page_was_drawn_keeps_the_news(
+        client, alice, kenji):
+    twilio_post(client, "/inbound/twilio/sms/", sms("SM1", "One"))
+    note = Notification.objects.get(user=alice.user)
+    client.force_login(alice.user)
+    page = queue_page(client)
+    assert "Kenji Sato texted: One" in page
+    twilio_post(client, "/inbound/twilio/sms/", sms("SM2", "Please call me now"))
+
+    every, one = "/queue/notifications/read/", f"/queue/notifications/{note.pk}/read/"
+    for action in (every, one):  # "Mark all read", then its own "Mark read"
+        assert client.post(action, form_fields(page, action)).status_code == 302
+        note.refresh_from_db()
+        assert note.read_at is None and note.text == "Kenji Sato texted: Please call me now"
+
+    page = queue_page(client)  # drawn again, it shows the news: now both buttons mark it read
+    assert "Kenji Sato texted: Please call me now" in page
+    assert client.post(one, form_fields(page, one)).status_code == 302
+    note.refresh_from_db()
+    assert note.read_at is not None
+    assert "Kenji Sato texted" not in queue_page(client)
