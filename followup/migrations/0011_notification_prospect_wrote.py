@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('followup', '0009_normalise_typed_suppressions'),
+        ('followup', '0010_email_template_variables'),
     ]
 
     operations = [
