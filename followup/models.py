@@ -200,6 +200,9 @@ class Enrollment(models.Model):
         ACTIVE = "active", "Active"
         PAUSED = "paused", "Paused"
         COMPLETED = "completed", "Completed"
+        # Every step failed, was skipped or could not go (a bounced address, a refusing mail
+        # server, a suppressed address): nothing reached the prospect, so no nurture.
+        UNDELIVERED = "undelivered", "Ended: nothing could be delivered"
         STOPPED = "stopped", "Stopped"
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="enrollments")
@@ -207,7 +210,9 @@ class Enrollment(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     enrolled_at = models.DateTimeField(default=timezone.now)
     ended_at = models.DateTimeField(null=True, blank=True)
-    stop_reason = models.CharField(max_length=255, blank=True)
+    stop_reason = models.CharField(
+        "why it ended", max_length=255, blank=True,
+        help_text="Why it stopped, or why nothing of it could be delivered.")
     paused_at = models.DateTimeField(
         null=True, blank=True, help_text="While paused: since when (resuming moves the unsent "
         "steps on by the time it was paused).")
@@ -330,6 +335,7 @@ class Notification(models.Model):
         QUEUED = "queued", "Waiting in the team queue"
         REPLY_FAILED = "reply_failed", "A reply could not be delivered"
         PROSPECT_WROTE = "prospect_wrote", "Prospect got in touch"
+        FOLLOWUP_UNDELIVERED = "followup_failed", "Follow-up could not reach the prospect"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                              related_name="notifications")

@@ -258,21 +258,36 @@ def _on_timeline(lead: Lead, summary: str, at: datetime) -> None:
     )
 
 
+@transaction.atomic  # the enrolment's end, its timeline entry, the notice and the status
 def finish_if_done(enrollment_id: int) -> bool:
-    """After a step's last word (sent, skipped, failed): with nothing left, the sequence is
-    complete and the lead goes to the long-term nurture list."""
+    """After a step's last word (sent, skipped, failed, not sent): with nothing left, the
+    sequence has ended. When some of it reached the prospect it is complete, and the lead goes
+    to the long-term nurture list. When nothing did (a bounced address, a mail server refusing
+    every message, steps skipped after downtime, a suppressed address), it ends as undelivered
+    with why, the lead stays where it is, and its owner is told: nobody has followed it up.
+
+    A failed step retried from the outbox after the sequence ended undelivered completes it
+    once it goes out (services._retried_after_completion)."""
     from capture.services import set_lead_status
 
-    if OutboundMessage.objects.filter(
-        enrollment_id=enrollment_id, status__in=[*UNSENT, OutboundMessage.Status.SENDING],
-    ).exists():
+    steps = OutboundMessage.objects.filter(enrollment_id=enrollment_id)
+    if steps.filter(status__in=[*UNSENT, OutboundMessage.Status.SENDING]).exists():
         return False
-    done = Enrollment.objects.filter(pk=enrollment_id, status=Enrollment.Status.ACTIVE).update(
-        status=Enrollment.Status.COMPLETED, ended_at=timezone.now())
-    if not done:
+    reached = reached_prospect(steps)
+    ended = Enrollment.objects.filter(
+        pk=enrollment_id, status__in=[Enrollment.Status.ACTIVE, *(
+            [Enrollment.Status.UNDELIVERED] if reached else [])],
+    ).update(status=Enrollment.Status.COMPLETED if reached else Enrollment.Status.UNDELIVERED,
+             ended_at=timezone.now(), stop_reason="" if reached else why_undelivered(steps))
+    if not ended:
         return False
     enrollment = Enrollment.objects.select_related("sequence", "lead").get(pk=enrollment_id)
     lead = enrollment.lead
+    if not reached:
+        _on_timeline(lead, f"Sequence “{enrollment.sequence}” ended: nothing could be "
+                           f"delivered ({enrollment.stop_reason})", enrollment.ended_at)
+        _tell_owner_undelivered(enrollment)
+        return True
     Interaction.objects.create(
         lead=lead, direction=Interaction.Direction.INTERNAL, kind=Interaction.Kind.SYSTEM,
         channel=Channel.MANUAL,
@@ -286,6 +301,56 @@ def finish_if_done(enrollment_id: int) -> bool:
         except ValueError:
             logger.info("Lead %s could not move to nurture from %s", lead.pk, lead.status)
     return True
+
+
+# The steps that reach the prospect; a task step is for the owner.
+TO_PROSPECT = (OutboundMessage.Channel.EMAIL, OutboundMessage.Channel.SMS)
+
+
+def _following_up(steps):
+    """The steps that follow the lead up: its emails and SMS, or, in a sequence of owner tasks
+    alone, the tasks (it follows up through the owner)."""
+    to_prospect = steps.filter(channel__in=TO_PROSPECT)
+    return to_prospect if to_prospect.exists() else steps
+
+
+def reached_prospect(steps) -> bool:
+    """Whether a sequence's steps (an OutboundMessage queryset) followed the lead up: one of
+    its emails or SMS went out (a task-only sequence: a task was given). A sequence without
+    steps had nothing to deliver."""
+    following_up = _following_up(steps)
+    return not following_up.exists() or following_up.filter(
+        status=OutboundMessage.Status.SENT).exists()
+
+
+def why_undelivered(steps) -> str:
+    """E.g. "3 failed (SMTPRecipientsRefused: …), 1 skipped (found 30.0 hours late …)": how
+    many steps ended each way, with the latest one's reason."""
+    parts = []
+    for status, said in ((OutboundMessage.Status.FAILED, "failed"),
+                         (OutboundMessage.Status.SKIPPED, "skipped"),
+                         (OutboundMessage.Status.CANCELLED, "not sent")):
+        ended = _following_up(steps).filter(status=status)
+        count = ended.count()
+        if count:
+            error = ended.order_by("-due_at", "-id").values_list("last_error", flat=True)[0]
+            error = " ".join(error.split())
+            parts.append(f"{count} {said}" + (f" ({error[:90]})" if error else ""))
+    return ("; ".join(parts) or "no step went out")[:255]
+
+
+def _tell_owner_undelivered(enrollment: Enrollment) -> None:
+    """The owner hears once per lead (an unread notice is brought up to date): nobody has
+    followed the lead up, and it stays theirs to reach another way."""
+    from followup.models import Notification
+    from followup.services import notify_once_per_lead
+
+    lead = enrollment.lead
+    if lead.owner_id:
+        notify_once_per_lead(
+            lead.owner_id, lead, Notification.Kind.FOLLOWUP_UNDELIVERED,
+            f"Follow-up could not reach {lead.display_name}: nothing of “"
+            f"{enrollment.sequence}” was delivered ({enrollment.stop_reason})")
 
 
 def step_context(lead: Lead, unsubscribe: str) -> dict:

@@ -256,14 +256,19 @@ def prospect_wrote_text(lead: Lead, interaction: Interaction, message: str = "")
 
 def tell_owner_prospect_wrote(owner_id: int, lead: Lead, text: str) -> None:
     """One notice per lead while its owner has not read it: a prospect who sends five texts in
-    a row gives one, brought up to date with the latest (its text, and its time, so it is
-    listed as new), as the team lead's QUEUED notice is. Read, the next message gives a new
-    one. One UPDATE when there is a notice to bring up to date; an INSERT besides when not."""
+    a row gives one, brought up to date with the latest, as the team lead's QUEUED notice is."""
+    notify_once_per_lead(owner_id, lead, Notification.Kind.PROSPECT_WROTE, text)
+
+
+def notify_once_per_lead(user_id: int, lead: Lead, kind: str, text: str) -> None:
+    """A notice of `kind` for this lead, coalesced while unread: an unread one is brought up to
+    date (its text, and its time, so it is listed as new); read, the next gives a new one. One
+    UPDATE when there is a notice to bring up to date; an INSERT besides when not."""
     text = text[:255]
     if not Notification.objects.filter(
-            user_id=owner_id, lead=lead, kind=Notification.Kind.PROSPECT_WROTE,
+            user_id=user_id, lead=lead, kind=kind,
             read_at__isnull=True).update(text=text, created_at=timezone.now()):
-        notify(owner_id, lead, Notification.Kind.PROSPECT_WROTE, text)
+        notify(user_id, lead, kind, text)
 
 
 def _when(moment: datetime) -> str:
@@ -532,12 +537,17 @@ def _prepare_step(message: OutboundMessage, lead: Lead, now: datetime) -> bool:
     return True
 
 
+# A sequence that ended because its steps had their last word (not a stop).
+ENDED_BY_ITS_STEPS = (Enrollment.Status.COMPLETED, Enrollment.Status.UNDELIVERED)
+
+
 def _retried_after_completion(enrollment: Enrollment, lead: Lead) -> bool:
-    """A failed step retried from the outbox after its sequence completed: it failed last, so
-    nothing was left and the sequence completed (the lead went to nurture). It still goes out
+    """A failed step retried from the outbox after its sequence ended: it failed last, so
+    nothing was left and the sequence completed (the lead went to nurture), or ended with
+    nothing delivered (the owner was told; sequences.finish_if_done). It still goes out
     unless something since would have stopped the sequence: a word from the prospect, or a rep
     working the lead."""
-    if enrollment.status != Enrollment.Status.COMPLETED or lead.first_response_at is not None:
+    if enrollment.status not in ENDED_BY_ITS_STEPS or lead.first_response_at is not None:
         return False
     return not Interaction.objects.filter(
         lead=lead, occurred_at__gte=enrollment.ended_at or timezone.now()).filter(

@@ -281,7 +281,8 @@ def _sequence_state(lead: Lead) -> dict | None:
                      .order_by("due_at").only("id", "due_at", "channel", "subject").first())
     return {"enrollment": enrollment, "next_step": next_step,
             "is_active": enrollment.status == Enrollment.Status.ACTIVE,
-            "is_paused": enrollment.status == Enrollment.Status.PAUSED}
+            "is_paused": enrollment.status == Enrollment.Status.PAUSED,
+            "is_undelivered": enrollment.status == Enrollment.Status.UNDELIVERED}
 
 
 LEAD_FIELD_GROUPS = (
