@@ -59,7 +59,8 @@ class OutboundMessageAdmin(admin.ModelAdmin):
     readonly_fields = ("lead", "kind", "channel", "recipient", "to_address", "subject", "body",
                        "status", "due_at", "attempts", "last_error", "claimed_at", "sent_at",
                        "interaction", "enrollment", "step", "message_id", "provider_id",
-                       "provider_status", "sent_by", "identity", "created_at")
+                       "provider_status", "sent_by", "template_name", "identity",
+                       "created_at")
     exclude = ("dedupe_key",)
     actions = ("send_again_now",)
 

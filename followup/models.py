@@ -297,6 +297,10 @@ class OutboundMessage(models.Model):
     sent_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+", help_text="The rep who wrote a reply.")
+    template_name = models.CharField(
+        "from email template", max_length=100, blank=True,
+        help_text="A rep's email started from this email template (as it was named then): it "
+        "carries the List-Unsubscribe headers. Empty for an email the rep typed.")
     identity = models.ForeignKey(
         "capture.LeadIdentity", null=True, blank=True, on_delete=models.SET_NULL,
         related_name="outbound_messages", help_text="The prospect's account a reply goes to.")

@@ -279,21 +279,37 @@ def queue_reply(*, lead: Lead, user, key: str, body: str) -> OutboundMessage:
 
 
 @transaction.atomic
-def queue_email(*, lead: Lead, user, subject: str, body: str) -> OutboundMessage:
+def queue_email(*, lead: Lead, user, subject: str, body: str,
+                template_id: int | None = None) -> OutboundMessage:
     """The lead page's Email action: an outbox row like any reply, so a down mail server
     means retries (and the rep is told if it never goes), not a lost email. Its Message-ID
-    goes on the timeline entry once sent, so the prospect's answer threads onto this lead."""
+    goes on the timeline entry once sent, so the prospect's answer threads onto this lead.
+
+    An email started from a sales-ops template (`template_id`) is the company's commercial
+    mail, sent to many prospects: it carries the one-click List-Unsubscribe headers as a
+    sequence's emails do (services._send_email); one the rep typed is one person's mail."""
+    from followup.models import EmailTemplate
+
     if not lead.email:
         raise ReplyNotAllowed("This lead has no email address.")
     if is_suppressed(lead, "email"):
         raise ReplyNotAllowed("This prospect unsubscribed: no email is sent.")
+    template_name = ""
+    if template_id is not None:
+        template_name = EmailTemplate.objects.filter(pk=template_id).values_list(
+            "name", flat=True).first()
+        if template_name is None:
+            raise ReplyNotAllowed("That email template was deleted: pick another, or write "
+                                  "your own.")
     return _write_reply(lead=lead, user=user, channel=OutChannel.EMAIL, to=lead.email,
                         subject=subject.strip(), body=body.strip(), identity=None,
-                        fingerprint=f"email\n{subject.strip()}\n{body.strip()}")
+                        fingerprint=f"email\n{subject.strip()}\n{body.strip()}",
+                        template_name=template_name)
 
 
 def _write_reply(*, lead: Lead, user, channel: str, to: str, subject: str, body: str,
-                 identity: LeadIdentity | None, fingerprint: str) -> OutboundMessage:
+                 identity: LeadIdentity | None, fingerprint: str,
+                 template_name: str = "") -> OutboundMessage:
     """Write a reply's outbox row and queue its send once committed; the sweeper covers a
     lost kick. A double-clicked send (or a resubmitted page) is one message: the same text to
     the same place by the same rep within a minute is the row already written."""
@@ -313,7 +329,7 @@ def _write_reply(*, lead: Lead, user, channel: str, to: str, subject: str, body:
             message = OutboundMessage.objects.create(
                 lead=lead, kind=OutboundMessage.Kind.REPLY, channel=channel, to_address=to,
                 subject=subject, body=body, sent_by=user, identity=identity, due_at=now,
-                dedupe_key=f"{stem}{int(now.timestamp() // 60)}")
+                template_name=template_name, dedupe_key=f"{stem}{int(now.timestamp() // 60)}")
     except IntegrityError:  # the twin click committed first
         raise DuplicateReply(OutboundMessage.objects.filter(dedupe_key__startswith=stem)
                              .order_by("-id").first()) from None

@@ -575,12 +575,14 @@ def _send_email(message: OutboundMessage, lead: Lead, connection=None) -> None:
     message_id = make_msgid(idstring=f"lead{lead.pk}.{message.pk}", domain=domain)
     headers = {"Message-ID": message_id, "X-Leadcrm-Message": str(message.pk)}
     reply_to = None
+    if message.kind == Kind.SEQUENCE or (message.kind == Kind.REPLY and message.template_name):
+        # Commercial mail (a sequence's, a rep's from a sales-ops template): the mail client's
+        # own unsubscribe button, RFC 8058 one-click (Gmail's and Yahoo's bulk-sender rules).
+        headers["List-Unsubscribe"] = f"<{unsubscribe_url(lead)}>"
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     if message.kind == Kind.SEQUENCE:
         from capture.channels.email import reply_address
 
-        link = unsubscribe_url(lead)
-        headers["List-Unsubscribe"] = f"<{link}>"
-        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         reply_to = [reply_address(lead.pk)]
     elif message.kind == Kind.REPLY:  # the rep's email: answers reach the rep and this lead
         from capture.channels.email import reply_address

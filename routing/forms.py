@@ -56,6 +56,16 @@ class EmailForm(ActionForm):
     action = "email"
     subject = forms.CharField(max_length=200)
     body = LinesField(widget=forms.Textarea(attrs={"rows": 5}), max_length=20000)
+    # The email template the rep started from (static/js/email_templates.js sets it).
+    template = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+    def clean(self):
+        cleaned = super().clean()
+        if "template" in self.errors:  # a hidden field: its error is said above the form
+            del self.errors["template"]
+            self.add_error(None, "That email template is not offered: pick another, or "
+                                 "write your own.")
+        return cleaned
 
     def clean_subject(self) -> str:
         subject = self.cleaned_data["subject"]

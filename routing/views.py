@@ -459,8 +459,10 @@ def _send_email(request, lead):
     form = EmailForm(request.POST)
     if not form.is_valid():
         return {"email": form}
+    data = form.cleaned_data
     return _queued(request, "email", form, lambda: queue_email(
-        lead=lead, user=request.user, **form.cleaned_data),
+        lead=lead, user=request.user, subject=data["subject"], body=data["body"],
+        template_id=data.get("template")),
         "Email queued: it goes out now, and whether it went shows in the Email tab.")
 
 

@@ -6,8 +6,11 @@ document.addEventListener("DOMContentLoaded", function () {
     return;
   }
   var form = picker.closest("form");
+  var template = form.querySelector("[name=template]");
   picker.addEventListener("change", function () {
     var chosen = picker.options[picker.selectedIndex];
+    // Sent from a template, the email carries the one-click unsubscribe headers.
+    template.value = chosen ? chosen.value : "";
     if (!chosen || !chosen.value) {
       return;
     }

@@ -34,4 +34,6 @@ def test_picking_a_template_fills_the_email_for_the_lead(live_server, page, team
     assert "accepted" in page.inner_text("#email-history")  # the Email tab shows it went
     assert mail.outbox[-1].subject == "Your request for US Navy"
     assert mail.outbox[-1].body == "Hi Grace,\nI tried to call you twice."
+    # Sent from a template: the mail client's own unsubscribe button (followup.md).
+    assert mail.outbox[-1].extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert errors == []

@@ -10,7 +10,7 @@ import pytest
 from django.core import mail
 
 from capture.privacy import is_suppressed
-from followup.models import STEP_VARIABLES, EmailTemplate
+from followup.models import STEP_VARIABLES, EmailTemplate, OutboundMessage
 from followup.services import email_template_context, fill_email_template
 from followup.suppression import unsubscribe_url
 from tests.routing.pages import lead_for
@@ -97,3 +97,54 @@ def test_the_help_text_names_exactly_the_variables_a_rep_email_fills_in(alice):
         template = EmailTemplate(name=name, subject=name, body=f"{{{{ {name} }}}}")
         template.full_clean()
         assert fill_email_template(template, context)["body"].strip(), name
+
+
+def test_an_email_sent_from_a_template_carries_the_one_click_unsubscribe_headers(
+        as_alice, alice, templates, sync_tasks, django_capture_on_commit_callbacks, client,
+        admin_client):
+    """A rep's email from a sales-ops template went without List-Unsubscribe, unlike the
+    sequence's: the mail client showed no unsubscribe button on the company's commercial mail.
+    It now carries the sequence's headers, and the mail client's one-click POST unsubscribes."""
+    lead = lead_for(alice.user, first_name="Grace", email="g@navy.mil")
+    picked = EmailTemplate.objects.get(name="After a call")
+    page = as_alice.get(f"/leads/{lead.pk}/").content.decode()
+    assert '<input type="hidden" name="template" id="id_email-template">' in page
+    with django_capture_on_commit_callbacks(execute=True):
+        as_alice.post(f"/leads/{lead.pk}/email/", {
+            "subject": "Our call, Navy", "body": "Hi Grace,\nthanks again.",
+            "template": picked.pk})
+    [sent] = mail.outbox
+    link = unsubscribe_url(lead)
+    assert sent.extra_headers["List-Unsubscribe"] == f"<{link}>"
+    assert sent.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert sent.reply_to[0] == alice.user.email  # still the rep's own email
+    row = OutboundMessage.objects.get(kind="reply")
+    shown = admin_client.get(f"/admin/followup/outboundmessage/{row.pk}/change/")
+    assert "From email template" in shown.content.decode() and "After a call" in \
+        shown.content.decode()
+
+    client.logout()
+    response = client.post(urlsplit(link).path, {"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200 and is_suppressed(lead, "email")
+
+
+def test_an_email_the_rep_typed_carries_no_list_unsubscribe_headers(
+        as_alice, alice, templates, sync_tasks, django_capture_on_commit_callbacks):
+    lead = lead_for(alice.user, first_name="Grace", email="g@navy.mil")
+    with django_capture_on_commit_callbacks(execute=True):
+        as_alice.post(f"/leads/{lead.pk}/email/", {"subject": "Quick question",
+                                                   "body": "Hi Grace", "template": ""})
+    [sent] = mail.outbox
+    assert "List-Unsubscribe" not in sent.extra_headers
+    assert "List-Unsubscribe-Post" not in sent.extra_headers
+
+
+@pytest.mark.parametrize("template", ["999999", "abc"])
+def test_an_email_naming_a_template_that_is_not_there_is_refused_plainly(
+        as_alice, alice, templates, template):
+    lead = lead_for(alice.user, first_name="Grace", email="g@navy.mil")
+    response = as_alice.post(f"/leads/{lead.pk}/email/", {"subject": "Hi", "body": "Hi",
+                                                          "template": template})
+    assert response.status_code == 400  # the lead page again, the form saying why
+    assert "That email template" in response.content.decode()
+    assert not OutboundMessage.objects.filter(kind="reply").exists() and mail.outbox == []
