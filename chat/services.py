@@ -507,13 +507,17 @@ def _contact_id(fields: dict[str, str], reason: str) -> str:
 
 def _move_conversation(conversation: Conversation, lead: Lead) -> None:
     """The visitor turned out to be an existing lead: the chat's messages move to it, and the
-    chat-only lead is closed with a pointer (kept, not deleted: its history stays)."""
+    chat-only lead is closed with a pointer (kept, not deleted: its history stays). It is
+    marked merged into that lead, as the person's, so an export or erasure of the person
+    covers it too (it still holds their first message and the alerts quoting it)."""
     from capture.services import set_lead_status
 
     old = Lead.objects.filter(pk=conversation.lead_id).first()
     Interaction.objects.filter(message_id=conversation.thread).update(lead=lead)
     InboundEvent.objects.filter(channel=CHANNEL,
                                 external_id__startswith=f"{conversation.thread}:").update(lead=lead)
+    if old is not None and not (old.email or old.phone):
+        Lead.objects.filter(pk=old.pk).update(merged_into=lead)
     if old is not None and old.status in OPEN_STATUSES and not (old.email or old.phone):
         set_lead_status(lead=old, status=LeadStatus.DISQUALIFIED,
                         note=f"The chat moved to lead #{lead.pk}: the visitor gave details "

@@ -133,6 +133,26 @@ def test_an_email_given_later_moves_the_chat_to_the_known_lead(visitor):
     assert Conversation.objects.get().lead == known
 
 
+def test_erasing_the_person_a_chat_moved_to_erases_its_chat_only_lead_too(visitor):
+    """The chat-only lead keeps the visitor's first message, and the owner's alert quoted it:
+    exporting or erasing the person the chat moved to must reach it."""
+    from capture.privacy import erase_person, find_person
+    from tests.factories import UserFactory
+
+    known = LeadFactory(email="ada@example.com", first_name="Ada")
+    visitor.say("Ada here: a quote for the zeppelin hangar")
+    anonymous = Lead.objects.exclude(pk=known.pk).get()
+    assert visitor.leave(reason="details", email="ada@example.com").status_code == 200
+    person = find_person(email="ada@example.com")
+    assert anonymous.pk in person.lead_ids
+    erase_person(person, UserFactory(username="olivia"))
+    anonymous.refresh_from_db()
+    assert anonymous.erased_at is not None and anonymous.message == ""
+    assert not Interaction.objects.filter(body__icontains="zeppelin").exists()
+    assert not OutboundMessage.objects.filter(body__icontains="zeppelin").exists()
+    assert not Lead.objects.filter(message__icontains="zeppelin").exists()
+
+
 def test_a_disallowed_origin_is_refused_without_cors_headers(widget):
     stranger = Visitor(widget, origin="https://evil.test")
     for response in (stranger.config(), stranger.say("hi")):
