@@ -327,7 +327,12 @@ def person_document(person: Person) -> dict:
     events = list(_events_of(person))
     document = {
         "generated_at": timezone.now(),
-        "identities": {"emails": sorted(person.emails), "phones": sorted(person.phones)},
+        "identities": {
+            "emails": sorted(person.emails), "phones": sorted(person.phones),
+            "accounts": [{"platform": identity.get_platform_display(),
+                          "account_id": identity.external_id, "name": identity.display_name}
+                         for identity in LeadIdentity.objects.filter(
+                             lead_id__in=person.lead_ids).order_by("pk")]},
         "leads": [_row(lead) for lead in person.leads],
         "consent": [
             {"lead_id": lead.pk, "given": lead.has_consent, "text": lead.consent_text,

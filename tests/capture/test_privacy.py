@@ -387,6 +387,25 @@ def test_a_lead_merged_into_the_person_s_lead_is_exported_and_erased_with_it(cli
     assert "Curie" not in str(_tables_containing(["Curie"]))
 
 
+def test_the_export_summary_names_the_person_s_platform_accounts(client, ops):
+    """Marie wrote on Telegram before she filled in the form: her readable summary lists that
+    account beside her email and phone, as person.json's identities do."""
+    receive_lead(IntakeInput(channel="web_form", fields={
+        "phone": "+33612345678", "email": "marie@example.org"}, summary="Form"))
+    telegram_post(client, load_json("telegram", "start.json"))
+    telegram_post(client, load_json("telegram", "contact.json"))  # merged into the form lead
+    client.force_login(ops)
+    response = client.post("/admin/capture/privacyrequest/export/",
+                           {"email": "marie@example.org"})
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    doc = json.loads(archive.read("person.json"))
+    assert [(a["platform"], a["account_id"]) for a in doc["identities"]["accounts"]] == [
+        ("Telegram", "5566778899")]
+    identities = archive.read("summary.html").decode().split("<h2>Identities</h2>")[1]
+    identities = identities.split("<h2>")[0]
+    assert "Telegram account" in identities and "5566778899" in identities
+
+
 def test_an_opt_in_with_one_email_brings_back_only_that_email_and_the_accounts(client, ops,
                                                                               visitor):
     """Marie has two emails, a phone and a Telegram account, all erased together. Opting in
