@@ -372,9 +372,21 @@ def export_person(person: Person, user, note: str = "") -> tuple[str, str, Priva
             LeadAccess(lead_id=pk, user=user, actor=LeadAccess.actor_of(user),
                        action=LeadAccess.Action.EXPORTED,
                        detail=f"privacy export #{request.pk}") for pk in person.lead_ids])
-    summary = render_to_string("capture/privacy/export_summary.html",
-                               {"doc": document, "request": request, "counts": counts})
+    summary = render_to_string("capture/privacy/export_summary.html", {
+        "doc": document, "request": request, "counts": counts,
+        "leads": [(row, _custom_answers(row["custom_fields"])) for row in document["leads"]]})
     return text, summary, request
+
+
+def _custom_answers(values: dict | None) -> list[tuple[str, str]]:
+    """A lead's custom field values as the person reads them: (label, text), in the admin's
+    order; a value of a field deleted since keeps its key as the label."""
+    from capture.custom_fields import definitions, display
+
+    values, defs = values or {}, definitions()
+    answers = [(d.label, display(d, values[key])) for key, d in defs.items() if key in values]
+    answers += [(key, str(value)) for key, value in values.items() if key not in defs]
+    return [(label, text) for label, text in answers if text]
 
 
 # --- erasure -----------------------------------------------------------------------------------

@@ -479,6 +479,20 @@ def test_custom_field_values_leave_no_trace_after_erasure(grace_with_custom_valu
     assert LINKEDIN not in client.get(f"/leads/{lead.pk}/").content.decode()
 
 
+def test_the_export_summary_shows_custom_answers_under_their_labels(grace_with_custom_values,
+                                                                   ops, client):
+    """The person reads "Background: Rear admiral at the dockyard", not a Python dict of our
+    field keys."""
+    client.force_login(ops)
+    response = client.post("/admin/capture/privacyrequest/export/", {"email": EMAIL})
+    summary = zipfile.ZipFile(io.BytesIO(response.content)).read("summary.html").decode()
+    leads = summary.split("<h2>Leads</h2>")[1].split("<h2>")[0]
+    assert "<tr><th>Background</th><td>Rear admiral at the dockyard</td></tr>" in leads
+    assert f"<tr><th>LinkedIn</th><td>{LINKEDIN}</td></tr>" in leads
+    assert "<tr><th>Seats</th><td>40</td></tr>" in leads
+    assert "custom_fields" not in leads and "&#x27;notes&#x27;" not in leads
+
+
 def test_an_erased_persons_waiting_chat_is_closed_and_leaves_every_waiting_box(grace, ops,
                                                                                  admin_client):
     from django.utils import timezone
