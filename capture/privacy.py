@@ -558,7 +558,9 @@ def months_before(moment: datetime, months: int) -> datetime:
     while True:
         try:
             return moment.replace(year=year, month=month, day=day)
-        except ValueError:  # the 31st of a 30-day month
+        except ValueError:  # the 31st of a 30-day month; a year out of range is raised
+            if day <= 28:
+                raise
             day -= 1
 
 

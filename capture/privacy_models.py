@@ -7,7 +7,7 @@ keeps the ids of the leads it contained, a trail row keeps a lead id and a staff
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -43,20 +43,23 @@ class PrivacyRequest(models.Model):
 
 
 class RetentionPolicy(models.Model):
-    """How long data is kept (one row, edited in the admin); the daily schedule applies it."""
+    """How long data is kept (one row, edited in the admin); the daily schedule applies it.
+    A century at most: a typo such as 30000 months put the cut-off before the year 1."""
+
+    MAX_DAYS, MAX_MONTHS = 36_500, 1_200
 
     is_active = models.BooleanField(
         "run every day", default=True,
         help_text="Off: the daily schedule only writes a dry-run report.")
     raw_payload_days = models.PositiveIntegerField(
-        default=90, validators=[MinValueValidator(1)],
+        default=90, validators=[MinValueValidator(1), MaxValueValidator(MAX_DAYS)],
         help_text="Raw payloads of processed inbound events are purged after this many days "
         "(the lead they made stays).")
     rejected_event_days = models.PositiveIntegerField(
-        default=30, validators=[MinValueValidator(1)],
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(MAX_DAYS)],
         help_text="Rejected (spam) and ignored inbound events are deleted after this many days.")
     inactive_lead_months = models.PositiveIntegerField(
-        default=24, validators=[MinValueValidator(1)],
+        default=24, validators=[MinValueValidator(1), MaxValueValidator(MAX_MONTHS)],
         help_text="Leads never won are anonymised after this many months without activity.")
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -233,3 +233,29 @@ def test_an_idle_lead_with_a_long_timeline_is_anonymised_in_a_few_statements(
     assert not Interaction.objects.filter(lead=history).exclude(summary="[erased]").exists()
     assert not Interaction.objects.filter(lead=history).exclude(body="").exists()
     assert InboundEvent.objects.get(lead=history).payload == {}
+
+
+@pytest.mark.parametrize(("field", "typed"), [("inactive_lead_months", "30000"),
+                                              ("raw_payload_days", "3000000"),
+                                              ("rejected_event_days", "3000000")])
+def test_a_period_longer_than_a_century_is_refused_beside_its_field(history, admin_client,
+                                                                    field, typed):
+    """30000 months (a typo for 30) was saved, and the next run never ended: its cut-off fell
+    before the year 1, and the admin's dry run (and the daily worker) hung on it."""
+    policy = RetentionPolicy.objects.get()
+    values = {"is_active": "on", "raw_payload_days": "90", "rejected_event_days": "30",
+              "inactive_lead_months": "6", field: typed}
+    response = admin_client.post(f"/admin/capture/retentionpolicy/{policy.pk}/change/", values)
+    assert response.status_code == 200
+    assert "Ensure this value is less than or equal to" in response.content.decode()
+    policy.refresh_from_db()
+    assert (policy.raw_payload_days, policy.rejected_event_days,
+            policy.inactive_lead_months) == (90, 30, 6)
+
+
+def test_a_run_with_a_cut_off_before_the_year_1_fails_instead_of_hanging(history):
+    """A policy saved with such a value before the limit existed: the run stops with an error
+    the worker records, instead of looping for ever."""
+    RetentionPolicy.objects.update(inactive_lead_months=30000)
+    with pytest.raises(ValueError):
+        run_retention(dry_run=True)
