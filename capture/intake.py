@@ -432,7 +432,9 @@ def receive_lead(data: IntakeInput, *, event: InboundEvent | None = None) -> Int
         _remember_identity(lead, data, now, created=created)
 
     body = clean_text(data.body)
-    if not created and (notes := _contacts_kept_apart(lead, values, key, phone)):
+    notes, kept_apart = _contacts_kept_apart(lead, values, key, phone) if not created \
+        else ([], {})
+    if notes:
         body = "\n".join([body, *notes]) if body else "\n".join(notes)
     interaction = Interaction.objects.create(
         lead=lead,
@@ -444,6 +446,7 @@ def receive_lead(data: IntakeInput, *, event: InboundEvent | None = None) -> Int
         body=body,
         inbound_event=event,
         message_id=clean_text(data.message_id)[:255],
+        **kept_apart,
     )
     if flags := {k: bool(v) for k, v in data.flags.items() if k in LEAD_FLAGS}:
         Lead.objects.filter(pk=lead.pk).update(**flags)
@@ -671,23 +674,27 @@ def _fill_empty_fields(
     return filled
 
 
-def _contacts_kept_apart(lead: Lead, values: dict, key: str, phone: str) -> list[str]:
-    """The email or phone this event gave that its lead does not hold, said on the timeline.
+def _contacts_kept_apart(lead: Lead, values: dict, key: str,
+                         phone: str) -> tuple[list[str], dict[str, str]]:
+    """The email or phone this event gave that its lead does not hold: notes for the timeline,
+    and the Interaction's other_email / other_phone values that keep them for privacy (the
+    person's export and erasure, capture/privacy.py).
 
     The lead keeps its own (never overwritten), and one another open lead holds stays there:
     two leads of one person are for a rep to merge, not for the intake to guess. Nothing the
     prospect gave is dropped unseen, and the rep is told where the other lead is."""
-    notes = []
+    notes, kept = [], {}
     for name, given, held, lookup in (("email", key, lead.email_key, {"email_key": key}),
                                       ("phone", phone, lead.phone, {"phone": phone})):
         if not given or given == held:
             continue
+        kept[f"other_{name}"] = given
         other = (Lead.objects.filter(status__in=OPEN_STATUSES, **lookup).exclude(pk=lead.pk)
                  .values_list("pk", flat=True).first())
         where = (f"open lead #{other} has it: the same person?" if other
                  else "this lead keeps its own")
         notes.append(f"Also gave the {name} {values[name]} ({where})")
-    return notes
+    return notes, kept
 
 
 def _key_taken(lead: Lead, name: str, value: str) -> bool:

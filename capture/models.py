@@ -537,6 +537,15 @@ class Interaction(models.Model):
         help_text="A message we sent: what the platform last reported (sent, delivered, read, "
         "failed).",
     )
+    # What the prospect gave that the lead does not hold (it keeps its own): said in the body
+    # for the rep, kept here for privacy — the person's export lists it, their erasure
+    # suppresses it, and staff find the person by it.
+    other_email = models.CharField(
+        "email also given", max_length=254, blank=True,
+        help_text="The email (match key) this submission gave besides the lead's own.")
+    other_phone = models.CharField(
+        "phone also given", max_length=32, blank=True,
+        help_text="The phone (E.164) this submission gave besides the lead's own.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -545,6 +554,10 @@ class Interaction(models.Model):
             models.Index(fields=["lead", "-occurred_at"], name="interaction_timeline_idx"),
             models.Index(fields=["message_id"], name="interaction_message_id_idx",
                          condition=~Q(message_id="")),
+            models.Index(fields=["other_email"], name="interaction_other_email_idx",
+                         condition=~Q(other_email="")),
+            models.Index(fields=["other_phone"], name="interaction_other_phone_idx",
+                         condition=~Q(other_phone="")),
         ]
 
     def __str__(self) -> str:

@@ -230,6 +230,19 @@ def typed_custom_values(*leads_values: dict | None) -> set[str]:
             if key not in picked and isinstance(value, str) and value.strip()}
 
 
+def contacts_given(lead_ids: Iterable[int]) -> tuple[set[str], set[str]]:
+    """The email keys and phones the person gave on these leads' timelines that the leads do
+    not hold (the intake's "Also gave the ..."): theirs too, to export, erase and suppress."""
+    emails: set[str] = set()
+    phones: set[str] = set()
+    for other_email, other_phone in Interaction.objects.filter(
+            Q(lead_id__in=lead_ids) & (~Q(other_email="") | ~Q(other_phone=""))
+    ).values_list("other_email", "other_phone"):
+        emails |= {other_email} - {""}
+        phones |= {other_phone} - {""}
+    return emails, phones
+
+
 def find_person(email: str = "", phone: str = "") -> Person:
     """Every lead of the person: same email key or phone, then whatever those leads share.
 
@@ -242,9 +255,10 @@ def find_person(email: str = "", phone: str = "") -> Person:
     for _ in range(10):  # a chain of shared identities; ten hops is far beyond real data
         identity = Q(pk__in=[])
         if person.emails:
-            identity |= Q(email_key__in=person.emails)
+            identity |= (Q(email_key__in=person.emails)
+                         | Q(interactions__other_email__in=person.emails))
         if person.phones:
-            identity |= Q(phone__in=person.phones)
+            identity |= Q(phone__in=person.phones) | Q(interactions__other_phone__in=person.phones)
         if seen:
             identity |= (Q(previous_lead_id__in=seen) | Q(later_leads__in=seen)
                          | Q(merged_into_id__in=seen) | Q(merged_leads__in=seen))
@@ -258,6 +272,9 @@ def find_person(email: str = "", phone: str = "") -> Person:
             person.names |= {n for n in (lead.first_name, lead.last_name,
                                          f"{lead.first_name} {lead.last_name}".strip()) if n}
             custom_values.append(lead.custom_fields)
+        emails, phones = contacts_given([lead.pk for lead in rows])
+        person.emails |= emails
+        person.phones |= phones
     person.lead_ids = sorted(seen)
     person.typed = typed_custom_values(*custom_values)
     for platform, external_id, name in LeadIdentity.objects.filter(lead_id__in=seen).exclude(
@@ -631,7 +648,9 @@ def run_retention(*, dry_run: bool = False, user=None,
                 lead = Lead.objects.filter(pk=pk, erased_at__isnull=True).first()
                 if lead is None:  # erased since (by hand, or by another run)
                     continue
-                person = Person(emails={lead.email_key} - {""}, phones={lead.phone} - {""},
+                emails, phones = contacts_given([pk])
+                person = Person(emails=emails | {lead.email_key} - {""},
+                                phones=phones | {lead.phone} - {""},
                                 names={n for n in (lead.first_name, lead.last_name) if n},
                                 typed=typed_custom_values(lead.custom_fields), lead_ids=[pk])
                 anonymise_leads(person, now=now, whole_person=False)

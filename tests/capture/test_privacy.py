@@ -511,3 +511,60 @@ def test_an_erased_persons_waiting_chat_is_closed_and_leaves_every_waiting_box(g
     assert chat.status == Conversation.Status.CLOSED and chat.waiting_since is None
     assert f"/leads/{lead.pk}/" not in admin_client.get("/chat/waiting/").content.decode()
     assert "Visitor waiting" not in admin_client.get(f"/leads/{lead.pk}/").content.decode()
+
+
+ZELDA = {"first_name": "Zelda", "last_name": "Quixotova", "email": "zelda@quixotova.example",
+         "phone": "+44 20 7946 0958", "company": "Quixotova Ltd", "consent": True}
+ZELDA_WORK, ZELDA_MOBILE = "z.quixotova@work.example", "+442079460999"
+
+
+def test_an_email_and_phone_kept_only_on_the_timeline_are_erased_and_keep_the_person_out(
+        ops, client):
+    """Zelda's later calls gave a second email and a second phone: her lead kept its own and
+    noted the others on its timeline only. After her erasure, an API call with the second
+    email created "Zelda Quixotova" again, and her export did not list them."""
+    from capture.models import ApiKey
+
+    key = ApiKey.issue("Partner", "partner")[1]
+    assert api_post(client, key, ZELDA).status_code == 201
+    assert api_post(client, key, {**ZELDA, "email": ZELDA_WORK}).status_code == 200
+    assert api_post(client, key, {**ZELDA, "phone": ZELDA_MOBILE}).status_code == 200
+    lead = Lead.objects.get(email_key=ZELDA["email"])
+    assert Lead.objects.count() == 1 and lead.phone == "+442079460958"
+
+    client.force_login(ops)
+    # Staff find her by the address she gave second, and the export lists what she gave.
+    response = client.post("/admin/capture/privacyrequest/export/", {"email": ZELDA_WORK})
+    doc = json.loads(zipfile.ZipFile(io.BytesIO(response.content)).read("person.json"))
+    assert [row["id"] for row in doc["leads"]] == [lead.pk]
+    assert doc["identities"]["emails"] == sorted([ZELDA["email"], ZELDA_WORK])
+    assert doc["identities"]["phones"] == sorted(["+442079460958", ZELDA_MOBILE])
+
+    done = client.post("/admin/capture/privacyrequest/erase/", {
+        "email": ZELDA["email"], "confirm": "1", "lead_ids": str(lead.pk)})
+    assert done.status_code == 302
+    assert _tables_containing([ZELDA_WORK, ZELDA_MOBILE, "Quixotova"]) == {}
+
+    client.logout()
+    for later in ({**ZELDA, "email": ZELDA_WORK, "phone": ""},
+                  {**ZELDA, "email": "", "phone": ZELDA_MOBILE}):
+        response = api_post(client, key, later)
+        assert response.status_code == 200 and response.json()["status"] == "ignored"
+    assert Lead.objects.count() == 1 and not Lead.objects.filter(erased_at=None).exists()
+    assert erased_identity(ZELDA_WORK, "") and erased_identity("", ZELDA_MOBILE)
+
+
+def test_only_a_form_opt_in_with_the_second_email_brings_it_back(ops, client, visitor):
+    from capture.models import ApiKey
+
+    key = ApiKey.issue("Partner", "partner")[1]
+    assert api_post(client, key, ZELDA).status_code == 201
+    assert api_post(client, key, {**ZELDA, "email": ZELDA_WORK}).status_code == 200
+    erase_person(find_person(email=ZELDA["email"]), ops)
+    visitor.load()
+    visitor.submit(first_name="Zelda", email=ZELDA_WORK)  # no consent ticked: still erased
+    assert not Lead.objects.filter(erased_at=None).exists()
+    visitor.load()
+    visitor.submit(first_name="Zelda", email=ZELDA_WORK, consent="on")
+    assert Lead.objects.get(erased_at=None).email_key == ZELDA_WORK
+    assert erased_identity(ZELDA["email"], "")  # the other address stays erased
