@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django import forms
 from django.apps import apps
@@ -252,15 +253,25 @@ class LeadAdmin(admin.ModelAdmin):
                           detail="admin lead list")
         return response
 
+    # The lead whose page a "Save and continue editing" redirects back to: that page is the
+    # save's answer (on the trail as "Changed in the admin"), not the lead opened again.
+    SAVED_SESSION_KEY = "capture_lead_saved"
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # Only a lead this user may open (get_queryset) and that exists: the trail holds
         # what was shown, and its foreign key refuses an id with no lead.
-        if (request.method == "GET" and str(object_id).isdigit()
-                and self.get_queryset(request).filter(pk=object_id).exists()):
-            from capture.privacy import record_access
+        if request.method == "GET":
+            after_save = request.session.pop(self.SAVED_SESSION_KEY, None) == str(object_id)
+            if (not after_save and str(object_id).isdigit()
+                    and self.get_queryset(request).filter(pk=object_id).exists()):
+                from capture.privacy import record_access
 
-            record_access(request.user, "admin_viewed", lead=int(object_id))
-        return super().change_view(request, object_id, form_url, extra_context)
+                record_access(request.user, "admin_viewed", lead=int(object_id))
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if (request.method == "POST" and response.status_code == 302
+                and urlsplit(response["Location"]).path == request.path):
+            request.session[self.SAVED_SESSION_KEY] = str(object_id)
+        return response
 
     def get_urls(self):
         extra = [path("import/", self.admin_site.admin_view(self.import_view),

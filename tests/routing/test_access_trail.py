@@ -123,3 +123,24 @@ def test_a_deleted_users_rows_still_name_them_on_the_trail(lead, manager):
     root = signed_in(UserFactory(username="root", is_staff=True, is_superuser=True))
     listing = root.get("/admin/capture/leadaccess/").content.decode()
     assert "jsmith (deleted)" in listing
+
+
+def test_saving_a_lead_in_the_admin_is_one_opening_on_the_trail(lead, manager):
+    """Open, then "Save and continue editing": the trail said "Opened in the admin" twice, as
+    if the page shown back after the save were the lead opened again."""
+    admin = UserFactory(username="root", is_staff=True, is_superuser=True)
+    client = signed_in(admin)
+    form = client.get(f"/admin/capture/lead/{lead.pk}/change/").context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None and k in form.fields}
+    data.update({"previous_lead": "", "company": "US Navy", "_continue": "Save"})
+    for prefix in ("identities", "interactions", "inbound_events"):
+        data.update({f"{prefix}-TOTAL_FORMS": 0, f"{prefix}-INITIAL_FORMS": 0})
+    saved = client.post(f"/admin/capture/lead/{lead.pk}/change/", data, follow=True)
+    assert saved.redirect_chain == [(f"/admin/capture/lead/{lead.pk}/change/", 302)]
+    assert "was changed successfully" in saved.content.decode()
+    page = signed_in(manager).get(f"/leads/{lead.pk}/").content.decode()
+    trail = page[page.index('id="access-trail"'):]
+    assert trail.count("Opened in the admin") == 1 and "Changed in the admin" in trail
+    # Opening it again later is another opening.
+    assert client.get(f"/admin/capture/lead/{lead.pk}/change/").status_code == 200
+    assert LeadAccess.objects.filter(action="admin_viewed", lead=lead).count() == 2
