@@ -39,11 +39,13 @@ from django.db.models import Q, Value
 from django.db.models.functions import Cast, Concat
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.text import capfirst
 
 from capture.custom_field_models import CustomField
+from capture.fields import ATTRIBUTION_LABELS, LeadField
 from capture.identity import InvalidPhone, email_key, normalise_phone
 from capture.identity_models import LeadIdentity
-from capture.models import Channel, InboundEvent, Interaction, Lead, LeadStatus
+from capture.models import Channel, InboundEvent, IntakeForm, Interaction, Lead, LeadStatus
 from capture.privacy_models import LeadAccess, PrivacyRequest, RetentionPolicy, RetentionRun
 
 ERASED = "[erased]"
@@ -389,10 +391,119 @@ def export_person(person: Person, user, note: str = "") -> tuple[str, str, Priva
             LeadAccess(lead_id=pk, user=user, actor=LeadAccess.actor_of(user),
                        action=LeadAccess.Action.EXPORTED,
                        detail=f"privacy export #{request.pk}") for pk in person.lead_ids])
+    labels = payload_labels()
     summary = render_to_string("capture/privacy/export_summary.html", {
         "doc": document, "request": request, "counts": counts,
-        "leads": [(row, _custom_answers(row["custom_fields"])) for row in document["leads"]]})
+        "leads": [(row, _lead_details(row), _custom_answers(row["custom_fields"]))
+                  for row in document["leads"]],
+        "events": [(event, channel_label(event["channel"]),
+                    InboundEvent.Status(event["status"]).label, event_rows(event, labels))
+                   for event in document["inbound_events"]]})
     return text, summary, request
+
+
+# Lead columns that mean nothing to the person: a hash of their address (the address itself is
+# shown), our bookkeeping, the rep's user id, and what the rows above already show.
+INTERNAL_LEAD_COLUMNS = {"id", "email_key", "staff_set_fields", "custom_fields", "owner_id",
+                         "updated_at"}
+# Where a column's own name reads badly to the person.
+LEAD_LABELS = {"form_id": "Form", "previous_lead_id": "Follows lead",
+               "merged_into_id": "Merged into lead", "has_consent": "Consent given",
+               "consent_ip": "Consent given from (IP address)", "consent_at": "Consent given at",
+               "consent_text": "Consent wording", "erased_at": "Anonymised at"}
+
+
+def _lead_details(row: dict) -> list[tuple[str, str]]:
+    """A lead's columns as the person reads them: (label, text), each under its field's name,
+    choices as their labels; empty and purely internal columns left out."""
+    details = []
+    for f in Lead._meta.concrete_fields:
+        value = row.get(f.attname)
+        if f.attname in INTERNAL_LEAD_COLUMNS or value in (None, "", [], {}):
+            continue
+        label = LEAD_LABELS.get(f.attname) or capfirst(f.verbose_name)
+        if f.attname == "form_id":
+            text = str(IntakeForm.objects.filter(pk=value).first() or f"#{value}")
+        elif f.attname in ("previous_lead_id", "merged_into_id"):
+            text = f"#{value}"
+        else:
+            text = readable(dict(f.flatchoices).get(value, value) if f.choices else value)
+        details.append((label, text))
+    return details
+
+
+def readable(value) -> str:
+    """One stored value as text: yes/no, times in the site's zone, lists joined."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return f"{timezone.localtime(value):%Y-%m-%d %H:%M %Z}"
+    if isinstance(value, list | tuple):
+        return ", ".join(readable(v) for v in value)
+    return str(value)
+
+
+def channel_label(name: str) -> str:
+    """An event's adapter as the person reads it: "Web form", "Twilio SMS"."""
+    with contextlib.suppress(ValueError):
+        return Channel(name).label
+    words = name.replace("_", " ").replace("-", " ").split()
+    return " ".join(w.upper() if w in ("sms", "api") else w.capitalize() for w in words)
+
+
+PATH = " \u203a "  # a single right-pointing angle quote between a nested payload's keys
+
+
+def payload_labels() -> dict[str, str]:
+    """The custom fields' labels by the keys payloads carry them under: the API's and
+    webhooks' own key, the public form's cf_<key>."""
+    from capture.custom_fields import FORM_PREFIX, definitions
+
+    labels = {}
+    for key, definition in definitions().items():
+        labels[key] = labels[FORM_PREFIX + key] = definition.label
+    return labels
+
+
+def field_label(key, labels: dict[str, str]) -> str:
+    """A payload key under a lead field's or custom field's label where it is one
+    ("utm_source": "UTM source", "cf_seats": "Seats"), else its words."""
+    key = str(key)
+    with contextlib.suppress(ValueError):
+        return LeadField(key).label
+    return labels.get(key) or ATTRIBUTION_LABELS.get(key, key.replace("_", " ").strip())
+
+
+def event_rows(event: dict, labels: dict[str, str]) -> list[tuple[str, str]]:
+    """A raw event's payload as rows, without our public form's own bookkeeping (the CSRF
+    token, the signed start time, the page's submission id): person.json keeps those."""
+    from capture.forms import STARTED, SUBMISSION_ID
+
+    payload = event["payload"]
+    if isinstance(payload, dict):
+        payload = {key: value for key, value in payload.items()
+                   if key not in ("csrfmiddlewaretoken", STARTED, SUBMISSION_ID)}
+    return payload_rows(payload, labels)
+
+
+def payload_rows(payload, labels: dict[str, str],
+                 path: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """A raw payload as (label, value) rows: nested keys joined by PATH into one label
+    ("visitor", "contact", "email"), list items numbered from 1, a list of plain values on one
+    row; empty values left out."""
+    if isinstance(payload, dict):
+        rows = []
+        for key, value in payload.items():
+            rows += payload_rows(value, labels, (*path, field_label(key, labels)))
+        return rows
+    if isinstance(payload, list) and any(isinstance(v, dict | list) for v in payload):
+        rows = []
+        for number, value in enumerate(payload, 1):
+            rows += payload_rows(value, labels, (*path, str(number)))
+        return rows
+    if payload in (None, "", []):
+        return []
+    return [(capfirst(PATH.join(path)) or "Value", readable(payload))]
 
 
 def _custom_answers(values: dict | None) -> list[tuple[str, str]]:

@@ -568,3 +568,58 @@ def test_only_a_form_opt_in_with_the_second_email_brings_it_back(ops, client, vi
     visitor.submit(first_name="Zelda", email=ZELDA_WORK, consent="on")
     assert Lead.objects.get(erased_at=None).email_key == ZELDA_WORK
     assert erased_identity(ZELDA["email"], "")  # the other address stays erased
+
+
+def test_the_export_summary_reads_as_labels_and_values_not_python_dicts(
+        grace_with_custom_values, ops, client):
+    """A form lead with custom answers, an API lead and a Calendly booking: the person reads
+    "UTM source: partner" and "Payload, tracking, UTM source: newsletter", not our column
+    names or `{'email': ...}`; person.json keeps the columns and payloads as stored."""
+    from capture.models import ApiKey
+    from capture.privacy import PATH
+    from tests.capture.test_calendly import calendly_post
+
+    Lead.objects.filter(pk=grace_with_custom_values.pk).update(status=LeadStatus.WON)
+    key = ApiKey.issue("Partner", "partner")[1]
+    assert api_post(client, key, load_json("api", "lead.json")).status_code in (200, 201)
+    assert calendly_post(client, load_json("calendly", "invitee_created.json")).status_code == 200
+    client.force_login(ops)
+    response = client.post("/admin/capture/privacyrequest/export/", {"email": EMAIL})
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    summary = archive.read("summary.html").decode()
+    assert "{&#x27;" not in summary and "{'" not in summary
+
+    leads = summary.split("<h2>Leads</h2>")[1].split("<h2>")[0]
+    assert "<tr><th>Email</th><td>grace@navy.mil</td></tr>" in leads
+    assert "<tr><th>UTM source</th><td>partner</td></tr>" in leads
+    assert "<tr><th>Channel</th><td>API</td></tr>" in leads
+    assert "<tr><th>Channel</th><td>Web form</td></tr>" in leads
+    assert "<tr><th>Consent given</th><td>" in leads
+    assert "<tr><th>Background</th><td>Rear admiral at the dockyard</td></tr>" in leads
+    for column in ("email_key", "utm_source", "has_consent", "staff_set_fields", "owner_id"):
+        assert f"<th>{column}</th>" not in leads
+
+    events = summary.split("<h2>Raw inbound events</h2>")[1].split("<h2>")[0]
+    assert "through Web form" in events and "through API" in events
+    assert "through Calendly" in events
+    assert f"<tr><th>LinkedIn</th><td>{LINKEDIN}</td></tr>" in events  # posted as cf_linkedin
+    assert f"<tr><th>Record{PATH}UTM source</th><td>partner</td></tr>" in events
+    assert "csrfmiddlewaretoken" not in events.casefold()
+    assert f"<tr><th>Payload{PATH}tracking{PATH}UTM source</th><td>newsletter</td></tr>" in events
+    answer = PATH.join(("Payload", "questions and answers", "1", "answer"))
+    assert f"<tr><th>{answer}</th><td>About 40 seats</td></tr>" in events
+
+    doc = json.loads(archive.read("person.json"))
+    stored = {e.pk: e.payload for e in InboundEvent.objects.all()}
+    assert {e["id"]: e["payload"] for e in doc["inbound_events"]} == stored
+    assert {"email_key", "utm_source", "has_consent"} <= set(doc["leads"][0])
+    assert doc["leads"][0]["email_key"] == EMAIL
+
+
+def test_a_payload_value_is_escaped_in_the_summary(ops, client, visitor):
+    visitor.submit(first_name="Grace", email=EMAIL, message="<script>alert(1)</script>")
+    client.force_login(ops)
+    response = client.post("/admin/capture/privacyrequest/export/", {"email": EMAIL})
+    summary = zipfile.ZipFile(io.BytesIO(response.content)).read("summary.html").decode()
+    assert "<script>" not in summary
+    assert "<tr><th>Message</th><td>&lt;script&gt;alert(1)&lt;/script&gt;</td></tr>" in summary
