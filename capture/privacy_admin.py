@@ -10,7 +10,7 @@ import zipfile
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -172,6 +172,8 @@ class PolicyAccess:
 class RetentionPolicyAdmin(PolicyAccess, admin.ModelAdmin):
     list_display = ("__str__", "is_active", "updated_at")
     actions = ("dry_run", "run_now")
+    # The policy's page has the actions as buttons: the list's actions need the one row ticked.
+    change_form_template = "capture/admin/retention_policy_change_form.html"
 
     def has_add_permission(self, request) -> bool:
         return self.has_module_permission(request) and not RetentionPolicy.objects.exists()
@@ -185,6 +187,23 @@ class RetentionPolicyAdmin(PolicyAccess, admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         RetentionPolicy.current()  # the one row always exists
         return super().changelist_view(request, extra_context)
+
+    def get_urls(self):
+        return [path("run/<str:action>/", self.admin_site.admin_view(self.run_view),
+                     name="capture_retention_run"), *super().get_urls()]
+
+    def run_view(self, request, action: str):
+        """A button on the policy's page: the list's action of that name, with the checks the
+        list makes (the action offered to this user, who may change the policy)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        offered = self.get_actions(request)
+        if action not in offered or not self.has_change_permission(request):
+            raise PermissionDenied
+        func = offered[action][0]
+        func(self, request, self.get_queryset(request))
+        return redirect(reverse("admin:capture_retentionpolicy_change",
+                                args=[RetentionPolicy.current().pk]))
 
     @admin.action(description="Dry run: report what the policy would do now")
     def dry_run(self, request, queryset) -> None:

@@ -259,3 +259,71 @@ def test_a_run_with_a_cut_off_before_the_year_1_fails_instead_of_hanging(history
     RetentionPolicy.objects.update(inactive_lead_months=30000)
     with pytest.raises(ValueError):
         run_retention(dry_run=True)
+
+
+@pytest.fixture
+def sales_ops(db):
+    from django.contrib.auth.models import Group, Permission
+
+    from tests.factories import UserFactory
+
+    group, _ = Group.objects.get_or_create(name="Sales ops")
+    group.permissions.set(Permission.objects.filter(
+        content_type__app_label="capture", codename__in=["export_person", "erase_person"]))
+    user = UserFactory(username="olivia", is_staff=True)
+    user.groups.add(group)
+    return user
+
+
+def test_the_policy_page_s_buttons_dry_run_and_run_it_without_ticking_a_row(history, client,
+                                                                           sales_ops):
+    policy = RetentionPolicy.objects.get()
+    page = f"/admin/capture/retentionpolicy/{policy.pk}/change/"
+    client.force_login(sales_ops)
+    content = client.get(page).content.decode()
+    assert 'action="/admin/capture/retentionpolicy/run/dry_run/"' in content
+    assert 'action="/admin/capture/retentionpolicy/run/run_now/"' in content
+
+    event = InboundEvent.objects.get(lead=history)
+    with time_machine.travel(START + timedelta(days=91), tick=False):
+        response = client.post("/admin/capture/retentionpolicy/run/dry_run/", follow=True)
+        assert response.redirect_chain == [(page, 302)]
+        assert "Retention dry run" in response.content.decode()
+        assert "would purge 1 raw payload(s)" in response.content.decode()
+        event.refresh_from_db()
+        assert event.payload  # a dry run changes nothing
+
+        response = client.post("/admin/capture/retentionpolicy/run/run_now/", follow=True)
+        assert "purged 1 raw payload(s)" in response.content.decode()
+    event.refresh_from_db()
+    assert event.payload == {}
+    assert [(r.dry_run, r.triggered_by) for r in RetentionRun.objects.order_by("pk")] == [
+        (True, sales_ops), (False, sales_ops)]
+
+
+def test_a_superuser_runs_the_policy_from_its_page(history, admin_client):
+    response = admin_client.post("/admin/capture/retentionpolicy/run/run_now/", follow=True)
+    assert "Retention run #" in response.content.decode()
+    assert not RetentionRun.objects.get().dry_run
+
+
+def test_the_policy_page_s_buttons_are_refused_to_staff_who_may_not_run_it(history, client):
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import UserFactory
+
+    manager = UserFactory(username="max", is_staff=True)
+    manager.user_permissions.set(Permission.objects.filter(content_type__app_label="capture"))
+    manager.user_permissions.remove(*Permission.objects.filter(codename="erase_person"))
+    client.force_login(manager)
+    for action in ("dry_run", "run_now"):
+        assert client.post(f"/admin/capture/retentionpolicy/run/{action}/").status_code == 403
+    assert client.get("/admin/capture/retentionpolicy/run/dry_run/").status_code in (403, 405)
+    assert not RetentionRun.objects.exists()
+
+
+def test_only_the_policy_s_own_actions_run_from_its_page(history, admin_client):
+    assert admin_client.post("/admin/capture/retentionpolicy/run/delete_selected/"
+                             ).status_code == 403
+    assert admin_client.get("/admin/capture/retentionpolicy/run/run_now/").status_code == 405
+    assert RetentionPolicy.objects.exists() and not RetentionRun.objects.exists()
