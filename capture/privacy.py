@@ -392,14 +392,43 @@ def export_person(person: Person, user, note: str = "") -> tuple[str, str, Priva
                        action=LeadAccess.Action.EXPORTED,
                        detail=f"privacy export #{request.pk}") for pk in person.lead_ids])
     labels = payload_labels()
+    outbound = apps.get_model("followup", "OutboundMessage")  # capture does not import followup
     summary = render_to_string("capture/privacy/export_summary.html", {
-        "doc": document, "request": request, "counts": counts,
+        "doc": document, "request": request,
+        "counts": {_section_name(name): count for name, count in counts.items()},
+        "timeline": [(row, _choice(Interaction, "kind", row["kind"]),
+                      _choice(Interaction, "channel", row["channel"]))
+                     for row in document.get("capture_interaction", [])],
+        "messages": [(row, _choice(outbound, "channel", row["channel"]),
+                      _choice(outbound, "status", row["status"]))
+                     for row in document.get("followup_outboundmessage", [])],
         "leads": [(row, _lead_details(row), _custom_answers(row["custom_fields"]))
                   for row in document["leads"]],
         "events": [(event, channel_label(event["channel"]),
                     InboundEvent.Status(event["status"]).label, event_rows(event, labels))
                    for event in document["inbound_events"]]})
     return text, summary, request
+
+
+# The summary's names for the document's own sections; a table's are its model's plural name.
+SECTION_NAMES = {"leads": "Leads", "consent": "Consent records",
+                 "inbound_events": "Raw inbound events", "score_explanations": "Score explanations"}
+
+
+def _section_name(name: str) -> str:
+    """"capture_interaction" as the person reads it: "Interactions"."""
+    if name in SECTION_NAMES:
+        return SECTION_NAMES[name]
+    for rel in _lead_relations():
+        meta = rel.related_model._meta
+        if meta.label_lower.replace(".", "_") == name:
+            return capfirst(meta.verbose_name_plural)
+    return name
+
+
+def _choice(model: type[models.Model], field_name: str, value) -> str:
+    """A stored choice as its label ("web_form": "Web form"); the value itself if unknown."""
+    return str(dict(model._meta.get_field(field_name).flatchoices).get(value, value))
 
 
 # Lead columns that mean nothing to the person: a hash of their address (the address itself is

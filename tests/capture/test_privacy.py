@@ -609,6 +609,19 @@ def test_the_export_summary_reads_as_labels_and_values_not_python_dicts(
     answer = PATH.join(("Payload", "questions and answers", "1", "answer"))
     assert f"<tr><th>{answer}</th><td>About 40 seats</td></tr>" in events
 
+    # What it contains, the timeline and the messages read as words, not our table and
+    # column values ("capture_interaction", "web_form", "scheduled").
+    contents = summary.split("<h2>What it contains</h2>")[1].split("<h2>")[0]
+    assert "<th>Interactions</th>" in contents and "<th>Raw inbound events</th>" in contents
+    assert "capture_" not in contents and "followup_" not in contents
+    timeline = summary.split("<h2>Timeline</h2>")[1].split("<h2>")[0]
+    assert "<td>Web form</td>" in timeline and "web_form" not in timeline
+    messages = summary.split("<h2>Messages we sent or scheduled</h2>")[1].split("<h2>")[0]
+    from followup.models import OutboundMessage
+
+    sent = OutboundMessage.objects.filter(lead__email=EMAIL).first()
+    assert sent is not None and f"<td>{sent.get_status_display()}</td>" in messages
+
     doc = json.loads(archive.read("person.json"))
     stored = {e.pk: e.payload for e in InboundEvent.objects.all()}
     assert {e["id"]: e["payload"] for e in doc["inbound_events"]} == stored
