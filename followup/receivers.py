@@ -29,10 +29,10 @@ from followup.services import (
     alert_breach,
     alert_owner_of_assignment,
     notify,
+    notify_once_per_lead,
     prospect_wrote_text,
     schedule_sla_warning,
     sla_warning_row,
-    tell_owner_prospect_wrote,
 )
 from followup.suppression import lift_stop, suppress
 from routing.signals import deadline_moved, lead_assigned, lead_queued, sla_breached
@@ -125,8 +125,10 @@ def tell_owner_of_inbound(
             or (interaction.kind == Interaction.Kind.CALL and not data.flags.get("needs_callback"))
             or getattr(lead, "_owner_alerted_id", None) == lead.owner_id):
         return
-    tell_owner_prospect_wrote(lead.owner_id, lead, prospect_wrote_text(
-        lead, interaction, message=data.fields.get("message", "")))
+    # One notice per lead while unread: five texts in a row bring one up to date.
+    notify_once_per_lead(lead.owner_id, lead, Notification.Kind.PROSPECT_WROTE,
+                         prospect_wrote_text(lead, interaction,
+                                             message=data.fields.get("message", "")))
 
 
 @receiver(lead_touched, dispatch_uid="followup.stop_on_touch")

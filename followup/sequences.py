@@ -273,12 +273,14 @@ def finish_if_done(enrollment_id: int) -> bool:
     steps = OutboundMessage.objects.filter(enrollment_id=enrollment_id)
     if steps.filter(status__in=[*UNSENT, OutboundMessage.Status.SENDING]).exists():
         return False
-    reached = reached_prospect(steps)
+    following_up = _following_up(steps)
+    reached = reached_prospect(following_up)
     ended = Enrollment.objects.filter(
         pk=enrollment_id, status__in=[Enrollment.Status.ACTIVE, *(
             [Enrollment.Status.UNDELIVERED] if reached else [])],
     ).update(status=Enrollment.Status.COMPLETED if reached else Enrollment.Status.UNDELIVERED,
-             ended_at=timezone.now(), stop_reason="" if reached else why_undelivered(steps))
+             ended_at=timezone.now(),
+             stop_reason="" if reached else why_undelivered(following_up))
     if not ended:
         return False
     enrollment = Enrollment.objects.select_related("sequence", "lead").get(pk=enrollment_id)
@@ -307,35 +309,33 @@ def finish_if_done(enrollment_id: int) -> bool:
 TO_PROSPECT = (OutboundMessage.Channel.EMAIL, OutboundMessage.Channel.SMS)
 
 
-def _following_up(steps):
-    """The steps that follow the lead up: its emails and SMS, or, in a sequence of owner tasks
-    alone, the tasks (it follows up through the owner)."""
-    to_prospect = steps.filter(channel__in=TO_PROSPECT)
-    return to_prospect if to_prospect.exists() else steps
+def _following_up(steps) -> list[dict]:
+    """The steps that follow the lead up, read once, latest first: its emails and SMS, or, in
+    a sequence of owner tasks alone, the tasks (it follows up through the owner)."""
+    rows = list(steps.order_by("-due_at", "-id").values("channel", "status", "last_error"))
+    to_prospect = [row for row in rows if row["channel"] in TO_PROSPECT]
+    return to_prospect or rows
 
 
-def reached_prospect(steps) -> bool:
-    """Whether a sequence's steps (an OutboundMessage queryset) followed the lead up: one of
-    its emails or SMS went out (a task-only sequence: a task was given). A sequence without
-    steps had nothing to deliver."""
-    following_up = _following_up(steps)
-    return not following_up.exists() or following_up.filter(
-        status=OutboundMessage.Status.SENT).exists()
+def reached_prospect(following_up: list[dict]) -> bool:
+    """Whether a sequence's steps (_following_up) followed the lead up: one of its emails or
+    SMS went out (a task-only sequence: a task was given). A sequence without steps had
+    nothing to deliver."""
+    return not following_up or any(
+        row["status"] == OutboundMessage.Status.SENT for row in following_up)
 
 
-def why_undelivered(steps) -> str:
+def why_undelivered(following_up: list[dict]) -> str:
     """E.g. "3 failed (SMTPRecipientsRefused: …), 1 skipped (found 30.0 hours late …)": how
     many steps ended each way, with the latest one's reason."""
     parts = []
     for status, said in ((OutboundMessage.Status.FAILED, "failed"),
                          (OutboundMessage.Status.SKIPPED, "skipped"),
                          (OutboundMessage.Status.CANCELLED, "not sent")):
-        ended = _following_up(steps).filter(status=status)
-        count = ended.count()
-        if count:
-            error = ended.order_by("-due_at", "-id").values_list("last_error", flat=True)[0]
-            error = " ".join(error.split())
-            parts.append(f"{count} {said}" + (f" ({error[:90]})" if error else ""))
+        ended = [row for row in following_up if row["status"] == status]
+        if ended:
+            error = " ".join(ended[0]["last_error"].split())
+            parts.append(f"{len(ended)} {said}" + (f" ({error[:90]})" if error else ""))
     return ("; ".join(parts) or "no step went out")[:255]
 
 

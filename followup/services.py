@@ -254,12 +254,6 @@ def prospect_wrote_text(lead: Lead, interaction: Interaction, message: str = "")
     return text if len(text) <= 255 else text[:254] + "…"
 
 
-def tell_owner_prospect_wrote(owner_id: int, lead: Lead, text: str) -> None:
-    """One notice per lead while its owner has not read it: a prospect who sends five texts in
-    a row gives one, brought up to date with the latest, as the team lead's QUEUED notice is."""
-    notify_once_per_lead(owner_id, lead, Notification.Kind.PROSPECT_WROTE, text)
-
-
 def notify_once_per_lead(user_id: int, lead: Lead, kind: str, text: str) -> None:
     """A notice of `kind` for this lead, coalesced while unread: an unread one is brought up to
     date (its text, and its time, so it is listed as new); read, the next gives a new one. One
