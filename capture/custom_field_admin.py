@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.core import validators
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import Count
 
@@ -18,6 +19,16 @@ class CustomFieldForm(forms.ModelForm):
         fields = ("label", "key", "kind", "choices", "min_value", "max_value", "help_text",
                   "position", "is_active")
         widgets = {"choices": forms.Textarea(attrs={"rows": 6})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if key := self.fields.get("key"):
+            # The model's clean() says what a key may hold (and that one is needed), its length
+            # included, with a key close to the one typed: the field's own "at most 49
+            # characters" or "required" said it again. The box's maxlength stays for a browser.
+            key.required = False
+            key.validators = [v for v in key.validators
+                              if not isinstance(v, validators.MaxLengthValidator)]
 
     def add_error(self, field, error):
         """The model names its fields in its errors; one this form does not show (the key,

@@ -167,6 +167,11 @@ class CustomField(models.Model):
 
         return leads_with_key(self.key)
 
+    def clean_fields(self, exclude=None) -> None:
+        """The key is checked by clean() alone (KEY_PATTERN, its length included), so a long
+        one gets one message with a key close to it, not Django's max_length one besides."""
+        super().clean_fields(exclude={*(exclude or ()), "key"})
+
     def clean(self) -> None:
         errors: dict[str, str] = {}
         self.key = (self.key or "").strip()
@@ -175,7 +180,9 @@ class CustomField(models.Model):
         # A stored key is left alone: it was accepted when saved (and once leads carry it the
         # admin shows it read-only, so an error on it could not even be shown there).
         new_key = stored is None or stored[0] != self.key
-        if new_key and not KEY_PATTERN.match(self.key):
+        if not self.key:
+            errors["key"] = self._meta.get_field("key").error_messages["blank"]
+        elif new_key and not KEY_PATTERN.match(self.key):
             errors["key"] = key_format_error(self.key)
         elif new_key and self.key in RESERVED_KEYS:
             errors["key"] = f"“{self.key}” is a built-in name; choose another key."

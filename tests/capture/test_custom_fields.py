@@ -657,3 +657,26 @@ def test_an_unknown_yes_no_filter_value_is_ignored_not_read_as_no(admin_client, 
     LeadFactory(first_name="Metal", custom_fields={"partner": False})
     page = admin_client.get("/admin/capture/lead/?cf_partner=xyz").content.decode()
     assert "Cloud" in page and "Metal" in page
+
+
+def test_a_key_too_long_gets_one_message_with_a_key_that_fits(admin_client):
+    """A script posting a 60-letter key (a browser stops at 49) got Django's "at most 49
+    characters" besides the key's own message, which says so and offers a key that fits."""
+    typed = "how_many_seats_does_the_customer_expect_to_buy_in_the_first_year"
+    response = admin_add(admin_client, label="Seats", key=typed)
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["key"] == [
+        "A key may hold only lower case letters (a-z), digits and _, starting with a letter, "
+        f"at most 49 characters: “{typed}” could be “{typed[:49].rstrip('_')}”."]
+    assert 'maxlength="49"' in response.content.decode()  # the browser's limit stays
+    assert not CustomField.objects.exists()
+    field = CustomField(label="Seats", key=typed)
+    with pytest.raises(ValidationError) as refused:
+        field.full_clean()
+    assert len(refused.value.message_dict["key"]) == 1
+
+
+def test_an_empty_key_gets_one_message(admin_client):
+    response = admin_add(admin_client, label="Seats", key="")
+    assert response.context["adminform"].form.errors["key"] == ["This field cannot be blank."]
+    assert not CustomField.objects.exists()
