@@ -328,6 +328,10 @@ class OutboundMessage(models.Model):
         return f"{self.get_kind_display()} to {who} ({self.status})"
 
 
+# The kinds followup.services.notify_once_per_lead keeps to one unread notice per lead.
+COALESCED_NOTICES = ("prospect_wrote", "followup_failed")
+
+
 class Notification(models.Model):
     """An in-app alert for a staff member; the rep's queue page shows the unread ones."""
 
@@ -354,6 +358,14 @@ class Notification(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["user", "-created_at"], name="notification_unread_idx",
                                 condition=Q(read_at__isnull=True))]
+        constraints = [
+            # Two messages of one lead taken in at once give its owner one notice, not two.
+            models.UniqueConstraint(
+                fields=["user", "lead", "kind"], name="one_unread_notice_per_lead",
+                condition=Q(read_at__isnull=True, kind__in=COALESCED_NOTICES),
+                violation_error_message="This user has an unread notice of this kind for this "
+                "lead already: it is brought up to date instead of another being added."),
+        ]
 
     def __str__(self) -> str:
         return self.text

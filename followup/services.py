@@ -17,7 +17,7 @@ from email.utils import make_msgid
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMessage
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.template import Context, Template, TemplateSyntaxError
 from django.utils import timezone
@@ -255,14 +255,28 @@ def prospect_wrote_text(lead: Lead, interaction: Interaction, message: str = "")
 
 
 def notify_once_per_lead(user_id: int, lead: Lead, kind: str, text: str) -> None:
-    """A notice of `kind` for this lead, coalesced while unread: an unread one is brought up to
-    date (its text, and its time, so it is listed as new); read, the next gives a new one. One
-    UPDATE when there is a notice to bring up to date; an INSERT besides when not."""
+    """A notice of `kind` (one of models.COALESCED_NOTICES) for this lead, coalesced while
+    unread: an unread one is brought up to date (its text, and its time, so it is listed as
+    new); read, the next gives a new one. One UPDATE when there is a notice to bring up to
+    date; an INSERT besides when not.
+
+    Two callers at once (two workers, an email and a text of one lead) could both find none
+    and both insert. The intake holds the lead's row lock here, but a sequence ending
+    undelivered holds its enrolment's, and taking the lead's here would lock the two in the
+    intake's order reversed (a deadlock). So the table's partial unique constraint allows one
+    unread notice per user, lead and kind: the second INSERT waits for the first to commit,
+    fails (in a savepoint, the caller's transaction goes on), and brings that one up to date.
+    """
     text = text[:255]
-    if not Notification.objects.filter(
-            user_id=user_id, lead=lead, kind=kind,
-            read_at__isnull=True).update(text=text, created_at=timezone.now()):
-        notify(user_id, lead, kind, text)
+    unread = Notification.objects.filter(user_id=user_id, lead=lead, kind=kind,
+                                         read_at__isnull=True)
+    if unread.update(text=text, created_at=timezone.now()):
+        return
+    try:
+        with transaction.atomic():
+            notify(user_id, lead, kind, text)
+    except IntegrityError:  # a concurrent caller's notice was committed first
+        unread.update(text=text, created_at=timezone.now())
 
 
 def _when(moment: datetime) -> str:

@@ -248,3 +248,24 @@ def test_mark_read_on_a_notice_brought_up_to_date_since_the_page_was_drawn_keeps
     note.refresh_from_db()
     assert note.read_at is not None
     assert "Kenji Sato texted" not in queue_page(client)
+
+
+def test_the_admin_refuses_a_second_unread_notice_of_a_lead_with_a_clear_error(
+        client, alice, kenji):
+    from tests.factories import UserFactory
+
+    twilio_post(client, "/inbound/twilio/sms/", sms("SM1", "Hello"))
+    Notification.objects.update(read_at=timezone.now())
+    twilio_post(client, "/inbound/twilio/sms/", sms("SM2", "Please call me"))
+    older = Notification.objects.get(read_at__isnull=False)
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    url = f"/admin/followup/notification/{older.pk}/change/"
+    response = client.post(url, {
+        "user": alice.user.pk, "lead": kenji.pk, "kind": WROTE, "text": older.text,
+        "created_at_0": older.created_at.strftime("%Y-%m-%d"),
+        "created_at_1": older.created_at.strftime("%H:%M:%S"),
+        "read_at_0": "", "read_at_1": ""})  # marked unread again
+    assert response.status_code == 200
+    assert "This user has an unread notice of this kind for this lead already" in \
+        response.content.decode()
+    assert Notification.objects.filter(read_at__isnull=True).count() == 1
