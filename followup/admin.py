@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import operator
 from collections import Counter
+from datetime import datetime
 from functools import reduce
 
 from django import forms
@@ -38,7 +39,7 @@ from followup.sequences import RUNNING, owner_timezone, step_context, stop_enrol
 from followup.services import email_template_context, fill_email_template, render_text
 from followup.suppression import unsubscribe_url
 from followup.tasks import send_outbound
-from followup.windows import lead_timezone
+from followup.windows import TCPA_CHANNELS, lead_timezone, number_zones, reach, sending_window
 from routing.access import visible_leads
 
 ERROR_SHOWN = 80  # characters of an outbox row's last error in the list
@@ -275,6 +276,33 @@ def unseen_sources(sources: frozenset[str]) -> list[str]:
     return [name for name in left if not Lead.objects.filter(source__iexact=name).exists()]
 
 
+def sending_hours(sequence: Sequence, channel: str, lead: Lead, owner_tz: str | None,
+                  now: datetime) -> str:
+    """When a step on `channel` may go out to this lead, as the sender keeps it (windows.reach):
+    a text or call task to a number that may ring in several zones (+1 605: Denver and
+    Central time) keeps its hours in every one of them, and the preview names them all, not
+    the one zone its emails are timed in."""
+    if problem := sequence.window_problem(channel):
+        return problem
+    starts, ends = sending_window(channel, sequence.window_starts, sequence.window_ends)
+    hours = (f"Goes out between {starts.hour}:{starts:%M} and {ends.hour}:{ends:%M}, "
+             f"{'any day' if sequence.send_on_weekends else 'Monday to Friday'},")
+    zones = reach(lead, owner_tz, channel, now, sequence.window_starts, sequence.window_ends,
+                  sequence.send_on_weekends).zones
+    rings_in = number_zones(lead.phone) if channel in TCPA_CHANNELS else ()
+    others = [zone for zone in rings_in if zone not in zones]
+    if len(zones) > 1 and not others:
+        return f"{hours} in every zone this number may ring in: {', '.join(zones)}."
+    if len(zones) > 1:
+        return (f"{hours} in each of this number's zones in the lead's country: "
+                f"{', '.join(zones)} (its {len(others)} other zones share no hour of it with "
+                "them).")
+    if others:
+        return (f"{hours} {zones[0]} time (the lead's timezone): the {len(rings_in)} zones "
+                "this number may ring in share no hour of it.")
+    return f"{hours} {zones[0]} time."
+
+
 @admin.register(Sequence)
 class SequenceAdmin(admin.ModelAdmin):
     list_display = ("name", "is_active", "position", "trigger", "no_response_hours",
@@ -318,6 +346,7 @@ class SequenceAdmin(admin.ModelAdmin):
         steps = []
         if lead is not None:
             context = step_context(lead, unsubscribe_url(lead))
+            owner_tz, now = owner_timezone(lead), timezone.now()
             for step in sequence.steps.order_by("position", "id"):
                 try:
                     subject = render_text(step.subject, context)
@@ -327,7 +356,9 @@ class SequenceAdmin(admin.ModelAdmin):
                 if step.channel == SequenceStep.Channel.EMAIL:
                     body = (f"{body.rstrip()}\n\n--\n{settings.COMPANY_POSTAL_ADDRESS}\n"
                             f"Unsubscribe: {context['unsubscribe_url']}")
-                steps.append({"step": step, "subject": subject, "body": body})
+                steps.append({"step": step, "subject": subject, "body": body,
+                              "hours": sending_hours(sequence, step.channel, lead, owner_tz,
+                                                     now)})
         return TemplateResponse(request, "followup/admin/sequence_preview.html", {
             **self.admin_site.each_context(request), "opts": self.model._meta,
             "title": f"Preview of “{sequence}”", "sequence": sequence, "lead": lead,

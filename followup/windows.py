@@ -20,6 +20,7 @@ import zoneinfo
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import phonenumbers
@@ -160,15 +161,29 @@ def next_moment_to_reach(lead, owner_timezone: str | None, channel: str, moment:
     US's, New York to Hawaii: 14:00-18:00 New York time); when even those share none (a window
     of an hour or two), the lead's timezone alone, as for email.
     """
+    return reach(lead, owner_timezone, channel, moment, starts, ends, weekends).at
+
+
+class Reach(NamedTuple):
+    """When a step may reach the lead, and in which zones its window was kept."""
+
+    at: datetime  # UTC
+    zones: tuple[str, ...]  # where the window holds: the number's zones, or the lead's one
+
+
+def reach(lead, owner_timezone: str | None, channel: str, moment: datetime, starts: time,
+          ends: time, weekends: bool) -> Reach:
+    """next_moment_to_reach, and the zones whose window it keeps: the sequence preview names
+    them (a text to a +1 605 number: Denver's zone and Central time, not one guess)."""
     starts, ends = sending_window(channel, starts, ends)
     if channel in TCPA_CHANNELS and (zones := number_zones(lead.phone)):
         home = zones_by_country().get(country_of(lead), ())
         for names in (zones, tuple(name for name in zones if name in home)):
             if names and (found := next_moment_in_every_zone(
                     moment, [ZoneInfo(name) for name in names], starts, ends, weekends)):
-                return found
-    return next_sending_moment(moment, lead_timezone(lead, owner_timezone), starts, ends,
-                               weekends)
+                return Reach(found, names)
+    tz = lead_timezone(lead, owner_timezone)
+    return Reach(next_sending_moment(moment, tz, starts, ends, weekends), (tz.key,))
 
 
 def add_delay(start: datetime, amount: int, unit: str, tz: ZoneInfo) -> datetime:

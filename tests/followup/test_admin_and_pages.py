@@ -1,6 +1,7 @@
 """Sales ops in the admin (sequences, preview with a real lead, the outbox) and the queue's
 notification list."""
 
+import html
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -453,6 +454,61 @@ def test_the_preview_names_the_timezone_the_steps_go_out_in(ops_client, default_
     page = ops_client.get(f"/admin/followup/sequence/{default_sequence.pk}/preview/"
                           f"?lead={lead.pk}").content.decode()
     assert "in their timezone America/New_York" in page
+
+
+
+def three_step_sequence(starts: int = 9, ends: int = 18) -> Sequence:
+    """An email, a text and a call task, in a weekday window of `starts` to `ends`."""
+    from datetime import time
+
+    from followup.models import SequenceStep
+
+    sequence = Sequence.objects.create(name=f"Reach them {starts}-{ends}", trigger="on_arrival",
+                                       window_starts=time(starts), window_ends=time(ends))
+    for position, channel in enumerate(("email", "sms", "task"), 1):
+        SequenceStep.objects.create(sequence=sequence, position=position, delay=1,
+                                    delay_unit="days", channel=channel, subject="Hi",
+                                    body="Hi {{ first_name }}")
+    return sequence
+
+
+def hours_said(page: str) -> list[str]:
+    """What the preview says under each step's heading about when it goes out."""
+    return [" ".join(html.unescape(said).split())
+            for said in re.findall(r"</h2>\s*<p[^>]*>([^<]+)</p>", page)]
+
+
+def test_the_preview_names_every_zone_a_text_or_call_to_the_number_is_kept_in(ops_client):
+    """A +1 605 number rings in Denver's zone and in Central time: the sender keeps texts and
+    call tasks within their hours in both, while the preview named Denver's alone."""
+    lead = LeadFactory(first_name="Grace", phone="+16055550123", country="US")
+    page = ops_client.get(f"/admin/followup/sequence/{three_step_sequence().pk}/preview/"
+                          f"?lead={lead.pk}").content.decode()
+    both = ("Goes out between 9:00 and 18:00, Monday to Friday, in every zone this number may "
+            "ring in: America/Denver, America/North_Dakota/Center.")
+    assert hours_said(page) == [
+        "Goes out between 9:00 and 18:00, Monday to Friday, America/Denver time.", both, both]
+    assert "in their timezone America/Denver" in page  # where its emails are timed
+
+
+def test_the_preview_says_which_zones_of_a_toll_free_number_share_the_hours(ops_client):
+    """A US toll-free number rings from Samoa to Guam: in 9:00-18:00 its zones share no hour,
+    so texts keep to its US zones; in 9:00-10:00 not even those do, so the lead's own."""
+    lead = LeadFactory(first_name="Grace", phone="+18005550123", country="US")
+    page = ops_client.get(f"/admin/followup/sequence/{three_step_sequence().pk}/preview/"
+                          f"?lead={lead.pk}").content.decode()
+    text = hours_said(page)[1]
+    in_us = re.fullmatch(r"Goes out between 9:00 and 18:00, Monday to Friday, in each of this "
+                         r"number's zones in the lead's country: (.+) \(its \d+ other zones "
+                         r"share no hour of it with them\)\.", text)
+    assert in_us and "America/New_York" in in_us[1] and "Pacific/Honolulu" in in_us[1]
+    assert "Pacific/Guam" not in text
+
+    page = ops_client.get(f"/admin/followup/sequence/{three_step_sequence(9, 10).pk}/preview/"
+                          f"?lead={lead.pk}").content.decode()
+    assert re.fullmatch(r"Goes out between 9:00 and 10:00, Monday to Friday, America/New_York "
+                        r"time \(the lead's timezone\): the \d+ zones this number may ring in "
+                        r"share no hour of it\.", hours_said(page)[1])
 
 
 def test_a_step_printing_a_variable_steps_do_not_have_is_refused(ops_client):
