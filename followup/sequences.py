@@ -270,6 +270,10 @@ def finish_if_done(enrollment_id: int) -> bool:
     once it goes out (services._retried_after_completion)."""
     from capture.services import set_lead_status
 
+    # The enrolment's row lock orders two workers sending its last two steps at once: each
+    # had marked its own step sent, uncommitted, and read the other's as still sending, so
+    # neither ended the sequence. The second now reads the steps after the first commits.
+    list(Enrollment.objects.select_for_update().filter(pk=enrollment_id).values_list("pk"))
     steps = OutboundMessage.objects.filter(enrollment_id=enrollment_id)
     if steps.filter(status__in=[*UNSENT, OutboundMessage.Status.SENDING]).exists():
         return False
