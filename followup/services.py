@@ -37,7 +37,7 @@ from followup.models import (
 from followup.platforms import Refused
 from followup.replies import record_reply_failed, record_reply_sent, send_reply, unwanted_reason
 from followup.sms import send_sms, sms_configured
-from followup.suppression import unsubscribe_url
+from followup.suppression import acknowledgement_refused, unsubscribe_url
 from followup.windows import next_moment_to_reach
 
 logger = logging.getLogger(__name__)
@@ -430,6 +430,9 @@ def deliver_outbound(message: OutboundMessage, *, connection=None) -> bool:
                 return _finish(message, Status.CANCELLED, note="The recipient has no email.")
         if message.kind == Kind.REPLY and (reason := unwanted_reason(message, lead)):
             raise _Unwanted(reason)
+        if message.kind == Kind.ACKNOWLEDGEMENT and message.channel == "email" and (
+                reason := acknowledgement_refused(message.to_address)):
+            raise _Unwanted(f"Not sent: {reason}.")
         _send(message, lead, connection)
     except _Unwanted as unwanted:
         if message.kind == Kind.REPLY:

@@ -42,6 +42,29 @@ def lift_stop(phone: str) -> bool:
     return bool(deleted)
 
 
+# Why an address gets no acknowledgement either: it cannot receive mail (a hard bounce), its
+# owner reported ours as spam, or staff put it on the list. An unsubscribe is from the follow-up:
+# a person who asks for a quote again is still told we have their request.
+NO_ACKNOWLEDGEMENT = {
+    Suppression.Reason.BOUNCE: "the address bounced before",
+    Suppression.Reason.COMPLAINT: "the address marked our email as spam before",
+    Suppression.Reason.MANUAL: "staff put the address on the suppression list",
+}
+
+
+def acknowledgement_refused(address: str) -> str:
+    """Why an acknowledgement must not go to this address (NO_ACKNOWLEDGEMENT), or "": read
+    by the worker as it sends, so the intake's request pays nothing for it."""
+    key = email_key(address)
+    if not key:
+        return ""
+    reason = (Suppression.objects.filter(kind=Suppression.Kind.EMAIL,
+                                         value_hash=identity_hash(Suppression.Kind.EMAIL, key),
+                                         reason__in=list(NO_ACKNOWLEDGEMENT))
+              .values_list("reason", flat=True).first())
+    return NO_ACKNOWLEDGEMENT[reason] if reason else ""
+
+
 def suppress(*, kind: str, value: str, reason: str, lead: Lead | None = None) -> bool:
     """Add an address to the list (a second time does nothing). True when it is new.
 

@@ -11,7 +11,8 @@ from django_q.models import OrmQ
 
 from capture.intake import IntakeInput, receive_lead
 from capture.models import Channel, Interaction
-from followup.models import OutboundMessage
+from followup.models import OutboundMessage, Suppression
+from followup.suppression import suppress
 from followup.tasks import dispatch_due_messages, send_outbound
 
 pytestmark = pytest.mark.django_db
@@ -373,3 +374,32 @@ def test_someone_else_s_lead_lends_no_name_to_the_acknowledgement(quote_form):
     second = OutboundMessage.objects.order_by("id").last()
     assert second.to_address == "bob@office.example"
     assert "Ann" not in second.body and "Ann" not in second.subject
+
+
+@pytest.mark.parametrize(("reason", "why"), [
+    (Suppression.Reason.BOUNCE, "the address bounced before"),
+    (Suppression.Reason.COMPLAINT, "the address marked our email as spam before"),
+    (Suppression.Reason.MANUAL, "staff put the address on the suppression list"),
+])
+def test_an_address_that_bounced_or_complained_gets_no_acknowledgement(quote_form, reason, why):
+    """A hard-bounced address was acknowledged again on its next request (another bounce,
+    the sender's reputation paying for it), one that reported us as spam likewise."""
+    suppress(kind=Suppression.Kind.EMAIL, value="Grace@Navy.mil", reason=reason)
+    receive_lead(web_submission(quote_form, first_name="Grace", email="grace@navy.mil"))
+    message = OutboundMessage.objects.get(kind=OutboundMessage.Kind.ACKNOWLEDGEMENT)
+    assert send_outbound(message.id) is False
+    assert mail.outbox == []
+    message.refresh_from_db()
+    assert message.status == OutboundMessage.Status.CANCELLED
+    assert message.last_error == f"Not sent: {why}."
+
+
+def test_an_unsubscribed_prospect_asking_again_is_still_acknowledged(quote_form):
+    # The unsubscribe stops the follow-up; the answer to a request they have just made is not
+    # marketing, and they would wonder whether it arrived.
+    suppress(kind=Suppression.Kind.EMAIL, value="grace@navy.mil",
+             reason=Suppression.Reason.UNSUBSCRIBED)
+    receive_lead(web_submission(quote_form, first_name="Grace", email="grace@navy.mil"))
+    message = OutboundMessage.objects.get(kind=OutboundMessage.Kind.ACKNOWLEDGEMENT)
+    assert send_outbound(message.id) is True
+    assert [m.to for m in mail.outbox] == [["grace@navy.mil"]]
