@@ -7,7 +7,9 @@
     erase_person(person, user)   -> leads anonymised (their counts and timings stay for the
                                     dashboards; custom field values go), raw payloads, messages
                                     and texts scrubbed, chats closed, the identities suppressed
-                                    as salted hashes; recorded without data
+                                    as salted hashes; their email addresses and phone numbers
+                                    cut out of other people's records that mention them (a
+                                    visitor's chat message); recorded without data
     run_retention(dry_run=)      -> the retention policy applied (the daily schedule), reported
     record_access(...)           -> one access-trail row
 
@@ -23,10 +25,12 @@ import contextlib
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from urllib.parse import unquote_plus
 
 import phonenumbers
 from django.apps import apps
@@ -35,7 +39,7 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
-from django.db.models import Q, Value
+from django.db.models import F, Q, Value
 from django.db.models.functions import Cast, Concat
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -557,6 +561,7 @@ def erasure_preview(person: Person) -> dict[str, int]:
             continue
         counts[str(model._meta.verbose_name_plural)] = model._default_manager.filter(
             **{f"{rel.field.name}_id__in": person.lead_ids}).count()
+    counts[MENTIONS] = len(mentions_elsewhere(person)[1])
     return counts
 
 
@@ -579,18 +584,30 @@ def _blank(field: models.Field):
     return ""
 
 
-def _scrub_rows(rows: Iterable[models.Model], tokens: list[str]) -> None:
-    """Blank what a person may have typed in these rows; choice and key columns stay. Rows
-    that need the same change get one UPDATE (a timeline's entries mostly do)."""
+def _text_columns(model: type[models.Model], *, ips: bool = True) -> list[models.Field]:
+    """The columns someone may have typed into: text, JSON and raw bytes, and IP addresses
+    unless `ips` is false; never a choice column."""
+    kinds = (models.CharField, models.TextField, models.JSONField, models.BinaryField,
+             *([models.GenericIPAddressField] if ips else []))
+    return [f for f in model._meta.concrete_fields if isinstance(f, kinds) and not f.choices]
+
+
+def _scrub_rows(rows: Iterable[models.Model], tokens: list[str],
+                mentions: Mentions | None = None) -> None:
+    """Blank what a person may have typed in these rows; choice and key columns stay. With
+    `mentions`, the rows are other people's: only the person's addresses and numbers in them
+    become ERASED, and the rest of each text stays. Rows that need the same change get one
+    UPDATE (a timeline's entries mostly do)."""
     same: dict[tuple, tuple[type[models.Model], dict, list[int]]] = {}
     for obj in rows:
         update = {}
-        for f in obj._meta.concrete_fields:
-            if not isinstance(f, models.CharField | models.TextField | models.JSONField
-                              | models.BinaryField | models.GenericIPAddressField):
-                continue
+        for f in _text_columns(type(obj), ips=mentions is None):
             value = getattr(obj, f.attname)
-            if f.choices or (f.name in KEPT_COLUMNS and not _contains(value, tokens)):
+            if mentions is not None:
+                redacted = mentions.redact(value)
+                if redacted == value:
+                    continue
+            elif f.name in KEPT_COLUMNS and not _contains(value, tokens):
                 continue
             if isinstance(obj, InboundEvent) and f.name == "external_id":
                 # Hashed as an erased person's new events are (intake.receive_event): a retry
@@ -599,6 +616,9 @@ def _scrub_rows(rows: Iterable[models.Model], tokens: list[str]) -> None:
                     update[f.attname] = erased_event_id(obj.channel, value)
             elif f.unique or f.name == "external_id":
                 update[f.attname] = f"erased-{obj.pk}"
+            elif mentions is not None:  # "[erased]" is longer than a short address
+                update[f.attname] = (redacted[:f.max_length] if isinstance(f, models.CharField)
+                                     else redacted)
             elif f.name == "summary":
                 update[f.attname] = ERASED
             elif value not in (None, "", b"", {}, []):
@@ -626,16 +646,186 @@ def _scrub_admin_log(rows: dict[type[models.Model], list[int]], tokens: list[str
         entry.save(update_fields=["object_repr", "change_message"])
 
 
+# --- mentions on other people's records --------------------------------------------------------
+
+MENTIONS = "mentions on other records"  # the preview's and the erasure record's count
+# Between two digits of a number as people write it: "(415) 555-2671", "+44 (0)20 7946 0958".
+PHONE_SEPARATORS = r"[\s.\-/()]{0,3}"
+# A national number shorter than this (a few small countries') counts only with its country
+# code: seven digits alone are as likely an order number.
+MIN_NATIONAL_DIGITS = 8
+# Another country's code right before the digits: "+1 207 946 0958" is not the UK's 020 7946 0958.
+FOREIGN_CODE = re.compile(rf"(?:\+|(?<!\d)00)\d{{1,3}}{PHONE_SEPARATORS}$")
+
+
+def phone_patterns(e164: str) -> tuple[str, str] | None:
+    """How a phone number is recognised in free text: the exact rule (Python's re), and the
+    loose run of its digits the database narrows by (valid for SQLite's and PostgreSQL's regex).
+
+    Every digit of the national number, in order, at most three of space . - / ( ) between two
+    of them, touching no other letter or digit; before them, optionally the country code (+44,
+    0044 or 44) and the national trunk prefix (the UK's 0, North America's 1, "(0)"); a
+    national number under MIN_NATIONAL_DIGITS digits only after +country code or 00country
+    code. Part of the number, a longer run of digits holding it, or the same digits after
+    another country's code (Mentions._erase) is not it.
+    """
+    try:
+        number = phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return None
+    national = phonenumbers.national_significant_number(number)
+    prefix = rf"(?:\+|00){number.country_code}{PHONE_SEPARATORS}"
+    if len(national) >= MIN_NATIONAL_DIGITS:
+        prefix = f"(?:{prefix}|{number.country_code}{PHONE_SEPARATORS})?"
+    trunk = phonenumbers.ndd_prefix_for_region(phonenumbers.region_code_for_number(number), True)
+    if trunk:
+        prefix += rf"(?:\(?{trunk}\)?{PHONE_SEPARATORS})?"
+    exact = rf"(?<!\w){prefix}\(?{PHONE_SEPARATORS.join(national)}(?!\w)"
+    # The database's JSON text writes a newline as a backslash and an "n": up to six between.
+    return exact, "[^0-9]{0,6}".join(national)
+
+
+class _BytesAsText(models.Func):
+    """A raw body as text the database can search. PostgreSQL's escape encoding keeps ASCII (an
+    address, a number) as it is; SQLite compares the bytes themselves (a CAST to text would
+    hand its regex function bytes that are not UTF-8, and fail)."""
+
+    output_field = models.TextField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        return compiler.compile(self.get_source_expressions()[0])
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return super().as_sql(compiler, connection, template="ENCODE(%(expressions)s, 'escape')",
+                              **extra_context)
+
+
+def _searchable(f: models.Field):
+    if isinstance(f, models.JSONField):
+        return Cast(f.name, models.TextField())
+    if isinstance(f, models.BinaryField):
+        return _BytesAsText(f.name)
+    return F(f.name)
+
+
+@dataclass(frozen=True)
+class Mentions:
+    """The person's email addresses and phone numbers as they sit in other people's text (a
+    visitor's chat message, a rep's note on another lead). An address counts whole and in any
+    case, never inside a longer one (xjane@example.com, jane@example.community); a number as
+    phone_patterns() says."""
+
+    pattern: re.Pattern
+    terms: tuple[str, ...]  # substrings the database looks for (icontains)
+    digit_runs: tuple[str, ...]  # the numbers' digits, loosely (regex)
+
+    @classmethod
+    def of(cls, person: Person) -> Mentions | None:
+        patterns, terms, runs = [], [], []
+        for address in sorted(person.emails):
+            patterns.append(rf"(?<![\w.+\-]){re.escape(address)}(?![\w\-]|\.\w)")
+            terms += [address, address.replace("@", "%40")]  # %40: a form-encoded raw body
+        for phone in sorted(person.phones):
+            if found := phone_patterns(phone):
+                patterns.append(found[0])
+                runs.append(found[1])
+        if not patterns:
+            return None
+        return cls(re.compile("|".join(patterns), re.IGNORECASE), tuple(terms), tuple(runs))
+
+    def redact(self, value):
+        """The value with every mention replaced by ERASED: a text, a JSON document's keys and
+        values, a raw body."""
+        if isinstance(value, str):
+            return self.pattern.sub(self._erase, value)
+        if isinstance(value, dict):
+            return {self.redact(key): self.redact(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.redact(item) for item in value]
+        if isinstance(value, int) and not isinstance(value, bool):  # a number sent as JSON
+            return ERASED if self.redact(str(value)) == ERASED else value
+        if isinstance(value, bytes | memoryview):
+            return self._redact_raw(bytes(value))
+        return value
+
+    @staticmethod
+    def _erase(match: re.Match) -> str:
+        """ERASED for a mention; the digits of a number right after another country's code
+        are that country's number, and stay."""
+        before = match.string[max(0, match.start() - 16):match.start()]
+        if "@" not in match.group() and FOREIGN_CODE.search(before):
+            return match.group()
+        return ERASED
+
+    def _redact_raw(self, raw: bytes) -> bytes:
+        """A raw body: mentions in its text are replaced. One still there once form-decoded
+        ("jane%40example.com") cannot be cut out in place: the body goes, as the retention
+        policy drops raw bodies, and the event's payload keeps the rest of what was sent."""
+        text = self.redact(raw.decode("utf-8", errors="surrogateescape"))
+        decoded = unquote_plus(text)
+        if self.redact(decoded) != decoded:
+            return b""
+        return text.encode("utf-8", errors="surrogateescape")
+
+    def find(self, queryset: models.QuerySet) -> list[models.Model]:
+        """The rows of `queryset` that mention the person, in one query: the database narrows
+        them by substring and digit run (a sequential scan, for an erasure and its preview
+        only), then each is checked here by the exact rule."""
+        columns = _text_columns(queryset.model, ips=False)
+        if not columns:
+            return []
+        searched, wanted = {}, Q(pk__in=[])
+        for f in columns:
+            name = f"mention_{f.attname}"
+            searched[name] = _searchable(f)
+            for term in self.terms:
+                wanted |= Q(**{f"{name}__icontains": term})
+            for run in self.digit_runs:
+                wanted |= Q(**{f"{name}__regex": run})
+        rows = queryset.alias(**searched).filter(wanted).order_by()
+        return [row for row in rows if any(
+            self.redact(value) != value for value in (getattr(row, f.attname) for f in columns))]
+
+
+def _other_records(person: Person) -> list[models.QuerySet]:
+    """Where other people's text may mention the person: the other leads, the raw events that
+    are not theirs, and the rows of every table belonging to a lead that are not on theirs."""
+    querysets = [Lead.objects.exclude(pk__in=person.lead_ids),
+                 InboundEvent.objects.exclude(pk__in=_events_of(person).values("pk"))]
+    for rel in _lead_relations():
+        model = rel.related_model
+        if model in (InboundEvent, LeadAccess, _suppression_model()):
+            continue
+        querysets.append(model._default_manager.exclude(
+            **{f"{rel.field.name}_id__in": person.lead_ids}))
+    return querysets
+
+
+def mentions_elsewhere(person: Person) -> tuple[Mentions | None, list[models.Model]]:
+    """The rows of other people that mention the person's email addresses or phone numbers.
+    Only redacted, never exported: a visitor's chat that names the person is that visitor's."""
+    mentions = Mentions.of(person)
+    if mentions is None:
+        return None, []
+    return mentions, [row for queryset in _other_records(person)
+                      for row in mentions.find(queryset)]
+
+
 def anonymise_leads(person: Person, *, now: datetime | None = None,
                     whole_person: bool = True) -> dict[str, int]:
     """Irreversibly remove what identifies the person from their leads and every row that
     belongs to them; the rows themselves (and the dashboards' counts and timings) stay.
 
-    `whole_person=False` (retention, one idle lead): the person may well have other, active
-    leads, so the admin log is scrubbed only where it is about this lead's own rows."""
+    With `whole_person` (an erasure), their email addresses and phone numbers are also cut
+    out of other people's rows that mention them (mentions_elsewhere). `whole_person=False`
+    (retention, one idle lead): the person may well have other, active leads, so the admin log
+    is scrubbed only where it is about this lead's own rows, and other rows stay as they are."""
     now = now or timezone.now()
     tokens = person.tokens
     counts: dict[str, int] = {}
+    # Other people's rows that mention the person, found while the person's own rows (which
+    # they are told apart from) are as the preview saw them.
+    mentions, elsewhere = mentions_elsewhere(person) if whole_person else (None, [])
     events = list(_events_of(person))
     # The counts are the rows that belonged to the person, as the preview listed them (each
     # was checked; one with nothing typed in it, a lead assessment, has nothing to blank).
@@ -653,6 +843,9 @@ def anonymise_leads(person: Person, *, now: datetime | None = None,
             _scrub_rows(rows, tokens)
             logged.setdefault(model, []).extend(r.pk for r in rows)
     _scrub_admin_log(logged, tokens)
+    if whole_person:
+        _scrub_rows(elsewhere, tokens, mentions)
+        counts[MENTIONS] = len(elsewhere)
     # Messages not yet sent are cancelled: there is nobody to send them to any more.
     if apps.is_installed("followup"):
         outbound = apps.get_model("followup", "OutboundMessage")
@@ -668,10 +861,10 @@ def anonymise_leads(person: Person, *, now: datetime | None = None,
                                                       waiting_since=None)
     # Whatever else the admin log says about the person (a suppression typed in by hand...):
     # by address and number only, as a first name alone would catch other people's entries.
-    mentions = Q(pk__in=[])
+    logged_mentions = Q(pk__in=[])
     for token in [*person.emails, *person.phones] if whole_person else []:
-        mentions |= Q(object_repr__icontains=token) | Q(change_message__icontains=token)
-    LogEntry.objects.filter(mentions).update(object_repr="(erased)", change_message="")
+        logged_mentions |= Q(object_repr__icontains=token) | Q(change_message__icontains=token)
+    LogEntry.objects.filter(logged_mentions).update(object_repr="(erased)", change_message="")
     lead_update = dict.fromkeys(PERSONAL_LEAD_FIELDS, "")
     # Custom field values go too, every type: whatever the person answered is theirs.
     counts["leads"] = Lead.objects.filter(pk__in=person.lead_ids).update(

@@ -122,8 +122,10 @@ class PrivacyRequestAdmin(ReadOnly, admin.ModelAdmin):
                 else:
                     record = privacy.erase_person(person, request.user,
                                                   form.cleaned_data["note"])
+                    mentions = record.counts.get(privacy.MENTIONS, 0)
                     self.message_user(request, f"Erased: {len(record.lead_ids)} lead(s) "
-                                      "anonymised; the email and phone are suppressed.",
+                                      f"anonymised, {mentions} mention(s) on other records "
+                                      "cut; the email and phone are suppressed.",
                                       messages.SUCCESS)
                     return redirect(reverse("admin:capture_privacyrequest_change",
                                             args=[record.pk]))

@@ -636,3 +636,110 @@ def test_a_payload_value_is_escaped_in_the_summary(ops, client, visitor):
     summary = zipfile.ZipFile(io.BytesIO(response.content)).read("summary.html").decode()
     assert "<script>" not in summary
     assert "<tr><th>Message</th><td>&lt;script&gt;alert(1)&lt;/script&gt;</td></tr>" in summary
+
+
+JANE_EMAIL, JANE_PHONE = "jane@example.com", "+442079460958"
+# Her address and her number as E.164, as digits and as the rep wrote it.
+JANE_TRACES = (JANE_EMAIL, JANE_PHONE, "2079460958", "20 7946 0958")
+CHAT_TEXT = "Hi, my email is Jane@Example.com, call me"
+
+
+@pytest.fixture
+def jane_mentioned(visitor):
+    """Jane's own lead from the form; an anonymous chat visitor who types her address into a
+    message (not into the contact form); Ravi's form lead, whose message and rep's note give
+    her number written with spaces; a webhook that failed, its raw body (not all UTF-8) the
+    only copy of her number. Returns Jane's lead, the chat, its lead, Ravi's and the webhook."""
+    from capture.intake import store_inbound_event
+    from chat.models import ChatWidget
+    from routing.actions import add_note
+    from tests.chat.conftest import SITE, Visitor
+
+    jane = receive_lead(IntakeInput(channel="web_form", fields={
+        "first_name": "Jane", "email": JANE_EMAIL, "phone": JANE_PHONE}, summary="Form")).lead
+    chat = Visitor(ChatWidget.objects.create(name="Site chat", allowed_origins=SITE))
+    assert chat.say(CHAT_TEXT).status_code == 201
+    chatter = Lead.objects.get(channel="chat")
+    assert chatter.email == "" and chatter.message == CHAT_TEXT
+    visitor.submit(first_name="Ravi", email="ravi@example.org", consent="on",
+                   message="Colleague of Jane (+44 20 7946 0958) asked us to call")
+    ravi = Lead.objects.get(email_key="ravi@example.org")
+    add_note(lead=ravi, user=UserFactory(username="rita"),
+             body="Jane is on 020 7946 0958 after 5")
+    hook, _ = store_inbound_event(channel="webhook", external_id="hook-9", reason="unreadable",
+                                  body=b'{"text": "Jane: 020 7946 0958", "sig": "\xff"}',
+                                  status=InboundEvent.Status.FAILED)
+    return jane, chat, chatter, ravi, hook
+
+
+def test_erasure_cuts_her_address_and_number_out_of_other_peoples_chats_and_notes(
+        jane_mentioned, ops, client):
+    """A reviewer erased jane@example.com, scanned the database and still found it: an
+    anonymous visitor had typed it into a chat, and a rep had noted her number on a
+    colleague's lead. Only those words go; the rest of each text and the leads stay."""
+    from capture.privacy import MENTIONS
+
+    jane, chat, chatter, ravi, hook = jane_mentioned
+    assert set(_tables_containing(JANE_TRACES)) == set(JANE_TRACES)  # the scan finds them first
+    client.force_login(ops)
+    response = client.post("/admin/capture/privacyrequest/export/", {"email": JANE_EMAIL})
+    exported = zipfile.ZipFile(io.BytesIO(response.content)).read("person.json").decode()
+    # Other people's conversations are theirs: not part of her data.
+    assert [lead["id"] for lead in json.loads(exported)["leads"]] == [jane.pk]
+    assert "call me" not in exported and "Colleague" not in exported
+    # The chat's lead, message and raw event; Ravi's lead, submission, raw event, note and
+    # the acknowledgement that quoted his message; the webhook.
+    preview = client.post("/admin/capture/privacyrequest/erase/", {"email": JANE_EMAIL})
+    assert "Mentions on other records: 9" in preview.content.decode()
+
+    done = client.post("/admin/capture/privacyrequest/erase/", {
+        "email": JANE_EMAIL, "confirm": "1", "lead_ids": str(jane.pk)}, follow=True)
+    assert "9 mention(s) on other records cut" in done.content.decode()
+    assert _tables_containing(JANE_TRACES) == {}
+
+    said = "Hi, my email is [erased], call me"
+    assert [m["text"] for m in chat.poll().json()["messages"]] == [said]
+    chatter.refresh_from_db()
+    assert chatter.message == said and chatter.erased_at is None
+    assert chatter.interactions.get(kind="message").summary == f"Chat: {said}"
+    assert InboundEvent.objects.get(lead=chatter).payload["text"] == said
+    ravi.refresh_from_db()
+    assert ravi.message == "Colleague of Jane ([erased]) asked us to call"
+    assert ravi.erased_at is None and ravi.email == "ravi@example.org"
+    assert ravi.interactions.get(kind="note").body == "Jane is on [erased] after 5"
+    assert "Colleague of Jane ([erased]) asked us to call" in OutboundMessage.objects.get(
+        lead=ravi).body
+    event = InboundEvent.objects.get(lead=ravi)
+    assert event.payload["message"] == "Colleague of Jane ([erased]) asked us to call"
+    # The form-encoded raw copy could not be cut in place ("%2B44+20+7946+0958"): it went.
+    assert bytes(event.body) == b""
+    hook.refresh_from_db()
+    assert bytes(hook.body) == b'{"text": "Jane: [erased]", "sig": "\xff"}'
+    record = PrivacyRequest.objects.get(kind="erasure")
+    assert record.lead_ids == [jane.pk] and record.counts[MENTIONS] == 9
+    assert set(Lead.objects.filter(erased_at__isnull=False).values_list("pk", flat=True)) \
+        == {jane.pk}
+
+
+def test_only_her_own_address_and_number_are_cut_not_ones_that_look_alike(jane_mentioned, ops):
+    from routing.actions import add_note
+
+    ravi = jane_mentioned[3]
+    alike = ("Ask xjane@example.com, jane@example.community or a.jane@example.com; order "
+             "2079460958123, the US office +1 207 946 0958, extension 7946 0958")
+    note = add_note(lead=ravi, user=UserFactory(username="rita"), body=alike)
+    erase_person(find_person(email=JANE_EMAIL), ops)
+    note.refresh_from_db()
+    assert note.body == alike
+
+
+def test_her_number_is_recognised_however_it_is_commonly_written():
+    from capture.privacy import Mentions, Person
+
+    mentions = Mentions.of(Person(emails={JANE_EMAIL}, phones={JANE_PHONE, "+14155552671"}))
+    for written in ("+442079460958", "+44 20 7946 0958", "+44 (0)20 7946 0958",
+                    "0044 20 7946 0958", "020 7946 0958", "020-7946-0958", "2079460958",
+                    "(415) 555-2671", "+1 415-555-2671", "415.555.2671", "1 415 555 2671"):
+        assert mentions.redact(f"call {written}, ok") == "call [erased], ok", written
+    assert mentions.redact({"visitor": {"phone": 4155552671, "note": "JANE@example.COM."}}) \
+        == {"visitor": {"phone": "[erased]", "note": "[erased]."}}
