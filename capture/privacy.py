@@ -396,6 +396,7 @@ def export_person(person: Person, user, note: str = "") -> tuple[str, str, Priva
                        action=LeadAccess.Action.EXPORTED,
                        detail=f"privacy export #{request.pk}") for pk in person.lead_ids])
     labels = payload_labels()
+    forms = IntakeForm.objects.in_bulk({row.get("form_id") for row in document["leads"]} - {None})
     outbound = apps.get_model("followup", "OutboundMessage")  # capture does not import followup
     summary = render_to_string("capture/privacy/export_summary.html", {
         "doc": document, "request": request,
@@ -406,7 +407,7 @@ def export_person(person: Person, user, note: str = "") -> tuple[str, str, Priva
         "messages": [(row, _choice(outbound, "channel", row["channel"]),
                       _choice(outbound, "status", row["status"]))
                      for row in document.get("followup_outboundmessage", [])],
-        "leads": [(row, _lead_details(row), _custom_answers(row["custom_fields"]))
+        "leads": [(row, _lead_details(row, forms), _custom_answers(row["custom_fields"]))
                   for row in document["leads"]],
         "events": [(event, channel_label(event["channel"]),
                     InboundEvent.Status(event["status"]).label, event_rows(event, labels))
@@ -446,9 +447,10 @@ LEAD_LABELS = {"form_id": "Form", "previous_lead_id": "Follows lead",
                "consent_text": "Consent wording", "erased_at": "Anonymised at"}
 
 
-def _lead_details(row: dict) -> list[tuple[str, str]]:
+def _lead_details(row: dict, forms: dict[int, IntakeForm]) -> list[tuple[str, str]]:
     """A lead's columns as the person reads them: (label, text), each under its field's name,
-    choices as their labels; empty and purely internal columns left out."""
+    choices as their labels, the form by its name (`forms`, read once for every lead); empty
+    and purely internal columns left out."""
     details = []
     for f in Lead._meta.concrete_fields:
         value = row.get(f.attname)
@@ -456,7 +458,7 @@ def _lead_details(row: dict) -> list[tuple[str, str]]:
             continue
         label = LEAD_LABELS.get(f.attname) or capfirst(f.verbose_name)
         if f.attname == "form_id":
-            text = str(IntakeForm.objects.filter(pk=value).first() or f"#{value}")
+            text = str(forms.get(value) or f"#{value}")
         elif f.attname in ("previous_lead_id", "merged_into_id"):
             text = f"#{value}"
         else:
