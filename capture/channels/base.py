@@ -607,6 +607,24 @@ def read_record(
                       unknown=tuple(unknown_keys))
 
 
+def set_aside_unreadable_contacts(fields: dict[str, str], other: list[str], region: str) -> None:
+    """A lead ad's email and phone as the platform collected them: one that does not read is
+    taken out of the lead's fields and kept among the other answers ("phone (not valid): 12"),
+    so the rep still sees what the person typed. A national number is read in the person's
+    own country when an answer names it, else in `region` (the form's or the page's)."""
+    if fields.get("email"):
+        try:
+            fields["email"] = parse_email(fields["email"])[1]
+        except ValidationError:
+            other.append(f"email (not valid): {fields.pop('email')}")
+    if fields.get("phone"):
+        try:
+            fields["phone"] = normalise_phone(
+                fields["phone"], phone_region(fields.get("country", ""), region))
+        except InvalidPhone:
+            other.append(f"phone (not valid): {fields.pop('phone')}")
+
+
 def _key_for(name: str, mapping: Mapping[str, str], record: Mapping[str, object]) -> str:
     """Report an error under the name the sender used, or, for a field they did not send, the
     name their mapping reads it from ("visitor.contact.email", not "email")."""

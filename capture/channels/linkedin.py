@@ -35,9 +35,9 @@ from capture.channels.base import (
     provider_event_id,
     read_json,
     receive,
+    set_aside_unreadable_contacts,
 )
 from capture.channels.http import retrying_session
-from capture.identity import InvalidPhone, normalise_phone, parse_email
 from capture.intake import (
     AWAITING_FETCH,
     Consent,
@@ -154,16 +154,7 @@ def _normalise(event: InboundEvent) -> IntakeInput:
             fields.setdefault(target, value)
         elif target != "" and value:
             other.append(f"question {question}: {value}")
-    if fields.get("email"):
-        try:
-            fields["email"] = parse_email(fields["email"])[1]
-        except Exception:
-            other.append(f"email (not valid): {fields.pop('email')}")
-    if fields.get("phone"):
-        try:
-            fields["phone"] = normalise_phone(fields["phone"], form.default_region or None)
-        except InvalidPhone:
-            other.append(f"phone (not valid): {fields.pop('phone')}")
+    set_aside_unreadable_contacts(fields, other, form.default_region or "")
     if not (fields.get("email") or fields.get("phone")):
         raise Rejected(f"The LinkedIn form response has no valid email or phone (form {number}).")
     test = " (test lead)" if response.get("testLead") else ""

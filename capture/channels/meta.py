@@ -32,9 +32,10 @@ from capture.channels.base import (
     method_not_allowed,
     read_json,
     receive,
+    set_aside_unreadable_contacts,
 )
 from capture.channels.http import retrying_session
-from capture.identity import InvalidPhone, normalise_phone, parse_email
+from capture.identity import InvalidPhone, normalise_phone
 from capture.intake import (
     AWAITING_FETCH,
     Ignored,
@@ -463,16 +464,7 @@ def _leadgen(event: InboundEvent) -> IntakeInput:
             fields.setdefault(target, value)
         elif target != "" and value:
             other.append(f"{name.replace('_', ' ')}: {value}")
-    if fields.get("email"):
-        try:
-            fields["email"] = parse_email(fields["email"])[1]
-        except Exception:
-            other.append(f"email (not valid): {fields.pop('email')}")
-    if fields.get("phone"):
-        try:
-            fields["phone"] = normalise_phone(fields["phone"], config.default_region or None)
-        except InvalidPhone:
-            other.append(f"phone (not valid): {fields.pop('phone')}")
+    set_aside_unreadable_contacts(fields, other, config.default_region or "")
     if not (fields.get("email") or fields.get("phone")):
         raise Rejected("The lead ad form has no valid email or phone.")
     form_id = lead.get("form_id") or event.payload["change"].get("form_id", "")

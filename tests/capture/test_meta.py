@@ -220,6 +220,19 @@ def test_a_lead_ad_s_invalid_email_is_kept_on_the_timeline(client, graph, sync_t
     assert "email (not valid): not-an-email" in lead.interactions.get().body
 
 
+def test_a_lead_ad_s_national_number_is_read_in_the_country_the_person_gave(
+        client, graph, sync_tasks, django_capture_on_commit_callbacks):
+    # A US page's ad, answered from the UK: "07911 123456" is a UK mobile, not a bad US number.
+    ChannelSettings.objects.create(channel="meta", default_region="US")
+    graph.lead["field_data"][2]["values"] = ["07911 123456"]
+    graph.lead["field_data"].append({"name": "country", "values": ["United Kingdom"]})
+    with django_capture_on_commit_callbacks(execute=True):
+        meta_post(client, load_json("meta", "leadgen_change.json"))
+    lead = Lead.objects.get()
+    assert (lead.phone, lead.country) == ("+447911123456", "GB")
+    assert "not valid" not in lead.interactions.get().body
+
+
 def test_the_graph_client_retries_a_flaky_graph_api(client, graph, sync_tasks,
                                                     django_capture_on_commit_callbacks):
     graph.failures = 2
