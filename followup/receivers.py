@@ -31,6 +31,7 @@ from followup.services import (
     notify,
     notify_once_per_lead,
     prospect_wrote_text,
+    retire_notices_of_lost_lead,
     schedule_sla_warning,
     sla_warning_row,
 )
@@ -157,9 +158,12 @@ def warn_before_new_deadline(sender, *, lead: Lead, **kwargs) -> None:
 
 
 @receiver(lead_assigned, dispatch_uid="followup.alert_new_owner")
-def alert_new_owner(sender, *, lead: Lead, owner_id: int, acting_user=None, **kwargs) -> None:
+def alert_new_owner(sender, *, lead: Lead, owner_id: int, acting_user=None,
+                    previous_owner_id: int | None = None, **kwargs) -> None:
     # An intake that routed the lead has told its owner: tell_owner_of_inbound adds nothing.
     lead._owner_alerted_id = owner_id
+    if previous_owner_id is not None and previous_owner_id != owner_id:
+        retire_notices_of_lost_lead(lead, previous_owner_id)
     if acting_user is not None and acting_user.pk == owner_id:
         return  # a rep who claimed a lead (or took it by working it) knows it is theirs
     for message in alert_owner_of_assignment(lead, owner_id):

@@ -187,6 +187,20 @@ def notify(user_id: int, lead: Lead, kind: str, text: str) -> Notification:
     return Notification.objects.create(user_id=user_id, lead=lead, kind=kind, text=text[:255])
 
 
+def retire_notices_of_lost_lead(lead: Lead, user_id: int) -> int:
+    """A lead taken from its owner (a manager's reassignment, an SLA escalation): their unread
+    notices of it ("New hot lead: …") would open a page they may no longer see, a "Page not
+    found", so they are marked read. Someone who can still open the lead (it is in a team they
+    lead) keeps them. Returns how many were marked."""
+    from routing.access import visible_leads
+
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is not None and visible_leads(user).filter(pk=lead.pk).exists():
+        return 0
+    return Notification.objects.filter(user_id=user_id, lead=lead, read_at__isnull=True).update(
+        read_at=timezone.now())
+
+
 def alert_owner_of_assignment(lead: Lead, owner_id: int,
                               now: datetime | None = None) -> list[OutboundMessage]:
     """A new owner hears at once: a notification, an email, and a text for a hot lead when the
