@@ -19,10 +19,15 @@ def _tier_choices() -> list[tuple[str, str]]:
 
 class QueueFilterForm(forms.Form):
     def clean(self):
+        """A range typed the wrong way round (created dates, a custom number or date) is an
+        error beside it, not an empty queue without a reason."""
         data = super().clean()
-        created = data.get("created")
-        if created and created.start and created.stop and created.start > created.stop:
-            self.add_error("created", "The end date is before the start date.")
+        for name, value in list(data.items()):
+            if (isinstance(value, slice) and value.start is not None
+                    and value.stop is not None and value.start > value.stop):
+                dates = isinstance(self.fields[name], django_filters.fields.DateRangeField)
+                self.add_error(name, "The end date is before the start date." if dates
+                               else "The second number is smaller than the first.")
         return data
 
 

@@ -299,6 +299,21 @@ def test_a_number_filter_out_of_range_is_a_form_error_on_the_queue_and_its_expor
     assert export.status_code == 400 and error in export.content.decode()
 
 
+@pytest.mark.parametrize(("query", "error"), [
+    ("cf_seats_min=100&cf_seats_max=10", "The second number is smaller than the first."),
+    ("cf_contract_end_after=2027-06-01&cf_contract_end_before=2027-01-01",
+     "The end date is before the start date."),
+])
+def test_a_custom_range_typed_backwards_says_so_instead_of_showing_an_empty_queue(
+        as_alice, stocked, query, error):
+    """A rep who typed seats 100 to 10 saw "Nothing here right now." and no reason, while the
+    created dates typed the wrong way round had their message."""
+    page = as_alice.get(f"/queue/?{query}")
+    assert page.status_code == 200 and error in page.content.decode()
+    export = as_alice.get(f"/queue/export.csv?{query}")
+    assert export.status_code == 400 and error in export.content.decode()
+
+
 def test_a_number_filter_reads_thousands_separators_as_the_api_does(as_alice, stocked):
     assert names_in(as_alice.get("/queue/?cf_seats_min=1,00")) == []  # not a number
     assert names_in(as_alice.get("/queue/?cf_seats_min=1%2C000")) == []
