@@ -89,6 +89,12 @@ def normalise_phone(raw: str, region: str | None = None) -> str:
             ) from None
         raise InvalidPhone("This does not look like a phone number.") from None
     if not phonenumbers.is_possible_number(number) or not phonenumbers.is_valid_number(number):
+        if region and not raw.startswith("+") and sum(c.isdigit() for c in raw) >= 7:
+            # Likely a real number of another country (a London one on a form read in the
+            # US): "does not look like a phone number" left its owner guessing.
+            raise InvalidPhone(f"This is not a valid {region} phone number: from another "
+                               "country, start with + and its country code, for example "
+                               "+44 20 7946 0958.")
         raise InvalidPhone("This does not look like a phone number.")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 

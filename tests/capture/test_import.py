@@ -193,7 +193,7 @@ UK_ROW = ("First Name,Last Name,E-mail,Phone Number,Company Name\n"
 def test_a_refused_row_imports_on_a_rerun_that_reads_it_well_and_only_once(tmp_path):
     path = tmp_path / "a.csv"
     path.write_text(UK_ROW)
-    assert "row 2: phone: This does not look like a phone number" in run(path)
+    assert "row 2: phone: This is not a valid US phone number: from another country" in run(path)
     assert InboundEvent.objects.get().status == "rejected"
     preview = run(path, "--region", "GB", "--dry-run")
     assert "1 rows: 1 new leads, 0 added to existing leads, 0 already imported" in preview

@@ -83,6 +83,9 @@ def test_utm_click_ids_referrer_and_landing_page_are_captured_unseen(visitor):
     [
         ("email", "grace@", "Enter a valid email address, like name@company.com."),
         ("phone", "12", "This does not look like a phone number."),
+        # A London number on a form read in the US: the visitor is told what to add.
+        ("phone", "020 7946 0958", "This is not a valid US phone number: from another "
+         "country, start with + and its country code, for example +44 20 7946 0958."),
         ("first_name", "", "Please fill in your first name."),
         ("email", "", "Please fill in your email."),
         ("company", "C" * 201, "Ensure this value has at most 200 characters"),
