@@ -10,6 +10,7 @@ import io
 import json
 import logging
 import math
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +37,7 @@ from capture.fields import LEAD_FIELDS, MAX_LENGTHS
 from capture.identity import InvalidPhone, normalise_phone, parse_email, phone_region
 from capture.intake import (
     IntakeInput,
+    event_key,
     process_inbound_event,
     receive_event,
     register_normaliser,
@@ -353,26 +355,71 @@ def read_body(request: HttpRequest, limit: int) -> bytes:
     return body
 
 
+# How long a request spends taking in the events of one delivery before it stores the rest for
+# the worker: a provider batching many (Meta: up to 1,000 changes a POST) gets its answer in
+# seconds, not gunicorn's 500 after 30 s, and every event in it is a lead within a minute.
+INLINE_SECONDS = 5.0
+PROCESS_TASK = "capture.tasks.process_inbound_event"
+LATE_CHUNK = 25  # events stored for the worker per transaction (as imports commit: SQLite's lock)
+
+
 def store_and_process(
     channel: Channel, request: HttpRequest, raws: Iterable[RawEvent]
 ) -> list[InboundEvent]:
-    stored = []
-    for raw in raws:
-        # A channel that processes in a task (Meta lead ads fetch their answers) stores only.
-        task = (channel.task(raw) if channel.task else "")
+    raws = list(raws)
+    # A delivery of several events that the provider sends again: its stored events are found
+    # in one query, not each by a failed INSERT (a 1,000-message retry took longer than the
+    # first delivery, and never finished).
+    known = {}
+    if len(raws) > 1:
+        keys = {event_key(raw.external_id) for raw in raws}
+        known = {event.external_id: event for event in InboundEvent.objects.filter(
+            channel=channel.name, external_id__in=keys).defer("body")}
+    # The raw body is kept once, on the first event stored from it: each event's own part is
+    # its payload (40 copies of a delivery's bytes made its storage grow with its square).
+    body = request.body
+    started = time.monotonic()
+    stored: list[InboundEvent] = []
+    late = 0  # events stored for the worker so far (past the time budget)
+
+    def store(raw: RawEvent, task: str, *, own_transaction: bool) -> None:
+        nonlocal body
         # The task row commits with its event; without a task, receive_event() is the
         # transaction (no savepoint inside an outer one).
-        with transaction.atomic() if task else contextlib.nullcontext():
+        with transaction.atomic() if own_transaction else contextlib.nullcontext():
             event, created, _ = receive_event(
-                channel=channel.name, external_id=raw.external_id, body=request.body,
+                channel=channel.name, external_id=raw.external_id, body=body,
                 payload=raw.payload, headers=request_headers(request),
                 remote_ip=abuse.client_ip(request), status=raw.status, reason=raw.reason,
                 process=not task,
             )
             if created and task and event.status == InboundEvent.Status.RECEIVED:
                 queue_task_with_data(task, event.id)
+        if created:
+            body = b""
         event.stored_now = created
         stored.append(event)
+
+    with contextlib.ExitStack() as chunk:
+        for raw in raws:
+            if (event := known.get(event_key(raw.external_id))) is not None:
+                event.stored_now = False
+                stored.append(event)
+                continue
+            # A channel that processes in a task (Meta lead ads fetch their answers) stores
+            # only. So does any channel once this request has spent its time on the others:
+            # the rest are stored LATE_CHUNK to a transaction, each with its task, and the
+            # worker takes them in. A chunk committed stays if the request is cut short (a
+            # worker timeout): the provider's retry finds it and stores what is left.
+            task = (channel.task(raw) if channel.task else "")
+            if late or (stored and time.monotonic() - started > INLINE_SECONDS):
+                if not late % LATE_CHUNK:
+                    chunk.close()  # commits the chunk before
+                    chunk.enter_context(transaction.atomic())
+                late += 1
+                store(raw, task or PROCESS_TASK, own_transaction=False)
+            else:
+                store(raw, task, own_transaction=bool(task))
     return stored
 
 
