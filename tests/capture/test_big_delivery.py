@@ -104,8 +104,9 @@ def test_a_delivery_longer_than_the_budget_is_answered_at_once_the_worker_takes_
     response = meta_post(client, body)
     took = time.monotonic() - started
     assert response.status_code == 200 and response.json()["received"] == 12
-    # Taking all 12 in would take 3.6 s; the answer comes once the budget is spent.
-    assert took < 2.5, took
+    # Taking all 12 in would take 3.6 s of sleeps alone; the answer comes once the budget
+    # is spent (a bound on what cannot happen inline, not a timing: the count below proves it).
+    assert took < 12 * 0.3, took
     taken_now = Lead.objects.count()
     assert 1 <= taken_now < 12
     waiting = InboundEvent.objects.filter(status=InboundEvent.Status.RECEIVED)
