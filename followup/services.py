@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import smtplib
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -595,6 +596,19 @@ def _send(message: OutboundMessage, lead: Lead, connection=None) -> None:
         _send_email(message, lead, connection)
 
 
+class MailServerDown(Exception):
+    """An email of a batch not tried, because the server failed the session a moment ago."""
+
+
+# The server refused this message (its sender, a recipient, its content), and may take the next.
+# Any other error is the server's or the connection's (unreachable, silent past EMAIL_TIMEOUT,
+# 421 busy, TLS, authentication): the rest of the batch fails at once with the same reason and
+# is retried on the usual backoff, instead of each row waiting out the timeout again (a kick
+# takes up to 50 rows, and django-q2 kills it after 60 s, leaving them "sending" unexplained).
+MESSAGE_REFUSED = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused,
+                   smtplib.SMTPDataError)
+
+
 def _send_email(message: OutboundMessage, lead: Lead, connection=None) -> None:
     domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2].strip(">") or "localhost"
     message_id = make_msgid(idstring=f"lead{lead.pk}.{message.pk}", domain=domain)
@@ -614,12 +628,20 @@ def _send_email(message: OutboundMessage, lead: Lead, connection=None) -> None:
 
         reply_to = [a for a in (getattr(message.sent_by, "email", ""),
                                 reply_address(lead.pk)) if a]
-    if connection is not None:
-        connection.open()  # once per batch: later messages reuse the session (a no-op then)
-    EmailMessage(
-        subject=message.subject, body=message.body, from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[message.to_address], headers=headers, reply_to=reply_to, connection=connection,
-    ).send(fail_silently=False)
+    if connection is not None and (down := getattr(connection, "leadcrm_server_down", "")):
+        raise MailServerDown(f"not tried: the mail server failed this batch's previous message "
+                             f"({down})")
+    try:
+        if connection is not None:
+            connection.open()  # once per batch: later messages reuse the session (a no-op then)
+        EmailMessage(
+            subject=message.subject, body=message.body, from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[message.to_address], headers=headers, reply_to=reply_to, connection=connection,
+        ).send(fail_silently=False)
+    except OSError as exc:  # smtplib's errors are OSErrors too
+        if connection is not None and not isinstance(exc, MESSAGE_REFUSED):
+            connection.leadcrm_server_down = f"{type(exc).__name__}: {exc}"
+        raise
     message.message_id = message_id.strip("<>")
     message.provider_status = "accepted"
 

@@ -161,7 +161,27 @@ try:
 except ImproperlyConfigured:  # it said only "Invalid email schema smtp2", naming no variable
     raise ImproperlyConfigured(f"EMAIL_URL={env.str('EMAIL_URL')!r}: use an email URL such as "
                                "smtp+tls://user:password@host:587 or consolemail://.") from None
+# Query options: `timeout` (seconds), and django-environ's own email_use_tls / email_use_ssl.
+# Others went to a stray OPTIONS setting that nothing read: a misspelt `?timeout=` was ignored.
+_email_options = EMAIL_CONFIG.pop("OPTIONS", {})
+EMAIL_TIMEOUT = _email_options.pop("TIMEOUT", None)
+try:
+    EMAIL_TIMEOUT = None if EMAIL_TIMEOUT is None else float(EMAIL_TIMEOUT)
+except ValueError:
+    raise ImproperlyConfigured(f"EMAIL_URL option timeout={EMAIL_TIMEOUT!r}: use a number of "
+                               "seconds.") from None
+if _email_options:
+    raise ImproperlyConfigured(f"EMAIL_URL option {next(iter(_email_options)).lower()!r} is not "
+                               "known: use ?timeout=SECONDS, or set EMAIL_TIMEOUT.")
 vars().update(EMAIL_CONFIG)
+# Seconds an SMTP server may take to answer. Without a limit a server that takes the
+# connection and says nothing (a firewall, the wrong port) held each worker until django-q2
+# killed it (Q_CLUSTER timeout, 60 s), and the rows it held stayed "sending" with no error;
+# with one the send fails with "timed out", is retried, and staff see why.
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=EMAIL_TIMEOUT or 20)
+if not 0 < EMAIL_TIMEOUT < Q_CLUSTER["timeout"]:
+    raise ImproperlyConfigured(f"EMAIL_TIMEOUT={EMAIL_TIMEOUT:g}: use a number of seconds above "
+                               f"0 and under the worker's task timeout ({Q_CLUSTER['timeout']}).")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="leadcrm <sales@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

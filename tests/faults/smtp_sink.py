@@ -1,5 +1,7 @@
 """A tiny SMTP server on 127.0.0.1 that records each message it accepts, and can hold one message
-mid-DATA (no reply yet) so a test can kill the sender while it is sending."""
+mid-DATA (no reply yet) so a test can kill the sender while it is sending. It can also behave
+as a broken server: never greet (a host that takes the connection and says nothing), answer
+each DATA late, or refuse given recipients with a given reply."""
 
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ import threading
 
 
 class SmtpSink:
-    def __init__(self, hold_at: int | None = None):
+    def __init__(self, hold_at: int | None = None, *, greet: bool = True,
+                 data_delay: float = 0, refuse: dict[str, str] | None = None):
         self.accepted: list[str] = []  # X-Leadcrm-Message of each message answered 250
+        self.messages: list[email.message.EmailMessage] = []  # each message answered 250
         self.arrivals = 0
         self.sessions = 0  # SMTP connections the sender opened
         self.hold_at = hold_at  # the n-th message (1-based) to hold before answering
@@ -29,16 +33,25 @@ class SmtpSink:
             def handle(self) -> None:
                 with sink._lock:
                     sink.sessions += 1
+                if not greet:
+                    sink.release.wait(timeout=60)
+                    return
                 self.reply("220 sink ESMTP")
                 while line := self.rfile.readline(65536):
                     verb = line.decode("latin-1").strip().split(" ", 1)[0].upper()
                     if verb == "EHLO":
                         self.wfile.write(b"250-sink\r\n250 8BITMIME\r\n")
-                    elif verb in ("HELO", "MAIL", "RCPT", "RSET", "NOOP"):
+                    elif verb == "RCPT":  # RCPT TO:<address>: 250, or its refusal
+                        address = line.decode("latin-1").split(":", 1)[-1].strip().strip("<>")
+                        self.reply((refuse or {}).get(address.lower(), "250 OK"))
+                    elif verb in ("HELO", "MAIL", "RSET", "NOOP"):
                         self.reply("250 OK")
                     elif verb == "DATA":
                         self.reply("354 go ahead")
-                        if not sink._take(self._read_data()):
+                        raw = self._read_data()
+                        if data_delay and sink.release.wait(timeout=data_delay):
+                            return  # the test ended first
+                        if not sink._take(raw):
                             return  # held and dropped: the sender died mid-send
                         self.reply("250 OK queued")
                     elif verb == "QUIT":
@@ -70,6 +83,7 @@ class SmtpSink:
         message = email.message_from_bytes(raw, policy=email.policy.default)
         with self._lock:
             self.accepted.append(str(message.get("X-Leadcrm-Message", "")))
+            self.messages.append(message)
         return True
 
     def __enter__(self) -> SmtpSink:

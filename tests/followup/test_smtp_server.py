@@ -1,0 +1,115 @@
+"""The outbox against a real SMTP server on 127.0.0.1 (tests/faults/smtp_sink.py): what the
+prospect and the rep receive, and what staff see when the server misbehaves."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from capture.intake import IntakeInput, receive_lead
+from capture.models import Channel
+from followup.models import OutboundMessage
+from followup.tasks import send_outbound
+from tests.faults.smtp_sink import SmtpSink
+
+pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parent.parent.parent
+Kind, Status = OutboundMessage.Kind, OutboundMessage.Status
+
+
+@pytest.fixture
+def smtp(settings):
+    """Point the email backend at a sink made by the test (`smtp(**behaviour)`)."""
+    sinks = []
+
+    def start(**behaviour) -> SmtpSink:
+        sink = SmtpSink(**behaviour).__enter__()
+        sinks.append(sink)
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        return sink
+
+    yield start
+    for sink in sinks:
+        sink.__exit__(None, None, None)
+
+
+def web_lead(form, **fields):
+    return receive_lead(IntakeInput(channel=Channel.WEB_FORM, fields=fields, form_id=form.pk,
+                                    summary="Submitted the form")).lead
+
+
+def test_a_silent_mail_server_fails_the_whole_batch_at_once_with_its_reason(
+    quote_form, smtp, settings,
+):
+    """A server that takes the connection and never answers: the kick's first email waits out
+    EMAIL_TIMEOUT, and the rest of its rows fail at once with the same reason, to be retried
+    after a minute. Each used to wait out the timeout again (a kick takes up to 50 rows: at 20 s
+    each django-q2 killed it after 60 s, and its rows stayed "sending" with no word of why)."""
+    settings.EMAIL_TIMEOUT = 1
+    sink = smtp(greet=False)
+    for number in range(6):
+        web_lead(quote_form, first_name="Sam", email=f"sam{number}@example.org")
+    first = OutboundMessage.objects.order_by("id").first()
+    assert send_outbound(first.id) is False
+    assert sink.sessions == 1  # the silent server was tried once, not once per row
+    rows = OutboundMessage.objects.order_by("id")
+    assert {(row.status, row.attempts) for row in rows} == {(Status.SCHEDULED, 1)}
+    assert "timed out" in rows[0].last_error
+    assert all("not tried: the mail server failed" in row.last_error
+               and "timed out" in row.last_error for row in rows[1:])
+
+
+def test_a_refused_recipient_does_not_hold_back_the_rest_of_the_batch(quote_form, smtp):
+    """A 550 for one address is that message's: the next rows go out in the same run."""
+    sink = smtp(refuse={"nora@example.org": "550 5.1.1 no such user"})
+    web_lead(quote_form, first_name="Nora", email="nora@example.org")
+    web_lead(quote_form, first_name="Olga", email="olga@example.org")
+    nora, olga = OutboundMessage.objects.order_by("id")
+    send_outbound(nora.id)
+    nora.refresh_from_db()
+    olga.refresh_from_db()
+    assert (nora.status, nora.attempts) == (Status.SCHEDULED, 1)
+    assert "550" in nora.last_error and "no such user" in nora.last_error
+    assert olga.status == Status.SENT and sink.accepted == [str(olga.id)]
+
+
+def manage(*args: str, timeout: float = 60, **environment) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DATABASE_URL": "sqlite:////tmp/leadcrm-smtp-check.sqlite3",
+           **environment}
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env,  # noqa: S603
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_an_smtp_server_that_never_answers_is_given_up_on_by_default():
+    """Without a timeout a server that takes the connection and says nothing (a firewall, the
+    wrong port, smtps:// to an implicit-TLS port) held a worker until django-q2 killed it,
+    then the next, and the rows stayed 'sending' with no error for ever."""
+    result = manage("shell", "-c", "from django.conf import settings; "
+                    "print('timeout', settings.EMAIL_TIMEOUT)",
+                    EMAIL_URL="smtp+tls://user:password@127.0.0.1:2525")
+    value = result.stdout.split("timeout ", 1)[1].split()[0]
+    assert value != "None" and 0 < float(value) < 60  # under the task's timeout
+
+
+def test_an_email_url_timeout_is_taken_and_a_silent_server_gives_a_clear_error():
+    with SmtpSink(greet=False) as sink:
+        started = time.monotonic()
+        result = manage("sendtestemail", "someone@example.org", timeout=40,
+                        EMAIL_URL=f"smtp://127.0.0.1:{sink.port}?timeout=2")
+        took = time.monotonic() - started
+    assert result.returncode != 0 and "timed out" in result.stderr
+    assert took < 20
+
+
+def test_an_unknown_email_url_option_stops_the_start_with_its_name():
+    result = manage("check", EMAIL_URL="smtp://127.0.0.1:2525?tiemout=5")
+    assert result.returncode != 0
+    assert "EMAIL_URL option 'tiemout'" in result.stderr
+    assert "Traceback" not in result.stderr
