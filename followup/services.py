@@ -628,6 +628,9 @@ def _send_email(message: OutboundMessage, lead: Lead, connection=None) -> None:
 
         reply_to = [a for a in (getattr(message.sent_by, "email", ""),
                                 reply_address(lead.pk)) if a]
+    # A header is one line: a name typed with a line break (a form post, an API call) made the
+    # alert's Subject a header Django refuses, and the rep's alert failed at every attempt.
+    message.subject = " ".join(message.subject.split())
     if connection is not None and (down := getattr(connection, "leadcrm_server_down", "")):
         raise MailServerDown(f"not tried: the mail server failed this batch's previous message "
                              f"({down})")

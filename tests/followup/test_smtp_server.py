@@ -45,6 +45,25 @@ def web_lead(form, **fields):
                                     summary="Submitted the form")).lead
 
 
+def test_a_name_with_a_line_break_reaches_the_rep_in_a_one_line_subject_and_injects_nothing(
+    quote_form, routing_rules, smtp,
+):
+    """A form post (or an API call) can carry CR/LF in a name. The rep's alert put the name in
+    its Subject as it was: Django refused the header (BadHeaderError), the alert failed five
+    times and the rep never got the email."""
+    sink = smtp()
+    lead = web_lead(quote_form, first_name="Eve\r\nBcc: victim@example.net",
+                    last_name="Doe\nX-Injected: yes", email="eve@example.org")
+    alert = OutboundMessage.objects.get(lead=lead, kind=Kind.OWNER_ALERT)
+    send_outbound(alert.id)
+    alert.refresh_from_db()
+    assert (alert.status, alert.last_error) == (Status.SENT, "")
+    [to_rep] = [m for m in sink.messages if m["X-Leadcrm-Message"] == str(alert.id)]
+    assert to_rep["Subject"] == "New lead for you: Eve Bcc: victim@example.net Doe X-Injected: yes"
+    assert to_rep["Bcc"] is None and to_rep["X-Injected"] is None
+    assert to_rep["To"] == lead.owner.email
+
+
 def test_a_silent_mail_server_fails_the_whole_batch_at_once_with_its_reason(
     quote_form, smtp, settings,
 ):
