@@ -33,6 +33,7 @@ from mailparser_reply import EmailReplyParser
 from capture.channels.base import PREPARERS, over_webhook_rate
 from capture.identity import email_key, parse_email
 from capture.intake import (
+    Ignored,
     IntakeInput,
     Rejected,
     process_inbound_event,
@@ -304,8 +305,16 @@ def normalise(event: InboundEvent) -> IntakeInput:
     referenced = [r.strip("<>") for r in " ".join(
         [str(message.get("In-Reply-To", "")), str(message.get("References", ""))]).split()
         if r.strip("<>")]
-    thread = (Interaction.objects.filter(message_id__in=referenced).exclude(
-        lead__isnull=True).order_by("-occurred_at").first() if referenced else None)
+    threads = Interaction.objects.filter(message_id__in=referenced).exclude(lead__isnull=True)
+    # Our alerts to staff (a new lead, an SLA warning or breach) carry a Message-ID on the
+    # timeline too, but only staff ever saw them: an answer to one is a rep or a manager
+    # pressing Reply, not the prospect writing (it stopped their sequence and told the rep
+    # "Grace replied by email: can Bob take this?").
+    thread = (threads.exclude(direction=Interaction.Direction.INTERNAL).order_by(
+        "-occurred_at").first() if referenced else None)
+    if thread is None and referenced and threads.exists():
+        raise Ignored("A reply to one of our alerts to staff (a rep or a manager answering "
+                      "it), not a message from the prospect.")
     recipients = [a for _, a in getaddresses(
         [str(message.get(h, "")) for h in ("To", "Cc", "Delivered-To")])]
     lead_id = thread.lead_id if thread else _lead_from_plus_address(recipients)

@@ -64,6 +64,32 @@ def test_a_name_with_a_line_break_reaches_the_rep_in_a_one_line_subject_and_inje
     assert to_rep["To"] == lead.owner.email
 
 
+def test_a_rep_answering_their_alert_email_is_not_taken_as_the_prospect_replying(
+    quote_form, routing_rules, smtp,
+):
+    """The rep's alert comes from DEFAULT_FROM_EMAIL (sales@, where inbound mail arrives) with
+    its Message-ID on the lead's timeline. A rep who pressed Reply ("Max, can Bob take this?")
+    was threaded onto the lead as the prospect's email reply: the rep got a notice "Grace Hopper
+    replied by email: Max, can Bob take this?", and a running sequence would have stopped."""
+    from capture.channels.email import receive_email
+    from capture.models import InboundEvent, Interaction
+    from followup.models import Notification
+
+    sink = smtp()
+    lead = web_lead(quote_form, first_name="Grace", last_name="Hopper", email="grace@navy.mil")
+    send_outbound(OutboundMessage.objects.get(lead=lead, kind=Kind.OWNER_ALERT).id)
+    [alert] = [m for m in sink.messages if m["To"] == lead.owner.email]
+    reply = (f"From: Alice Rep <{lead.owner.email}>\r\nTo: {alert['From']}\r\n"
+             f"Subject: Re: {alert['Subject']}\r\nMessage-ID: <rep-answer-1@example.com>\r\n"
+             f"In-Reply-To: {alert['Message-ID']}\r\nReferences: {alert['Message-ID']}\r\n"
+             "\r\nMax, can Bob take this one?\r\n")
+    event, _ = receive_email(reply.encode(), via="test")
+    assert event.status == InboundEvent.Status.IGNORED
+    assert "alert" in event.reason
+    assert not Interaction.objects.filter(lead=lead, direction="inbound", kind="email").exists()
+    assert not Notification.objects.filter(kind=Notification.Kind.PROSPECT_WROTE).exists()
+
+
 def test_a_silent_mail_server_fails_the_whole_batch_at_once_with_its_reason(
     quote_form, smtp, settings,
 ):
