@@ -206,7 +206,8 @@ def test_the_admin_login_is_locked_after_five_wrong_passwords(client):
     assert Client().get("/admin/").status_code == 302
 
 
-def test_a_password_reset_from_the_emailed_link_lifts_the_login_lock(client, mailoutbox):
+def test_a_password_reset_from_the_emailed_link_lifts_the_login_lock(client, mailoutbox,
+                                                                    sync_tasks):
     """The locked-out page says "Try again later, or reset your password": the new password
     signed in at once instead of the same 429 for the rest of the hour."""
     import re

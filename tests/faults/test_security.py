@@ -402,7 +402,8 @@ def test_a_scripted_lead_name_shows_as_text_on_the_staff_pages(superuser_client,
 
 @pytest.mark.django_db
 def test_password_reset_sends_a_few_emails_an_hour_per_address_then_nothing(client, settings,
-                                                                             mailoutbox):
+                                                                             mailoutbox,
+                                                                             sync_tasks):
     """25 quick resets for one address sent 25 emails. Past the limit the page is the same
     "check your email" (it never says whether an account has the address), and nothing goes."""
     UserFactory(username="carol", email="carol@example.com")
@@ -419,7 +420,8 @@ def test_password_reset_sends_a_few_emails_an_hour_per_address_then_nothing(clie
 
 @pytest.mark.django_db
 def test_password_reset_is_limited_per_client_address_across_email_addresses(client, settings,
-                                                                              mailoutbox):
+                                                                              mailoutbox,
+                                                                              sync_tasks):
     for n in range(6):
         UserFactory(username=f"rep{n}", email=f"rep{n}@example.com")
     settings.PASSWORD_RESET_RATE_PER_IP = 4

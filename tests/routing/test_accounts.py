@@ -45,7 +45,7 @@ def test_five_wrong_passwords_lock_the_account_even_with_the_right_one(client, r
     assert Client().get("/queue/").status_code == 302  # and no session was made
 
 
-def test_a_password_reset_by_email(client, rep, mailoutbox):
+def test_a_password_reset_by_email(client, rep, mailoutbox, sync_tasks):
     client.post("/accounts/password_reset/", {"email": "carol@example.com"})
     assert len(mailoutbox) == 1 and mailoutbox[0].to == ["carol@example.com"]
     link = re.search(r"http://testserver(/accounts/reset/\S+/)", mailoutbox[0].body).group(1)
