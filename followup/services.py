@@ -601,10 +601,11 @@ class MailServerDown(Exception):
 
 
 # The server refused this message (its sender, a recipient, its content), and may take the next.
-# Any other error is the server's or the connection's (unreachable, silent past EMAIL_TIMEOUT,
-# 421 busy, TLS, authentication): the rest of the batch fails at once with the same reason and
-# is retried on the usual backoff, instead of each row waiting out the timeout again (a kick
-# takes up to 50 rows, and django-q2 kills it after 60 s, leaving them "sending" unexplained).
+# Any other error on a new session is the server's or the connection's (unreachable, silent
+# past EMAIL_TIMEOUT, 421 busy, TLS, authentication): the rest of the batch fails at once with
+# the same reason and is retried on the usual backoff, instead of each row waiting out the
+# timeout again (a kick takes up to 50 rows, and django-q2 kills it after 60 s, leaving them
+# "sending" unexplained).
 MESSAGE_REFUSED = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused,
                    smtplib.SMTPDataError)
 
@@ -634,15 +635,29 @@ def _send_email(message: OutboundMessage, lead: Lead, connection=None) -> None:
     if connection is not None and (down := getattr(connection, "leadcrm_server_down", "")):
         raise MailServerDown(f"not tried: the mail server failed this batch's previous message "
                              f"({down})")
+    email = EmailMessage(
+        subject=message.subject, body=message.body, from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[message.to_address], headers=headers, reply_to=reply_to, connection=connection,
+    )
+    opened = None  # True: a session opened for this message; False: the batch's, reused
     try:
         if connection is not None:
-            connection.open()  # once per batch: later messages reuse the session (a no-op then)
-        EmailMessage(
-            subject=message.subject, body=message.body, from_email=settings.DEFAULT_FROM_EMAIL,
-            to=[message.to_address], headers=headers, reply_to=reply_to, connection=connection,
-        ).send(fail_silently=False)
+            # once per batch: later messages reuse the session (False then)
+            opened = connection.open()
+        try:
+            email.send(fail_silently=False)
+        except smtplib.SMTPServerDisconnected as exc:
+            # The server hung up a session it had kept (its messages-per-session limit, an idle
+            # limit): smtplib finds out at our next command, before this message's text, so it
+            # goes once more on a new session. Not after a timeout: the server may have it.
+            if opened is not False or isinstance(exc.__context__, TimeoutError):
+                raise
+            connection.close()
+            opened = connection.open()
+            email.send(fail_silently=False)
     except OSError as exc:  # smtplib's errors are OSErrors too
-        if connection is not None and not isinstance(exc, MESSAGE_REFUSED):
+        if connection is not None and opened is not False \
+                and not isinstance(exc, MESSAGE_REFUSED):
             connection.leadcrm_server_down = f"{type(exc).__name__}: {exc}"
         raise
     message.message_id = message_id.strip("<>")

@@ -1,7 +1,8 @@
 """A tiny SMTP server on 127.0.0.1 that records each message it accepts, and can hold one message
 mid-DATA (no reply yet) so a test can kill the sender while it is sending. It can also behave
 as a broken server: never greet (a host that takes the connection and says nothing), answer
-each DATA late, or refuse given recipients with a given reply."""
+each DATA late, refuse given recipients with a given reply, or hang up after a number of
+messages in a session."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import threading
 
 class SmtpSink:
     def __init__(self, hold_at: int | None = None, *, greet: bool = True,
-                 data_delay: float = 0, refuse: dict[str, str] | None = None):
+                 data_delay: float = 0, refuse: dict[str, str] | None = None,
+                 close_after: int | None = None):
         self.accepted: list[str] = []  # X-Leadcrm-Message of each message answered 250
         self.messages: list[email.message.EmailMessage] = []  # each message answered 250
         self.arrivals = 0
@@ -54,6 +56,10 @@ class SmtpSink:
                         if not sink._take(raw):
                             return  # held and dropped: the sender died mid-send
                         self.reply("250 OK queued")
+                        taken = getattr(self, "taken", 0) + 1
+                        self.taken = taken
+                        if close_after and taken >= close_after:
+                            return  # its messages-per-session limit: it hangs up
                     elif verb == "QUIT":
                         self.reply("221 bye")
                         return

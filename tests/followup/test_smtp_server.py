@@ -112,6 +112,19 @@ def test_a_silent_mail_server_fails_the_whole_batch_at_once_with_its_reason(
                and "timed out" in row.last_error for row in rows[1:])
 
 
+def test_a_server_that_hangs_up_after_each_message_still_gets_the_whole_batch(quote_form, smtp):
+    """Servers limit the messages of one session (or drop an idle one): the batch's next email
+    opens a new session, and is not failed as if the server were down."""
+    sink = smtp(close_after=1)
+    for name in ("grace", "ada", "alan"):
+        web_lead(quote_form, first_name=name.title(), email=f"{name}@example.org")
+    rows = list(OutboundMessage.objects.order_by("id"))
+    send_outbound(rows[0].id)
+    assert sorted(sink.accepted) == sorted(str(row.id) for row in rows)
+    assert sink.sessions == 3
+    assert {row.status for row in OutboundMessage.objects.all()} == {Status.SENT}
+
+
 def test_a_refused_recipient_does_not_hold_back_the_rest_of_the_batch(quote_form, smtp):
     """A 550 for one address is that message's: the next rows go out in the same run."""
     sink = smtp(refuse={"nora@example.org": "550 5.1.1 no such user"})
