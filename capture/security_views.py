@@ -21,7 +21,6 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.sessions.models import Session
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
-from django.template import loader
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
@@ -187,18 +186,20 @@ class PasswordResetForm(auth_forms.PasswordResetForm):
     """Django's form, its email handed to the worker. Sent in the request, the page waited for
     the mail server (3 s for a server taking 3 s, until gunicorn's timeout for a silent one),
     and only for an address with an account: the wait told a prober who has one. A send that
-    failed was logged and lost; the worker retries it."""
+    failed was logged and lost; the worker retries it.
+
+    The task carries the user's id and the site's address, never the link: the worker makes
+    the token, so no working reset link waits in the task queue's table (or a failed task's
+    row) for whoever reads the database."""
 
     def send_mail(self, subject_template_name, email_template_name, context, from_email,
                   to_email, html_email_template_name=None) -> None:
         from django_q.tasks import async_task
 
-        subject = "".join(loader.render_to_string(subject_template_name, context).splitlines())
-        body = loader.render_to_string(email_template_name, context)
-        html = (loader.render_to_string(html_email_template_name, context)
-                if html_email_template_name else None)
-        async_task("capture.tasks.send_password_reset_email", subject, body, from_email,
-                   to_email, html)
+        site = {key: context[key] for key in ("domain", "site_name", "protocol")}
+        async_task("capture.tasks.send_password_reset_email", context["user"].pk, to_email,
+                   site, from_email, subject_template_name, email_template_name,
+                   html_email_template_name)
 
 
 class PasswordResetView(auth_views.PasswordResetView):

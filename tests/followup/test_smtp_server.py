@@ -4,6 +4,7 @@ prospect and the rep receive, and what staff see when the server misbehaves."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -191,12 +192,16 @@ def test_a_password_reset_page_answers_at_once_and_the_worker_sends_the_email(
     client.post("/accounts/password_reset/", {"email": "nobody@example.com"})  # a warm page
     started = time.monotonic()
     response = client.post("/accounts/password_reset/", {"email": "carol@example.com"})
-    assert response.status_code == 302 and time.monotonic() - started < 1.5
+    # Answered before the mail server could have taken the message (3 s).
+    assert response.status_code == 302 and time.monotonic() - started < 3
     assert sink.messages == []
     [queued] = OrmQ.objects.all()  # what a qcluster worker runs
     task = queued.task
+    # The queue holds who and where, not a working link: the worker makes the token.
+    assert "/accounts/reset/" not in repr(task) and "carol" not in repr(task["args"][2:])
     module, _, name = task["func"].rpartition(".")
     getattr(import_module(module), name)(*task["args"], **task["kwargs"])
     [sent] = sink.messages
     assert sent["To"] == "carol@example.com"
-    assert "/accounts/reset/" in sent.get_content()
+    link = re.search(r"https?://\S+?(/accounts/reset/\S+)", sent.get_content()).group(1)
+    assert client.get(link, follow=True).context["validlink"]
