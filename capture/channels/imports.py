@@ -208,6 +208,10 @@ class ImportReport:
     left_out: int = 0  # stored and not taken in for good: a person erased on request
     errors: list[tuple[int, dict[str, list[str]]]] = field(default_factory=list)
     preview: list[dict] = field(default_factory=list)
+    # A dry run's memory across its batches: the people (email keys, phones) earlier rows make,
+    # and the row number of each row's content, so a later batch predicts what the import does.
+    people_seen: set[str] = field(default_factory=set, repr=False)
+    rows_seen: dict[str, int] = field(default_factory=dict, repr=False)
 
     def summary(self) -> str:
         return (f"{self.rows} rows: {self.created} new leads, {self.matched} added to existing "
@@ -388,14 +392,18 @@ def _preview(checked, existing: set[str], report: ImportReport) -> None:
         ).values_list("id", "email_key", "phone"):
             known.setdefault(key, lead_id)
             known.setdefault(phone, lead_id)
-    seen: set[str] = set()
+    seen, rows_seen = report.people_seen, report.rows_seen  # a repeated row adds nothing
     for number, _mapped_row, result, key in checked:
         if result.errors:  # counted with the errors, whether or not it was seen before
             outcome = "; ".join(f"{k}: {' '.join(v)}" for k, v in result.errors.items())
         elif key in existing:
             report.already_imported += 1
             outcome = "already imported"
+        elif key in rows_seen:
+            report.already_imported += 1
+            outcome = f"the same as row {rows_seen[key]}: adds nothing"
         else:
+            rows_seen[key] = number
             ids = (email_key(result.fields.get("email", "")), result.fields.get("phone", ""))
             match = next((known[i] for i in ids if i and i in known), None)
             if match:

@@ -70,6 +70,21 @@ def test_a_dry_run_writes_nothing_and_says_what_would_happen():
     assert not Lead.objects.exists() and not InboundEvent.objects.exists()
 
 
+def test_a_dry_run_counts_a_row_repeated_in_the_file_as_the_import_does(tmp_path):
+    """Seen with a spreadsheet that had the same row twice (a copy-paste): the preview said
+    "2 added to existing leads, 0 already imported" and the import then did "1 added to
+    existing leads, 1 already imported" (the repeat is the same row, so it adds nothing)."""
+    sheet = tmp_path / "repeated.csv"
+    sheet.write_text("first_name,email\nGrace,grace@navy.mil\nAda,ada@example.com\n"
+                     "Grace,grace@navy.mil\n", encoding="utf-8")
+    preview = run(sheet, "--dry-run").strip().splitlines()[-1]
+    in_batches = run(sheet, "--dry-run", "--batch-size", "1").strip().splitlines()[-1]
+    done = run(sheet).strip().splitlines()[-1]
+    assert done == ("3 rows: 2 new leads, 0 added to existing leads, 1 already imported, "
+                    "0 with errors, 0 failed")
+    assert preview == in_batches == "Dry run, nothing written. Would import " + done
+
+
 def test_an_excel_file_imports_like_the_csv(tmp_path):
     from openpyxl import Workbook
 
