@@ -52,9 +52,11 @@ class Row(dict):
     """A row of a file: its cells by column name, and its number on the sheet (the header is
     row 1; blank rows count, and a cell typed over two lines is still one row)."""
 
-    def __init__(self, number: int, cells: Iterable[tuple[str, str]]):
+    def __init__(self, number: int, cells: Iterable[tuple[str, str]],
+                 columns: dict[str, str] | None = None):
         super().__init__(cells)
         self.number = number
+        self.columns = columns or {}  # each cell's name as the sheet heads it ("E-mail Address")
 
 
 def read_table(data: bytes, filename: str) -> Iterator[Row]:
@@ -85,11 +87,12 @@ def _read_csv(data: bytes) -> Iterator[Row]:
         if not header:
             raise ImportFileError("The file is empty: the first row must name the columns.")
         names = [_header(h) for h in header]
+        columns = _columns(names, header)
         starts = reader.line_num + 1
         for number, row in enumerate(reader, start=2):
             if any(cell.strip() for cell in row):
                 yield Row(number, ((name, cell) for name, cell in zip(names, row, strict=False)
-                                   if name))
+                                   if name), columns)
             starts = reader.line_num + 1
     except csv.Error as exc:  # the whole file: past a broken cell, rows cannot be told apart
         raise ImportFileError(_csv_problem(exc, reader.line_num, starts)) from None
@@ -182,13 +185,19 @@ def _read_xlsx(data: bytes) -> Iterator[Row]:
         if not header:
             raise ImportFileError("The sheet is empty: the first row must name the columns.")
         names = [_header(h) for h in header]
+        columns = _columns(names, header)
         for number, row in enumerate(rows, start=2):
             values = ["" if v is None else str(v).strip() for v in row]
             if any(values):
                 yield Row(number, ((name, value) for name, value in
-                                   zip(names, values, strict=False) if name))
+                                   zip(names, values, strict=False) if name), columns)
     finally:
         workbook.close()
+
+
+def _columns(names: list[str], header: Iterable[object]) -> dict[str, str]:
+    return {name: " ".join(str(h).split()) for name, h in zip(names, header, strict=False)
+            if name}
 
 
 def row_key(row: dict[str, str]) -> str:
@@ -276,6 +285,25 @@ ALIASES = {
 }
 
 
+def _field_of(column: str, options: ImportOptions) -> str:
+    return options.mapping.get(column) if column in options.mapping else ALIASES.get(column, column)
+
+
+def by_column(errors: dict[str, list[str]], row: dict[str, str],
+              options: ImportOptions) -> dict[str, list[str]]:
+    """A row's errors named by the column the sheet heads ("E-mail Address (email)"), where
+    that is not the field's own name: the person fixes the file, which knows no "email"."""
+    columns = getattr(row, "columns", {})
+    named: dict[str, list[str]] = {}
+    for name, messages in errors.items():
+        headed = next((column for column in row if (_field_of(column, options) == name or (
+            _field_of(column, options) in ("name", "full_name")
+            and name in ("first_name", "last_name")))), None)
+        label = columns.get(headed, "") if headed and headed != name else ""
+        named[f"{label} ({name})" if label else name] = messages
+    return named
+
+
 def _mapped(row: dict[str, str], options: ImportOptions) -> dict[str, str]:
     mapped: dict[str, str] = {}
     for key, value in row.items():
@@ -290,7 +318,7 @@ def _mapped(row: dict[str, str], options: ImportOptions) -> dict[str, str]:
 
 
 def _import_batch(batch, options: ImportOptions, report: ImportReport, dry_run: bool) -> None:
-    checked = []
+    checked, named = [], {}
     custom_defs = definitions(active_only=True)  # once a batch, not once a row
     for number, row in batch:
         report.rows += 1
@@ -299,8 +327,9 @@ def _import_batch(batch, options: ImportOptions, report: ImportReport, dry_run: 
                              custom_defs=custom_defs)
         if result.errors:
             report.invalid += 1
+            named[number] = by_column(result.errors, row, options)
             if len(report.errors) < 1000:
-                report.errors.append((number, result.errors))
+                report.errors.append((number, named[number]))
         checked.append((number, mapped, result, row_key(row)))
     keys = [key for *_, key in checked]
     existing: set[str] = set()  # rows stored before and not refused: imported (or failed)
@@ -312,7 +341,7 @@ def _import_batch(batch, options: ImportOptions, report: ImportReport, dry_run: 
         else:
             existing.add(key)
     if dry_run:
-        _preview(checked, existing, report)
+        _preview(checked, existing, report, named)
         return
     todo = []
     for item in checked:
@@ -380,7 +409,8 @@ def _import_refused_row(event_id: int, number: int, mapped: dict, options: Impor
         report.matched += 1
 
 
-def _preview(checked, existing: set[str], report: ImportReport) -> None:
+def _preview(checked, existing: set[str], report: ImportReport,
+             named: dict[int, dict[str, list[str]]]) -> None:
     """What the import would do, without writing: new lead, match, already imported, error."""
     valid = [(n, m, r, k) for n, m, r, k in checked if not r.errors and k not in existing]
     emails = {email_key(r.fields.get("email", "")) for *_, r, _ in valid} - {""}
@@ -395,7 +425,7 @@ def _preview(checked, existing: set[str], report: ImportReport) -> None:
     seen, rows_seen = report.people_seen, report.rows_seen  # a repeated row adds nothing
     for number, _mapped_row, result, key in checked:
         if result.errors:  # counted with the errors, whether or not it was seen before
-            outcome = "; ".join(f"{k}: {' '.join(v)}" for k, v in result.errors.items())
+            outcome = "; ".join(f"{k}: {' '.join(v)}" for k, v in named[number].items())
         elif key in existing:
             report.already_imported += 1
             outcome = "already imported"

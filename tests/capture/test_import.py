@@ -27,7 +27,7 @@ def run(*args) -> str:
 
 def test_import_leads_makes_leads_through_the_intake_and_reports_bad_rows():
     out = run(CSV, "--source", "expo-2026")
-    assert "row 4: email: Enter a valid email address" in out
+    assert "row 4: E-mail (email): Enter a valid email address" in out
     assert out.strip().endswith("4 rows: 3 new leads, 0 added to existing leads, "
                                 "0 already imported, 1 with errors, 0 failed")
     grace = Lead.objects.get(email="grace@navy.mil")
@@ -49,7 +49,7 @@ def test_a_rerun_of_the_same_file_creates_nothing_new():
 def test_a_rerun_s_summary_counts_each_row_once_and_still_lists_the_bad_one(dry_run):
     run(CSV)
     out = run(CSV, *(["--dry-run"] if dry_run else []))
-    assert "row 4: email: Enter a valid email address" in out
+    assert "row 4: E-mail (email): Enter a valid email address" in out
     assert out.strip().endswith("4 rows: 0 new leads, 0 added to existing leads, "
                                 "3 already imported, 1 with errors, 0 failed")
     assert InboundEvent.objects.count() == 4
@@ -85,6 +85,27 @@ def test_a_dry_run_counts_a_row_repeated_in_the_file_as_the_import_does(tmp_path
     assert preview == in_batches == "Dry run, nothing written. Would import " + done
 
 
+def test_a_row_s_error_names_the_column_as_the_sheet_heads_it(tmp_path, admin_client):
+    """An Outlook export heads its columns "E-mail Address" and "Mobile Phone": its bad rows
+    were listed as "row 3: email: ..." and "phone: ...", names found nowhere in the file."""
+    sheet = tmp_path / "outlook.csv"
+    sheet.write_text("First Name,E-mail Address,Mobile Phone,email_2\n"
+                     "Grace,grace@navy.mil,+1 415 555 2671,\n"
+                     "Ada,ada@,12,\n", encoding="utf-8")
+    out = run(sheet)
+    assert ("row 3: E-mail Address (email): Enter a valid email address, like "
+            "name@company.com.; Mobile Phone (phone): This does not look like a phone number."
+            ) in out
+    page = admin_client.post("/admin/capture/lead/import/", {"file": SimpleUploadedFile(
+        "outlook.csv", sheet.read_bytes(), content_type="text/csv"), "dry_run": "on"})
+    page = " ".join(page.content.decode().split())
+    assert "Row 3: E-mail Address (email): Enter a valid email" in page
+    assert '<li>E-mail Address (email): Enter a valid email' in page  # the preview's row
+    # A column headed with the field's own name is named as before.
+    (tmp_path / "plain.csv").write_text("Email\nada@\n", encoding="utf-8")
+    assert "row 2: email: Enter a valid email" in run(tmp_path / "plain.csv")
+
+
 def test_an_excel_file_imports_like_the_csv(tmp_path):
     from openpyxl import Workbook
 
@@ -116,7 +137,7 @@ def test_the_admin_previews_then_imports(admin_client):
     preview = admin_client.post("/admin/capture/lead/import/", {"file": upload, "dry_run": "on"})
     html = preview.content.decode()
     assert "Dry run: nothing was written" in html
-    assert "Row 4: email: Enter a valid email address" in html and "new lead" in html
+    assert "Row 4: E-mail (email): Enter a valid email address" in html and "new lead" in html
     assert not Lead.objects.exists()
     upload = SimpleUploadedFile("leads.csv", CSV.read_bytes(), content_type="text/csv")
     admin_client.post("/admin/capture/lead/import/", {"file": upload})
@@ -208,7 +229,8 @@ UK_ROW = ("First Name,Last Name,E-mail,Phone Number,Company Name\n"
 def test_a_refused_row_imports_on_a_rerun_that_reads_it_well_and_only_once(tmp_path):
     path = tmp_path / "a.csv"
     path.write_text(UK_ROW)
-    assert "row 2: phone: This is not a valid US phone number: from another country" in run(path)
+    assert ("row 2: Phone Number (phone): This is not a valid US phone number: from another "
+            "country") in run(path)
     assert InboundEvent.objects.get().status == "rejected"
     preview = run(path, "--region", "GB", "--dry-run")
     assert "1 rows: 1 new leads, 0 added to existing leads, 0 already imported" in preview
