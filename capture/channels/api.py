@@ -105,7 +105,10 @@ def api_leads(request: HttpRequest) -> HttpResponse:
         record = json_body(request) if body else None
     except ChannelError as exc:  # not in the charset it declares
         return exc.response()
-    except (ValueError, UnicodeDecodeError, RecursionError):
+    except UnicodeDecodeError:  # declared nothing, and is not UTF-8 (JSON's own charset)
+        return _error("The body is not UTF-8: send the JSON in UTF-8, or say its charset "
+                      "(Content-Type: application/json; charset=ISO-8859-1).", 400)
+    except (ValueError, RecursionError):
         return _error("The body is not valid JSON.", 400)
     if not isinstance(record, dict):
         return _error("Send one JSON object with the lead's fields.", 400)

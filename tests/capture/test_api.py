@@ -503,3 +503,18 @@ def test_a_json_lead_in_a_declared_latin_1_keeps_its_accents(client, partner_key
     wrong = send(b'{"first_name": "Jos\x81", "email": "j@x.co"}', "windows-1252")
     assert wrong.status_code == 400 and "windows-1252" in wrong.json()["error"]
     assert Lead.objects.count() == 1
+
+
+def test_a_json_lead_not_in_utf_8_and_not_saying_so_is_told_how_to_send_it(client, partner_key):
+    """A partner's system sending Latin-1 JSON without a charset was told "The body is not
+    valid JSON." about a body whose JSON was fine: its developer looked for a syntax error."""
+    body = '{"first_name": "José", "email": "jose@example.com"}'.encode("latin-1")
+    response = client.generic("POST", URL, body, content_type="application/json",
+                              HTTP_AUTHORIZATION=f"Bearer {partner_key}")
+    assert response.status_code == 400
+    assert response.json() == {"error": "The body is not UTF-8: send the JSON in UTF-8, or say "
+                               "its charset (Content-Type: application/json; "
+                               "charset=ISO-8859-1)."}
+    assert not InboundEvent.objects.exists()
+    assert post(client, partner_key, b"{not json").json() == {
+        "error": "The body is not valid JSON."}
