@@ -116,8 +116,17 @@ def coerce(definition: CustomField, raw: object) -> object:
     if kind == Kind.MULTI_CHOICE:
         if isinstance(raw, dict):
             raise ValidationError("Send a list of answers.")
-        items = raw if isinstance(raw, list | tuple | set) else _LIST_SPLIT.split(_text(raw))
-        picked = {_choice(definition, _text(item)) for item in items if not is_empty(item)}
+        if isinstance(raw, list | tuple | set):
+            # A list (JSON) holds the answers themselves: a null, an empty or a nested one is
+            # not an answer (it was dropped, and [null] stored nothing with a 200).
+            if any(is_empty(item) or not isinstance(item, str | int | float)
+                   or isinstance(item, bool) for item in raw):
+                raise ValidationError("Send each answer as one of the choices, as text; "
+                                      "empty and null answers are not answers.")
+            items = raw
+        else:  # text: "AWS, Azure" (a spreadsheet cell), blanks between commas skipped
+            items = [item for item in _LIST_SPLIT.split(_text(raw)) if not is_empty(item)]
+        picked = {_choice(definition, _text(item)) for item in items}
         ordered = [c for c in definition.choice_list if c in picked]
         return ordered or None
     raise ValidationError(f"Unknown field type {kind!r}.")

@@ -393,6 +393,23 @@ def test_an_invalid_custom_value_is_a_400_under_its_key(client, partner_key, fie
     assert not Lead.objects.exists()
 
 
+@pytest.mark.parametrize("answers", [[None, None], ["Azure", None], ["", "AWS"], [["AWS"]],
+                                     [True]])
+def test_a_list_of_answers_holding_a_non_answer_is_a_400(client, partner_key, fields, answers):
+    # [null, null] was a 201 that stored nothing, against the published description (each
+    # item one of the answers): a partner's mapping bug went unseen.
+    response = api_post(client, partner_key, {**GOOD, "tech_stack": answers})
+    assert response.status_code == 400
+    assert "empty and null answers are not answers" in response.json()["fields"]["tech_stack"][0]
+    assert not Lead.objects.exists()
+
+
+def test_a_cell_of_answers_still_skips_the_blanks_between_commas(fields):
+    from capture.custom_fields import coerce
+
+    assert coerce(fields["tech_stack"], "AWS, , gcp,") == ["AWS", "GCP"]
+
+
 @pytest.mark.parametrize(("key", "sent", "message"), [
     ("seats", "1_000", "“1_000” is not a number."),  # Python's grouping, not a number format
     ("contract_end", 20270101, "“20270101” is not a date: use YYYY-MM-DD."),  # a JSON number
