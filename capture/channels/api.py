@@ -103,11 +103,8 @@ def api_leads(request: HttpRequest) -> HttpResponse:
         return response
     try:
         record = json_body(request) if body else None
-    except ChannelError as exc:  # not in the charset it declares
+    except ChannelError as exc:  # not in the charset it declares, or not UTF-8 declaring none
         return exc.response()
-    except UnicodeDecodeError:  # declared nothing, and is not UTF-8 (JSON's own charset)
-        return _error("The body is not UTF-8: send the JSON in UTF-8, or say its charset "
-                      "(Content-Type: application/json; charset=ISO-8859-1).", 400)
     except (ValueError, RecursionError):
         return _error("The body is not valid JSON.", 400)
     if not isinstance(record, dict):

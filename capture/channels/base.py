@@ -205,6 +205,10 @@ UNDECLARED_FORM_CHARSET = (
     "in the page's charset), or the charset to the Content-Type (e.g. "
     "application/x-www-form-urlencoded; charset=ISO-8859-1).")
 
+UNDECLARED_JSON_CHARSET = (
+    "The body is not UTF-8: send the JSON in UTF-8, or say its charset (Content-Type: "
+    "application/json; charset=ISO-8859-1).")
+
 
 def declared_charset(request: HttpRequest) -> str:
     """The charset of the Content-Type ("" when none), as the sender wrote it."""
@@ -288,8 +292,8 @@ def read_form(request: HttpRequest) -> QueryDict:
 def json_body(request: HttpRequest) -> object:
     """The body parsed as JSON, in the charset its Content-Type declares. Without one (or with
     UTF-8, or one no codec knows), JSON's own rule: UTF-8, or the UTF-16/32 its first bytes
-    show. Malformed when the body is not in its declared charset; ValueError or RecursionError
-    when it is no JSON."""
+    show. Malformed when the body is not in its declared charset, or declares none and is not
+    UTF-8; ValueError or RecursionError when it is no JSON."""
     charset = declared_charset(request)
     try:
         codec = _codec(charset) if charset else "utf-8"
@@ -298,7 +302,10 @@ def json_body(request: HttpRequest) -> object:
         # before, not held against a provider's retries.
         codec = "utf-8"
     if codec == "utf-8":
-        return json.loads(request.body)
+        try:
+            return json.loads(request.body)
+        except UnicodeDecodeError:  # the JSON may be fine: say what is wrong (its encoding)
+            raise Malformed(UNDECLARED_JSON_CHARSET) from None
     return json.loads(decode_text(request.body, charset))
 
 
@@ -307,7 +314,7 @@ def read_json(request: HttpRequest, *, shape: Callable[[object], bool] | None = 
     """The body as JSON, or Malformed: not JSON, not the channel's `shape`, or not storable."""
     try:
         payload = json_body(request)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+    except (ValueError, RecursionError):
         raise Malformed("The body is not valid JSON.") from None
     if shape is not None and not shape(payload):
         raise Malformed(shape_error)

@@ -294,11 +294,11 @@ def by_column(errors: dict[str, list[str]], row: dict[str, str],
     """A row's errors named by the column the sheet heads ("E-mail Address (email)"), where
     that is not the field's own name: the person fixes the file, which knows no "email"."""
     columns = getattr(row, "columns", {})
+    fields = {column: _field_of(column, options) for column in row}
     named: dict[str, list[str]] = {}
     for name, messages in errors.items():
-        headed = next((column for column in row if (_field_of(column, options) == name or (
-            _field_of(column, options) in ("name", "full_name")
-            and name in ("first_name", "last_name")))), None)
+        headed = next((column for column, field_name in fields.items() if field_name == name or (
+            field_name in ("name", "full_name") and name in ("first_name", "last_name"))), None)
         label = columns.get(headed, "") if headed and headed != name else ""
         named[f"{label} ({name})" if label else name] = messages
     return named
@@ -307,7 +307,7 @@ def by_column(errors: dict[str, list[str]], row: dict[str, str],
 def _mapped(row: dict[str, str], options: ImportOptions) -> dict[str, str]:
     mapped: dict[str, str] = {}
     for key, value in row.items():
-        name = options.mapping.get(key) if key in options.mapping else ALIASES.get(key, key)
+        name = _field_of(key, options)
         if name in ("name", "full_name") and "first_name" not in row:
             first, _, last = value.strip().partition(" ")
             mapped.setdefault("first_name", first)
